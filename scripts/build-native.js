@@ -22,7 +22,13 @@ if (!gyp) {
   console.warn('nin: node-gyp not found; skipping the native backend (run npm ci with dev dependencies, then npm rebuild).');
   process.exit(0);
 }
-const result = spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: path.join(root, 'native'), stdio: 'inherit' });
+// Outside npm (no npm_config_nodedir), use the headers installed next to this node rather than downloading them.
+const args = [gyp, 'rebuild'];
+const prefix = path.dirname(path.dirname(process.execPath));
+if (!process.env.npm_config_nodedir && existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) {
+  args.push(`--nodedir=${prefix}`);
+}
+const result = spawnSync(process.execPath, args, { cwd: path.join(root, 'native'), stdio: 'inherit' });
 if (result.status !== 0) {
   console.warn('nin: building the oneDNN addon failed (see above); nin will use the slow pure-JS backend.');
 }

@@ -1,0 +1,263 @@
+// Convolutions on oneDNN 2.x: forward (bias and ReLU as post-ops), backward data and backward weights.
+// Primitives are created once per shape and cached; TF.js buffers are used in place (nhwc/hwio), and when
+// blocked layouts are on, reorders at the boundary go through buffers the cache entry owns.
+#include <memory>
+#include <unordered_map>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "nin_onednn.h"
+
+namespace nin {
+namespace {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& cpu_stream() {
+  static dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+bool g_blocked = false;
+
+// One tensor at the TF.js boundary: its plain layout and the layout the primitive wants.
+struct Port {
+  memory::desc user;
+  memory::desc inner;
+  memory buffer;            // owned copy in the inner layout, only when the layouts differ
+  dnnl::reorder to_inner;   // user -> buffer (inputs)
+  dnnl::reorder to_user;    // buffer -> user (outputs)
+
+  void init(const memory::desc& user_md, const memory::desc& inner_md, bool is_input) {
+    user = user_md;
+    inner = inner_md;
+    if (inner == user) return;
+    buffer = memory(inner, cpu_engine());
+    if (is_input) {
+      to_inner = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), user, cpu_engine(), inner));
+    } else {
+      to_user = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), inner, cpu_engine(), user));
+    }
+  }
+
+  // The memory the primitive reads: the TF.js buffer itself, or a reordered copy of it.
+  memory input(const float* data) {
+    memory plain(user, cpu_engine(), const_cast<float*>(data));
+    if (inner == user) return plain;
+    to_inner.execute(cpu_stream(), plain, buffer);
+    return buffer;
+  }
+
+  // The memory the primitive writes; call finish() after executing to land it in the TF.js buffer.
+  memory output(float* data) {
+    if (inner == user) return memory(user, cpu_engine(), data);
+    return buffer;
+  }
+
+  void finish(float* data) {
+    if (inner == user) return;
+    memory plain(user, cpu_engine(), data);
+    to_user.execute(cpu_stream(), buffer, plain);
+  }
+};
+
+struct Geometry {
+  memory::desc src, weights, dst, bias;  // plain TF.js layouts
+  memory::desc src_any, weights_any, dst_any;
+  memory::dims strides, dilates, pad_l, pad_r;
+};
+
+Geometry geometry(const ConvShape& s) {
+  Geometry g;
+  memory::dims src_dims = {s.batch, s.in_channels, s.in_height, s.in_width};
+  memory::dims weights_dims = {s.out_channels, s.in_channels, s.filter_height, s.filter_width};
+  memory::dims dst_dims = {s.batch, s.out_channels, s.out_height, s.out_width};
+  g.src = memory::desc(src_dims, dt::f32, tag::nhwc);
+  g.weights = memory::desc(weights_dims, dt::f32, tag::hwio);
+  g.dst = memory::desc(dst_dims, dt::f32, tag::nhwc);
+  g.bias = memory::desc({s.out_channels}, dt::f32, tag::x);
+  if (g_blocked) {
+    g.src_any = memory::desc(src_dims, dt::f32, tag::any);
+    g.weights_any = memory::desc(weights_dims, dt::f32, tag::any);
+    g.dst_any = memory::desc(dst_dims, dt::f32, tag::any);
+  } else {
+    g.src_any = g.src;
+    g.weights_any = g.weights;
+    g.dst_any = g.dst;
+  }
+  g.strides = {s.stride_height, s.stride_width};
+  g.dilates = {s.dilation_height - 1, s.dilation_width - 1};
+  g.pad_l = {s.pad_top, s.pad_left};
+  g.pad_r = {s.pad_bottom, s.pad_right};
+  return g;
+}
+
+dnnl::convolution_forward::primitive_desc forward_pd(const Geometry& g, bool with_bias, bool relu) {
+  using fwd = dnnl::convolution_forward;
+  auto desc = with_bias ? fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                    g.src_any, g.weights_any, g.bias, g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r)
+                        : fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                    g.src_any, g.weights_any, g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
+  dnnl::primitive_attr attr;
+  if (relu) {
+    dnnl::post_ops ops;
+    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(ops);
+  }
+  return fwd::primitive_desc(desc, attr, cpu_engine());
+}
+
+struct ForwardEntry {
+  dnnl::convolution_forward prim;
+  Port src, weights, dst;
+};
+
+struct BackwardDataEntry {
+  dnnl::convolution_backward_data prim;
+  Port diff_dst, weights, diff_src;
+};
+
+struct BackwardWeightsEntry {
+  dnnl::convolution_backward_weights prim;
+  Port src, diff_dst, diff_weights;
+};
+
+std::string shape_key(char kind, const ConvShape& s, int flags) {
+  const int* v = &s.batch;
+  std::string key(1, kind);
+  for (size_t i = 0; i < sizeof(ConvShape) / sizeof(int); ++i) key += std::to_string(v[i]) + ",";
+  key += std::to_string(flags) + (g_blocked ? "b" : "p");
+  return key;
+}
+
+template <typename Entry>
+using Cache = std::unordered_map<std::string, std::unique_ptr<Entry>>;
+
+Cache<ForwardEntry> g_forward;
+Cache<BackwardDataEntry> g_backward_data;
+Cache<BackwardWeightsEntry> g_backward_weights;
+
+ForwardEntry& forward_entry(const ConvShape& s, bool with_bias, bool relu) {
+  auto key = shape_key('f', s, (with_bias ? 1 : 0) | (relu ? 2 : 0));
+  auto it = g_forward.find(key);
+  if (it != g_forward.end()) return *it->second;
+  Geometry g = geometry(s);
+  auto pd = forward_pd(g, with_bias, relu);
+  auto entry = std::make_unique<ForwardEntry>();
+  entry->prim = dnnl::convolution_forward(pd);
+  entry->src.init(g.src, pd.src_desc(), true);
+  entry->weights.init(g.weights, pd.weights_desc(), true);
+  entry->dst.init(g.dst, pd.dst_desc(), false);
+  return *g_forward.emplace(key, std::move(entry)).first->second;
+}
+
+BackwardDataEntry& backward_data_entry(const ConvShape& s) {
+  auto key = shape_key('d', s, 0);
+  auto it = g_backward_data.find(key);
+  if (it != g_backward_data.end()) return *it->second;
+  Geometry g = geometry(s);
+  auto hint = forward_pd(g, false, false);
+  dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any,
+                                             g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
+  dnnl::convolution_backward_data::primitive_desc pd(desc, cpu_engine(), hint);
+  auto entry = std::make_unique<BackwardDataEntry>();
+  entry->prim = dnnl::convolution_backward_data(pd);
+  entry->diff_dst.init(g.dst, pd.diff_dst_desc(), true);
+  entry->weights.init(g.weights, pd.weights_desc(), true);
+  entry->diff_src.init(g.src, pd.diff_src_desc(), false);
+  return *g_backward_data.emplace(key, std::move(entry)).first->second;
+}
+
+BackwardWeightsEntry& backward_weights_entry(const ConvShape& s) {
+  auto key = shape_key('w', s, 0);
+  auto it = g_backward_weights.find(key);
+  if (it != g_backward_weights.end()) return *it->second;
+  Geometry g = geometry(s);
+  auto hint = forward_pd(g, false, false);
+  dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any,
+                                                g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
+  dnnl::convolution_backward_weights::primitive_desc pd(desc, cpu_engine(), hint);
+  auto entry = std::make_unique<BackwardWeightsEntry>();
+  entry->prim = dnnl::convolution_backward_weights(pd);
+  entry->src.init(g.src, pd.src_desc(), true);
+  entry->diff_dst.init(g.dst, pd.diff_dst_desc(), true);
+  entry->diff_weights.init(g.weights, pd.diff_weights_desc(), false);
+  return *g_backward_weights.emplace(key, std::move(entry)).first->second;
+}
+
+}  // namespace
+
+bool conv_forward(const ConvShape& s, const float* x, const float* filter, const float* bias, bool relu, float* y) {
+  try {
+    ForwardEntry& e = forward_entry(s, bias != nullptr, relu);
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, e.src.input(x)},
+        {DNNL_ARG_WEIGHTS, e.weights.input(filter)},
+        {DNNL_ARG_DST, e.dst.output(y)},
+    };
+    if (bias != nullptr) {
+      args[DNNL_ARG_BIAS] = memory(memory::desc({s.out_channels}, dt::f32, tag::x), cpu_engine(), const_cast<float*>(bias));
+    }
+    e.prim.execute(cpu_stream(), args);
+    e.dst.finish(y);
+    cpu_stream().wait();
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx) {
+  try {
+    BackwardDataEntry& e = backward_data_entry(s);
+    e.prim.execute(cpu_stream(), {
+                                     {DNNL_ARG_DIFF_DST, e.diff_dst.input(dy)},
+                                     {DNNL_ARG_WEIGHTS, e.weights.input(filter)},
+                                     {DNNL_ARG_DIFF_SRC, e.diff_src.output(dx)},
+                                 });
+    e.diff_src.finish(dx);
+    cpu_stream().wait();
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter) {
+  try {
+    BackwardWeightsEntry& e = backward_weights_entry(s);
+    e.prim.execute(cpu_stream(), {
+                                     {DNNL_ARG_SRC, e.src.input(x)},
+                                     {DNNL_ARG_DIFF_DST, e.diff_dst.input(dy)},
+                                     {DNNL_ARG_DIFF_WEIGHTS, e.diff_weights.output(dfilter)},
+                                 });
+    e.diff_weights.finish(dfilter);
+    cpu_stream().wait();
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+void set_conv_blocked(bool blocked) { g_blocked = blocked; }
+bool conv_blocked() { return g_blocked; }
+
+void clear_conv_cache() {
+  g_forward.clear();
+  g_backward_data.clear();
+  g_backward_weights.clear();
+}
+
+std::string onednn_version() {
+  const dnnl_version_t* v = dnnl_version();
+  return std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+}
+
+}  // namespace nin

@@ -1,0 +1,121 @@
+// Elementwise ops and reductions that dominate a training step once convolutions are fast: ReLU and its
+// gradient mask (Step), add/sub/mul/div with the broadcasts TF.js's SGD and bias addition use, and sums.
+#include <omp.h>
+
+#include <vector>
+
+#include "nin_onednn.h"
+
+namespace nin {
+namespace {
+
+constexpr int64_t kParallelMin = 1 << 15;  // below this, threads cost more than they save
+
+template <typename F>
+void for_each(int64_t size, F f) {
+#pragma omp parallel for schedule(static) if (size >= kParallelMin)
+  for (int64_t i = 0; i < size; ++i) f(i);
+}
+
+template <BinaryOp op>
+inline float apply(float a, float b) {
+  if constexpr (op == BinaryOp::kAdd) return a + b;
+  if constexpr (op == BinaryOp::kSub) return a - b;
+  if constexpr (op == BinaryOp::kMul) return a * b;
+  return a / b;
+}
+
+template <BinaryOp op>
+void binary_op(Broadcast mode, const float* a, const float* b, float* out, int64_t size, int64_t inner) {
+  switch (mode) {
+    case Broadcast::kSame:
+      for_each(size, [=](int64_t i) { out[i] = apply<op>(a[i], b[i]); });
+      break;
+    case Broadcast::kScalarA: {
+      const float value = a[0];
+      for_each(size, [=](int64_t i) { out[i] = apply<op>(value, b[i]); });
+      break;
+    }
+    case Broadcast::kScalarB: {
+      const float value = b[0];
+      for_each(size, [=](int64_t i) { out[i] = apply<op>(a[i], value); });
+      break;
+    }
+    case Broadcast::kRowB: {
+      const int64_t rows = size / inner;
+#pragma omp parallel for schedule(static) if (size >= kParallelMin)
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* row_a = a + r * inner;
+        float* row_out = out + r * inner;
+        for (int64_t j = 0; j < inner; ++j) row_out[j] = apply<op>(row_a[j], b[j]);
+      }
+      break;
+    }
+    case Broadcast::kRowA: {
+      const int64_t rows = size / inner;
+#pragma omp parallel for schedule(static) if (size >= kParallelMin)
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* row_b = b + r * inner;
+        float* row_out = out + r * inner;
+        for (int64_t j = 0; j < inner; ++j) row_out[j] = apply<op>(a[j], row_b[j]);
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha) {
+  if (op == UnaryOp::kRelu) {
+    // Math.max(0, NaN) is NaN in TF.js; (v < 0) keeps NaN too.
+    for_each(size, [=](int64_t i) { y[i] = x[i] < 0.f ? 0.f : x[i]; });
+  } else {
+    for_each(size, [=](int64_t i) { y[i] = x[i] != x[i] ? x[i] : (x[i] > 0.f ? 1.f : alpha); });
+  }
+}
+
+void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* out, int64_t size, int64_t inner) {
+  switch (op) {
+    case BinaryOp::kAdd: binary_op<BinaryOp::kAdd>(mode, a, b, out, size, inner); break;
+    case BinaryOp::kSub: binary_op<BinaryOp::kSub>(mode, a, b, out, size, inner); break;
+    case BinaryOp::kMul: binary_op<BinaryOp::kMul>(mode, a, b, out, size, inner); break;
+    case BinaryOp::kDiv: binary_op<BinaryOp::kDiv>(mode, a, b, out, size, inner); break;
+  }
+}
+
+void sum_leading(const float* x, float* out, int64_t outer, int64_t inner) {
+  // Each thread sums a slice of rows in double (as TF.js does); the partial sums are added at the end.
+  const bool parallel = outer * inner >= kParallelMin;
+  const int threads = parallel ? omp_get_max_threads() : 1;
+  std::vector<double> partial((size_t)threads * inner, 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int count = omp_get_num_threads();
+    const int64_t begin = outer * t / count;
+    const int64_t end = outer * (t + 1) / count;
+    double* acc = partial.data() + (size_t)t * inner;
+    for (int64_t r = begin; r < end; ++r) {
+      const float* row = x + r * inner;
+      for (int64_t j = 0; j < inner; ++j) acc[j] += row[j];
+    }
+  }
+  for (int64_t j = 0; j < inner; ++j) {
+    double total = 0.0;
+    for (int t = 0; t < threads; ++t) total += partial[(size_t)t * inner + j];
+    out[j] = (float)total;
+  }
+}
+
+void sum_trailing(const float* x, float* out, int64_t outer, int64_t inner) {
+#pragma omp parallel for schedule(static) if (outer * inner >= kParallelMin)
+  for (int64_t r = 0; r < outer; ++r) {
+    const float* row = x + r * inner;
+    double total = 0.0;
+    for (int64_t j = 0; j < inner; ++j) total += row[j];
+    out[r] = (float)total;
+  }
+}
+
+}  // namespace nin

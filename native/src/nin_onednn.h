@@ -1,0 +1,57 @@
+// Shared declarations of the nin_onednn addon: the kernels TF.js's onednn backend calls, in plain C++ terms.
+// Layouts are TF.js's: activations NHWC, convolution filters HWIO, all float32.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace nin {
+
+// One 2-D convolution as TF.js's computeConv2DInfo describes it; dilation 1 means none.
+struct ConvShape {
+  int batch, in_height, in_width, in_channels;
+  int filter_height, filter_width, out_channels;
+  int out_height, out_width;
+  int stride_height, stride_width, dilation_height, dilation_width;
+  int pad_top, pad_bottom, pad_left, pad_right;
+};
+
+// One 2-D pooling window as TF.js's computePool2DInfo describes it (channels are pooled independently).
+struct PoolShape {
+  int batch, in_height, in_width, channels;
+  int filter_height, filter_width;
+  int out_height, out_width;
+  int stride_height, stride_width, pad_top, pad_left;
+};
+
+// Convolutions run on oneDNN. Each returns false when oneDNN rejects the shape (the caller falls back to JS).
+bool conv_forward(const ConvShape& s, const float* x, const float* filter, const float* bias, bool relu, float* y);
+bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx);
+bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter);
+// true: let oneDNN choose blocked layouts (format_tag::any) and reorder at the boundary; false: plain nhwc/hwio.
+void set_conv_blocked(bool blocked);
+bool conv_blocked();
+// Drops cached primitives and their buffers.
+void clear_conv_cache();
+std::string onednn_version();
+
+void max_pool(const PoolShape& s, const float* x, float* y);
+void max_pool_grad(const PoolShape& s, const float* dy, const float* x, float* dx);
+void avg_pool(const PoolShape& s, const float* x, float* y);
+void avg_pool_grad(const PoolShape& s, const float* dy, float* dx);
+
+enum class UnaryOp { kRelu = 0, kStep = 1 };
+void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha);
+
+enum class BinaryOp { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3 };
+// How b lines up with a (the output has a's size unless stated):
+// kSame: same size; kScalarA: a is one value, out has b's size; kScalarB: b is one value;
+// kRowB: b has `inner` values repeated over a's rows (a bias over the last axis); kRowA: the mirror.
+enum class Broadcast { kSame = 0, kScalarA = 1, kScalarB = 2, kRowB = 3, kRowA = 4 };
+void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* out, int64_t size, int64_t inner);
+
+// x viewed as [outer, inner]: sum over outer (leading axes) into inner values, or over inner into outer values.
+void sum_leading(const float* x, float* out, int64_t outer, int64_t inner);
+void sum_trailing(const float* x, float* out, int64_t outer, int64_t inner);
+
+}  // namespace nin
