@@ -250,10 +250,11 @@ export async function downloadFashionMnist(
   for (const name of ALL_FILES) {
     const expected = expectedSha256[name];
     const finalPath = path.join(destDir, name + '.gz');
-    if (fs.existsSync(finalPath)) {
-      const existing = checkOne(finalPath, name, expected);
+    const present = datasetFilePath(destDir, name);
+    if (present !== null) {
+      const existing = checkOne(present, name, expected);
       if (existing.ok) {
-        log(`${finalPath}: already present, sha256 ok`);
+        log(`${present}: already present, sha256 ok`);
         results.push(existing);
         continue;
       }

@@ -15,7 +15,9 @@ import {
   batchCount, batches, checkDataset, datasetSearchPath, defaultDownloadDir, downloadFashionMnist, epochPermutation,
   findDatasetDir, loadDatasetFrom, loadFashionMnist, locateDataset, readIdx, readSplit, resizeInto,
 } from '../src/data';
-import { checksums, fixtureFiles, fixtureSplit, idxBytes, sha256Hex, tempDir, writeFixtureDir } from './helpers/idx';
+import { checksums, fixtureFiles, fixtureSplit, idxBytes, removeTempDirs, sha256Hex, tempDir, writeFixtureDir } from './helpers/idx';
+
+after(removeTempDirs);
 
 /** Asserts fn throws a NinError with exit code 1 whose one-line message matches every pattern. */
 function assertNinError(fn: () => unknown, ...patterns: RegExp[]): NinError {
@@ -294,6 +296,16 @@ describe('downloadFashionMnist (local server on 127.0.0.1)', () => {
     const again = await downloadFashionMnist(dest, `${baseUrl}/good`, () => {}, checksums(files));
     assert.equal(requests.length, before);
     assert.deepEqual(again.map((r) => r.ok), [true, true, true, true]);
+
+    // Unpacked files count too; a corrupt one is replaced by a fresh .gz (which lookup prefers).
+    const mixed = tempDir();
+    writeFixtureDir(mixed, files, false);
+    fs.writeFileSync(path.join(mixed, FILE_NAMES.testLabels), Buffer.from('garbage'));
+    const fetched = requests.length;
+    const repaired = await downloadFashionMnist(mixed, `${baseUrl}/good/`, () => {}, checksums(files));
+    assert.deepEqual(requests.slice(fetched), [`/good/${FILE_NAMES.testLabels}.gz`]);
+    assert.equal(repaired[3].path, path.join(mixed, FILE_NAMES.testLabels + '.gz'));
+    assert.equal(loadDatasetFrom(mixed, {}, checksums(files)).test.count, 3);
   });
 
   test('a file that fails verification leaves nothing at its final name and no temp file', async () => {

@@ -19,8 +19,17 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+const created: string[] = [];
+
+/** A fresh directory under the OS temp dir; removeTempDirs() deletes all of them. */
 export function tempDir(prefix = 'nin-data-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  created.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** Image i has every pixel = (i * 7 + pixel) % 256, label i % 10: each example is recognisable. */
