@@ -1,0 +1,69 @@
+// `nin bench`: training and inference images/s on synthetic input, measured as
+// shared/anchors/torch_nin_bench.py measures PyTorch (one warm-up step, then forward + backward + update only).
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from './backend';
+import { type BackendChoice, DEFAULT_CONFIG, resolveConfig } from './config';
+import { buildNin, forward } from './model';
+import { trainStep } from './train';
+import { mulberry32 } from './random';
+
+export interface BenchOptions {
+  imageSize: number;
+  batchSize: number;
+  steps: number;
+  backend: BackendChoice;
+  threads: number | null;
+}
+
+export interface BenchResult {
+  backend: string;
+  detail: string;
+  imageSize: number;
+  batchSize: number;
+  threads: number | null;
+  steps: number;
+  trainImagesPerSec: number;
+  inferImagesPerSec: number;
+}
+
+export async function bench(options: BenchOptions, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<BenchResult> {
+  const backend = await initBackend(options.backend, options.threads, log);
+  log(`bench: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.steps} steps after a warm-up`);
+  const config = resolveConfig({ imageSize: options.imageSize, batchSize: options.batchSize, learningRate: DEFAULT_CONFIG.learningRate });
+  const model = buildNin({ imageSize: options.imageSize, seed: 0 });
+  const optimizer = tf.train.sgd(config.learningRate);
+  const variables = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const random = mulberry32(0);
+  const pixels = options.batchSize * options.imageSize * options.imageSize;
+  const x = new Float32Array(pixels).map(() => random());
+  const labels = new Int32Array(options.batchSize).map(() => Math.floor(random() * 10));
+  try {
+    const step = (i: number) => trainStep(model, optimizer, variables, x, labels, options.batchSize, config, i);
+    step(0); // warm-up: primitive creation, allocations
+    let t = process.hrtime.bigint();
+    for (let i = 1; i <= options.steps; i++) step(i);
+    const trainSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+
+    const input = tf.tensor4d(x, [options.batchSize, options.imageSize, options.imageSize, 1]);
+    const infer = () => tf.tidy(() => forward(model, input, false).dataSync());
+    infer();
+    t = process.hrtime.bigint();
+    for (let i = 0; i < options.steps; i++) infer();
+    const inferSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+    input.dispose();
+    const round = (v: number) => Math.round(v * 100) / 100;
+    return {
+      backend: backend.name,
+      detail: backend.detail,
+      imageSize: options.imageSize,
+      batchSize: options.batchSize,
+      threads: backend.threads,
+      steps: options.steps,
+      trainImagesPerSec: round((options.batchSize * options.steps) / trainSeconds),
+      inferImagesPerSec: round((options.batchSize * options.steps) / inferSeconds),
+    };
+  } finally {
+    model.dispose();
+    optimizer.dispose();
+  }
+}

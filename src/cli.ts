@@ -1,0 +1,224 @@
+// The command line: declares commands and options, checks values at the edge, calls the typed
+// command functions, prints their results (stdout) and turns errors into one line and an exit code.
+import * as path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_CHOICES } from './backend';
+import { type BackendChoice, DEFAULT_CONFIG, MIN_IMAGE_SIZE, type OptimizerName, resolveConfig } from './config';
+import { NinError, UsageError } from './errors';
+import { NIN_VERSION } from './version';
+
+const REPO_ROOT = path.join(__dirname, '..', '..');
+
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^[+]?\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}.`);
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}.`);
+    return n;
+  };
+}
+
+function real(name: string, min: number, max: number, minExclusive = false) {
+  return (value: string): number => {
+    const n = Number(value);
+    const low = minExclusive ? n > min : n >= min;
+    if (value.trim() === '' || !Number.isFinite(n) || !low || n > max) {
+      throw new InvalidArgumentError(`${name} must be a number ${minExclusive ? 'above' : 'from'} ${min}${minExclusive ? ' and at most' : ' to'} ${max}.`);
+    }
+    return n;
+  };
+}
+
+const parseBatchSize = integer('--batch-size', 1, 4096);
+const parseImageSize = integer('--image-size', MIN_IMAGE_SIZE, 1024);
+const parseThreads = integer('--threads', 1, 1024);
+const parseTestLimit = integer('--test-limit', 1, 10000);
+
+function backendOption() {
+  return new Option('--backend <name>', 'engine: auto picks tensorflow (tfjs-node), then onednn, then cpu').choices(BACKEND_CHOICES as string[]).default('auto');
+}
+
+function threadsOption() {
+  return new Option('--threads <n>', 'CPU threads for onednn (default: all cores)').argParser(parseThreads);
+}
+
+interface Printer {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export function buildProgram(printer: Printer = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') }): Command {
+  const program = new Command('nin')
+    .description("Train d2l's Network-in-Network on Fashion-MNIST with TensorFlow.js")
+    .version(NIN_VERSION)
+    .option('--verbose', 'show stack traces of errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+
+  program
+    .command('train')
+    .description("train NiN with d2l's recipe (train_ch6 defaults), writing checkpoints and logs to <out>/<run>/")
+    .option('--lr <number>', 'learning rate', real('--lr', 0, 1e4, true), DEFAULT_CONFIG.learningRate)
+    .option('--epochs <n>', 'epochs to train', integer('--epochs', 1, 10000), DEFAULT_CONFIG.epochs)
+    .option('--batch-size <n>', 'minibatch size', parseBatchSize, DEFAULT_CONFIG.batchSize)
+    .option('--image-size <n>', `images are resized to n x n (at least ${MIN_IMAGE_SIZE})`, parseImageSize, DEFAULT_CONFIG.imageSize)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'momentum', 'adam']).default(DEFAULT_CONFIG.optimizer))
+    .option('--momentum <number>', 'momentum (with --optimizer momentum)', real('--momentum', 0, 0.999999), DEFAULT_CONFIG.momentum)
+    .option('--weight-decay <number>', 'L2 weight decay, as PyTorch SGD weight_decay', real('--weight-decay', 0, 1), DEFAULT_CONFIG.weightDecay)
+    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', integer('--seed', 0, 2 ** 32 - 1), DEFAULT_CONFIG.seed)
+    .option('--train-limit <n>', 'use the first n training examples', integer('--train-limit', 1, 60000))
+    .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
+    .option('--out <dir>', 'directory for runs', path.join(REPO_ROOT, 'checkpoints'))
+    .option('--run <name>', 'run name (default: a timestamp)')
+    .option('--resume <runDir>', 'continue a run from its last/ checkpoint')
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .option('--data-dir <dir>', 'Fashion-MNIST directory (IDX files, .gz or raw)')
+    .action(async (opts, cmd: Command) => {
+      const { train } = await import('./train');
+      const config = resolveConfig({
+        learningRate: opts.lr,
+        epochs: opts.epochs,
+        batchSize: opts.batchSize,
+        imageSize: opts.imageSize,
+        optimizer: opts.optimizer as OptimizerName,
+        momentum: opts.momentum,
+        weightDecay: opts.weightDecay,
+        seed: opts.seed,
+        trainLimit: opts.trainLimit ?? null,
+        testLimit: opts.testLimit ?? null,
+        dataDir: opts.dataDir ? path.resolve(opts.dataDir) : null,
+        backend: opts.backend as BackendChoice,
+        threads: opts.threads ?? null,
+      });
+      if (opts.resume && opts.run) throw new UsageError('--run and --resume exclude each other: --resume takes the run directory');
+      await train({
+        config,
+        out: path.resolve(opts.out),
+        run: opts.run,
+        resume: opts.resume ? path.resolve(opts.resume) : undefined,
+        resumeEpochs: cmd.getOptionValueSource('epochs') === 'cli' ? opts.epochs : undefined,
+        progress: Boolean(process.stderr.isTTY),
+        handleSignals: true,
+        log: printer.err,
+        print: printer.out,
+      });
+    });
+
+  program
+    .command('eval')
+    .description('test accuracy, loss, per-class accuracy and confusion matrix of a checkpoint (or a run: its best/)')
+    .argument('<checkpoint>', 'checkpoint directory, or run directory')
+    .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
+    .option('--batch-size <n>', 'evaluation batch size (default: the run\'s)', parseBatchSize)
+    .option('--data-dir <dir>', 'Fashion-MNIST directory')
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .option('--json', 'print one JSON object')
+    .action(async (checkpoint: string, opts) => {
+      const { evaluate } = await import('./eval');
+      const { formatEval } = await import('./report');
+      const result = await evaluate(path.resolve(checkpoint), {
+        testLimit: opts.testLimit,
+        batchSize: opts.batchSize,
+        dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined,
+        backend: opts.backend as BackendChoice,
+        threads: opts.threads ?? null,
+      });
+      printer.out(opts.json ? JSON.stringify(result) : formatEval(result));
+    });
+
+  program
+    .command('shapes')
+    .description("each layer's output shape and parameter count, as d2l's notebook prints them")
+    .option('--image-size <n>', `input size (at least ${MIN_IMAGE_SIZE})`, parseImageSize, DEFAULT_CONFIG.imageSize)
+    .option('--json', 'print one JSON object')
+    .action(async (opts) => {
+      const { initBackend } = await import('./backend');
+      await initBackend('cpu', null);
+      const { shapes, formatShapes } = await import('./shapes');
+      const result = shapes({ imageSize: opts.imageSize });
+      printer.out(opts.json ? JSON.stringify(result) : formatShapes(result));
+    });
+
+  program
+    .command('data')
+    .description('where Fashion-MNIST was found and whether its checksums hold; --download fetches it')
+    .option('--data-dir <dir>', 'Fashion-MNIST directory to check')
+    .option('--download', 'download the four official files into data/fashion-mnist/ (or --data-dir), verified')
+    .option('--json', 'print one JSON object')
+    .action(async (opts) => {
+      const data = await import('./data');
+      let dir: string;
+      let files;
+      if (opts.download) {
+        dir = path.resolve(opts.dataDir ?? path.join(REPO_ROOT, 'data', 'fashion-mnist'));
+        files = await data.downloadFashionMnist(dir, process.env.NIN_MIRROR_URL || undefined, printer.err);
+      } else {
+        dir = data.findDatasetDir(opts.dataDir ? path.resolve(opts.dataDir) : undefined);
+        files = data.checkDataset(dir);
+      }
+      const ok = files.every((f) => f.ok);
+      if (opts.json) printer.out(JSON.stringify({ dir, ok, files }));
+      else {
+        printer.out(`Fashion-MNIST: ${dir}`);
+        for (const f of files) printer.out(`  ${f.ok ? 'ok ' : 'BAD'} ${f.name}  sha256 ${f.sha256}`);
+      }
+      if (!ok) throw new NinError(`checksums do not match the official Fashion-MNIST files in ${dir}; download them again with nin data --download`);
+    });
+
+  program
+    .command('bench')
+    .description('training and inference images/s on synthetic input (as shared/anchors/torch_nin_bench.py)')
+    .option('--image-size <n>', 'input size', parseImageSize, DEFAULT_CONFIG.imageSize)
+    .option('--batch-size <n>', 'batch size', parseBatchSize, DEFAULT_CONFIG.batchSize)
+    .option('--steps <n>', 'timed steps after one warm-up', integer('--steps', 1, 10000), 3)
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .option('--json', 'print one JSON object')
+    .action(async (opts) => {
+      const { bench } = await import('./bench');
+      const result = await bench({ imageSize: opts.imageSize, batchSize: opts.batchSize, steps: opts.steps, backend: opts.backend as BackendChoice, threads: opts.threads ?? null }, printer.err);
+      printer.out(
+        opts.json
+          ? JSON.stringify(result)
+          : `${result.backend} (${result.detail}), ${result.imageSize}px, batch ${result.batchSize}: train ${result.trainImagesPerSec} images/s, inference ${result.inferImagesPerSec} images/s`,
+      );
+    });
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code; never throws. */
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const verbose = argv.includes('--verbose');
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version end with code 0; every other commander error is a usage error.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (err instanceof NinError) {
+      process.stderr.write(`nin: ${err.message}\n`);
+      if (verbose && err.stack) process.stderr.write(err.stack + '\n');
+      return err.exitCode;
+    }
+    const e = err as Error;
+    process.stderr.write(`nin: internal error: ${e?.message ?? String(err)} (this is a bug; rerun with --verbose for the stack)\n`);
+    if (verbose && e?.stack) process.stderr.write(e.stack + '\n');
+    return 1;
+  }
+}
+
+export function main(argv: string[]): void {
+  run(argv).then((code) => {
+    process.exitCode = code;
+    // TF.js keeps no handles open, but an interrupted run should not linger.
+    if (code === 130 || code === 143) setImmediate(() => process.exit(code));
+  });
+}

@@ -1,0 +1,93 @@
+// Test accuracy, loss, per-class accuracy and the confusion matrix of a model on a split, in inference mode.
+import * as tf from '@tensorflow/tfjs';
+import { batches, CLASS_NAMES, loadFashionMnist, type Split } from './data';
+import { forward, NUM_CLASSES } from './model';
+import { loadCheckpoint } from './checkpoint';
+import { initBackend, type BackendInfo } from './backend';
+import type { BackendChoice } from './config';
+
+export interface SplitScore {
+  examples: number;
+  accuracy: number;
+  loss: number; // mean softmax cross-entropy
+  confusion: number[][]; // confusion[true][predicted]
+}
+
+/** Scores `model` on `split` batch by batch (d2l's evaluate_accuracy_gpu, plus loss and confusion). */
+export function scoreSplit(model: tf.LayersModel, split: Split, batchSize: number, imageSize: number): SplitScore {
+  const confusion = Array.from({ length: NUM_CLASSES }, () => new Array<number>(NUM_CLASSES).fill(0));
+  let lossSum = 0;
+  let correct = 0;
+  let examples = 0;
+  for (const batch of batches(split, { batchSize, imageSize, shuffle: false, seed: 0, epoch: 0 })) {
+    const [predicted, losses] = tf.tidy(() => {
+      const x = tf.tensor4d(batch.x, [batch.size, imageSize, imageSize, 1]);
+      const logits = forward(model, x, false);
+      const labels = tf.tensor1d(batch.labels, 'int32');
+      const perExample = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, NUM_CLASSES), logits, undefined, undefined, tf.Reduction.NONE);
+      return [tf.argMax(logits, 1).dataSync(), perExample.dataSync()];
+    });
+    for (let i = 0; i < batch.size; i++) {
+      const truth = batch.labels[i];
+      const guess = predicted[i];
+      confusion[truth][guess]++;
+      if (truth === guess) correct++;
+      lossSum += losses[i];
+    }
+    examples += batch.size;
+  }
+  return { examples, accuracy: examples ? correct / examples : 0, loss: examples ? lossSum / examples : 0, confusion };
+}
+
+export interface EvalOptions {
+  testLimit?: number;
+  batchSize?: number;
+  dataDir?: string;
+  backend?: BackendChoice;
+  threads?: number | null;
+}
+
+export interface ClassScore {
+  name: string;
+  examples: number;
+  accuracy: number;
+}
+
+export interface EvalResult {
+  checkpoint: string;
+  imageSize: number;
+  epoch: number;
+  backend: string;
+  examples: number;
+  accuracy: number;
+  loss: number;
+  perClass: ClassScore[];
+  confusion: number[][];
+}
+
+export async function evaluate(target: string, options: EvalOptions = {}): Promise<EvalResult> {
+  const backend: BackendInfo = await initBackend(options.backend ?? 'auto', options.threads ?? null);
+  const { dir, model, meta } = await loadCheckpoint(target);
+  try {
+    const data = loadFashionMnist({ dataDir: options.dataDir, trainLimit: 1, testLimit: options.testLimit });
+    const score = scoreSplit(model, data.test, options.batchSize ?? meta.config.batchSize, meta.imageSize);
+    const perClass = CLASS_NAMES.map((name, c) => {
+      const row = score.confusion[c];
+      const total = row.reduce((a, b) => a + b, 0);
+      return { name, examples: total, accuracy: total ? row[c] / total : 0 };
+    });
+    return {
+      checkpoint: dir,
+      imageSize: meta.imageSize,
+      epoch: meta.epoch,
+      backend: backend.name,
+      examples: score.examples,
+      accuracy: score.accuracy,
+      loss: score.loss,
+      perClass,
+      confusion: score.confusion,
+    };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,126 @@
+// d2l's NiN as a TF.js LayersModel: built from a small spec, no side effects at import.
+// TF.js layers are NHWC; `shapes` reports NCHW to read like the notebook.
+import * as tf from '@tensorflow/tfjs';
+import { MIN_IMAGE_SIZE } from './config';
+import { deriveSeed } from './random';
+import { UsageError } from './errors';
+
+export const NUM_CLASSES = 10;
+
+/** One row of d2l's `for layer in net` printout: the TF.js layers that make up that top-level PyTorch module. */
+export interface LayerGroup {
+  name: 'Sequential' | 'MaxPool2d' | 'Dropout' | 'AdaptiveAvgPool2d' | 'Flatten';
+  layers: string[];
+}
+
+/** d2l: nin_block(in, out, kernel, stride, padding) = conv + ReLU, then two 1x1 convs + ReLU. */
+interface BlockSpec {
+  filters: number;
+  kernelSize: number;
+  strides: number;
+  padding: 'valid' | 'same'; // 'same' at stride 1 equals d2l's padding 2 (5x5) and 1 (3x3)
+}
+
+const BLOCKS: BlockSpec[] = [
+  { filters: 96, kernelSize: 11, strides: 4, padding: 'valid' },
+  { filters: 256, kernelSize: 5, strides: 1, padding: 'same' },
+  { filters: 384, kernelSize: 3, strides: 1, padding: 'same' },
+  { filters: NUM_CLASSES, kernelSize: 3, strides: 1, padding: 'same' },
+];
+
+export const DROPOUT_RATE = 0.5;
+
+export interface ModelOptions {
+  imageSize: number;
+  seed: number;
+}
+
+/** Spatial size after each stage, or throws when the image is too small for the three max-pools. */
+export function finalFeatureSize(imageSize: number): number {
+  if (!Number.isInteger(imageSize) || imageSize < MIN_IMAGE_SIZE) {
+    throw new UsageError(`--image-size must be an integer of at least ${MIN_IMAGE_SIZE}: NiN's three 3x3/2 max-pools need it (got ${imageSize})`);
+  }
+  let size = Math.floor((imageSize - 11) / 4) + 1;
+  for (let i = 0; i < 3; i++) size = Math.floor((size - 3) / 2) + 1;
+  return size;
+}
+
+export function buildNin({ imageSize, seed }: ModelOptions): tf.Sequential {
+  const featureSize = finalFeatureSize(imageSize);
+  const model = tf.sequential({ name: 'nin' });
+  let convIndex = 0;
+  // Xavier-uniform (glorot) kernels and zero biases, as d2l's train_ch6 initialises them.
+  const conv = (block: number, part: number, spec: BlockSpec, first: boolean) => {
+    const layer = tf.layers.conv2d({
+      name: `block${block}_conv${part}`,
+      filters: spec.filters,
+      kernelSize: first ? spec.kernelSize : 1,
+      strides: first ? spec.strides : 1,
+      padding: first ? spec.padding : 'valid',
+      activation: 'relu',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(seed, 1, convIndex++) }),
+      biasInitializer: 'zeros',
+      ...(block === 1 && first ? { inputShape: [imageSize, imageSize, 1] } : {}),
+    });
+    model.add(layer);
+  };
+  BLOCKS.forEach((spec, b) => {
+    const block = b + 1;
+    if (block === 4) model.add(tf.layers.dropout({ name: 'dropout', rate: DROPOUT_RATE }));
+    conv(block, 1, spec, true);
+    conv(block, 2, spec, false);
+    conv(block, 3, spec, false);
+    if (block < 4) model.add(tf.layers.maxPooling2d({ name: `pool${block}`, poolSize: 3, strides: 2, padding: 'valid' }));
+  });
+  // AdaptiveAvgPool2d((1, 1)) is an average over the whole remaining feature map.
+  model.add(tf.layers.averagePooling2d({ name: 'global_avg_pool', poolSize: featureSize, strides: featureSize, padding: 'valid' }));
+  model.add(tf.layers.flatten({ name: 'flatten' }));
+  return model;
+}
+
+/** The ten rows of d2l's shape printout, in order. */
+export const LAYER_GROUPS: LayerGroup[] = [
+  { name: 'Sequential', layers: ['block1_conv1', 'block1_conv2', 'block1_conv3'] },
+  { name: 'MaxPool2d', layers: ['pool1'] },
+  { name: 'Sequential', layers: ['block2_conv1', 'block2_conv2', 'block2_conv3'] },
+  { name: 'MaxPool2d', layers: ['pool2'] },
+  { name: 'Sequential', layers: ['block3_conv1', 'block3_conv2', 'block3_conv3'] },
+  { name: 'MaxPool2d', layers: ['pool3'] },
+  { name: 'Dropout', layers: ['dropout'] },
+  { name: 'Sequential', layers: ['block4_conv1', 'block4_conv2', 'block4_conv3'] },
+  { name: 'AdaptiveAvgPool2d', layers: ['global_avg_pool'] },
+  { name: 'Flatten', layers: ['flatten'] },
+];
+
+/**
+ * Forward pass. In training mode dropout draws its mask from a seed we pass per step, so a run is
+ * reproducible and a resumed run continues the same stream (TF.js's Dropout layer would either use
+ * an unseeded generator or, given a seed, the same mask every step).
+ */
+export function forward(model: tf.LayersModel, x: tf.Tensor4D, training: false): tf.Tensor2D;
+export function forward(model: tf.LayersModel, x: tf.Tensor4D, training: true, dropoutSeed: number): tf.Tensor2D;
+export function forward(model: tf.LayersModel, x: tf.Tensor4D, training: boolean, dropoutSeed = 0): tf.Tensor2D {
+  let y: tf.Tensor = x;
+  for (const layer of model.layers) {
+    if (layer.getClassName() === 'Dropout') {
+      if (training) y = tf.dropout(y, DROPOUT_RATE, undefined, dropoutSeed);
+      continue;
+    }
+    y = layer.apply(y) as tf.Tensor;
+  }
+  return y as tf.Tensor2D;
+}
+
+/** Checks that a loaded model is this architecture (same layer names, kinds and weight shapes). */
+export function sameArchitecture(model: tf.LayersModel, imageSize: number): string | null {
+  const reference = buildNin({ imageSize, seed: 0 });
+  try {
+    const want = reference.layers.map((l) => `${l.name}:${l.getClassName()}:${l.getWeights().map((w) => w.shape.join('x')).join(',')}`);
+    const got = model.layers.map((l) => `${l.name}:${l.getClassName()}:${l.getWeights().map((w) => w.shape.join('x')).join(',')}`);
+    if (want.length !== got.length) return `expected ${want.length} layers, found ${got.length}`;
+    for (let i = 0; i < want.length; i++) if (want[i] !== got[i]) return `layer ${i} is ${got[i]}, expected ${want[i]}`;
+    return null;
+  } finally {
+    reference.dispose();
+  }
+}
