@@ -1,0 +1,383 @@
+// The 'onednn' TF.js backend: the pure-JS CPU backend's storage and kernels, with the hot kernels
+// (convolutions, pooling, ReLU, elementwise and sums) swapped for the nin_onednn native addon.
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+
+export interface OnednnStatus {
+  available: boolean;
+  reason?: string; // one line naming the fix
+  version?: string; // oneDNN's version, e.g. "2.6.3"
+}
+
+/** What native/src/addon.cc exports. Shapes are Int32Arrays in the field order of ConvShape / PoolShape. */
+interface Addon {
+  conv2d(shape: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array | null, relu: boolean, y: Float32Array): boolean;
+  conv2dBackpropInput(shape: Int32Array, dy: Float32Array, filter: Float32Array, dx: Float32Array): boolean;
+  conv2dBackpropFilter(shape: Int32Array, x: Float32Array, dy: Float32Array, dfilter: Float32Array): boolean;
+  maxPool(shape: Int32Array, x: Float32Array, y: Float32Array): void;
+  maxPoolGrad(shape: Int32Array, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  avgPool(shape: Int32Array, x: Float32Array, y: Float32Array): void;
+  avgPoolGrad(shape: Int32Array, dy: Float32Array, dx: Float32Array): void;
+  unary(op: number, x: Float32Array, y: Float32Array, alpha: number): void;
+  binary(op: number, broadcast: number, a: Float32Array, b: Float32Array, out: Float32Array, inner: number): void;
+  sumLeading(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
+  sumTrailing(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
+  setThreads(n: number): void;
+  threads(): number;
+  cores(): number;
+  setConvBlocked(blocked: boolean): void;
+  convBlocked(): boolean;
+  clearCache(): void;
+  version(): string;
+}
+
+export const ONEDNN_BACKEND = 'onednn';
+// Below 'cpu' (1): TF.js never picks this backend on its own, callers ask for it with tf.setBackend.
+const BACKEND_PRIORITY = -1;
+// Compiled to dist/src/backend/, the addon lives in native/build/Release/ at the package root.
+const ADDON_PATH = path.join(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'nin_onednn.node');
+const REBUILD_HINT = 'apt-get install libdnnl-dev, then npm rebuild';
+
+// Matches the enums in native/src/nin_onednn.h.
+const UNARY = { relu: 0, step: 1 } as const;
+const BINARY = { add: 0, sub: 1, mul: 2, div: 3 } as const;
+const BROADCAST = { same: 0, scalarA: 1, scalarB: 2, rowB: 3, rowA: 4 } as const;
+
+let addon: Addon | undefined;
+let loadFailure: string | undefined;
+
+function loadAddon(): Addon | undefined {
+  if (addon !== undefined || loadFailure !== undefined) return addon;
+  try {
+    addon = require(ADDON_PATH) as Addon;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const detail = (e.message ?? String(err)).split('\n')[0];
+    loadFailure = e.code === 'MODULE_NOT_FOUND'
+      ? `the oneDNN addon is not built (no ${path.relative(process.cwd(), ADDON_PATH) || ADDON_PATH}): ${REBUILD_HINT}`
+      : `the oneDNN addon does not load (${detail}): ${REBUILD_HINT}`;
+  }
+  return addon;
+}
+
+export function onednnStatus(): OnednnStatus {
+  const native = loadAddon();
+  if (native === undefined) return { available: false, reason: loadFailure };
+  try {
+    return { available: true, version: native.version() };
+  } catch (err) {
+    return { available: false, reason: `the oneDNN addon does not answer (${(err as Error).message}): ${REBUILD_HINT}` };
+  }
+}
+
+function requireAddon(): Addon {
+  const status = onednnStatus();
+  if (!status.available || addon === undefined) throw new Error(status.reason);
+  return addon;
+}
+
+/** OpenMP threads for every native kernel; the default is all cores (or OMP_NUM_THREADS). */
+export function setOnednnThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`oneDNN threads must be a positive integer (got ${n})`);
+  requireAddon().setThreads(n);
+}
+
+export function onednnThreads(): number {
+  return requireAddon().threads();
+}
+
+/**
+ * true: convolutions run in oneDNN's blocked layouts, with reorders at the TF.js boundary (faster on
+ * AVX-512); false: in TF.js's own nhwc/hwio layouts (oneDNN's gemm kernels). For benchmarks and tests.
+ */
+export function setOnednnBlockedLayouts(blocked: boolean): void {
+  requireAddon().setConvBlocked(blocked);
+}
+
+export function onednnBlockedLayouts(): boolean {
+  return requireAddon().convBlocked();
+}
+
+// ---- kernels ---------------------------------------------------------------------------------
+
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+type Tensor4Shape = [number, number, number, number];
+
+/** The Float32Array behind a tensor, or undefined when the kernel must leave it to the JS fallback. */
+function floats(backend: MathBackendCPU, t: tf.TensorInfo | undefined): Float32Array | undefined {
+  if (t === undefined || t.dtype !== 'float32') return undefined;
+  const values = backend.data.get(t.dataId).values;
+  return values instanceof Float32Array ? values : undefined;
+}
+
+function convShape(info: tf.backend_util.Conv2DInfo): Int32Array {
+  const p = info.padInfo;
+  return Int32Array.from([
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.filterHeight, info.filterWidth, info.outChannels,
+    info.outHeight, info.outWidth,
+    info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
+    p.top, p.bottom, p.left, p.right,
+  ]);
+}
+
+function poolShape(info: tf.backend_util.Conv2DInfo): Int32Array {
+  return Int32Array.from([
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.filterHeight, info.filterWidth,
+    info.outHeight, info.outWidth,
+    info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left,
+  ]);
+}
+
+function isNhwc(dataFormat: unknown): boolean {
+  return dataFormat === undefined || dataFormat === 'NHWC';
+}
+
+function isOne(dilations: unknown): boolean {
+  return dilations === undefined || dilations === 1 || (Array.isArray(dilations) && dilations.every((d) => d === 1));
+}
+
+/** A native kernel returns undefined for inputs it does not handle; the JS 'cpu' kernel then runs. */
+type NativeKernel = (args: KernelArgs, native: Addon, backend: MathBackendCPU) => tf.TensorInfo | undefined;
+
+function conv2d(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBiasAndActivation: boolean): tf.TensorInfo | undefined {
+  const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
+  if (!isNhwc(attrs.dataFormat) || x === undefined || filter === undefined) return undefined;
+  if (x.shape.length !== 4 || filter.shape.length !== 4) return undefined;
+  let relu = false;
+  let biasValues: Float32Array | null = null;
+  if (withBiasAndActivation) {
+    const activation = attrs.activation ?? 'linear';
+    if (activation !== 'linear' && activation !== 'relu') return undefined;
+    if (preluActivationWeights != null) return undefined;
+    relu = activation === 'relu';
+    if (bias != null) {
+      if (tf.util.sizeFromShape(bias.shape) !== filter.shape[3]) return undefined;
+      biasValues = floats(backend, bias) ?? null;
+      if (biasValues === null) return undefined;
+    }
+  }
+  const xValues = floats(backend, x);
+  const filterValues = floats(backend, filter);
+  if (xValues === undefined || filterValues === undefined) return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as Tensor4Shape, filter.shape as Tensor4Shape, attrs.strides, attrs.dilations ?? 1, attrs.pad,
+    attrs.dimRoundingMode, false, 'channelsLast');
+  const y = new Float32Array(tf.util.sizeFromShape(info.outShape));
+  if (!native.conv2d(convShape(info), xValues, filterValues, biasValues, relu, y)) return undefined;
+  return backend.makeTensorInfo(info.outShape, 'float32', y);
+}
+
+const conv2dKernel: NativeKernel = (args, native, backend) => conv2d(args, native, backend, false);
+const fusedConv2dKernel: NativeKernel = (args, native, backend) => conv2d(args, native, backend, true);
+
+const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) => {
+  const { dy, filter } = args.inputs as Record<string, tf.TensorInfo>;
+  const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  if (!isNhwc(attrs.dataFormat) || dy.shape.length !== 4 || attrs.inputShape.length !== 4) return undefined;
+  const dyValues = floats(backend, dy);
+  const filterValues = floats(backend, filter);
+  if (dyValues === undefined || filterValues === undefined) return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    attrs.inputShape as Tensor4Shape, filter.shape as Tensor4Shape, attrs.strides, 1, attrs.pad,
+    attrs.dimRoundingMode, false, 'channelsLast');
+  if (!tf.util.arraysEqual(info.outShape, dy.shape)) return undefined;
+  const dx = new Float32Array(tf.util.sizeFromShape(info.inShape));
+  if (!native.conv2dBackpropInput(convShape(info), dyValues, filterValues, dx)) return undefined;
+  return backend.makeTensorInfo(info.inShape, 'float32', dx);
+};
+
+const conv2dBackpropFilterKernel: NativeKernel = (args, native, backend) => {
+  const { x, dy } = args.inputs as Record<string, tf.TensorInfo>;
+  const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  if (!isNhwc(attrs.dataFormat) || x.shape.length !== 4 || dy.shape.length !== 4) return undefined;
+  const xValues = floats(backend, x);
+  const dyValues = floats(backend, dy);
+  if (xValues === undefined || dyValues === undefined) return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as Tensor4Shape, attrs.filterShape as Tensor4Shape, attrs.strides, 1, attrs.pad,
+    attrs.dimRoundingMode, false, 'channelsLast');
+  if (!tf.util.arraysEqual(info.outShape, dy.shape)) return undefined;
+  const dfilter = new Float32Array(tf.util.sizeFromShape(info.filterShape));
+  if (!native.conv2dBackpropFilter(convShape(info), xValues, dyValues, dfilter)) return undefined;
+  return backend.makeTensorInfo(info.filterShape, 'float32', dfilter);
+};
+
+function poolInfo(x: tf.TensorInfo, attrs: tf.MaxPoolAttrs): tf.backend_util.Conv2DInfo | undefined {
+  if (x.shape.length !== 4) return undefined;
+  return tf.backend_util.computePool2DInfo(
+    x.shape as Tensor4Shape, attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+}
+
+function pool(kind: 'max' | 'avg'): NativeKernel {
+  return (args, native, backend) => {
+    const { x } = args.inputs as Record<string, tf.TensorInfo>;
+    const xValues = floats(backend, x);
+    const info = poolInfo(x, args.attrs as unknown as tf.MaxPoolAttrs);
+    if (xValues === undefined || info === undefined) return undefined;
+    const y = new Float32Array(tf.util.sizeFromShape(info.outShape));
+    (kind === 'max' ? native.maxPool : native.avgPool)(poolShape(info), xValues, y);
+    return backend.makeTensorInfo(info.outShape, 'float32', y);
+  };
+}
+
+const maxPoolGradKernel: NativeKernel = (args, native, backend) => {
+  const { dy, input } = args.inputs as Record<string, tf.TensorInfo>;
+  const dyValues = floats(backend, dy);
+  const xValues = floats(backend, input);
+  const info = poolInfo(input, args.attrs as unknown as tf.MaxPoolAttrs);
+  if (dyValues === undefined || xValues === undefined || info === undefined) return undefined;
+  if (!tf.util.arraysEqual(info.outShape, dy.shape)) return undefined;
+  const dx = new Float32Array(xValues.length);
+  native.maxPoolGrad(poolShape(info), dyValues, xValues, dx);
+  return backend.makeTensorInfo(input.shape, 'float32', dx);
+};
+
+const avgPoolGradKernel: NativeKernel = (args, native, backend) => {
+  const { dy, input } = args.inputs as Record<string, tf.TensorInfo>;
+  const dyValues = floats(backend, dy);
+  const info = poolInfo(input, args.attrs as unknown as tf.MaxPoolAttrs);
+  if (dyValues === undefined || info === undefined || input.dtype !== 'float32') return undefined;
+  if (!tf.util.arraysEqual(info.outShape, dy.shape)) return undefined;
+  const dx = new Float32Array(tf.util.sizeFromShape(input.shape));
+  native.avgPoolGrad(poolShape(info), dyValues, dx);
+  return backend.makeTensorInfo(input.shape, 'float32', dx);
+};
+
+function unary(op: number): NativeKernel {
+  return (args, native, backend) => {
+    const { x } = args.inputs as Record<string, tf.TensorInfo>;
+    const xValues = floats(backend, x);
+    if (xValues === undefined) return undefined;
+    const alpha = op === UNARY.step ? ((args.attrs as unknown as tf.StepAttrs).alpha ?? 0) : 0;
+    const y = new Float32Array(xValues.length);
+    native.unary(op, xValues, y, alpha);
+    return backend.makeTensorInfo(x.shape, 'float32', y);
+  };
+}
+
+/** True when `row` is a vector over the last axis of `shape` (e.g. a bias [C] or [1, 1, C] against [N, H, W, C]). */
+function isLastAxisRow(row: number[], shape: number[]): boolean {
+  if (shape.length === 0 || row.length === 0) return false;
+  const inner = shape[shape.length - 1];
+  return row[row.length - 1] === inner && tf.util.sizeFromShape(row) === inner;
+}
+
+function binary(op: number): NativeKernel {
+  return (args, native, backend) => {
+    const { a, b } = args.inputs as Record<string, tf.TensorInfo>;
+    const aValues = floats(backend, a);
+    const bValues = floats(backend, b);
+    if (aValues === undefined || bValues === undefined) return undefined;
+    const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const size = tf.util.sizeFromShape(outShape);
+    let mode: number;
+    let inner = 1;
+    if (aValues.length === size && bValues.length === size) mode = BROADCAST.same;
+    else if (aValues.length === 1 && bValues.length === size) mode = BROADCAST.scalarA;
+    else if (bValues.length === 1 && aValues.length === size) mode = BROADCAST.scalarB;
+    else if (aValues.length === size && isLastAxisRow(b.shape, outShape)) { mode = BROADCAST.rowB; inner = bValues.length; }
+    else if (bValues.length === size && isLastAxisRow(a.shape, outShape)) { mode = BROADCAST.rowA; inner = aValues.length; }
+    else return undefined;
+    const out = new Float32Array(size);
+    native.binary(op, mode, aValues, bValues, out, inner);
+    return backend.makeTensorInfo(outShape, 'float32', out);
+  };
+}
+
+/** Sum or mean over leading or trailing axes; other axis sets fall back to JS. */
+function reduce(kind: 'sum' | 'mean'): NativeKernel {
+  return (args, native, backend) => {
+    const { x } = args.inputs as Record<string, tf.TensorInfo>;
+    const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+    const xValues = floats(backend, x);
+    if (xValues === undefined || x.shape.length === 0) return undefined;
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+    if (axes.length === 0 || axes.some((v, i) => i > 0 && v === axes[i - 1])) return undefined;
+    const rank = x.shape.length;
+    const leading = axes.every((v, i) => v === i);
+    const trailing = axes.every((v, i) => v === rank - axes.length + i);
+    if (!leading && !trailing) return undefined;
+    const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
+    const reduceSize = tf.util.sizeFromShape(reduceShape);
+    const outSize = tf.util.sizeFromShape(outShape);
+    const out = new Float32Array(outSize);
+    if (leading) native.sumLeading(xValues, out, reduceSize, outSize);
+    else native.sumTrailing(xValues, out, outSize, reduceSize);
+    if (kind === 'mean') for (let i = 0; i < outSize; i++) out[i] /= reduceSize;
+    const shape = keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
+    return backend.makeTensorInfo(shape, 'float32', out);
+  };
+}
+
+const NATIVE_KERNELS: Record<string, NativeKernel> = {
+  [tf.Conv2D]: conv2dKernel,
+  [tf.FusedConv2D]: fusedConv2dKernel,
+  [tf.Conv2DBackpropInput]: conv2dBackpropInputKernel,
+  [tf.Conv2DBackpropFilter]: conv2dBackpropFilterKernel,
+  [tf.MaxPool]: pool('max'),
+  [tf.MaxPoolGrad]: maxPoolGradKernel,
+  [tf.AvgPool]: pool('avg'),
+  [tf.AvgPoolGrad]: avgPoolGradKernel,
+  [tf.Relu]: unary(UNARY.relu),
+  [tf.Step]: unary(UNARY.step),
+  [tf.Add]: binary(BINARY.add),
+  [tf.Sub]: binary(BINARY.sub),
+  [tf.Multiply]: binary(BINARY.mul),
+  [tf.RealDiv]: binary(BINARY.div),
+  [tf.Sum]: reduce('sum'),
+  [tf.Mean]: reduce('mean'),
+};
+
+/** The kernels the onednn backend runs natively (the rest are TF.js's pure-JS 'cpu' kernels). */
+export function onednnNativeKernels(): string[] {
+  return Object.keys(NATIVE_KERNELS);
+}
+
+let registered = false;
+const calls = new Map<string, { native: number; fallback: number }>();
+
+/**
+ * Per replaced kernel: how often it ran natively, and how often it handed its inputs to the JS kernel
+ * (unsupported dtype, layout or shape). For tests and profiling.
+ */
+export function onednnKernelCalls(): Record<string, { native: number; fallback: number }> {
+  return Object.fromEntries([...calls].map(([name, count]) => [name, { ...count }]));
+}
+
+/** Registers the 'onednn' backend (idempotent); throws Error(reason) when the addon is unavailable. */
+export function registerOnednnBackend(): void {
+  if (registered && tf.findBackendFactory(ONEDNN_BACKEND) != null) return;
+  const native = requireAddon();
+  if (tf.findBackendFactory(ONEDNN_BACKEND) == null) {
+    tf.registerBackend(ONEDNN_BACKEND, () => new MathBackendCPU(), BACKEND_PRIORITY);
+  }
+  for (const config of tf.getKernelsForBackend('cpu')) {
+    if (tf.getKernel(config.kernelName, ONEDNN_BACKEND) !== undefined) tf.unregisterKernel(config.kernelName, ONEDNN_BACKEND);
+    const nativeKernel = NATIVE_KERNELS[config.kernelName];
+    if (nativeKernel === undefined) {
+      tf.registerKernel({ ...config, backendName: ONEDNN_BACKEND });
+      continue;
+    }
+    const fallback = config.kernelFunc;
+    const count = { native: 0, fallback: 0 };
+    calls.set(config.kernelName, count);
+    tf.registerKernel({
+      ...config,
+      backendName: ONEDNN_BACKEND,
+      kernelFunc: (args) => {
+        const out = nativeKernel(args, native, args.backend as MathBackendCPU);
+        if (out !== undefined) {
+          count.native++;
+          return out;
+        }
+        count.fallback++;
+        return fallback(args);
+      },
+    });
+  }
+  registered = true;
+}
