@@ -6,6 +6,7 @@ import { BACKEND_CHOICES } from './backend';
 import { type BackendChoice, DEFAULT_CONFIG, MIN_IMAGE_SIZE, type OptimizerName, resolveConfig } from './config';
 import { NinError, UsageError } from './errors';
 import { NIN_VERSION } from './version';
+import { SCHEDULES, type ScheduleName } from './schedule';
 
 const REPO_ROOT = path.join(__dirname, '..', '..');
 
@@ -65,6 +66,11 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
     .option('--image-size <n>', `images are resized to n x n (at least ${MIN_IMAGE_SIZE})`, parseImageSize, DEFAULT_CONFIG.imageSize)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'momentum', 'adam']).default(DEFAULT_CONFIG.optimizer))
     .option('--momentum <number>', 'momentum (with --optimizer momentum)', real('--momentum', 0, 0.999999), DEFAULT_CONFIG.momentum)
+    .option('--nesterov', 'Nesterov momentum (with --optimizer momentum)')
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES as string[]).default(DEFAULT_CONFIG.schedule))
+    .option('--warmup-epochs <number>', 'linear learning-rate warm-up, in epochs', real('--warmup-epochs', 0, 1000), DEFAULT_CONFIG.warmupEpochs)
+    .option('--augment', 'random horizontal flip and padded random crop, per batch')
+    .option('--label-smoothing <number>', 'label smoothing of the cross-entropy target', real('--label-smoothing', 0, 0.99), DEFAULT_CONFIG.labelSmoothing)
     .option('--weight-decay <number>', 'L2 weight decay, as PyTorch SGD weight_decay', real('--weight-decay', 0, 1), DEFAULT_CONFIG.weightDecay)
     .option('--seed <n>', 'seed for initialisation, shuffling and dropout', integer('--seed', 0, 2 ** 32 - 1), DEFAULT_CONFIG.seed)
     .option('--train-limit <n>', 'use the first n training examples', integer('--train-limit', 1, 60000))
@@ -84,6 +90,11 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
         imageSize: opts.imageSize,
         optimizer: opts.optimizer as OptimizerName,
         momentum: opts.momentum,
+        nesterov: Boolean(opts.nesterov),
+        schedule: opts.schedule as ScheduleName,
+        warmupEpochs: opts.warmupEpochs,
+        augment: Boolean(opts.augment),
+        labelSmoothing: opts.labelSmoothing,
         weightDecay: opts.weightDecay,
         seed: opts.seed,
         trainLimit: opts.trainLimit ?? null,

@@ -1,5 +1,7 @@
 // The one typed training config, with d2l's train_ch6 defaults; resolved once, printed at start, saved with every checkpoint.
 
+import type { ScheduleName } from './schedule';
+
 export type OptimizerName = 'sgd' | 'momentum' | 'adam';
 export type BackendChoice = 'auto' | 'tensorflow' | 'onednn' | 'cpu';
 
@@ -10,6 +12,11 @@ export interface TrainConfig {
   imageSize: number; // d2l resizes Fashion-MNIST to 224x224
   optimizer: OptimizerName; // d2l: plain SGD
   momentum: number; // used by 'momentum' only
+  nesterov: boolean; // Nesterov momentum (with 'momentum')
+  schedule: ScheduleName; // learning-rate schedule; d2l keeps it constant
+  warmupEpochs: number; // linear warm-up from ~0 to learningRate; d2l has none
+  augment: boolean; // random flip + padded crop per batch; d2l has none
+  labelSmoothing: number; // share of the target spread over all classes; d2l uses 0
   weightDecay: number; // L2 added to the loss; d2l uses none
   seed: number; // initialisers, shuffling and dropout derive from it
   trainLimit: number | null; // first N training examples; null = all 60,000
@@ -26,6 +33,11 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   imageSize: 224,
   optimizer: 'sgd',
   momentum: 0.9,
+  nesterov: false,
+  schedule: 'constant',
+  warmupEpochs: 0,
+  augment: false,
+  labelSmoothing: 0,
   weightDecay: 0,
   seed: 0,
   trainLimit: null,

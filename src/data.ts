@@ -1,6 +1,7 @@
 // Fashion-MNIST: where the IDX files live, reading and verifying them, downloading them, and
 // streaming shuffled, resized batches (NHWC floats in [0,1]) to the training loop.
 
+import { augmentImage } from './augment';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -390,9 +391,9 @@ export function batchCount(count: number, batchSize: number): number {
  */
 export function* batches(
   split: Split,
-  opts: { batchSize: number; imageSize: number; shuffle: boolean; seed: number; epoch: number; startBatch?: number },
+  opts: { batchSize: number; imageSize: number; shuffle: boolean; seed: number; epoch: number; startBatch?: number; augment?: boolean },
 ): Generator<Batch> {
-  const { batchSize, imageSize, shuffle, seed, epoch, startBatch = 0 } = opts;
+  const { batchSize, imageSize, shuffle, seed, epoch, startBatch = 0, augment = false } = opts;
   if (!Number.isInteger(batchSize) || batchSize <= 0) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
   if (!Number.isInteger(imageSize) || imageSize <= 0) throw new Error(`imageSize must be a positive integer, got ${imageSize}`);
   if (!Number.isInteger(startBatch) || startBatch < 0) throw new Error(`startBatch must be a non-negative integer, got ${startBatch}`);
@@ -400,6 +401,7 @@ export function* batches(
   const rawPixels = IMAGE_SIZE_RAW * IMAGE_SIZE_RAW;
   const pixels = imageSize * imageSize;
   const total = batchCount(split.count, batchSize);
+  const augmented = augment ? new Uint8Array(rawPixels) : null;
   for (let b = startBatch; b < total; b++) {
     const first = b * batchSize;
     const size = Math.min(batchSize, split.count - first);
@@ -407,7 +409,12 @@ export function* batches(
     const labels = new Int32Array(size);
     for (let i = 0; i < size; i++) {
       const index = order ? order[first + i] : first + i;
-      resizeInto(split.images, index * rawPixels, imageSize, x, i * pixels);
+      if (augmented) {
+        augmentImage(split.images, index * rawPixels, IMAGE_SIZE_RAW, augmented, seed, epoch, index);
+        resizeInto(augmented, 0, imageSize, x, i * pixels);
+      } else {
+        resizeInto(split.images, index * rawPixels, imageSize, x, i * pixels);
+      }
       labels[i] = split.labels[index];
     }
     yield { x, labels, size, imageSize };

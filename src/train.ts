@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { SingleBar } from 'cli-progress';
-import { type TrainConfig, describeConfig } from './config';
+import { type TrainConfig, DEFAULT_CONFIG, describeConfig } from './config';
 import { batches, batchCount, loadFashionMnist } from './data';
 import { buildNin, forward, NUM_CLASSES } from './model';
 import { initBackend, type BackendInfo } from './backend';
@@ -13,6 +13,7 @@ import { scoreSplit } from './eval';
 import { InterruptedError, NinError, UsageError } from './errors';
 import { deriveSeed } from './random';
 import { NIN_VERSION } from './version';
+import { learningRateAt } from './schedule';
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -91,10 +92,18 @@ function makeOptimizer(config: TrainConfig): tf.Optimizer {
     case 'sgd':
       return tf.train.sgd(config.learningRate);
     case 'momentum':
-      return tf.train.momentum(config.learningRate, config.momentum);
+      return tf.train.momentum(config.learningRate, config.momentum, config.nesterov);
     case 'adam':
       return tf.train.adam(config.learningRate);
   }
+}
+
+/** Sets the rate an optimizer applies next; SGD and momentum keep it as a tensor, rebuilt only on change. */
+export function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
+  const o = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+  if (o.learningRate === rate) return;
+  if (o.setLearningRate) o.setLearningRate(rate);
+  else o.learningRate = rate;
 }
 
 function prepareRunDir(options: TrainOptions): string {
@@ -129,7 +138,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     if (!fs.existsSync(path.join(lastDir, 'meta.json'))) throw new UsageError(`--resume ${runDir} has no last/ checkpoint yet (it stopped before its first save); start it again with a new --run`);
     const saved = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')) as TrainConfig;
     // The run's own config wins; only the epoch count, the engine and the threads may change on resume.
-    config = { ...saved, epochs: options.resumeEpochs ?? saved.epochs, backend: options.config.backend, threads: options.config.threads };
+    config = { ...DEFAULT_CONFIG, ...saved, epochs: options.resumeEpochs ?? saved.epochs, backend: options.config.backend, threads: options.config.threads };
   } else {
     runDir = prepareRunDir(options);
   }
@@ -206,8 +215,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         ? new SingleBar({ format: `epoch ${epoch}/${config.epochs} [{bar}] {value}/{total} | loss {loss} acc {acc} | {speed} img/s | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true, etaBuffer: 20 })
         : null;
       bar?.start(perEpoch, done, { loss: '-', acc: '-', speed: '-' });
-      for (const batch of batches(data.train, { batchSize: config.batchSize, imageSize: config.imageSize, shuffle: true, seed: config.seed, epoch, startBatch: done })) {
+      for (const batch of batches(data.train, { batchSize: config.batchSize, imageSize: config.imageSize, shuffle: true, seed: config.seed, epoch, startBatch: done, augment: config.augment })) {
         const step = (epoch - 1) * perEpoch + done;
+        setLearningRate(optimizer, learningRateAt(config, step, perEpoch));
         const t0 = process.hrtime.bigint();
         const { loss, hits } = trainStep(model, optimizer, variables, batch.x, batch.labels, batch.size, config, deriveSeed(config.seed, 2, step));
         trainSeconds += Number(process.hrtime.bigint() - t0) / 1e9;
@@ -265,6 +275,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   return { runDir, backend, history };
 }
 
+/** d2l's softmax cross-entropy (mean over the batch), with optional label smoothing. */
+export function trainingLoss(oneHot: tf.Tensor2D, logits: tf.Tensor2D, labelSmoothing: number): tf.Scalar {
+  return tf.losses.softmaxCrossEntropy(oneHot, logits, undefined, labelSmoothing) as unknown as tf.Scalar;
+}
+
 /**
  * One SGD step. Returns the batch's mean loss and its number of correct predictions; the update
  * is skipped when the loss is not finite, so a diverged step never reaches the weights.
@@ -279,7 +294,7 @@ export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, variab
       const logits = forward(model, input, true, dropoutSeed);
       // Kept past variableGrads' own tidy; disposed below once read.
       hitsTensor = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labelTensor), 'int32'))) as tf.Scalar;
-      return tf.losses.softmaxCrossEntropy(oneHot, logits) as unknown as tf.Scalar;
+      return trainingLoss(oneHot, logits, config.labelSmoothing);
     }, variables);
     const loss = value.dataSync()[0];
     const hits = (hitsTensor as unknown as tf.Scalar).dataSync()[0];

@@ -1,0 +1,115 @@
+// The options beyond d2l's recipe: schedules' values at given steps, augmentation under a seed, label smoothing's loss.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { learningRateAt, type ScheduleSpec } from '../src/schedule';
+import { augmentImage, AUGMENT_PADDING } from '../src/augment';
+import { batches, type Split } from '../src/data';
+import { trainingLoss } from '../src/train';
+
+const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`);
+
+test('constant schedule is d2l\'s fixed rate at every step', () => {
+  const spec: ScheduleSpec = { schedule: 'constant', learningRate: 0.1, warmupEpochs: 0, epochs: 10 };
+  for (const step of [0, 1, 50, 999]) assert.equal(learningRateAt(spec, step, 100), 0.1);
+});
+
+test('linear warm-up reaches the peak at the end of the warm-up epochs', () => {
+  const spec: ScheduleSpec = { schedule: 'constant', learningRate: 0.2, warmupEpochs: 1, epochs: 10 };
+  close(learningRateAt(spec, 0, 100), 0.002);
+  close(learningRateAt(spec, 49, 100), 0.1);
+  close(learningRateAt(spec, 99, 100), 0.2);
+  close(learningRateAt(spec, 100, 100), 0.2);
+});
+
+test('cosine decays from the peak to zero after warm-up', () => {
+  const spec: ScheduleSpec = { schedule: 'cosine', learningRate: 0.1, warmupEpochs: 0, epochs: 10 };
+  close(learningRateAt(spec, 0, 100), 0.1);
+  close(learningRateAt(spec, 500, 100), 0.05);
+  close(learningRateAt(spec, 1000, 100), 0);
+  const warm: ScheduleSpec = { ...spec, warmupEpochs: 2 };
+  close(learningRateAt(warm, 199, 100), 0.1);
+  close(learningRateAt(warm, 200, 100), 0.1);
+  close(learningRateAt(warm, 600, 100), 0.05);
+});
+
+test('onecycle rises from lr/25 to lr over 30% of the steps, then falls to lr/25e4', () => {
+  const spec: ScheduleSpec = { schedule: 'onecycle', learningRate: 0.1, warmupEpochs: 0, epochs: 10 };
+  close(learningRateAt(spec, 0, 100), 0.004);
+  close(learningRateAt(spec, 300, 100), 0.1);
+  close(learningRateAt(spec, 999, 100), 0.1 / 25e4);
+  assert.ok(learningRateAt(spec, 150, 100) > 0.004 && learningRateAt(spec, 150, 100) < 0.1);
+  close(learningRateAt({ ...spec, warmupEpochs: 1 }, 100, 100), 0.1);
+});
+
+function image(seed: number): Uint8Array {
+  const img = new Uint8Array(28 * 28);
+  for (let i = 0; i < img.length; i++) img[i] = (i * 37 + seed * 11) % 256;
+  return img;
+}
+
+test('augmentation is deterministic under a seed and varies with seed, epoch and example', () => {
+  const src = image(1);
+  const a = new Uint8Array(784);
+  const b = new Uint8Array(784);
+  augmentImage(src, 0, 28, a, 7, 1, 5);
+  augmentImage(src, 0, 28, b, 7, 1, 5);
+  assert.deepEqual(a, b);
+  const outs = new Set<string>();
+  for (let e = 0; e < 20; e++) {
+    augmentImage(src, 0, 28, b, 7, e, 5);
+    outs.add(Buffer.from(b).toString('hex'));
+  }
+  assert.ok(outs.size > 10, `only ${outs.size} distinct augmentations in 20 epochs`);
+});
+
+test('augmentation is a flip and a shift of at most the padding, with zeros entering', () => {
+  const src = new Uint8Array(784);
+  src[14 * 28 + 10] = 255; // one bright pixel at (14, 10)
+  const out = new Uint8Array(784);
+  let flips = 0;
+  for (let example = 0; example < 200; example++) {
+    augmentImage(src, 0, 28, out, 3, 0, example);
+    const at = out.findIndex((v) => v === 255);
+    assert.ok(at >= 0, 'the pixel stays in frame for a central pixel');
+    const y = Math.floor(at / 28);
+    const x = at % 28;
+    assert.ok(Math.abs(y - 14) <= AUGMENT_PADDING);
+    const unflipped = Math.abs(x - 10) <= AUGMENT_PADDING;
+    const flipped = Math.abs(x - (27 - 10)) <= AUGMENT_PADDING;
+    assert.ok(unflipped || flipped);
+    if (!unflipped) flips++;
+    assert.equal(out.reduce((s, v) => s + v, 0), 255, 'nothing but the shifted pixel');
+  }
+  assert.ok(flips > 60 && flips < 140, `flipped ${flips} of 200`);
+});
+
+test('batches with augment are reproducible and differ from plain batches', () => {
+  const count = 10;
+  const images = new Uint8Array(count * 784);
+  for (let i = 0; i < count; i++) images.set(image(i), i * 784);
+  const split: Split = { images, labels: new Uint8Array(count).map((_, i) => i % 10), count };
+  const opts = { batchSize: 4, imageSize: 67, shuffle: true, seed: 5, epoch: 2 };
+  const one = [...batches(split, { ...opts, augment: true })];
+  const two = [...batches(split, { ...opts, augment: true })];
+  const plain = [...batches(split, opts)];
+  assert.deepEqual(one.map((b) => Array.from(b.x)), two.map((b) => Array.from(b.x)));
+  assert.deepEqual(one.map((b) => Array.from(b.labels)), plain.map((b) => Array.from(b.labels)), 'same examples, same order');
+  assert.notDeepEqual(one.map((b) => Array.from(b.x)), plain.map((b) => Array.from(b.x)));
+});
+
+test('label smoothing gives the known cross-entropy on uniform logits and on a confident prediction', async () => {
+  await tf.setBackend('cpu');
+  const oneHot: tf.Tensor2D = tf.tensor2d([[0, 1, 0, 0, 0, 0, 0, 0, 0, 0]]);
+  // Uniform logits: every target distribution gives ln 10.
+  const uniform = tf.zeros([1, 10]) as tf.Tensor2D;
+  close(trainingLoss(oneHot, uniform, 0.1).dataSync()[0], Math.log(10), 1e-6);
+  // Logits [0, 10, 0...]: p_true = e^10 / (e^10 + 9); smoothing 0.1 spreads 0.01 to each class.
+  const logits = tf.tensor2d([[0, 10, 0, 0, 0, 0, 0, 0, 0, 0]]);
+  const z = Math.exp(10) + 9;
+  const logTrue = 10 - Math.log(z);
+  const logOther = -Math.log(z);
+  const expected = -(0.91 * logTrue + 9 * 0.01 * logOther);
+  close(trainingLoss(oneHot, logits, 0.1).dataSync()[0], expected, 1e-5);
+  close(trainingLoss(oneHot, logits, 0).dataSync()[0], -logTrue, 1e-5);
+});
