@@ -288,7 +288,7 @@ export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, variab
   return tf.tidy(() => {
     const input = tf.tensor4d(x, [size, config.imageSize, config.imageSize, 1]);
     const labelTensor = tf.tensor1d(labels, 'int32');
-    const oneHot = tf.oneHot(labelTensor, NUM_CLASSES);
+    const oneHot = tf.oneHot(labelTensor, NUM_CLASSES) as tf.Tensor2D;
     let hitsTensor: tf.Scalar | null = null;
     const { value, grads } = tf.variableGrads(() => {
       const logits = forward(model, input, true, dropoutSeed);
