@@ -53,9 +53,13 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
     .description("Train d2l's Network-in-Network on Fashion-MNIST with TensorFlow.js")
     .version(NIN_VERSION)
     .option('--verbose', 'show stack traces of errors')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s), writeOut: (s) => process.stdout.write(s) });
+    // Usage errors are one line, like every other error: "nin: <problem> (run with --help for usage)".
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      writeOut: (s) => process.stdout.write(s),
+      outputError: (s, write) => write(`nin: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`),
+    });
 
   program
     .command('train')
