@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// Times one NiN training step (forward + backward + SGD, via optimizer.minimize) and inference on a
+// TF.js backend, and with --profile prints where a step's time goes per kernel. Uses the compiled dist/.
+// usage: node scripts/bench-step.js [--image-size 96] [--batch-size 64] [--steps 5] [--backend onednn] [--plain] [--profile]
+'use strict';
+const tf = require('@tensorflow/tfjs');
+const onednn = require('../dist/src/backend/onednn');
+const { buildNin } = require('../dist/src/model');
+
+function option(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? fallback : process.argv[i + 1];
+}
+const imageSize = Number(option('image-size', 96));
+const batchSize = Number(option('batch-size', 64));
+const steps = Number(option('steps', 5));
+const backend = option('backend', 'onednn');
+
+async function main() {
+  if (backend === 'onednn') {
+    onednn.registerOnednnBackend();
+    if (process.argv.includes('--plain')) onednn.setOnednnBlockedLayouts(false);
+    if (process.argv.includes('--blocked')) onednn.setOnednnBlockedLayouts(true);
+  }
+  await tf.setBackend(backend);
+  const model = buildNin({ imageSize, seed: 1 });
+  const optimizer = tf.train.sgd(0.05);
+  const x = tf.randomUniform([batchSize, imageSize, imageSize, 1]);
+  const labels = tf.oneHot(tf.randomUniform([batchSize], 0, 10, 'int32'), 10);
+  const step = () => optimizer.minimize(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true })), false);
+  const infer = () => tf.tidy(() => model.predict(x).dataSync());
+
+  step();
+  step();
+  let t = process.hrtime.bigint();
+  for (let i = 0; i < steps; i++) step();
+  const trainSec = Number(process.hrtime.bigint() - t) / 1e9;
+  infer();
+  t = process.hrtime.bigint();
+  for (let i = 0; i < steps; i++) infer();
+  const inferSec = Number(process.hrtime.bigint() - t) / 1e9;
+  const result = {
+    backend, imageSize, batchSize,
+    layouts: backend === 'onednn' ? (onednn.onednnBlockedLayouts() ? 'blocked' : 'plain') : undefined,
+    threads: backend === 'onednn' ? onednn.onednnThreads() : undefined,
+    stepSec: +(trainSec / steps).toFixed(4),
+    trainImagesPerSec: +(batchSize * steps / trainSec).toFixed(2),
+    inferImagesPerSec: +(batchSize * steps / inferSec).toFixed(2),
+    numTensors: tf.memory().numTensors,
+  };
+  console.log(JSON.stringify(result));
+
+  if (process.argv.includes('--profile')) {
+    const info = await tf.profile(step);
+    const byKernel = new Map();
+    let total = 0;
+    for (const k of info.kernels) {
+      const ms = await k.kernelTimeMs;
+      total += ms;
+      const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+      entry.ms += ms;
+      entry.calls++;
+      byKernel.set(k.name, entry);
+    }
+    const native = new Set(backend === 'onednn' ? onednn.onednnNativeKernels() : []);
+    let jsMs = 0;
+    const rows = [...byKernel].sort((p, q) => q[1].ms - p[1].ms);
+    for (const [name, e] of rows) {
+      if (!native.has(name)) jsMs += e.ms;
+      console.error(`${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(4)} calls ${native.has(name) ? 'native' : 'JS'}`);
+    }
+    console.error(`kernels total ${total.toFixed(1)} ms, JS kernels ${jsMs.toFixed(1)} ms (${(100 * jsMs / total).toFixed(1)}%)`);
+    if (backend === 'onednn') {
+      const fallbacks = Object.entries(onednn.onednnKernelCalls()).filter(([, c]) => c.fallback > 0);
+      if (fallbacks.length) console.error('fallbacks:', JSON.stringify(Object.fromEntries(fallbacks)));
+    }
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
