@@ -13,6 +13,7 @@ import { scoreSplit } from './eval';
 import { InterruptedError, NinError, UsageError } from './errors';
 import { deriveSeed } from './random';
 import { NIN_VERSION } from './version';
+import { writeCurves } from './plot';
 import { learningRateAt } from './schedule';
 
 export interface TrainOptions {
@@ -255,6 +256,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       await saveLast(epoch, metrics, null);
       writeLogs(runDir, history);
+      try {
+        writeCurves(runDir);
+      } catch (err) {
+        log(`warning: could not draw ${path.join(runDir, 'curves.svg')}: ${(err as Error).message}`);
+      }
       print(formatEpoch(metrics, config.epochs));
       if (metrics.loss > 2.28) log(`hint: the loss stayed at chance level (${metrics.loss.toFixed(3)} ~ ln 10) this epoch; NiN often needs a lower --lr or a warm-up to start learning`);
       if (interrupted) throw new InterruptedError(interrupted);
