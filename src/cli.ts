@@ -140,7 +140,7 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
         dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined,
         backend: opts.backend as BackendChoice,
         threads: opts.threads ?? null,
-      });
+      }, printer.err);
       printer.out(opts.json ? JSON.stringify(result) : formatEval(result));
     });
 

@@ -65,10 +65,14 @@ export interface EvalResult {
   confusion: number[][];
 }
 
-export async function evaluate(target: string, options: EvalOptions = {}): Promise<EvalResult> {
-  const backend: BackendInfo = await initBackend(options.backend ?? 'auto', options.threads ?? null);
+export async function evaluate(target: string, options: EvalOptions = {}, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<EvalResult> {
+  const backend: BackendInfo = await initBackend(options.backend ?? 'auto', options.threads ?? null, log);
   const { dir, model, meta } = await loadCheckpoint(target);
   try {
+    const runLimit = meta.config.testLimit;
+    if (runLimit !== null && options.testLimit === undefined) {
+      log(`note: this run measured test accuracy on the first ${runLimit} test images; pass --test-limit ${runLimit} to reproduce its logged figure`);
+    }
     const data = loadFashionMnist({ dataDir: options.dataDir, trainLimit: 1, testLimit: options.testLimit });
     const score = scoreSplit(model, data.test, options.batchSize ?? meta.config.batchSize, meta.imageSize);
     const perClass = CLASS_NAMES.map((name, c) => {
