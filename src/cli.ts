@@ -168,7 +168,7 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
       let dir: string;
       let files;
       if (opts.download) {
-        dir = path.resolve(opts.dataDir ?? path.join(REPO_ROOT, 'data', 'fashion-mnist'));
+        dir = data.defaultDownloadDir(opts.dataDir ? path.resolve(opts.dataDir) : undefined);
         files = await data.downloadFashionMnist(dir, process.env.NIN_MIRROR_URL || undefined, printer.err);
       } else {
         dir = data.findDatasetDir(opts.dataDir ? path.resolve(opts.dataDir) : undefined);
