@@ -202,6 +202,56 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
       );
     });
 
+  program
+    .command('plot')
+    .description("training curves (train loss, train acc, test acc per epoch, as d2l's plot) of one run, or several in one figure")
+    .argument('<runDir...>', 'run directories (each holds metrics.jsonl)')
+    .option('--out <file>', 'output file (default: <first run>/curves.svg, or comparison.svg for several runs)')
+    .option('--png', 'write PNG instead of SVG, rendered with headless Chromium (also implied by --out *.png)')
+    .option('--json', 'print one JSON object')
+    .action(async (runDirs: string[], opts) => {
+      const { plot } = await import('./plot');
+      const result = plot(runDirs, { out: opts.out ? path.resolve(opts.out) : undefined, png: Boolean(opts.png) });
+      printer.out(opts.json ? JSON.stringify(result) : `${result.out} (${result.runs.map((r) => `${r.name}: ${r.epochs} epoch${r.epochs === 1 ? '' : 's'}`).join(', ')})`);
+    });
+
+  program
+    .command('predict')
+    .description('classify PNG or JPEG pictures with a checkpoint (or a run: its best/)')
+    .argument('<checkpoint>', 'checkpoint directory, or run directory')
+    .argument('<image...>', 'PNG or JPEG files, any size and colour')
+    .option('--top <n>', 'classes to show per picture', integer('--top', 1, 10), 3)
+    .option('--invert', 'for dark objects on a light background (Fashion-MNIST is light on black)')
+    .addOption(backendOption())
+    .addOption(threadsOption())
+    .option('--json', 'print one JSON object')
+    .action(async (checkpoint: string, images: string[], opts) => {
+      const { predict, formatPrediction } = await import('./predict');
+      const result = await predict(path.resolve(checkpoint), images, {
+        top: opts.top,
+        invert: Boolean(opts.invert),
+        backend: opts.backend as BackendChoice,
+        threads: opts.threads ?? null,
+      });
+      if (opts.json) printer.out(JSON.stringify(result));
+      else for (const p of result.predictions) printer.out(formatPrediction(p));
+      for (const f of result.failures) printer.err(`nin: ${f.error}`);
+      if (result.failures.length) {
+        throw new NinError(`${result.failures.length} of ${images.length} file${images.length === 1 ? '' : 's'} could not be classified (see above)`);
+      }
+    });
+
+  program
+    .command('info')
+    .description('versions, CPU features, threads, available backends and the dataset: what this machine offers nin')
+    .option('--data-dir <dir>', 'Fashion-MNIST directory to check')
+    .option('--json', 'print one JSON object')
+    .action(async (opts) => {
+      const { info, formatInfo } = await import('./info');
+      const result = await info({ dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined });
+      printer.out(opts.json ? JSON.stringify(result) : formatInfo(result));
+    });
+
   return program;
 }
 
