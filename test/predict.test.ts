@@ -1,0 +1,235 @@
+// Tests for src/predict.ts: decoding, conversion to the Fashion-MNIST look, and that `nin predict` on
+// PNG/JPEG files written from test-set images gives what the model gives on the dataset's own tensors.
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import * as jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import { initBackend } from '../src/backend';
+import { FORMAT_VERSION, saveCheckpoint } from '../src/checkpoint';
+import { resolveConfig } from '../src/config';
+import { batches, CLASS_NAMES, loadFashionMnist, type Split } from '../src/data';
+import { NinError } from '../src/errors';
+import { buildNin, forward } from '../src/model';
+import { decodeImage, predict, toFashionMnist, type RgbaImage } from '../src/predict';
+import { NIN_VERSION } from '../src/version';
+
+const IMAGE_SIZE = 67;
+const COUNT = 12;
+const NIN_BIN = path.resolve(__dirname, '..', '..', 'bin', 'nin.js');
+
+let work: string;
+let checkpoint: string;
+let test_: Split;
+let expected: number[][]; // softmax of the model on the dataset's tensors, via eval's batching
+
+/** Image i of the split as 28x28 gray bytes. */
+function raw(i: number): Uint8Array {
+  return test_.images.subarray(i * 784, (i + 1) * 784);
+}
+
+/** Gray 28x28 bytes scaled by integer factors (pixel replication), as RGBA. */
+function upscaled(gray: Uint8Array, fx: number, fy: number, map: (v: number) => number = (v) => v): RgbaImage {
+  const width = 28 * fx;
+  const height = 28 * fy;
+  const data = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = map(gray[Math.floor(y / fy) * 28 + Math.floor(x / fx)]);
+      data.set([v, v, v, 255], (y * width + x) * 4);
+    }
+  }
+  return { width, height, data };
+}
+
+function writePng(file: string, image: RgbaImage, colorType: 0 | 2 | 6): void {
+  const png = new PNG({ width: image.width, height: image.height });
+  png.data = Buffer.from(image.data);
+  fs.writeFileSync(file, PNG.sync.write(png, { colorType }));
+}
+
+function argmax(values: number[]): number {
+  return values.reduce((best, v, i) => (v > values[best] ? i : best), 0);
+}
+
+before(async () => {
+  await initBackend('cpu', null);
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-predict-'));
+  checkpoint = path.join(work, 'ckpt');
+  const model = buildNin({ imageSize: IMAGE_SIZE, seed: 0 });
+  // Untrained, NiN's logits are ~1e-4 (twelve glorot convs with ReLU shrink the signal), so every
+  // class is ~0.1. Doubling each kernel gives logits of order 1 whose argmax differs between images.
+  model.setWeights(tf.tidy(() => model.getWeights().map((w) => (w.rank === 4 ? tf.mul(w, 2) : tf.clone(w)))));
+  const config = resolveConfig({ imageSize: IMAGE_SIZE, backend: 'cpu' });
+  // As train writes it for last/ (history and partial included), after no epoch.
+  const meta = {
+    formatVersion: FORMAT_VERSION, nin: NIN_VERSION, createdAt: new Date().toISOString(), config, imageSize: IMAGE_SIZE,
+    epoch: 0, metrics: null, backend: 'cpu', optimizer: null, history: [], partial: null,
+  };
+  await saveCheckpoint(checkpoint, model, meta);
+  test_ = loadFashionMnist({ trainLimit: 1, testLimit: COUNT }).test;
+  expected = [];
+  for (const batch of batches(test_, { batchSize: COUNT, imageSize: IMAGE_SIZE, shuffle: false, seed: 0, epoch: 0 })) {
+    expected.push(...(tf.tidy(() => tf.softmax(forward(model, tf.tensor4d(batch.x, [batch.size, IMAGE_SIZE, IMAGE_SIZE, 1]), false)).arraySync()) as number[][]));
+  }
+  model.dispose();
+  assert.ok(new Set(expected.map(argmax)).size > 1, 'the test model should not give every image the same class');
+  for (let i = 0; i < COUNT; i++) {
+    writePng(path.join(work, `gray-${i}.png`), upscaled(raw(i), 1, 1), 0);
+    writePng(path.join(work, `wide-rgb-${i}.png`), upscaled(raw(i), 3, 2), 2); // 84x56
+    writePng(path.join(work, `inverted-${i}.png`), upscaled(raw(i), 2, 2, (v) => 255 - v), 0);
+    fs.writeFileSync(path.join(work, `photo-${i}.jpg`), jpeg.encode({ ...upscaled(raw(i), 4, 4), data: Buffer.from(upscaled(raw(i), 4, 4).data) }, 100).data);
+  }
+  fs.writeFileSync(path.join(work, 'notes.txt'), 'not a picture\n');
+  fs.writeFileSync(path.join(work, 'empty.png'), '');
+});
+
+after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+describe('toFashionMnist', () => {
+  test('a 28x28 gray picture comes back byte for byte', () => {
+    assert.deepEqual(toFashionMnist(upscaled(raw(0), 1, 1), false), Uint8Array.from(raw(0)));
+  });
+
+  test('integer upscales of any aspect ratio come back exactly (area average)', () => {
+    assert.deepEqual(toFashionMnist(upscaled(raw(1), 3, 2), false), Uint8Array.from(raw(1)));
+    assert.deepEqual(toFashionMnist(upscaled(raw(1), 5, 5), false), Uint8Array.from(raw(1)));
+  });
+
+  test('--invert turns a dark-on-light picture into light-on-black', () => {
+    assert.deepEqual(toFashionMnist(upscaled(raw(2), 2, 2, (v) => 255 - v), true), Uint8Array.from(raw(2)));
+  });
+
+  test('downscaling averages areas: a fine checkerboard becomes flat gray, not stripes', () => {
+    const size = 280;
+    const data = new Uint8Array(size * size * 4);
+    for (let p = 0; p < size * size; p++) {
+      const v = ((p % size) + Math.floor(p / size)) % 2 ? 255 : 0;
+      data.set([v, v, v, 255], p * 4);
+    }
+    const out = toFashionMnist({ width: size, height: size, data }, false);
+    for (const v of out) assert.ok(Math.abs(v - 128) <= 1, `pixel ${v}`);
+  });
+
+  test('colour becomes luma (BT.601), transparency becomes background', () => {
+    const red = { width: 1, height: 1, data: Uint8Array.from([255, 0, 0, 255]) };
+    assert.equal(toFashionMnist(red, false)[0], Math.round(0.299 * 255));
+    const clear = { width: 1, height: 1, data: Uint8Array.from([255, 255, 255, 0]) };
+    assert.equal(toFashionMnist(clear, false)[0], 0);
+    assert.equal(toFashionMnist(clear, true)[0], 0);
+  });
+
+  test('a tiny picture is upscaled (bilinear) to 28x28', () => {
+    const out = toFashionMnist({ width: 2, height: 1, data: Uint8Array.from([0, 0, 0, 255, 255, 255, 255, 255]) }, false);
+    assert.equal(out.length, 784);
+    assert.equal(out[0], 0);
+    assert.equal(out[27], 255);
+    assert.ok(out[13] > 0 && out[13] < 255);
+  });
+});
+
+describe('decodeImage', () => {
+  test('refuses empty files, non-pictures and damaged PNGs with the file name', () => {
+    assert.throws(() => decodeImage(new Uint8Array(0), 'a.png'), (e: unknown) => e instanceof NinError && /a\.png is empty/.test(e.message));
+    assert.throws(() => decodeImage(Buffer.from('hello'), 'b.txt'), (e: unknown) => e instanceof NinError && /b\.txt is not a PNG or JPEG/.test(e.message));
+    const png = fs.readFileSync(path.join(work, 'gray-0.png'));
+    assert.throws(() => decodeImage(png.subarray(0, 40), 'c.png'), (e: unknown) => e instanceof NinError && /c\.png is a damaged PNG/.test(e.message) && !e.message.includes('\n'));
+  });
+
+  test('reads PNG (gray, RGB) and JPEG as RGBA of their own size', () => {
+    const gray = decodeImage(fs.readFileSync(path.join(work, 'gray-0.png')), 'g');
+    assert.deepEqual([gray.width, gray.height, gray.data.length], [28, 28, 28 * 28 * 4]);
+    const wide = decodeImage(fs.readFileSync(path.join(work, 'wide-rgb-0.png')), 'w');
+    assert.deepEqual([wide.width, wide.height], [84, 56]);
+    const photo = decodeImage(fs.readFileSync(path.join(work, 'photo-0.jpg')), 'p');
+    assert.deepEqual([photo.width, photo.height], [112, 112]);
+  });
+});
+
+describe('predict', () => {
+  test('PNGs (gray, wide RGB, inverted) get exactly the probabilities the model gives the dataset tensors', async () => {
+    const files = (name: string) => Array.from({ length: COUNT }, (_, i) => path.join(work, `${name}-${i}.png`));
+    for (const [name, invert] of [['gray', false], ['wide-rgb', false], ['inverted', true]] as const) {
+      const result = await predict(checkpoint, files(name), { top: 10, invert, backend: 'cpu' });
+      assert.equal(result.imageSize, IMAGE_SIZE);
+      assert.deepEqual(result.failures, []);
+      result.predictions.forEach((p, i) => {
+        assert.equal(p.top[0].index, argmax(expected[i]), `${name}-${i}`);
+        assert.equal(p.top[0].name, CLASS_NAMES[argmax(expected[i])]);
+        p.probabilities.forEach((q, c) => assert.ok(Math.abs(q - expected[i][c]) < 1e-6, `${name}-${i} class ${c}: ${q} vs ${expected[i][c]}`));
+        assert.equal(p.top.length, 10);
+        assert.ok(Math.abs(p.top.reduce((s, c) => s + c.probability, 0) - 1) < 1e-5);
+      });
+    }
+  });
+
+  test('JPEGs (lossy, 4x) land on the same class with nearly the same probabilities', async () => {
+    const files = Array.from({ length: COUNT }, (_, i) => path.join(work, `photo-${i}.jpg`));
+    const result = await predict(checkpoint, files, { backend: 'cpu' });
+    result.predictions.forEach((p, i) => {
+      const sorted = [...expected[i]].sort((a, b) => b - a);
+      // JPEG moves pixels by a level or two: only a clear winner must stay the winner.
+      if (sorted[0] - sorted[1] > 0.02) assert.equal(p.top[0].index, argmax(expected[i]), `photo-${i}`);
+      assert.ok(Math.abs(p.top[0].probability - expected[i][argmax(expected[i])]) < 0.01);
+      assert.equal(p.top.length, 3);
+    });
+  });
+
+  test('unreadable files are failures; the others are still classified, in order', async () => {
+    const files = [path.join(work, 'gray-0.png'), path.join(work, 'notes.txt'), path.join(work, 'empty.png'), path.join(work, 'missing.png'), path.join(work, 'gray-1.png')];
+    const result = await predict(checkpoint, files, { backend: 'cpu' });
+    assert.deepEqual(result.predictions.map((p) => path.basename(p.file)), ['gray-0.png', 'gray-1.png']);
+    assert.deepEqual(result.failures.map((f) => path.basename(f.file)), ['notes.txt', 'empty.png', 'missing.png']);
+    assert.match(result.failures[2].error, /does not exist/);
+  });
+});
+
+describe('nin predict (process)', () => {
+  function nin(args: string[]) {
+    const r = spawnSync(process.execPath, [NIN_BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  test('prints one line per picture; bad files get one stderr line each and exit 1 at the end', () => {
+    const args = ['predict', checkpoint, path.join(work, 'gray-0.png'), path.join(work, 'notes.txt'), path.join(work, 'empty.png'), path.join(work, 'photo-1.jpg'), '--backend', 'cpu', '--top', '2'];
+    const r = nin(args);
+    assert.equal(r.code, 1, r.stderr);
+    const out = r.stdout.trim().split('\n');
+    assert.equal(out.length, 2);
+    assert.match(out[0], new RegExp(`gray-0\\.png: ${CLASS_NAMES[argmax(expected[0])].replace(/[/]/g, '\\/')} \\d\\.\\d{3}, `));
+    assert.match(out[1], new RegExp(`photo-1\\.jpg: ${CLASS_NAMES[argmax(expected[1])].replace(/[/]/g, '\\/')} \\d\\.\\d{3}, `));
+    const err = r.stderr.trim().split('\n');
+    assert.deepEqual(err.length, 3, r.stderr);
+    assert.match(err[0], /^nin: .*notes\.txt is not a PNG or JPEG picture/);
+    assert.match(err[1], /^nin: .*empty\.png is empty/);
+    assert.match(err[2], /^nin: 2 of 4 files could not be classified/);
+  });
+
+  test('--json: one object with every probability; all good files exit 0', () => {
+    const r = nin(['predict', checkpoint, path.join(work, 'wide-rgb-2.png'), '--backend', 'cpu', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.imageSize, IMAGE_SIZE);
+    assert.equal(result.predictions.length, 1);
+    assert.equal(result.predictions[0].top[0].index, argmax(expected[2]));
+    assert.equal(result.predictions[0].probabilities.length, 10);
+  });
+
+  test('a checkpoint that is not one is one line, exit 1', () => {
+    const r = nin(['predict', work, path.join(work, 'gray-0.png'), '--backend', 'cpu']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /has no model\.json/);
+  });
+
+  test('--top outside 1..10 is a usage error', () => {
+    const r = nin(['predict', checkpoint, path.join(work, 'gray-0.png'), '--top', '11']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--top/);
+  });
+});
