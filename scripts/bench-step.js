@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Times one NiN training step (forward + backward + SGD, via optimizer.minimize) and inference on a
 // TF.js backend, and with --profile prints where a step's time goes per kernel. Uses the compiled dist/.
-// usage: node scripts/bench-step.js [--image-size 96] [--batch-size 64] [--steps 5] [--backend onednn] [--plain] [--profile]
+// usage: node scripts/bench-step.js [--image-size 96] [--batch-size 64] [--steps 5] [--backend onednn]
+//          [--plain | --blocked] [--threads n] [--profile]
 'use strict';
 const tf = require('@tensorflow/tfjs');
 const onednn = require('../dist/src/backend/onednn');
@@ -21,6 +22,7 @@ async function main() {
     onednn.registerOnednnBackend();
     if (process.argv.includes('--plain')) onednn.setOnednnBlockedLayouts(false);
     if (process.argv.includes('--blocked')) onednn.setOnednnBlockedLayouts(true);
+    if (option('threads')) onednn.setOnednnThreads(Number(option('threads')));
   }
   await tf.setBackend(backend);
   const model = buildNin({ imageSize, seed: 1 });

@@ -244,3 +244,31 @@ test('blocked layouts switch', () => {
   setOnednnBlockedLayouts(true);
   assert.equal(onednnBlockedLayouts(), true);
 });
+
+describe('output buffer reuse', () => {
+  const big = random([64, 32, 32], 950); // above the pool's minimum size
+
+  test('arrays read with dataSync() stay intact after their tensor is disposed and its buffer reused', async () => {
+    await tf.setBackend('onednn');
+    const x = tf.tensor(big.values, big.shape);
+    const y = tf.relu(x);
+    const read = y.dataSync();
+    const expected = Float32Array.from(read);
+    y.dispose();
+    const z = tf.step(x); // takes the buffer y gave back
+    assert.deepEqual(read, expected);
+    tf.dispose([x, z]);
+  });
+
+  test('a JS kernel returning a view of a pooled buffer (Slice) keeps that buffer from being reused', async () => {
+    await tf.setBackend('onednn');
+    const x = tf.tensor(big.values, big.shape);
+    const y = tf.relu(x);
+    const slice = tf.slice(y, [3], [2]); // contiguous: TF.js returns a subarray view
+    const expected = Float32Array.from(slice.dataSync());
+    y.dispose();
+    const others = [tf.step(x), tf.neg(x), tf.relu(tf.neg(x))];
+    assert.deepEqual(slice.dataSync(), expected);
+    tf.dispose([x, slice, ...others]);
+  });
+});

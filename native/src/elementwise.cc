@@ -2,6 +2,7 @@
 // gradient mask (Step), add/sub/mul/div with the broadcasts TF.js's SGD and bias addition use, and sums.
 #include <omp.h>
 
+#include <cstring>
 #include <vector>
 
 #include "nin_onednn.h"
@@ -15,6 +16,18 @@ template <typename F>
 void for_each(int64_t size, F f) {
 #pragma omp parallel for schedule(static) if (size >= kParallelMin)
   for (int64_t i = 0; i < size; ++i) f(i);
+}
+
+inline uint32_t bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  return u;
+}
+
+inline float from_bits(uint32_t u) {
+  float v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
 }
 
 template <BinaryOp op>
@@ -71,7 +84,15 @@ void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha) {
     // Math.max(0, NaN) is NaN in TF.js; (v < 0) keeps NaN too.
     for_each(size, [=](int64_t i) { y[i] = x[i] < 0.f ? 0.f : x[i]; });
   } else {
-    for_each(size, [=](int64_t i) { y[i] = x[i] != x[i] ? x[i] : (x[i] > 0.f ? 1.f : alpha); });
+    // Selects spelled as bit masks so the loop vectorizes; NaN stays NaN as in TF.js.
+    const uint32_t one = bits(1.f), low = bits(alpha);
+    for_each(size, [=](int64_t i) {
+      const float v = x[i];
+      const uint32_t positive = 0u - (uint32_t)(v > 0.f);
+      const uint32_t nan = 0u - (uint32_t)(v != v);
+      const uint32_t r = (one & positive) | (low & ~positive);
+      y[i] = from_bits((bits(v) & nan) | (r & ~nan));
+    });
   }
 }
 

@@ -1,5 +1,6 @@
 // The 'onednn' TF.js backend: the pure-JS CPU backend's storage and kernels, with the hot kernels
 // (convolutions, pooling, ReLU, elementwise and sums) swapped for the nin_onednn native addon.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
@@ -99,6 +100,100 @@ export function onednnBlockedLayouts(): boolean {
   return requireAddon().convBlocked();
 }
 
+// ---- backend: the CPU backend plus a pool of output buffers ------------------------------------
+
+// Fresh multi-megabyte Float32Arrays cost page faults on first write, several times the cost of a ReLU
+// over them; so native kernels take their outputs from a pool that disposed tensors give back to.
+const POOL_MIN_LENGTH = 16 * 1024; // smaller arrays are cheap to allocate
+const POOL_MAX_FREE_BYTES = Math.min(3 * 2 ** 30, os.totalmem() / 4);
+
+class BufferPool {
+  private readonly free = new Map<number, Float32Array[]>();
+  // Arrays handed out to a live tensor that may come back; an array leaves this set for good when it is
+  // pinned (something else may still reference it) or returned.
+  private readonly lent = new WeakSet<Float32Array>();
+  private freeBytes = 0;
+
+  take(length: number): Float32Array {
+    if (length < POOL_MIN_LENGTH) return new Float32Array(length);
+    const list = this.free.get(length);
+    const reused = list?.pop();
+    if (list !== undefined && list.length === 0) this.free.delete(length);
+    if (reused !== undefined) this.freeBytes -= reused.byteLength;
+    const array = reused ?? new Float32Array(length);
+    this.lent.add(array);
+    return array;
+  }
+
+  lentOut(values: unknown): values is Float32Array {
+    return values instanceof Float32Array && this.lent.has(values);
+  }
+
+  /** Never take this array back: a view of it may outlive its tensor. */
+  pin(values: Float32Array): void {
+    this.lent.delete(values);
+  }
+
+  /** Called when the array's tensor is gone; keeps it for reuse within the pool's budget. */
+  give(values: Float32Array): void {
+    if (!this.lent.has(values)) return;
+    this.lent.delete(values);
+    if (this.freeBytes + values.byteLength > POOL_MAX_FREE_BYTES) return;
+    const list = this.free.get(values.length);
+    if (list) list.push(values);
+    else this.free.set(values.length, [values]);
+    this.freeBytes += values.byteLength;
+  }
+
+  clear(): void {
+    this.free.clear();
+    this.freeBytes = 0;
+  }
+}
+
+class OnednnBackend extends MathBackendCPU {
+  readonly pool = new BufferPool();
+
+  override disposeData(dataId: object, force = false): boolean {
+    const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
+    const released = super.disposeData(dataId, force);
+    if (released && this.pool.lentOut(values)) this.pool.give(values);
+    return released;
+  }
+
+  // dataSync()/data() hand the backend's array to the caller, who may keep it: give them a copy of pooled ones.
+  override readSync(dataId: object): tf.backend_util.BackendValues {
+    const values = super.readSync(dataId);
+    return this.pool.lentOut(values) ? values.slice() : values;
+  }
+
+  override dispose(): void {
+    this.pool.clear();
+    super.dispose();
+  }
+}
+
+/** An output array for a native kernel: pooled when the backend is ours. */
+function output(backend: MathBackendCPU, length: number): Float32Array {
+  return backend instanceof OnednnBackend ? backend.pool.take(length) : new Float32Array(length);
+}
+
+/** After a JS kernel: an output that shares memory with a pooled input (Slice returns views) pins that input. */
+function pinAliasedInputs(backend: MathBackendCPU, inputs: tf.NamedTensorInfoMap, result: tf.TensorInfo | tf.TensorInfo[]): void {
+  if (!(backend instanceof OnednnBackend)) return;
+  const outputs = Array.isArray(result) ? result : [result];
+  for (const input of Object.values(inputs)) {
+    if (input == null || !backend.data.has(input.dataId)) continue;
+    const values = backend.data.get(input.dataId).values;
+    if (!backend.pool.lentOut(values)) continue;
+    for (const out of outputs) {
+      if (out.dataId === input.dataId || !backend.data.has(out.dataId)) continue;
+      const outValues = backend.data.get(out.dataId).values as ArrayBufferView | undefined;
+      if (outValues !== undefined && ArrayBuffer.isView(outValues) && outValues.buffer === values.buffer) backend.pool.pin(values);
+    }
+  }
+}
+
 // ---- kernels ---------------------------------------------------------------------------------
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -166,7 +261,7 @@ function conv2d(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBi
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as Tensor4Shape, filter.shape as Tensor4Shape, attrs.strides, attrs.dilations ?? 1, attrs.pad,
     attrs.dimRoundingMode, false, 'channelsLast');
-  const y = new Float32Array(tf.util.sizeFromShape(info.outShape));
+  const y = output(backend, tf.util.sizeFromShape(info.outShape));
   if (!native.conv2d(convShape(info), xValues, filterValues, biasValues, relu, y)) return undefined;
   return backend.makeTensorInfo(info.outShape, 'float32', y);
 }
@@ -185,7 +280,7 @@ const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) => {
     attrs.inputShape as Tensor4Shape, filter.shape as Tensor4Shape, attrs.strides, 1, attrs.pad,
     attrs.dimRoundingMode, false, 'channelsLast');
   if (!tf.util.arraysEqual(info.outShape, dy.shape)) return undefined;
-  const dx = new Float32Array(tf.util.sizeFromShape(info.inShape));
+  const dx = output(backend, tf.util.sizeFromShape(info.inShape));
   if (!native.conv2dBackpropInput(convShape(info), dyValues, filterValues, dx)) return undefined;
   return backend.makeTensorInfo(info.inShape, 'float32', dx);
 };
@@ -201,7 +296,7 @@ const conv2dBackpropFilterKernel: NativeKernel = (args, native, backend) => {
     x.shape as Tensor4Shape, attrs.filterShape as Tensor4Shape, attrs.strides, 1, attrs.pad,
     attrs.dimRoundingMode, false, 'channelsLast');
   if (!tf.util.arraysEqual(info.outShape, dy.shape)) return undefined;
-  const dfilter = new Float32Array(tf.util.sizeFromShape(info.filterShape));
+  const dfilter = output(backend, tf.util.sizeFromShape(info.filterShape));
   if (!native.conv2dBackpropFilter(convShape(info), xValues, dyValues, dfilter)) return undefined;
   return backend.makeTensorInfo(info.filterShape, 'float32', dfilter);
 };
@@ -218,7 +313,7 @@ function pool(kind: 'max' | 'avg'): NativeKernel {
     const xValues = floats(backend, x);
     const info = poolInfo(x, args.attrs as unknown as tf.MaxPoolAttrs);
     if (xValues === undefined || info === undefined) return undefined;
-    const y = new Float32Array(tf.util.sizeFromShape(info.outShape));
+    const y = output(backend, tf.util.sizeFromShape(info.outShape));
     (kind === 'max' ? native.maxPool : native.avgPool)(poolShape(info), xValues, y);
     return backend.makeTensorInfo(info.outShape, 'float32', y);
   };
@@ -231,7 +326,7 @@ const maxPoolGradKernel: NativeKernel = (args, native, backend) => {
   const info = poolInfo(input, args.attrs as unknown as tf.MaxPoolAttrs);
   if (dyValues === undefined || xValues === undefined || info === undefined) return undefined;
   if (!tf.util.arraysEqual(info.outShape, dy.shape)) return undefined;
-  const dx = new Float32Array(xValues.length);
+  const dx = output(backend, xValues.length);
   native.maxPoolGrad(poolShape(info), dyValues, xValues, dx);
   return backend.makeTensorInfo(input.shape, 'float32', dx);
 };
@@ -242,7 +337,7 @@ const avgPoolGradKernel: NativeKernel = (args, native, backend) => {
   const info = poolInfo(input, args.attrs as unknown as tf.MaxPoolAttrs);
   if (dyValues === undefined || info === undefined || input.dtype !== 'float32') return undefined;
   if (!tf.util.arraysEqual(info.outShape, dy.shape)) return undefined;
-  const dx = new Float32Array(tf.util.sizeFromShape(input.shape));
+  const dx = output(backend, tf.util.sizeFromShape(input.shape));
   native.avgPoolGrad(poolShape(info), dyValues, dx);
   return backend.makeTensorInfo(input.shape, 'float32', dx);
 };
@@ -253,7 +348,7 @@ function unary(op: number): NativeKernel {
     const xValues = floats(backend, x);
     if (xValues === undefined) return undefined;
     const alpha = op === UNARY.step ? ((args.attrs as unknown as tf.StepAttrs).alpha ?? 0) : 0;
-    const y = new Float32Array(xValues.length);
+    const y = output(backend, xValues.length);
     native.unary(op, xValues, y, alpha);
     return backend.makeTensorInfo(x.shape, 'float32', y);
   };
@@ -282,7 +377,7 @@ function binary(op: number): NativeKernel {
     else if (aValues.length === size && isLastAxisRow(b.shape, outShape)) { mode = BROADCAST.rowB; inner = bValues.length; }
     else if (bValues.length === size && isLastAxisRow(a.shape, outShape)) { mode = BROADCAST.rowA; inner = aValues.length; }
     else return undefined;
-    const out = new Float32Array(size);
+    const out = output(backend, size);
     native.binary(op, mode, aValues, bValues, out, inner);
     return backend.makeTensorInfo(outShape, 'float32', out);
   };
@@ -304,7 +399,7 @@ function reduce(kind: 'sum' | 'mean'): NativeKernel {
     const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
     const reduceSize = tf.util.sizeFromShape(reduceShape);
     const outSize = tf.util.sizeFromShape(outShape);
-    const out = new Float32Array(outSize);
+    const out = output(backend, outSize);
     if (leading) native.sumLeading(xValues, out, reduceSize, outSize);
     else native.sumTrailing(xValues, out, outSize, reduceSize);
     if (kind === 'mean') for (let i = 0; i < outSize; i++) out[i] /= reduceSize;
@@ -353,16 +448,21 @@ export function registerOnednnBackend(): void {
   if (registered && tf.findBackendFactory(ONEDNN_BACKEND) != null) return;
   const native = requireAddon();
   if (tf.findBackendFactory(ONEDNN_BACKEND) == null) {
-    tf.registerBackend(ONEDNN_BACKEND, () => new MathBackendCPU(), BACKEND_PRIORITY);
+    tf.registerBackend(ONEDNN_BACKEND, () => new OnednnBackend(), BACKEND_PRIORITY);
   }
   for (const config of tf.getKernelsForBackend('cpu')) {
     if (tf.getKernel(config.kernelName, ONEDNN_BACKEND) !== undefined) tf.unregisterKernel(config.kernelName, ONEDNN_BACKEND);
     const nativeKernel = NATIVE_KERNELS[config.kernelName];
+    const jsKernel = config.kernelFunc;
+    const fallback: tf.KernelFunc = (args) => {
+      const result = jsKernel(args);
+      pinAliasedInputs(args.backend as MathBackendCPU, args.inputs, result);
+      return result;
+    };
     if (nativeKernel === undefined) {
-      tf.registerKernel({ ...config, backendName: ONEDNN_BACKEND });
+      tf.registerKernel({ ...config, backendName: ONEDNN_BACKEND, kernelFunc: fallback });
       continue;
     }
-    const fallback = config.kernelFunc;
     const count = { native: 0, fallback: 0 };
     calls.set(config.kernelName, count);
     tf.registerKernel({
