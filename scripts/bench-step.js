@@ -2,7 +2,7 @@
 // Times one NiN training step (forward + backward + SGD, via optimizer.minimize) and inference on a
 // TF.js backend, and with --profile prints where a step's time goes per kernel. Uses the compiled dist/.
 // usage: node scripts/bench-step.js [--image-size 96] [--batch-size 64] [--steps 5] [--backend onednn]
-//          [--plain | --blocked] [--threads n] [--profile]
+//          [--layouts plain|blocked-weights|blocked] [--threads n] [--profile [--layers]]
 'use strict';
 const tf = require('@tensorflow/tfjs');
 const onednn = require('../dist/src/backend/onednn');
@@ -20,8 +20,7 @@ const backend = option('backend', 'onednn');
 async function main() {
   if (backend === 'onednn') {
     onednn.registerOnednnBackend();
-    if (process.argv.includes('--plain')) onednn.setOnednnBlockedLayouts(false);
-    if (process.argv.includes('--blocked')) onednn.setOnednnBlockedLayouts(true);
+    if (option('layouts')) onednn.setOnednnConvLayouts(option('layouts'));
     if (option('threads')) onednn.setOnednnThreads(Number(option('threads')));
   }
   await tf.setBackend(backend);
@@ -43,7 +42,7 @@ async function main() {
   const inferSec = Number(process.hrtime.bigint() - t) / 1e9;
   const result = {
     backend, imageSize, batchSize,
-    layouts: backend === 'onednn' ? (onednn.onednnBlockedLayouts() ? 'blocked' : 'plain') : undefined,
+    layouts: backend === 'onednn' ? onednn.onednnConvLayouts() : undefined,
     threads: backend === 'onednn' ? onednn.onednnThreads() : undefined,
     stepSec: +(trainSec / steps).toFixed(4),
     trainImagesPerSec: +(batchSize * steps / trainSec).toFixed(2),
@@ -59,6 +58,9 @@ async function main() {
     for (const k of info.kernels) {
       const ms = await k.kernelTimeMs;
       total += ms;
+      if (process.argv.includes('--layers') && k.name.startsWith('Conv2D')) {
+        console.error(`  ${k.name.padEnd(22)} ${ms.toFixed(1).padStart(7)} ms  in ${JSON.stringify(k.inputShapes)}`);
+      }
       const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
       entry.ms += ms;
       entry.calls++;

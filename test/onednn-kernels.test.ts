@@ -4,7 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { onednnKernelCalls, onednnStatus, registerOnednnBackend, setOnednnBlockedLayouts, onednnBlockedLayouts } from '../src/backend/onednn';
+import { OnednnConvLayouts, onednnConvLayouts, onednnKernelCalls, onednnStatus, registerOnednnBackend, setOnednnConvLayouts } from '../src/backend/onednn';
 
 const TOLERANCE = 1e-4;
 
@@ -108,8 +108,8 @@ function convInputs(c: ConvCase, seed: number): { x: Input; filter: Input; bias:
   };
 }
 
-function convCases(blocked: boolean): void {
-  before(() => setOnednnBlockedLayouts(blocked));
+function convCases(layouts: OnednnConvLayouts): void {
+  before(() => setOnednnConvLayouts(layouts));
 
   CONV_CASES.forEach((c, i) => {
     describe(describeConv(c), () => {
@@ -163,12 +163,13 @@ before(() => {
 });
 
 after(async () => {
-  setOnednnBlockedLayouts(true);
+  setOnednnConvLayouts('blocked-weights');
   await tf.setBackend('cpu');
 });
 
-describe('convolutions in plain nhwc/hwio layouts', () => convCases(false));
-describe('convolutions in blocked layouts', () => convCases(true));
+describe('convolutions in plain nhwc/hwio layouts', () => convCases('plain'));
+describe('convolutions with blocked weights', () => convCases('blocked-weights'));
+describe('convolutions with blocked weights and activations', () => convCases('blocked'));
 
 describe('pooling', () => {
   POOL_CASES.forEach((c, i) => {
@@ -238,11 +239,12 @@ describe('reductions', () => {
   });
 });
 
-test('blocked layouts switch', () => {
-  setOnednnBlockedLayouts(false);
-  assert.equal(onednnBlockedLayouts(), false);
-  setOnednnBlockedLayouts(true);
-  assert.equal(onednnBlockedLayouts(), true);
+test('conv layouts switch, and reject unknown names', () => {
+  for (const layouts of ['plain', 'blocked', 'blocked-weights'] as const) {
+    setOnednnConvLayouts(layouts);
+    assert.equal(onednnConvLayouts(), layouts);
+  }
+  assert.throws(() => setOnednnConvLayouts('nchw' as OnednnConvLayouts), /conv layouts must be one of/);
 });
 
 describe('output buffer reuse', () => {

@@ -116,13 +116,17 @@ Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(i
 
 Napi::Value Cores(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), omp_get_num_procs()); }
 
-// setConvBlocked(boolean): oneDNN's blocked layouts (with reorders) instead of plain nhwc/hwio.
-Napi::Value SetConvBlocked(const Napi::CallbackInfo& info) {
-  nin::set_conv_blocked(info[0].ToBoolean());
+// setConvLayouts(0 | 1 | 2), convLayouts(): see nin::ConvLayouts.
+Napi::Value SetConvLayouts(const Napi::CallbackInfo& info) {
+  const int layouts = info[0].As<Napi::Number>().Int32Value();
+  if (layouts < 0 || layouts > 2) throw Napi::RangeError::New(info.Env(), "conv layouts must be 0, 1 or 2");
+  nin::set_conv_layouts(static_cast<nin::ConvLayouts>(layouts));
   return info.Env().Undefined();
 }
 
-Napi::Value ConvBlocked(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), nin::conv_blocked()); }
+Napi::Value ConvLayouts(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<int>(nin::conv_layouts()));
+}
 
 Napi::Value ClearCache(const Napi::CallbackInfo& info) {
   nin::clear_conv_cache();
@@ -146,8 +150,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("cores", Napi::Function::New(env, Cores));
-  exports.Set("setConvBlocked", Napi::Function::New(env, SetConvBlocked));
-  exports.Set("convBlocked", Napi::Function::New(env, ConvBlocked));
+  exports.Set("setConvLayouts", Napi::Function::New(env, SetConvLayouts));
+  exports.Set("convLayouts", Napi::Function::New(env, ConvLayouts));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache));
   exports.Set("version", Napi::Function::New(env, Version));
   return exports;

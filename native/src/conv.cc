@@ -1,6 +1,6 @@
 // Convolutions on oneDNN 2.x: forward (bias and ReLU as post-ops), backward data and backward weights.
-// Primitives are created once per shape and cached; TF.js buffers are used in place (nhwc/hwio), and when
-// blocked layouts are on, reorders at the boundary go through buffers the cache entry owns.
+// Primitives are created once per shape and cached; TF.js buffers are used in place (nhwc/hwio), and where
+// a primitive wants a blocked layout, reorders at the boundary go through buffers the cache entry owns.
 #include <memory>
 #include <unordered_map>
 
@@ -25,7 +25,7 @@ dnnl::stream& cpu_stream() {
   return stream;
 }
 
-bool g_blocked = false;
+ConvLayouts g_layouts = ConvLayouts::kBlockedWeights;
 
 // One tensor at the TF.js boundary: its plain layout and the layout the primitive wants.
 struct Port {
@@ -83,15 +83,13 @@ Geometry geometry(const ConvShape& s) {
   g.weights = memory::desc(weights_dims, dt::f32, tag::hwio);
   g.dst = memory::desc(dst_dims, dt::f32, tag::nhwc);
   g.bias = memory::desc({s.out_channels}, dt::f32, tag::x);
-  if (g_blocked) {
-    g.src_any = memory::desc(src_dims, dt::f32, tag::any);
-    g.weights_any = memory::desc(weights_dims, dt::f32, tag::any);
-    g.dst_any = memory::desc(dst_dims, dt::f32, tag::any);
-  } else {
-    g.src_any = g.src;
-    g.weights_any = g.weights;
-    g.dst_any = g.dst;
-  }
+  // Weights in a blocked layout get oneDNN's direct AVX-512 kernels even with nhwc activations; blocked
+  // activations too would add a reorder of every activation at every call.
+  const bool blocked_weights = g_layouts != ConvLayouts::kPlain;
+  const bool blocked_activations = g_layouts == ConvLayouts::kBlocked;
+  g.src_any = blocked_activations ? memory::desc(src_dims, dt::f32, tag::any) : g.src;
+  g.weights_any = blocked_weights ? memory::desc(weights_dims, dt::f32, tag::any) : g.weights;
+  g.dst_any = blocked_activations ? memory::desc(dst_dims, dt::f32, tag::any) : g.dst;
   g.strides = {s.stride_height, s.stride_width};
   g.dilates = {s.dilation_height - 1, s.dilation_width - 1};
   g.pad_l = {s.pad_top, s.pad_left};
@@ -133,7 +131,7 @@ std::string shape_key(char kind, const ConvShape& s, int flags) {
   const int* v = &s.batch;
   std::string key(1, kind);
   for (size_t i = 0; i < sizeof(ConvShape) / sizeof(int); ++i) key += std::to_string(v[i]) + ",";
-  key += std::to_string(flags) + (g_blocked ? "b" : "p");
+  key += std::to_string(flags) + "/" + std::to_string(static_cast<int>(g_layouts));
   return key;
 }
 
@@ -246,8 +244,8 @@ bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
   }
 }
 
-void set_conv_blocked(bool blocked) { g_blocked = blocked; }
-bool conv_blocked() { return g_blocked; }
+void set_conv_layouts(ConvLayouts layouts) { g_layouts = layouts; }
+ConvLayouts conv_layouts() { return g_layouts; }
 
 void clear_conv_cache() {
   g_forward.clear();

@@ -28,9 +28,12 @@ struct PoolShape {
 bool conv_forward(const ConvShape& s, const float* x, const float* filter, const float* bias, bool relu, float* y);
 bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx);
 bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter);
-// true: let oneDNN choose blocked layouts (format_tag::any) and reorder at the boundary; false: plain nhwc/hwio.
-void set_conv_blocked(bool blocked);
-bool conv_blocked();
+// Memory layouts the convolution primitives ask for (format_tag::any lets oneDNN choose a blocked one, and
+// the TF.js tensors are reordered into it): kPlain = nhwc/hwio as TF.js stores them (oneDNN's gemm kernels),
+// kBlockedWeights = nhwc activations with blocked weights (direct AVX-512 kernels), kBlocked = both blocked.
+enum class ConvLayouts { kPlain = 0, kBlockedWeights = 1, kBlocked = 2 };
+void set_conv_layouts(ConvLayouts layouts);
+ConvLayouts conv_layouts();
 // Drops cached primitives and their buffers.
 void clear_conv_cache();
 std::string onednn_version();

@@ -27,8 +27,8 @@ interface Addon {
   setThreads(n: number): void;
   threads(): number;
   cores(): number;
-  setConvBlocked(blocked: boolean): void;
-  convBlocked(): boolean;
+  setConvLayouts(layouts: number): void;
+  convLayouts(): number;
   clearCache(): void;
   version(): string;
 }
@@ -89,15 +89,21 @@ export function onednnThreads(): number {
 }
 
 /**
- * true: convolutions run in oneDNN's blocked layouts, with reorders at the TF.js boundary (faster on
- * AVX-512); false: in TF.js's own nhwc/hwio layouts (oneDNN's gemm kernels). For benchmarks and tests.
+ * Memory layouts of the convolutions, for benchmarks and tests: 'plain' runs oneDNN on TF.js's own
+ * nhwc/hwio buffers (its gemm kernels); 'blocked-weights' (the default) reorders only the weights into
+ * oneDNN's blocked layout, which gets its direct AVX-512 kernels; 'blocked' reorders activations too.
  */
-export function setOnednnBlockedLayouts(blocked: boolean): void {
-  requireAddon().setConvBlocked(blocked);
+export type OnednnConvLayouts = 'plain' | 'blocked-weights' | 'blocked';
+const CONV_LAYOUTS: readonly OnednnConvLayouts[] = ['plain', 'blocked-weights', 'blocked'];
+
+export function setOnednnConvLayouts(layouts: OnednnConvLayouts): void {
+  const index = CONV_LAYOUTS.indexOf(layouts);
+  if (index < 0) throw new Error(`conv layouts must be one of ${CONV_LAYOUTS.join(', ')} (got ${layouts})`);
+  requireAddon().setConvLayouts(index);
 }
 
-export function onednnBlockedLayouts(): boolean {
-  return requireAddon().convBlocked();
+export function onednnConvLayouts(): OnednnConvLayouts {
+  return CONV_LAYOUTS[requireAddon().convLayouts()];
 }
 
 // ---- backend: the CPU backend plus a pool of output buffers ------------------------------------
