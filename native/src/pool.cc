@@ -24,6 +24,15 @@ Window window(const PoolShape& s, int out_row, int out_col) {
           std::min(s.in_width, col + s.filter_width)};
 }
 
+void zero(float* data, int64_t size) {
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t chunks = (size + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < chunks; ++i) {
+    std::memset(data + i * kChunk, 0, sizeof(float) * std::min(kChunk, size - i * kChunk));
+  }
+}
+
 }  // namespace
 
 void max_pool(const PoolShape& s, const float* x, float* y) {
@@ -53,11 +62,11 @@ void max_pool_grad(const PoolShape& s, const float* dy, const float* x, float* d
   const int blocks = (c_count + kChannelBlock - 1) / kChannelBlock;
   const int64_t in_image = (int64_t)s.in_height * s.in_width * c_count;
   const int64_t out_image = (int64_t)s.out_height * s.out_width * c_count;
-  std::memset(dx, 0, sizeof(float) * in_image * s.batch);
+  zero(dx, in_image * s.batch);
 #pragma omp parallel
   {
     float best[kChannelBlock];
-    int64_t where[kChannelBlock];
+    int32_t where[kChannelBlock];  // pixel (row * in_width + col) of the first maximum, -1 for none
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < s.batch; ++b) {
       for (int block = 0; block < blocks; ++block) {
@@ -74,18 +83,19 @@ void max_pool_grad(const PoolShape& s, const float* dy, const float* x, float* d
             const Window w = window(s, out_row, out_col);
             for (int r = w.row_begin; r < w.row_end; ++r) {
               for (int q = w.col_begin; q < w.col_end; ++q) {
-                const int64_t offset = ((int64_t)r * s.in_width + q) * c_count;
-                const float* pixel = image + offset;
+                const int32_t at = r * s.in_width + q;
+                const float* pixel = image + (int64_t)at * c_count;
+                // Selects as max and bit masks of the same width, so this vectorizes.
                 for (int c = 0; c < width; ++c) {
-                  const bool better = pixel[c] > best[c];
-                  best[c] = better ? pixel[c] : best[c];
-                  where[c] = better ? offset : where[c];
+                  const int32_t better = -(int32_t)(pixel[c] > best[c]);
+                  where[c] = (at & better) | (where[c] & ~better);
+                  best[c] = best[c] < pixel[c] ? pixel[c] : best[c];
                 }
               }
             }
             const float* g = dy + b * out_image + ((int64_t)out_row * s.out_width + out_col) * c_count + c0;
             for (int c = 0; c < width; ++c) {
-              if (where[c] >= 0) grad[where[c] + c] += g[c];
+              if (where[c] >= 0) grad[(int64_t)where[c] * c_count + c] += g[c];
             }
           }
         }
@@ -123,7 +133,7 @@ void avg_pool_grad(const PoolShape& s, const float* dy, float* dx) {
   const int64_t in_image = (int64_t)s.in_height * s.in_width * c_count;
   const int64_t out_image = (int64_t)s.out_height * s.out_width * c_count;
   const float scale = 1.f / (float)(s.filter_height * s.filter_width);
-  std::memset(dx, 0, sizeof(float) * in_image * s.batch);
+  zero(dx, in_image * s.batch);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < s.batch; ++b) {
     for (int block = 0; block < blocks; ++block) {
