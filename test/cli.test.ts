@@ -1,0 +1,152 @@
+// The CLI as a process: `nin shapes` against d2l's notebook, and every kind of bad command-line
+// input ending in one line that names the option and the fix, exit code 2, no stack, nothing written.
+
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { lines, runNin, type CliResult } from './helpers/cli';
+import { removeTempDirs, tempDir } from './helpers/idx';
+
+after(removeTempDirs);
+
+/** One line on stderr, no stack trace, nothing on stdout, the expected exit code, every pattern present. */
+export function assertOneLineError(r: CliResult, code: number, ...patterns: RegExp[]): void {
+  const context = `exit ${r.code} (${r.signal ?? 'no signal'})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.code, code, context);
+  assert.equal(r.stdout, '', context);
+  assert.equal(lines(r.stderr).length, 1, `stderr should be one line\n${context}`);
+  assert.ok(!r.stderr.includes('    at '), `stack trace in stderr\n${context}`);
+  assert.match(r.stderr, /^nin: /, context);
+  for (const p of patterns) assert.match(r.stderr, p, context);
+}
+
+const escape = (s: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+
+describe('nin shapes', () => {
+  test('--json equals the notebook table (d2l-nin-notebook.txt lines 79-88) and its parameter count', async () => {
+    const r = await runNin(['shapes', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.deepEqual(
+      result.layers.map((l: { name: string; outputShape: number[] }) => [l.name, l.outputShape]),
+      [
+        ['Sequential', [1, 96, 54, 54]],
+        ['MaxPool2d', [1, 96, 26, 26]],
+        ['Sequential', [1, 256, 26, 26]],
+        ['MaxPool2d', [1, 256, 12, 12]],
+        ['Sequential', [1, 384, 12, 12]],
+        ['MaxPool2d', [1, 384, 5, 5]],
+        ['Dropout', [1, 384, 5, 5]],
+        ['Sequential', [1, 10, 5, 5]],
+        ['AdaptiveAvgPool2d', [1, 10, 1, 1]],
+        ['Flatten', [1, 10]],
+      ],
+    );
+    assert.equal(result.totalParams, 1992166);
+    assert.equal(result.imageSize, 224);
+  });
+
+  test('the text table prints one row per notebook line', async () => {
+    const r = await runNin(['shapes']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = lines(r.stdout);
+    assert.equal(out.length, 11);
+    assert.match(out[0], /^Sequential output shape:\s+\[1, 96, 54, 54\]/);
+    assert.match(out[9], /^Flatten output shape:\s+\[1, 10\]/);
+    assert.match(out[10], /total params: 1,992,166/);
+  });
+
+  test('--image-size 67 is the smallest that works; 66 exits 2 naming --image-size', async () => {
+    const ok = await runNin(['shapes', '--json', '--image-size', '67']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(JSON.parse(ok.stdout).layers[5].outputShape, [1, 384, 1, 1]);
+    assertOneLineError(await runNin(['shapes', '--image-size', '66']), 2, /--image-size/, /67/);
+  });
+});
+
+// Every numeric option, with the values that must be refused. Zero is valid where 0 means "none".
+interface NumericOption {
+  command: string;
+  option: string;
+  zeroValid: boolean;
+  integer: boolean;
+}
+
+const NUMERIC: NumericOption[] = [
+  { command: 'train', option: '--lr', zeroValid: false, integer: false },
+  { command: 'train', option: '--epochs', zeroValid: false, integer: true },
+  { command: 'train', option: '--batch-size', zeroValid: false, integer: true },
+  { command: 'train', option: '--image-size', zeroValid: false, integer: true },
+  { command: 'train', option: '--momentum', zeroValid: true, integer: false },
+  { command: 'train', option: '--weight-decay', zeroValid: true, integer: false },
+  { command: 'train', option: '--seed', zeroValid: true, integer: true },
+  { command: 'train', option: '--train-limit', zeroValid: false, integer: true },
+  { command: 'train', option: '--test-limit', zeroValid: false, integer: true },
+  { command: 'train', option: '--threads', zeroValid: false, integer: true },
+  { command: 'eval', option: '--test-limit', zeroValid: false, integer: true },
+  { command: 'eval', option: '--batch-size', zeroValid: false, integer: true },
+  { command: 'eval', option: '--threads', zeroValid: false, integer: true },
+  { command: 'shapes', option: '--image-size', zeroValid: false, integer: true },
+  { command: 'bench', option: '--image-size', zeroValid: false, integer: true },
+  { command: 'bench', option: '--batch-size', zeroValid: false, integer: true },
+  { command: 'bench', option: '--steps', zeroValid: false, integer: true },
+  { command: 'bench', option: '--threads', zeroValid: false, integer: true },
+];
+
+function badValues(o: NumericOption): string[] {
+  const values = ['abc', '', 'NaN', '-3', '1e999', '99999999999999999999', '12abc'];
+  if (!o.zeroValid) values.push('0');
+  if (o.integer) values.push('1.5');
+  return values;
+}
+
+describe('bad numbers exit 2 with one line naming the option and its range', { concurrency: 4 }, () => {
+  for (const o of NUMERIC) {
+    for (const value of badValues(o)) {
+      test(`${o.command} ${o.option} ${JSON.stringify(value)}`, async () => {
+        const out = tempDir('nin-cli-');
+        fs.writeFileSync(path.join(out, 'keep.txt'), 'untouched');
+        const args = [o.command, `${o.option}=${value}`];
+        if (o.command === 'train') args.push('--out', out, '--run', 'r');
+        if (o.command === 'eval') args.push(out);
+        const r = await runNin(args, { timeoutMs: 30_000 });
+        assertOneLineError(r, 2, escape(o.option), /must be/);
+        assert.deepEqual(fs.readdirSync(out), ['keep.txt'], 'nothing may be written');
+      });
+    }
+  }
+  // The space-separated form too, where a negative number looks like an option.
+  for (const [command, option] of [['train', '--batch-size'], ['train', '--lr'], ['bench', '--steps']]) {
+    test(`${command} ${option} -3 (separate argument)`, async () => {
+      assertOneLineError(await runNin([command, option, '-3'], { timeoutMs: 30_000 }), 2, escape(option));
+    });
+  }
+});
+
+describe('other usage errors exit 2 with one line', { concurrency: 4 }, () => {
+  const cases: [string, string[], RegExp[]][] = [
+    ['--backend nope', ['train', '--backend', 'nope'], [/--backend/, /auto, tensorflow, onednn, cpu/]],
+    ['eval --backend nope', ['eval', 'x', '--backend', 'nope'], [/--backend/]],
+    ['--optimizer nope', ['train', '--optimizer', 'nope'], [/--optimizer/, /sgd/]],
+    ['an unknown flag', ['train', '--bogus'], [/unknown option '--bogus'/, /--help/]],
+    ['a misspelt flag', ['train', '--learning-rate', '0.1'], [/unknown option '--learning-rate'/]],
+    ['eval without a checkpoint', ['eval'], [/missing required argument 'checkpoint'/]],
+    ['an unknown command', ['frobnicate'], [/unknown command 'frobnicate'/]],
+    ['a value missing at the end', ['train', '--lr'], [/--lr/, /argument missing/]],
+    ['--run and --resume together', ['train', '--run', 'a', '--resume', '/tmp/x'], [/--run and --resume/]],
+    ['a --run name with a slash', ['train', '--run', 'a/b', '--out', '/tmp/nin-cli-never'], [/--run/, /letters, digits/]],
+  ];
+  for (const [name, args, patterns] of cases) {
+    test(name, async () => assertOneLineError(await runNin(args, { timeoutMs: 30_000 }), 2, ...patterns));
+  }
+
+  test('--help and --version exit 0 on stdout', async () => {
+    const help = await runNin(['train', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--lr <number>/);
+    const version = await runNin(['--version']);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+/);
+  });
+});
