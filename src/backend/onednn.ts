@@ -50,6 +50,10 @@ let loadFailure: string | undefined;
 
 function loadAddon(): Addon | undefined {
   if (addon !== undefined || loadFailure !== undefined) return addon;
+  // OpenMP threads that spin while waiting steal the core from the thread with work whenever anything
+  // else runs on the machine (3x slower steps measured with one busy neighbour); libgomp reads this when
+  // the addon loads it, so set it first unless the user chose otherwise.
+  process.env.OMP_WAIT_POLICY ??= 'passive';
   try {
     addon = require(ADDON_PATH) as Addon;
   } catch (err) {
