@@ -1,0 +1,218 @@
+// Tests for src/plot.ts: the curves SVG (structure, points per epoch, legend), reading logs,
+// `nin plot` outputs, PNG rendering in headless Chromium, and train redrawing curves.svg each epoch.
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PNG } from 'pngjs';
+import type { EpochMetrics } from '../src/checkpoint';
+import { onednnStatus } from '../src/backend/onednn';
+import { resolveConfig } from '../src/config';
+import { NinError } from '../src/errors';
+import { CHROMIUM, plot, readHistory, renderCurves, svgToPng, writeCurves } from '../src/plot';
+
+const NIN_BIN = path.resolve(__dirname, '..', '..', 'bin', 'nin.js');
+const METRIC_KEYS = ['loss', 'trainAcc', 'testAcc'];
+
+let work: string;
+
+/** A plausible run: loss falling from ~2.3, accuracies rising. */
+function history(epochs: number, speed = 1): EpochMetrics[] {
+  return Array.from({ length: epochs }, (_, i) => {
+    const loss = 2.1 * Math.exp(-(i + 1) / (3 * speed)) + 0.25;
+    return { epoch: i + 1, loss, trainAcc: 1 - loss / 2.6, testAcc: 1 - loss / 2.5 - 0.02, examplesPerSec: 1000, seconds: 60 };
+  });
+}
+
+function writeRun(name: string, epochs: number, planned?: number, speed = 1): string {
+  const dir = path.join(work, name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'metrics.jsonl'), history(epochs, speed).map((m) => JSON.stringify(m) + '\n').join(''));
+  if (planned) fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ epochs: planned }));
+  return dir;
+}
+
+/** The polylines of an SVG as {run, metric, points}. */
+function polylines(svg: string): { run: string; metric: string; points: number[][] }[] {
+  return [...svg.matchAll(/<polyline data-run="([^"]*)" data-metric="([^"]*)"[^>]* points="([^"]*)"\/>/g)].map((m) => ({
+    run: m[1],
+    metric: m[2],
+    points: m[3].trim() === '' ? [] : m[3].trim().split(' ').map((p) => p.split(',').map(Number)),
+  }));
+}
+
+/** Parse-level well-formedness: one root, every tag closed in order. */
+function assertWellFormed(svg: string): void {
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="\d+" height="\d+"/);
+  const stack: string[] = [];
+  for (const m of svg.matchAll(/<(\/?)([a-z]+)\b[^>]*?(\/?)>/g)) {
+    if (m[1]) assert.equal(stack.pop(), m[2], `closing </${m[2]}>`);
+    else if (!m[3]) stack.push(m[2]);
+  }
+  assert.deepEqual(stack, []);
+  assert.doesNotMatch(svg.replace(/&(lt|gt|amp|quot|apos);/g, ''), /&/);
+}
+
+function nin(args: string[]) {
+  const r = spawnSync(process.execPath, [NIN_BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+before(() => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-plot-test-'));
+});
+
+after(() => fs.rmSync(work, { recursive: true, force: true }));
+
+describe('renderCurves', () => {
+  test('one run: labelled axes, d2l legend, one polyline per metric with a point per epoch', () => {
+    const svg = renderCurves([{ name: 'run-a', history: history(10) }]);
+    assertWellFormed(svg);
+    assert.match(svg, />epoch<\/text>/);
+    assert.match(svg, />loss \/ accuracy<\/text>/);
+    for (const label of ['train loss', 'train acc', 'test acc']) assert.match(svg, new RegExp(`>${label} \\d\\.\\d{3}</text>`));
+    const lines = polylines(svg);
+    assert.deepEqual(lines.map((l) => l.metric), METRIC_KEYS);
+    for (const l of lines) assert.equal(l.points.length, 10);
+    // Distinct colours per metric; d2l's styles: solid, dashed, dash-dot.
+    const strokes = [...svg.matchAll(/<polyline [^>]*stroke="(#[0-9a-f]{6})"/g)].map((m) => m[1]);
+    assert.equal(new Set(strokes).size, 3);
+  });
+
+  test('x runs left to right by epoch, y from 0 (bottom) to at least 1 (top); loss falls, accuracies rise', () => {
+    const lines = polylines(renderCurves([{ name: 'r', history: history(5) }]));
+    for (const l of lines) for (let i = 1; i < l.points.length; i++) assert.ok(l.points[i][0] > l.points[i - 1][0]);
+    const [loss, trainAcc] = lines;
+    assert.ok(loss.points[4][1] > loss.points[0][1], 'loss falls (larger SVG y)');
+    assert.ok(trainAcc.points[4][1] < trainAcc.points[0][1], 'accuracy rises');
+    const yTicks = [...renderCurves([{ name: 'r', history: history(5) }]).matchAll(/text-anchor="end">([\d.]+)<\/text>/g)].map((m) => Number(m[1]));
+    assert.equal(yTicks[0], 0);
+    const maxLoss = Math.max(...history(5).map((m) => m.loss));
+    assert.ok(yTicks[yTicks.length - 1] >= maxLoss && yTicks[yTicks.length - 1] >= 1, `top tick ${yTicks[yTicks.length - 1]} covers the loss ${maxLoss}`);
+  });
+
+  test('several runs: colour per metric, line style per run, runs in the legend', () => {
+    const svg = renderCurves([{ name: 'sgd', history: history(8) }, { name: 'adam <fast>', history: history(5, 0.5) }]);
+    assertWellFormed(svg);
+    const lines = polylines(svg);
+    assert.equal(lines.length, 6);
+    assert.deepEqual(lines.map((l) => l.points.length), [8, 8, 8, 5, 5, 5]);
+    assert.match(svg, />sgd<\/text>/);
+    assert.match(svg, />adam &lt;fast&gt;<\/text>/);
+    const dash = (run: string) =>
+      new Set([...svg.matchAll(/<polyline [^>]*>/g)].map((m) => m[0]).filter((tag) => tag.includes(`data-run="${run}"`)).map((tag) => /stroke-dasharray="([^"]*)"/.exec(tag)?.[1] ?? ''));
+    assert.equal(dash('sgd').size, 1);
+    assert.equal(dash('adam &lt;fast&gt;').size, 1);
+    assert.notDeepEqual([...dash('sgd')], [...dash('adam &lt;fast&gt;')]);
+  });
+
+  test('a run in progress keeps the planned x range; an empty history still draws axes', () => {
+    const svg = renderCurves([{ name: 'r', history: history(2) }], { epochs: 10 });
+    assert.match(svg, /text-anchor="middle">10<\/text>/);
+    const empty = renderCurves([{ name: 'r', history: [] }]);
+    assertWellFormed(empty);
+    assert.match(empty, /no completed epochs yet/);
+    const one = polylines(renderCurves([{ name: 'r', history: history(1) }]));
+    assert.equal(one[0].points.length, 1);
+    assert.ok(Number.isFinite(one[0].points[0][0]));
+  });
+});
+
+describe('logs and files', () => {
+  test('writeCurves writes <run>/curves.svg from metrics.jsonl, with the planned epochs, leaving no temp file', () => {
+    const dir = writeRun('written', 3, 10);
+    const file = writeCurves(dir);
+    assert.equal(file, path.join(dir, 'curves.svg'));
+    const svg = fs.readFileSync(file, 'utf8');
+    assert.deepEqual(polylines(svg).map((l) => l.points.length), [3, 3, 3]);
+    assert.match(svg, /text-anchor="middle">10<\/text>/);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['config.json', 'curves.svg', 'metrics.jsonl']);
+  });
+
+  test('readHistory names the file and line of a broken log', () => {
+    const dir = writeRun('broken', 2);
+    fs.appendFileSync(path.join(dir, 'metrics.jsonl'), '{"epoch": 3, "lo\n');
+    assert.throws(() => readHistory(dir), (e: unknown) => e instanceof NinError && e.message.includes('metrics.jsonl:3 is not JSON'));
+    assert.throws(() => readHistory(path.join(work, 'nowhere')), (e: unknown) => e instanceof NinError && /does not exist/.test(e.message));
+    fs.mkdirSync(path.join(work, 'not-a-run'));
+    assert.throws(() => readHistory(path.join(work, 'not-a-run')), (e: unknown) => e instanceof NinError && /metrics\.jsonl is missing/.test(e.message));
+  });
+
+  test('plot: default outputs are curves.svg for one run and comparison.svg for several', () => {
+    const a = writeRun('plot-a', 4);
+    const b = writeRun('plot-b', 6);
+    assert.equal(plot([a]).out, path.join(a, 'curves.svg'));
+    const both = plot([a, b]);
+    assert.equal(both.out, path.join(a, 'comparison.svg'));
+    assert.deepEqual(both.runs.map((r) => [r.name, r.epochs]), [['plot-a', 4], ['plot-b', 6]]);
+    assert.equal(polylines(fs.readFileSync(both.out, 'utf8')).length, 6);
+  });
+
+  test('PNG without Chromium says how to get it', () => {
+    assert.throws(() => svgToPng('<svg/>', path.join(work, 'x.png'), 10, 10, path.join(work, 'no-chromium')), (e: unknown) => e instanceof NinError && /apt-get install chromium/.test(e.message));
+  });
+
+  test('nin plot (process): several runs, --out, --json; a missing run is one line, exit 1', () => {
+    const a = writeRun('cli-a', 3);
+    const b = writeRun('cli-b', 3, undefined, 2);
+    const out = path.join(work, 'cmp.svg');
+    const r = nin(['plot', a, b, '--out', out, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { out, format: 'svg', runs: [{ name: 'cli-a', dir: a, epochs: 3 }, { name: 'cli-b', dir: b, epochs: 3 }] });
+    assert.ok(fs.existsSync(out));
+    const missing = nin(['plot', path.join(work, 'gone')]);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr.trim().split('\n').length, 1);
+    assert.match(missing.stderr, /^nin: .*gone does not exist/);
+  });
+});
+
+describe('PNG in headless Chromium', { skip: fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)` }, () => {
+  test('nin plot --png renders the figure: right size, mostly white, with the curves in colour', () => {
+    const dir = writeRun('png-run', 10);
+    const r = nin(['plot', dir, '--png']);
+    assert.equal(r.code, 0, r.stderr);
+    const file = path.join(dir, 'curves.png');
+    assert.ok(r.stdout.startsWith(file), r.stdout);
+    const png = PNG.sync.read(fs.readFileSync(file));
+    assert.deepEqual([png.width, png.height], [720, 420]);
+    let white = 0;
+    let blue = 0;
+    let magenta = 0;
+    let green = 0;
+    let dark = 0;
+    for (let p = 0; p < png.width * png.height; p++) {
+      const [red, g, b] = [png.data[p * 4], png.data[p * 4 + 1], png.data[p * 4 + 2]];
+      if (red > 245 && g > 245 && b > 245) white++;
+      if (b > 150 && red < 80 && g > 80 && g < 160) blue++; // #1f77b4, train loss
+      if (red > 150 && b > 150 && g < 80) magenta++; // #bf00bf, train acc
+      if (g > 100 && red < 60 && b < 60) green++; // #008000, test acc
+      if (red < 60 && g < 60 && b < 60) dark++; // axes and text
+    }
+    const total = png.width * png.height;
+    assert.ok(white > total * 0.7 && white < total * 0.99, `white ${white} of ${total}`);
+    for (const [name, count] of Object.entries({ blue, magenta, green, dark })) assert.ok(count > 200, `${name} pixels: ${count}`);
+  });
+});
+
+describe('train draws curves.svg', { skip: onednnStatus().available ? false : 'needs the onednn backend (the pure-JS one trains at ~0.1 images/s)' }, () => {
+  test('after each epoch; a plotting failure only warns', async () => {
+    const { train } = await import('../src/train');
+    const out = path.join(work, 'runs');
+    const config = resolveConfig({ epochs: 1, imageSize: 67, batchSize: 16, trainLimit: 16, testLimit: 16, backend: 'onednn', threads: 1, learningRate: 0.01 });
+    const quiet = () => {};
+    const first = await train({ config, out, run: 'tiny', log: quiet, print: quiet });
+    const svg = fs.readFileSync(path.join(first.runDir, 'curves.svg'), 'utf8');
+    assert.deepEqual(polylines(svg).map((l) => l.points.length), [1, 1, 1]);
+    // A directory where the SVG goes makes the rename fail: training still finishes its epoch.
+    fs.rmSync(path.join(first.runDir, 'curves.svg'));
+    fs.mkdirSync(path.join(first.runDir, 'curves.svg'));
+    const logged: string[] = [];
+    const second = await train({ config, out, resume: first.runDir, resumeEpochs: 2, log: (l) => logged.push(l), print: quiet });
+    assert.equal(second.history.length, 2);
+    assert.ok(logged.some((l) => /^warning: could not draw .*curves\.svg/.test(l)), logged.join('\n'));
+  });
+});
