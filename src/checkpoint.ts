@@ -227,7 +227,12 @@ export async function loadCheckpoint(target: string): Promise<LoadedCheckpoint> 
   } catch (err) {
     throw new NinError(`${path.join(dir, 'model.json')} could not be loaded as a model (${(err as Error).message.split('\n')[0]}); use a checkpoint written by nin train`);
   }
-  const mismatch = sameArchitecture(model, meta.imageSize);
+  // The layers' weights do not depend on the image size, so the input shape is checked on its own.
+  const inputShape = model.inputs[0]?.shape ?? [];
+  const mismatch =
+    inputShape[1] !== meta.imageSize || inputShape[2] !== meta.imageSize
+      ? `its input is ${inputShape.slice(1).join('x')}, meta.json says ${meta.imageSize}px`
+      : sameArchitecture(model, meta.imageSize);
   if (mismatch) {
     model.dispose();
     throw new NinError(`${dir} holds another architecture than d2l's NiN at ${meta.imageSize}px (${mismatch}); use a checkpoint written by nin train`);
