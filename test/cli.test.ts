@@ -5,21 +5,10 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { lines, runNin, type CliResult } from './helpers/cli';
+import { assertOneLineError, lines, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 
 after(removeTempDirs);
-
-/** One line on stderr, no stack trace, nothing on stdout, the expected exit code, every pattern present. */
-export function assertOneLineError(r: CliResult, code: number, ...patterns: RegExp[]): void {
-  const context = `exit ${r.code} (${r.signal ?? 'no signal'})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-  assert.equal(r.code, code, context);
-  assert.equal(r.stdout, '', context);
-  assert.equal(lines(r.stderr).length, 1, `stderr should be one line\n${context}`);
-  assert.ok(!r.stderr.includes('    at '), `stack trace in stderr\n${context}`);
-  assert.match(r.stderr, /^nin: /, context);
-  for (const p of patterns) assert.match(r.stderr, p, context);
-}
 
 const escape = (s: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
 

@@ -1,5 +1,6 @@
 // Runs the real `nin` executable (bin/nin.js) as a child process with a timeout, for end-to-end tests.
 
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -98,4 +99,15 @@ export function waitForOutput(proc: CliProcess, predicate: (stdout: string, stde
 /** The lines of `text` without the trailing empty one. */
 export function lines(text: string): string[] {
   return text.split('\n').filter((l, i, all) => !(i === all.length - 1 && l === ''));
+}
+
+/** One line on stderr, no stack trace, nothing on stdout, the expected exit code, every pattern present. */
+export function assertOneLineError(r: CliResult, code: number, ...patterns: RegExp[]): void {
+  const context = `exit ${r.code} (${r.signal ?? 'no signal'})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.code, code, context);
+  assert.equal(r.stdout, '', context);
+  assert.equal(lines(r.stderr).length, 1, `stderr should be one line\n${context}`);
+  assert.ok(!r.stderr.includes('    at '), `stack trace in stderr\n${context}`);
+  assert.match(r.stderr, /^nin: /, context);
+  for (const p of patterns) assert.match(r.stderr, p, context);
 }
