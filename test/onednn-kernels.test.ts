@@ -274,3 +274,22 @@ describe('output buffer reuse', () => {
     tf.dispose([x, slice, ...others]);
   });
 });
+
+describe('fused ReLU gradient', () => {
+  const x = random([3, 21, 17, 40], 990);
+  x.values[5] = NaN;
+  x.values[6] = 0;
+  const dy = random([3, 21, 17, 40], 991);
+  const gradOfRelu = (xt: tf.Tensor, dyt: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.relu(t))(xt, dyt);
+
+  test('tf.grad of relu runs NinReluGrad natively and matches dy * step(x) on cpu, NaN included', async () => {
+    const expected = await runOn('cpu', [x, dy], gradOfRelu);
+    const before = onednnKernelCalls().NinReluGrad.native;
+    const actual = await runOn('onednn', [x, dy], gradOfRelu);
+    assert.ok(onednnKernelCalls().NinReluGrad.native > before, 'NinReluGrad did not run');
+    assert.deepEqual(actual.shape, expected.shape);
+    assert.ok(Number.isNaN(actual.values[5]) && Number.isNaN(expected.values[5]));
+    actual.values[5] = expected.values[5] = 0;
+    assert.deepEqual(actual.values, expected.values);
+  });
+});

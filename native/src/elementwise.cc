@@ -30,11 +30,20 @@ inline float from_bits(uint32_t u) {
   return v;
 }
 
+// TF.js's Step: 1 above zero, alpha at or below, NaN stays NaN; selects spelled as bit masks so loops vectorize.
+inline float step(float v, uint32_t low) {
+  const uint32_t positive = 0u - (uint32_t)(v > 0.f);
+  const uint32_t nan = 0u - (uint32_t)(v != v);
+  const uint32_t r = (0x3f800000u & positive) | (low & ~positive);  // 0x3f800000 is 1.0f
+  return from_bits((bits(v) & nan) | (r & ~nan));
+}
+
 template <BinaryOp op>
 inline float apply(float a, float b) {
   if constexpr (op == BinaryOp::kAdd) return a + b;
   if constexpr (op == BinaryOp::kSub) return a - b;
   if constexpr (op == BinaryOp::kMul) return a * b;
+  if constexpr (op == BinaryOp::kReluGrad) return a * step(b, 0u);
   return a / b;
 }
 
@@ -84,15 +93,8 @@ void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha) {
     // Math.max(0, NaN) is NaN in TF.js; (v < 0) keeps NaN too.
     for_each(size, [=](int64_t i) { y[i] = x[i] < 0.f ? 0.f : x[i]; });
   } else {
-    // Selects spelled as bit masks so the loop vectorizes; NaN stays NaN as in TF.js.
-    const uint32_t one = bits(1.f), low = bits(alpha);
-    for_each(size, [=](int64_t i) {
-      const float v = x[i];
-      const uint32_t positive = 0u - (uint32_t)(v > 0.f);
-      const uint32_t nan = 0u - (uint32_t)(v != v);
-      const uint32_t r = (one & positive) | (low & ~positive);
-      y[i] = from_bits((bits(v) & nan) | (r & ~nan));
-    });
+    const uint32_t low = bits(alpha);
+    for_each(size, [=](int64_t i) { y[i] = step(x[i], low); });
   }
 }
 
@@ -102,6 +104,7 @@ void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* 
     case BinaryOp::kSub: binary_op<BinaryOp::kSub>(mode, a, b, out, size, inner); break;
     case BinaryOp::kMul: binary_op<BinaryOp::kMul>(mode, a, b, out, size, inner); break;
     case BinaryOp::kDiv: binary_op<BinaryOp::kDiv>(mode, a, b, out, size, inner); break;
+    case BinaryOp::kReluGrad: binary_op<BinaryOp::kReluGrad>(mode, a, b, out, size, inner); break;
   }
 }
 

@@ -46,7 +46,8 @@ void avg_pool_grad(const PoolShape& s, const float* dy, float* dx);
 enum class UnaryOp { kRelu = 0, kStep = 1 };
 void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha);
 
-enum class BinaryOp { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3 };
+// kReluGrad: a * step(b), ReLU's gradient dy * step(x) in one pass (bit-identical to TF.js's two kernels).
+enum class BinaryOp { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kReluGrad = 4 };
 // How b lines up with a (the output has a's size unless stated):
 // kSame: same size; kScalarA: a is one value, out has b's size; kScalarB: b is one value;
 // kRowB: b has `inner` values repeated over a's rows (a bias over the last axis); kRowA: the mirror.

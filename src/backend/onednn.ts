@@ -42,7 +42,7 @@ const REBUILD_HINT = 'apt-get install libdnnl-dev, then npm rebuild';
 
 // Matches the enums in native/src/nin_onednn.h.
 const UNARY = { relu: 0, step: 1 } as const;
-const BINARY = { add: 0, sub: 1, mul: 2, div: 3 } as const;
+const BINARY = { add: 0, sub: 1, mul: 2, div: 3, reluGrad: 4 } as const;
 const BROADCAST = { same: 0, scalarA: 1, scalarB: 2, rowB: 3, rowA: 4 } as const;
 
 let addon: Addon | undefined;
@@ -437,9 +437,37 @@ const NATIVE_KERNELS: Record<string, NativeKernel> = {
   [tf.Mean]: reduce('mean'),
 };
 
+// ReLU's gradient dy * step(x) as one kernel: TF.js's own gradient runs Step then Multiply, two passes over
+// every activation. Only the onednn backend has it; the gradient registered below uses it there.
+export const RELU_GRAD = 'NinReluGrad';
+
+/** The JS path of RELU_GRAD (inputs that are not float32): TF.js's dy * step(x), NaN included. */
+function reluGradKernel(args: KernelArgs): tf.TensorInfo {
+  const { dy, x } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as MathBackendCPU;
+  const dyValues = backend.data.get(dy.dataId).values as tf.TypedArray;
+  const xValues = backend.data.get(x.dataId).values as tf.TypedArray;
+  const out = new Float32Array(dyValues.length);
+  for (let i = 0; i < out.length; i++) {
+    const v = xValues[i];
+    out[i] = dyValues[i] * (Number.isNaN(v) ? v : v > 0 ? 1 : 0);
+  }
+  return backend.makeTensorInfo(dy.shape, 'float32', out);
+}
+
+const reluGradNative: NativeKernel = (args, native, backend) => {
+  const { dy, x } = args.inputs as Record<string, tf.TensorInfo>;
+  const dyValues = floats(backend, dy);
+  const xValues = floats(backend, x);
+  if (dyValues === undefined || xValues === undefined || dyValues.length !== xValues.length) return undefined;
+  const out = output(backend, dyValues.length);
+  native.binary(BINARY.reluGrad, BROADCAST.same, dyValues, xValues, out, 1);
+  return backend.makeTensorInfo(dy.shape, 'float32', out);
+};
+
 /** The kernels the onednn backend runs natively (the rest are TF.js's pure-JS 'cpu' kernels). */
 export function onednnNativeKernels(): string[] {
-  return Object.keys(NATIVE_KERNELS);
+  return [...Object.keys(NATIVE_KERNELS), RELU_GRAD];
 }
 
 let registered = false;
@@ -460,9 +488,14 @@ export function registerOnednnBackend(): void {
   if (tf.findBackendFactory(ONEDNN_BACKEND) == null) {
     tf.registerBackend(ONEDNN_BACKEND, () => new OnednnBackend(), BACKEND_PRIORITY);
   }
-  for (const config of tf.getKernelsForBackend('cpu')) {
+  const configs: tf.KernelConfig[] = [
+    ...tf.getKernelsForBackend('cpu'),
+    { kernelName: RELU_GRAD, backendName: 'cpu', kernelFunc: reluGradKernel as tf.KernelFunc },
+  ];
+  const nativeKernels: Record<string, NativeKernel> = { ...NATIVE_KERNELS, [RELU_GRAD]: reluGradNative };
+  for (const config of configs) {
     if (tf.getKernel(config.kernelName, ONEDNN_BACKEND) !== undefined) tf.unregisterKernel(config.kernelName, ONEDNN_BACKEND);
-    const nativeKernel = NATIVE_KERNELS[config.kernelName];
+    const nativeKernel = nativeKernels[config.kernelName];
     const jsKernel = config.kernelFunc;
     const fallback: tf.KernelFunc = (args) => {
       const result = jsKernel(args);
@@ -489,5 +522,23 @@ export function registerOnednnBackend(): void {
       },
     });
   }
+  registerReluGradient();
   registered = true;
+}
+
+/** ReLU's gradient through RELU_GRAD on the onednn backend, TF.js's own (dy * step(x)) on any other. */
+function registerReluGradient(): void {
+  const original = tf.getGradient(tf.Relu);
+  if (original === undefined || (original as { ninOnednn?: boolean }).ninOnednn) return;
+  const config: tf.GradConfig & { ninOnednn: boolean } = {
+    kernelName: tf.Relu,
+    inputsToSave: ['x'],
+    ninOnednn: true,
+    gradFunc: (dy, saved, attrs) => {
+      if (tf.getBackend() !== ONEDNN_BACKEND || Array.isArray(dy)) return original.gradFunc(dy, saved, attrs);
+      const [x] = saved;
+      return { x: () => tf.engine().runKernel(RELU_GRAD, { dy, x }) as tf.Tensor };
+    },
+  };
+  tf.registerGradient(config);
 }
