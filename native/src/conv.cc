@@ -2,6 +2,7 @@
 // Primitives are created once per shape and cached; TF.js buffers are used in place (nhwc/hwio), and where
 // a primitive wants a blocked layout, reorders at the boundary go through buffers the cache entry owns.
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -135,6 +136,9 @@ std::string shape_key(char kind, const ConvShape& s, int flags) {
   return key;
 }
 
+// The caches and the buffers their entries own are shared by every worker thread that loads the addon.
+std::mutex g_mutex;
+
 template <typename Entry>
 using Cache = std::unordered_map<std::string, std::unique_ptr<Entry>>;
 
@@ -194,6 +198,7 @@ BackwardWeightsEntry& backward_weights_entry(const ConvShape& s) {
 
 bool conv_forward(const ConvShape& s, const float* x, const float* filter, const float* bias, bool relu, float* y) {
   try {
+    std::lock_guard<std::mutex> lock(g_mutex);
     ForwardEntry& e = forward_entry(s, bias != nullptr, relu);
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, e.src.input(x)},
@@ -214,6 +219,7 @@ bool conv_forward(const ConvShape& s, const float* x, const float* filter, const
 
 bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx) {
   try {
+    std::lock_guard<std::mutex> lock(g_mutex);
     BackwardDataEntry& e = backward_data_entry(s);
     e.prim.execute(cpu_stream(), {
                                      {DNNL_ARG_DIFF_DST, e.diff_dst.input(dy)},
@@ -230,6 +236,7 @@ bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter
 
 bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter) {
   try {
+    std::lock_guard<std::mutex> lock(g_mutex);
     BackwardWeightsEntry& e = backward_weights_entry(s);
     e.prim.execute(cpu_stream(), {
                                      {DNNL_ARG_SRC, e.src.input(x)},
@@ -244,10 +251,14 @@ bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
   }
 }
 
-void set_conv_layouts(ConvLayouts layouts) { g_layouts = layouts; }
+void set_conv_layouts(ConvLayouts layouts) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_layouts = layouts;
+}
 ConvLayouts conv_layouts() { return g_layouts; }
 
 void clear_conv_cache() {
+  std::lock_guard<std::mutex> lock(g_mutex);
   g_forward.clear();
   g_backward_data.clear();
   g_backward_weights.clear();
