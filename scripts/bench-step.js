@@ -34,8 +34,10 @@ async function main() {
   step();
   step();
   let t = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   for (let i = 0; i < steps; i++) step();
   const trainSec = Number(process.hrtime.bigint() - t) / 1e9;
+  const { user, system } = process.cpuUsage(cpu);
   infer();
   t = process.hrtime.bigint();
   for (let i = 0; i < steps; i++) infer();
@@ -45,6 +47,7 @@ async function main() {
     layouts: backend === 'onednn' ? onednn.onednnConvLayouts() : undefined,
     threads: backend === 'onednn' ? onednn.onednnThreads() : undefined,
     stepSec: +(trainSec / steps).toFixed(4),
+    stepCpuSec: +((user + system) / 1e6 / steps).toFixed(4), // all threads: stable on a busy machine
     trainImagesPerSec: +(batchSize * steps / trainSec).toFixed(2),
     inferImagesPerSec: +(batchSize * steps / inferSec).toFixed(2),
     numTensors: tf.memory().numTensors,
