@@ -120,8 +120,26 @@ function prepareRunDir(options: TrainOptions): string {
   if (!/^[A-Za-z0-9._-]+$/.test(run) || run === '.' || run === '..') throw new UsageError(`--run ${JSON.stringify(run)}: use letters, digits, '.', '_' and '-' only`);
   const runDir = path.join(out, run);
   if (fs.existsSync(runDir)) throw new UsageError(`--run ${run}: ${runDir} already exists; pick another name or continue it with --resume ${runDir}`);
-  fs.mkdirSync(runDir);
+  // Created later by createRunDir, once the backend and the data are known to work.
   return runDir;
+}
+
+/**
+ * Creates the run directory whole, config.json inside, by renaming a temporary one: a crash leaves
+ * no run or a run --resume can continue (from scratch while it has no last/ yet).
+ */
+function createRunDir(runDir: string, config: TrainConfig): void {
+  const tmp = path.join(path.dirname(runDir), `.${path.basename(runDir)}.tmp-${process.pid}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp);
+  try {
+    writeAtomic(path.join(tmp, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    fs.renameSync(tmp, runDir);
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (err instanceof NinError) throw err;
+    throw new NinError(`could not create ${runDir}: ${(err as Error).message}`);
+  }
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
@@ -131,12 +149,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let config = options.config;
   let runDir: string;
   let resumed: RunMeta | null = null;
+  let hasLast = false;
   if (options.resume) {
     runDir = options.resume;
     const lastDir = path.join(runDir, 'last');
     if (!fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--resume ${runDir} is not a nin run directory (no config.json); pass <out>/<run>`);
     recoverCheckpoint(lastDir);
-    if (!fs.existsSync(path.join(lastDir, 'meta.json'))) throw new UsageError(`--resume ${runDir} has no last/ checkpoint yet (it stopped before its first save); start it again with a new --run`);
+    // Leftovers of a killed save (.last.tmp-PID, metrics.jsonl.tmp-PID); the resumed run is the only writer.
+    for (const f of fs.readdirSync(runDir)) if (/\.tmp-\d+$/.test(f)) fs.rmSync(path.join(runDir, f), { recursive: true, force: true });
+    // Without last/ the run stopped inside its first epoch: it starts again from its seeded initialisation.
+    hasLast = fs.existsSync(path.join(lastDir, 'meta.json'));
     const saved = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')) as TrainConfig;
     // The run's own config wins; only the epoch count, the engine and the threads may change on resume.
     config = { ...DEFAULT_CONFIG, ...saved, epochs: options.resumeEpochs ?? saved.epochs, backend: options.config.backend, threads: options.config.threads };
@@ -157,7 +179,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let history: EpochMetrics[] = [];
   let partial: PartialEpoch | null = null;
   let startEpoch = 1;
-  if (options.resume) {
+  if (options.resume && hasLast) {
     const loaded = await loadCheckpoint(path.join(runDir, 'last'));
     model = loaded.model;
     resumed = loaded.meta as RunMeta;
@@ -171,7 +193,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     log(`resuming after epoch ${resumed.epoch}${partial ? ` and ${partial.batches} batches of epoch ${startEpoch}` : ''}`);
   } else {
     model = buildNin({ imageSize: config.imageSize, seed: config.seed });
-    writeAtomic(path.join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    if (!options.resume) createRunDir(runDir, config);
+    else log('resuming from the start: the run stopped before its first checkpoint');
     writeLogs(runDir, history);
   }
   const variables = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
