@@ -4,7 +4,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { OnednnConvLayouts, onednnConvLayouts, onednnKernelCalls, onednnStatus, registerOnednnBackend, setOnednnConvLayouts } from '../src/backend/onednn';
+import * as os from 'node:os';
+import {
+  OnednnConvLayouts, onednnConvLayouts, onednnKernelCalls, onednnStatus, onednnThreads, registerOnednnBackend,
+  setOnednnConvLayouts, setOnednnThreads,
+} from '../src/backend/onednn';
 
 const TOLERANCE = 1e-4;
 
@@ -237,6 +241,23 @@ describe('reductions', () => {
     await check('Mean', [x], (t) => tf.mean(t, 0));
     await check('Mean', [x], (t) => tf.mean(t, -1, true));
   });
+});
+
+test('status names the oneDNN version; registering twice is harmless', () => {
+  assert.match(onednnStatus().version ?? '', /^\d+\.\d+\.\d+$/);
+  registerOnednnBackend();
+  assert.ok(tf.engine().registryFactory.onednn !== undefined);
+});
+
+test('threads: all cores by default, settable, positive integers only', () => {
+  const initial = onednnThreads();
+  if (process.env.OMP_NUM_THREADS === undefined) assert.equal(initial, os.cpus().length);
+  setOnednnThreads(1);
+  assert.equal(onednnThreads(), 1);
+  assert.throws(() => setOnednnThreads(0), /positive integer/);
+  assert.throws(() => setOnednnThreads(1.5), /positive integer/);
+  setOnednnThreads(initial);
+  assert.equal(onednnThreads(), initial);
 });
 
 test('conv layouts switch, and reject unknown names', () => {
