@@ -2,7 +2,7 @@
 // Times one NiN training step (forward + backward + SGD, via optimizer.minimize) and inference on a
 // TF.js backend, and with --profile prints where a step's time goes per kernel. Uses the compiled dist/.
 // usage: node scripts/bench-step.js [--image-size 96] [--batch-size 64] [--steps 5] [--backend onednn]
-//          [--layouts plain|blocked-weights|blocked] [--threads n] [--profile [--layers]]
+//          [--layouts plain|blocked-weights|blocked] [--threads n] [--optimizer sgd|momentum|adam] [--profile [--layers]]
 'use strict';
 const tf = require('@tensorflow/tfjs');
 const onednn = require('../dist/src/backend/onednn');
@@ -25,7 +25,9 @@ async function main() {
   }
   await tf.setBackend(backend);
   const model = buildNin({ imageSize, seed: 1 });
-  const optimizer = tf.train.sgd(0.05);
+  const optimizerName = option('optimizer', 'sgd');
+  const optimizer = optimizerName === 'adam' ? tf.train.adam(0.001)
+    : optimizerName === 'momentum' ? tf.train.momentum(0.05, 0.9) : tf.train.sgd(0.05);
   const x = tf.randomUniform([batchSize, imageSize, imageSize, 1]);
   const labels = tf.oneHot(tf.randomUniform([batchSize], 0, 10, 'int32'), 10);
   const step = () => optimizer.minimize(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true })), false);

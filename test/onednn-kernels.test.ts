@@ -210,6 +210,8 @@ describe('elementwise', () => {
   test('Relu on a small tensor', () => check('Relu', [random([7], 806)], (t) => tf.relu(t)));
   test('Step', () => check('Step', [a], (t) => tf.step(t)));
   test('Step with alpha', () => check('Step', [a], (t) => tf.step(t, 0.25)));
+  test('Sqrt', () => check('Sqrt', [a], (t) => tf.sqrt(tf.abs(t))));
+  test('Square', () => check('Square', [a], (t) => tf.square(t)));
   const ops: [string, (p: tf.Tensor, q: tf.Tensor) => tf.Tensor][] = [
     ['Add', tf.add], ['Sub', tf.sub], ['Multiply', tf.mul], ['RealDiv', tf.div],
   ];

@@ -2,6 +2,7 @@
 // gradient mask (Step), add/sub/mul/div with the broadcasts TF.js's SGD and bias addition use, and sums.
 #include <omp.h>
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -92,9 +93,13 @@ void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha) {
   if (op == UnaryOp::kRelu) {
     // Math.max(0, NaN) is NaN in TF.js; (v < 0) keeps NaN too.
     for_each(size, [=](int64_t i) { y[i] = x[i] < 0.f ? 0.f : x[i]; });
-  } else {
+  } else if (op == UnaryOp::kStep) {
     const uint32_t low = bits(alpha);
     for_each(size, [=](int64_t i) { y[i] = step(x[i], low); });
+  } else if (op == UnaryOp::kSqrt) {
+    for_each(size, [=](int64_t i) { y[i] = std::sqrt(x[i]); });
+  } else {
+    for_each(size, [=](int64_t i) { y[i] = x[i] * x[i]; });
   }
 }
 

@@ -43,7 +43,7 @@ void max_pool_grad(const PoolShape& s, const float* dy, const float* x, float* d
 void avg_pool(const PoolShape& s, const float* x, float* y);
 void avg_pool_grad(const PoolShape& s, const float* dy, float* dx);
 
-enum class UnaryOp { kRelu = 0, kStep = 1 };
+enum class UnaryOp { kRelu = 0, kStep = 1, kSqrt = 2, kSquare = 3 };  // Sqrt and Square: Adam's update
 void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha);
 
 // kReluGrad: a * step(b), ReLU's gradient dy * step(x) in one pass (bit-identical to TF.js's two kernels).

@@ -41,7 +41,7 @@ const ADDON_PATH = path.join(__dirname, '..', '..', '..', 'native', 'build', 'Re
 const REBUILD_HINT = 'apt-get install libdnnl-dev, then npm rebuild';
 
 // Matches the enums in native/src/nin_onednn.h.
-const UNARY = { relu: 0, step: 1 } as const;
+const UNARY = { relu: 0, step: 1, sqrt: 2, square: 3 } as const;
 const BINARY = { add: 0, sub: 1, mul: 2, div: 3, reluGrad: 4 } as const;
 const BROADCAST = { same: 0, scalarA: 1, scalarB: 2, rowB: 3, rowA: 4 } as const;
 
@@ -429,6 +429,8 @@ const NATIVE_KERNELS: Record<string, NativeKernel> = {
   [tf.AvgPoolGrad]: avgPoolGradKernel,
   [tf.Relu]: unary(UNARY.relu),
   [tf.Step]: unary(UNARY.step),
+  [tf.Sqrt]: unary(UNARY.sqrt),
+  [tf.Square]: unary(UNARY.square),
   [tf.Add]: binary(BINARY.add),
   [tf.Sub]: binary(BINARY.sub),
   [tf.Multiply]: binary(BINARY.mul),
