@@ -255,6 +255,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         examples += batch.size;
         done++;
         bar?.update(done, { loss: (lossSum / examples).toFixed(3), acc: (correct / examples).toFixed(3), speed: (examples / trainSeconds).toFixed(1) });
+        // Steps are synchronous and saves resolve in microtasks, so without this turn of the event
+        // loop a SIGINT/SIGTERM handler would never run until training ended.
+        if (options.handleSignals) await new Promise((resolve) => setImmediate(resolve));
         if (interrupted) {
           bar?.stop();
           await saveLast(epoch - 1, history[history.length - 1] ?? null, { batches: done, lossSum, correct, examples, trainSeconds });
