@@ -13,7 +13,7 @@ export interface RunCurves {
 }
 
 export interface CurvesOptions {
-  width?: number; // px
+  width?: number; // px; default: 544 + the legend's width (720 for one run)
   height?: number; // px
   epochs?: number; // x axis end (d2l: xlim=[1, num_epochs]); default: the longest history
   title?: string; // default: the run names
@@ -33,7 +33,9 @@ const METRICS = [
 
 /** With several runs the colour names the metric and the line style names the run. */
 const RUN_DASHES = ['', '8 4', '2 3', '9 3 2 3', '14 4', '4 2 4 6'];
-const MAX_MARKED_EPOCHS = 40; // dots at each epoch up to this many; beyond, they only clutter
+const MAX_MARKED_EPOCHS = 20; // dots at each epoch up to this many (for every run alike); beyond, they only clutter
+const MAX_RUN_NAME = 28; // legend characters per run name
+const CHAR_WIDTH = 7.6; // px per character at 12px, generous for DejaVu Sans
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
 function escapeXml(text: string): string {
@@ -61,7 +63,6 @@ const num = (v: number) => String(Math.round(v * 100) / 100);
 
 /** The SVG text of the curves of one or several runs on one axes. */
 export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): string {
-  const width = options.width ?? 720;
   const height = options.height ?? 420;
   const several = runs.length > 1;
   const longest = Math.max(0, ...runs.map((r) => r.history.reduce((m, e) => Math.max(m, e.epoch), 0)));
@@ -73,7 +74,11 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   const yStep = niceStep(Math.max(1, maxLoss), 6);
   const yMax = Math.max(1, Math.ceil(Math.max(1, maxLoss) / yStep - 1e-9) * yStep);
 
-  const legendWidth = 170;
+  // Wide enough for the longest legend label, so names are never cut by the edge.
+  const labels = [...METRICS.map((m) => `${m.label} 0.000`), ...(several ? runs.map((r) => truncate(r.name, MAX_RUN_NAME)) : [])];
+  const legendWidth = Math.ceil(54 + CHAR_WIDTH * Math.max(...labels.map((l) => l.length)));
+  // By default the axes keep their size and the figure grows with the legend.
+  const width = options.width ?? 544 + legendWidth;
   const left = 58;
   const right = width - legendWidth - 10;
   const top = 38;
@@ -121,7 +126,7 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
       out.push(
         `<polyline data-run="${escapeXml(run.name)}" data-metric="${metric.key}" stroke="${metric.colour}"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${points.join(' ')}"/>`,
       );
-      if (history.length <= MAX_MARKED_EPOCHS) {
+      if (longest <= MAX_MARKED_EPOCHS) {
         for (const p of points) {
           const [x, y] = p.split(',');
           out.push(`<circle cx="${x}" cy="${y}" r="2.5" fill="${metric.colour}" stroke="none"/>`);
@@ -151,7 +156,7 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   if (last) out.push(`<text x="${lx}" y="${ly + 6}" fill="#606060">after epoch ${last.epoch}</text>`);
   if (several) {
     ly += 8;
-    runs.forEach((run, r) => entry(truncate(run.name, 18), '#404040', RUN_DASHES[r % RUN_DASHES.length]));
+    runs.forEach((run, r) => entry(truncate(run.name, MAX_RUN_NAME), '#404040', RUN_DASHES[r % RUN_DASHES.length]));
   }
   out.push('</g>');
   out.push('</svg>');
