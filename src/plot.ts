@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { EpochMetrics } from './checkpoint';
 import { NinError } from './errors';
 
@@ -279,7 +280,7 @@ export function svgToPng(svg: string, pngFile: string, width: number, height: nu
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--hide-scrollbars', '--force-device-scale-factor=1',
       `--user-data-dir=${path.join(work, 'profile')}`, `--screenshot=${shot}`, `--window-size=${width},${height}`,
-      `file://${svgFile}`,
+      pathToFileURL(svgFile).href,
     ];
     const result = spawnSync(chromium, args, { encoding: 'utf8', timeout: CHROMIUM_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
     if (result.error || !fs.existsSync(shot) || fs.statSync(shot).size === 0) {
