@@ -55,7 +55,7 @@ export function backendAvailability(): BackendAvailability[] {
   ];
 }
 
-const SLOW_WARNING = 'warning: using TF.js pure-JS kernels, about 2,700x slower than PyTorch; for the fast backend: apt-get install libdnnl-dev, then npm rebuild';
+const SLOW_WARNING = 'warning: using TF.js pure-JS kernels, about 2,700x slower than PyTorch';
 
 /**
  * Initialises the chosen backend. `auto`: tfjs-node(-gpu) if it loads, else onednn if built, else
@@ -69,7 +69,8 @@ export async function initBackend(choice: BackendChoice, threads: number | null,
     if (loadTensorflow()) name = 'tensorflow';
     else if (onednnStatus().available) name = 'onednn';
     else {
-      warn(`${SLOW_WARNING} (${onednnStatus().reason ?? 'oneDNN addon not built'})`);
+      // The reason names the fix (install libdnnl-dev, then npm rebuild).
+      warn(`${SLOW_WARNING}; ${onednnStatus().reason ?? 'the oneDNN addon is not built: apt-get install libdnnl-dev, then npm rebuild'}`);
       name = 'cpu';
     }
   } else name = choice;
