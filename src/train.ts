@@ -266,6 +266,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       bar?.stop();
       const test = scoreSplit(model, data.test, config.batchSize, config.imageSize);
+      // A last step with a finite loss can still leave weights that overflow: never save those as best/ or last/.
+      if (!Number.isFinite(test.loss)) {
+        const kept = history.length ? `checkpoints of epoch ${history.length} are kept` : 'no checkpoint was saved';
+        throw new NinError(`test loss became ${test.loss} after epoch ${epoch}: training diverged; lower the learning rate (e.g. --lr ${config.learningRate / 10}); ${kept}`);
+      }
       const metrics: EpochMetrics = {
         epoch,
         loss: lossSum / examples,
