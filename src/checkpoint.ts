@@ -189,19 +189,26 @@ function manifestBytes(specs: tf.io.WeightsManifestEntry[]): number {
   return specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * (DTYPE_BYTES[s.dtype] ?? 4), 0);
 }
 
+/** `dir` if it holds a model, else its `.old` twin when a save was cut between its two renames. */
+function landedCheckpoint(dir: string): string | null {
+  if (fs.existsSync(path.join(dir, 'model.json'))) return dir;
+  if (!fs.existsSync(dir) && fs.existsSync(path.join(oldName(dir), 'model.json'))) return oldName(dir);
+  return null;
+}
+
 /**
- * A checkpoint directory, or a run directory (then its best/, else last/). Undoes an interrupted
- * swap first, so a crash during a save never hides the previous checkpoint.
+ * A checkpoint directory, or a run directory (then its best/, else last/). Read-only: a swap a
+ * crash interrupted is read from its `.old` side, never repaired here, so evaluating a run while it
+ * trains cannot disturb its saves (training repairs its own directories on --resume).
  */
 export function resolveCheckpointDir(target: string): string {
-  if (!fs.existsSync(target) && !fs.existsSync(oldName(target))) throw new NinError(`${target} does not exist; pass a checkpoint directory (with model.json) or a run directory`);
-  recoverCheckpoint(target);
+  const landed = landedCheckpoint(target);
+  if (landed) return landed;
+  if (!fs.existsSync(target)) throw new NinError(`${target} does not exist; pass a checkpoint directory (with model.json) or a run directory`);
   if (!fs.statSync(target).isDirectory()) throw new NinError(`${target} is not a directory; pass a checkpoint directory (with model.json) or a run directory`);
-  if (fs.existsSync(path.join(target, 'model.json'))) return target;
   for (const sub of ['best', 'last']) {
-    const dir = path.join(target, sub);
-    recoverCheckpoint(dir);
-    if (fs.existsSync(path.join(dir, 'model.json'))) return dir;
+    const dir = landedCheckpoint(path.join(target, sub));
+    if (dir) return dir;
   }
   throw new NinError(`${target} has no model.json (and no best/ or last/ checkpoint); pass a checkpoint directory written by nin train`);
 }

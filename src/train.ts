@@ -245,10 +245,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const t0 = process.hrtime.bigint();
         const { loss, hits } = trainStep(model, optimizer, variables, batch.x, batch.labels, batch.size, config, deriveSeed(config.seed, 2, step));
         trainSeconds += Number(process.hrtime.bigint() - t0) / 1e9;
-        if (!Number.isFinite(loss)) {
+        if (diverged(loss)) {
           bar?.stop();
           const kept = history.length ? `checkpoints of epoch ${history.length} are kept` : 'no checkpoint was saved';
-          throw new NinError(`loss became ${loss} at epoch ${epoch}, batch ${done + 1}: training diverged; lower the learning rate (e.g. --lr ${config.learningRate / 10}); ${kept}`);
+          throw new NinError(`loss became ${formatLoss(loss)} at epoch ${epoch}, batch ${done + 1}: training diverged; lower the learning rate (e.g. --lr ${config.learningRate / 10}); ${kept}`);
         }
         lossSum += loss * batch.size;
         correct += hits;
@@ -267,9 +267,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       bar?.stop();
       const test = scoreSplit(model, data.test, config.batchSize, config.imageSize);
       // A last step with a finite loss can still leave weights that overflow: never save those as best/ or last/.
-      if (!Number.isFinite(test.loss)) {
+      if (diverged(test.loss)) {
         const kept = history.length ? `checkpoints of epoch ${history.length} are kept` : 'no checkpoint was saved';
-        throw new NinError(`test loss became ${test.loss} after epoch ${epoch}: training diverged; lower the learning rate (e.g. --lr ${config.learningRate / 10}); ${kept}`);
+        throw new NinError(`test loss became ${formatLoss(test.loss)} after epoch ${epoch}: training diverged; lower the learning rate (e.g. --lr ${config.learningRate / 10}); ${kept}`);
       }
       const metrics: EpochMetrics = {
         epoch,
@@ -312,6 +312,21 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   return { runDir, backend, history };
 }
 
+/**
+ * Cross-entropy over 10 classes starts at ln 10 = 2.3; a mean loss above this bound means logits
+ * thousands apart, which only a diverged run produces. Stopping there, not only at NaN, keeps
+ * overflowing weights out of best/ and last/.
+ */
+export const DIVERGED_LOSS = 1000;
+
+function formatLoss(loss: number): string {
+  return Number.isFinite(loss) ? loss.toExponential(2) : String(loss);
+}
+
+export function diverged(loss: number): boolean {
+  return !Number.isFinite(loss) || loss > DIVERGED_LOSS;
+}
+
 /** d2l's softmax cross-entropy (mean over the batch), with optional label smoothing. */
 export function trainingLoss(oneHot: tf.Tensor2D, logits: tf.Tensor2D, labelSmoothing: number): tf.Scalar {
   return tf.losses.softmaxCrossEntropy(oneHot, logits, undefined, labelSmoothing) as unknown as tf.Scalar;
@@ -319,7 +334,7 @@ export function trainingLoss(oneHot: tf.Tensor2D, logits: tf.Tensor2D, labelSmoo
 
 /**
  * One SGD step. Returns the batch's mean loss and its number of correct predictions; the update
- * is skipped when the loss is not finite, so a diverged step never reaches the weights.
+ * is skipped when the loss has diverged, so such a step never reaches the weights.
  */
 export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, variables: tf.Variable[], x: Float32Array, labels: Int32Array, size: number, config: TrainConfig, dropoutSeed: number): { loss: number; hits: number } {
   return tf.tidy(() => {
@@ -336,7 +351,7 @@ export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, variab
     const loss = value.dataSync()[0];
     const hits = (hitsTensor as unknown as tf.Scalar).dataSync()[0];
     (hitsTensor as unknown as tf.Scalar).dispose();
-    if (Number.isFinite(loss)) {
+    if (!diverged(loss)) {
       if (config.weightDecay > 0) {
         // As PyTorch's SGD weight_decay: the gradient gains weightDecay * w.
         for (const v of variables) grads[v.name] = tf.add(grads[v.name], tf.mul(v, config.weightDecay));

@@ -150,13 +150,18 @@ describe('a crash during the swap leaves a loadable checkpoint', () => {
     assert.equal((await loadCheckpoint(dir).then((l) => (l.model.dispose(), l.meta))).epoch, 2);
   });
 
-  test('killed after last -> .last.old, before the new one was renamed in: the old one comes back', async () => {
+  test('killed after last -> .last.old, before the new one was renamed in: the old one loads, recovery puts it back', async () => {
     const run = tempDir('nin-swap-');
     copyDir(saved, path.join(run, '.last.old'));
     fs.mkdirSync(path.join(run, '.last.tmp-123'));
     await assertLoadsEpoch(path.join(run, 'last'), 1);
+    // Loading is read-only (an eval during training must not race its saves) ...
+    assert.ok(fs.existsSync(path.join(run, '.last.old', 'meta.json')));
+    // ... and training's recovery on --resume repairs the swap.
+    recoverCheckpoint(path.join(run, 'last'));
     assert.ok(fs.existsSync(path.join(run, 'last', 'meta.json')));
     assert.ok(!fs.existsSync(path.join(run, '.last.old')));
+    await assertLoadsEpoch(path.join(run, 'last'), 1);
   });
 
   test('killed after the new one was renamed in, before .last.old was removed: the new one wins', async () => {
@@ -165,7 +170,9 @@ describe('a crash during the swap leaves a loadable checkpoint', () => {
     const old = copyDir(saved, path.join(run, '.last.old'));
     fs.writeFileSync(path.join(old, 'meta.json'), JSON.stringify(metaFor(0)));
     await assertLoadsEpoch(path.join(run, 'last'), 1);
+    recoverCheckpoint(path.join(run, 'last'));
     assert.ok(!fs.existsSync(path.join(run, '.last.old')));
+    await assertLoadsEpoch(path.join(run, 'last'), 1);
   });
 
   test('recoverCheckpoint on a clean or absent checkpoint changes nothing', () => {
