@@ -92,6 +92,8 @@ const CONV_CASES: ConvCase[] = [
   { x: [2, 14, 11, 6], kernel: [3, 3], outChannels: 10, strides: 2, pad: 1 },
   { x: [1, 16, 13, 3], kernel: [3, 3], outChannels: 4, strides: 1, pad: 'same', dilations: 2 },
   { x: [4, 6, 6, 96], kernel: [1, 1], outChannels: 96, strides: 1, pad: 'valid' },
+  { x: [3, 10, 9, 24], kernel: [5, 5], outChannels: 32, strides: 1, pad: 'same' },
+  { x: [2, 7, 7, 40], kernel: [3, 3], outChannels: 48, strides: 2, pad: 'valid' },
 ];
 
 function describeConv(c: ConvCase): string {
@@ -167,13 +169,14 @@ before(() => {
 });
 
 after(async () => {
-  setOnednnConvLayouts('blocked-weights');
+  setOnednnConvLayouts('auto');
   await tf.setBackend('cpu');
 });
 
 describe('convolutions in plain nhwc/hwio layouts', () => convCases('plain'));
 describe('convolutions with blocked weights', () => convCases('blocked-weights'));
 describe('convolutions with blocked weights and activations', () => convCases('blocked'));
+describe('convolutions with layouts chosen per shape (the default)', () => convCases('auto'));
 
 describe('pooling', () => {
   POOL_CASES.forEach((c, i) => {
@@ -263,7 +266,8 @@ test('threads: all cores by default, settable, positive integers only', () => {
 });
 
 test('conv layouts switch, and reject unknown names', () => {
-  for (const layouts of ['plain', 'blocked', 'blocked-weights'] as const) {
+  assert.equal(onednnConvLayouts(), 'auto');
+  for (const layouts of ['plain', 'blocked', 'blocked-weights', 'auto'] as const) {
     setOnednnConvLayouts(layouts);
     assert.equal(onednnConvLayouts(), layouts);
   }

@@ -116,10 +116,10 @@ Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(i
 
 Napi::Value Cores(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), omp_get_num_procs()); }
 
-// setConvLayouts(0 | 1 | 2), convLayouts(): see nin::ConvLayouts.
+// setConvLayouts(0 | 1 | 2 | 3), convLayouts(): see nin::ConvLayouts.
 Napi::Value SetConvLayouts(const Napi::CallbackInfo& info) {
   const int layouts = info[0].As<Napi::Number>().Int32Value();
-  if (layouts < 0 || layouts > 2) throw Napi::RangeError::New(info.Env(), "conv layouts must be 0, 1 or 2");
+  if (layouts < 0 || layouts > 3) throw Napi::RangeError::New(info.Env(), "conv layouts must be 0, 1, 2 or 3");
   nin::set_conv_layouts(static_cast<nin::ConvLayouts>(layouts));
   return info.Env().Undefined();
 }

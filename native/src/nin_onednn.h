@@ -30,8 +30,9 @@ bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter
 bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter);
 // Memory layouts the convolution primitives ask for (format_tag::any lets oneDNN choose a blocked one, and
 // the TF.js tensors are reordered into it): kPlain = nhwc/hwio as TF.js stores them (oneDNN's gemm kernels),
-// kBlockedWeights = nhwc activations with blocked weights (direct AVX-512 kernels), kBlocked = both blocked.
-enum class ConvLayouts { kPlain = 0, kBlockedWeights = 1, kBlocked = 2 };
+// kBlockedWeights = nhwc activations with blocked weights (direct AVX-512 kernels), kBlocked = both blocked,
+// kAuto = blocked weights, and blocked activations too for spatial kernels on small activations.
+enum class ConvLayouts { kPlain = 0, kBlockedWeights = 1, kBlocked = 2, kAuto = 3 };
 void set_conv_layouts(ConvLayouts layouts);
 ConvLayouts conv_layouts();
 // Drops cached primitives and their buffers.

@@ -94,11 +94,12 @@ export function onednnThreads(): number {
 
 /**
  * Memory layouts of the convolutions, for benchmarks and tests: 'plain' runs oneDNN on TF.js's own
- * nhwc/hwio buffers (its gemm kernels); 'blocked-weights' (the default) reorders only the weights into
- * oneDNN's blocked layout, which gets its direct AVX-512 kernels; 'blocked' reorders activations too.
+ * nhwc/hwio buffers (its gemm kernels); 'blocked-weights' reorders only the weights into oneDNN's blocked
+ * layout, which gets its direct AVX-512 kernels; 'blocked' reorders activations too; 'auto' (the default)
+ * is 'blocked-weights' plus blocked activations for spatial kernels on small activations, where it pays.
  */
-export type OnednnConvLayouts = 'plain' | 'blocked-weights' | 'blocked';
-const CONV_LAYOUTS: readonly OnednnConvLayouts[] = ['plain', 'blocked-weights', 'blocked'];
+export type OnednnConvLayouts = 'plain' | 'blocked-weights' | 'blocked' | 'auto';
+const CONV_LAYOUTS: readonly OnednnConvLayouts[] = ['plain', 'blocked-weights', 'blocked', 'auto'];
 
 export function setOnednnConvLayouts(layouts: OnednnConvLayouts): void {
   const index = CONV_LAYOUTS.indexOf(layouts);
