@@ -133,6 +133,25 @@ function convCases(layouts: OnednnConvLayouts): void {
         check('FusedConv2D', [x, filter], (xt, ft) =>
           tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: ft as tf.Tensor4D, strides: c.strides, pad: c.pad, dilations, activation: 'relu' })));
       if (dilations !== 1) return; // TF.js's conv gradients only exist without dilation
+      test('fused conv + bias + relu under a gradient tape (NinFusedConv2D): value and gradients', async () => {
+        const fused = (xt: tf.Tensor, ft: tf.Tensor, bt: tf.Tensor) => tf.fused.conv2d({
+          x: xt as tf.Tensor4D, filter: ft as tf.Tensor4D, bias: bt, strides: c.strides, pad: c.pad, activation: 'relu',
+        });
+        const r = random(tf.backend_util.computeConv2DInfo(c.x, filter.shape as [number, number, number, number],
+          c.strides, 1, c.pad as 'same', undefined, false, 'channelsLast').outShape, 7);
+        for (const which of [0, 1, 2, 3]) {
+          // which 0: the tape's forward value; 1-3: gradients of sum(y * r) for x, filter, bias.
+          await check(which === 0 ? 'NinFusedConv2D' : 'NinConv2DBackpropFilterBias', [x, filter, bias, r], (xt, ft, bt, rt) => {
+            const f = (p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt));
+            if (which === 0) {
+              let y: tf.Tensor | undefined;
+              tf.grads((p: tf.Tensor) => { y = tf.keep(fused(p, ft, bt)); return tf.sum(y); })([xt]);
+              return y!;
+            }
+            return tf.grads(f)([xt, ft, bt])[which - 1];
+          });
+        }
+      });
       test('Conv2DBackpropInput', () =>
         check('Conv2DBackpropInput', [dy, filter], (dyt, ft) =>
           tf.engine().runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft },

@@ -47,10 +47,11 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ok);
 }
 
-// conv2dBackpropFilter(shape, x, dy, dfilter) -> boolean
+// conv2dBackpropFilter(shape, x, dy, dfilter, dbias | null) -> boolean
 Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   auto s = shape<nin::ConvShape>(info[0]);
-  bool ok = nin::conv_backward_filter(s, floats(info[1], "x"), floats(info[2], "dy"), floats(info[3], "dfilter"));
+  float* dbias = info[4].IsNull() || info[4].IsUndefined() ? nullptr : floats(info[4], "dbias");
+  bool ok = nin::conv_backward_filter(s, floats(info[1], "x"), floats(info[2], "dy"), floats(info[3], "dfilter"), dbias);
   return Napi::Boolean::New(info.Env(), ok);
 }
 

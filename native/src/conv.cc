@@ -182,15 +182,18 @@ BackwardDataEntry& backward_data_entry(const ConvShape& s) {
   return *g_backward_data.emplace(key, std::move(entry)).first->second;
 }
 
-BackwardWeightsEntry& backward_weights_entry(const ConvShape& s) {
-  auto key = shape_key('w', s, 0);
+BackwardWeightsEntry& backward_weights_entry(const ConvShape& s, bool with_bias) {
+  auto key = shape_key('w', s, with_bias ? 1 : 0);
   auto it = g_backward_weights.find(key);
   if (it != g_backward_weights.end()) return *it->second;
   Geometry g = geometry(s);
   auto hint = forward_pd(g, false, false);
-  dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any,
-                                                g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
-  dnnl::convolution_backward_weights::primitive_desc pd(desc, cpu_engine(), hint);
+  using bwd = dnnl::convolution_backward_weights;
+  auto desc = with_bias ? bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any, g.bias, g.dst_any,
+                                    g.strides, g.dilates, g.pad_l, g.pad_r)
+                        : bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any, g.dst_any,
+                                    g.strides, g.dilates, g.pad_l, g.pad_r);
+  bwd::primitive_desc pd(desc, cpu_engine(), hint);
   auto entry = std::make_unique<BackwardWeightsEntry>();
   entry->prim = dnnl::convolution_backward_weights(pd);
   entry->src.init(g.src, pd.src_desc(), true);
@@ -239,15 +242,19 @@ bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter
   }
 }
 
-bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter) {
+bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter, float* dbias) {
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
-    BackwardWeightsEntry& e = backward_weights_entry(s);
-    e.prim.execute(cpu_stream(), {
-                                     {DNNL_ARG_SRC, e.src.input(x)},
-                                     {DNNL_ARG_DIFF_DST, e.diff_dst.input(dy)},
-                                     {DNNL_ARG_DIFF_WEIGHTS, e.diff_weights.output(dfilter)},
-                                 });
+    BackwardWeightsEntry& e = backward_weights_entry(s, dbias != nullptr);
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, e.src.input(x)},
+        {DNNL_ARG_DIFF_DST, e.diff_dst.input(dy)},
+        {DNNL_ARG_DIFF_WEIGHTS, e.diff_weights.output(dfilter)},
+    };
+    if (dbias != nullptr) {
+      args[DNNL_ARG_DIFF_BIAS] = memory(memory::desc({s.out_channels}, dt::f32, tag::x), cpu_engine(), dbias);
+    }
+    e.prim.execute(cpu_stream(), args);
     e.diff_weights.finish(dfilter);
     cpu_stream().wait();
     return true;

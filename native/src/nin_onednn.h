@@ -27,7 +27,8 @@ struct PoolShape {
 // Convolutions run on oneDNN. Each returns false when oneDNN rejects the shape (the caller falls back to JS).
 bool conv_forward(const ConvShape& s, const float* x, const float* filter, const float* bias, bool relu, float* y);
 bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx);
-bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter);
+// dbias may be null; otherwise it receives the bias gradient (dy summed over batch and space).
+bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter, float* dbias);
 // Memory layouts the convolution primitives ask for (format_tag::any lets oneDNN choose a blocked one, and
 // the TF.js tensors are reordered into it): kPlain = nhwc/hwio as TF.js stores them (oneDNN's gemm kernels),
 // kBlockedWeights = nhwc activations with blocked weights (direct AVX-512 kernels), kBlocked = both blocked,

@@ -15,7 +15,7 @@ export interface OnednnStatus {
 interface Addon {
   conv2d(shape: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array | null, relu: boolean, y: Float32Array): boolean;
   conv2dBackpropInput(shape: Int32Array, dy: Float32Array, filter: Float32Array, dx: Float32Array): boolean;
-  conv2dBackpropFilter(shape: Int32Array, x: Float32Array, dy: Float32Array, dfilter: Float32Array): boolean;
+  conv2dBackpropFilter(shape: Int32Array, x: Float32Array, dy: Float32Array, dfilter: Float32Array, dbias: Float32Array | null): boolean;
   maxPool(shape: Int32Array, x: Float32Array, y: Float32Array): void;
   maxPoolGrad(shape: Int32Array, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   avgPool(shape: Int32Array, x: Float32Array, y: Float32Array): void;
@@ -308,7 +308,7 @@ const conv2dBackpropFilterKernel: NativeKernel = (args, native, backend) => {
     attrs.dimRoundingMode, false, 'channelsLast');
   if (!tf.util.arraysEqual(info.outShape, dy.shape)) return undefined;
   const dfilter = output(backend, tf.util.sizeFromShape(info.filterShape));
-  if (!native.conv2dBackpropFilter(convShape(info), xValues, dyValues, dfilter)) return undefined;
+  if (!native.conv2dBackpropFilter(convShape(info), xValues, dyValues, dfilter, null)) return undefined;
   return backend.makeTensorInfo(info.filterShape, 'float32', dfilter);
 };
 
@@ -468,9 +468,105 @@ const reluGradNative: NativeKernel = (args, native, backend) => {
   return backend.makeTensorInfo(dy.shape, 'float32', out);
 };
 
+// ---- conv + bias + ReLU as one op while training ------------------------------------------------
+// While a gradient tape records, TF.js's fused conv2d falls back to Conv2D, Add(bias), Relu, whose backward
+// adds Step, Multiply and Sum: four extra passes over every activation. On this backend, tf.fused.conv2d
+// (what tf.layers.conv2d calls) records FUSED_CONV instead: oneDNN adds bias and ReLU in the convolution,
+// and the backward takes the bias gradient from oneDNN's weight gradient. Same math as TF.js's own fused
+// gradient (dy * step(y), bias gradient = sum of that), just without its gradient-mode fallback.
+export const FUSED_CONV = 'NinFusedConv2D';
+export const FILTER_BIAS_GRAD = 'NinConv2DBackpropFilterBias';
+
+interface FusedConvAttrs {
+  strides: [number, number] | number;
+  pad: tf.backend_util.ExplicitPadding | 'valid' | 'same' | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+function cpuKernel(name: string): tf.KernelFunc {
+  const config = tf.getKernel(name, 'cpu');
+  if (config === undefined) throw new Error(`TF.js has no cpu kernel ${name}`);
+  return config.kernelFunc;
+}
+
+/** JS path of FILTER_BIAS_GRAD: TF.js's filter gradient and a sum of dy over batch and space. */
+function filterBiasGradKernel(args: KernelArgs): tf.TensorInfo[] {
+  const dfilter = cpuKernel(tf.Conv2DBackpropFilter)(args) as tf.TensorInfo;
+  const dbias = cpuKernel(tf.Sum)({
+    inputs: { x: (args.inputs as Record<string, tf.TensorInfo>).dy }, backend: args.backend,
+    attrs: { axis: [0, 1, 2], keepDims: false },
+  }) as tf.TensorInfo;
+  return [dfilter, dbias];
+}
+
+const filterBiasGradNative = (args: KernelArgs, native: Addon, backend: MathBackendCPU): tf.TensorInfo[] | undefined => {
+  const { x, dy } = args.inputs as Record<string, tf.TensorInfo>;
+  const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+  const xValues = floats(backend, x);
+  const dyValues = floats(backend, dy);
+  if (xValues === undefined || dyValues === undefined || x.shape.length !== 4 || dy.shape.length !== 4) return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as Tensor4Shape, attrs.filterShape as Tensor4Shape, attrs.strides, 1, attrs.pad,
+    attrs.dimRoundingMode, false, 'channelsLast');
+  if (!tf.util.arraysEqual(info.outShape, dy.shape)) return undefined;
+  const dfilter = output(backend, tf.util.sizeFromShape(info.filterShape));
+  const dbias = output(backend, info.outChannels);
+  if (!native.conv2dBackpropFilter(convShape(info), xValues, dyValues, dfilter, dbias)) return undefined;
+  return [
+    backend.makeTensorInfo(info.filterShape, 'float32', dfilter),
+    backend.makeTensorInfo([info.outChannels], 'float32', dbias),
+  ];
+};
+
+function registerFusedConvGradient(): void {
+  tf.registerGradient({
+    kernelName: FUSED_CONV,
+    inputsToSave: ['x', 'filter', 'bias'],
+    outputsToSave: [true],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter, bias, y] = saved;
+      const { strides, pad, dimRoundingMode } = attrs as unknown as FusedConvAttrs;
+      const engine = tf.engine();
+      const dyActivation = engine.runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x: y }) as tf.Tensor;
+      const [dfilter, dbias] = engine.runKernel(FILTER_BIAS_GRAD, { x, dy: dyActivation },
+        { strides, pad, dimRoundingMode, dataFormat: 'NHWC', filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      return {
+        // Lazy, so the first layer's input gradient (never needed) is not computed.
+        x: () => engine.runKernel(tf.Conv2DBackpropInput, { dy: dyActivation, filter },
+          { strides, pad, dimRoundingMode, dataFormat: 'NHWC', inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        filter: () => dfilter,
+        bias: () => tf.reshape(dbias, bias.shape),
+      };
+    },
+  });
+}
+
+type FusedConv2dOp = typeof tf.fused.conv2d;
+
+/** Routes tf.fused.conv2d with bias + ReLU through FUSED_CONV when on onednn and a gradient tape records. */
+function patchFusedConv2d(): void {
+  const ops = tf.fused as unknown as { conv2d: FusedConv2dOp & { ninOnednn?: boolean } };
+  if (ops.conv2d.ninOnednn) return;
+  const original = ops.conv2d;
+  const patched = ((args: Parameters<FusedConv2dOp>[0]) => {
+    const { x, filter, bias, strides, pad, dataFormat, dilations, dimRoundingMode, activation, preluActivationWeights } = args;
+    const recording = (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+    if (!recording || tf.getBackend() !== ONEDNN_BACKEND || activation !== 'relu' || preluActivationWeights != null ||
+        !isNhwc(dataFormat) || !isOne(dilations) || !(x instanceof tf.Tensor) || !(filter instanceof tf.Tensor) ||
+        !(bias instanceof tf.Tensor) || x.rank !== 4 || filter.rank !== 4 || bias.rank !== 1 ||
+        x.dtype !== 'float32' || filter.dtype !== 'float32' || bias.dtype !== 'float32' || bias.size !== filter.shape[3]) {
+      return original(args);
+    }
+    return tf.engine().runKernel(FUSED_CONV, { x, filter, bias },
+      { strides, pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode, activation } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  }) as FusedConv2dOp & { ninOnednn?: boolean };
+  patched.ninOnednn = true;
+  ops.conv2d = patched;
+}
+
 /** The kernels the onednn backend runs natively (the rest are TF.js's pure-JS 'cpu' kernels). */
 export function onednnNativeKernels(): string[] {
-  return [...Object.keys(NATIVE_KERNELS), RELU_GRAD];
+  return [...Object.keys(NATIVE_KERNELS), RELU_GRAD, FUSED_CONV, FILTER_BIAS_GRAD];
 }
 
 let registered = false;
@@ -494,8 +590,13 @@ export function registerOnednnBackend(): void {
   const configs: tf.KernelConfig[] = [
     ...tf.getKernelsForBackend('cpu'),
     { kernelName: RELU_GRAD, backendName: 'cpu', kernelFunc: reluGradKernel as tf.KernelFunc },
+    { kernelName: FUSED_CONV, backendName: 'cpu', kernelFunc: cpuKernel(tf.FusedConv2D) },
+    { kernelName: FILTER_BIAS_GRAD, backendName: 'cpu', kernelFunc: filterBiasGradKernel as tf.KernelFunc },
   ];
-  const nativeKernels: Record<string, NativeKernel> = { ...NATIVE_KERNELS, [RELU_GRAD]: reluGradNative };
+  const nativeKernels: Record<string, NativeKernel> = {
+    ...NATIVE_KERNELS, [RELU_GRAD]: reluGradNative, [FUSED_CONV]: fusedConv2dKernel,
+    [FILTER_BIAS_GRAD]: filterBiasGradNative as unknown as NativeKernel,
+  };
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, ONEDNN_BACKEND) !== undefined) tf.unregisterKernel(config.kernelName, ONEDNN_BACKEND);
     const nativeKernel = nativeKernels[config.kernelName];
@@ -526,6 +627,8 @@ export function registerOnednnBackend(): void {
     });
   }
   registerReluGradient();
+  registerFusedConvGradient();
+  patchFusedConv2d();
   registered = true;
 }
 
