@@ -107,11 +107,22 @@ export function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
   else o.learningRate = rate;
 }
 
+/**
+ * mkdir -p, one level at a time: Node 20's recursive mkdirSync spins forever under /proc, where
+ * creating a directory fails with ENOENT although its parent exists.
+ */
+function makeDirs(dir: string): void {
+  if (fs.existsSync(dir)) return;
+  const parent = path.dirname(dir);
+  if (parent !== dir) makeDirs(parent);
+  fs.mkdirSync(dir);
+}
+
 function prepareRunDir(options: TrainOptions): string {
   const out = options.out;
   if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file; pass a directory for checkpoints`);
   try {
-    fs.mkdirSync(out, { recursive: true });
+    makeDirs(out);
     fs.accessSync(out, fs.constants.W_OK);
   } catch {
     throw new UsageError(`--out ${out} is not writable; pass a directory you can write to`);

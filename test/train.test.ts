@@ -201,6 +201,10 @@ describe('refused before anything is written', () => {
     assertOneLineError(await runNin(['train', ...SMALL, '--out', path.join(file, 'runs')]), 2, /--out/, /not writable/);
   });
 
+  test('--out where no directory can be made, under /proc (exit 2, no hang)', async () => {
+    assertOneLineError(await runNin(['train', ...SMALL, '--out', '/proc/nin-out/runs'], { timeoutMs: 30000 }), 2, /--out/, /not writable/);
+  });
+
   test('--out on a read-only filesystem (exit 2)', async (t) => {
     const dir = tempDir('nin-ro-');
     try {
