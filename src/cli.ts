@@ -7,6 +7,7 @@ import { type BackendChoice, DEFAULT_CONFIG, MIN_IMAGE_SIZE, type OptimizerName,
 import { NinError, UsageError } from './errors';
 import { NIN_VERSION } from './version';
 import { SCHEDULES, type ScheduleName } from './schedule';
+import { BIAS_INITS, type BiasInit } from './model';
 
 const REPO_ROOT = path.join(__dirname, '..', '..');
 
@@ -77,6 +78,7 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
     .option('--label-smoothing <number>', 'label smoothing of the cross-entropy target', real('--label-smoothing', 0, 0.99), DEFAULT_CONFIG.labelSmoothing)
     .option('--weight-decay <number>', 'L2 weight decay, as PyTorch SGD weight_decay', real('--weight-decay', 0, 1), DEFAULT_CONFIG.weightDecay)
     .option('--seed <n>', 'seed for initialisation, shuffling and dropout', integer('--seed', 0, 2 ** 32 - 1), DEFAULT_CONFIG.seed)
+    .addOption(new Option('--bias-init <kind>', "conv biases: zeros, or pytorch (PyTorch's default uniform, for parity runs)").choices(BIAS_INITS as string[]).default(DEFAULT_CONFIG.biasInit))
     .option('--train-limit <n>', 'use the first n training examples', integer('--train-limit', 1, 60000))
     .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
     .option('--out <dir>', 'directory for runs', path.join(REPO_ROOT, 'checkpoints'))
@@ -101,6 +103,7 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
         labelSmoothing: opts.labelSmoothing,
         weightDecay: opts.weightDecay,
         seed: opts.seed,
+        biasInit: opts.biasInit as BiasInit,
         trainLimit: opts.trainLimit ?? null,
         testLimit: opts.testLimit ?? null,
         dataDir: opts.dataDir ? path.resolve(opts.dataDir) : null,

@@ -1,6 +1,7 @@
 // The one typed training config, with d2l's train_ch6 defaults; resolved once, printed at start, saved with every checkpoint.
 
 import type { ScheduleName } from './schedule';
+import type { BiasInit } from './model';
 
 export type OptimizerName = 'sgd' | 'momentum' | 'adam';
 export type BackendChoice = 'auto' | 'tensorflow' | 'onednn' | 'cpu';
@@ -19,6 +20,7 @@ export interface TrainConfig {
   labelSmoothing: number; // share of the target spread over all classes; d2l uses 0
   weightDecay: number; // L2 added to the loss; d2l uses none
   seed: number; // initialisers, shuffling and dropout derive from it
+  biasInit: BiasInit; // zeros; 'pytorch' draws them as PyTorch's Conv2d default, as d2l's PyTorch code ends up with
   trainLimit: number | null; // first N training examples; null = all 60,000
   testLimit: number | null; // first N test examples; null = all 10,000
   dataDir: string | null; // explicit dataset directory; null = the lookup order in data.ts
@@ -40,6 +42,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   labelSmoothing: 0,
   weightDecay: 0,
   seed: 0,
+  biasInit: 'zeros',
   trainLimit: null,
   testLimit: null,
   dataDir: null,

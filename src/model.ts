@@ -30,9 +30,14 @@ const BLOCKS: BlockSpec[] = [
 
 export const DROPOUT_RATE = 0.5;
 
+export type BiasInit = 'zeros' | 'pytorch';
+export const BIAS_INITS: readonly BiasInit[] = ['zeros', 'pytorch'];
+
 export interface ModelOptions {
   imageSize: number;
   seed: number;
+  /** zeros (default); or PyTorch's Conv2d default, uniform in +-1/sqrt(fan_in), which d2l's train_ch6 keeps. */
+  biasInit?: BiasInit;
 }
 
 /** Spatial size after each stage, or throws when the image is too small for the three max-pools. */
@@ -45,23 +50,28 @@ export function finalFeatureSize(imageSize: number): number {
   return size;
 }
 
-export function buildNin({ imageSize, seed }: ModelOptions): tf.Sequential {
+export function buildNin({ imageSize, seed, biasInit = 'zeros' }: ModelOptions): tf.Sequential {
   const featureSize = finalFeatureSize(imageSize);
   const model = tf.sequential({ name: 'nin' });
   let convIndex = 0;
-  // Xavier-uniform (glorot) kernels and zero biases, as d2l's train_ch6 initialises them.
+  let channels = 1;
+  // Xavier-uniform (glorot) kernels, as d2l's train_ch6 initialises them; biases zero unless asked.
   const conv = (block: number, part: number, spec: BlockSpec, first: boolean) => {
+    const kernelSize = first ? spec.kernelSize : 1;
+    const bound = 1 / Math.sqrt(channels * kernelSize * kernelSize);
+    channels = spec.filters;
     const layer = tf.layers.conv2d({
       name: `block${block}_conv${part}`,
       filters: spec.filters,
-      kernelSize: first ? spec.kernelSize : 1,
+      kernelSize,
       strides: first ? spec.strides : 1,
       padding: first ? spec.padding : 'valid',
       activation: 'relu',
-      kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(seed, 1, convIndex++) }),
-      biasInitializer: 'zeros',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(seed, 1, convIndex) }),
+      biasInitializer: biasInit === 'pytorch' ? tf.initializers.randomUniform({ minval: -bound, maxval: bound, seed: deriveSeed(seed, 4, convIndex) }) : 'zeros',
       ...(block === 1 && first ? { inputShape: [imageSize, imageSize, 1] } : {}),
     });
+    convIndex++;
     model.add(layer);
   };
   BLOCKS.forEach((spec, b) => {

@@ -203,7 +203,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     writeLogs(runDir, history);
     log(`resuming after epoch ${resumed.epoch}${partial ? ` and ${partial.batches} batches of epoch ${startEpoch}` : ''}`);
   } else {
-    model = buildNin({ imageSize: config.imageSize, seed: config.seed });
+    model = buildNin({ imageSize: config.imageSize, seed: config.seed, biasInit: config.biasInit });
     if (!options.resume) createRunDir(runDir, config);
     else log('resuming from the start: the run stopped before its first checkpoint');
     writeLogs(runDir, history);
