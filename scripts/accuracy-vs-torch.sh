@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Test accuracy of `nin train` against d2l's PyTorch NiN (shared/anchors/torch_nin_train.py) on d2l's
+# recipe (SGD lr 0.1, batch 128) at 96px, one seed after another. The two run side by side, each pinned
+# to one core with one thread, so neither slows the other and both take the same time per seed.
+# Needs python3-torch (apt-get install -y python3-torch) and two cores.
+# Usage: scripts/accuracy-vs-torch.sh [epochs=3] [seeds="0 1 2"] [outdir=accuracy-runs]
+# Prints each run's per-epoch lines, then per epoch the mean test accuracy of each and the difference.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+epochs=${1:-3}
+seeds=${2:-"0 1 2"}
+out=${3:-accuracy-runs}
+anchor=${NIN_TORCH_TRAIN:-../shared/anchors/torch_nin_train.py}
+mkdir -p "$out"
+for seed in $seeds; do
+  # The anchor calls torch.set_num_threads(os.cpu_count()), which ignores the affinity mask: make
+  # os.cpu_count say 1 so PyTorch does not run two threads on one core.
+  OMP_NUM_THREADS=1 taskset -c 0 /usr/bin/python3 -c '
+import os, sys, runpy
+os.cpu_count = lambda: 1
+sys.argv = [sys.argv[1]] + sys.argv[2:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+' "$anchor" --image-size 96 --epochs "$epochs" --seed "$seed" >"$out/torch-s$seed.out" &
+  taskset -c 1 node bin/nin.js train --image-size 96 --epochs "$epochs" --seed "$seed" --threads 1 \
+    --backend onednn --out "$out" --run "nin-s$seed" >"$out/nin-s$seed.out" 2>"$out/nin-s$seed.err" &
+  wait
+  echo "seed $seed"; sed 's/^/  pytorch /' "$out/torch-s$seed.out"; grep '^epoch' "$out/nin-s$seed.out" | sed 's/^/  nin     /'
+done
+node -e '
+  const fs = require("fs");
+  const [out, seeds] = [process.argv[1], process.argv[2].trim().split(/\s+/)];
+  const acc = (file) => fs.readFileSync(file, "utf8").split("\n").filter((l) => l.startsWith("epoch"))
+    .map((l) => Number(/test acc ([0-9.]+)/.exec(l)[1]));
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const torch = seeds.map((s) => acc(`${out}/torch-s${s}.out`)), nin = seeds.map((s) => acc(`${out}/nin-s${s}.out`));
+  for (let e = 0; e < torch[0].length; e++) {
+    const t = mean(torch.map((r) => r[e])), n = mean(nin.map((r) => r[e]));
+    console.log(`epoch ${e + 1}: mean test acc over seeds ${seeds.join(",")}: pytorch ${t.toFixed(3)}, nin ${n.toFixed(3)}, nin - pytorch ${(n - t >= 0 ? "+" : "") + (n - t).toFixed(3)}`);
+  }' "$out" "$seeds"
