@@ -3,7 +3,8 @@
 # recipe (SGD lr 0.1, batch 128) at 96px, one seed after another. The two run side by side, each pinned
 # to one core with one thread, so neither slows the other and both take the same time per seed.
 # Needs python3-torch (apt-get install -y python3-torch) and two cores.
-# Usage: scripts/accuracy-vs-torch.sh [epochs=3] [seeds="0 1 2"] [outdir=accuracy-runs]
+# Usage: [NIN_ARGS="--bias-init pytorch"] scripts/accuracy-vs-torch.sh [epochs=3] [seeds="0 1 2"] [outdir=accuracy-runs]
+# NIN_ARGS adds options to every `nin train` (for example the PyTorch bias initialisation).
 # Prints each run's per-epoch lines, then per epoch the mean test accuracy of each and the difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ sys.argv = [sys.argv[1]] + sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 ' "$anchor" --image-size 96 --epochs "$epochs" --seed "$seed" >"$out/torch-s$seed.out" &
   taskset -c 1 node bin/nin.js train --image-size 96 --epochs "$epochs" --seed "$seed" --threads 1 \
-    --backend onednn --out "$out" --run "nin-s$seed" >"$out/nin-s$seed.out" 2>"$out/nin-s$seed.err" &
+    --backend onednn ${NIN_ARGS:-} --out "$out" --run "nin-s$seed" >"$out/nin-s$seed.out" 2>"$out/nin-s$seed.err" &
   wait
   echo "seed $seed"; sed 's/^/  pytorch /' "$out/torch-s$seed.out"; grep '^epoch' "$out/nin-s$seed.out" | sed 's/^/  nin     /'
 done
