@@ -22,9 +22,14 @@ os.cpu_count = lambda: 1
 sys.argv = [sys.argv[1]] + sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 ' "$anchor" --image-size 96 --epochs "$epochs" --seed "$seed" >"$out/torch-s$seed.out" &
+  torch_pid=$!
   taskset -c 1 node bin/nin.js train --image-size 96 --epochs "$epochs" --seed "$seed" --threads 1 \
     --backend onednn ${NIN_ARGS:-} --out "$out" --run "nin-s$seed" >"$out/nin-s$seed.out" 2>"$out/nin-s$seed.err" &
-  wait
+  nin_pid=$!
+  # A bare `wait` always succeeds: wait for each run so a failed one stops here instead of
+  # turning into a mean over missing epochs.
+  wait "$torch_pid" || { echo "PyTorch seed $seed failed (its output: $out/torch-s$seed.out)" >&2; exit 1; }
+  wait "$nin_pid" || { echo "nin seed $seed failed: $(tail -n 1 "$out/nin-s$seed.err")" >&2; exit 1; }
   echo "seed $seed"; sed 's/^/  pytorch /' "$out/torch-s$seed.out"; grep '^epoch' "$out/nin-s$seed.out" | sed 's/^/  nin     /'
 done
 node -e '
