@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config';
-import { NinError } from './errors';
+import { NinError, UsageError } from './errors';
 import { sameArchitecture } from './model';
 
 /** A tensor with its name, as tf.Optimizer.getWeights() returns them. */
@@ -256,4 +256,61 @@ export async function loadCheckpoint(target: string): Promise<LoadedCheckpoint> 
     optimizerWeights = optSpecs.map((s) => ({ name: s.name, tensor: decoded[s.name] }));
   }
   return { dir, model, meta, optimizerWeights };
+}
+
+/**
+ * Starting weights for a new run, instead of the seeded initialisation: from a nin checkpoint or run
+ * directory, or from a weights manifest (a JSON file with TF.js's `weightsManifest` and the .bin files
+ * it names, such as scripts/torch-init-weights.py writes from PyTorch's initialisation of d2l's NiN).
+ * Every kernel and bias must be there with NiN's shape, or nothing is loaded.
+ */
+export function loadInitialWeights(target: string, model: tf.LayersModel): void {
+  let manifestFile: string;
+  if (fs.existsSync(target) && fs.statSync(target).isDirectory()) manifestFile = path.join(resolveCheckpointDir(target), 'model.json');
+  else if (fs.existsSync(target)) manifestFile = target;
+  else throw new UsageError(`--init-weights ${target} does not exist; pass a checkpoint directory or a weights manifest (.json)`);
+  const manifest = readJson<{ weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] }>(manifestFile, '');
+  const groups = manifest.weightsManifest;
+  if (!Array.isArray(groups) || groups.some((g) => !Array.isArray(g.paths) || !Array.isArray(g.weights))) {
+    throw new NinError(`${manifestFile} has no weightsManifest; pass a checkpoint directory or a TF.js weights manifest`);
+  }
+  const decoded: Record<string, tf.Tensor> = {};
+  try {
+    for (const group of groups) {
+      // A group's weights are laid out across its files in order, as TF.js shards them.
+      const parts = group.paths.map((p) => new Uint8Array(readBinAny(path.join(path.dirname(manifestFile), p))));
+      const joined = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+      let offset = 0;
+      for (const p of parts) {
+        joined.set(p, offset);
+        offset += p.byteLength;
+      }
+      const want = manifestBytes(group.weights);
+      if (joined.byteLength !== want) {
+        throw new NinError(`${group.paths.join(', ')} next to ${manifestFile} hold ${joined.byteLength} bytes, the manifest says ${want}: truncated or corrupt`);
+      }
+      Object.assign(decoded, tf.io.decodeWeights(joined.buffer, group.weights));
+    }
+    const values = model.weights.map((w) => {
+      const name = (w as unknown as { originalName: string }).originalName;
+      const t = decoded[name];
+      if (!t) throw new NinError(`${manifestFile} has no weight ${name}; it must hold all of NiN's kernels and biases`);
+      if (t.shape.join('x') !== w.shape.join('x')) {
+        throw new NinError(`${manifestFile}: ${name} is ${t.shape.join('x')}, NiN's is ${w.shape.join('x')} (kernels are height x width x in x out)`);
+      }
+      return t;
+    });
+    model.setWeights(values);
+  } finally {
+    for (const t of Object.values(decoded)) t.dispose();
+  }
+}
+
+function readBinAny(file: string): ArrayBuffer {
+  try {
+    const buf = fs.readFileSync(file);
+    return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+  } catch {
+    throw new NinError(`${file} is missing; a weights manifest needs the .bin files it names beside it`);
+  }
 }

@@ -1,5 +1,6 @@
 // The command line: declares commands and options, checks values at the edge, calls the typed
 // command functions, prints their results (stdout) and turns errors into one line and an exit code.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES } from './backend';
@@ -79,6 +80,7 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
     .option('--weight-decay <number>', 'L2 weight decay, as PyTorch SGD weight_decay', real('--weight-decay', 0, 1), DEFAULT_CONFIG.weightDecay)
     .option('--seed <n>', 'seed for initialisation, shuffling and dropout', integer('--seed', 0, 2 ** 32 - 1), DEFAULT_CONFIG.seed)
     .addOption(new Option('--bias-init <kind>', "conv biases: zeros, or pytorch (PyTorch's default uniform, for parity runs)").choices(BIAS_INITS as string[]).default(DEFAULT_CONFIG.biasInit))
+    .option('--init-weights <path>', 'start from these weights instead of the seeded initialisation: a checkpoint or run directory, or a TF.js weights manifest (.json), e.g. from scripts/torch-init-weights.py')
     .option('--train-limit <n>', 'use the first n training examples', integer('--train-limit', 1, 60000))
     .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
     .option('--out <dir>', 'directory for runs', path.join(REPO_ROOT, 'checkpoints'))
@@ -104,6 +106,7 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
         weightDecay: opts.weightDecay,
         seed: opts.seed,
         biasInit: opts.biasInit as BiasInit,
+        initWeights: opts.initWeights ? path.resolve(opts.initWeights) : null,
         trainLimit: opts.trainLimit ?? null,
         testLimit: opts.testLimit ?? null,
         dataDir: opts.dataDir ? path.resolve(opts.dataDir) : null,
@@ -111,6 +114,8 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
         threads: opts.threads ?? null,
       });
       if (opts.resume && opts.run) throw new UsageError('--run and --resume exclude each other: --resume takes the run directory');
+      if (opts.resume && opts.initWeights) throw new UsageError("--init-weights starts a new run; --resume continues from the run's own last/ checkpoint: drop one");
+      if (config.initWeights && !fs.existsSync(config.initWeights)) throw new UsageError(`--init-weights ${opts.initWeights} does not exist; pass a checkpoint or run directory, or a weights manifest (.json)`);
       await train({
         config,
         out: path.resolve(opts.out),

@@ -21,6 +21,7 @@ export interface TrainConfig {
   weightDecay: number; // L2 added to the loss; d2l uses none
   seed: number; // initialisers, shuffling and dropout derive from it
   biasInit: BiasInit; // zeros; 'pytorch' draws them as PyTorch's Conv2d default, as d2l's PyTorch code ends up with
+  initWeights: string | null; // start from these weights (checkpoint or weights manifest) instead of the seeded initialisation
   trainLimit: number | null; // first N training examples; null = all 60,000
   testLimit: number | null; // first N test examples; null = all 10,000
   dataDir: string | null; // explicit dataset directory; null = the lookup order in data.ts
@@ -43,6 +44,7 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   weightDecay: 0,
   seed: 0,
   biasInit: 'zeros',
+  initWeights: null,
   trainLimit: null,
   testLimit: null,
   dataDir: null,

@@ -8,7 +8,7 @@ import { type TrainConfig, DEFAULT_CONFIG, describeConfig } from './config';
 import { batches, batchCount, loadFashionMnist } from './data';
 import { buildNin, forward, NUM_CLASSES } from './model';
 import { initBackend, type BackendInfo } from './backend';
-import { type CheckpointMeta, type EpochMetrics, FORMAT_VERSION, loadCheckpoint, recoverCheckpoint, saveCheckpoint } from './checkpoint';
+import { type CheckpointMeta, type EpochMetrics, FORMAT_VERSION, loadCheckpoint, loadInitialWeights, recoverCheckpoint, saveCheckpoint } from './checkpoint';
 import { scoreSplit } from './eval';
 import { InterruptedError, NinError, UsageError } from './errors';
 import { deriveSeed } from './random';
@@ -204,6 +204,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     log(`resuming after epoch ${resumed.epoch}${partial ? ` and ${partial.batches} batches of epoch ${startEpoch}` : ''}`);
   } else {
     model = buildNin({ imageSize: config.imageSize, seed: config.seed, biasInit: config.biasInit });
+    // Loaded before the run directory exists, so a bad --init-weights leaves nothing behind.
+    if (config.initWeights) {
+      loadInitialWeights(config.initWeights, model);
+      log(`initial weights: ${config.initWeights}`);
+    }
     if (!options.resume) createRunDir(runDir, config);
     else log('resuming from the start: the run stopped before its first checkpoint');
     writeLogs(runDir, history);

@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { type CheckpointMeta, FORMAT_VERSION, loadCheckpoint, recoverCheckpoint, saveCheckpoint } from '../src/checkpoint';
+import { type CheckpointMeta, FORMAT_VERSION, loadCheckpoint, loadInitialWeights, recoverCheckpoint, saveCheckpoint } from '../src/checkpoint';
 import { resolveConfig } from '../src/config';
-import { NinError } from '../src/errors';
+import { NinError, UsageError } from '../src/errors';
 import { buildNin, forward } from '../src/model';
 import { NIN_VERSION } from '../src/version';
 import { assertOneLineError, runNin } from './helpers/cli';
@@ -245,5 +245,77 @@ describe('nin eval of a damaged checkpoint: one line, exit 1, nothing changed', 
     fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ ...meta, imageSize: 96 }));
     const r = await runNin(['eval', dir, '--backend', 'cpu', '--test-limit', '4'], { timeoutMs: 60_000 });
     assertOneLineError(r, 1, /another architecture/, /input is 67x67x1, meta.json says 96px/);
+  });
+});
+
+describe('initial weights (--init-weights)', () => {
+  /**
+   * Writes a model's weights as scripts/torch-init-weights.py does: a JSON manifest naming each
+   * kernel and bias, the float32 values beside it, here split over `shards` files.
+   */
+  function writeManifest(dir: string, model: tf.LayersModel, shards = 1, rename: (name: string) => string = (n) => n): string {
+    fs.mkdirSync(dir, { recursive: true });
+    const weights = model.weights.map((w) => ({ name: rename((w as unknown as { originalName: string }).originalName), shape: w.shape as number[], dtype: 'float32' }));
+    const bytes = Buffer.concat(model.getWeights().map((t) => Buffer.from((t.dataSync() as Float32Array).buffer)));
+    const cut = Math.floor(bytes.length / shards / 4) * 4;
+    const paths = Array.from({ length: shards }, (_, i) => `w.bin.${i}`);
+    paths.forEach((p, i) => fs.writeFileSync(path.join(dir, p), bytes.subarray(i * cut, i === shards - 1 ? bytes.length : (i + 1) * cut)));
+    const file = path.join(dir, 'init.json');
+    fs.writeFileSync(file, JSON.stringify({ weightsManifest: [{ paths, weights }] }));
+    return file;
+  }
+
+  function weightsOf(model: tf.LayersModel): Float32Array[] {
+    return model.getWeights().map((t) => t.dataSync() as Float32Array);
+  }
+
+  test('from a checkpoint directory: the new model predicts what the saved one did', () => {
+    const model = buildNin({ imageSize: IMAGE_SIZE, seed: 99 });
+    assert.notDeepEqual(logits(model), savedLogits);
+    loadInitialWeights(saved, model);
+    assert.deepEqual(logits(model), savedLogits);
+    model.dispose();
+  });
+
+  test('from a weights manifest, one file or sharded: exactly the weights it holds, at any image size', () => {
+    const source = buildNin({ imageSize: IMAGE_SIZE, seed: 5, biasInit: 'pytorch' });
+    for (const shards of [1, 3]) {
+      const file = writeManifest(path.join(tempDir('nin-init-'), 'm'), source, shards);
+      const target = buildNin({ imageSize: 96, seed: 6 });
+      loadInitialWeights(file, target);
+      assert.deepEqual(weightsOf(target), weightsOf(source));
+      target.dispose();
+    }
+    source.dispose();
+  });
+
+  test('a missing weight, a wrong shape or a short .bin: one-line error naming it, the model untouched', () => {
+    const source = buildNin({ imageSize: IMAGE_SIZE, seed: 5 });
+    const missing = writeManifest(path.join(tempDir('nin-init-'), 'm'), source, 1, (n) => n.replace('block4_conv3/bias', 'block4_conv3/b'));
+    const transposed = writeManifest(path.join(tempDir('nin-init-'), 'm'), source);
+    const json = JSON.parse(fs.readFileSync(transposed, 'utf8'));
+    json.weightsManifest[0].weights[0].shape = [96, 1, 11, 11]; // PyTorch's layout, not permuted
+    fs.writeFileSync(transposed, JSON.stringify(json));
+    const short = writeManifest(path.join(tempDir('nin-init-'), 'm'), source);
+    fs.truncateSync(path.join(path.dirname(short), 'w.bin.0'), 1000);
+    const cases: [string, RegExp][] = [
+      [missing, /has no weight block4_conv3\/bias/],
+      [transposed, /block1_conv1\/kernel is 96x1x11x11, NiN's is 11x11x1x96 \(kernels are height x width x in x out\)/],
+      [short, /hold 1000 bytes, the manifest says \d+: truncated or corrupt/],
+    ];
+    for (const [file, pattern] of cases) {
+      const target = buildNin({ imageSize: IMAGE_SIZE, seed: 8 });
+      const before = weightsOf(target);
+      assert.throws(() => loadInitialWeights(file, target), (err: Error) => err instanceof NinError && !err.message.includes('\n') && pattern.test(err.message));
+      assert.deepEqual(weightsOf(target), before, 'nothing half-loaded');
+      target.dispose();
+    }
+    source.dispose();
+  });
+
+  test('a path that does not exist is a usage error', () => {
+    const model = buildNin({ imageSize: IMAGE_SIZE, seed: 1 });
+    assert.throws(() => loadInitialWeights(path.join(work, 'nope.json'), model), (err: Error) => err instanceof UsageError && /does not exist/.test(err.message));
+    model.dispose();
   });
 });

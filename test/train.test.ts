@@ -105,6 +105,14 @@ describe('train -> eval round trip through the CLI', () => {
     assert.equal(JSON.parse(last.stdout).accuracy, metrics[1].testAcc);
   });
 
+  test('--init-weights <run>/last starts a new run from those weights (with a vanishing lr it predicts what they did)', async () => {
+    const r = await runNin(['train', ...SMALL, '--epochs', '1', '--lr', '1e-30', '--init-weights', path.join(runDir, 'last'), '--out', out, '--run', 'warm'], { timeoutMs: TRAIN_TIMEOUT });
+    assertOk(r);
+    assert.match(r.stderr, /^initial weights: .*last$/m);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'warm', 'config.json'), 'utf8')).initWeights, path.join(runDir, 'last'));
+    assert.equal(readMetrics(path.join(out, 'warm'))[0].testAcc, readMetrics(runDir)[1].testAcc);
+  });
+
   test('a second train with the same --run is refused (exit 2), the run is untouched', async () => {
     const before = fs.readFileSync(path.join(runDir, 'last', 'meta.json'), 'utf8');
     const r = await runNin(['train', ...SMALL, '--out', out, '--run', 'run']);
@@ -182,6 +190,16 @@ describe('refused before anything is written', () => {
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'x');
     assertOneLineError(await runNin(['train', '--resume', dir, '--backend', BACKEND]), 2, /--resume/, /not a nin run directory/);
     assert.deepEqual(fs.readdirSync(dir), ['notes.txt']);
+  });
+
+  test('--init-weights: a missing path (exit 2), --resume with it (exit 2), a file that is no weights manifest (exit 1)', async () => {
+    const out = tempDir('nin-init-');
+    assertOneLineError(await runNin(['train', ...SMALL, '--init-weights', path.join(out, 'nope.json'), '--out', out]), 2, /--init-weights/, /does not exist/);
+    assertOneLineError(await runNin(['train', '--resume', out, '--init-weights', out, '--backend', BACKEND]), 2, /--init-weights starts a new run/);
+    const bad = path.join(out, 'bad.json');
+    fs.writeFileSync(bad, '{"weights": []}');
+    assertTrainError(await runNin(['train', ...SMALL, '--init-weights', bad, '--out', out, '--run', 'r']), 1, /bad\.json has no weightsManifest/);
+    assert.deepEqual(fs.readdirSync(out).sort(), ['bad.json'], 'no run directory left');
   });
 
   test('--resume of a missing directory (exit 2)', async () => {

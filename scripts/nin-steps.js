@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// nin's side of scripts/steps-vs-torch.sh: the same steps as scripts/torch-steps.py, on nin's model,
+// data pipeline, loss and optimizer: start from given weights, plain SGD on the first training
+// batches in file order, dropout off, one loss per step. Run `npm run build` (or npm ci) first.
+// Usage: node scripts/nin-steps.js <init.json> [steps=20] [image-size=96] [batch-size=128] [lr=0.1] [backend=onednn]
+'use strict';
+const path = require('node:path');
+const dist = path.join(__dirname, '..', 'dist', 'src');
+const tf = require('@tensorflow/tfjs');
+const { initBackend } = require(path.join(dist, 'backend'));
+const { loadInitialWeights } = require(path.join(dist, 'checkpoint'));
+const { batches, loadFashionMnist } = require(path.join(dist, 'data'));
+const { buildNin, forward, NUM_CLASSES } = require(path.join(dist, 'model'));
+const { trainingLoss } = require(path.join(dist, 'train'));
+
+async function main() {
+  const [init, steps = '20', imageSize = '96', batchSize = '128', lr = '0.1', backend = 'onednn'] = process.argv.slice(2);
+  if (!init) throw new Error('usage: node scripts/nin-steps.js <init.json> [steps] [image-size] [batch-size] [lr] [backend]');
+  await initBackend(backend, 1, () => {});
+  const [n, size, batch] = [Number(steps), Number(imageSize), Number(batchSize)];
+  const data = loadFashionMnist({ trainLimit: n * batch, testLimit: 1 });
+  const model = buildNin({ imageSize: size, seed: 0 });
+  loadInitialWeights(init, model);
+  const variables = model.trainableWeights.map((w) => w.val);
+  const optimizer = tf.train.sgd(Number(lr));
+  let s = 0;
+  for (const b of batches(data.train, { batchSize: batch, imageSize: size, shuffle: false, seed: 0, epoch: 1 })) {
+    const loss = tf.tidy(() => {
+      const x = tf.tensor4d(b.x, [b.size, size, size, 1]);
+      const oneHot = tf.oneHot(tf.tensor1d(b.labels, 'int32'), NUM_CLASSES);
+      const { value, grads } = tf.variableGrads(() => trainingLoss(oneHot, forward(model, x, false), 0), variables);
+      optimizer.applyGradients(grads);
+      return value.dataSync()[0];
+    });
+    console.log(`step ${++s} loss ${loss.toFixed(7)}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(`nin-steps: ${err.message}`);
+  process.exit(1);
+});

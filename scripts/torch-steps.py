@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""PyTorch's side of scripts/steps-vs-torch.sh: d2l's NiN from PyTorch's initialisation for a seed, trained
+with plain SGD on the first training batches in file order, dropout off, printing each step's loss.
+
+Without shuffling and dropout nothing random is left, so nin, started from the same weights
+(scripts/torch-init-weights.py), must print the same losses up to float rounding.
+"""
+import argparse, gzip, os, runpy, sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+p = argparse.ArgumentParser(description=__doc__)
+p.add_argument("--seed", type=int, default=0)
+p.add_argument("--steps", type=int, default=20)
+p.add_argument("--image-size", type=int, default=96)
+p.add_argument("--batch-size", type=int, default=128)
+p.add_argument("--lr", type=float, default=0.1)
+p.add_argument("--init-out", required=True, help="where to write the initial weights for nin (.json + .bin)")
+p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+a = p.parse_args()
+torch.set_num_threads(1)
+
+# The initial weights come from torch-init-weights.py, which also writes them for nin.
+sys.argv = ["torch-init-weights.py", "--seed", str(a.seed), "--out", a.init_out]
+net = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch-init-weights.py"))["net"]
+
+n = a.steps * a.batch_size
+raw = gzip.open(os.path.join(a.data_dir, "train-images-idx3-ubyte.gz")).read()
+X = torch.tensor(np.frombuffer(raw, np.uint8, offset=16)[: n * 784].reshape(-1, 1, 28, 28)).float() / 255
+y = torch.tensor(np.frombuffer(gzip.open(os.path.join(a.data_dir, "train-labels-idx1-ubyte.gz")).read(), np.uint8, offset=8)[:n]).long()
+opt = torch.optim.SGD(net.parameters(), lr=a.lr)
+net.eval()  # dropout off; NiN has no other layer that eval mode changes
+for s in range(a.steps):
+    xb = F.interpolate(X[s * a.batch_size: (s + 1) * a.batch_size], size=(a.image_size, a.image_size), mode="bilinear", align_corners=False)
+    opt.zero_grad()
+    loss = F.cross_entropy(net(xb), y[s * a.batch_size: (s + 1) * a.batch_size])
+    loss.backward()
+    opt.step()
+    print(f"step {s + 1} loss {loss.item():.7f}", flush=True)
