@@ -3,8 +3,9 @@
 # recipe (SGD lr 0.1, batch 128) at 96px, one seed after another. The two run side by side, each pinned
 # to one core with one thread, so neither slows the other and both take the same time per seed.
 # Needs python3-torch (apt-get install -y python3-torch) and two cores.
-# Usage: [NIN_ARGS="--bias-init pytorch"] scripts/accuracy-vs-torch.sh [epochs=3] [seeds="0 1 2"] [outdir=accuracy-runs]
-# NIN_ARGS adds options to every `nin train` (for example the PyTorch bias initialisation).
+# Usage: [SAME_INIT=1] [NIN_ARGS="--bias-init pytorch"] scripts/accuracy-vs-torch.sh [epochs=3] [seeds="0 1 2"] [outdir=accuracy-runs]
+# SAME_INIT=1 starts nin from the very weights PyTorch draws for each seed (scripts/torch-init-weights.py),
+# so the two differ only in example order and dropout masks. NIN_ARGS adds options to every `nin train`.
 # Prints each run's per-epoch lines, then per epoch the mean test accuracy of each and the difference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +24,13 @@ sys.argv = [sys.argv[1]] + sys.argv[2:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 ' "$anchor" --image-size 96 --epochs "$epochs" --seed "$seed" >"$out/torch-s$seed.out" &
   torch_pid=$!
+  init=()
+  if [ "${SAME_INIT:-0}" = 1 ]; then
+    /usr/bin/python3 scripts/torch-init-weights.py --seed "$seed" --out "$out/torch-init-s$seed.json" >/dev/null
+    init=(--init-weights "$out/torch-init-s$seed.json")
+  fi
   taskset -c 1 node bin/nin.js train --image-size 96 --epochs "$epochs" --seed "$seed" --threads 1 \
-    --backend onednn ${NIN_ARGS:-} --out "$out" --run "nin-s$seed" >"$out/nin-s$seed.out" 2>"$out/nin-s$seed.err" &
+    --backend onednn "${init[@]}" ${NIN_ARGS:-} --out "$out" --run "nin-s$seed" >"$out/nin-s$seed.out" 2>"$out/nin-s$seed.err" &
   nin_pid=$!
   # A bare `wait` always succeeds: wait for each run so a failed one stops here instead of
   # turning into a mean over missing epochs.
