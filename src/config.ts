@@ -68,6 +68,7 @@ export function resolveConfig(overrides: Partial<TrainConfig>): TrainConfig {
 /** The resolved config as `key=value` pairs, for the start-of-run banner on stderr. */
 export function describeConfig(config: TrainConfig): string {
   return Object.entries(config)
-    .map(([k, v]) => `${k}=${v === null ? 'default' : v}`)
+    // No --init-weights means the seeded initialisation, not a default file.
+    .map(([k, v]) => `${k}=${v === null ? (k === 'initWeights' ? 'seeded' : 'default') : v}`)
     .join(' ');
 }
