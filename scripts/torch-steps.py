@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""PyTorch's side of scripts/steps-vs-torch.sh: d2l's NiN from PyTorch's initialisation for a seed, trained
-with plain SGD on the first training batches in file order, dropout off, printing each step's loss.
+"""PyTorch's side of scripts/steps-vs-torch.sh: d2l's NiN, from PyTorch's initialisation for a seed or from
+given weights, trained with plain SGD on the first training images in file order, dropout off, printing
+each step's loss.
 
-Without shuffling and dropout nothing random is left, so nin, started from the same weights
-(scripts/torch-init-weights.py), must print the same losses up to float rounding.
+Without shuffling and dropout nothing random is left, so nin, started from the same weights, must print the
+same losses up to float rounding (scripts/nin-steps.js; test/fixtures/torch-steps.json was made this way).
 """
-import argparse, gzip, os, runpy, sys
+import argparse, gzip, os, runpy
 
 import numpy as np
 import torch
@@ -17,14 +18,19 @@ p.add_argument("--steps", type=int, default=20)
 p.add_argument("--image-size", type=int, default=96)
 p.add_argument("--batch-size", type=int, default=128)
 p.add_argument("--lr", type=float, default=0.1)
-p.add_argument("--init-out", required=True, help="where to write the initial weights for nin (.json + .bin)")
+g = p.add_mutually_exclusive_group(required=True)
+g.add_argument("--init-out", help="draw PyTorch's initialisation for --seed and write it here for nin (.json + .bin)")
+g.add_argument("--init-weights", help="start from this TF.js weights manifest instead (as nin train --init-weights reads)")
 p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
 a = p.parse_args()
 torch.set_num_threads(1)
 
-# The initial weights come from torch-init-weights.py, which also writes them for nin.
-sys.argv = ["torch-init-weights.py", "--seed", str(a.seed), "--out", a.init_out]
-net = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch-init-weights.py"))["net"]
+init = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch-init-weights.py"))
+net, blocks = init["build_net"](a.seed)
+if a.init_weights:
+    init["read_manifest"](blocks, a.init_weights)
+else:
+    init["write_manifest"](blocks, a.init_out)
 
 n = a.steps * a.batch_size
 raw = gzip.open(os.path.join(a.data_dir, "train-images-idx3-ubyte.gz")).read()
