@@ -278,18 +278,12 @@ export function loadInitialWeights(target: string, model: tf.LayersModel): void 
   try {
     for (const group of groups) {
       // A group's weights are laid out across its files in order, as TF.js shards them.
-      const parts = group.paths.map((p) => new Uint8Array(readBinAny(path.join(path.dirname(manifestFile), p))));
-      const joined = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-      let offset = 0;
-      for (const p of parts) {
-        joined.set(p, offset);
-        offset += p.byteLength;
-      }
+      const joined = tf.io.concatenateArrayBuffers(group.paths.map((p) => readBinAny(path.join(path.dirname(manifestFile), p))));
       const want = manifestBytes(group.weights);
       if (joined.byteLength !== want) {
         throw new NinError(`${group.paths.join(', ')} next to ${manifestFile} hold ${joined.byteLength} bytes, the manifest says ${want}: truncated or corrupt`);
       }
-      Object.assign(decoded, tf.io.decodeWeights(joined.buffer, group.weights));
+      Object.assign(decoded, tf.io.decodeWeights(joined, group.weights));
     }
     const values = model.weights.map((w) => {
       const name = (w as unknown as { originalName: string }).originalName;
