@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// nin's side of scripts/steps-vs-torch.sh: the same steps as scripts/torch-steps.py, on nin's model,
+// nin's side of scripts/steps-vs-torch.sh and test/parity.test.ts: the same steps as scripts/torch-steps.py, on nin's model,
 // data pipeline, loss and optimizer: start from given weights, plain SGD on the first training
 // batches in file order, dropout off, one loss per step. Run `npm run build` (or npm ci) first.
 // Usage: node scripts/nin-steps.js <init.json> [steps=20] [image-size=96] [batch-size=128] [lr=0.1] [backend=onednn]

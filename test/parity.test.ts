@@ -1,17 +1,14 @@
 // nin computes what d2l's PyTorch NiN computes: from the same weights, on the same images, plain SGD
 // takes the same steps. The PyTorch losses are a fixture (made with scripts/torch-steps.py), so the
-// test needs no PyTorch; it checks resize, convolutions, pooling, loss, gradients and the update together.
+// test needs no PyTorch; nin's side is scripts/nin-steps.js, the one steps-vs-torch.sh runs. Together
+// they check resize, convolutions, pooling, loss, gradients and the update.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/backend';
 import { onednnStatus } from '../src/backend/onednn';
-import { loadInitialWeights } from '../src/checkpoint';
-import { batches, loadFashionMnist } from '../src/data';
-import { buildNin, forward, NUM_CLASSES } from '../src/model';
-import { trainingLoss } from '../src/train';
+import { buildNin } from '../src/model';
 import { REPO_ROOT } from './helpers/cli';
 import { writeFormulaWeights } from './helpers/formula-weights';
 import { removeTempDirs, tempDir } from './helpers/idx';
@@ -20,29 +17,16 @@ interface Fixture { imageSize: number; batchSize: number; lr: number; losses: nu
 
 test.after(removeTempDirs);
 
-test("SGD steps from the same weights give PyTorch's losses, step by step, within 5e-5", { skip: onednnStatus().available ? false : 'the onednn addon is not built (pure-JS cpu would take minutes)' }, async () => {
+test("SGD steps from the same weights give PyTorch's losses, step by step, within 5e-5", { skip: onednnStatus().available ? false : 'the onednn addon is not built (pure-JS cpu would take minutes)' }, () => {
   const fixture = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'torch-steps.json'), 'utf8')) as Fixture;
   const { imageSize, batchSize, lr, losses: want } = fixture;
-  await initBackend('onednn', 1);
   const model = buildNin({ imageSize, seed: 0 });
-  loadInitialWeights(writeFormulaWeights(model, tempDir('nin-parity-')), model);
-  const variables = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
-  const optimizer = tf.train.sgd(lr);
-  const data = loadFashionMnist({ trainLimit: want.length * batchSize, testLimit: 1 });
-  const got: number[] = [];
+  const init = writeFormulaWeights(model, tempDir('nin-parity-'));
+  model.dispose();
   // File order and no dropout, as torch-steps.py: nothing random is left on either side.
-  for (const b of batches(data.train, { batchSize, imageSize, shuffle: false, seed: 0, epoch: 1 })) {
-    got.push(tf.tidy(() => {
-      const x = tf.tensor4d(b.x, [b.size, imageSize, imageSize, 1]);
-      const oneHot = tf.oneHot(tf.tensor1d(b.labels, 'int32'), NUM_CLASSES) as tf.Tensor2D;
-      const { value, grads } = tf.variableGrads(() => trainingLoss(oneHot, forward(model, x, false), 0), variables);
-      optimizer.applyGradients(grads);
-      return value.dataSync()[0];
-    }));
-  }
-  assert.equal(got.length, want.length);
+  const out = execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'nin-steps.js'), init, String(want.length), String(imageSize), String(batchSize), String(lr), 'onednn'], { encoding: 'utf8' });
+  const got = out.split('\n').filter((l) => l.startsWith('step ')).map((l) => Number(l.split(' ')[3]));
+  assert.equal(got.length, want.length, out);
   // A gradient 10% off already moves the second loss by 4e-4 and the third by 1.5e-3.
   got.forEach((loss, i) => assert.ok(Math.abs(loss - want[i]) < 5e-5, `step ${i + 1}: nin ${loss}, PyTorch ${want[i]}\nall: nin ${got.join(' ')}\n     PyTorch ${want.join(' ')}`));
-  model.dispose();
-  optimizer.dispose();
 });
