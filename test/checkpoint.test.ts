@@ -14,6 +14,7 @@ import { buildNin, forward } from '../src/model';
 import { NIN_VERSION } from '../src/version';
 import { assertOneLineError, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
+import { writeWeightsManifest } from './helpers/manifest';
 
 const IMAGE_SIZE = 67;
 
@@ -254,15 +255,8 @@ describe('initial weights (--init-weights)', () => {
    * kernel and bias, the float32 values beside it, here split over `shards` files.
    */
   function writeManifest(dir: string, model: tf.LayersModel, shards = 1, rename: (name: string) => string = (n) => n): string {
-    fs.mkdirSync(dir, { recursive: true });
-    const weights = model.weights.map((w) => ({ name: rename((w as unknown as { originalName: string }).originalName), shape: w.shape as number[], dtype: 'float32' }));
-    const bytes = Buffer.concat(model.getWeights().map((t) => Buffer.from((t.dataSync() as Float32Array).buffer)));
-    const cut = Math.floor(bytes.length / shards / 4) * 4;
-    const paths = Array.from({ length: shards }, (_, i) => `w.bin.${i}`);
-    paths.forEach((p, i) => fs.writeFileSync(path.join(dir, p), bytes.subarray(i * cut, i === shards - 1 ? bytes.length : (i + 1) * cut)));
-    const file = path.join(dir, 'init.json');
-    fs.writeFileSync(file, JSON.stringify({ weightsManifest: [{ paths, weights }] }));
-    return file;
+    const values = model.getWeights().map((t) => t.dataSync() as Float32Array);
+    return writeWeightsManifest(dir, model.weights.map((w, k) => ({ name: rename((w as unknown as { originalName: string }).originalName), shape: w.shape as number[], values: values[k] })), shards);
   }
 
   function weightsOf(model: tf.LayersModel): Float32Array[] {
@@ -297,7 +291,7 @@ describe('initial weights (--init-weights)', () => {
     json.weightsManifest[0].weights[0].shape = [96, 1, 11, 11]; // PyTorch's layout, not permuted
     fs.writeFileSync(transposed, JSON.stringify(json));
     const short = writeManifest(path.join(tempDir('nin-init-'), 'm'), source);
-    fs.truncateSync(path.join(path.dirname(short), 'w.bin.0'), 1000);
+    fs.truncateSync(path.join(path.dirname(short), 'init.bin'), 1000);
     const cases: [string, RegExp][] = [
       [missing, /has no weight block4_conv3\/bias/],
       [transposed, /block1_conv1\/kernel is 96x1x11x11, NiN's is 11x11x1x96 \(kernels are height x width x in x out\)/],

@@ -1,8 +1,7 @@
 // Deterministic, framework-free weights for NiN: a fixed formula instead of a random generator, so
 // PyTorch can be handed exactly the same starting point (test/fixtures/torch-steps.json).
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
+import { type ManifestWeight, writeWeightsManifest } from './manifest';
 
 /**
  * Writes `model`'s weight names and shapes with formula values as a TF.js weights manifest
@@ -10,9 +9,7 @@ import type * as tf from '@tensorflow/tfjs';
  * so that no ReLU starts dead. Returns the manifest's path.
  */
 export function writeFormulaWeights(model: tf.LayersModel, dir: string): string {
-  const specs: { name: string; shape: number[]; dtype: 'float32' }[] = [];
-  const chunks: Buffer[] = [];
-  model.weights.forEach((w, k) => {
+  const weights: ManifestWeight[] = model.weights.map((w, k) => {
     const shape = w.shape as number[];
     const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
     const isKernel = shape.length === 4;
@@ -21,12 +18,7 @@ export function writeFormulaWeights(model: tf.LayersModel, dir: string): string 
       const s = Math.sin(12.9898 * i + 78.233 * (k + 1));
       values[i] = isKernel ? bound * s : bound * (1 + s);
     }
-    specs.push({ name: (w as unknown as { originalName: string }).originalName, shape, dtype: 'float32' });
-    chunks.push(Buffer.from(values.buffer));
+    return { name: (w as unknown as { originalName: string }).originalName, shape, values };
   });
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'init.bin'), Buffer.concat(chunks));
-  const file = path.join(dir, 'init.json');
-  fs.writeFileSync(file, JSON.stringify({ weightsManifest: [{ paths: ['init.bin'], weights: specs }] }));
-  return file;
+  return writeWeightsManifest(dir, weights);
 }
