@@ -93,39 +93,47 @@ function resampleTaps(from: number, to: number): Taps {
 }
 
 /**
- * A picture as a Fashion-MNIST example: luma, stretched to 28x28, light object on black. `invert`
- * is for dark objects on a light background (most photos). Transparent pixels become background.
+ * A picture as a Fashion-MNIST example: luma, centred on a square of background, scaled to 28x28,
+ * light object on black. Fashion-MNIST was made the same way (its longest edge resized to 28, the
+ * other side extended), so a pair of trousers keeps its shape instead of being stretched wide.
+ * `invert` is for dark objects on a light background (most photos). Transparent pixels become
+ * background.
  */
 export function toFashionMnist(image: RgbaImage, invert: boolean): Uint8Array {
-  const { width, height, data } = image;
+  const { width: w, height: h, data } = image;
   const background = invert ? 255 : 0;
-  const gray = new Float64Array(width * height);
-  for (let p = 0; p < width * height; p++) {
-    const alpha = data[p * 4 + 3] / 255;
-    const luma = LUMA[0] * data[p * 4] + LUMA[1] * data[p * 4 + 1] + LUMA[2] * data[p * 4 + 2];
-    gray[p] = alpha * luma + (1 - alpha) * background;
+  const side = Math.max(w, h);
+  const left = Math.floor((side - w) / 2);
+  const top = Math.floor((side - h) / 2);
+  const gray = new Float64Array(side * side).fill(background);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const p = y * w + x;
+      const alpha = data[p * 4 + 3] / 255;
+      const luma = LUMA[0] * data[p * 4] + LUMA[1] * data[p * 4 + 1] + LUMA[2] * data[p * 4 + 2];
+      gray[(top + y) * side + left + x] = alpha * luma + (1 - alpha) * background;
+    }
   }
   const n = IMAGE_SIZE_RAW;
-  const cols = resampleTaps(width, n);
-  const rows = resampleTaps(height, n);
-  // Columns first (height x 28), then rows (28 x 28).
-  const narrow = new Float64Array(height * n);
-  for (let r = 0; r < height; r++) {
+  const taps = resampleTaps(side, n);
+  // Columns first (side x 28), then rows (28 x 28).
+  const narrow = new Float64Array(side * n);
+  for (let r = 0; r < side; r++) {
     for (let c = 0; c < n; c++) {
-      const idx = cols.index[c];
-      const w = cols.weight[c];
+      const idx = taps.index[c];
+      const weight = taps.weight[c];
       let sum = 0;
-      for (let k = 0; k < idx.length; k++) sum += gray[r * width + idx[k]] * w[k];
+      for (let k = 0; k < idx.length; k++) sum += gray[r * side + idx[k]] * weight[k];
       narrow[r * n + c] = sum;
     }
   }
   const out = new Uint8Array(n * n);
   for (let r = 0; r < n; r++) {
-    const idx = rows.index[r];
-    const w = rows.weight[r];
+    const idx = taps.index[r];
+    const weight = taps.weight[r];
     for (let c = 0; c < n; c++) {
       let sum = 0;
-      for (let k = 0; k < idx.length; k++) sum += narrow[idx[k] * n + c] * w[k];
+      for (let k = 0; k < idx.length; k++) sum += narrow[idx[k] * n + c] * weight[k];
       const value = Math.min(255, Math.max(0, Math.round(sum)));
       out[r * n + c] = invert ? 255 - value : value;
     }

@@ -81,7 +81,7 @@ before(async () => {
   assert.ok(new Set(expected.map(argmax)).size > 1, 'the test model should not give every image the same class');
   for (let i = 0; i < COUNT; i++) {
     writePng(path.join(work, `gray-${i}.png`), upscaled(raw(i), 1, 1), 0);
-    writePng(path.join(work, `wide-rgb-${i}.png`), upscaled(raw(i), 3, 2), 2); // 84x56
+    writePng(path.join(work, `rgb-${i}.png`), upscaled(raw(i), 3, 3), 2); // 84x84
     writePng(path.join(work, `inverted-${i}.png`), upscaled(raw(i), 2, 2, (v) => 255 - v), 0);
     fs.writeFileSync(path.join(work, `photo-${i}.jpg`), jpeg.encode({ ...upscaled(raw(i), 4, 4), data: Buffer.from(upscaled(raw(i), 4, 4).data) }, 100).data);
   }
@@ -96,9 +96,29 @@ describe('toFashionMnist', () => {
     assert.deepEqual(toFashionMnist(upscaled(raw(0), 1, 1), false), Uint8Array.from(raw(0)));
   });
 
-  test('integer upscales of any aspect ratio come back exactly (area average)', () => {
-    assert.deepEqual(toFashionMnist(upscaled(raw(1), 3, 2), false), Uint8Array.from(raw(1)));
+  test('integer upscales come back exactly (area average)', () => {
+    assert.deepEqual(toFashionMnist(upscaled(raw(1), 3, 3), false), Uint8Array.from(raw(1)));
     assert.deepEqual(toFashionMnist(upscaled(raw(1), 5, 5), false), Uint8Array.from(raw(1)));
+  });
+
+  test('a wide or tall picture is centred on background, as Fashion-MNIST was made, not stretched', () => {
+    // Image 3 with its top and bottom 7 rows (or left and right 7 columns) blanked, then cut to the
+    // middle band and scaled 2x: 56x28 (or 28x56). Centred on a 56x56 square it is the blanked image.
+    const rowsBlank = Uint8Array.from(raw(3), (v, p) => (Math.floor(p / 28) < 7 || Math.floor(p / 28) >= 21 ? 0 : v));
+    const colsBlank = Uint8Array.from(raw(3), (v, p) => (p % 28 < 7 || p % 28 >= 21 ? 0 : v));
+    const band = (image: RgbaImage, x0: number, y0: number, width: number, height: number): RgbaImage => {
+      const data = new Uint8Array(width * height * 4);
+      for (let y = 0; y < height; y++) data.set(image.data.subarray(((y0 + y) * image.width + x0) * 4, ((y0 + y) * image.width + x0 + width) * 4), y * width * 4);
+      return { width, height, data };
+    };
+    const wide = band(upscaled(rowsBlank, 2, 2), 0, 14, 56, 28);
+    assert.deepEqual(toFashionMnist(wide, false), rowsBlank);
+    // Dark on light: the padding is light too, so it turns black with the background.
+    const tall = band(upscaled(colsBlank, 2, 2, (v) => 255 - v), 14, 0, 28, 56);
+    assert.deepEqual(toFashionMnist(tall, true), colsBlank);
+    // An odd margin goes below: 28x27 (image 3 without its last row) is image 3 with a black last row.
+    const lastRowBlank = Uint8Array.from(raw(3), (v, p) => (p >= 27 * 28 ? 0 : v));
+    assert.deepEqual(toFashionMnist(band(upscaled(raw(3), 1, 1), 0, 0, 28, 27), false), lastRowBlank);
   });
 
   test('--invert turns a dark-on-light picture into light-on-black', () => {
@@ -144,17 +164,17 @@ describe('decodeImage', () => {
   test('reads PNG (gray, RGB) and JPEG as RGBA of their own size', () => {
     const gray = decodeImage(fs.readFileSync(path.join(work, 'gray-0.png')), 'g');
     assert.deepEqual([gray.width, gray.height, gray.data.length], [28, 28, 28 * 28 * 4]);
-    const wide = decodeImage(fs.readFileSync(path.join(work, 'wide-rgb-0.png')), 'w');
-    assert.deepEqual([wide.width, wide.height], [84, 56]);
+    const rgb = decodeImage(fs.readFileSync(path.join(work, 'rgb-0.png')), 'r');
+    assert.deepEqual([rgb.width, rgb.height], [84, 84]);
     const photo = decodeImage(fs.readFileSync(path.join(work, 'photo-0.jpg')), 'p');
     assert.deepEqual([photo.width, photo.height], [112, 112]);
   });
 });
 
 describe('predict', () => {
-  test('PNGs (gray, wide RGB, inverted) get exactly the probabilities the model gives the dataset tensors', async () => {
+  test('PNGs (gray, RGB, inverted) get exactly the probabilities the model gives the dataset tensors', async () => {
     const files = (name: string) => Array.from({ length: COUNT }, (_, i) => path.join(work, `${name}-${i}.png`));
-    for (const [name, invert] of [['gray', false], ['wide-rgb', false], ['inverted', true]] as const) {
+    for (const [name, invert] of [['gray', false], ['rgb', false], ['inverted', true]] as const) {
       const result = await predict(checkpoint, files(name), { top: 10, invert, backend: 'cpu' });
       assert.equal(result.imageSize, IMAGE_SIZE);
       assert.deepEqual(result.failures, []);
@@ -211,7 +231,7 @@ describe('nin predict (process)', () => {
   });
 
   test('--json: one object with every probability; all good files exit 0', () => {
-    const r = nin(['predict', checkpoint, path.join(work, 'wide-rgb-2.png'), '--backend', 'cpu', '--json']);
+    const r = nin(['predict', checkpoint, path.join(work, 'rgb-2.png'), '--backend', 'cpu', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
     assert.equal(result.imageSize, IMAGE_SIZE);
