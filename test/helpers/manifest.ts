@@ -11,18 +11,18 @@ export interface ManifestWeight {
 }
 
 /**
- * Writes `<dir>/<stem>.json` and its weight bytes, split into `shards` files (`<stem>.bin` when one,
- * else `<stem>.bin.0`, `.1`, ...) at 4-byte boundaries, so a shard can end inside a weight as
+ * Writes `<dir>/init.json` and its weight bytes, split into `shards` files (`init.bin` when one,
+ * else `init.bin.0`, `.1`, ...) at 4-byte boundaries, so a shard can end inside a weight as
  * tfjs's own writer does. Returns the manifest's path.
  */
-export function writeWeightsManifest(dir: string, weights: ManifestWeight[], shards = 1, stem = 'init'): string {
+export function writeWeightsManifest(dir: string, weights: ManifestWeight[], shards = 1): string {
   fs.mkdirSync(dir, { recursive: true });
   const bytes = Buffer.concat(weights.map((w) => Buffer.from(w.values.buffer, w.values.byteOffset, w.values.byteLength)));
   const cut = Math.floor(bytes.length / shards / 4) * 4;
-  const paths = shards === 1 ? [`${stem}.bin`] : Array.from({ length: shards }, (_, i) => `${stem}.bin.${i}`);
+  const paths = shards === 1 ? ['init.bin'] : Array.from({ length: shards }, (_, i) => `init.bin.${i}`);
   paths.forEach((p, i) => fs.writeFileSync(path.join(dir, p), bytes.subarray(i * cut, i === shards - 1 ? bytes.length : (i + 1) * cut)));
   const specs = weights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' }));
-  const file = path.join(dir, `${stem}.json`);
+  const file = path.join(dir, 'init.json');
   fs.writeFileSync(file, JSON.stringify({ weightsManifest: [{ paths, weights: specs }] }));
   return file;
 }
