@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
-# Speed of `nin bench --backend onednn` against d2l's PyTorch NiN (shared/anchors/torch_nin_bench.py),
+# Speed of `nin bench --backend onednn` against d2l's PyTorch NiN (scripts/reference/torch_bench.py),
 # alternating in one run so both see the same machine; prints each measurement and the ratios.
-# Needs python3-torch (apt-get install -y python3-torch). Usage: scripts/bench-vs-torch.sh [rounds]
+# Both measure the same way: one warm-up step, then forward + backward + SGD update only.
+# Needs python3-torch (apt-get install -y python3-torch) and a built nin (npm ci).
+# Usage: [TORCH_BF16=1] [SETTINGS="96 64 5,224 32 3"] scripts/bench-vs-torch.sh [rounds=2]
+# TORCH_BF16=1 also runs PyTorch under bf16 autocast (its fastest CPU setting on AVX512-BF16/AMX) and
+# compares nin with both precisions. SETTINGS: comma-separated "image-size batch-size steps" triples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-2}
-anchor=${NIN_TORCH_BENCH:-../shared/anchors/torch_nin_bench.py}
-for setting in "96 64 5" "224 32 3"; do
-  set -- $setting
+precisions=(none)
+[ "${TORCH_BF16:-0}" = 1 ] && precisions+=(bf16)
+IFS=, read -r -a settings <<<"${SETTINGS:-96 64 5,224 32 3}"
+rows=$(mktemp)
+trap 'rm -f "$rows" "$rows.err"' EXIT
+for setting in "${settings[@]}"; do
+  read -r size batch steps <<<"$setting"
   for ((r = 1; r <= rounds; r++)); do
-    node bin/nin.js bench --backend onednn --image-size "$1" --batch-size "$2" --steps "$3" --json 2>/dev/null
-    /usr/bin/python3 "$anchor" --image-size "$1" --batch-size "$2" --steps "$3"
+    node bin/nin.js bench --backend onednn --image-size "$size" --batch-size "$batch" --steps "$steps" --json \
+      2>"$rows.err" | tee -a "$rows" || { cat "$rows.err" >&2; exit 1; }
+    for precision in "${precisions[@]}"; do
+      /usr/bin/python3 scripts/reference/torch_bench.py --image-size "$size" --batch-size "$batch" --steps "$steps" \
+        --autocast "$precision" --json | tee -a "$rows"
+    done
   done
-done | tee /dev/stderr | node -e '
-  const rows = require("fs").readFileSync(0, "utf8").trim().split("\n").map(JSON.parse);
+done
+node -e '
+  const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+  const mean = (rs, k) => rs.reduce((a, r) => a + r[k], 0) / rs.length;
   for (const size of [...new Set(rows.map((r) => r.imageSize))]) {
-    const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    const nin = rows.filter((r) => r.imageSize === size && r.backend);
-    const torch = rows.filter((r) => r.imageSize === size && r.engine);
-    const t = (k, rs) => mean(rs.map((r) => r[k]));
-    console.log(`${size}px batch ${nin[0].batchSize}: train ${t("trainImagesPerSec", nin).toFixed(1)} vs ${t("trainImagesPerSec", torch).toFixed(1)} img/s = ${(t("trainImagesPerSec", nin) / t("trainImagesPerSec", torch)).toFixed(2)}x, ` +
-      `inference ${t("inferImagesPerSec", nin).toFixed(1)} vs ${t("inferImagesPerSec", torch).toFixed(1)} img/s = ${(t("inferImagesPerSec", nin) / t("inferImagesPerSec", torch)).toFixed(2)}x`);
-  }'
+    const nin = rows.filter((r) => r.imageSize === size && r.backend !== "pytorch");
+    for (const precision of [...new Set(rows.filter((r) => r.backend === "pytorch").map((r) => r.autocast))]) {
+      const torch = rows.filter((r) => r.imageSize === size && r.backend === "pytorch" && r.autocast === precision);
+      const compare = (k) => `${mean(nin, k).toFixed(1)} vs ${mean(torch, k).toFixed(1)} img/s = ${(mean(nin, k) / mean(torch, k)).toFixed(2)}x`;
+      const label = precision === "none" ? "pytorch float32" : `pytorch ${precision} autocast`;
+      console.log(`${size}px batch ${nin[0].batchSize}, nin vs ${label}: train ${compare("trainImagesPerSec")}, inference ${compare("inferImagesPerSec")}`);
+    }
+  }' "$rows"
