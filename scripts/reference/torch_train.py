@@ -87,7 +87,8 @@ def train(a, report):
 def main():
     a = parse_args()
     torch.set_num_threads(a.threads or cores())
-    print(f"pytorch {torch.__version__}, {torch.get_num_threads()} threads: d2l's NiN, SGD lr {a.lr}, batch {a.batch_size}, "
+    threads = torch.get_num_threads()
+    print(f"pytorch {torch.__version__}, {threads} thread{'' if threads == 1 else 's'}: d2l's NiN, SGD lr {a.lr}, batch {a.batch_size}, "
           f"{a.image_size}px, seed {a.seed}, data {find_data_dir(a.data_dir)}", file=sys.stderr)
 
     def report(m):
