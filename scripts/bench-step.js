@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Times one NiN training step (forward + backward + SGD, via optimizer.minimize) and inference on a
-// TF.js backend, and with --profile prints where a step's time goes per kernel. Uses the compiled dist/.
+// Times nin's training step (src/step.ts: forward with seeded dropout, backward, update: what `nin train`
+// runs) and inference on a TF.js backend, and with --profile prints where a step's time goes per kernel.
+// Uses the compiled dist/.
 // usage: node scripts/bench-step.js [--image-size 96] [--batch-size 64] [--steps 5] [--backend onednn]
 //          [--layouts plain|blocked-weights|blocked] [--threads n] [--optimizer sgd|momentum|adam] [--profile [--layers]]
 'use strict';
 const tf = require('@tensorflow/tfjs');
 const onednn = require('../dist/src/backend/onednn');
-const { buildNin } = require('../dist/src/model');
+const { buildNin, forward } = require('../dist/src/model');
+const { makeTrainer, trainStep } = require('../dist/src/step');
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,10 +30,13 @@ async function main() {
   const optimizerName = option('optimizer', 'sgd');
   const optimizer = optimizerName === 'adam' ? tf.train.adam(0.001)
     : optimizerName === 'momentum' ? tf.train.momentum(0.05, 0.9) : tf.train.sgd(0.05);
-  const x = tf.randomUniform([batchSize, imageSize, imageSize, 1]);
-  const labels = tf.oneHot(tf.randomUniform([batchSize], 0, 10, 'int32'), 10);
-  const step = () => optimizer.minimize(() => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true })), false);
-  const infer = () => tf.tidy(() => model.predict(x).dataSync());
+  const x = tf.randomUniform([batchSize, imageSize, imageSize, 1]).dataSync();
+  const labels = Int32Array.from({ length: batchSize }, (_, i) => (i * 7) % 10);
+  const trainer = makeTrainer(model, optimizer);
+  let stepIndex = 0;
+  const step = () => trainStep(trainer, x, labels, batchSize, { imageSize, labelSmoothing: 0, weightDecay: 0, dropoutSeed: stepIndex++ });
+  const input = tf.tensor4d(x, [batchSize, imageSize, imageSize, 1]);
+  const infer = () => tf.tidy(() => forward(model, input, false).dataSync());
 
   step();
   step();

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// nin's side of scripts/steps-vs-torch.sh and test/parity.test.ts: the same steps as scripts/torch-steps.py, on nin's model,
-// data pipeline, loss and optimizer: start from given weights, plain SGD on the first training
-// batches in file order, dropout off, one loss per step. Run `npm run build` (or npm ci) first.
+// nin's side of scripts/steps-vs-torch.sh and test/parity.test.ts: the same steps as scripts/torch-steps.py, through
+// nin's own training step (src/step.ts), data pipeline and optimizer: start from given weights, plain SGD
+// on the first training batches in file order, dropout off, one loss per step. Run `npm run build` (or npm ci) first.
 // Usage: node scripts/nin-steps.js <init.json> [steps=20] [image-size=96] [batch-size=128] [lr=0.1] [backend=onednn]
 'use strict';
 const path = require('node:path');
@@ -10,8 +10,8 @@ const tf = require('@tensorflow/tfjs');
 const { initBackend } = require(path.join(dist, 'backend'));
 const { loadInitialWeights } = require(path.join(dist, 'checkpoint'));
 const { batches, loadFashionMnist } = require(path.join(dist, 'data'));
-const { buildNin, forward, NUM_CLASSES } = require(path.join(dist, 'model'));
-const { trainingLoss } = require(path.join(dist, 'train'));
+const { buildNin } = require(path.join(dist, 'model'));
+const { makeTrainer, trainStep } = require(path.join(dist, 'step'));
 
 async function main() {
   const [init, steps = '20', imageSize = '96', batchSize = '128', lr = '0.1', backend = 'onednn'] = process.argv.slice(2);
@@ -21,17 +21,10 @@ async function main() {
   const data = loadFashionMnist({ trainLimit: n * batch, testLimit: 1 });
   const model = buildNin({ imageSize: size, seed: 0 });
   loadInitialWeights(init, model);
-  const variables = model.trainableWeights.map((w) => w.val);
-  const optimizer = tf.train.sgd(Number(lr));
+  const trainer = makeTrainer(model, tf.train.sgd(Number(lr)));
   let s = 0;
   for (const b of batches(data.train, { batchSize: batch, imageSize: size, shuffle: false, seed: 0, epoch: 1 })) {
-    const loss = tf.tidy(() => {
-      const x = tf.tensor4d(b.x, [b.size, size, size, 1]);
-      const oneHot = tf.oneHot(tf.tensor1d(b.labels, 'int32'), NUM_CLASSES);
-      const { value, grads } = tf.variableGrads(() => trainingLoss(oneHot, forward(model, x, false), 0), variables);
-      optimizer.applyGradients(grads);
-      return value.dataSync()[0];
-    });
+    const { loss } = trainStep(trainer, b.x, b.labels, b.size, { imageSize: size, labelSmoothing: 0, weightDecay: 0, dropoutSeed: null });
     console.log(`step ${++s} loss ${loss.toFixed(7)}`);
   }
 }

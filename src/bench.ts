@@ -1,10 +1,10 @@
 // `nin bench`: training and inference images/s on synthetic input, measured as
-// shared/anchors/torch_nin_bench.py measures PyTorch (one warm-up step, then forward + backward + update only).
+// scripts/reference/torch_bench.py measures PyTorch (one warm-up step, then forward + backward + update only).
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from './backend';
-import { type BackendChoice, DEFAULT_CONFIG, resolveConfig } from './config';
+import { type BackendChoice, DEFAULT_RECIPE } from './config';
 import { buildNin, forward } from './model';
-import { trainStep } from './train';
+import { makeTrainer, trainStep } from './step';
 import { mulberry32 } from './random';
 
 export interface BenchOptions {
@@ -29,16 +29,15 @@ export interface BenchResult {
 export async function bench(options: BenchOptions, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<BenchResult> {
   const backend = await initBackend(options.backend, options.threads, log);
   log(`bench: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.steps} steps after a warm-up`);
-  const config = resolveConfig({ imageSize: options.imageSize, batchSize: options.batchSize, learningRate: DEFAULT_CONFIG.learningRate });
   const model = buildNin({ imageSize: options.imageSize, seed: 0 });
-  const optimizer = tf.train.sgd(config.learningRate);
-  const variables = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const trainer = makeTrainer(model, tf.train.sgd(DEFAULT_RECIPE.learningRate));
   const random = mulberry32(0);
   const pixels = options.batchSize * options.imageSize * options.imageSize;
   const x = new Float32Array(pixels).map(() => random());
   const labels = new Int32Array(options.batchSize).map(() => Math.floor(random() * 10));
   try {
-    const step = (i: number) => trainStep(model, optimizer, variables, x, labels, options.batchSize, config, i);
+    // The step `nin train` takes, dropout on: the benchmark times exactly what training runs.
+    const step = (i: number) => trainStep(trainer, x, labels, options.batchSize, { imageSize: options.imageSize, labelSmoothing: 0, weightDecay: 0, dropoutSeed: i });
     step(0); // warm-up: primitive creation, allocations
     let t = process.hrtime.bigint();
     for (let i = 1; i <= options.steps; i++) step(i);
@@ -64,6 +63,6 @@ export async function bench(options: BenchOptions, log: (line: string) => void =
     };
   } finally {
     model.dispose();
-    optimizer.dispose();
+    trainer.optimizer.dispose();
   }
 }

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { learningRateAt, type ScheduleSpec } from '../src/schedule';
 import { augmentImage, AUGMENT_PADDING } from '../src/augment';
 import { batches, type Split } from '../src/data';
-import { trainingLoss } from '../src/train';
+import { trainingLoss } from '../src/step';
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`);
 

@@ -1,0 +1,131 @@
+// One NiN training step: the graph `nin train` runs, `nin bench` times, and the parity test and
+// scripts check. Forward with seeded dropout (or none), d2l's softmax cross-entropy, gradients,
+// optional weight decay, one optimizer update; a batch may be split into micro-batches whose
+// gradients are accumulated, so the update equals the whole batch's.
+import * as tf from '@tensorflow/tfjs';
+import { forward, NUM_CLASSES } from './model';
+import { deriveSeed } from './random';
+import { trainableVariables } from './tfjs-internals';
+import type { OptimizerName } from './config';
+
+export interface OptimizerSpec {
+  optimizer: OptimizerName;
+  learningRate: number;
+  momentum: number; // 'momentum' only
+  nesterov: boolean; // 'momentum' only
+}
+
+export function makeOptimizer(spec: OptimizerSpec): tf.Optimizer {
+  switch (spec.optimizer) {
+    case 'sgd':
+      return tf.train.sgd(spec.learningRate);
+    case 'momentum':
+      return tf.train.momentum(spec.learningRate, spec.momentum, spec.nesterov);
+    case 'adam':
+      return tf.train.adam(spec.learningRate);
+  }
+}
+
+/** A model with the optimizer that updates it and the variables it differentiates. */
+export interface Trainer {
+  model: tf.LayersModel;
+  optimizer: tf.Optimizer;
+  variables: tf.Variable[];
+}
+
+export function makeTrainer(model: tf.LayersModel, optimizer: tf.Optimizer): Trainer {
+  return { model, optimizer, variables: trainableVariables(model) };
+}
+
+export interface StepOptions {
+  imageSize: number;
+  labelSmoothing: number; // 0 = d2l's plain cross-entropy
+  weightDecay: number; // as PyTorch SGD's weight_decay; 0 = none
+  dropoutSeed: number | null; // the step's dropout mask; null = dropout off (parity checks)
+  microBatchSize?: number; // split larger batches into pieces of at most this many images
+}
+
+export interface StepResult {
+  loss: number; // the batch's mean loss
+  hits: number; // correct predictions in the batch
+  updated: boolean; // false when the loss diverged and the update was skipped
+}
+
+/**
+ * Cross-entropy over 10 classes starts at ln 10 = 2.3; a mean loss above this bound means logits
+ * thousands apart, which only a diverged run produces. Stopping there, not only at NaN, keeps
+ * overflowing weights out of best/ and last/.
+ */
+export const DIVERGED_LOSS = 1000;
+
+export function diverged(loss: number): boolean {
+  return !Number.isFinite(loss) || loss > DIVERGED_LOSS;
+}
+
+/** d2l's softmax cross-entropy (mean over the batch), with optional label smoothing. */
+export function trainingLoss(oneHot: tf.Tensor2D, logits: tf.Tensor2D, labelSmoothing: number): tf.Scalar {
+  return tf.losses.softmaxCrossEntropy(oneHot, logits, undefined, labelSmoothing) as tf.Scalar;
+}
+
+/** Mean loss, hit count and gradients of one piece of a batch; the caller owns the returned tensors. */
+function lossAndGrads(trainer: Trainer, x: Float32Array, labels: Int32Array, size: number, options: StepOptions, dropoutSeed: number | null) {
+  return tf.tidy(() => {
+    const input = tf.tensor4d(x, [size, options.imageSize, options.imageSize, 1]);
+    const labelTensor = tf.tensor1d(labels, 'int32');
+    const oneHot = tf.oneHot(labelTensor, NUM_CLASSES) as tf.Tensor2D;
+    let hits: tf.Scalar | null = null;
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = dropoutSeed === null ? forward(trainer.model, input, false) : forward(trainer.model, input, true, dropoutSeed);
+      // Kept past variableGrads' own tidy; returned from this tidy below.
+      hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labelTensor), 'int32'))) as tf.Scalar;
+      return trainingLoss(oneHot, logits, options.labelSmoothing);
+    }, trainer.variables);
+    return { value, hits: hits as unknown as tf.Scalar, grads };
+  });
+}
+
+/**
+ * One step on a batch of `size` images (x: NHWC floats). The update is skipped when the loss has
+ * diverged, so such a step never reaches the weights.
+ */
+export function trainStep(trainer: Trainer, x: Float32Array, labels: Int32Array, size: number, options: StepOptions): StepResult {
+  const piece = Math.max(1, Math.min(size, options.microBatchSize ?? size));
+  if (piece >= size) return applyStep(trainer, options, [lossAndGrads(trainer, x, labels, size, options, options.dropoutSeed)], [size]);
+  // Micro-batches: each piece's mean loss and gradients are weighted by its share of the batch, so
+  // their sum is the whole batch's mean; each piece draws its own dropout mask from the step's seed.
+  const pixels = options.imageSize * options.imageSize;
+  const parts = [];
+  const sizes = [];
+  for (let first = 0, i = 0; first < size; first += piece, i++) {
+    const n = Math.min(piece, size - first);
+    const seed = options.dropoutSeed === null ? null : deriveSeed(options.dropoutSeed, 7, i);
+    parts.push(lossAndGrads(trainer, x.subarray(first * pixels, (first + n) * pixels), labels.subarray(first, first + n), n, options, seed));
+    sizes.push(n);
+  }
+  return applyStep(trainer, options, parts, sizes);
+}
+
+function applyStep(trainer: Trainer, options: StepOptions, parts: ReturnType<typeof lossAndGrads>[], sizes: number[]): StepResult {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  try {
+    return tf.tidy(() => {
+      const weights = sizes.map((n) => n / total);
+      const single = parts.length === 1;
+      const lossTensor: tf.Tensor = single ? parts[0].value : tf.addN(parts.map((p, i) => tf.mul(p.value, weights[i])));
+      const hitsTensor: tf.Tensor = single ? parts[0].hits : tf.addN(parts.map((p) => p.hits));
+      const loss = lossTensor.dataSync()[0];
+      const hits = hitsTensor.dataSync()[0];
+      if (diverged(loss)) return { loss, hits, updated: false };
+      const grads: tf.NamedTensorMap = {};
+      for (const v of trainer.variables) {
+        grads[v.name] = single ? parts[0].grads[v.name] : tf.addN(parts.map((p, i) => tf.mul(p.grads[v.name], weights[i])));
+        // As PyTorch's SGD weight_decay: the gradient gains weightDecay * w.
+        if (options.weightDecay > 0) grads[v.name] = tf.add(grads[v.name], tf.mul(v, options.weightDecay));
+      }
+      trainer.optimizer.applyGradients(grads);
+      return { loss, hits, updated: true };
+    });
+  } finally {
+    for (const p of parts) tf.dispose([p.value, p.hits, ...Object.values(p.grads)]);
+  }
+}
