@@ -16,10 +16,15 @@ export class UsageError extends NinError {
   }
 }
 
-/** Ctrl-C or SIGTERM after the current batch finished and `last/` was saved. */
+export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+
+/** The shell's exit code for a process ended by each signal (128 + its number). */
+const SIGNAL_EXIT_CODES: Record<StopSignal, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+
+/** Ctrl-C, SIGTERM or a closed terminal, after the current batch finished and `last/` was saved (when there was a run to save). */
 export class InterruptedError extends NinError {
-  constructor(signal: 'SIGINT' | 'SIGTERM') {
-    super(`interrupted by ${signal}; last/ was saved, continue with --resume`, signal === 'SIGINT' ? 130 : 143);
+  constructor(signal: StopSignal, saved = true) {
+    super(saved ? `interrupted by ${signal}; last/ was saved, continue with --resume` : `interrupted by ${signal} before training started; nothing was saved`, SIGNAL_EXIT_CODES[signal]);
     this.name = 'InterruptedError';
   }
 }

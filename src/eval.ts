@@ -1,6 +1,6 @@
 // Test accuracy, loss, per-class accuracy and the confusion matrix of a model on a split, in inference mode.
 import * as tf from '@tensorflow/tfjs';
-import { batches, CLASS_NAMES, loadFashionMnist, type Split } from './data';
+import { batchCount, batches, CLASS_NAMES, loadFashionMnist, type Split } from './data';
 import { forward, NUM_CLASSES } from './model';
 import { loadCheckpoint } from './checkpoint';
 import { initBackend, type BackendInfo } from './backend';
@@ -13,12 +13,22 @@ export interface SplitScore {
   confusion: number[][]; // confusion[true][predicted]
 }
 
-/** Scores `model` on `split` batch by batch (d2l's evaluate_accuracy_gpu, plus loss and confusion). */
-export function scoreSplit(model: tf.LayersModel, split: Split, batchSize: number, imageSize: number): SplitScore {
+export interface ScoreOptions {
+  /** Awaited after each batch (a turn of the event loop lets signal handlers run); true stops the pass. */
+  afterBatch?: (done: number, total: number) => Promise<boolean>;
+}
+
+/**
+ * Scores `model` on `split` batch by batch (d2l's evaluate_accuracy_gpu, plus loss and confusion).
+ * Null when `afterBatch` stopped it.
+ */
+export async function scoreSplit(model: tf.LayersModel, split: Split, batchSize: number, imageSize: number, options: ScoreOptions = {}): Promise<SplitScore | null> {
   const confusion = Array.from({ length: NUM_CLASSES }, () => new Array<number>(NUM_CLASSES).fill(0));
+  const total = batchCount(split.count, batchSize);
   let lossSum = 0;
   let correct = 0;
   let examples = 0;
+  let done = 0;
   for (const batch of batches(split, { batchSize, imageSize, shuffle: false, seed: 0, epoch: 0 })) {
     const [predicted, losses] = tf.tidy(() => {
       const x = tf.tensor4d(batch.x, [batch.size, imageSize, imageSize, 1]);
@@ -35,6 +45,8 @@ export function scoreSplit(model: tf.LayersModel, split: Split, batchSize: numbe
       lossSum += losses[i];
     }
     examples += batch.size;
+    done++;
+    if (options.afterBatch && (await options.afterBatch(done, total))) return null;
   }
   return { examples, accuracy: examples ? correct / examples : 0, loss: examples ? lossSum / examples : 0, confusion };
 }
@@ -74,7 +86,7 @@ export async function evaluate(target: string, options: EvalOptions = {}, log: (
       log(`note: this run measured test accuracy on the first ${runLimit} test images; pass --test-limit ${runLimit} to reproduce its logged figure`);
     }
     const data = loadFashionMnist({ dataDir: options.dataDir, trainLimit: 1, testLimit: options.testLimit });
-    const score = scoreSplit(model, data.test, options.batchSize ?? meta.config.batchSize, meta.imageSize);
+    const score = (await scoreSplit(model, data.test, options.batchSize ?? meta.config.batchSize, meta.imageSize)) as SplitScore;
     const perClass = CLASS_NAMES.map((name, c) => {
       const row = score.confusion[c];
       const total = row.reduce((a, b) => a + b, 0);

@@ -1,0 +1,248 @@
+// The run directory <out>/<run>/ and everything in it: its layout, creating it whole, opening it again
+// for --resume, the one-writer lock, the logs and curves (written from memory after each epoch) and
+// the two checkpoints, saved through checkpoint.ts.
+//   config.json                   the resolved config (the recipe is frozen here)
+//   metrics.jsonl, metrics.csv    one row per completed epoch, rebuilt from last/'s history
+//   curves.svg                    the curves of those rows
+//   last/, best/                  checkpoints (see checkpoint.ts)
+//   .lock                         the pid of the process training the run, while it trains
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { type CheckpointMeta, type EpochMetrics, type NamedTensor, loadCheckpoint, type LoadedCheckpoint, recoverCheckpoint, saveCheckpoint } from './checkpoint';
+import type { TrainConfig } from './config';
+import { NinError, UsageError } from './errors';
+import { renderCurves } from './curves';
+import { describeFsError, makeDirs, TEMPORARY_PATTERN, temporaryName, writeDurable, writeFileAtomic } from './safe-file';
+
+export const RUN_FILES = Object.freeze({
+  config: 'config.json',
+  metricsJsonl: 'metrics.jsonl',
+  metricsCsv: 'metrics.csv',
+  curves: 'curves.svg',
+  last: 'last',
+  best: 'best',
+  lock: '.lock',
+});
+
+const CSV_HEADER = 'epoch,loss,trainAcc,testAcc,examplesPerSec,seconds';
+const RUN_NAME = /^[A-Za-z0-9._-]+$/;
+
+/** State of an epoch cut short by a signal, so --resume continues mid-epoch with the same numbers. */
+export interface PartialEpoch {
+  batches: number;
+  lossSum: number;
+  correct: number;
+  examples: number;
+  trainSeconds: number;
+}
+
+/** What last/'s meta.json holds beyond a checkpoint's: the run's history so far and a cut-short epoch. */
+export interface RunMeta extends CheckpointMeta {
+  history: EpochMetrics[];
+  partial: PartialEpoch | null;
+}
+
+/** Where a new run will go, checked before any work starts; created by `createRun` once the model is ready. */
+export interface RunPlan {
+  dir: string;
+  named: boolean; // the user chose the name with --run
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+/** Checks --out and --run and picks the run's directory; creates --out, nothing else. */
+export function planRun(out: string, run: string | undefined): RunPlan {
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file; pass a directory for checkpoints`);
+  try {
+    makeDirs(out);
+    fs.accessSync(out, fs.constants.W_OK);
+  } catch {
+    throw new UsageError(`--out ${out} is not writable; pass a directory you can write to`);
+  }
+  if (run !== undefined) {
+    if (!RUN_NAME.test(run) || run === '.' || run === '..') throw new UsageError(`--run ${JSON.stringify(run)}: use letters, digits, '.', '_' and '-' only`);
+    const dir = path.join(out, run);
+    if (fs.existsSync(dir)) throw new UsageError(`--run ${run}: ${dir} already exists; pick another name or continue it with --resume ${dir}`);
+    return { dir, named: true };
+  }
+  return { dir: freeName(out, timestamp()), named: false };
+}
+
+/** `base`, else `base-2`, `base-3`, ...: the first name not taken in `out`. */
+function freeName(out: string, base: string): string {
+  for (let i = 1; ; i++) {
+    const dir = path.join(out, i === 1 ? base : `${base}-${i}`);
+    if (!fs.existsSync(dir)) return dir;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function lockOwner(lock: string): number | null {
+  try {
+    const pid = Number(fs.readFileSync(lock, 'utf8').trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Takes the run's lock: a file holding our pid, linked into place so two processes can never both
+ * hold it. A lock whose process is gone (kill -9, a crash) is taken over.
+ */
+function acquireLock(runDir: string): void {
+  const lock = path.join(runDir, RUN_FILES.lock);
+  const tmp = temporaryName(lock);
+  writeDurable(tmp, `${process.pid}\n`);
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.linkSync(tmp, lock);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw describeFsError(err, `locking ${runDir}`, 'pass a run directory you can write to');
+      }
+      const owner = lockOwner(lock);
+      if (owner !== null && owner !== process.pid && isAlive(owner)) {
+        throw new NinError(`${runDir} is being trained by process ${owner}; wait for it to finish or stop it (kill ${owner}), then --resume ${runDir}`);
+      }
+      fs.rmSync(lock, { force: true }); // its process is gone
+    }
+    throw new NinError(`${runDir} is being taken over by another process; try again`);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** The directory of a run being trained by this process: holds the lock until `close`. */
+export class RunDirectory {
+  private closed = false;
+  private readonly releaseOnExit = () => this.close();
+
+  constructor(
+    readonly dir: string,
+    readonly config: TrainConfig,
+  ) {
+    process.once('exit', this.releaseOnExit);
+  }
+
+  file(name: keyof typeof RUN_FILES): string {
+    return path.join(this.dir, RUN_FILES[name]);
+  }
+
+  /** The logs and curves are derived from last/'s history, so after any crash they match the checkpoint exactly. */
+  writeLogs(history: EpochMetrics[]): void {
+    writeFileAtomic(this.file('metricsJsonl'), history.map((m) => JSON.stringify(m) + '\n').join(''));
+    writeFileAtomic(this.file('metricsCsv'), [CSV_HEADER, ...history.map(csvRow)].join('\n') + '\n');
+  }
+
+  writeCurves(history: EpochMetrics[]): void {
+    writeFileAtomic(this.file('curves'), renderCurves([{ name: path.basename(this.dir), history }], { epochs: this.config.epochs }));
+  }
+
+  async saveLast(model: tf.LayersModel, meta: RunMeta, optimizerWeights: NamedTensor[]): Promise<void> {
+    await saveCheckpoint(this.file('last'), model, meta, { optimizerWeights });
+  }
+
+  async saveBest(model: tf.LayersModel, meta: RunMeta): Promise<void> {
+    await saveCheckpoint(this.file('best'), model, meta);
+  }
+
+  /** last/, or null when the run stopped inside its first epoch (it then starts again from its initialisation). */
+  async loadLast(): Promise<(LoadedCheckpoint & { meta: RunMeta }) | null> {
+    if (!fs.existsSync(path.join(this.file('last'), 'meta.json'))) return null;
+    return (await loadCheckpoint(this.file('last'))) as LoadedCheckpoint & { meta: RunMeta };
+  }
+
+  /** Releases the lock (also on process exit). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    process.off('exit', this.releaseOnExit);
+    const lock = this.file('lock');
+    if (lockOwner(lock) === process.pid) fs.rmSync(lock, { force: true });
+  }
+}
+
+/** A run's config.json, checked as strictly as the command line checks flags. */
+export function readRunConfig(file: string): TrainConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    throw new NinError(`${file} is not valid JSON (corrupt or truncated); restore it, or start a new run`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new NinError(`${file} is not a nin config; restore it, or start a new run`);
+  return value as TrainConfig;
+}
+
+function csvRow(m: EpochMetrics): string {
+  return [m.epoch, m.loss, m.trainAcc, m.testAcc, m.examplesPerSec, m.seconds].join(',');
+}
+
+/**
+ * Creates the run directory whole, locked, config.json inside, by renaming a temporary one: a crash
+ * leaves no run or a run --resume can continue (from scratch while it has no last/ yet). A default
+ * name another process took meanwhile moves on to the next free one.
+ */
+export function createRun(plan: RunPlan, config: TrainConfig, log: (line: string) => void): RunDirectory {
+  let dir = plan.dir;
+  const tmp = temporaryName(dir);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  try {
+    fs.mkdirSync(tmp);
+    writeFileAtomic(path.join(tmp, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+    writeDurable(path.join(tmp, RUN_FILES.lock), `${process.pid}\n`);
+    for (;;) {
+      try {
+        fs.renameSync(tmp, dir);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        if (plan.named) throw new UsageError(`--run ${path.basename(dir)}: ${dir} was just created by another process; pick another name`);
+        const next = freeName(path.dirname(dir), path.basename(plan.dir));
+        log(`run name ${path.basename(dir)} was just taken by another run; using ${path.basename(next)}`);
+        dir = next;
+      }
+    }
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw describeFsError(err, `creating ${dir}`, 'choose a writable --out');
+  }
+  return new RunDirectory(dir, config);
+}
+
+/**
+ * Opens a run for --resume: takes its lock, finishes or undoes a checkpoint swap a crash cut short,
+ * and removes leftovers of killed saves.
+ */
+export function openRun(dir: string): RunDirectory {
+  const configFile = path.join(dir, RUN_FILES.config);
+  if (!fs.existsSync(configFile)) throw new UsageError(`--resume ${dir} is not a nin run directory (no config.json); pass <out>/<run>`);
+  const config = readRunConfig(configFile);
+  acquireLock(dir);
+  const run = new RunDirectory(dir, config);
+  try {
+    recoverCheckpoint(run.file('last'));
+    recoverCheckpoint(run.file('best'));
+    // Leftovers of a killed save (.last.tmp-PID, .metrics.jsonl.tmp-PID); we hold the lock, so no one else writes here.
+    for (const f of fs.readdirSync(dir)) if (TEMPORARY_PATTERN.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  } catch (err) {
+    run.close();
+    throw describeFsError(err, `opening ${dir}`, 'pass a run directory you can write to');
+  }
+  return run;
+}
