@@ -1,14 +1,16 @@
-// The one typed training config, with d2l's train_ch6 defaults; resolved once, printed at start, saved with every checkpoint.
-
+// The one typed training config, in two parts: the recipe (what is trained, d2l's train_ch6 defaults),
+// frozen in the run's config.json, and the runtime (where and how fast it runs), which each start or
+// --resume may choose anew. Resolved once, printed at start, saved with every checkpoint.
 import type { ScheduleName } from './schedule';
 import type { BiasInit } from './model';
 
 export type OptimizerName = 'sgd' | 'momentum' | 'adam';
-export type BackendChoice = 'auto' | 'tensorflow' | 'onednn' | 'cpu';
+export type BackendChoice = 'auto' | 'webgpu' | 'tensorflow' | 'onednn' | 'cpu';
 
-export interface TrainConfig {
+/** What is trained: fixed for the life of a run. */
+export interface Recipe {
   learningRate: number; // d2l: lr = 0.1
-  epochs: number; // d2l: num_epochs = 10
+  epochs: number; // d2l: num_epochs = 10; the one recipe value --resume may raise or lower
   batchSize: number; // d2l: batch_size = 128
   imageSize: number; // d2l resizes Fashion-MNIST to 224x224
   optimizer: OptimizerName; // d2l: plain SGD
@@ -24,12 +26,19 @@ export interface TrainConfig {
   initWeights: string | null; // start from these weights (checkpoint or weights manifest) instead of the seeded initialisation
   trainLimit: number | null; // first N training examples; null = all 60,000
   testLimit: number | null; // first N test examples; null = all 10,000
+}
+
+/** Where and how fast: may change between a run's start and each --resume. */
+export interface Runtime {
   dataDir: string | null; // explicit dataset directory; null = the lookup order in data.ts
   backend: BackendChoice; // which engine runs the math
   threads: number | null; // CPU threads for onednn; null = all cores
 }
 
-export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
+/** The flat object config.json and meta.json hold: the recipe and the runtime it was started with. */
+export type TrainConfig = Recipe & Runtime;
+
+export const DEFAULT_RECIPE: Readonly<Recipe> = Object.freeze({
   learningRate: 0.1,
   epochs: 10,
   batchSize: 128,
@@ -47,13 +56,14 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   initWeights: null,
   trainLimit: null,
   testLimit: null,
-  dataDir: null,
-  backend: 'auto',
-  threads: null,
 });
 
-/** The smallest input NiN's three 3x3/2 max-pools leave at least one pixel for. */
-export const MIN_IMAGE_SIZE = 67;
+export const DEFAULT_RUNTIME: Readonly<Runtime> = Object.freeze({ dataDir: null, backend: 'auto', threads: null });
+
+export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({ ...DEFAULT_RECIPE, ...DEFAULT_RUNTIME });
+
+export const RECIPE_KEYS = Object.keys(DEFAULT_RECIPE) as (keyof Recipe)[];
+export const RUNTIME_KEYS = Object.keys(DEFAULT_RUNTIME) as (keyof Runtime)[];
 
 export function resolveConfig(overrides: Partial<TrainConfig>): TrainConfig {
   const config: TrainConfig = { ...DEFAULT_CONFIG };
@@ -65,10 +75,20 @@ export function resolveConfig(overrides: Partial<TrainConfig>): TrainConfig {
   return config;
 }
 
+/**
+ * A resumed run's config: its own recipe (with the epoch count the user may have changed) and this
+ * start's engine and threads; its data directory unless this start names another.
+ */
+export function resumedConfig(saved: TrainConfig, runtime: Runtime, epochs: number | undefined): TrainConfig {
+  return { ...DEFAULT_CONFIG, ...saved, epochs: epochs ?? saved.epochs, backend: runtime.backend, threads: runtime.threads, dataDir: runtime.dataDir ?? saved.dataDir };
+}
+
 /** The resolved config as `key=value` pairs, for the start-of-run banner on stderr. */
 export function describeConfig(config: TrainConfig): string {
-  return Object.entries(config)
-    // No --init-weights means the seeded initialisation, not a default file.
-    .map(([k, v]) => `${k}=${v === null ? (k === 'initWeights' ? 'seeded' : 'default') : v}`)
-    .join(' ');
+  return (
+    Object.entries(config)
+      // No --init-weights means the seeded initialisation, not a default file.
+      .map(([k, v]) => `${k}=${v === null ? (k === 'initWeights' ? 'seeded' : 'default') : v}`)
+      .join(' ')
+  );
 }

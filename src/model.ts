@@ -1,11 +1,13 @@
 // d2l's NiN as a TF.js LayersModel: built from a small spec, no side effects at import.
 // TF.js layers are NHWC; `shapes` reports NCHW to read like the notebook.
 import * as tf from '@tensorflow/tfjs';
-import { MIN_IMAGE_SIZE } from './config';
 import { deriveSeed } from './random';
-import { UsageError } from './errors';
+import { NinError } from './errors';
 
 export const NUM_CLASSES = 10;
+
+/** The smallest input NiN's three 3x3/2 max-pools leave at least one pixel for. */
+export const MIN_IMAGE_SIZE = 67;
 
 /** One row of d2l's `for layer in net` printout: the TF.js layers that make up that top-level PyTorch module. */
 export interface LayerGroup {
@@ -43,7 +45,7 @@ export interface ModelOptions {
 /** Spatial size after each stage, or throws when the image is too small for the three max-pools. */
 export function finalFeatureSize(imageSize: number): number {
   if (!Number.isInteger(imageSize) || imageSize < MIN_IMAGE_SIZE) {
-    throw new UsageError(`--image-size must be an integer of at least ${MIN_IMAGE_SIZE}: NiN's three 3x3/2 max-pools need it (got ${imageSize})`);
+    throw new NinError(`an image size of ${imageSize} does not fit NiN: its three 3x3/2 max-pools need whole sizes of at least ${MIN_IMAGE_SIZE}`);
   }
   let size = Math.floor((imageSize - 11) / 4) + 1;
   for (let i = 0; i < 3; i++) size = Math.floor((size - 3) / 2) + 1;

@@ -28,9 +28,3 @@ export function shapes(options: { imageSize: number }): ShapesResult {
     model.dispose();
   }
 }
-
-export function formatShapes(result: ShapesResult): string {
-  const width = Math.max(...result.layers.map((l) => `${l.name} output shape:`.length));
-  const rows = result.layers.map((l) => `${`${l.name} output shape:`.padEnd(width)}\t [${l.outputShape.join(', ')}]\tparams ${l.params.toLocaleString('en-US')}`);
-  return [...rows, `total params: ${result.totalParams.toLocaleString('en-US')}`].join('\n');
-}

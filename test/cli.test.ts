@@ -124,6 +124,7 @@ describe('other usage errors exit 2 with one line', { concurrency: 4 }, () => {
     ['an unknown command', ['frobnicate'], [/unknown command 'frobnicate'/]],
     ['a value missing at the end', ['train', '--lr'], [/--lr/, /argument missing/]],
     ['--run and --resume together', ['train', '--run', 'a', '--resume', '/tmp/x'], [/--run and --resume/]],
+    ['--resume with recipe options', ['train', '--resume', '/tmp/x', '--lr', '0.2', '--seed', '3', '--epochs', '4'], [/--resume continues a run with its own recipe/, /--lr, --seed cannot change/, /--init-weights/]],
     ['a --run name with a slash', ['train', '--run', 'a/b', '--out', '/tmp/nin-cli-never'], [/--run/, /letters, digits/]],
   ];
   for (const [name, args, patterns] of cases) {

@@ -131,8 +131,8 @@ describe('kill -9', () => {
   });
 });
 
-describe('SIGINT and SIGTERM', () => {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+describe('SIGINT, SIGTERM and SIGHUP', () => {
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
     test(`${signal} mid-epoch: the batch finishes, last/ holds the partial epoch, exit ${code}; --resume continues mid-epoch`, async () => {
       const out = tempDir('nin-signal-');
       const runDir = path.join(out, 'r');
@@ -161,6 +161,30 @@ describe('SIGINT and SIGTERM', () => {
       assert.deepEqual(numbers(runDir), numbers(path.join(straightOut, 'ref')));
     });
   }
+});
+
+describe('a signal during the test pass', () => {
+  test('stops it, saves last/ with every training batch done; --resume repeats only the test pass and ends as an uninterrupted run', async () => {
+    // One quick training batch, then a long test pass (thousands of single-image batches) for the signal to land in.
+    const args = ['--backend', BACKEND, '--image-size', '67', '--epochs', '1', '--train-limit', '2', '--batch-size', '2', '--test-limit', BACKEND === 'onednn' ? '6000' : '400'];
+    const refOut = tempDir('nin-testpass-ref-');
+    assertOk(await runNin(['train', ...args, '--out', refOut, '--run', 'ref'], { timeoutMs: TIMEOUT }), 'reference');
+    const out = tempDir('nin-testpass-');
+    const runDir = path.join(out, 'r');
+    const proc = startNin(['train', ...args, '--out', out, '--run', 'r'], { timeoutMs: TIMEOUT });
+    await waitForOutput(proc, (_stdout, stderr) => /^data: /m.test(stderr), TIMEOUT);
+    await sleep(1500);
+    proc.child.kill('SIGINT');
+    const r = await proc.done;
+    assert.equal(r.code, 130, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    assert.equal(r.stdout, '', 'no epoch line: the test pass did not finish');
+    const meta = JSON.parse(fs.readFileSync(path.join(runDir, 'last', 'meta.json'), 'utf8'));
+    assert.deepEqual([meta.epoch, meta.partial?.batches], [0, 1]);
+    const resumed = await runNin(['train', '--resume', runDir, '--backend', BACKEND], { timeoutMs: TIMEOUT });
+    assertOk(resumed, 'resume');
+    assert.match(resumed.stderr, /resuming after epoch 0 and 1 batches of epoch 1/);
+    assert.deepEqual(numbers(runDir), numbers(path.join(refOut, 'ref')));
+  });
 });
 
 describe('a full disk while saving', () => {

@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { findDatasetDir } from '../src/data';
-import { formatInfo, info, readCpu } from '../src/info';
+import { formatInfo } from '../src/format';
+import { info, readCpu } from '../src/info';
 import { NIN_VERSION } from '../src/version';
 
 const NIN_BIN = path.resolve(__dirname, '..', '..', 'bin', 'nin.js');

@@ -1,0 +1,83 @@
+// Every human-readable rendering of a command's result, in one place: the CLI prints these on stdout
+// (or `--json` prints the result object itself), and training prints its epoch lines with them.
+import type { EpochMetrics } from './checkpoint';
+import type { EvalResult } from './eval';
+import type { BenchResult } from './bench';
+import { CPU_FEATURES, type InfoResult } from './info';
+import type { PlotResult } from './plot';
+import type { Prediction } from './predict';
+import type { ShapesResult } from './shapes';
+
+/** One line per epoch, in d2l's words. */
+export function formatEpoch(m: EpochMetrics, epochs: number): string {
+  return `epoch ${m.epoch}/${epochs}: loss ${m.loss.toFixed(3)}, train acc ${m.trainAcc.toFixed(3)}, test acc ${m.testAcc.toFixed(3)}, ${m.examplesPerSec.toFixed(1)} examples/sec`;
+}
+
+export function formatEval(r: EvalResult): string {
+  const lines = [
+    `checkpoint ${r.checkpoint} (epoch ${r.epoch}, ${r.imageSize}px) on ${r.examples} test images, ${r.backend} backend`,
+    `test acc ${r.accuracy.toFixed(4)}, test loss ${r.loss.toFixed(4)}`,
+    '',
+    'per class:',
+  ];
+  const width = Math.max(...r.perClass.map((c) => c.name.length));
+  for (const c of r.perClass) lines.push(`  ${c.name.padEnd(width)}  ${c.accuracy.toFixed(3)}  (${c.examples})`);
+  lines.push('', 'confusion (rows: true class, columns: predicted):');
+  const cell = Math.max(5, ...r.confusion.flat().map((v) => String(v).length + 1));
+  const label = width + 3; // "9 " before the longest name
+  lines.push(' '.repeat(label + 2) + r.perClass.map((_, i) => String(i).padStart(cell)).join(''));
+  r.confusion.forEach((row, i) => lines.push(`  ${`${i} ${r.perClass[i].name}`.padEnd(label)}` + row.map((v) => String(v).padStart(cell)).join('')));
+  return lines.join('\n');
+}
+
+export function formatShapes(result: ShapesResult): string {
+  const width = Math.max(...result.layers.map((l) => `${l.name} output shape:`.length));
+  const rows = result.layers.map((l) => `${`${l.name} output shape:`.padEnd(width)}\t [${l.outputShape.join(', ')}]\tparams ${l.params.toLocaleString('en-US')}`);
+  return [...rows, `total params: ${result.totalParams.toLocaleString('en-US')}`].join('\n');
+}
+
+export function formatPrediction(p: Prediction): string {
+  return `${p.file}: ${p.top.map((c) => `${c.name} ${c.probability.toFixed(3)}`).join(', ')}`;
+}
+
+export function formatInfo(r: InfoResult): string {
+  const lines = [
+    `nin ${r.versions.nin}, Node ${r.versions.node}, TF.js ${r.versions.tfjs}${r.versions.onednn ? `, oneDNN ${r.versions.onednn}` : ''}`,
+    `backend: ${r.backend.name} (${r.backend.detail})${r.backend.library ? `, library ${r.backend.library}` : ''}`,
+  ];
+  if (r.backend.warning) lines.push(`  ${r.backend.warning}`);
+  lines.push(
+    `cpu: ${r.cpu.model}, ${r.cpu.threads} thread${r.cpu.threads === 1 ? '' : 's'}`,
+    `  features: ${r.cpu.features.length ? r.cpu.features.join(' ') : 'none of ' + CPU_FEATURES.join(' ')}`,
+    'backends:',
+  );
+  const width = Math.max(...r.backends.map((b) => b.name.length));
+  for (const b of r.backends) lines.push(`  ${b.name.padEnd(width)}  ${b.available ? 'yes' : 'no '}  ${b.detail}`);
+  lines.push(...formatAdapters(r.webgpu));
+  if (r.dataset.found) {
+    const bad = r.dataset.files.filter((f) => !f.ok);
+    lines.push(`dataset: ${r.dataset.dir}: ${r.dataset.ok ? `checksums ok (${r.dataset.files.length} files)` : `checksums do NOT match for ${bad.map((f) => f.name).join(', ')}; nin data --download fetches them again`}`);
+  } else {
+    lines.push(`dataset: ${r.dataset.problem}`);
+  }
+  return lines.join('\n');
+}
+
+/** WebGPU adapters, one block each, or why there are none. */
+function formatAdapters(probe: InfoResult['webgpu']): string[] {
+  if (probe.adapters.length === 0) return [`webgpu adapters: none (${probe.problem ?? 'no reason given'})`];
+  const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MiB`;
+  return ['webgpu adapters:', ...probe.adapters.flatMap((a) => [
+    `  ${a.description || a.device || 'unnamed'}: ${a.type === 'software' ? 'software (runs on the CPU; auto never picks it)' : 'gpu'}`,
+    `    vendor ${a.vendor || '?'}, architecture ${a.architecture || '?'}, device ${a.device || '?'}`,
+    `    maxBufferSize ${mib(a.maxBufferSize)}, maxStorageBufferBindingSize ${mib(a.maxStorageBufferBindingSize)}, shader-f16 ${a.shaderF16 ? 'yes' : 'no'}`,
+  ])];
+}
+
+export function formatBench(r: BenchResult): string {
+  return `${r.backend} (${r.detail}), ${r.imageSize}px, batch ${r.batchSize}: train ${r.trainImagesPerSec} images/s, inference ${r.inferImagesPerSec} images/s`;
+}
+
+export function formatPlot(r: PlotResult): string {
+  return `${r.out} (${r.runs.map((run) => `${run.name}: ${run.epochs} epoch${run.epochs === 1 ? '' : 's'}`).join(', ')})`;
+}
