@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { backendAvailability, initBackend, type BackendAvailability } from './backend';
 import { onednnStatus } from './backend/onednn';
+import { probeAdapters, type AdapterProbe } from './backend/webgpu';
 import { checkDataset, findDatasetDir } from './data';
 import { NinError } from './errors';
 import { NIN_VERSION } from './version';
@@ -25,6 +26,7 @@ export interface InfoResult {
   backend: { name: string; detail: string; threads: number | null; library: string | null; warning: string | null };
   cpu: { model: string; cores: number; threads: number; features: string[] };
   backends: BackendAvailability[];
+  webgpu: AdapterProbe; // each WebGPU adapter found, or why none and what to install
   dataset:
     | { found: true; dir: string; ok: boolean; files: { name: string; path: string; ok: boolean; problem?: string }[] }
     | { found: false; problem: string };
@@ -78,7 +80,8 @@ export async function info(options: InfoOptions = {}): Promise<InfoResult> {
     versions: { nin: NIN_VERSION, node: process.versions.node, tfjs: tf.version.tfjs, onednn: onednn.available ? onednn.version ?? null : null },
     backend: { name: backend.name, detail: backend.detail, threads: backend.threads, library, warning },
     cpu: { model: cpu.model, cores: os.cpus().length, threads: os.availableParallelism(), features: cpu.features },
-    backends: backendAvailability(),
+    backends: await backendAvailability(),
+    webgpu: await probeAdapters(),
     dataset,
   };
 }

@@ -3,17 +3,19 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../config';
 import { NinError } from '../errors';
 import { onednnStatus, registerOnednnBackend, setOnednnThreads, onednnThreads } from './onednn';
+import { adapterName, largestTensorBytesPerImage, planMicroBatches, probeAdapters, startWebgpu, stopWebgpu, type MicroBatchPlan } from './webgpu';
 
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'onednn', 'cpu'];
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'tensorflow', 'onednn', 'cpu'];
 
 export interface BackendInfo {
-  name: string; // the TF.js backend name in use: tensorflow, onednn or cpu
-  detail: string; // e.g. "tfjs-node-gpu", "oneDNN 2.6.3, 2 threads", "pure-JS kernels"
+  name: string; // the TF.js backend name in use: webgpu, tensorflow, onednn or cpu
+  detail: string; // e.g. "NVIDIA H200 (nvidia, hopper)", "tfjs-node-gpu", "oneDNN 2.6.3, 2 threads", "pure-JS kernels"
   threads: number | null;
+  maxTensorBytes: number | null; // the largest tensor one kernel may bind (webgpu); null: no such limit
 }
 
 export interface BackendAvailability {
-  name: 'tensorflow' | 'onednn' | 'cpu';
+  name: 'webgpu' | 'tensorflow' | 'onednn' | 'cpu';
   available: boolean;
   detail: string; // what it is, or why not and how to get it
 }
@@ -37,10 +39,18 @@ function loadTensorflow(): string | null {
   return tensorflowPackage;
 }
 
-export function backendAvailability(): BackendAvailability[] {
+export async function backendAvailability(): Promise<BackendAvailability[]> {
   const tfPkg = loadTensorflow();
   const onednn = onednnStatus();
+  const webgpu = await probeAdapters();
+  const gpu = webgpu.adapters.find((a) => a.type === 'gpu');
+  const software = webgpu.adapters.find((a) => a.type === 'software');
   return [
+    {
+      name: 'webgpu',
+      available: webgpu.adapters.length > 0,
+      detail: gpu ? adapterName(gpu) : software ? `software adapter only (${adapterName(software)}): used with --backend webgpu, never by auto` : webgpu.problem ?? 'no adapter',
+    },
     {
       name: 'tensorflow',
       available: tfPkg !== null,
@@ -57,16 +67,33 @@ export function backendAvailability(): BackendAvailability[] {
 
 const SLOW_WARNING = 'warning: using TF.js pure-JS kernels, about 2,700x slower than PyTorch';
 
+/** Whether tfjs-node-gpu loaded and libtensorflow found a CUDA device (CUDA 11.2 + cuDNN 8.1 exactly). */
+async function tensorflowOnGpu(): Promise<boolean> {
+  if (loadTensorflow() !== '@tensorflow/tfjs-node-gpu') return false;
+  if (!(await tf.setBackend('tensorflow'))) return false;
+  // Public on tfjs-node's NodeJSBackend: false when CUDA is missing and libtensorflow fell back to the CPU.
+  return (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+}
+
 /**
- * Initialises the chosen backend. `auto`: tfjs-node(-gpu) if it loads, else onednn if built, else
- * the pure-JS cpu backend with a one-line warning on stderr.
+ * Initialises the chosen backend. `auto` prefers a GPU: webgpu on a hardware adapter (never a
+ * software one such as lavapipe), else tfjs-node-gpu on a CUDA device; then onednn if built, else the
+ * pure-JS cpu backend with a one-line warning on stderr.
  */
 export async function initBackend(choice: BackendChoice, threads: number | null, warn: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<BackendInfo> {
   // Production mode skips TF.js's debug checks and its "install tfjs-node" banner; we print our own warning.
   tf.enableProdMode();
-  let name: 'tensorflow' | 'onednn' | 'cpu';
+  let name: 'webgpu' | 'tensorflow' | 'onednn' | 'cpu';
   if (choice === 'auto') {
-    if (loadTensorflow()) name = 'tensorflow';
+    if ((await probeAdapters()).adapters.some((a) => a.type === 'gpu')) {
+      try {
+        return await initWebgpu(true);
+      } catch (err) {
+        if (!(err instanceof NinError)) throw err;
+        warn(`warning: ${err.message}; not using the GPU`);
+      }
+    }
+    if (await tensorflowOnGpu()) name = 'tensorflow';
     else if (onednnStatus().available) name = 'onednn';
     else {
       // The reason names the fix (install libdnnl-dev, then npm rebuild).
@@ -75,11 +102,12 @@ export async function initBackend(choice: BackendChoice, threads: number | null,
     }
   } else name = choice;
 
+  if (name === 'webgpu') return initWebgpu(false);
   if (name === 'tensorflow') {
     const pkg = loadTensorflow();
     if (!pkg) throw new NinError(`--backend tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, which did not load (${tensorflowError}); use --backend onednn or auto`);
     await tf.setBackend('tensorflow');
-    return { name, detail: pkg.replace('@tensorflow/', ''), threads: null };
+    return { name, detail: pkg.replace('@tensorflow/', ''), threads: null, maxTensorBytes: null };
   }
   if (name === 'onednn') {
     const status = onednnStatus();
@@ -88,8 +116,30 @@ export async function initBackend(choice: BackendChoice, threads: number | null,
     if (threads !== null) setOnednnThreads(threads);
     await tf.setBackend('onednn');
     const n = onednnThreads();
-    return { name, detail: `oneDNN ${status.version ?? ''}, ${n} thread${n === 1 ? '' : 's'}`.replace(' ,', ','), threads: n };
+    return { name, detail: `oneDNN ${status.version ?? ''}, ${n} thread${n === 1 ? '' : 's'}`.replace(' ,', ','), threads: n, maxTensorBytes: null };
   }
   await tf.setBackend('cpu');
-  return { name, detail: 'TF.js pure-JS kernels', threads: 1 };
+  return { name, detail: 'TF.js pure-JS kernels', threads: 1, maxTensorBytes: null };
+}
+
+/** webgpu on its adapter; `requireGpu` (auto) refuses a software adapter, which the backend line names. */
+async function initWebgpu(requireGpu: boolean): Promise<BackendInfo> {
+  const adapter = await startWebgpu(requireGpu);
+  const detail = adapter.type === 'software' ? `${adapterName(adapter)}; software adapter: runs on the CPU, slower than onednn` : adapterName(adapter);
+  return { name: 'webgpu', detail, threads: null, maxTensorBytes: Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize) };
+}
+
+export type { MicroBatchPlan };
+
+/**
+ * The micro-batches a training step or an inference pass must use on this backend so that no tensor
+ * exceeds what the device binds, or null for whole batches. `note` is the line to print once.
+ */
+export function microBatchPlan(backend: BackendInfo, model: tf.LayersModel, batchSize: number): MicroBatchPlan | null {
+  return planMicroBatches(backend.maxTensorBytes, largestTensorBytesPerImage(model), batchSize);
+}
+
+/** Releases what the backend holds outside the JS heap (the GPU device), so the process can exit. */
+export function closeBackend(): void {
+  stopWebgpu();
 }
