@@ -38,7 +38,7 @@ const parseThreads = integer('--threads', 1, 1024);
 const parseTestLimit = integer('--test-limit', 1, 10000);
 
 function backendOption() {
-  return new Option('--backend <name>', 'engine: auto picks tensorflow (tfjs-node), then onednn, then cpu').choices(BACKEND_CHOICES as string[]).default('auto');
+  return new Option('--backend <name>', 'engine: auto picks a GPU (webgpu on a hardware adapter, then tfjs-node-gpu on CUDA), then onednn, then cpu; webgpu also runs on a software adapter such as lavapipe').choices(BACKEND_CHOICES as string[]).default('auto');
 }
 
 function threadsOption() {
