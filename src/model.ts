@@ -52,6 +52,24 @@ export function finalFeatureSize(imageSize: number): number {
   return size;
 }
 
+/**
+ * Floats of NiN's activations for one image (every conv and pool output), the bulk of a training
+ * step's memory: the backward pass keeps them all, plus gradients and workspace of similar size.
+ */
+export function activationsPerImage(imageSize: number): number {
+  let size = Math.floor((imageSize - 11) / 4) + 1;
+  let total = 0;
+  BLOCKS.forEach((spec, b) => {
+    // Three convs per block ('same' at stride 1 after the first keeps the size), then a 3x3/2 max-pool.
+    total += 3 * size * size * spec.filters;
+    if (b < BLOCKS.length - 1) {
+      size = Math.floor((size - 3) / 2) + 1;
+      total += size * size * spec.filters;
+    }
+  });
+  return total;
+}
+
 export function buildNin({ imageSize, seed, biasInit = 'zeros' }: ModelOptions): tf.Sequential {
   const featureSize = finalFeatureSize(imageSize);
   const model = tf.sequential({ name: 'nin' });

@@ -11,6 +11,7 @@ import { InterruptedError, NinError, type StopSignal } from './errors';
 import { formatEpoch } from './format';
 import { deriveSeed } from './random';
 import { createRun, openRun, type PartialEpoch, planRun, type RunDirectory, type RunMeta } from './run-dir';
+import { checkTrainingMemory } from './resources';
 import { learningRateAt } from './schedule';
 import { diverged, makeOptimizer, makeTrainer, type Trainer, trainStep } from './step';
 import { restoreOptimizerState, setLearningRate } from './tfjs-internals';
@@ -94,6 +95,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const plan = run ? null : planRun(options.out, options.run);
 
     const backend = await initBackend(config.backend, config.threads, log);
+    // A GPU backend splits a batch that does not fit into micro-batches; on a CPU it would swap or be killed.
+    if (backend.name !== 'webgpu') checkTrainingMemory(config.imageSize, config.batchSize);
     log(`nin ${NIN_VERSION}: ${run ? 'resuming' : 'training'} ${run?.dir ?? plan?.dir}`);
     log(`config: ${describeConfig(config)}`);
     log(`backend: ${backend.name} (${backend.detail})`);

@@ -1,5 +1,6 @@
 // The run directory (src/run-dir.ts): created whole and locked, one writer at a time (a dead writer's
-// lock is taken over), default names that never collide, logs written from memory.
+// lock is taken over), default names that never collide, logs written from memory; and the
+// resources a run is checked against before it starts (memory, threads).
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -7,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { resolveConfig } from '../src/config';
 import { NinError } from '../src/errors';
+import { availableCores, capThreads, checkTrainingMemory, trainingBytes } from '../src/resources';
 import { createRun, openRun, planRun, RUN_FILES } from '../src/run-dir';
 import { removeTempDirs, tempDir } from './helpers/idx';
 
@@ -85,5 +87,32 @@ describe('run directory', () => {
     const out = tempDir('nin-rundir-');
     createRun(planRun(out, 'a'), config, quiet).close();
     assert.throws(() => planRun(out, 'a'), (err: unknown) => err instanceof NinError && err.exitCode === 2 && /--resume/.test(err.message));
+  });
+});
+
+describe('resources', () => {
+  test('a run that cannot fit in memory is refused with the largest batch size that does', () => {
+    // 24 GB: d2l's 224px batch 128 fits (about 3 GB), 1024px batch 128 (about 59 GB) does not.
+    const gb24 = 24e9;
+    checkTrainingMemory(224, 128, gb24);
+    let message = '';
+    try {
+      checkTrainingMemory(1024, 128, gb24);
+    } catch (err) {
+      assert.ok(err instanceof NinError && err.exitCode === 2);
+      message = err.message;
+    }
+    assert.match(message, /--image-size 1024 at --batch-size 128 needs about 5\d\.\d GB of memory, this machine has 24\.0 GB/);
+    const fits = Number(/--batch-size (\d+) or less/.exec(message)?.[1]);
+    assert.ok(trainingBytes(1024, fits) <= gb24 && trainingBytes(1024, fits + 1) > gb24, `batch ${fits}`);
+  });
+
+  test('--threads above the cores is capped with a warning', () => {
+    const warnings: string[] = [];
+    assert.equal(capThreads(999, (l) => warnings.push(l)), availableCores());
+    assert.match(warnings[0], /--threads 999 is more than the \d+ cores? this process may use; using \d+/);
+    assert.equal(capThreads(1, (l) => warnings.push(l)), 1);
+    assert.equal(capThreads(null, (l) => warnings.push(l)), null);
+    assert.equal(warnings.length, 1);
   });
 });
