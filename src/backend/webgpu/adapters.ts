@@ -64,7 +64,7 @@ export function describeAdapter(adapter: GPUAdapter): AdapterReport {
 /** A short name for the backend line: "NVIDIA H200 (nvidia, hopper)" or "llvmpipe: Mesa 25.0.7 ...". */
 export function adapterName(a: AdapterReport): string {
   const name = a.description || a.device || 'unnamed adapter';
-  const extra = [a.vendor, a.architecture].filter((s) => s && !name.toLowerCase().includes(s.toLowerCase()));
+  const extra = [a.vendor, a.architecture].filter((s) => s && s !== 'software' && !name.toLowerCase().includes(s.toLowerCase()));
   return extra.length ? `${name} (${extra.join(', ')})` : name;
 }
 

@@ -38,7 +38,7 @@ interface Session {
 let session: Session | null = null;
 
 const SYNC_READ =
-  'webgpu cannot read a GPU tensor synchronously in Node (TF.js reads through an OffscreenCanvas); this is a bug in nin: use await tensor.data()';
+  "webgpu cannot read a GPU tensor synchronously in Node (TF.js would read it through a browser's OffscreenCanvas): the caller must use await tensor.data(), not dataSync()";
 
 /** Where the webgpu backend stands in this process: its adapter, and the first GPU failure if any. */
 export function webgpuSession(): { adapter: AdapterReport; fault: GpuFaultError | null } | null {
@@ -97,18 +97,16 @@ async function chooseAdapter(requireGpu: boolean): Promise<GPUAdapter> {
   return first;
 }
 
-/** TF.js's WebGPU backend with a clear error where it would need a browser's OffscreenCanvas. */
+/** TF.js's WebGPU backend, with a clear error instead of a browser's OffscreenCanvas for synchronous reads. */
 async function nodeBackendClass(): Promise<new (device: GPUDevice, info?: GPUAdapterInfo) => tf.KernelBackend> {
   // Loaded here, not at import: a machine without a GPU never loads it.
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
   return class NodeWebGPUBackend extends WebGPUBackend {
     override readSync(dataId: object) {
-      try {
-        return super.readSync(dataId);
-      } catch (err) {
-        if (err instanceof ReferenceError && /OffscreenCanvas/.test(err.message)) throw new Error(SYNC_READ);
-        throw err;
-      }
+      // Values already on the CPU (just uploaded, or read before) are fine; a GPU buffer is not.
+      const data = this.tensorMap.get(dataId);
+      if (data.values != null || data.dtype === 'string' || data.dtype === 'complex64') return super.readSync(dataId);
+      throw new Error(SYNC_READ);
     }
   };
 }
