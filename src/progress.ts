@@ -1,0 +1,161 @@
+// Progress of a training run on stderr, for people and for logs: on a terminal, one line redrawn in
+// place that fits the terminal's width (speed and ETAs always visible, the bar takes what is left);
+// elsewhere (nohup, CI, a log file), one plain line every `logEvery` seconds. Both show the test pass
+// too, and an ETA for the whole run as well as for the epoch.
+
+export interface ProgressOptions {
+  epochs: number; // the run's last epoch
+  batchesPerEpoch: number;
+  testBatches: number;
+  terminal: boolean; // draw in place (stderr is a TTY) or print plain lines
+  logEvery: number; // seconds between plain lines
+  columns?: () => number; // the terminal's width now
+  write: (text: string) => void; // raw stderr
+  now?: () => number; // ms, for tests
+}
+
+/** Seconds as 1:02:03 or 4:05. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`;
+}
+
+const REDRAW_MS = 100; // a terminal line at most ten times a second
+
+export class Progress {
+  private epoch = 0;
+  private phase: 'train' | 'test' = 'train';
+  private done = 0;
+  private detail = '';
+  private imagesPerSec = 0;
+  private phaseStarted = 0;
+  private phaseStartDone = 0;
+  private lastDraw = -Infinity;
+  private lastLine = -Infinity;
+  private drawn = false;
+  private epochSeconds: number | null = null; // the latest whole epoch's wall time, train and test
+
+  constructor(private readonly options: ProgressOptions) {}
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /** Starts (or resumes, `done` batches in) an epoch's training batches. */
+  startEpoch(epoch: number, done: number): void {
+    this.epoch = epoch;
+    this.setPhase('train', done);
+  }
+
+  /** After each training batch: running loss and accuracy, images/s of the steps. */
+  trainBatch(done: number, loss: number, accuracy: number, imagesPerSec: number): void {
+    this.done = done;
+    this.imagesPerSec = imagesPerSec;
+    this.detail = `loss ${loss.toFixed(3)} acc ${accuracy.toFixed(3)}`;
+    this.show();
+  }
+
+  startTest(): void {
+    this.setPhase('test', 0);
+  }
+
+  testBatch(done: number): void {
+    this.done = done;
+    this.show();
+  }
+
+  /** The epoch finished after `seconds` of wall time: the run's ETA uses it from now on. */
+  endEpoch(seconds: number): void {
+    this.epochSeconds = seconds;
+    this.clear();
+  }
+
+  /** Removes the terminal line (before other output, or at the end). */
+  clear(): void {
+    if (this.options.terminal && this.drawn) this.options.write('\r\x1b[K');
+    this.drawn = false;
+  }
+
+  private setPhase(phase: 'train' | 'test', done: number): void {
+    this.phase = phase;
+    this.done = done;
+    this.phaseStarted = this.now();
+    this.phaseStartDone = done;
+    this.detail = phase === 'test' ? '' : this.detail;
+    this.lastLine = this.now(); // plain lines: the first one after logEvery seconds
+    this.show(true);
+  }
+
+  /** Seconds left in this phase at its measured batch rate, or null before there is a rate. */
+  private phaseEta(): number | null {
+    const elapsed = (this.now() - this.phaseStarted) / 1000;
+    const batches = this.done - this.phaseStartDone;
+    if (batches <= 0 || elapsed <= 0) return null;
+    const total = this.phase === 'train' ? this.options.batchesPerEpoch : this.options.testBatches;
+    return ((total - this.done) * elapsed) / batches;
+  }
+
+  /** The epoch's and the run's remaining seconds. */
+  private etas(): { epoch: number | null; run: number | null } {
+    const left = this.phaseEta();
+    if (left === null) return { epoch: null, run: null };
+    const { batchesPerEpoch, testBatches, epochs } = this.options;
+    const perBatch = (this.now() - this.phaseStarted) / 1000 / Math.max(1, this.done - this.phaseStartDone);
+    // Until one test pass is measured, count a test batch (forward only) as a third of a training batch.
+    const testLeft = this.phase === 'train' ? (perBatch * testBatches) / 3 : 0;
+    const epochLeft = left + testLeft;
+    const wholeEpoch = this.epochSeconds ?? (this.phase === 'train' ? perBatch * (batchesPerEpoch + testBatches / 3) : null);
+    const laterEpochs = epochs - this.epoch;
+    return { epoch: epochLeft, run: wholeEpoch === null ? (laterEpochs === 0 ? epochLeft : null) : epochLeft + laterEpochs * wholeEpoch };
+  }
+
+  private show(force = false): void {
+    const now = this.now();
+    if (this.options.terminal) {
+      if (!force && now - this.lastDraw < REDRAW_MS) return;
+      this.lastDraw = now;
+      this.options.write(`\r${this.terminalLine()}\x1b[K`);
+      this.drawn = true;
+    } else if (now - this.lastLine >= this.options.logEvery * 1000) {
+      this.lastLine = now;
+      this.options.write(this.plainLine() + '\n');
+    }
+  }
+
+  private counts(): { done: number; total: number } {
+    return { done: this.done, total: this.phase === 'train' ? this.options.batchesPerEpoch : this.options.testBatches };
+  }
+
+  /** `epoch 3/10 [=====     ] 120/469 loss 0.412 acc 0.851 | 1234 img/s | ETA 4:12, run 1:02:03`, fitted to the width. */
+  terminalLine(): string {
+    const { done, total } = this.counts();
+    const { epoch, run } = this.etas();
+    const label = `${this.phase === 'test' ? 'test' : 'epoch'} ${this.epoch}/${this.options.epochs}`;
+    const speed = this.phase === 'train' && this.imagesPerSec > 0 ? ` | ${this.imagesPerSec.toFixed(0)} img/s` : '';
+    const eta = ` | ETA ${formatDuration(epoch ?? NaN)}${run !== null && run !== epoch ? `, run ${formatDuration(run)}` : ''}`;
+    const counts = ` ${done}/${total}`;
+    const detail = this.detail && this.phase === 'train' ? ` ${this.detail}` : '';
+    const width = Math.max(20, (this.options.columns?.() ?? 80) - 1);
+    // What must stay visible: label, counts, speed, ETA. Then the loss, then the bar, as room allows.
+    const fixed = label + counts + speed + eta;
+    const withDetail = fixed.length + detail.length <= width ? detail : '';
+    const room = width - fixed.length - withDetail.length - 3;
+    const bar = room >= 5 ? ` [${'='.repeat(Math.round((Math.min(room, 40) * done) / Math.max(1, total))).padEnd(Math.min(room, 40))}]` : '';
+    return (label + bar + counts + withDetail + speed + eta).slice(0, width);
+  }
+
+  /** `epoch 3/10: batch 120/469, loss 0.412, acc 0.851, 1234.5 images/s, ETA 4:12 (run 1:02:03)`. */
+  plainLine(): string {
+    const { done, total } = this.counts();
+    const { epoch, run } = this.etas();
+    const parts = [`${this.phase === 'test' ? 'test batch' : 'batch'} ${done}/${total}`];
+    if (this.phase === 'train' && this.detail) parts.push(this.detail.replace(' acc', ', acc'));
+    if (this.phase === 'train' && this.imagesPerSec > 0) parts.push(`${this.imagesPerSec.toFixed(1)} images/s`);
+    parts.push(`ETA ${formatDuration(epoch ?? NaN)}${run !== null ? ` (run ${formatDuration(run)})` : ''}`);
+    return `epoch ${this.epoch}/${this.options.epochs}: ${parts.join(', ')}`;
+  }
+}

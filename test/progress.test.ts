@@ -1,0 +1,61 @@
+// Progress on stderr (src/progress.ts): a terminal line that fits the width with speed and ETAs
+// always visible; plain lines every --log-every seconds when stderr is not a terminal; the test pass.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatDuration, Progress, type ProgressOptions } from '../src/progress';
+
+function harness(overrides: Partial<ProgressOptions> = {}) {
+  let clock = 0;
+  const written: string[] = [];
+  const progress = new Progress({ epochs: 10, batchesPerEpoch: 100, testBatches: 30, terminal: false, logEvery: 30, write: (t) => written.push(t), now: () => clock, ...overrides });
+  return { progress, written, tick: (ms: number) => (clock += ms) };
+}
+
+describe('progress', () => {
+  test('durations read as m:ss or h:mm:ss', () => {
+    assert.equal(formatDuration(5), '0:05');
+    assert.equal(formatDuration(252), '4:12');
+    assert.equal(formatDuration(3723), '1:02:03');
+    assert.equal(formatDuration(NaN), '-');
+  });
+
+  test('not a terminal: one plain line every logEvery seconds, with batch, loss, accuracy, speed, epoch and run ETA', () => {
+    const { progress, written, tick } = harness();
+    progress.startEpoch(3, 0);
+    for (let b = 1; b <= 40; b++) {
+      tick(1000); // a batch a second
+      progress.trainBatch(b, 0.4123, 0.851, 128);
+    }
+    assert.equal(written.length, 1, written.join(''));
+    // 60 batches left (60 s) + 30 test batches at a third of a batch (10 s); then 7 more epochs of 110 s.
+    assert.equal(written[0], 'epoch 3/10: batch 30/100, loss 0.412, acc 0.851, 128.0 images/s, ETA 1:20 (run 14:10)\n');
+    progress.startTest();
+    tick(31_000);
+    progress.testBatch(10);
+    assert.match(written.at(-1)!, /^epoch 3\/10: test batch 10\/30, ETA 1:02/);
+  });
+
+  test('a terminal line fits the width, keeping speed and both ETAs; the bar uses what is left', () => {
+    for (const columns of [120, 80, 60]) {
+      const { progress, tick } = harness({ terminal: true, columns: () => columns });
+      progress.startEpoch(1, 0);
+      tick(1000);
+      progress.trainBatch(10, 1.5, 0.5, 256);
+      const line = progress.terminalLine();
+      assert.ok(line.length <= columns - 1, `${columns}: ${line.length} ${line}`);
+      assert.match(line, /256 img\/s/, line);
+      assert.match(line, /ETA \d+:\d\d, run \d+:\d\d/, line);
+      if (columns >= 80) assert.match(line, /\[=+ *\]/, line);
+    }
+  });
+
+  test('a terminal line is redrawn in place and cleared at the end of the epoch', () => {
+    const { progress, written, tick } = harness({ terminal: true, columns: () => 80 });
+    progress.startEpoch(1, 0);
+    tick(500);
+    progress.trainBatch(1, 2.3, 0.1, 10);
+    assert.ok(written.every((w) => w.startsWith('\r')));
+    progress.endEpoch(12);
+    assert.equal(written.at(-1), '\r\x1b[K');
+  });
+});
