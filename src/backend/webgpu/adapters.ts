@@ -124,7 +124,7 @@ const LIBRARY_DIRS = [
   '/usr/local/lib',
 ];
 /** ICD manifests that Mesa ships (lvp_icd is lavapipe). */
-const MESA_ICD = /^(lvp|intel|intel_hasvk|radeon|virtio|gfxstream|nouveau|asahi|freedreno|panfrost|broadcom|powervr|dzn)_icd/;
+const MESA_ICD = /^(lvp|intel|intel_hasvk|radeon|virtio|gfxstream_vk|nouveau|asahi|freedreno|panfrost|broadcom|powervr_mesa|dzn)_icd/;
 const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/nvidia/share/vulkan/icd.d'];
 
 function listDir(dir: string): string[] {
