@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { type CheckpointMeta, type EpochMetrics, type NamedTensor, loadCheckpoint, type LoadedCheckpoint, recoverCheckpoint, saveCheckpoint } from './checkpoint';
 import type { TrainConfig } from './config';
+import { CONFIG_FIX, validateConfig } from './config-check';
 import { NinError, UsageError } from './errors';
 import { renderCurves } from './curves';
 import { describeFsError, makeDirs, TEMPORARY_PATTERN, temporaryName, writeDurable, writeFileAtomic } from './safe-file';
@@ -182,10 +183,9 @@ export function readRunConfig(file: string): TrainConfig {
   try {
     value = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch {
-    throw new NinError(`${file} is not valid JSON (corrupt or truncated); restore it, or start a new run`);
+    throw new NinError(`${file} is not valid JSON (corrupt or truncated); ${CONFIG_FIX}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new NinError(`${file} is not a nin config; restore it, or start a new run`);
-  return value as TrainConfig;
+  return validateConfig(value, file);
 }
 
 function csvRow(m: EpochMetrics): string {
