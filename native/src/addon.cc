@@ -51,7 +51,8 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
 Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   auto s = shape<nin::ConvShape>(info[0]);
   float* dbias = info[4].IsNull() || info[4].IsUndefined() ? nullptr : floats(info[4], "dbias");
-  bool ok = nin::conv_backward_filter(s, floats(info[1], "x"), floats(info[2], "dy"), floats(info[3], "dfilter"), dbias);
+  bool ok =
+      nin::conv_backward_filter(s, floats(info[1], "x"), floats(info[2], "dy"), floats(info[3], "dfilter"), dbias);
   return Napi::Boolean::New(info.Env(), ok);
 }
 

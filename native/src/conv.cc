@@ -32,9 +32,9 @@ ConvLayouts g_layouts = ConvLayouts::kAuto;
 struct Port {
   memory::desc user;
   memory::desc inner;
-  memory buffer;            // owned copy in the inner layout, only when the layouts differ
-  dnnl::reorder to_inner;   // user -> buffer (inputs)
-  dnnl::reorder to_user;    // buffer -> user (outputs)
+  memory buffer;           // owned copy in the inner layout, only when the layouts differ
+  dnnl::reorder to_inner;  // user -> buffer (inputs)
+  dnnl::reorder to_user;   // buffer -> user (outputs)
 
   void init(const memory::desc& user_md, const memory::desc& inner_md, bool is_input) {
     user = user_md;
@@ -105,10 +105,10 @@ Geometry geometry(const ConvShape& s) {
 
 dnnl::convolution_forward::primitive_desc forward_pd(const Geometry& g, bool with_bias, bool relu) {
   using fwd = dnnl::convolution_forward;
-  auto desc = with_bias ? fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                    g.src_any, g.weights_any, g.bias, g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r)
-                        : fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                    g.src_any, g.weights_any, g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
+  auto desc = with_bias ? fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, g.src_any,
+                                    g.weights_any, g.bias, g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r)
+                        : fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, g.src_any,
+                                    g.weights_any, g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
   dnnl::primitive_attr attr;
   if (relu) {
     dnnl::post_ops ops;
@@ -171,8 +171,8 @@ BackwardDataEntry& backward_data_entry(const ConvShape& s) {
   if (it != g_backward_data.end()) return *it->second;
   Geometry g = geometry(s);
   auto hint = forward_pd(g, false, false);
-  dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any,
-                                             g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
+  dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any, g.dst_any,
+                                             g.strides, g.dilates, g.pad_l, g.pad_r);
   dnnl::convolution_backward_data::primitive_desc pd(desc, cpu_engine(), hint);
   auto entry = std::make_unique<BackwardDataEntry>();
   entry->prim = dnnl::convolution_backward_data(pd);
@@ -191,8 +191,8 @@ BackwardWeightsEntry& backward_weights_entry(const ConvShape& s, bool with_bias)
   using bwd = dnnl::convolution_backward_weights;
   auto desc = with_bias ? bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any, g.bias, g.dst_any,
                                     g.strides, g.dilates, g.pad_l, g.pad_r)
-                        : bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any, g.dst_any,
-                                    g.strides, g.dilates, g.pad_l, g.pad_r);
+                        : bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any, g.dst_any, g.strides,
+                                    g.dilates, g.pad_l, g.pad_r);
   bwd::primitive_desc pd(desc, cpu_engine(), hint);
   auto entry = std::make_unique<BackwardWeightsEntry>();
   entry->prim = dnnl::convolution_backward_weights(pd);
@@ -214,7 +214,8 @@ bool conv_forward(const ConvShape& s, const float* x, const float* filter, const
         {DNNL_ARG_DST, e.dst.output(y)},
     };
     if (bias != nullptr) {
-      args[DNNL_ARG_BIAS] = memory(memory::desc({s.out_channels}, dt::f32, tag::x), cpu_engine(), const_cast<float*>(bias));
+      args[DNNL_ARG_BIAS] =
+          memory(memory::desc({s.out_channels}, dt::f32, tag::x), cpu_engine(), const_cast<float*>(bias));
     }
     e.prim.execute(cpu_stream(), args);
     e.dst.finish(y);

@@ -51,9 +51,7 @@ inline float apply(float a, float b) {
 template <BinaryOp op>
 void binary_op(Broadcast mode, const float* a, const float* b, float* out, int64_t size, int64_t inner) {
   switch (mode) {
-    case Broadcast::kSame:
-      for_each(size, [=](int64_t i) { out[i] = apply<op>(a[i], b[i]); });
-      break;
+    case Broadcast::kSame: for_each(size, [=](int64_t i) { out[i] = apply<op>(a[i], b[i]); }); break;
     case Broadcast::kScalarA: {
       const float value = a[0];
       for_each(size, [=](int64_t i) { out[i] = apply<op>(value, b[i]); });
