@@ -223,7 +223,12 @@ describe('NiN on webgpu', () => {
         } else {
           const trainer = makeTrainer(model, optimizer);
           for (let i = 0; i < 2; i++)
-            trainStep(trainer, train.x, train.labels, 4, { imageSize: IMAGE_SIZE, labelSmoothing: 0, weightDecay: 0, dropoutSeed: null });
+            await trainStep(trainer, train.x, train.labels, 4, {
+              imageSize: IMAGE_SIZE,
+              labelSmoothing: 0,
+              weightDecay: 0,
+              dropoutSeed: null,
+            });
         }
         const before = await score(model, test.x, test.labels, 8);
         const target = path.join(dir, from);
@@ -405,7 +410,7 @@ async function recordStep(
     }
   })();
   const trainer = makeTrainer(model, optimizer);
-  const result = trainStep(trainer, x, labels, size, {
+  const result = await trainStep(trainer, x, labels, size, {
     imageSize: IMAGE_SIZE,
     labelSmoothing: 0,
     weightDecay: 0,
