@@ -9,6 +9,7 @@ import {
   OnednnConvLayouts, onednnConvLayouts, onednnKernelCalls, onednnStatus, onednnThreads, registerOnednnBackend,
   setOnednnConvLayouts, setOnednnThreads,
 } from '../src/backend/onednn';
+import { ConvShape, PoolShape, requireAddon } from '../src/backend/onednn/addon';
 
 const TOLERANCE = 1e-4;
 
@@ -270,7 +271,7 @@ describe('reductions', () => {
 test('status names the oneDNN version; registering twice is harmless', () => {
   assert.match(onednnStatus().version ?? '', /^\d+\.\d+\.\d+$/);
   registerOnednnBackend();
-  assert.ok(tf.engine().registryFactory.onednn !== undefined);
+  assert.ok(tf.findBackendFactory('onednn') != null);
 });
 
 test('threads: all cores the process may use by default, settable, positive integers only', () => {
@@ -338,5 +339,136 @@ describe('fused ReLU gradient', () => {
     assert.ok(Number.isNaN(actual.values[5]) && Number.isNaN(expected.values[5]));
     actual.values[5] = expected.values[5] = 0;
     assert.deepEqual(actual.values, expected.values);
+  });
+});
+
+// ---- the native boundary: a wrong call is a JS exception, never a crash -----------------------------------
+
+describe('the addon rejects wrong calls with a TypeError or RangeError naming the argument', () => {
+  const native = requireAddon();
+  const floats = (n: number) => new Float32Array(n);
+  // x 2x9x9x3 (486), filter 3x3x3x4 (108), y 2x7x7x4 (392).
+  const conv: ConvShape = {
+    batch: 2, inHeight: 9, inWidth: 9, inChannels: 3, filterHeight: 3, filterWidth: 3, outChannels: 4, outHeight: 7, outWidth: 7,
+    strideHeight: 1, strideWidth: 1, dilationHeight: 1, dilationWidth: 1, padTop: 0, padBottom: 0, padLeft: 0, padRight: 0,
+  };
+  // x 1x8x8x4 (256), y 1x4x4x4 (64).
+  const pool: PoolShape = {
+    batch: 1, inHeight: 8, inWidth: 8, channels: 4, filterHeight: 2, filterWidth: 2, outHeight: 4, outWidth: 4,
+    strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0,
+  };
+  const { relu } = native.UnaryOp;
+  const { add } = native.BinaryOp;
+  const { same, scalarA, rowB } = native.Broadcast;
+  const rejects = (call: () => unknown, name: 'TypeError' | 'RangeError', message: RegExp) =>
+    assert.throws(call, (err: Error) => err.name === name && message.test(err.message), `expected ${name} ${message}`);
+
+  test('well-formed calls work (the cases below each break one thing)', () => {
+    assert.equal(native.conv2d(conv, floats(486), floats(108), floats(4), true, floats(392)), true);
+    assert.equal(native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486)), true);
+    assert.equal(native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), null), true);
+    native.maxPool(pool, floats(256), floats(64));
+    native.maxPoolGrad(pool, floats(64), floats(256), floats(256));
+    native.avgPool(pool, floats(256), floats(64));
+    native.avgPoolGrad(pool, floats(64), floats(256));
+    native.unary(relu, floats(10), floats(10), 0);
+    native.binary(add, rowB, floats(12), floats(4), floats(12), 4);
+    native.sumLeading(floats(12), floats(4), 3, 4);
+    native.sumTrailing(floats(12), floats(3), 3, 4);
+    native.unary(relu, floats(0), floats(0), 0); // empty tensors are fine for elementwise ops
+  });
+
+  test('a short or long output', () => {
+    rejects(() => native.conv2d(conv, floats(486), floats(108), null, false, floats(391)), 'RangeError',
+      /^conv2d: y must have 392 elements \(batch\*outHeight\*outWidth\*outChannels\), got 391$/);
+    rejects(() => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(485)), 'RangeError', /conv2dBackpropInput: dx must have 486/);
+    rejects(() => native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), floats(3)), 'RangeError', /dbias must have 4 elements \(outChannels\)/);
+    rejects(() => native.maxPool(pool, floats(256), floats(10)), 'RangeError', /^maxPool: y must have 64 elements/);
+    rejects(() => native.avgPoolGrad(pool, floats(64), floats(257)), 'RangeError', /^avgPoolGrad: dx must have 256/);
+    rejects(() => native.unary(relu, floats(4), floats(1 << 16), 0), 'RangeError', /^unary: y must have 4 elements \(x's length\)/);
+    rejects(() => native.sumLeading(floats(12), floats(3), 3, 4), 'RangeError', /^sumLeading: out must have 4 elements \(inner\)/);
+  });
+
+  test('a short or long input', () => {
+    rejects(() => native.conv2d(conv, floats(10), floats(108), null, false, floats(392)), 'RangeError',
+      /^conv2d: x must have 486 elements \(batch\*inHeight\*inWidth\*inChannels\), got 10$/);
+    rejects(() => native.conv2d(conv, floats(486), floats(109), null, false, floats(392)), 'RangeError', /filter must have 108/);
+    rejects(() => native.conv2d(conv, floats(486), floats(108), floats(3), false, floats(392)), 'RangeError', /bias must have 4/);
+    rejects(() => native.maxPoolGrad(pool, floats(64), floats(255), floats(256)), 'RangeError', /^maxPoolGrad: x must have 256/);
+    rejects(() => native.binary(add, same, floats(100), floats(3), floats(100), 1), 'RangeError', /^binary: b must have 100 elements/);
+    rejects(() => native.binary(add, scalarA, floats(2), floats(100), floats(100), 1), 'RangeError', /^binary: a must have 1 elements \(one scalar/);
+    rejects(() => native.binary(add, rowB, floats(12), floats(3), floats(12), 4), 'RangeError', /^binary: b must have 4 elements \(inner/);
+    rejects(() => native.sumLeading(floats(10), floats(4), 1000, 4), 'RangeError', /^sumLeading: x must have 4000 elements \(outer\*inner\)/);
+  });
+
+  test('an output that shares memory with another buffer', () => {
+    const x = floats(10);
+    rejects(() => native.unary(relu, x, x, 0), 'RangeError', /^unary: y must not share memory with x$/);
+    const buffer = floats(20);
+    rejects(() => native.unary(relu, buffer.subarray(0, 10), buffer.subarray(5, 15), 0), 'RangeError', /share memory/);
+    native.binary(add, same, x, x, floats(10), 1); // inputs may share memory
+  });
+
+  test('a wrong type', () => {
+    rejects(() => native.conv2d(conv, new Float64Array(486) as unknown as Float32Array, floats(108), null, false, floats(392)), 'TypeError',
+      /^conv2d: x must be a Float32Array, got a Float64Array$/);
+    rejects(() => native.maxPool(pool, Array(256).fill(0) as unknown as Float32Array, floats(64)), 'TypeError', /x must be a Float32Array, got an Array/);
+    rejects(() => native.conv2d(conv, floats(486), floats(108), undefined as unknown as null, false, floats(392)), 'TypeError', /bias must be a Float32Array, got undefined/);
+    rejects(() => native.conv2d(conv, floats(486), floats(108), null, 1 as unknown as boolean, floats(392)), 'TypeError', /relu must be a boolean, got the number 1/);
+    rejects(() => native.unary('relu' as unknown as number, floats(4), floats(4), 0), 'TypeError', /^unary: op must be a number, got a string$/);
+    rejects(() => native.unary(relu, floats(4), floats(4), null as unknown as number), 'TypeError', /alpha must be a number, got null/);
+    rejects(() => native.setThreads('2' as unknown as number), 'TypeError', /^setThreads: threads must be a number/);
+    rejects(() => native.maxPool(Int32Array.from([1, 8, 8, 4, 2, 2, 4, 4, 2, 2, 0, 0]) as unknown as PoolShape, floats(256), floats(64)), 'TypeError',
+      /^maxPool: shape must be an object of 12 named sizes, got an Int32Array$/);
+  });
+
+  test('missing or extra arguments', () => {
+    const call = (f: unknown, ...args: unknown[]) => (f as (...a: unknown[]) => unknown)(...args);
+    rejects(() => call(native.unary, relu), 'TypeError', /^unary: expected 4 arguments, got 1$/);
+    rejects(() => call(native.conv2d, conv, floats(486), floats(108), null, false), 'TypeError', /^conv2d: expected 6 arguments, got 5$/);
+    rejects(() => call(native.avgPool), 'TypeError', /^avgPool: expected 3 arguments, got 0$/);
+    rejects(() => call(native.threads, 1), 'TypeError', /^threads: expected 0 arguments, got 1$/);
+    rejects(() => call(native.sumTrailing, floats(12), floats(3), 3, 4, 5), 'TypeError', /expected 4 arguments, got 5/);
+  });
+
+  test('an enum value out of range', () => {
+    rejects(() => native.unary(4, floats(4), floats(4), 0), 'RangeError',
+      /^unary: op must be one of 0 relu, 1 step, 2 sqrt, 3 square, got 4$/);
+    rejects(() => native.unary(-1, floats(4), floats(4), 0), 'RangeError', /got -1$/);
+    rejects(() => native.unary(1.5, floats(4), floats(4), 0), 'RangeError', /got 1.5$/);
+    rejects(() => native.unary(NaN, floats(4), floats(4), 0), 'RangeError', /got nan$/i);
+    rejects(() => native.binary(5, same, floats(4), floats(4), floats(4), 1), 'RangeError', /^binary: op must be one of .*4 reluGrad, got 5$/);
+    rejects(() => native.binary(add, 5, floats(4), floats(4), floats(4), 1), 'RangeError', /^binary: broadcast must be one of .*4 rowA, got 5$/);
+    rejects(() => native.setConvLayouts(4), 'RangeError', /^setConvLayouts: layouts must be one of 0 plain, 1 blocked-weights, 2 blocked, 3 auto, got 4$/);
+    rejects(() => native.setThreads(0), 'RangeError', /^setThreads: threads must be an integer from 1 to/);
+  });
+
+  test('a bad shape: negative, zero, absurd, missing or extra fields', () => {
+    rejects(() => native.conv2d({ ...conv, batch: -2 }, floats(486), floats(108), null, false, floats(392)), 'RangeError',
+      /^conv2d: shape.batch must be an integer from 1 to 16777216, got -2$/);
+    rejects(() => native.maxPool({ ...pool, inHeight: 0 }, floats(256), floats(64)), 'RangeError', /^maxPool: shape.inHeight must be an integer from 1/);
+    rejects(() => native.maxPool({ ...pool, strideWidth: 0 }, floats(256), floats(64)), 'RangeError', /shape.strideWidth must be an integer from 1/);
+    rejects(() => native.conv2d({ ...conv, padTop: -1 }, floats(486), floats(108), null, false, floats(392)), 'RangeError', /shape.padTop must be an integer from 0/);
+    rejects(() => native.conv2d({ ...conv, outHeight: 2.5 }, floats(486), floats(108), null, false, floats(392)), 'RangeError', /shape.outHeight .* got 2.5$/);
+    rejects(() => native.maxPool({ ...pool, channels: 2 ** 31 }, floats(256), floats(64)), 'RangeError', /shape.channels must be an integer from 1 to 16777216, got 2147483648$/);
+    // Each size is allowed, their product is not: the element count is checked before it can overflow.
+    const huge = { ...pool, batch: 2 ** 24, inHeight: 2 ** 24, inWidth: 2 ** 24, channels: 2 ** 24 };
+    rejects(() => native.maxPool(huge, floats(256), floats(64)), 'RangeError', /^maxPool: the shape gives x more than 2147483647 elements$/);
+    const { padRight: _, ...missing } = conv;
+    rejects(() => native.conv2d(missing as ConvShape, floats(486), floats(108), null, false, floats(392)), 'TypeError',
+      /^conv2d: shape.padRight must be a number, got undefined$/);
+    rejects(() => native.maxPool({ ...pool, padBottom: 0 } as PoolShape, floats(256), floats(64)), 'TypeError', /^maxPool: shape must have exactly 12 fields, got 13$/);
+    rejects(() => native.binary(add, rowB, floats(12), floats(5), floats(12), 5), 'RangeError', /^binary: inner \(5\) must divide out's length \(12\)$/);
+    rejects(() => native.binary(add, rowB, floats(12), floats(0), floats(12), 0), 'RangeError', /^binary: inner must be an integer from 1/);
+    rejects(() => native.sumLeading(floats(12), floats(4), -3, 4), 'RangeError', /^sumLeading: outer must be an integer from 0/);
+  });
+
+  test('the enums are frozen objects read from the addon, in the order of nin_onednn.h', () => {
+    assert.deepEqual({ ...native.UnaryOp }, { relu: 0, step: 1, sqrt: 2, square: 3 });
+    assert.deepEqual({ ...native.BinaryOp }, { add: 0, sub: 1, mul: 2, div: 3, reluGrad: 4 });
+    assert.deepEqual({ ...native.Broadcast }, { same: 0, scalarA: 1, scalarB: 2, rowB: 3, rowA: 4 });
+    assert.deepEqual({ ...native.ConvLayouts }, { plain: 0, 'blocked-weights': 1, blocked: 2, auto: 3 });
+    for (const values of [native.UnaryOp, native.BinaryOp, native.Broadcast, native.ConvLayouts]) assert.ok(Object.isFrozen(values));
+    assert.throws(() => { (native.UnaryOp as Record<string, number>).relu = 3; }, TypeError);
   });
 });

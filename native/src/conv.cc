@@ -89,7 +89,8 @@ Geometry geometry(const ConvShape& s) {
   // 96px) only for spatial kernels whose activations are small enough to reorder within the caches.
   const int64_t activations = (int64_t)s.batch * ((int64_t)s.in_height * s.in_width * s.in_channels +
                                                   (int64_t)s.out_height * s.out_width * s.out_channels);
-  const bool small_spatial = s.filter_height * s.filter_width > 1 && s.in_channels >= 16 && activations <= (3 << 20);
+  const bool small_spatial =
+      (int64_t)s.filter_height * s.filter_width > 1 && s.in_channels >= 16 && activations <= (3 << 20);
   const bool blocked_weights = g_layouts != ConvLayouts::kPlain;
   const bool blocked_activations =
       g_layouts == ConvLayouts::kBlocked || (g_layouts == ConvLayouts::kAuto && small_spatial);
@@ -134,9 +135,12 @@ struct BackwardWeightsEntry {
 };
 
 std::string shape_key(char kind, const ConvShape& s, int flags) {
-  const int* v = &s.batch;
   std::string key(1, kind);
-  for (size_t i = 0; i < sizeof(ConvShape) / sizeof(int); ++i) key += std::to_string(v[i]) + ",";
+  for (int v : {s.batch, s.in_height, s.in_width, s.in_channels, s.filter_height, s.filter_width, s.out_channels,
+                s.out_height, s.out_width, s.stride_height, s.stride_width, s.dilation_height, s.dilation_width,
+                s.pad_top, s.pad_bottom, s.pad_left, s.pad_right}) {
+    key += std::to_string(v) + ",";
+  }
   key += std::to_string(flags) + "/" + std::to_string(static_cast<int>(g_layouts));
   return key;
 }

@@ -88,16 +88,18 @@ void binary_op(Broadcast mode, const float* a, const float* b, float* out, int64
 }  // namespace
 
 void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha) {
-  if (op == UnaryOp::kRelu) {
-    // Math.max(0, NaN) is NaN in TF.js; (v < 0) keeps NaN too.
-    for_each(size, [=](int64_t i) { y[i] = x[i] < 0.f ? 0.f : x[i]; });
-  } else if (op == UnaryOp::kStep) {
-    const uint32_t low = bits(alpha);
-    for_each(size, [=](int64_t i) { y[i] = step(x[i], low); });
-  } else if (op == UnaryOp::kSqrt) {
-    for_each(size, [=](int64_t i) { y[i] = std::sqrt(x[i]); });
-  } else {
-    for_each(size, [=](int64_t i) { y[i] = x[i] * x[i]; });
+  switch (op) {
+    case UnaryOp::kRelu:
+      // Math.max(0, NaN) is NaN in TF.js; (v < 0) keeps NaN too.
+      for_each(size, [=](int64_t i) { y[i] = x[i] < 0.f ? 0.f : x[i]; });
+      break;
+    case UnaryOp::kStep: {
+      const uint32_t low = bits(alpha);
+      for_each(size, [=](int64_t i) { y[i] = step(x[i], low); });
+      break;
+    }
+    case UnaryOp::kSqrt: for_each(size, [=](int64_t i) { y[i] = std::sqrt(x[i]); }); break;
+    case UnaryOp::kSquare: for_each(size, [=](int64_t i) { y[i] = x[i] * x[i]; }); break;
   }
 }
 

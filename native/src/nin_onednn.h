@@ -7,6 +7,9 @@
 
 namespace nin {
 
+// The addon checks every field before a kernel sees one (sizes, strides and dilations at least 1, paddings at
+// least 0, none above 2^24) and every buffer against the element count the shape gives it (at most 2^31 - 1).
+
 // One 2-D convolution as TF.js's computeConv2DInfo describes it; dilation 1 means none.
 struct ConvShape {
   int batch, in_height, in_width, in_channels;
@@ -34,6 +37,9 @@ bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
 // kBlockedWeights = nhwc activations with blocked weights (direct AVX-512 kernels), kBlocked = both blocked,
 // kAuto = blocked weights, and blocked activations too for spatial kernels on small activations.
 enum class ConvLayouts { kPlain = 0, kBlockedWeights = 1, kBlocked = 2, kAuto = 3 };
+// The names JS sees for each enum, in value order: the addon exports them as frozen objects ({plain: 0, ...})
+// and rejects a value past the end, so neither side copies a number by hand.
+inline constexpr const char* kConvLayoutsNames[] = {"plain", "blocked-weights", "blocked", "auto"};
 void set_conv_layouts(ConvLayouts layouts);
 ConvLayouts conv_layouts();
 // Drops cached primitives and their buffers.
@@ -46,14 +52,17 @@ void avg_pool(const PoolShape& s, const float* x, float* y);
 void avg_pool_grad(const PoolShape& s, const float* dy, float* dx);
 
 enum class UnaryOp { kRelu = 0, kStep = 1, kSqrt = 2, kSquare = 3 };  // Sqrt and Square: Adam's update
+inline constexpr const char* kUnaryOpNames[] = {"relu", "step", "sqrt", "square"};
 void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha);
 
 // kReluGrad: a * step(b), ReLU's gradient dy * step(x) in one pass (bit-identical to TF.js's two kernels).
 enum class BinaryOp { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kReluGrad = 4 };
+inline constexpr const char* kBinaryOpNames[] = {"add", "sub", "mul", "div", "reluGrad"};
 // How b lines up with a (the output has a's size unless stated):
 // kSame: same size; kScalarA: a is one value, out has b's size; kScalarB: b is one value;
 // kRowB: b has `inner` values repeated over a's rows (a bias over the last axis); kRowA: the mirror.
 enum class Broadcast { kSame = 0, kScalarA = 1, kScalarB = 2, kRowB = 3, kRowA = 4 };
+inline constexpr const char* kBroadcastNames[] = {"same", "scalarA", "scalarB", "rowB", "rowA"};
 void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* out, int64_t size, int64_t inner);
 
 // x viewed as [outer, inner]: sum over outer (leading axes) into inner values, or over inner into outer values.

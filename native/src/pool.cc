@@ -17,11 +17,14 @@ struct Window {
   int row_begin, row_end, col_begin, col_end;
 };
 
+// The in-bounds part of one window; empty (begin == end) when the window lies in the padding.
 Window window(const PoolShape& s, int out_row, int out_col) {
-  const int row = out_row * s.stride_height - s.pad_top;
-  const int col = out_col * s.stride_width - s.pad_left;
-  return {std::max(0, row), std::min(s.in_height, row + s.filter_height), std::max(0, col),
-          std::min(s.in_width, col + s.filter_width)};
+  const int64_t row = (int64_t)out_row * s.stride_height - s.pad_top;
+  const int64_t col = (int64_t)out_col * s.stride_width - s.pad_left;
+  const int64_t row_begin = std::clamp<int64_t>(row, 0, s.in_height);
+  const int64_t col_begin = std::clamp<int64_t>(col, 0, s.in_width);
+  return {(int)row_begin, (int)std::clamp<int64_t>(row + s.filter_height, row_begin, s.in_height), (int)col_begin,
+          (int)std::clamp<int64_t>(col + s.filter_width, col_begin, s.in_width)};
 }
 
 void zero(float* data, int64_t size) {
@@ -132,7 +135,7 @@ void avg_pool_grad(const PoolShape& s, const float* dy, float* dx) {
   const int blocks = (c_count + kChannelBlock - 1) / kChannelBlock;
   const int64_t in_image = (int64_t)s.in_height * s.in_width * c_count;
   const int64_t out_image = (int64_t)s.out_height * s.out_width * c_count;
-  const float scale = 1.f / (float)(s.filter_height * s.filter_width);
+  const float scale = 1.f / (float)((int64_t)s.filter_height * s.filter_width);
   zero(dx, in_image * s.batch);
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < s.batch; ++b) {

@@ -1,0 +1,178 @@
+// The nin_onednn native addon (native/src/) as TypeScript sees it: where it is, whether it loads (and the
+// fix when not), its typed surface and enums, and the process-wide settings it holds (threads, conv layouts).
+import * as path from 'node:path';
+
+export interface OnednnStatus {
+  available: boolean;
+  reason?: string; // one line naming the fix
+  version?: string; // oneDNN's version, e.g. "2.6.3"
+}
+
+/** One 2-D convolution, named as TF.js's Conv2DInfo names it (padding flattened); see nin::ConvShape. */
+export interface ConvShape {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  filterHeight: number;
+  filterWidth: number;
+  outChannels: number;
+  outHeight: number;
+  outWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  dilationHeight: number;
+  dilationWidth: number;
+  padTop: number;
+  padBottom: number;
+  padLeft: number;
+  padRight: number;
+}
+
+/** One 2-D pooling window over each channel; see nin::PoolShape. */
+export interface PoolShape {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  channels: number;
+  filterHeight: number;
+  filterWidth: number;
+  outHeight: number;
+  outWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padTop: number;
+  padLeft: number;
+}
+
+// The names of the addon's enums; their numbers come from the addon (nin_onednn.h's name tables).
+const UNARY_OPS = ['relu', 'step', 'sqrt', 'square'] as const;
+const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'reluGrad'] as const;
+const BROADCASTS = ['same', 'scalarA', 'scalarB', 'rowB', 'rowA'] as const;
+/**
+ * Memory layouts of the convolutions, for benchmarks and tests: 'plain' runs oneDNN on TF.js's own
+ * nhwc/hwio buffers (its gemm kernels); 'blocked-weights' reorders only the weights into oneDNN's blocked
+ * layout, which gets its direct AVX-512 kernels; 'blocked' reorders activations too; 'auto' (the default)
+ * is 'blocked-weights' plus blocked activations for spatial kernels on small activations, where it pays.
+ */
+const CONV_LAYOUTS = ['plain', 'blocked-weights', 'blocked', 'auto'] as const;
+export type OnednnConvLayouts = (typeof CONV_LAYOUTS)[number];
+
+/** An enum as the addon exports it: a frozen {name: value} object. */
+type NativeEnum<Names extends readonly string[]> = Readonly<Record<Names[number], number>>;
+
+/**
+ * What native/src/addon.cc exports. Every function checks its arguments (count, types, each buffer's length
+ * against the shape, enum ranges) and throws a TypeError or RangeError naming the wrong one.
+ */
+export interface Addon {
+  readonly UnaryOp: NativeEnum<typeof UNARY_OPS>;
+  readonly BinaryOp: NativeEnum<typeof BINARY_OPS>;
+  readonly Broadcast: NativeEnum<typeof BROADCASTS>;
+  readonly ConvLayouts: NativeEnum<typeof CONV_LAYOUTS>;
+  // Convolutions return false when oneDNN rejects the shape; the caller then runs TF.js's kernel.
+  conv2d(shape: ConvShape, x: Float32Array, filter: Float32Array, bias: Float32Array | null, relu: boolean, y: Float32Array): boolean;
+  conv2dBackpropInput(shape: ConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array): boolean;
+  conv2dBackpropFilter(shape: ConvShape, x: Float32Array, dy: Float32Array, dfilter: Float32Array, dbias: Float32Array | null): boolean;
+  maxPool(shape: PoolShape, x: Float32Array, y: Float32Array): void;
+  maxPoolGrad(shape: PoolShape, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  avgPool(shape: PoolShape, x: Float32Array, y: Float32Array): void;
+  avgPoolGrad(shape: PoolShape, dy: Float32Array, dx: Float32Array): void;
+  unary(op: number, x: Float32Array, y: Float32Array, alpha: number): void;
+  binary(op: number, broadcast: number, a: Float32Array, b: Float32Array, out: Float32Array, inner: number): void;
+  sumLeading(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
+  sumTrailing(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
+  setThreads(n: number): void;
+  threads(): number;
+  cores(): number;
+  setConvLayouts(layouts: number): void;
+  convLayouts(): number;
+  clearCache(): void;
+  version(): string;
+}
+
+// Compiled to dist/src/backend/onednn/, the addon lives in native/build/Release/ at the package root.
+// NIN_ONEDNN_ADDON points at another build of it (native/sanitize.sh runs the tests on a sanitizer build).
+const ADDON_PATH = process.env.NIN_ONEDNN_ADDON ??
+  path.join(__dirname, '..', '..', '..', '..', 'native', 'build', 'Release', 'nin_onednn.node');
+const REBUILD_HINT = 'apt-get install libdnnl-dev, then npm rebuild';
+
+let addon: Addon | undefined;
+let loadFailure: string | undefined;
+
+/** The first enum name this TypeScript expects that the loaded addon lacks (a build older than the sources). */
+function missingEnumName(loaded: Addon): string | undefined {
+  const expected: [string, readonly string[]][] = [
+    ['UnaryOp', UNARY_OPS], ['BinaryOp', BINARY_OPS], ['Broadcast', BROADCASTS], ['ConvLayouts', CONV_LAYOUTS],
+  ];
+  for (const [enumName, names] of expected) {
+    const values = (loaded as unknown as Record<string, Record<string, unknown> | undefined>)[enumName];
+    const missing = names.find((name) => typeof values?.[name] !== 'number');
+    if (missing !== undefined) return `${enumName}.${missing}`;
+  }
+  return undefined;
+}
+
+function loadAddon(): Addon | undefined {
+  if (addon !== undefined || loadFailure !== undefined) return addon;
+  // OpenMP threads that spin while waiting steal the core from the thread with work whenever anything
+  // else runs on the machine (3x slower steps measured with one busy neighbour); libgomp reads this when
+  // the addon loads it, so set it first unless the user chose otherwise.
+  process.env.OMP_WAIT_POLICY ??= 'passive';
+  try {
+    const loaded = require(ADDON_PATH) as Addon;
+    const missing = missingEnumName(loaded);
+    if (missing === undefined) addon = loaded;
+    else loadFailure = `the oneDNN addon is older than nin's sources (it has no ${missing}): npm rebuild`;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const detail = (e.message ?? String(err)).split('\n')[0];
+    loadFailure = e.code === 'MODULE_NOT_FOUND'
+      ? `the oneDNN addon is not built (no ${path.relative(process.cwd(), ADDON_PATH) || ADDON_PATH}): ${REBUILD_HINT}`
+      : `the oneDNN addon does not load (${detail}): ${REBUILD_HINT}`;
+  }
+  return addon;
+}
+
+export function onednnStatus(): OnednnStatus {
+  const native = loadAddon();
+  if (native === undefined) return { available: false, reason: loadFailure };
+  try {
+    return { available: true, version: native.version() };
+  } catch (err) {
+    return { available: false, reason: `the oneDNN addon does not answer (${(err as Error).message}): ${REBUILD_HINT}` };
+  }
+}
+
+/** The loaded addon; throws Error(reason) when it is unavailable. */
+export function requireAddon(): Addon {
+  const status = onednnStatus();
+  if (!status.available || addon === undefined) throw new Error(status.reason);
+  return addon;
+}
+
+/** OpenMP threads for every native kernel; the default is all cores (or OMP_NUM_THREADS). */
+export function setOnednnThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`oneDNN threads must be a positive integer (got ${n})`);
+  requireAddon().setThreads(n);
+}
+
+export function onednnThreads(): number {
+  return requireAddon().threads();
+}
+
+export function setOnednnConvLayouts(layouts: OnednnConvLayouts): void {
+  const native = requireAddon();
+  if (!Object.hasOwn(native.ConvLayouts, layouts)) {
+    throw new Error(`conv layouts must be one of ${Object.keys(native.ConvLayouts).join(', ')} (got ${layouts})`);
+  }
+  native.setConvLayouts(native.ConvLayouts[layouts]);
+}
+
+export function onednnConvLayouts(): OnednnConvLayouts {
+  const native = requireAddon();
+  const value = native.convLayouts();
+  const name = CONV_LAYOUTS.find((n) => native.ConvLayouts[n] === value);
+  if (name === undefined) throw new Error(`the oneDNN addon reports unknown conv layouts ${value}`);
+  return name;
+}

@@ -1,0 +1,58 @@
+// Conv + bias + ReLU as one op while training. While a gradient tape records, TF.js's fused conv2d falls
+// back to Conv2D, Add(bias), Relu, whose backward adds Step, Multiply and Sum: four extra passes over every
+// activation. On the onednn backend, tf.fused.conv2d (what tf.layers.conv2d calls) records FUSED_CONV
+// instead: one native convolution with bias and ReLU, and a backward that takes the bias gradient from
+// oneDNN's weight gradient. Same math as TF.js's own fused gradient (dy * step(y), bias gradient = its sum).
+import * as tf from '@tensorflow/tfjs';
+import { isRecordingGradients, replaceFusedConv2d } from '../../tfjs-internals';
+import { FILTER_BIAS_GRAD, isNhwc, isOne } from './kernels-conv';
+import { RELU_GRAD } from './kernels-elementwise';
+
+export const FUSED_CONV = 'NinFusedConv2D';
+
+interface FusedConvAttrs {
+  strides: [number, number] | number;
+  pad: tf.backend_util.ExplicitPadding | 'valid' | 'same' | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+function registerFusedConvGradient(): void {
+  tf.registerGradient({
+    kernelName: FUSED_CONV,
+    inputsToSave: ['x', 'filter', 'bias'],
+    outputsToSave: [true],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter, bias, y] = saved;
+      const { strides, pad, dimRoundingMode } = attrs as unknown as FusedConvAttrs;
+      const engine = tf.engine();
+      const dyActivation = engine.runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x: y }) as tf.Tensor;
+      const [dfilter, dbias] = engine.runKernel(FILTER_BIAS_GRAD, { x, dy: dyActivation },
+        { strides, pad, dimRoundingMode, dataFormat: 'NHWC', filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      return {
+        // Lazy, so the first layer's input gradient (never needed) is not computed.
+        x: () => engine.runKernel(tf.Conv2DBackpropInput, { dy: dyActivation, filter },
+          { strides, pad, dimRoundingMode, dataFormat: 'NHWC', inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        filter: () => dfilter,
+        bias: () => tf.reshape(dbias, bias.shape),
+      };
+    },
+  });
+}
+
+type FusedConv2dOp = typeof tf.fused.conv2d;
+
+/** Routes tf.fused.conv2d with bias + ReLU through FUSED_CONV when on `backendName` and a gradient tape records. */
+export function registerFusedConv(backendName: string): void {
+  registerFusedConvGradient();
+  replaceFusedConv2d((original) => ((args: Parameters<FusedConv2dOp>[0]) => {
+    const { x, filter, bias, strides, pad, dataFormat, dilations, dimRoundingMode, activation, preluActivationWeights } = args;
+    if (!isRecordingGradients() || tf.getBackend() !== backendName || activation !== 'relu' || preluActivationWeights != null ||
+        !isNhwc(dataFormat) || !isOne(dilations) || !(x instanceof tf.Tensor) || !(filter instanceof tf.Tensor) ||
+        !(bias instanceof tf.Tensor) || x.rank !== 4 || filter.rank !== 4 || bias.rank !== 1 ||
+        x.dtype !== 'float32' || filter.dtype !== 'float32' || bias.dtype !== 'float32' || bias.size !== filter.shape[3]) {
+      return original(args);
+    }
+    return tf.engine().runKernel(FUSED_CONV, { x, filter, bias },
+      { strides, pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode, activation } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  }) as FusedConv2dOp);
+}

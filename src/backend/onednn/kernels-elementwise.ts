@@ -1,0 +1,118 @@
+// Elementwise kernels (ReLU, Step, Sqrt, Square; Add, Sub, Multiply, RealDiv over the broadcasts training
+// uses), Sum and Mean over leading or trailing axes, and ReLU's gradient as one kernel (RELU_GRAD).
+import * as tf from '@tensorflow/tfjs';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { cpuBackendValues, replaceGradient } from '../../tfjs-internals';
+import type { Addon } from './addon';
+import { floats, KernelArgs, NativeKernel, output } from './backend';
+
+type UnaryOp = keyof Addon['UnaryOp'];
+type BinaryOp = keyof Addon['BinaryOp'];
+
+export function unary(op: UnaryOp): NativeKernel {
+  return (args, native, backend) => {
+    const { x } = args.inputs as Record<string, tf.TensorInfo>;
+    const xValues = floats(backend, x);
+    if (xValues === undefined) return undefined;
+    const alpha = op === 'step' ? ((args.attrs as unknown as tf.StepAttrs).alpha ?? 0) : 0;
+    const y = output(backend, xValues.length);
+    native.unary(native.UnaryOp[op], xValues, y, alpha);
+    return backend.makeTensorInfo(x.shape, 'float32', y);
+  };
+}
+
+/** True when `row` is a vector over the last axis of `shape` (e.g. a bias [C] or [1, 1, C] against [N, H, W, C]). */
+function isLastAxisRow(row: number[], shape: number[]): boolean {
+  if (shape.length === 0 || row.length === 0) return false;
+  const inner = shape[shape.length - 1];
+  return row[row.length - 1] === inner && tf.util.sizeFromShape(row) === inner;
+}
+
+export function binary(op: BinaryOp): NativeKernel {
+  return (args, native, backend) => {
+    const { a, b } = args.inputs as Record<string, tf.TensorInfo>;
+    const aValues = floats(backend, a);
+    const bValues = floats(backend, b);
+    if (aValues === undefined || bValues === undefined) return undefined;
+    const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const size = tf.util.sizeFromShape(outShape);
+    const modes = native.Broadcast;
+    let mode: number;
+    let inner = 1;
+    if (aValues.length === size && bValues.length === size) mode = modes.same;
+    else if (aValues.length === 1 && bValues.length === size) mode = modes.scalarA;
+    else if (bValues.length === 1 && aValues.length === size) mode = modes.scalarB;
+    else if (aValues.length === size && isLastAxisRow(b.shape, outShape)) { mode = modes.rowB; inner = bValues.length; }
+    else if (bValues.length === size && isLastAxisRow(a.shape, outShape)) { mode = modes.rowA; inner = aValues.length; }
+    else return undefined;
+    const out = output(backend, size);
+    native.binary(native.BinaryOp[op], mode, aValues, bValues, out, inner);
+    return backend.makeTensorInfo(outShape, 'float32', out);
+  };
+}
+
+/** Sum or mean over leading or trailing axes; other axis sets fall back to JS. */
+export function reduce(kind: 'sum' | 'mean'): NativeKernel {
+  return (args, native, backend) => {
+    const { x } = args.inputs as Record<string, tf.TensorInfo>;
+    const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+    const xValues = floats(backend, x);
+    if (xValues === undefined || x.shape.length === 0) return undefined;
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+    if (axes.length === 0 || axes.some((v, i) => i > 0 && v === axes[i - 1])) return undefined;
+    const rank = x.shape.length;
+    const leading = axes.every((v, i) => v === i);
+    const trailing = axes.every((v, i) => v === rank - axes.length + i);
+    if (!leading && !trailing) return undefined;
+    const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(x.shape, axes);
+    const reduceSize = tf.util.sizeFromShape(reduceShape);
+    const outSize = tf.util.sizeFromShape(outShape);
+    const out = output(backend, outSize);
+    if (leading) native.sumLeading(xValues, out, reduceSize, outSize);
+    else native.sumTrailing(xValues, out, outSize, reduceSize);
+    if (kind === 'mean') for (let i = 0; i < outSize; i++) out[i] /= reduceSize;
+    const shape = keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
+    return backend.makeTensorInfo(shape, 'float32', out);
+  };
+}
+
+// ReLU's gradient dy * step(x) as one kernel: TF.js's own gradient runs Step then Multiply, two passes over
+// every activation. Only the onednn backend has it; registerReluGradient() makes the gradient use it there.
+export const RELU_GRAD = 'NinReluGrad';
+
+/** The JS path of RELU_GRAD (inputs that are not float32): TF.js's dy * step(x), NaN included. */
+export function reluGradKernel(args: KernelArgs): tf.TensorInfo {
+  const { dy, x } = args.inputs as Record<string, tf.TensorInfo>;
+  const backend = args.backend as MathBackendCPU;
+  const dyValues = cpuBackendValues(backend, dy.dataId) as tf.TypedArray;
+  const xValues = cpuBackendValues(backend, x.dataId) as tf.TypedArray;
+  const out = new Float32Array(dyValues.length);
+  for (let i = 0; i < out.length; i++) {
+    const v = xValues[i];
+    out[i] = dyValues[i] * (Number.isNaN(v) ? v : v > 0 ? 1 : 0);
+  }
+  return backend.makeTensorInfo(dy.shape, 'float32', out);
+}
+
+export const reluGradNative: NativeKernel = (args, native, backend) => {
+  const { dy, x } = args.inputs as Record<string, tf.TensorInfo>;
+  const dyValues = floats(backend, dy);
+  const xValues = floats(backend, x);
+  if (dyValues === undefined || xValues === undefined || dyValues.length !== xValues.length) return undefined;
+  const out = output(backend, dyValues.length);
+  native.binary(native.BinaryOp.reluGrad, native.Broadcast.same, dyValues, xValues, out, 1);
+  return backend.makeTensorInfo(dy.shape, 'float32', out);
+};
+
+/** ReLU's gradient through RELU_GRAD on the backend named `backendName`, TF.js's own (dy * step(x)) on any other. */
+export function registerReluGradient(backendName: string): void {
+  replaceGradient(tf.Relu, (original) => ({
+    kernelName: tf.Relu,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      if (tf.getBackend() !== backendName || Array.isArray(dy)) return original.gradFunc(dy, saved, attrs);
+      const [x] = saved;
+      return { x: () => tf.engine().runKernel(RELU_GRAD, { dy, x }) as tf.Tensor };
+    },
+  }));
+}

@@ -1,0 +1,94 @@
+// Every read or write of a TF.js private field lives here, each with why it is needed, so moving off
+// @tensorflow/tfjs 4.22 means reading this one file.
+import * as tf from '@tensorflow/tfjs';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+
+/**
+ * A layers model's trainable weights as the core Variables that tf.variableGrads differentiates.
+ * LayerVariable keeps its Variable in the protected `val`; `read()` returns the same object but is
+ * typed as a plain Tensor.
+ */
+export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+}
+
+/**
+ * Sets the rate an optimizer applies next. SGD and momentum keep it as a tensor rebuilt by their
+ * public setLearningRate; Adam has only the protected `learningRate` field, read at each update.
+ */
+export function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
+  const o = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+  if (o.learningRate === rate) return;
+  if (o.setLearningRate) o.setLearningRate(rate);
+  else o.learningRate = rate;
+}
+
+/**
+ * Restores an optimizer's state from its getWeights() output. Adam keeps beta1^t and beta2^t in the
+ * private variables accBeta1/accBeta2, updated by one float32 multiplication per step; its setWeights
+ * recomputes them with pow(), which rounds differently, so a resumed run would drift from an
+ * uninterrupted one in the last digits. They are rebuilt here by the same float32 multiplications.
+ */
+export async function restoreOptimizerState(optimizer: tf.Optimizer, weights: { name: string; tensor: tf.Tensor }[]): Promise<void> {
+  await optimizer.setWeights(weights);
+  const adam = optimizer as unknown as { accBeta1?: tf.Variable; accBeta2?: tf.Variable; beta1: number; beta2: number };
+  if (!adam.accBeta1 || !adam.accBeta2) return;
+  const steps = optimizer.iterations;
+  const power = (beta: number) => {
+    const b = Math.fround(beta);
+    let acc = b;
+    for (let i = 0; i < steps; i++) acc = Math.fround(acc * b);
+    return acc;
+  };
+  const [beta1, beta2] = [power(adam.beta1), power(adam.beta2)];
+  tf.tidy(() => {
+    adam.accBeta1?.assign(tf.scalar(beta1));
+    adam.accBeta2?.assign(tf.scalar(beta2));
+  });
+}
+
+// ---- the onednn backend (src/backend/onednn/) ----------------------------------------------------
+
+/**
+ * The array behind a tensor on a MathBackendCPU (or onednn's subclass of it), undefined when the backend holds
+ * none. `data` is the CPU backend's own storage: native kernels read their inputs from it and write outputs
+ * the backend then owns, and TF.js has no public way to borrow a backend's array without copying it.
+ */
+export function cpuBackendValues(backend: MathBackendCPU, dataId: object): tf.backend_util.BackendValues | undefined {
+  return backend.data.has(dataId) ? backend.data.get(dataId).values : undefined;
+}
+
+/**
+ * Whether a gradient tape is recording now. The engine keeps this in the private `state.gradientDepth`; onednn
+ * reads it to replace tf.fused.conv2d's slow gradient-mode fallback (unfused Conv2D, Add, Relu) with its own op.
+ */
+export function isRecordingGradients(): boolean {
+  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+}
+
+type FusedConv2dOp = typeof tf.fused.conv2d;
+type Replaced = { ninReplaced?: boolean };
+
+/**
+ * Replaces tf.fused.conv2d, the op tf.layers.conv2d calls, in TF.js's `fused` namespace object (a plain object
+ * in the CommonJS build). Only this decides which kernel a layer's conv records under a gradient tape, so
+ * onednn wraps it; `make` gets the original to call for everything it does not handle. Replaces once.
+ */
+export function replaceFusedConv2d(make: (original: FusedConv2dOp) => FusedConv2dOp): void {
+  const ops = tf.fused as unknown as { conv2d: FusedConv2dOp & Replaced };
+  if (ops.conv2d.ninReplaced) return;
+  const replacement: FusedConv2dOp & Replaced = make(ops.conv2d);
+  replacement.ninReplaced = true;
+  ops.conv2d = replacement;
+}
+
+/**
+ * Replaces TF.js's own gradient of a kernel for every backend (the registry has one gradient per kernel name,
+ * not one per backend), so `make` gets the original to fall back on for other backends. Replaces once.
+ */
+export function replaceGradient(kernelName: string, make: (original: tf.GradConfig) => tf.GradConfig): void {
+  const original = tf.getGradient(kernelName) as (tf.GradConfig & Replaced) | undefined;
+  if (original === undefined) throw new Error(`TF.js has no gradient for ${kernelName}`);
+  if (original.ninReplaced) return;
+  tf.registerGradient({ ...make(original), kernelName, ninReplaced: true } as tf.GradConfig);
+}
