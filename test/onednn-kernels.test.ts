@@ -342,6 +342,156 @@ describe('fused ReLU gradient', () => {
   });
 });
 
+// ---- NaN and Inf: every native kernel gives what TF.js's cpu kernel gives -----------------------------
+
+/** A copy of `input` with NaN, +Inf and -Inf at `count` spread-out positions each (and zeros when `zeros`). */
+function withSpecials(input: Input, count = 1, zeros = false): Input {
+  const values = input.values.slice();
+  const specials = zeros ? [NaN, Infinity, -Infinity, 0] : [NaN, Infinity, -Infinity];
+  const slots = specials.length * count;
+  const step = Math.max(1, Math.floor(values.length / (slots + 1)));
+  for (let i = 0; i < slots; i++) values[(3 + i * step) % values.length] = specials[i % specials.length];
+  return { shape: input.shape, values };
+}
+
+interface SpecialsOptions {
+  mayFallBack?: boolean; // the addon may hand this call to TF.js on purpose (see pads_through_gemm in native/src/conv.cc)
+  reachOutput?: boolean; // NaN or Inf must reach the output (default true), so the comparison means something
+}
+
+/**
+ * Same op on 'cpu' and 'onednn': NaN exactly where cpu has NaN, the same infinities, finite values within
+ * TOLERANCE of the largest finite one; and `kernel` ran natively.
+ */
+async function checkSpecials(kernel: string, inputs: Input[], fn: (...t: tf.Tensor[]) => tf.Tensor, options: SpecialsOptions = {}): Promise<void> {
+  const { mayFallBack = false, reachOutput = true } = options;
+  const expected = await runOn('cpu', inputs, fn);
+  const before = onednnKernelCalls()[kernel];
+  const actual = await runOn('onednn', inputs, fn);
+  const after = onednnKernelCalls()[kernel];
+  if (!mayFallBack) assert.equal(after.fallback, before.fallback, `${kernel} fell back to JS`);
+  assert.ok(after.native + after.fallback > before.native + before.fallback, `${kernel} did not run`);
+  assert.deepEqual(actual.shape, expected.shape);
+  let scale = 0;
+  for (const v of expected.values) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
+  let special = 0;
+  for (let i = 0; i < expected.values.length; i++) {
+    const [a, e] = [actual.values[i], expected.values[i]];
+    const where = `${kernel} at ${i}: onednn ${a}, cpu ${e}`;
+    if (Number.isNaN(e) || !Number.isFinite(e)) {
+      special++;
+      assert.ok(Object.is(a, e), where);
+    } else {
+      assert.ok(Math.abs(a - e) <= TOLERANCE * Math.max(scale, 1e-30), where);
+    }
+  }
+  if (reachOutput) assert.ok(special > 0, `${kernel}: no NaN or Inf reached the output, so the test shows nothing`);
+}
+
+describe('NaN and Inf propagate as on cpu', () => {
+  const SPECIAL_CONV_CASES: ConvCase[] = [CONV_CASES[1], CONV_CASES[3], CONV_CASES[9], CONV_CASES[10]];
+  for (const layouts of ['plain', 'blocked-weights', 'blocked', 'auto'] as const) {
+    describe(`convolutions, ${layouts} layouts`, () => {
+      before(() => setOnednnConvLayouts(layouts));
+      after(() => setOnednnConvLayouts('auto'));
+      SPECIAL_CONV_CASES.forEach((c, i) => {
+        const { x, filter, bias, dy } = convInputs(c, 1000 + 10 * i);
+        // oneDNN's gemm kernels (plain layouts) multiply padding by the filter or dy: those calls go to TF.js.
+        const padded = { mayFallBack: layouts === 'plain' && c.pad !== 'valid' };
+        const conv = (xt: tf.Tensor, ft: tf.Tensor) => tf.conv2d(xt as tf.Tensor4D, ft as tf.Tensor4D, c.strides, c.pad);
+        const fused = (xt: tf.Tensor, ft: tf.Tensor, bt: tf.Tensor) =>
+          tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: ft as tf.Tensor4D, bias: bt, strides: c.strides, pad: c.pad, activation: 'relu' });
+        const backpropInput = (dyt: tf.Tensor, ft: tf.Tensor) => tf.engine().runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft },
+          { inputShape: c.x, strides: c.strides, pad: c.pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const backpropFilter = (xt: tf.Tensor, dyt: tf.Tensor) => tf.engine().runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt },
+          { filterShape: filter.shape, strides: c.strides, pad: c.pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        describe(describeConv(c), () => {
+          test('Conv2D, specials in x', () => checkSpecials('Conv2D', [withSpecials(x), filter], conv));
+          test('Conv2D, specials in the filter', () => checkSpecials('Conv2D', [x, withSpecials(filter)], conv, padded));
+          test('FusedConv2D with bias and relu, specials in x (ReLU keeps NaN)', () =>
+            checkSpecials('FusedConv2D', [withSpecials(x), filter, bias], fused));
+          test('FusedConv2D with bias and relu, specials in the bias', () =>
+            checkSpecials('FusedConv2D', [x, filter, withSpecials(bias)], fused));
+          test('FusedConv2D with bias and relu, specials in the filter', () =>
+            checkSpecials('FusedConv2D', [x, withSpecials(filter), bias], fused, padded));
+          test('NinFusedConv2D under a gradient tape: value and gradients, specials in x', async () => {
+            const xs = withSpecials(x);
+            const r = random(dy.shape, 7);
+            await checkSpecials('NinFusedConv2D', [xs, filter, bias], (xt, ft, bt) => {
+              let y: tf.Tensor | undefined;
+              tf.grads((p: tf.Tensor) => { y = tf.keep(fused(p, ft, bt)); return tf.sum(y); })([xt]);
+              return y!;
+            });
+            for (const which of [0, 1, 2]) {
+              await checkSpecials('NinConv2DBackpropFilterBias', [xs, filter, bias, r], (xt, ft, bt, rt) =>
+                tf.grads((p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt)))([xt, ft, bt])[which], padded);
+            }
+          });
+          test('Conv2DBackpropInput, specials in dy', () => checkSpecials('Conv2DBackpropInput', [withSpecials(dy), filter], backpropInput));
+          test('Conv2DBackpropInput, specials in the filter', () =>
+            checkSpecials('Conv2DBackpropInput', [dy, withSpecials(filter)], backpropInput));
+          test('Conv2DBackpropFilter, specials in x', () => checkSpecials('Conv2DBackpropFilter', [withSpecials(x), dy], backpropFilter));
+          test('Conv2DBackpropFilter, specials in dy', () =>
+            checkSpecials('Conv2DBackpropFilter', [x, withSpecials(dy)], backpropFilter, padded));
+        });
+      });
+    });
+  }
+
+  describe('pooling', () => {
+    POOL_CASES.slice(0, 3).forEach((c, i) => {
+      describe(`x ${c.x.join('x')} window ${c.size.join('x')} stride ${c.strides} pad ${c.pad}`, () => {
+        const x = withSpecials(random(c.x, 1500 + i), 4);
+        const info = tf.backend_util.computePool2DInfo(c.x, c.size, c.strides, 1, c.pad);
+        const dy = random(info.outShape, 1600 + i);
+        const attrs = { filterSize: c.size, strides: c.strides, pad: c.pad } as unknown as tf.NamedAttrMap;
+        const maxPoolGrad = (dyt: tf.Tensor, xt: tf.Tensor) => tf.engine().runKernel('MaxPoolGrad',
+          { dy: dyt, input: xt, output: tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad) }, attrs) as tf.Tensor;
+        // TF.js's max pool skips NaN (a window of NaN and 1 gives 1); its average pool keeps it.
+        test('MaxPool', () => checkSpecials('MaxPool', [x], (xt) => tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad)));
+        test('AvgPool', () => checkSpecials('AvgPool', [x], (xt) => tf.avgPool(xt as tf.Tensor4D, c.size, c.strides, c.pad)));
+        test('MaxPoolGrad, specials in x (they move the maximum, as on cpu)', () =>
+          checkSpecials('MaxPoolGrad', [dy, x], maxPoolGrad, { reachOutput: false }));
+        test('MaxPoolGrad, specials in dy', () => checkSpecials('MaxPoolGrad', [withSpecials(dy, 4), random(c.x, 1700 + i)], maxPoolGrad));
+        test('AvgPoolGrad, specials in dy', () => checkSpecials('AvgPoolGrad', [withSpecials(dy, 4), x], (dyt, xt) =>
+          tf.engine().runKernel('AvgPoolGrad', { dy: dyt, input: xt }, attrs) as tf.Tensor));
+      });
+    });
+  });
+
+  describe('elementwise and reductions', () => {
+    const big = [3, 21, 17, 40]; // large enough for the threaded paths
+    const a = withSpecials(random(big, 1801), 50, true);
+    const b = withSpecials(random(big, 1802), 50, true);
+    const small = withSpecials(random([13], 1806), 1, true);
+    test('Relu', () => checkSpecials('Relu', [a], (t) => tf.relu(t)));
+    test('Relu on a small tensor', () => checkSpecials('Relu', [small], (t) => tf.relu(t)));
+    test('Step', () => checkSpecials('Step', [a], (t) => tf.step(t)));
+    test('Step with alpha', () => checkSpecials('Step', [a], (t) => tf.step(t, 0.25)));
+    test('Sqrt (of negatives too)', () => checkSpecials('Sqrt', [a], (t) => tf.sqrt(t)));
+    test('Square', () => checkSpecials('Square', [a], (t) => tf.square(t)));
+    const ops: [string, (p: tf.Tensor, q: tf.Tensor) => tf.Tensor][] = [
+      ['Add', tf.add], ['Sub', tf.sub], ['Multiply', tf.mul], ['RealDiv', tf.div],
+    ];
+    for (const [kernel, op] of ops) {
+      test(`${kernel} same shape`, () => checkSpecials(kernel, [a, b], op));
+      test(`${kernel} scalar NaN first`, () => checkSpecials(kernel, [{ shape: [], values: Float32Array.of(NaN) }, b], op));
+      test(`${kernel} scalar Inf second`, () => checkSpecials(kernel, [a, { shape: [], values: Float32Array.of(Infinity) }], op));
+      test(`${kernel} row over the last axis`, () => checkSpecials(kernel, [a, withSpecials(random([40], 1804), 2, true)], op));
+    }
+    test('Sum over [0, 1, 2] and over the last axis', async () => {
+      await checkSpecials('Sum', [a], (t) => tf.sum(t, [0, 1, 2]));
+      await checkSpecials('Sum', [a], (t) => tf.sum(t, -1));
+    });
+    test('Mean over leading and trailing axes', async () => {
+      await checkSpecials('Mean', [a], (t) => tf.mean(t, 0));
+      await checkSpecials('Mean', [a], (t) => tf.mean(t, [2, 3]));
+    });
+    test('NinReluGrad: specials in x and dy', () =>
+      checkSpecials('NinReluGrad', [a, b], (xt, dyt) => tf.grad((t: tf.Tensor) => tf.relu(t))(xt, dyt)));
+  });
+});
+
 // ---- the native boundary: a wrong call is a JS exception, never a crash -----------------------------------
 
 describe('the addon rejects wrong calls with a TypeError or RangeError naming the argument', () => {

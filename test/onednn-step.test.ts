@@ -142,6 +142,32 @@ test("d2l's full NiN at 67px, batch 2: same loss and gradients as cpu", async ()
   model.dispose();
 });
 
+test('a NiN whose weights are all NaN: loss, gradients and predictions as on cpu (NaN, not ln 10)', async () => {
+  // Issue 13: oneDNN's ReLU post-op turned NaN into 0, so such a checkpoint evaluated to loss ln(10), accuracy 0.1.
+  await tf.setBackend('cpu');
+  const imageSize = 67;
+  const model = smallNin(imageSize, [12, 24, 32]);
+  model.setWeights(model.getWeights().map((w) => tf.fill(w.shape, NaN)));
+  const data = batch(2, imageSize);
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const { loss, grads } = lossAndGrads(model, data, imageSize); // under a tape: NinFusedConv2D on onednn
+    const logits = tf.tidy(() => (model.predict(tf.tensor4d(data.x, [2, imageSize, imageSize, 1])) as tf.Tensor).dataSync());
+    return { loss, grads, logits }; // predict: no tape, FusedConv2D with relu on onednn
+  };
+  const expected = await run('cpu');
+  const actual = await run('onednn');
+  assert.ok(Number.isNaN(expected.loss) && Number.isNaN(actual.loss), `loss: onednn ${actual.loss}, cpu ${expected.loss}`);
+  assert.ok(expected.logits.every(Number.isNaN) && actual.logits.every(Number.isNaN), `predictions: onednn ${actual.logits}`);
+  // TF.js's max pool skips NaN (an all-NaN window gives -Inf and passes no gradient back), so the first
+  // block's gradients are 0 and the later ones NaN: the same on both.
+  for (const [name, g] of expected.grads) {
+    const same = g.every((v, i) => Object.is(v, actual.grads.get(name)![i]));
+    assert.ok(same, `gradient of ${name}: onednn ${actual.grads.get(name)!.slice(0, 4)}..., cpu ${g.slice(0, 4)}...`);
+  }
+  model.dispose();
+});
+
 test('no leak: tensor count and resident memory stay flat over 30 SGD steps', async () => {
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc') as () => void;

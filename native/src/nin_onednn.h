@@ -28,6 +28,7 @@ struct PoolShape {
 };
 
 // Convolutions run on oneDNN. Each returns false when oneDNN rejects the shape (the caller falls back to JS).
+// relu: max(y, 0) with NaN kept, as TF.js's Relu (oneDNN's own ReLU post-op turns NaN into 0).
 bool conv_forward(const ConvShape& s, const float* x, const float* filter, const float* bias, bool relu, float* y);
 bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx);
 // dbias may be null; otherwise it receives the bias gradient (dy summed over batch and space).
