@@ -57,7 +57,9 @@ export async function installNavigatorGpu(): Promise<DawnGpu> {
  * "Failed to detect any valid GPUs"), which JS cannot intercept. Node has no dup2, so: reopen the
  * current stderr through /proc, close fd 2, open /dev/null (the lowest free descriptor, i.e. 2), and
  * undo it the same way. Node's own stderr writes are synchronous on Linux, so none is in flight.
- * Linux only; elsewhere, or if any step is not as expected, the request runs unsilenced.
+ * Linux only; elsewhere, or if any step is not as expected, the request runs unsilenced. That includes
+ * a stderr that is a socket, which /proc cannot reopen: Node's child_process makes its pipes from
+ * socketpairs, so a nin spawned by Node (the test runner) still shows lavapipe's two lines.
  */
 export function withoutNativeStderr<T>(request: () => T): T {
   if (process.platform !== 'linux') return request();
@@ -65,7 +67,7 @@ export function withoutNativeStderr<T>(request: () => T): T {
   try {
     saved = fs.openSync('/proc/self/fd/2', 'a');
   } catch {
-    return request(); // stderr is a socket or closed: leave it alone
+    return request(); // a socket, or closed: leave it alone
   }
   let silenced = false;
   try {
