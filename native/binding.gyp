@@ -1,4 +1,5 @@
 {
+  "variables": {"sanitize%": 0},
   "targets": [
     {
       "target_name": "nin_onednn",
@@ -14,7 +15,14 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2", "-std=gnu++17"],
       "cflags_cc": ["-O3", "-std=c++17", "-fopenmp", "-fexceptions", "-fno-trapping-math", "-fno-math-errno"],
       "ldflags": ["-fopenmp"],
-      "libraries": ["-ldnnl", "-fopenmp"]
+      "libraries": ["-ldnnl", "-fopenmp"],
+      "conditions": [
+        ["sanitize==1", {
+          "cflags_cc!": ["-O3"],
+          "cflags_cc": ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }]
+      ]
     }
   ]
 }
