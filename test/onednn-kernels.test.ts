@@ -6,8 +6,14 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'node:os';
 import {
-  OnednnConvLayouts, onednnConvLayouts, onednnKernelCalls, onednnStatus, onednnThreads, registerOnednnBackend,
-  setOnednnConvLayouts, setOnednnThreads,
+  OnednnConvLayouts,
+  onednnConvLayouts,
+  onednnKernelCalls,
+  onednnStatus,
+  onednnThreads,
+  registerOnednnBackend,
+  setOnednnConvLayouts,
+  setOnednnThreads,
 } from '../src/backend/onednn';
 import { ConvShape, PoolShape, requireAddon } from '../src/backend/onednn/addon';
 
@@ -88,7 +94,18 @@ const CONV_CASES: ConvCase[] = [
   { x: [3, 30, 26, 4], kernel: [5, 5], outChannels: 6, strides: 1, pad: 'same' },
   { x: [2, 67, 53, 1], kernel: [11, 11], outChannels: 16, strides: 4, pad: 'valid' },
   { x: [2, 45, 38, 2], kernel: [11, 11], outChannels: 5, strides: 4, pad: 'same' },
-  { x: [2, 15, 12, 5], kernel: [3, 3], outChannels: 7, strides: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  {
+    x: [2, 15, 12, 5],
+    kernel: [3, 3],
+    outChannels: 7,
+    strides: 1,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
   { x: [1, 20, 21, 8], kernel: [3, 5], outChannels: 9, strides: 4, pad: 'same' },
   { x: [2, 14, 11, 6], kernel: [3, 3], outChannels: 10, strides: 2, pad: 1 },
   { x: [1, 16, 13, 3], kernel: [3, 3], outChannels: 4, strides: 1, pad: 'same', dilations: 2 },
@@ -99,14 +116,24 @@ const CONV_CASES: ConvCase[] = [
 
 function describeConv(c: ConvCase): string {
   const pad = Array.isArray(c.pad) ? JSON.stringify(c.pad) : c.pad;
-  return `x ${c.x.join('x')} kernel ${c.kernel.join('x')} -> ${c.outChannels}, stride ${c.strides}, pad ${pad}` +
-    (c.dilations ? `, dilation ${c.dilations}` : '');
+  return (
+    `x ${c.x.join('x')} kernel ${c.kernel.join('x')} -> ${c.outChannels}, stride ${c.strides}, pad ${pad}` +
+    (c.dilations ? `, dilation ${c.dilations}` : '')
+  );
 }
 
 function convInputs(c: ConvCase, seed: number): { x: Input; filter: Input; bias: Input; dy: Input } {
   const filterShape = [c.kernel[0], c.kernel[1], c.x[3], c.outChannels];
   const info = tf.backend_util.computeConv2DInfo(
-    c.x, filterShape as [number, number, number, number], c.strides, c.dilations ?? 1, c.pad as 'same', undefined, false, 'channelsLast');
+    c.x,
+    filterShape as [number, number, number, number],
+    c.strides,
+    c.dilations ?? 1,
+    c.pad as 'same',
+    undefined,
+    false,
+    'channelsLast',
+  );
   return {
     x: random(c.x, seed),
     filter: random(filterShape, seed + 1),
@@ -126,27 +153,73 @@ function convCases(layouts: OnednnConvLayouts): void {
         check('Conv2D', [x, filter], (xt, ft) => tf.conv2d(xt as tf.Tensor4D, ft as tf.Tensor4D, c.strides, c.pad, 'NHWC', dilations)));
       test('FusedConv2D with bias and relu', () =>
         check('FusedConv2D', [x, filter, bias], (xt, ft, bt) =>
-          tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: ft as tf.Tensor4D, bias: bt, strides: c.strides, pad: c.pad, dilations, activation: 'relu' })));
+          tf.fused.conv2d({
+            x: xt as tf.Tensor4D,
+            filter: ft as tf.Tensor4D,
+            bias: bt,
+            strides: c.strides,
+            pad: c.pad,
+            dilations,
+            activation: 'relu',
+          }),
+        ));
       test('FusedConv2D with bias, linear', () =>
         check('FusedConv2D', [x, filter, bias], (xt, ft, bt) =>
-          tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: ft as tf.Tensor4D, bias: bt, strides: c.strides, pad: c.pad, dilations, activation: 'linear' })));
+          tf.fused.conv2d({
+            x: xt as tf.Tensor4D,
+            filter: ft as tf.Tensor4D,
+            bias: bt,
+            strides: c.strides,
+            pad: c.pad,
+            dilations,
+            activation: 'linear',
+          }),
+        ));
       test('FusedConv2D relu without bias', () =>
         check('FusedConv2D', [x, filter], (xt, ft) =>
-          tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: ft as tf.Tensor4D, strides: c.strides, pad: c.pad, dilations, activation: 'relu' })));
+          tf.fused.conv2d({
+            x: xt as tf.Tensor4D,
+            filter: ft as tf.Tensor4D,
+            strides: c.strides,
+            pad: c.pad,
+            dilations,
+            activation: 'relu',
+          }),
+        ));
       if (dilations !== 1) return; // TF.js's conv gradients only exist without dilation
       test('fused conv + bias + relu under a gradient tape (NinFusedConv2D): value and gradients', async () => {
-        const fused = (xt: tf.Tensor, ft: tf.Tensor, bt: tf.Tensor) => tf.fused.conv2d({
-          x: xt as tf.Tensor4D, filter: ft as tf.Tensor4D, bias: bt, strides: c.strides, pad: c.pad, activation: 'relu',
-        });
-        const r = random(tf.backend_util.computeConv2DInfo(c.x, filter.shape as [number, number, number, number],
-          c.strides, 1, c.pad as 'same', undefined, false, 'channelsLast').outShape, 7);
+        const fused = (xt: tf.Tensor, ft: tf.Tensor, bt: tf.Tensor) =>
+          tf.fused.conv2d({
+            x: xt as tf.Tensor4D,
+            filter: ft as tf.Tensor4D,
+            bias: bt,
+            strides: c.strides,
+            pad: c.pad,
+            activation: 'relu',
+          });
+        const r = random(
+          tf.backend_util.computeConv2DInfo(
+            c.x,
+            filter.shape as [number, number, number, number],
+            c.strides,
+            1,
+            c.pad as 'same',
+            undefined,
+            false,
+            'channelsLast',
+          ).outShape,
+          7,
+        );
         for (const which of [0, 1, 2, 3]) {
           // which 0: the tape's forward value; 1-3: gradients of sum(y * r) for x, filter, bias.
           await check(which === 0 ? 'NinFusedConv2D' : 'NinConv2DBackpropFilterBias', [x, filter, bias, r], (xt, ft, bt, rt) => {
             const f = (p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt));
             if (which === 0) {
               let y: tf.Tensor | undefined;
-              tf.grads((p: tf.Tensor) => { y = tf.keep(fused(p, ft, bt)); return tf.sum(y); })([xt]);
+              tf.grads((p: tf.Tensor) => {
+                y = tf.keep(fused(p, ft, bt));
+                return tf.sum(y);
+              })([xt]);
               return y!;
             }
             return tf.grads(f)([xt, ft, bt])[which - 1];
@@ -154,13 +227,33 @@ function convCases(layouts: OnednnConvLayouts): void {
         }
       });
       test('Conv2DBackpropInput', () =>
-        check('Conv2DBackpropInput', [dy, filter], (dyt, ft) =>
-          tf.engine().runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft },
-            { inputShape: c.x, strides: c.strides, pad: c.pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap) as tf.Tensor));
+        check(
+          'Conv2DBackpropInput',
+          [dy, filter],
+          (dyt, ft) =>
+            tf
+              .engine()
+              .runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft }, {
+                inputShape: c.x,
+                strides: c.strides,
+                pad: c.pad,
+                dataFormat: 'NHWC',
+              } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        ));
       test('Conv2DBackpropFilter', () =>
-        check('Conv2DBackpropFilter', [x, dy], (xt, dyt) =>
-          tf.engine().runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt },
-            { filterShape: filter.shape, strides: c.strides, pad: c.pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap) as tf.Tensor));
+        check(
+          'Conv2DBackpropFilter',
+          [x, dy],
+          (xt, dyt) =>
+            tf
+              .engine()
+              .runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, {
+                filterShape: filter.shape,
+                strides: c.strides,
+                pad: c.pad,
+                dataFormat: 'NHWC',
+              } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        ));
     });
   });
 }
@@ -209,7 +302,10 @@ describe('pooling', () => {
       const attrs = { filterSize: c.size, strides: c.strides, pad: c.pad } as unknown as tf.NamedAttrMap;
       test('MaxPool', () => check('MaxPool', [x], (xt) => tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad)));
       test('AvgPool', () => check('AvgPool', [x], (xt) => tf.avgPool(xt as tf.Tensor4D, c.size, c.strides, c.pad)));
-      for (const [name, input] of [['random', x], ['relu ties', xRelu]] as const) {
+      for (const [name, input] of [
+        ['random', x],
+        ['relu ties', xRelu],
+      ] as const) {
         test(`MaxPoolGrad (${name})`, () =>
           check('MaxPoolGrad', [dy, input], (dyt, xt) => {
             const y = tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad);
@@ -236,7 +332,10 @@ describe('elementwise', () => {
   test('Sqrt', () => check('Sqrt', [a], (t) => tf.sqrt(tf.abs(t))));
   test('Square', () => check('Square', [a], (t) => tf.square(t)));
   const ops: [string, (p: tf.Tensor, q: tf.Tensor) => tf.Tensor][] = [
-    ['Add', tf.add], ['Sub', tf.sub], ['Multiply', tf.mul], ['RealDiv', tf.div],
+    ['Add', tf.add],
+    ['Sub', tf.sub],
+    ['Multiply', tf.mul],
+    ['RealDiv', tf.div],
   ];
   for (const [kernel, op] of ops) {
     test(`${kernel} same shape`, () => check(kernel, [a, b], op));
@@ -363,7 +462,12 @@ interface SpecialsOptions {
  * Same op on 'cpu' and 'onednn': NaN exactly where cpu has NaN, the same infinities, finite values within
  * TOLERANCE of the largest finite one; and `kernel` ran natively.
  */
-async function checkSpecials(kernel: string, inputs: Input[], fn: (...t: tf.Tensor[]) => tf.Tensor, options: SpecialsOptions = {}): Promise<void> {
+async function checkSpecials(
+  kernel: string,
+  inputs: Input[],
+  fn: (...t: tf.Tensor[]) => tf.Tensor,
+  options: SpecialsOptions = {},
+): Promise<void> {
   const { mayFallBack = false, reachOutput = true } = options;
   const expected = await runOn('cpu', inputs, fn);
   const before = onednnKernelCalls()[kernel];
@@ -400,11 +504,32 @@ describe('NaN and Inf propagate as on cpu', () => {
         const padded = { mayFallBack: layouts === 'plain' && c.pad !== 'valid' };
         const conv = (xt: tf.Tensor, ft: tf.Tensor) => tf.conv2d(xt as tf.Tensor4D, ft as tf.Tensor4D, c.strides, c.pad);
         const fused = (xt: tf.Tensor, ft: tf.Tensor, bt: tf.Tensor) =>
-          tf.fused.conv2d({ x: xt as tf.Tensor4D, filter: ft as tf.Tensor4D, bias: bt, strides: c.strides, pad: c.pad, activation: 'relu' });
-        const backpropInput = (dyt: tf.Tensor, ft: tf.Tensor) => tf.engine().runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft },
-          { inputShape: c.x, strides: c.strides, pad: c.pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap) as tf.Tensor;
-        const backpropFilter = (xt: tf.Tensor, dyt: tf.Tensor) => tf.engine().runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt },
-          { filterShape: filter.shape, strides: c.strides, pad: c.pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          tf.fused.conv2d({
+            x: xt as tf.Tensor4D,
+            filter: ft as tf.Tensor4D,
+            bias: bt,
+            strides: c.strides,
+            pad: c.pad,
+            activation: 'relu',
+          });
+        const backpropInput = (dyt: tf.Tensor, ft: tf.Tensor) =>
+          tf
+            .engine()
+            .runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft }, {
+              inputShape: c.x,
+              strides: c.strides,
+              pad: c.pad,
+              dataFormat: 'NHWC',
+            } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const backpropFilter = (xt: tf.Tensor, dyt: tf.Tensor) =>
+          tf
+            .engine()
+            .runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, {
+              filterShape: filter.shape,
+              strides: c.strides,
+              pad: c.pad,
+              dataFormat: 'NHWC',
+            } as unknown as tf.NamedAttrMap) as tf.Tensor;
         describe(describeConv(c), () => {
           test('Conv2D, specials in x', () => checkSpecials('Conv2D', [withSpecials(x), filter], conv));
           test('Conv2D, specials in the filter', () => checkSpecials('Conv2D', [x, withSpecials(filter)], conv, padded));
@@ -419,15 +544,24 @@ describe('NaN and Inf propagate as on cpu', () => {
             const r = random(dy.shape, 7);
             await checkSpecials('NinFusedConv2D', [xs, filter, bias], (xt, ft, bt) => {
               let y: tf.Tensor | undefined;
-              tf.grads((p: tf.Tensor) => { y = tf.keep(fused(p, ft, bt)); return tf.sum(y); })([xt]);
+              tf.grads((p: tf.Tensor) => {
+                y = tf.keep(fused(p, ft, bt));
+                return tf.sum(y);
+              })([xt]);
               return y!;
             });
             for (const which of [0, 1, 2]) {
-              await checkSpecials('NinConv2DBackpropFilterBias', [xs, filter, bias, r], (xt, ft, bt, rt) =>
-                tf.grads((p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt)))([xt, ft, bt])[which], padded);
+              await checkSpecials(
+                'NinConv2DBackpropFilterBias',
+                [xs, filter, bias, r],
+                (xt, ft, bt, rt) =>
+                  tf.grads((p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt)))([xt, ft, bt])[which],
+                padded,
+              );
             }
           });
-          test('Conv2DBackpropInput, specials in dy', () => checkSpecials('Conv2DBackpropInput', [withSpecials(dy), filter], backpropInput));
+          test('Conv2DBackpropInput, specials in dy', () =>
+            checkSpecials('Conv2DBackpropInput', [withSpecials(dy), filter], backpropInput));
           test('Conv2DBackpropInput, specials in the filter', () =>
             checkSpecials('Conv2DBackpropInput', [dy, withSpecials(filter)], backpropInput));
           test('Conv2DBackpropFilter, specials in x', () => checkSpecials('Conv2DBackpropFilter', [withSpecials(x), dy], backpropFilter));
@@ -445,16 +579,26 @@ describe('NaN and Inf propagate as on cpu', () => {
         const info = tf.backend_util.computePool2DInfo(c.x, c.size, c.strides, 1, c.pad);
         const dy = random(info.outShape, 1600 + i);
         const attrs = { filterSize: c.size, strides: c.strides, pad: c.pad } as unknown as tf.NamedAttrMap;
-        const maxPoolGrad = (dyt: tf.Tensor, xt: tf.Tensor) => tf.engine().runKernel('MaxPoolGrad',
-          { dy: dyt, input: xt, output: tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad) }, attrs) as tf.Tensor;
+        const maxPoolGrad = (dyt: tf.Tensor, xt: tf.Tensor) =>
+          tf
+            .engine()
+            .runKernel(
+              'MaxPoolGrad',
+              { dy: dyt, input: xt, output: tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad) },
+              attrs,
+            ) as tf.Tensor;
         // TF.js's max pool skips NaN (a window of NaN and 1 gives 1); its average pool keeps it.
         test('MaxPool', () => checkSpecials('MaxPool', [x], (xt) => tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad)));
         test('AvgPool', () => checkSpecials('AvgPool', [x], (xt) => tf.avgPool(xt as tf.Tensor4D, c.size, c.strides, c.pad)));
         test('MaxPoolGrad, specials in x (they move the maximum, as on cpu)', () =>
           checkSpecials('MaxPoolGrad', [dy, x], maxPoolGrad, { reachOutput: false }));
         test('MaxPoolGrad, specials in dy', () => checkSpecials('MaxPoolGrad', [withSpecials(dy, 4), random(c.x, 1700 + i)], maxPoolGrad));
-        test('AvgPoolGrad, specials in dy', () => checkSpecials('AvgPoolGrad', [withSpecials(dy, 4), x], (dyt, xt) =>
-          tf.engine().runKernel('AvgPoolGrad', { dy: dyt, input: xt }, attrs) as tf.Tensor));
+        test('AvgPoolGrad, specials in dy', () =>
+          checkSpecials(
+            'AvgPoolGrad',
+            [withSpecials(dy, 4), x],
+            (dyt, xt) => tf.engine().runKernel('AvgPoolGrad', { dy: dyt, input: xt }, attrs) as tf.Tensor,
+          ));
       });
     });
   });
@@ -471,7 +615,10 @@ describe('NaN and Inf propagate as on cpu', () => {
     test('Sqrt (of negatives too)', () => checkSpecials('Sqrt', [a], (t) => tf.sqrt(t)));
     test('Square', () => checkSpecials('Square', [a], (t) => tf.square(t)));
     const ops: [string, (p: tf.Tensor, q: tf.Tensor) => tf.Tensor][] = [
-      ['Add', tf.add], ['Sub', tf.sub], ['Multiply', tf.mul], ['RealDiv', tf.div],
+      ['Add', tf.add],
+      ['Sub', tf.sub],
+      ['Multiply', tf.mul],
+      ['RealDiv', tf.div],
     ];
     for (const [kernel, op] of ops) {
       test(`${kernel} same shape`, () => checkSpecials(kernel, [a, b], op));
@@ -499,13 +646,38 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   const floats = (n: number) => new Float32Array(n);
   // x 2x9x9x3 (486), filter 3x3x3x4 (108), y 2x7x7x4 (392).
   const conv: ConvShape = {
-    batch: 2, inHeight: 9, inWidth: 9, inChannels: 3, filterHeight: 3, filterWidth: 3, outChannels: 4, outHeight: 7, outWidth: 7,
-    strideHeight: 1, strideWidth: 1, dilationHeight: 1, dilationWidth: 1, padTop: 0, padBottom: 0, padLeft: 0, padRight: 0,
+    batch: 2,
+    inHeight: 9,
+    inWidth: 9,
+    inChannels: 3,
+    filterHeight: 3,
+    filterWidth: 3,
+    outChannels: 4,
+    outHeight: 7,
+    outWidth: 7,
+    strideHeight: 1,
+    strideWidth: 1,
+    dilationHeight: 1,
+    dilationWidth: 1,
+    padTop: 0,
+    padBottom: 0,
+    padLeft: 0,
+    padRight: 0,
   };
   // x 1x8x8x4 (256), y 1x4x4x4 (64).
   const pool: PoolShape = {
-    batch: 1, inHeight: 8, inWidth: 8, channels: 4, filterHeight: 2, filterWidth: 2, outHeight: 4, outWidth: 4,
-    strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0,
+    batch: 1,
+    inHeight: 8,
+    inWidth: 8,
+    channels: 4,
+    filterHeight: 2,
+    filterWidth: 2,
+    outHeight: 4,
+    outWidth: 4,
+    strideHeight: 2,
+    strideWidth: 2,
+    padTop: 0,
+    padLeft: 0,
   };
   const { relu } = native.UnaryOp;
   const { add } = native.BinaryOp;
@@ -529,10 +701,21 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   });
 
   test('a short or long output', () => {
-    rejects(() => native.conv2d(conv, floats(486), floats(108), null, false, floats(391)), 'RangeError',
-      /^conv2d: y must have 392 elements \(batch\*outHeight\*outWidth\*outChannels\), got 391$/);
-    rejects(() => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(485)), 'RangeError', /conv2dBackpropInput: dx must have 486/);
-    rejects(() => native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), floats(3)), 'RangeError', /dbias must have 4 elements \(outChannels\)/);
+    rejects(
+      () => native.conv2d(conv, floats(486), floats(108), null, false, floats(391)),
+      'RangeError',
+      /^conv2d: y must have 392 elements \(batch\*outHeight\*outWidth\*outChannels\), got 391$/,
+    );
+    rejects(
+      () => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(485)),
+      'RangeError',
+      /conv2dBackpropInput: dx must have 486/,
+    );
+    rejects(
+      () => native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), floats(3)),
+      'RangeError',
+      /dbias must have 4 elements \(outChannels\)/,
+    );
     rejects(() => native.maxPool(pool, floats(256), floats(10)), 'RangeError', /^maxPool: y must have 64 elements/);
     rejects(() => native.avgPoolGrad(pool, floats(64), floats(257)), 'RangeError', /^avgPoolGrad: dx must have 256/);
     rejects(() => native.unary(relu, floats(4), floats(1 << 16), 0), 'RangeError', /^unary: y must have 4 elements \(x's length\)/);
@@ -540,15 +723,26 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   });
 
   test('a short or long input', () => {
-    rejects(() => native.conv2d(conv, floats(10), floats(108), null, false, floats(392)), 'RangeError',
-      /^conv2d: x must have 486 elements \(batch\*inHeight\*inWidth\*inChannels\), got 10$/);
+    rejects(
+      () => native.conv2d(conv, floats(10), floats(108), null, false, floats(392)),
+      'RangeError',
+      /^conv2d: x must have 486 elements \(batch\*inHeight\*inWidth\*inChannels\), got 10$/,
+    );
     rejects(() => native.conv2d(conv, floats(486), floats(109), null, false, floats(392)), 'RangeError', /filter must have 108/);
     rejects(() => native.conv2d(conv, floats(486), floats(108), floats(3), false, floats(392)), 'RangeError', /bias must have 4/);
     rejects(() => native.maxPoolGrad(pool, floats(64), floats(255), floats(256)), 'RangeError', /^maxPoolGrad: x must have 256/);
     rejects(() => native.binary(add, same, floats(100), floats(3), floats(100), 1), 'RangeError', /^binary: b must have 100 elements/);
-    rejects(() => native.binary(add, scalarA, floats(2), floats(100), floats(100), 1), 'RangeError', /^binary: a must have 1 elements \(one scalar/);
+    rejects(
+      () => native.binary(add, scalarA, floats(2), floats(100), floats(100), 1),
+      'RangeError',
+      /^binary: a must have 1 elements \(one scalar/,
+    );
     rejects(() => native.binary(add, rowB, floats(12), floats(3), floats(12), 4), 'RangeError', /^binary: b must have 4 elements \(inner/);
-    rejects(() => native.sumLeading(floats(10), floats(4), 1000, 4), 'RangeError', /^sumLeading: x must have 4000 elements \(outer\*inner\)/);
+    rejects(
+      () => native.sumLeading(floats(10), floats(4), 1000, 4),
+      'RangeError',
+      /^sumLeading: x must have 4000 elements \(outer\*inner\)/,
+    );
   });
 
   test('an output that shares memory with another buffer', () => {
@@ -560,16 +754,38 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   });
 
   test('a wrong type', () => {
-    rejects(() => native.conv2d(conv, new Float64Array(486) as unknown as Float32Array, floats(108), null, false, floats(392)), 'TypeError',
-      /^conv2d: x must be a Float32Array, got a Float64Array$/);
-    rejects(() => native.maxPool(pool, Array(256).fill(0) as unknown as Float32Array, floats(64)), 'TypeError', /x must be a Float32Array, got an Array/);
-    rejects(() => native.conv2d(conv, floats(486), floats(108), undefined as unknown as null, false, floats(392)), 'TypeError', /bias must be a Float32Array, got undefined/);
-    rejects(() => native.conv2d(conv, floats(486), floats(108), null, 1 as unknown as boolean, floats(392)), 'TypeError', /relu must be a boolean, got the number 1/);
-    rejects(() => native.unary('relu' as unknown as number, floats(4), floats(4), 0), 'TypeError', /^unary: op must be a number, got a string$/);
+    rejects(
+      () => native.conv2d(conv, new Float64Array(486) as unknown as Float32Array, floats(108), null, false, floats(392)),
+      'TypeError',
+      /^conv2d: x must be a Float32Array, got a Float64Array$/,
+    );
+    rejects(
+      () => native.maxPool(pool, Array(256).fill(0) as unknown as Float32Array, floats(64)),
+      'TypeError',
+      /x must be a Float32Array, got an Array/,
+    );
+    rejects(
+      () => native.conv2d(conv, floats(486), floats(108), undefined as unknown as null, false, floats(392)),
+      'TypeError',
+      /bias must be a Float32Array, got undefined/,
+    );
+    rejects(
+      () => native.conv2d(conv, floats(486), floats(108), null, 1 as unknown as boolean, floats(392)),
+      'TypeError',
+      /relu must be a boolean, got the number 1/,
+    );
+    rejects(
+      () => native.unary('relu' as unknown as number, floats(4), floats(4), 0),
+      'TypeError',
+      /^unary: op must be a number, got a string$/,
+    );
     rejects(() => native.unary(relu, floats(4), floats(4), null as unknown as number), 'TypeError', /alpha must be a number, got null/);
     rejects(() => native.setThreads('2' as unknown as number), 'TypeError', /^setThreads: threads must be a number/);
-    rejects(() => native.maxPool(Int32Array.from([1, 8, 8, 4, 2, 2, 4, 4, 2, 2, 0, 0]) as unknown as PoolShape, floats(256), floats(64)), 'TypeError',
-      /^maxPool: shape must be an object of 12 named sizes, got an Int32Array$/);
+    rejects(
+      () => native.maxPool(Int32Array.from([1, 8, 8, 4, 2, 2, 4, 4, 2, 2, 0, 0]) as unknown as PoolShape, floats(256), floats(64)),
+      'TypeError',
+      /^maxPool: shape must be an object of 12 named sizes, got an Int32Array$/,
+    );
   });
 
   test('missing or extra arguments', () => {
@@ -582,33 +798,86 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   });
 
   test('an enum value out of range', () => {
-    rejects(() => native.unary(4, floats(4), floats(4), 0), 'RangeError',
-      /^unary: op must be one of 0 relu, 1 step, 2 sqrt, 3 square, got 4$/);
+    rejects(
+      () => native.unary(4, floats(4), floats(4), 0),
+      'RangeError',
+      /^unary: op must be one of 0 relu, 1 step, 2 sqrt, 3 square, got 4$/,
+    );
     rejects(() => native.unary(-1, floats(4), floats(4), 0), 'RangeError', /got -1$/);
     rejects(() => native.unary(1.5, floats(4), floats(4), 0), 'RangeError', /got 1.5$/);
     rejects(() => native.unary(NaN, floats(4), floats(4), 0), 'RangeError', /got nan$/i);
-    rejects(() => native.binary(5, same, floats(4), floats(4), floats(4), 1), 'RangeError', /^binary: op must be one of .*4 reluGrad, got 5$/);
-    rejects(() => native.binary(add, 5, floats(4), floats(4), floats(4), 1), 'RangeError', /^binary: broadcast must be one of .*4 rowA, got 5$/);
-    rejects(() => native.setConvLayouts(4), 'RangeError', /^setConvLayouts: layouts must be one of 0 plain, 1 blocked-weights, 2 blocked, 3 auto, got 4$/);
+    rejects(
+      () => native.binary(5, same, floats(4), floats(4), floats(4), 1),
+      'RangeError',
+      /^binary: op must be one of .*4 reluGrad, got 5$/,
+    );
+    rejects(
+      () => native.binary(add, 5, floats(4), floats(4), floats(4), 1),
+      'RangeError',
+      /^binary: broadcast must be one of .*4 rowA, got 5$/,
+    );
+    rejects(
+      () => native.setConvLayouts(4),
+      'RangeError',
+      /^setConvLayouts: layouts must be one of 0 plain, 1 blocked-weights, 2 blocked, 3 auto, got 4$/,
+    );
     rejects(() => native.setThreads(0), 'RangeError', /^setThreads: threads must be an integer from 1 to/);
   });
 
   test('a bad shape: negative, zero, absurd, missing or extra fields', () => {
-    rejects(() => native.conv2d({ ...conv, batch: -2 }, floats(486), floats(108), null, false, floats(392)), 'RangeError',
-      /^conv2d: shape.batch must be an integer from 1 to 16777216, got -2$/);
-    rejects(() => native.maxPool({ ...pool, inHeight: 0 }, floats(256), floats(64)), 'RangeError', /^maxPool: shape.inHeight must be an integer from 1/);
-    rejects(() => native.maxPool({ ...pool, strideWidth: 0 }, floats(256), floats(64)), 'RangeError', /shape.strideWidth must be an integer from 1/);
-    rejects(() => native.conv2d({ ...conv, padTop: -1 }, floats(486), floats(108), null, false, floats(392)), 'RangeError', /shape.padTop must be an integer from 0/);
-    rejects(() => native.conv2d({ ...conv, outHeight: 2.5 }, floats(486), floats(108), null, false, floats(392)), 'RangeError', /shape.outHeight .* got 2.5$/);
-    rejects(() => native.maxPool({ ...pool, channels: 2 ** 31 }, floats(256), floats(64)), 'RangeError', /shape.channels must be an integer from 1 to 16777216, got 2147483648$/);
+    rejects(
+      () => native.conv2d({ ...conv, batch: -2 }, floats(486), floats(108), null, false, floats(392)),
+      'RangeError',
+      /^conv2d: shape.batch must be an integer from 1 to 16777216, got -2$/,
+    );
+    rejects(
+      () => native.maxPool({ ...pool, inHeight: 0 }, floats(256), floats(64)),
+      'RangeError',
+      /^maxPool: shape.inHeight must be an integer from 1/,
+    );
+    rejects(
+      () => native.maxPool({ ...pool, strideWidth: 0 }, floats(256), floats(64)),
+      'RangeError',
+      /shape.strideWidth must be an integer from 1/,
+    );
+    rejects(
+      () => native.conv2d({ ...conv, padTop: -1 }, floats(486), floats(108), null, false, floats(392)),
+      'RangeError',
+      /shape.padTop must be an integer from 0/,
+    );
+    rejects(
+      () => native.conv2d({ ...conv, outHeight: 2.5 }, floats(486), floats(108), null, false, floats(392)),
+      'RangeError',
+      /shape.outHeight .* got 2.5$/,
+    );
+    rejects(
+      () => native.maxPool({ ...pool, channels: 2 ** 31 }, floats(256), floats(64)),
+      'RangeError',
+      /shape.channels must be an integer from 1 to 16777216, got 2147483648$/,
+    );
     // Each size is allowed, their product is not: the element count is checked before it can overflow.
     const huge = { ...pool, batch: 2 ** 24, inHeight: 2 ** 24, inWidth: 2 ** 24, channels: 2 ** 24 };
-    rejects(() => native.maxPool(huge, floats(256), floats(64)), 'RangeError', /^maxPool: the shape gives x more than 2147483647 elements$/);
+    rejects(
+      () => native.maxPool(huge, floats(256), floats(64)),
+      'RangeError',
+      /^maxPool: the shape gives x more than 2147483647 elements$/,
+    );
     const { padRight: _, ...missing } = conv;
-    rejects(() => native.conv2d(missing as ConvShape, floats(486), floats(108), null, false, floats(392)), 'TypeError',
-      /^conv2d: shape.padRight must be a number, got undefined$/);
-    rejects(() => native.maxPool({ ...pool, padBottom: 0 } as PoolShape, floats(256), floats(64)), 'TypeError', /^maxPool: shape must have exactly 12 fields, got 13$/);
-    rejects(() => native.binary(add, rowB, floats(12), floats(5), floats(12), 5), 'RangeError', /^binary: inner \(5\) must divide out's length \(12\)$/);
+    rejects(
+      () => native.conv2d(missing as ConvShape, floats(486), floats(108), null, false, floats(392)),
+      'TypeError',
+      /^conv2d: shape.padRight must be a number, got undefined$/,
+    );
+    rejects(
+      () => native.maxPool({ ...pool, padBottom: 0 } as PoolShape, floats(256), floats(64)),
+      'TypeError',
+      /^maxPool: shape must have exactly 12 fields, got 13$/,
+    );
+    rejects(
+      () => native.binary(add, rowB, floats(12), floats(5), floats(12), 5),
+      'RangeError',
+      /^binary: inner \(5\) must divide out's length \(12\)$/,
+    );
     rejects(() => native.binary(add, rowB, floats(12), floats(0), floats(12), 0), 'RangeError', /^binary: inner must be an integer from 1/);
     rejects(() => native.sumLeading(floats(12), floats(4), -3, 4), 'RangeError', /^sumLeading: outer must be an integer from 0/);
   });
@@ -619,6 +888,8 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     assert.deepEqual({ ...native.Broadcast }, { same: 0, scalarA: 1, scalarB: 2, rowB: 3, rowA: 4 });
     assert.deepEqual({ ...native.ConvLayouts }, { plain: 0, 'blocked-weights': 1, blocked: 2, auto: 3 });
     for (const values of [native.UnaryOp, native.BinaryOp, native.Broadcast, native.ConvLayouts]) assert.ok(Object.isFrozen(values));
-    assert.throws(() => { (native.UnaryOp as Record<string, number>).relu = 3; }, TypeError);
+    assert.throws(() => {
+      (native.UnaryOp as Record<string, number>).relu = 3;
+    }, TypeError);
   });
 });

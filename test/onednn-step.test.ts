@@ -26,12 +26,18 @@ function smallNin(imageSize: number, channels: [number, number, number]): tf.Seq
   const model = tf.sequential();
   let seed = 7;
   const conv = (filters: number, kernelSize: number, strides: number, padding: 'valid' | 'same', first = false) =>
-    model.add(tf.layers.conv2d({
-      filters, kernelSize, strides, padding, activation: 'relu',
-      kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
-      biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed++ }),
-      ...(first ? { inputShape: [imageSize, imageSize, 1] } : {}),
-    }));
+    model.add(
+      tf.layers.conv2d({
+        filters,
+        kernelSize,
+        strides,
+        padding,
+        activation: 'relu',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
+        biasInitializer: tf.initializers.randomUniform({ minval: -0.1, maxval: 0.1, seed: seed++ }),
+        ...(first ? { inputShape: [imageSize, imageSize, 1] } : {}),
+      }),
+    );
   const block = (filters: number, kernelSize: number, strides: number, padding: 'valid' | 'same', first = false) => {
     conv(filters, kernelSize, strides, padding, first);
     conv(filters, 1, 1, 'valid');
@@ -75,7 +81,9 @@ function lossAndGrads(model: tf.LayersModel, data: { x: Float32Array; labels: In
     const labels = tf.oneHot(tf.tensor1d(data.labels, 'int32'), 10);
     const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const { value, grads } = tf.variableGrads(
-      () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: false }) as tf.Tensor) as tf.Scalar, variables);
+      () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: false }) as tf.Tensor) as tf.Scalar,
+      variables,
+    );
     const copies = new Map<string, Float32Array>();
     for (const [name, g] of Object.entries(grads)) copies.set(name, Float32Array.from(g.dataSync()));
     result = { loss: value.dataSync()[0], grads: copies };
@@ -111,7 +119,10 @@ async function compareStep(model: tf.LayersModel, imageSize: number, batchSize: 
       const convBefore = onednnKernelCalls().NinConv2DBackpropFilterBias.native;
       const actual = lossAndGrads(model, data, imageSize);
       assert.ok(onednnKernelCalls().NinConv2DBackpropFilterBias.native > convBefore, 'fused native convolution gradients did not run');
-      assert.ok(Math.abs(actual.loss - expected.loss) <= TOLERANCE * Math.abs(expected.loss), `${layout}: loss ${actual.loss} vs ${expected.loss}`);
+      assert.ok(
+        Math.abs(actual.loss - expected.loss) <= TOLERANCE * Math.abs(expected.loss),
+        `${layout}: loss ${actual.loss} vs ${expected.loss}`,
+      );
       assert.equal(actual.grads.size, expected.grads.size);
       let nonzero = 0;
       for (const [name, g] of expected.grads) {
@@ -180,7 +191,9 @@ test('no leak: tensor count and resident memory stay flat over 30 SGD steps', as
   const labels = tf.oneHot(tf.tensor1d(data.labels, 'int32'), 10);
   const step = () => {
     const loss = optimizer.minimize(
-      () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true);
+      () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
+      true,
+    );
     const value = loss!.dataSync()[0];
     loss!.dispose();
     return value;
@@ -195,7 +208,10 @@ test('no leak: tensor count and resident memory stay flat over 30 SGD steps', as
       rss.push(process.memoryUsage().rss);
     }
   }
-  assert.ok(tensorCounts.every((n) => n === tensorCounts[0]), `tensor counts ${tensorCounts}`);
+  assert.ok(
+    tensorCounts.every((n) => n === tensorCounts[0]),
+    `tensor counts ${tensorCounts}`,
+  );
   const mib = rss.map((r) => Math.round(r / 2 ** 20));
   // After warm-up (primitive caches, allocator pools) resident memory must not keep climbing.
   const growth = mib[mib.length - 1] - mib[1];

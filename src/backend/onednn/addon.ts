@@ -93,8 +93,8 @@ export interface Addon {
 
 // Compiled to dist/src/backend/onednn/, the addon lives in native/build/Release/ at the package root.
 // NIN_ONEDNN_ADDON points at another build of it (native/sanitize.sh runs the tests on a sanitizer build).
-const ADDON_PATH = process.env.NIN_ONEDNN_ADDON ??
-  path.join(__dirname, '..', '..', '..', '..', 'native', 'build', 'Release', 'nin_onednn.node');
+const ADDON_PATH =
+  process.env.NIN_ONEDNN_ADDON ?? path.join(__dirname, '..', '..', '..', '..', 'native', 'build', 'Release', 'nin_onednn.node');
 const REBUILD_HINT = 'apt-get install libdnnl-dev, then npm rebuild';
 
 let addon: Addon | undefined;
@@ -103,7 +103,10 @@ let loadFailure: string | undefined;
 /** The first enum name this TypeScript expects that the loaded addon lacks (a build older than the sources). */
 function missingEnumName(loaded: Addon): string | undefined {
   const expected: [string, readonly string[]][] = [
-    ['UnaryOp', UNARY_OPS], ['BinaryOp', BINARY_OPS], ['Broadcast', BROADCASTS], ['ConvLayouts', CONV_LAYOUTS],
+    ['UnaryOp', UNARY_OPS],
+    ['BinaryOp', BINARY_OPS],
+    ['Broadcast', BROADCASTS],
+    ['ConvLayouts', CONV_LAYOUTS],
   ];
   for (const [enumName, names] of expected) {
     const values = (loaded as unknown as Record<string, Record<string, unknown> | undefined>)[enumName];
@@ -120,6 +123,7 @@ function loadAddon(): Addon | undefined {
   // the addon loads it, so set it first unless the user chose otherwise.
   process.env.OMP_WAIT_POLICY ??= 'passive';
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native addon loads only through require
     const loaded = require(ADDON_PATH) as Addon;
     const missing = missingEnumName(loaded);
     if (missing === undefined) addon = loaded;
@@ -127,9 +131,10 @@ function loadAddon(): Addon | undefined {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const detail = (e.message ?? String(err)).split('\n')[0];
-    loadFailure = e.code === 'MODULE_NOT_FOUND'
-      ? `the oneDNN addon is not built (no ${path.relative(process.cwd(), ADDON_PATH) || ADDON_PATH}): ${REBUILD_HINT}`
-      : `the oneDNN addon does not load (${detail}): ${REBUILD_HINT}`;
+    loadFailure =
+      e.code === 'MODULE_NOT_FOUND'
+        ? `the oneDNN addon is not built (no ${path.relative(process.cwd(), ADDON_PATH) || ADDON_PATH}): ${REBUILD_HINT}`
+        : `the oneDNN addon does not load (${detail}): ${REBUILD_HINT}`;
   }
   return addon;
 }

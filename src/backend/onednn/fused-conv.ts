@@ -26,12 +26,23 @@ function registerFusedConvGradient(): void {
       const { strides, pad, dimRoundingMode } = attrs as unknown as FusedConvAttrs;
       const engine = tf.engine();
       const dyActivation = engine.runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x: y }) as tf.Tensor;
-      const [dfilter, dbias] = engine.runKernel(FILTER_BIAS_GRAD, { x, dy: dyActivation },
-        { strides, pad, dimRoundingMode, dataFormat: 'NHWC', filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const [dfilter, dbias] = engine.runKernel(FILTER_BIAS_GRAD, { x, dy: dyActivation }, {
+        strides,
+        pad,
+        dimRoundingMode,
+        dataFormat: 'NHWC',
+        filterShape: filter.shape,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor[];
       return {
         // Lazy, so the first layer's input gradient (never needed) is not computed.
-        x: () => engine.runKernel(tf.Conv2DBackpropInput, { dy: dyActivation, filter },
-          { strides, pad, dimRoundingMode, dataFormat: 'NHWC', inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        x: () =>
+          engine.runKernel(tf.Conv2DBackpropInput, { dy: dyActivation, filter }, {
+            strides,
+            pad,
+            dimRoundingMode,
+            dataFormat: 'NHWC',
+            inputShape: x.shape,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor,
         filter: () => dfilter,
         bias: () => tf.reshape(dbias, bias.shape),
       };
@@ -41,18 +52,29 @@ function registerFusedConvGradient(): void {
 
 type FusedConv2dOp = typeof tf.fused.conv2d;
 
+type FusedConv2dArgs = Parameters<FusedConv2dOp>[0];
+
+/** Whether FUSED_CONV takes this tf.fused.conv2d call: conv + bias + ReLU on float32 NHWC tensors, no dilation. */
+function fusable(args: FusedConv2dArgs): boolean {
+  const { x, filter, bias, dataFormat, dilations, activation, preluActivationWeights } = args;
+  if (activation !== 'relu' || preluActivationWeights != null || !isNhwc(dataFormat) || !isOne(dilations)) return false;
+  if (!(x instanceof tf.Tensor) || !(filter instanceof tf.Tensor) || !(bias instanceof tf.Tensor)) return false;
+  const ranks = x.rank === 4 && filter.rank === 4 && bias.rank === 1 && bias.size === filter.shape[3];
+  return ranks && [x, filter, bias].every((t) => t.dtype === 'float32');
+}
+
 /** Routes tf.fused.conv2d with bias + ReLU through FUSED_CONV when on `backendName` and a gradient tape records. */
 export function registerFusedConv(backendName: string): void {
   registerFusedConvGradient();
-  replaceFusedConv2d((original) => ((args: Parameters<FusedConv2dOp>[0]) => {
-    const { x, filter, bias, strides, pad, dataFormat, dilations, dimRoundingMode, activation, preluActivationWeights } = args;
-    if (!isRecordingGradients() || tf.getBackend() !== backendName || activation !== 'relu' || preluActivationWeights != null ||
-        !isNhwc(dataFormat) || !isOne(dilations) || !(x instanceof tf.Tensor) || !(filter instanceof tf.Tensor) ||
-        !(bias instanceof tf.Tensor) || x.rank !== 4 || filter.rank !== 4 || bias.rank !== 1 ||
-        x.dtype !== 'float32' || filter.dtype !== 'float32' || bias.dtype !== 'float32' || bias.size !== filter.shape[3]) {
-      return original(args);
-    }
-    return tf.engine().runKernel(FUSED_CONV, { x, filter, bias },
-      { strides, pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode, activation } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
-  }) as FusedConv2dOp);
+  replaceFusedConv2d((original) => {
+    const replacement = (args: FusedConv2dArgs) => {
+      if (!isRecordingGradients() || tf.getBackend() !== backendName || !fusable(args)) return original(args);
+      const { x, filter, bias, strides, pad, dimRoundingMode, activation } = args;
+      const attrs = { strides, pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode, activation };
+      return tf
+        .engine()
+        .runKernel(FUSED_CONV, { x, filter, bias } as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+    };
+    return replacement as FusedConv2dOp;
+  });
 }

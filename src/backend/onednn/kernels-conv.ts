@@ -10,12 +10,23 @@ export const FILTER_BIAS_GRAD = 'NinConv2DBackpropFilterBias';
 export function convShape(info: tf.backend_util.Conv2DInfo): ConvShape {
   const p = info.padInfo;
   return {
-    batch: info.batchSize, inHeight: info.inHeight, inWidth: info.inWidth, inChannels: info.inChannels,
-    filterHeight: info.filterHeight, filterWidth: info.filterWidth, outChannels: info.outChannels,
-    outHeight: info.outHeight, outWidth: info.outWidth,
-    strideHeight: info.strideHeight, strideWidth: info.strideWidth,
-    dilationHeight: info.dilationHeight, dilationWidth: info.dilationWidth,
-    padTop: p.top, padBottom: p.bottom, padLeft: p.left, padRight: p.right,
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    outChannels: info.outChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    dilationHeight: info.dilationHeight,
+    dilationWidth: info.dilationWidth,
+    padTop: p.top,
+    padBottom: p.bottom,
+    padLeft: p.left,
+    padRight: p.right,
   };
 }
 
@@ -54,8 +65,15 @@ function conv2d(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBi
   const filterValues = floats(backend, filter);
   if (xValues === undefined || filterValues === undefined) return undefined;
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as Tensor4Shape, filter.shape as Tensor4Shape, attrs.strides, attrs.dilations ?? 1, attrs.pad,
-    attrs.dimRoundingMode, false, 'channelsLast');
+    x.shape as Tensor4Shape,
+    filter.shape as Tensor4Shape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
   if (isEmpty(info)) return undefined;
   const y = output(backend, tf.util.sizeFromShape(info.outShape));
   if (!native.conv2d(convShape(info), xValues, filterValues, biasValues, relu, y)) return undefined;
@@ -73,8 +91,15 @@ export const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) =
   const filterValues = floats(backend, filter);
   if (dyValues === undefined || filterValues === undefined) return undefined;
   const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape as Tensor4Shape, filter.shape as Tensor4Shape, attrs.strides, 1, attrs.pad,
-    attrs.dimRoundingMode, false, 'channelsLast');
+    attrs.inputShape as Tensor4Shape,
+    filter.shape as Tensor4Shape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
   const dx = output(backend, tf.util.sizeFromShape(info.inShape));
   if (!native.conv2dBackpropInput(convShape(info), dyValues, filterValues, dx)) return undefined;
@@ -90,8 +115,15 @@ function filterGrad(args: KernelArgs, native: Addon, backend: MathBackendCPU, wi
   const dyValues = floats(backend, dy);
   if (xValues === undefined || dyValues === undefined) return undefined;
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as Tensor4Shape, attrs.filterShape as Tensor4Shape, attrs.strides, 1, attrs.pad,
-    attrs.dimRoundingMode, false, 'channelsLast');
+    x.shape as Tensor4Shape,
+    attrs.filterShape as Tensor4Shape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
   const dfilter = output(backend, tf.util.sizeFromShape(info.filterShape));
   const dbias = withBias ? output(backend, info.outChannels) : null;
@@ -115,7 +147,8 @@ export function cpuKernel(name: string): tf.KernelFunc {
 export function filterBiasGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const dfilter = cpuKernel(tf.Conv2DBackpropFilter)(args) as tf.TensorInfo;
   const dbias = cpuKernel(tf.Sum)({
-    inputs: { x: (args.inputs as Record<string, tf.TensorInfo>).dy }, backend: args.backend,
+    inputs: { x: (args.inputs as Record<string, tf.TensorInfo>).dy },
+    backend: args.backend,
     attrs: { axis: [0, 1, 2], keepDims: false },
   }) as tf.TensorInfo;
   return [dfilter, dbias];

@@ -42,9 +42,13 @@ export function binary(op: BinaryOp): NativeKernel {
     if (aValues.length === size && bValues.length === size) mode = modes.same;
     else if (aValues.length === 1 && bValues.length === size) mode = modes.scalarA;
     else if (bValues.length === 1 && aValues.length === size) mode = modes.scalarB;
-    else if (aValues.length === size && isLastAxisRow(b.shape, outShape)) { mode = modes.rowB; inner = bValues.length; }
-    else if (bValues.length === size && isLastAxisRow(a.shape, outShape)) { mode = modes.rowA; inner = aValues.length; }
-    else return undefined;
+    else if (aValues.length === size && isLastAxisRow(b.shape, outShape)) {
+      mode = modes.rowB;
+      inner = bValues.length;
+    } else if (bValues.length === size && isLastAxisRow(a.shape, outShape)) {
+      mode = modes.rowA;
+      inner = aValues.length;
+    } else return undefined;
     const out = output(backend, size);
     native.binary(native.BinaryOp[op], mode, aValues, bValues, out, inner);
     return backend.makeTensorInfo(outShape, 'float32', out);

@@ -5,10 +5,18 @@ import { floats, NativeKernel, output, Tensor4Shape } from './backend';
 
 function poolShape(info: tf.backend_util.Conv2DInfo): PoolShape {
   return {
-    batch: info.batchSize, inHeight: info.inHeight, inWidth: info.inWidth, channels: info.inChannels,
-    filterHeight: info.filterHeight, filterWidth: info.filterWidth,
-    outHeight: info.outHeight, outWidth: info.outWidth,
-    strideHeight: info.strideHeight, strideWidth: info.strideWidth, padTop: info.padInfo.top, padLeft: info.padInfo.left,
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    channels: info.inChannels,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
   };
 }
 
@@ -16,7 +24,13 @@ function poolShape(info: tf.backend_util.Conv2DInfo): PoolShape {
 function poolInfo(x: tf.TensorInfo, attrs: tf.MaxPoolAttrs): tf.backend_util.Conv2DInfo | undefined {
   if (x.shape.length !== 4) return undefined;
   const info = tf.backend_util.computePool2DInfo(
-    x.shape as Tensor4Shape, attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+    x.shape as Tensor4Shape,
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
   const empty = tf.util.sizeFromShape(info.inShape) === 0 || tf.util.sizeFromShape(info.outShape) === 0;
   return empty ? undefined : info;
 }

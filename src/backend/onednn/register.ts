@@ -6,8 +6,14 @@ import { requireAddon } from './addon';
 import { NativeKernel, OnednnBackend, pinAliasedInputs } from './backend';
 import { FUSED_CONV, registerFusedConv } from './fused-conv';
 import {
-  conv2dBackpropFilterKernel, conv2dBackpropInputKernel, conv2dKernel, cpuKernel, FILTER_BIAS_GRAD, filterBiasGradKernel,
-  filterBiasGradNative, fusedConv2dKernel,
+  conv2dBackpropFilterKernel,
+  conv2dBackpropInputKernel,
+  conv2dKernel,
+  cpuKernel,
+  FILTER_BIAS_GRAD,
+  filterBiasGradKernel,
+  filterBiasGradNative,
+  fusedConv2dKernel,
 } from './kernels-conv';
 import { binary, reduce, registerReluGradient, RELU_GRAD, reluGradKernel, reluGradNative, unary } from './kernels-elementwise';
 import { avgPoolGradKernel, maxPoolGradKernel, pool } from './kernels-pool';
@@ -76,7 +82,8 @@ export function registerOnednnBackend(): void {
     ...nin.map(([kernelName, kernelFunc]) => ({ kernelName, backendName: 'cpu', kernelFunc })),
   ];
   const nativeKernels: Record<string, NativeKernel> = {
-    ...NATIVE_KERNELS, ...Object.fromEntries(nin.map(([name, , nativeKernel]) => [name, nativeKernel])),
+    ...NATIVE_KERNELS,
+    ...Object.fromEntries(nin.map(([name, , nativeKernel]) => [name, nativeKernel])),
   };
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, ONEDNN_BACKEND) !== undefined) tf.unregisterKernel(config.kernelName, ONEDNN_BACKEND);
