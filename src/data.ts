@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { NinError } from './errors';
+import { readRegularFile } from './read-file';
+import { describeFsError } from './safe-file';
 import { deriveSeed, mulberry32 } from './random';
 
 export const CLASS_NAMES: readonly string[] = Object.freeze([
@@ -36,6 +38,11 @@ export const OFFICIAL_SHA256: Readonly<Record<string, string>> = Object.freeze({
   [FILE_NAMES.testImages]: '5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b',
   [FILE_NAMES.testLabels]: '0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34',
 });
+
+/** The largest Fashion-MNIST file (train images, unpacked): no IDX file nin reads is bigger. */
+export const MAX_IDX_BYTES = 16 + 60000 * 28 * 28;
+/** A download that sends nothing for this long has stalled. */
+export const DOWNLOAD_TIMEOUT_MS = 30_000;
 
 const ALL_FILES = [FILE_NAMES.trainImages, FILE_NAMES.trainLabels, FILE_NAMES.testImages, FILE_NAMES.testLabels];
 const FIX = 're-download with `nin data --download` or reinstall with `apt-get install --reinstall dataset-fashion-mnist`';
@@ -106,13 +113,19 @@ function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** The unpacked bytes of a raw or gzipped file; a corrupt .gz is a NinError naming the file. */
+/**
+ * The unpacked bytes of a raw or gzipped file, never more than MAX_IDX_BYTES: a file or a .gz that
+ * holds more is refused before it fills memory. A corrupt .gz is a NinError naming the file.
+ */
 function readUnpacked(filePath: string): Buffer {
-  const raw = fs.readFileSync(filePath);
+  const raw = readRegularFile(filePath, { maxBytes: MAX_IDX_BYTES, fix: FIX, what: 'a Fashion-MNIST IDX file' });
   if (!filePath.endsWith('.gz') && !isGzip(raw)) return raw;
   try {
-    return gunzipSync(raw);
+    return gunzipSync(raw, { maxOutputLength: MAX_IDX_BYTES });
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new NinError(`${filePath}: unpacks to more than ${MAX_IDX_BYTES} bytes, the size of the largest Fashion-MNIST file; ${FIX}`);
+    }
     throw new NinError(`${filePath}: truncated or corrupt gzip (${(err as Error).message}); ${FIX}`);
   }
 }
@@ -137,9 +150,13 @@ export function readIdx(filePath: string, expectedMagic: number): { dims: number
   if (bytes.length < headerBytes) {
     throw new NinError(`${filePath}: truncated: expected at least ${headerBytes} bytes of header, got ${bytes.length}; ${FIX}`);
   }
+  // Dimensions are unsigned 32-bit counts; their product is compared with the bytes there, never allocated.
   const dims: number[] = [];
-  for (let i = 0; i < rank; i++) dims.push(view.getInt32(4 + 4 * i, false));
+  for (let i = 0; i < rank; i++) dims.push(view.getUint32(4 + 4 * i, false));
   const expectedBytes = headerBytes + dims.reduce((a, b) => a * b, 1);
+  if (expectedBytes > MAX_IDX_BYTES) {
+    throw new NinError(`${filePath}: its header declares dims [${dims.join(', ')}], more data than the largest Fashion-MNIST file holds (${MAX_IDX_BYTES} bytes); ${FIX}`);
+  }
   if (bytes.length < expectedBytes) {
     throw new NinError(`${filePath}: truncated: expected ${expectedBytes} bytes for dims [${dims.join(', ')}], got ${bytes.length}; ${FIX}`);
   }
@@ -178,6 +195,7 @@ export function readSplit(dir: string, which: 'train' | 'test', expectedSha256: 
   checkSha256(labelsPath, labels.sha256, expectedSha256[labelsName]);
 
   const [count, rows, cols] = images.dims;
+  if (count === 0) throw new NinError(`${imagesPath} holds no images; ${FIX}`);
   if (rows !== IMAGE_SIZE_RAW || cols !== IMAGE_SIZE_RAW) {
     throw new NinError(`${imagesPath}: images are ${rows}x${cols}, expected ${IMAGE_SIZE_RAW}x${IMAGE_SIZE_RAW}; ${FIX}`);
   }
@@ -226,7 +244,7 @@ function checkOne(filePath: string, name: string, expected: string): FileCheck {
     return { name, path: filePath, sha256, expected, ok: sha256 === expected };
   } catch (err) {
     if (!(err instanceof NinError)) throw err;
-    return { name, path: filePath, sha256: '', expected, ok: false, problem: 'truncated or corrupt gzip' };
+    return { name, path: filePath, sha256: '', expected, ok: false, problem: err.message };
   }
 }
 
@@ -244,8 +262,13 @@ export async function downloadFashionMnist(
   baseUrl: string = DEFAULT_MIRROR,
   log: (line: string) => void = () => {},
   expectedSha256: Readonly<Record<string, string>> = OFFICIAL_SHA256,
+  timeoutMs: number = DOWNLOAD_TIMEOUT_MS,
 ): Promise<FileCheck[]> {
-  fs.mkdirSync(destDir, { recursive: true });
+  try {
+    fs.mkdirSync(destDir, { recursive: true });
+  } catch (err) {
+    throw describeFsError(err, `creating ${destDir}`, 'pass a --data-dir you can write to');
+  }
   const base = baseUrl.endsWith('/') ? baseUrl : baseUrl + '/';
   const results: FileCheck[] = [];
   for (const name of ALL_FILES) {
@@ -262,20 +285,28 @@ export async function downloadFashionMnist(
     }
     const url = base + name + '.gz';
     log(`downloading ${url}`);
-    const body = await fetchBytes(url);
+    const body = await fetchBytes(url, timeoutMs);
     const tempPath = `${finalPath}.partial-${process.pid}`;
     try {
-      fs.writeFileSync(tempPath, body);
+      try {
+        fs.writeFileSync(tempPath, body);
+      } catch (err) {
+        throw describeFsError(err, `writing ${tempPath}`, 'free some space or pass a --data-dir you can write to');
+      }
       let sha256: string;
       try {
-        sha256 = sha256Hex(gunzipSync(body));
+        sha256 = sha256Hex(gunzipSync(body, { maxOutputLength: MAX_IDX_BYTES }));
       } catch (err) {
-        throw new NinError(`${url}: not a valid gzip file (${(err as Error).message}); try again later or install with \`apt-get install dataset-fashion-mnist\``);
+        throw new NinError(`${url}: not a valid gzip file of a Fashion-MNIST size (${(err as Error).message}); ${RETRY}`);
       }
       if (sha256 !== expected) {
-        throw new NinError(`${url}: checksum mismatch: sha256 of the unpacked file is ${sha256}, expected ${expected}; try again later or install with \`apt-get install dataset-fashion-mnist\``);
+        throw new NinError(`${url}: checksum mismatch: sha256 of the unpacked file is ${sha256}, expected ${expected}; ${RETRY}`);
       }
-      fs.renameSync(tempPath, finalPath);
+      try {
+        fs.renameSync(tempPath, finalPath);
+      } catch (err) {
+        throw describeFsError(err, `renaming ${tempPath} to ${finalPath}`, 'pass a --data-dir you can write to');
+      }
       log(`${finalPath}: ${(body.length / 1e6).toFixed(1)} MB, sha256 ok`);
       results.push({ name, path: finalPath, sha256, expected, ok: true });
     } finally {
@@ -285,23 +316,75 @@ export async function downloadFashionMnist(
   return results;
 }
 
-async function fetchBytes(url: string): Promise<Buffer> {
-  const fallback = 'check the network or install with `apt-get install dataset-fashion-mnist`';
-  let response: Response;
+const RETRY = 'retry later, or set NIN_MIRROR_URL to another mirror, or install with `apt-get install dataset-fashion-mnist`';
+
+/** Why a connection failed, in words (undici reports an errno-style code as the cause). */
+const NETWORK_PROBLEMS: Record<string, string> = {
+  ECONNREFUSED: 'the connection was refused',
+  ECONNRESET: 'the connection was reset',
+  ENOTFOUND: 'the host name was not found',
+  EAI_AGAIN: 'the host name could not be looked up (no network?)',
+  ETIMEDOUT: 'the connection timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
+  EHOSTUNREACH: 'the host is unreachable',
+  ENETUNREACH: 'the network is unreachable',
+  UND_ERR_SOCKET: 'the connection was lost',
+};
+
+/**
+ * The body of `url`, with a timeout on every step: connecting, the response's headers and each
+ * read of its body. A mirror that sends nothing for `timeoutMs` is abandoned with one line, and a
+ * body larger than any Fashion-MNIST file is refused before it fills memory.
+ */
+async function fetchBytes(url: string, timeoutMs: number): Promise<Buffer> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => controller.abort(), timeoutMs);
+  };
+  const stalled = () => new NinError(`could not download ${url}: the mirror sent nothing for ${timeoutMs / 1000} s; ${RETRY}`);
+  const failed = (err: unknown, what: string) => {
+    if (controller.signal.aborted) return stalled();
+    const cause = (err as { cause?: { code?: string } }).cause;
+    const reason = (cause?.code && NETWORK_PROBLEMS[cause.code]) || what;
+    return new NinError(`could not download ${url}: ${reason}; ${RETRY}`);
+  };
+  arm();
   try {
-    response = await fetch(url);
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const reason = cause?.code ?? cause?.message ?? (err as Error).message;
-    throw new NinError(`could not download ${url}: ${reason}; ${fallback}`);
-  }
-  if (!response.ok) {
-    throw new NinError(`could not download ${url}: HTTP ${response.status} ${response.statusText}; ${fallback}`);
-  }
-  try {
-    return Buffer.from(await response.arrayBuffer());
-  } catch (err) {
-    throw new NinError(`could not download ${url}: connection lost (${(err as Error).message}); ${fallback}`);
+    let response: Response;
+    try {
+      response = await fetch(url, { signal: controller.signal });
+    } catch (err) {
+      throw failed(err, 'the connection failed');
+    }
+    if (!response.ok) {
+      throw new NinError(`could not download ${url}: HTTP ${response.status} ${response.statusText}; ${RETRY}`);
+    }
+    const declared = Number(response.headers.get('content-length') ?? NaN);
+    if (declared > MAX_IDX_BYTES) throw new NinError(`could not download ${url}: it is ${declared} bytes, more than any Fashion-MNIST file; ${RETRY}`);
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    try {
+      const reader = response.body?.getReader();
+      for (;;) {
+        arm();
+        const chunk = reader ? await reader.read() : { done: true as const, value: undefined };
+        if (chunk.done) break;
+        received += chunk.value.byteLength;
+        if (received > MAX_IDX_BYTES) {
+          controller.abort();
+          throw new NinError(`could not download ${url}: it sent more than ${MAX_IDX_BYTES} bytes, more than any Fashion-MNIST file; ${RETRY}`);
+        }
+        chunks.push(chunk.value);
+      }
+    } catch (err) {
+      if (err instanceof NinError) throw err;
+      throw failed(err, 'the connection was lost');
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

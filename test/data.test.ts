@@ -340,7 +340,7 @@ describe('downloadFashionMnist (local server on 127.0.0.1)', () => {
     await new Promise((resolve) => closed.close(resolve));
     await assertRejectsNinError(
       downloadFashionMnist(dest, `http://127.0.0.1:${port}/`),
-      escape(`http://127.0.0.1:${port}/${FILE_NAMES.trainImages}.gz`), /ECONNREFUSED/, /apt-get install dataset-fashion-mnist/,
+      escape(`http://127.0.0.1:${port}/${FILE_NAMES.trainImages}.gz`), /the connection was refused/, /NIN_MIRROR_URL/, /apt-get install dataset-fashion-mnist/,
     );
     assert.deepEqual(fs.readdirSync(dest), []);
   });
@@ -510,3 +510,82 @@ describe('the installed official dataset', () => {
     process.stderr.write(`# full load ${loadMs.toFixed(0)} ms; one 128x224x224 batch ${batchMs.toFixed(1)} ms\n`);
   });
 });
+
+describe('hostile IDX files: one line each, memory bounded by the largest Fashion-MNIST file', () => {
+  const { images } = fixtureSplit(3);
+
+  test('huge declared dimensions are compared with the bytes there, never allocated', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'huge-idx3-ubyte');
+    for (const dims of [[0xffffffff, 28, 28], [60000, 0xffffffff, 0xffffffff], [2 ** 31, 2 ** 31, 2]]) {
+      const header = Buffer.alloc(16);
+      header.writeInt32BE(IMAGES_MAGIC, 0);
+      dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+      fs.writeFileSync(file, Buffer.concat([header, images]));
+      const rss = process.memoryUsage().rss;
+      assertNinError(() => readIdx(file, IMAGES_MAGIC), escape(file), /its header declares dims \[\d+, \d+, \d+\], more data than the largest Fashion-MNIST file holds/, FIX);
+      assert.ok(process.memoryUsage().rss - rss < 50e6);
+    }
+  });
+
+  test('a file or a .gz larger than any Fashion-MNIST file is refused before it is read or unpacked', () => {
+    const dir = tempDir();
+    const big = path.join(dir, 'big-idx3-ubyte');
+    fs.writeFileSync(big, '');
+    fs.truncateSync(big, 200e6); // sparse: nothing is written
+    assertNinError(() => readIdx(big, IMAGES_MAGIC), escape(big), /is 200\.0 MB, more than the 47\.0 MB nin reads for a Fashion-MNIST IDX file/, FIX);
+    const bomb = path.join(dir, 'bomb-idx3-ubyte.gz');
+    fs.writeFileSync(bomb, gzipSync(Buffer.alloc(60e6)));
+    assertNinError(() => readIdx(bomb, IMAGES_MAGIC), escape(bomb), /unpacks to more than 47040016 bytes, the size of the largest Fashion-MNIST file/, FIX);
+  });
+
+  test('a device, a directory or a file with no images: one line naming the file', () => {
+    const dir = tempDir();
+    const device = path.join(dir, 'dev-idx3-ubyte');
+    fs.symlinkSync('/dev/zero', device);
+    assertNinError(() => readIdx(device, IMAGES_MAGIC), /is not a regular file \(a device, pipe or socket\)/, FIX);
+    const folder = path.join(dir, 'folder-idx3-ubyte');
+    fs.mkdirSync(folder);
+    assertNinError(() => readIdx(folder, IMAGES_MAGIC), /is a directory, not a Fashion-MNIST IDX file/);
+    const files = fixtureFiles(3, 2);
+    files[FILE_NAMES.trainImages] = idxBytes(IMAGES_MAGIC, [0, 28, 28], new Uint8Array(0));
+    files[FILE_NAMES.trainLabels] = idxBytes(LABELS_MAGIC, [0], new Uint8Array(0));
+    const empty = tempDir();
+    const sums = writeFixtureDir(empty, files, false);
+    assertNinError(() => readSplit(empty, 'train', sums), /holds no images/, FIX);
+  });
+});
+
+describe('downloads time out: a stalled mirror is one line naming the fix', () => {
+  let server: http.Server;
+  let baseUrl: string;
+  before(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url?.startsWith('/silent/')) return; // accepts, never answers
+      // Headers and a few bytes, then nothing.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 1000 });
+      res.write(Buffer.alloc(10));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  for (const where of ['silent', 'stalls']) {
+    test(`a mirror that ${where === 'silent' ? 'never answers' : 'stops sending mid-file'}: NinError after the timeout, no file left`, async () => {
+      const dest = tempDir();
+      const started = Date.now();
+      await assertRejectsNinError(
+        downloadFashionMnist(dest, `${baseUrl}/${where}/`, () => {}, OFFICIAL_SHA256_FOR_TEST, 400),
+        escape(`${baseUrl}/${where}/${FILE_NAMES.trainImages}.gz`), /the mirror sent nothing for 0\.4 s/, /retry later, or set NIN_MIRROR_URL to another mirror/,
+      );
+      assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+      assert.deepEqual(fs.readdirSync(dest), []);
+    });
+  }
+});
+
+const OFFICIAL_SHA256_FOR_TEST = Object.fromEntries(Object.values(FILE_NAMES).map((n) => [n, '0'.repeat(64)]));

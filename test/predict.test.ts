@@ -253,3 +253,103 @@ describe('nin predict (process)', () => {
     assert.match(r.stderr, /--top/);
   });
 });
+
+describe('hostile pictures: the header is checked before decoding, memory stays bounded', () => {
+  // Imported here so the tests above keep their own imports.
+  const pictures = () => require('./helpers/pictures') as typeof import('./helpers/pictures');
+  const predictModule = () => require('../src/predict') as typeof import('../src/predict');
+
+  test('pictureHeader reads the format and size of PNG and JPEG without decoding them', () => {
+    const { pictureHeader } = predictModule();
+    const { gradientJpeg, gradientPng, pngWithHeader } = pictures();
+    assert.deepEqual(Object.values(pictureHeader(gradientPng(40, 30), 'a.png')).slice(0, 3), ['png', 40, 30]);
+    assert.deepEqual(Object.values(pictureHeader(gradientJpeg(33, 17), 'a.jpg')).slice(0, 3), ['jpeg', 33, 17]);
+    // A 74-byte file declaring 100000x100000 pixels: its header says so, nothing is allocated for it.
+    const header = pictureHeader(pngWithHeader({ width: 100000, height: 100000, idat: Buffer.alloc(10) }), 'bomb.png');
+    assert.equal(header.width * header.height, 1e10);
+    assert.ok(header.decodeBytes > 1e10);
+  });
+
+  test('a picture whose header claims more than the budget is refused at once, naming its size and the fix', () => {
+    const { decodeImage, DECODE_BUDGET_BYTES } = predictModule();
+    const { gradientJpeg, jpegSizeOffset, pngWithHeader } = pictures();
+    const jpg = gradientJpeg(16, 16);
+    jpg.writeUInt16BE(60000, jpegSizeOffset(jpg));
+    jpg.writeUInt16BE(60000, jpegSizeOffset(jpg) + 2);
+    const files: [string, Buffer][] = [['bomb.png', pngWithHeader({ width: 60000, height: 60000, idat: Buffer.alloc(10) })], ['bomb.jpg', jpg]];
+    for (const [name, bytes] of files) {
+      const started = Date.now();
+      assert.throws(
+        () => decodeImage(bytes, name),
+        (e: unknown) => e instanceof NinError && !e.message.includes('\n') && new RegExp(`${name.replace('.', '\\.')} is \\d+x\\d+ pixels: decoding it would take about [\\d.]+ GB, more than the ${DECODE_BUDGET_BYTES / 1e6} MB`).test(e.message) && /scale it down/.test(e.message),
+      );
+      assert.ok(Date.now() - started < 500, `${name} took ${Date.now() - started} ms`);
+    }
+  });
+
+  test('a 100-byte PNG declaring 20000x1 pixels converts in milliseconds, without building a 20000x20000 square', () => {
+    const { decodeImage } = predictModule();
+    const { pngWithHeader } = pictures();
+    const raw = Buffer.alloc(20001, 255);
+    raw[0] = 0; // filter byte: none
+    const bytes = pngWithHeader({ width: 20000, height: 1, raw });
+    assert.ok(bytes.length < 200, `${bytes.length} bytes`);
+    const rss = process.memoryUsage().rss;
+    const started = Date.now();
+    const image = decodeImage(bytes, 'strip.png');
+    const gray = toFashionMnist(image, false);
+    assert.ok(Date.now() - started < 2000, `${Date.now() - started} ms`);
+    assert.ok(process.memoryUsage().rss - rss < 100e6, 'memory grew by more than 100 MB');
+    // A white line 1/20000 of the square's height: a 28x28 pixel covers 1/714 of it, 0.36 of a level, so all black.
+    assert.deepEqual([...gray], new Array(784).fill(0));
+  });
+
+  test('longer than 65535 pixels a side, an interlaced PNG that inflates past its size, exotic JPEGs: one line each', () => {
+    const { decodeImage } = predictModule();
+    const { gradientJpeg, pngWithHeader } = pictures();
+    const { deflateSync } = require('node:zlib') as typeof import('node:zlib');
+    const lossless = gradientJpeg(8, 8);
+    lossless[lossless.indexOf(Buffer.from([0xff, 0xc0]), 2) + 1] = 0xc3;
+    const twelveBit = gradientJpeg(8, 8);
+    twelveBit[twelveBit.indexOf(Buffer.from([0xff, 0xc0]), 2) + 4] = 12;
+    const cases: [string, Buffer, RegExp][] = [
+      ['tall.png', pngWithHeader({ width: 1, height: 100000 }), /is 1x100000 pixels, longer than the 65535 pixels a side nin reads; scale it down/],
+      ['bomb.png', pngWithHeader({ width: 64, height: 64, interlace: 1, idat: deflateSync(Buffer.alloc(20e6)) }), /damaged PNG \(its image data inflates to more than its pixels hold\)/],
+      ['depth.png', pngWithHeader({ width: 4, height: 4, depth: 3 }), /damaged PNG \(colour type 0 with 3-bit samples does not exist\)/],
+      ['zero.png', pngWithHeader({ width: 0, height: 4 }), /damaged PNG \(its header says 0x4 pixels\)/],
+      ['lossless.jpg', lossless, /lossless, hierarchical or arithmetic-coded JPEG.*save it as PNG/],
+      ['twelve.jpg', twelveBit, /12-bit JPEG.*save it as PNG or as an 8-bit JPEG/],
+      ['cut.jpg', gradientJpeg(8, 8).subarray(0, 30), /damaged JPEG/],
+    ];
+    for (const [name, bytes, pattern] of cases) {
+      assert.throws(() => decodeImage(bytes, name), (e: unknown) => e instanceof NinError && !e.message.includes('\n') && e.message.startsWith(name) && pattern.test(e.message), name);
+    }
+  });
+
+  test('nin predict: hostile files get one line each, the good ones are still classified, no internal error', () => {
+    const { gradientJpeg, jpegSizeOffset, pngWithHeader } = pictures();
+    const dir = fs.mkdtempSync(path.join(work, 'hostile-'));
+    const jpg = gradientJpeg(16, 16);
+    jpg.writeUInt16BE(65535, jpegSizeOffset(jpg));
+    jpg.writeUInt16BE(65535, jpegSizeOffset(jpg) + 2);
+    const hostile: Record<string, Buffer> = {
+      'bomb.png': pngWithHeader({ width: 100000, height: 100000, idat: Buffer.alloc(10) }),
+      'tall.png': pngWithHeader({ width: 1, height: 100000 }),
+      'bomb.jpg': jpg,
+      'truncated.png': fs.readFileSync(path.join(work, 'rgb-0.png')).subarray(0, 60),
+    };
+    for (const [name, bytes] of Object.entries(hostile)) fs.writeFileSync(path.join(dir, name), bytes);
+    const files = [path.join(work, 'gray-0.png'), ...Object.keys(hostile).map((n) => path.join(dir, n)), '/dev/zero', dir, path.join(work, 'gray-1.png')];
+    const started = Date.now();
+    const r = spawnSync(process.execPath, [NIN_BIN, 'predict', checkpoint, ...files, '--backend', 'cpu'], { encoding: 'utf8', timeout: 60_000 });
+    assert.ok(Date.now() - started < 30_000);
+    assert.equal(r.status, 1, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n').map((l) => path.basename(l.split(':')[0])), ['gray-0.png', 'gray-1.png']);
+    const err = r.stderr.trim().split('\n');
+    assert.equal(err.length, 7, r.stderr);
+    assert.ok(!/internal error|    at |E[A-Z]{3,}/.test(r.stderr), r.stderr);
+    assert.match(err[4], /\/dev\/zero is not a regular file/);
+    assert.match(err[5], /is a directory, not a picture; pass PNG or JPEG picture files/);
+    assert.match(err[6], /^nin: 6 of 8 files could not be classified/);
+  });
+});
