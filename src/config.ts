@@ -22,7 +22,7 @@ export interface Recipe {
   labelSmoothing: number; // share of the target spread over all classes; d2l uses 0
   weightDecay: number; // L2 added to the loss; d2l uses none
   seed: number; // initialisers, shuffling and dropout derive from it
-  biasInit: BiasInit; // zeros; 'pytorch' draws them as PyTorch's Conv2d default, as d2l's PyTorch code ends up with
+  biasInit: BiasInit; // d2l's: 'pytorch', PyTorch's Conv2d default (uniform in +-1/sqrt(fan_in)), which train_ch6 keeps; or 'zeros'
   initWeights: string | null; // start from these weights (checkpoint or weights manifest) instead of the seeded initialisation
   trainLimit: number | null; // first N training examples; null = all 60,000
   testLimit: number | null; // first N test examples; null = all 10,000
@@ -52,7 +52,7 @@ export const DEFAULT_RECIPE: Readonly<Recipe> = Object.freeze({
   labelSmoothing: 0,
   weightDecay: 0,
   seed: 0,
-  biasInit: 'zeros',
+  biasInit: 'pytorch',
   initWeights: null,
   trainLimit: null,
   testLimit: null,

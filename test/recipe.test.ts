@@ -114,15 +114,15 @@ test('label smoothing gives the known cross-entropy on uniform logits and on a c
   close(trainingLoss(oneHot, logits, 0).dataSync()[0], -logTrue, 1e-5);
 });
 
-test("--bias-init pytorch draws conv biases as PyTorch's Conv2d default, uniform in +-1/sqrt(fan_in); zeros otherwise", async () => {
+test("--bias-init pytorch draws conv biases as PyTorch's Conv2d default, uniform in +-1/sqrt(fan_in); --bias-init zeros makes them 0", async () => {
   await tf.setBackend('cpu');
   const { buildNin } = await import('../src/model');
-  const zeros = buildNin({ imageSize: 67, seed: 0 });
+  const zeros = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros' });
   const torchLike = buildNin({ imageSize: 67, seed: 0, biasInit: 'pytorch' });
   try {
     const fanIn: Record<string, number> = { block1_conv1: 121, block1_conv2: 96, block2_conv1: 96 * 25, block3_conv1: 256 * 9, block4_conv1: 384 * 9, block4_conv3: 10 };
     for (const [name, fan] of Object.entries(fanIn)) {
-      assert.ok(zeros.getLayer(name).getWeights()[1].dataSync().every((v) => v === 0), `${name} bias is zero by default`);
+      assert.ok(zeros.getLayer(name).getWeights()[1].dataSync().every((v) => v === 0), `${name} bias is zero with 'zeros'`);
       const bias = Array.from(torchLike.getLayer(name).getWeights()[1].dataSync());
       const bound = 1 / Math.sqrt(fan);
       assert.ok(bias.every((v) => Math.abs(v) <= bound), `${name} bias within +-${bound}`);
