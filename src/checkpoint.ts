@@ -7,8 +7,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config';
+import { CONFIG_RULES, FieldChecker, isPlainObject, shown, validateConfig, validateEpochMetrics } from './config-check';
 import { NinError, UsageError } from './errors';
-import { sameArchitecture } from './model';
+import { buildNin, MIN_IMAGE_SIZE } from './model';
+import { readRegularFile, regularFileSize } from './read-file';
 
 /** A tensor with its name, as tf.Optimizer.getWeights() returns them. */
 export interface NamedTensor {
@@ -156,44 +158,306 @@ export interface LoadedCheckpoint {
   optimizerWeights: NamedTensor[] | null;
 }
 
-function readJson<T>(file: string, what: string): T {
-  let text: string;
+// ---------------------------------------------------------------------------------------------
+// Loading: every file is checked before it is used, as strictly as the CLI checks flags. Sizes are
+// checked before bytes are read, the topology before TF.js builds it (a layer of a billion filters
+// would be allocated first), and no NaN or infinity gets past: a bad checkpoint is one line, exit 1.
+
+const USE_ANOTHER = 'use another checkpoint, e.g. best/ or last/ of the run';
+const MAX_JSON_BYTES = 16e6; // model.json and meta.json are kilobytes
+const MAX_WEIGHT_BYTES = 256e6; // NiN's weights are 8 MB, Adam's state twice that
+const MAX_WEIGHT_ENTRIES = 10_000;
+const MAX_EPOCHS = CONFIG_RULES.epochs.kind === 'integer' ? CONFIG_RULES.epochs.max : 10000;
+
+function readJson(file: string, fix: string, missing?: string): unknown {
+  const bytes = readRegularFile(file, { maxBytes: MAX_JSON_BYTES, fix, what: 'a JSON file', missing });
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return JSON.parse(bytes.toString('utf8'));
   } catch {
-    throw new NinError(`${file} is missing: ${what}`);
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    throw new NinError(`${file} is not valid JSON (corrupt or truncated); use another checkpoint, e.g. best/ or last/ of the run`);
+    throw new NinError(`${file} is not valid JSON (corrupt or truncated); ${fix}`);
   }
 }
 
-function readBin(file: string, expectedBytes: number): ArrayBuffer {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch {
-    throw new NinError(`${file} is missing; the checkpoint is incomplete, use another one`);
+/** A .bin file of exactly `expectedBytes` bytes: the size is compared before anything is read. */
+function readBin(file: string, expectedBytes: number, fix: string = USE_ANOTHER): ArrayBuffer {
+  const limits = { fix, what: 'a weights file', missing: `${file} is missing; the checkpoint is incomplete, ${fix}` };
+  const size = regularFileSize(file, limits);
+  if (size !== expectedBytes) {
+    throw new NinError(`${file} has ${size} bytes, its manifest says ${expectedBytes}: the file is truncated or corrupt; ${fix}`);
   }
-  if (buf.byteLength !== expectedBytes) {
-    throw new NinError(`${file} has ${buf.byteLength} bytes, its manifest says ${expectedBytes}: the file is truncated or corrupt; use another checkpoint`);
-  }
+  const buf = readRegularFile(file, { ...limits, maxBytes: expectedBytes });
   return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
 }
 
-const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1 };
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4 };
 
 function manifestBytes(specs: tf.io.WeightsManifestEntry[]): number {
-  return specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * (DTYPE_BYTES[s.dtype] ?? 4), 0);
+  return specs.reduce((sum, s) => sum + s.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[s.dtype], 0);
 }
 
-/** `dir` if it holds a model, else its `.old` twin when a save was cut between its two renames. */
-function landedCheckpoint(dir: string): string | null {
-  if (fs.existsSync(path.join(dir, 'model.json'))) return dir;
-  if (!fs.existsSync(dir) && fs.existsSync(path.join(oldName(dir), 'model.json'))) return oldName(dir);
+/**
+ * A weights manifest's entries, each checked: a unique name, a shape of whole numbers, a dtype nin
+ * writes, no quantization, and all of them together within MAX_WEIGHT_BYTES.
+ */
+function checkSpecs(value: unknown, c: FieldChecker, key: string, dtypes: readonly ('float32' | 'int32')[], names = new Set<string>()): tf.io.WeightsManifestEntry[] {
+  const list = c.array(key, value, MAX_WEIGHT_ENTRIES);
+  let bytes = 0;
+  return list.map((entry, i) => {
+    const k = `${key}[${i}]`;
+    const e = c.object(k, entry);
+    const name = c.string(`${k}.name`, e.name);
+    if (names.has(name)) c.fail(`${k}.name`, name, 'a name no other weight has');
+    names.add(name);
+    const shape = c.array(`${k}.shape`, e.shape, 8).map((d, j) => c.integer(`${k}.shape[${j}]`, d, 0, 2 ** 31 - 1));
+    const dtype = c.choice(`${k}.dtype`, e.dtype, dtypes);
+    if (e.quantization !== undefined) c.fail(`${k}.quantization`, e.quantization, 'absent (nin reads unquantized weights only)');
+    bytes += shape.reduce((a, b) => a * b, DTYPE_BYTES[dtype]);
+    if (bytes > MAX_WEIGHT_BYTES) c.fail(key, `${(bytes / 1e6).toFixed(0)} MB of weights`, `at most ${MAX_WEIGHT_BYTES / 1e6} MB (NiN's weights are 8 MB)`);
+    return { name, shape, dtype };
+  });
+}
+
+/** The first weight holding NaN or an infinity, and how many such values there are in all. */
+function nonFinite(data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]): { name: string; count: number } | null {
+  let offset = 0;
+  let first: string | null = null;
+  let count = 0;
+  for (const s of specs) {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    if (s.dtype === 'float32') {
+      const values = new Float32Array(data, offset, n);
+      for (let i = 0; i < n; i++) {
+        if (!Number.isFinite(values[i])) {
+          count++;
+          first ??= s.name;
+        }
+      }
+    }
+    offset += n * DTYPE_BYTES[s.dtype];
+  }
+  return first === null ? null : { name: first, count };
+}
+
+function refuseNonFinite(file: string, data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[], fix: string): void {
+  const bad = nonFinite(data, specs);
+  if (bad) {
+    throw new NinError(`${file} holds ${bad.count} NaN or infinite value${bad.count === 1 ? '' : 's'} (first in ${bad.name}): its run diverged or the file is damaged; ${fix}`);
+  }
+}
+
+/**
+ * meta.json, every field checked: the format version, the config (as the CLI checks flags), the
+ * epoch and its metrics, the history of last/ (one row per epoch, in order) and a cut-short epoch.
+ * Fields nin does not know are ignored.
+ */
+export function validateMeta(raw: unknown, file: string): CheckpointMeta {
+  if (!isPlainObject(raw) || typeof raw.formatVersion !== 'number' || !raw.config || typeof raw.imageSize !== 'number') {
+    throw new NinError(`${file} is not a nin checkpoint's meta.json; use a checkpoint written by nin train`);
+  }
+  if (raw.formatVersion > FORMAT_VERSION) {
+    throw new NinError(`${path.dirname(file)} was written by a newer nin (checkpoint format ${raw.formatVersion}, this nin reads ${FORMAT_VERSION}); upgrade nin`);
+  }
+  const c = new FieldChecker(file, USE_ANOTHER);
+  c.integer('formatVersion', raw.formatVersion, 1, FORMAT_VERSION);
+  const config = validateConfig(raw.config, `${file} (config)`, USE_ANOTHER);
+  const epoch = c.integer('epoch', raw.epoch, 0, MAX_EPOCHS);
+  const meta: CheckpointMeta & Record<string, unknown> = {
+    ...raw,
+    formatVersion: raw.formatVersion,
+    nin: c.string('nin', raw.nin),
+    createdAt: c.string('createdAt', raw.createdAt),
+    config,
+    imageSize: c.integer('imageSize', raw.imageSize, MIN_IMAGE_SIZE, 1024),
+    epoch,
+    metrics: raw.metrics === null ? null : validateEpochMetrics(raw.metrics, c, 'metrics'),
+    backend: c.string('backend', raw.backend),
+    optimizer: null,
+  };
+  if (meta.metrics && meta.metrics.epoch !== epoch) c.fail('metrics.epoch', meta.metrics.epoch, `the checkpoint's epoch, ${epoch}`);
+  if (raw.optimizer !== null) {
+    const o = c.object('optimizer', raw.optimizer);
+    meta.optimizer = {
+      ...o,
+      name: c.choice('optimizer.name', o.name, [config.optimizer]),
+      iterations: c.integer('optimizer.iterations', o.iterations, 0, Number.MAX_SAFE_INTEGER),
+    };
+  }
+  if (raw.history !== undefined) {
+    const history = c.array('history', raw.history, MAX_EPOCHS).map((m, i) => validateEpochMetrics(m, c, `history[${i}]`));
+    history.forEach((m, i) => m.epoch === i + 1 || c.fail(`history[${i}].epoch`, m.epoch, `${i + 1} (one row per epoch, in order)`));
+    if (history.length !== epoch) c.fail('history', `${history.length} rows`, `one row per completed epoch (${epoch})`);
+    meta.history = history;
+  }
+  if (raw.partial !== undefined && raw.partial !== null) {
+    const p = c.object('partial', raw.partial);
+    const examples = c.integer('partial.examples', p.examples, 0, 60000);
+    meta.partial = {
+      batches: c.integer('partial.batches', p.batches, 1, 60000),
+      lossSum: c.real('partial.lossSum', p.lossSum, 0, Number.MAX_VALUE),
+      correct: c.integer('partial.correct', p.correct, 0, examples),
+      examples,
+      trainSeconds: c.real('partial.trainSeconds', p.trainSeconds, 0, Number.MAX_VALUE),
+    };
+  }
+  return meta;
+}
+
+/** model.json: a TF.js LayersModel whose one weight group is weights.bin, in float32. */
+function validateModelJson(raw: unknown, file: string): { topology: Record<string, unknown>; specs: tf.io.WeightsManifestEntry[] } {
+  if (!isPlainObject(raw) || !isPlainObject(raw.modelTopology) || !Array.isArray(raw.weightsManifest)) {
+    throw new NinError(`${file} is not a TF.js LayersModel; use a checkpoint written by nin train`);
+  }
+  const c = new FieldChecker(file, USE_ANOTHER);
+  if (raw.format !== undefined) c.choice('format', raw.format, ['layers-model']);
+  if (raw.weightsManifest.length !== 1) c.fail('weightsManifest', `${raw.weightsManifest.length} groups`, 'one group (weights.bin)');
+  const group = c.object('weightsManifest[0]', raw.weightsManifest[0]);
+  const paths = c.array('weightsManifest[0].paths', group.paths, 1);
+  if (paths[0] !== 'weights.bin') c.fail('weightsManifest[0].paths', paths, '["weights.bin"]');
+  return { topology: raw.modelTopology, specs: checkSpecs(group.weights, c, 'weightsManifest[0].weights', ['float32']) };
+}
+
+/** Initialisers TF.js may build a layer with before its weights are loaded: all cheap. */
+const INITIALIZERS = new Set(['VarianceScaling', 'GlorotUniform', 'GlorotNormal', 'HeUniform', 'HeNormal', 'LeCunUniform', 'LeCunNormal', 'Zeros', 'Ones', 'Constant', 'RandomUniform', 'RandomNormal', 'TruncatedNormal']);
+const INITIALIZER_KEYS = new Set(['kernel_initializer', 'bias_initializer']);
+
+type LayerJson = { class_name: string; config: Record<string, unknown> };
+interface NinReference {
+  layers: LayerJson[]; // the topology as TF.js serialises it
+  weights: Map<string, number[]>; // every weight's shape by name
+  trainable: number[][]; // the trainable weights' shapes, in the order optimizers keep their slots
+}
+const ninReferences = new Map<number, NinReference>();
+
+/** d2l's NiN at `imageSize` as a checkpoint must hold it (built once per size). */
+function ninReference(imageSize: number): NinReference {
+  let reference = ninReferences.get(imageSize);
+  if (!reference) {
+    const model = buildNin({ imageSize, seed: 0 });
+    const name = (w: tf.LayerVariable) => (w as unknown as { originalName: string }).originalName;
+    reference = {
+      layers: (model.toJSON(null, false) as unknown as { config: { layers: LayerJson[] } }).config.layers,
+      weights: new Map(model.weights.map((w) => [name(w), w.shape as number[]])),
+      trainable: model.trainableWeights.map((w) => w.shape as number[]),
+    };
+    model.dispose();
+    ninReferences.set(imageSize, reference);
+  }
+  return reference;
+}
+
+/**
+ * How a saved topology differs from d2l's NiN at `imageSize`, or null. Every layer's kind, name
+ * and configuration must be NiN's; only the initialisers (which depend on the seed) may differ.
+ */
+function topologyMismatch(topology: Record<string, unknown>, imageSize: number): string | null {
+  const want = ninReference(imageSize).layers;
+  if (topology.class_name !== 'Sequential') return `its model is ${shown(topology.class_name)}, NiN's is "Sequential"`;
+  const layers = isPlainObject(topology.config) ? topology.config.layers : undefined;
+  if (!Array.isArray(layers)) return 'its modelTopology has no list of layers';
+  if (layers.length !== want.length) return `it has ${layers.length} layers, NiN has ${want.length}`;
+  for (let i = 0; i < want.length; i++) {
+    const layer = layers[i];
+    const ref = want[i];
+    const name = String(ref.config.name);
+    if (!isPlainObject(layer) || !isPlainObject(layer.config)) return `its layer ${i + 1} is ${shown(layer)}`;
+    if (layer.class_name !== ref.class_name) return `its layer ${i + 1} is ${shown(layer.class_name)}, NiN's is "${ref.class_name}"`;
+    const config = layer.config;
+    for (const key of new Set([...Object.keys(ref.config), ...Object.keys(config)])) {
+      if (INITIALIZER_KEYS.has(key)) {
+        const init = config[key];
+        if (init !== undefined && !(isPlainObject(init) && typeof init.class_name === 'string' && INITIALIZERS.has(init.class_name))) return `${name}'s ${key} is ${shown(init)}`;
+        continue;
+      }
+      if (JSON.stringify(config[key]) === JSON.stringify(ref.config[key])) continue;
+      const shape = config[key];
+      if (key === 'batch_input_shape' && Array.isArray(shape)) return `its input is ${shape.slice(1).join('x')}, meta.json says ${imageSize}px`;
+      return `${name}'s ${key} is ${shown(config[key])}, NiN's is ${shown(ref.config[key])}`;
+    }
+  }
   return null;
+}
+
+/** What a checkpoint's model files hold once checked: TF.js's topology, weight specs and data. */
+interface ModelFiles {
+  topology: Record<string, unknown>;
+  specs: tf.io.WeightsManifestEntry[];
+  weightData: ArrayBuffer;
+}
+
+/**
+ * model.json and weights.bin, checked before TF.js sees them: NiN's topology at the checkpoint's
+ * image size, each of NiN's weights once with its shape, the file's size, and finite values.
+ */
+function readModelFiles(dir: string, imageSize: number): ModelFiles {
+  const file = path.join(dir, 'model.json');
+  const { topology, specs } = validateModelJson(readJson(file, USE_ANOTHER, `${file} is missing; the checkpoint is incomplete, ${USE_ANOTHER}`), file);
+  const architecture = (why: string) => new NinError(`${dir} holds another architecture than d2l's NiN at ${imageSize}px (${why}); use a checkpoint written by nin train`);
+  const mismatch = topologyMismatch(topology, imageSize);
+  if (mismatch) throw architecture(mismatch);
+  const { weights } = ninReference(imageSize);
+  for (const spec of specs) {
+    const shape = weights.get(spec.name);
+    if (!shape) throw architecture(`it has a weight ${JSON.stringify(spec.name).slice(0, 60)}, NiN has none of that name`);
+    if (shape.join('x') !== spec.shape.join('x')) throw architecture(`${spec.name} is ${spec.shape.join('x')}, NiN's is ${shape.join('x')}`);
+  }
+  if (specs.length !== weights.size) throw architecture(`it has ${specs.length} weights, NiN has ${weights.size}`);
+  const weightsFile = path.join(dir, 'weights.bin');
+  const weightData = readBin(weightsFile, manifestBytes(specs));
+  refuseNonFinite(weightsFile, weightData, specs, USE_ANOTHER);
+  return { topology, specs, weightData };
+}
+
+async function buildModel(files: ModelFiles, file: string): Promise<tf.LayersModel> {
+  try {
+    return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: files.topology, weightSpecs: files.specs, weightData: files.weightData }));
+  } catch (err) {
+    throw new NinError(`${file} could not be loaded as a model (${String((err as Error)?.message ?? err).split('\n')[0]}); use a checkpoint written by nin train`);
+  }
+}
+
+/** Optimizer slots per trainable weight in TF.js's getWeights(): after `iter`, one list per kind of slot. */
+const OPTIMIZER_SLOTS: Record<string, number> = { sgd: 0, momentum: 1, adam: 2 };
+
+/**
+ * optimizer.json + optimizer.bin: TF.js's optimizer.getWeights() for the run's optimizer: `iter`
+ * (the step count, an int32 scalar), then for each kind of slot one tensor per trainable weight,
+ * in the model's order and with its shape (as setWeights applies them). Null when there is none.
+ */
+function readOptimizerFiles(dir: string, meta: CheckpointMeta): { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer } | null {
+  const file = path.join(dir, 'optimizer.json');
+  if (!fs.existsSync(file)) return null;
+  const fix = 'resume from another checkpoint, or start a new run from these weights with --init-weights';
+  const c = new FieldChecker(file, fix);
+  const raw = c.object('the file', readJson(file, fix));
+  const groups = c.array('weightsManifest', raw.weightsManifest, 1);
+  if (groups.length !== 1) c.fail('weightsManifest', groups, 'one group (optimizer.bin)');
+  const group = c.object('weightsManifest[0]', groups[0]);
+  const paths = c.array('weightsManifest[0].paths', group.paths, 1);
+  if (paths[0] !== 'optimizer.bin') c.fail('weightsManifest[0].paths', paths, '["optimizer.bin"]');
+  const key = 'weightsManifest[0].weights';
+  const specs = checkSpecs(group.weights, c, key, ['float32', 'int32']);
+  const iter = specs[0];
+  if (!iter || iter.name !== 'iter' || iter.shape.length !== 0 || iter.dtype !== 'int32') c.fail(`${key}[0]`, iter, 'the step count: {"name":"iter","shape":[],"dtype":"int32"}');
+  const { trainable } = ninReference(meta.imageSize);
+  const perWeight = OPTIMIZER_SLOTS[meta.config.optimizer];
+  const slots = specs.slice(1);
+  // Before the first step TF.js has no slots yet; after it, every weight has its own.
+  if (slots.length !== 0 && slots.length !== perWeight * trainable.length) {
+    c.fail(key, `${slots.length} slots after iter`, `${perWeight * trainable.length} (${perWeight} per weight of NiN for ${meta.config.optimizer})`);
+  }
+  slots.forEach((s, i) => {
+    const shape = trainable[i % trainable.length];
+    if (s.dtype !== 'float32' || s.shape.join('x') !== shape.join('x')) c.fail(`${key}[${i + 1}]`, s, `a float32 tensor of shape ${shape.join('x')}, as NiN's weight ${i % trainable.length}`);
+  });
+  const binFile = path.join(dir, 'optimizer.bin');
+  const data = readBin(binFile, manifestBytes(specs), fix);
+  refuseNonFinite(binFile, data, specs, fix);
+  const steps = new Int32Array(data, 0, 1)[0];
+  const perEpoch = Math.ceil((meta.config.trainLimit ?? 60000) / meta.config.batchSize);
+  const binChecker = new FieldChecker(binFile, fix);
+  binChecker.integer('iter', steps, 0, (meta.epoch + 1) * perEpoch);
+  if (meta.optimizer && meta.optimizer.iterations !== steps) binChecker.fail('iter', steps, `meta.json's optimizer.iterations, ${meta.optimizer.iterations}`);
+  return { specs, data };
 }
 
 /**
@@ -213,47 +477,29 @@ export function resolveCheckpointDir(target: string): string {
   throw new NinError(`${target} has no model.json (and no best/ or last/ checkpoint); pass a checkpoint directory written by nin train`);
 }
 
+/** `dir` if it holds a model, else its `.old` twin when a save was cut between its two renames. */
+function landedCheckpoint(dir: string): string | null {
+  if (fs.existsSync(path.join(dir, 'model.json'))) return dir;
+  if (!fs.existsSync(dir) && fs.existsSync(path.join(oldName(dir), 'model.json'))) return oldName(dir);
+  return null;
+}
+
+/**
+ * Loads a checkpoint after checking each of its files, all before TF.js builds anything; any
+ * problem is one NinError line.
+ */
 export async function loadCheckpoint(target: string): Promise<LoadedCheckpoint> {
   const dir = resolveCheckpointDir(target);
-  const meta = readJson<CheckpointMeta>(path.join(dir, 'meta.json'), 'the checkpoint is incomplete; use another one');
-  if (typeof meta.formatVersion !== 'number' || !meta.config || typeof meta.imageSize !== 'number') {
-    throw new NinError(`${path.join(dir, 'meta.json')} is not a nin checkpoint's meta.json; use a checkpoint written by nin train`);
-  }
-  if (meta.formatVersion > FORMAT_VERSION) {
-    throw new NinError(`${dir} was written by a newer nin (checkpoint format ${meta.formatVersion}, this nin reads ${FORMAT_VERSION}); upgrade nin`);
-  }
-  const modelJson = readJson<ModelJson>(path.join(dir, 'model.json'), 'the checkpoint is incomplete');
-  const specs = modelJson.weightsManifest?.[0]?.weights;
-  if (!modelJson.modelTopology || !Array.isArray(specs)) {
-    throw new NinError(`${path.join(dir, 'model.json')} is not a TF.js LayersModel; use a checkpoint written by nin train`);
-  }
-  const weightData = readBin(path.join(dir, 'weights.bin'), manifestBytes(specs));
-  let model: tf.LayersModel;
-  try {
-    model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology as object, weightSpecs: specs, weightData }));
-  } catch (err) {
-    throw new NinError(`${path.join(dir, 'model.json')} could not be loaded as a model (${(err as Error).message.split('\n')[0]}); use a checkpoint written by nin train`);
-  }
-  // The layers' weights do not depend on the image size, so the input shape is checked on its own.
-  const inputShape = model.inputs[0]?.shape ?? [];
-  const mismatch =
-    inputShape[1] !== meta.imageSize || inputShape[2] !== meta.imageSize
-      ? `its input is ${inputShape.slice(1).join('x')}, meta.json says ${meta.imageSize}px`
-      : sameArchitecture(model, meta.imageSize);
-  if (mismatch) {
-    model.dispose();
-    throw new NinError(`${dir} holds another architecture than d2l's NiN at ${meta.imageSize}px (${mismatch}); use a checkpoint written by nin train`);
-  }
-
+  const metaFile = path.join(dir, 'meta.json');
+  const meta = validateMeta(readJson(metaFile, USE_ANOTHER, `${metaFile} is missing: the checkpoint is incomplete; use another one`), metaFile);
+  const modelFiles = readModelFiles(dir, meta.imageSize);
+  if (meta.config.imageSize !== meta.imageSize) new FieldChecker(metaFile, USE_ANOTHER).fail('config.imageSize', meta.config.imageSize, `its imageSize, ${meta.imageSize}`);
+  const optimizerFiles = readOptimizerFiles(dir, meta);
+  const model = await buildModel(modelFiles, path.join(dir, 'model.json'));
   let optimizerWeights: NamedTensor[] | null = null;
-  const optJsonPath = path.join(dir, 'optimizer.json');
-  if (fs.existsSync(optJsonPath)) {
-    const optJson = readJson<{ weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[] }>(optJsonPath, '');
-    const optSpecs = optJson.weightsManifest?.[0]?.weights;
-    if (!Array.isArray(optSpecs)) throw new NinError(`${optJsonPath} is corrupt; resume from another checkpoint`);
-    const data = readBin(path.join(dir, 'optimizer.bin'), manifestBytes(optSpecs));
-    const decoded = tf.io.decodeWeights(data, optSpecs);
-    optimizerWeights = optSpecs.map((s) => ({ name: s.name, tensor: decoded[s.name] }));
+  if (optimizerFiles) {
+    const decoded = tf.io.decodeWeights(optimizerFiles.data, optimizerFiles.specs);
+    optimizerWeights = optimizerFiles.specs.map((s) => ({ name: s.name, tensor: decoded[s.name] }));
   }
   return { dir, model, meta, optimizerWeights };
 }
@@ -262,27 +508,51 @@ export async function loadCheckpoint(target: string): Promise<LoadedCheckpoint> 
  * Starting weights for a new run, instead of the seeded initialisation: from a nin checkpoint or run
  * directory, or from a weights manifest (a JSON file with TF.js's `weightsManifest` and the .bin files
  * it names, such as scripts/torch-init-weights.py writes from PyTorch's initialisation of d2l's NiN).
- * Every kernel and bias must be there with NiN's shape, or nothing is loaded.
+ * Every kernel and bias must be there with NiN's shape and finite values, or nothing is loaded.
  */
 export function loadInitialWeights(target: string, model: tf.LayersModel): void {
   let manifestFile: string;
   if (fs.existsSync(target) && fs.statSync(target).isDirectory()) manifestFile = path.join(resolveCheckpointDir(target), 'model.json');
   else if (fs.existsSync(target)) manifestFile = target;
   else throw new UsageError(`--init-weights ${target} does not exist; pass a checkpoint directory or a weights manifest (.json)`);
-  const manifest = readJson<{ weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] }>(manifestFile, '');
-  const groups = manifest.weightsManifest;
-  if (!Array.isArray(groups) || groups.some((g) => !Array.isArray(g.paths) || !Array.isArray(g.weights))) {
+  const fix = 'pass another checkpoint directory or TF.js weights manifest';
+  const manifest = readJson(manifestFile, fix);
+  if (!isPlainObject(manifest) || !Array.isArray(manifest.weightsManifest)) {
     throw new NinError(`${manifestFile} has no weightsManifest; pass a checkpoint directory or a TF.js weights manifest`);
   }
+  const c = new FieldChecker(manifestFile, fix);
+  const names = new Set<string>();
+  let total = 0;
+  const groups = c.array('weightsManifest', manifest.weightsManifest, 64).map((g, i) => {
+    const group = c.object(`weightsManifest[${i}]`, g);
+    const paths = c.array(`weightsManifest[${i}].paths`, group.paths, 10_000).map((p, j) => {
+      if (typeof p !== 'string' || p === '' || p.includes('\0')) c.fail(`weightsManifest[${i}].paths[${j}]`, p, 'a file name');
+      return p as string;
+    });
+    if (paths.length === 0) c.fail(`weightsManifest[${i}].paths`, paths, 'at least one file name');
+    const weights = checkSpecs(group.weights, c, `weightsManifest[${i}].weights`, ['float32'], names);
+    total += manifestBytes(weights);
+    if (total > MAX_WEIGHT_BYTES) c.fail('weightsManifest', `${(total / 1e6).toFixed(0)} MB of weights`, `at most ${MAX_WEIGHT_BYTES / 1e6} MB (NiN's weights are 8 MB)`);
+    return { paths, weights };
+  });
   const decoded: Record<string, tf.Tensor> = {};
   try {
     for (const group of groups) {
       // A group's weights are laid out across its files in order, as TF.js shards them.
-      const joined = tf.io.concatenateArrayBuffers(group.paths.map((p) => readBinAny(path.join(path.dirname(manifestFile), p))));
+      const files = group.paths.map((p) => path.join(path.dirname(manifestFile), p));
+      const limits = (file: string) => ({ fix, what: 'a weights file', missing: `${file} is missing; a weights manifest needs the .bin files it names beside it` });
+      const sizes = files.map((file) => regularFileSize(file, limits(file)));
+      const have = sizes.reduce((a, b) => a + b, 0);
       const want = manifestBytes(group.weights);
-      if (joined.byteLength !== want) {
-        throw new NinError(`${group.paths.join(', ')} next to ${manifestFile} hold ${joined.byteLength} bytes, the manifest says ${want}: truncated or corrupt`);
+      if (have !== want) {
+        throw new NinError(`${group.paths.join(', ')} next to ${manifestFile} hold ${have} bytes, the manifest says ${want}: truncated or corrupt`);
       }
+      const joined = tf.io.concatenateArrayBuffers(files.map((file, k) => {
+        const buf = readRegularFile(file, { ...limits(file), maxBytes: sizes[k] });
+        return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+      }));
+      if (joined.byteLength !== want) throw new NinError(`${group.paths.join(', ')} next to ${manifestFile} changed while being read; ${fix}`);
+      refuseNonFinite(group.paths.length === 1 ? files[0] : `${manifestFile}'s weight files`, joined, group.weights, fix);
       Object.assign(decoded, tf.io.decodeWeights(joined, group.weights));
     }
     const values = model.weights.map((w) => {
@@ -297,14 +567,5 @@ export function loadInitialWeights(target: string, model: tf.LayersModel): void 
     model.setWeights(values);
   } finally {
     for (const t of Object.values(decoded)) t.dispose();
-  }
-}
-
-function readBinAny(file: string): ArrayBuffer {
-  try {
-    const buf = fs.readFileSync(file);
-    return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-  } catch {
-    throw new NinError(`${file} is missing; a weights manifest needs the .bin files it names beside it`);
   }
 }

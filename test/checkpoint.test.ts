@@ -23,7 +23,8 @@ function metaFor(epoch: number): CheckpointMeta {
     formatVersion: FORMAT_VERSION,
     nin: NIN_VERSION,
     createdAt: new Date().toISOString(),
-    config: resolveConfig({ imageSize: IMAGE_SIZE, batchSize: 4, trainLimit: 4, testLimit: 4 }),
+    // momentum: the optimizer whose state the checkpoint below is saved with (load checks they agree).
+    config: resolveConfig({ imageSize: IMAGE_SIZE, batchSize: 4, trainLimit: 4, testLimit: 4, optimizer: 'momentum' }),
     imageSize: IMAGE_SIZE,
     epoch,
     metrics: null,
@@ -311,5 +312,145 @@ describe('initial weights (--init-weights)', () => {
     const model = buildNin({ imageSize: IMAGE_SIZE, seed: 1 });
     assert.throws(() => loadInitialWeights(path.join(work, 'nope.json'), model), (err: Error) => err instanceof UsageError && /does not exist/.test(err.message));
     model.dispose();
+  });
+});
+
+describe('everything a checkpoint holds is checked at load, as strictly as the CLI checks flags', () => {
+  // Imported here so the tests above keep their own imports.
+  const check = () => require('../src/config-check') as typeof import('../src/config-check');
+
+  /** A copy of the good checkpoint with meta.json changed by `edit`. */
+  function withMeta(edit: (meta: Record<string, unknown>) => unknown): string {
+    const dir = copyDir(saved, path.join(tempDir('nin-meta-'), 'ckpt'));
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+    fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(edit(meta) ?? meta));
+    return dir;
+  }
+
+  async function refused(dir: string, ...patterns: RegExp[]): Promise<void> {
+    await assert.rejects(loadCheckpoint(dir), (err: unknown) => {
+      assert.ok(err instanceof NinError && err.exitCode === 1, String(err));
+      assert.ok(!err.message.includes('\n'), err.message);
+      for (const p of patterns) assert.match(err.message, p);
+      return true;
+    });
+  }
+
+  /** float32 NaN (or another value) at a byte offset of a copy of the checkpoint's `file`. */
+  function poisoned(file: string, offset: number, value = NaN): string {
+    const dir = copyDir(saved, path.join(tempDir('nin-nan-'), 'ckpt'));
+    const bytes = fs.readFileSync(path.join(dir, file));
+    bytes.writeFloatLE(value, offset);
+    fs.writeFileSync(path.join(dir, file), bytes);
+    return dir;
+  }
+
+  test('NaN or infinity in weights.bin is refused with one line naming the weight', async () => {
+    await refused(poisoned('weights.bin', 0), /weights\.bin holds 1 NaN or infinite value \(first in block1_conv1\/kernel\): its run diverged or the file is damaged; use another checkpoint/);
+    await refused(poisoned('weights.bin', 4 * 100_000, -Infinity), /holds 1 NaN or infinite value/);
+  });
+
+  test('NaN in the optimizer state is refused; so is a step count that disagrees with meta.json', async () => {
+    await refused(poisoned('optimizer.bin', 8), /optimizer\.bin holds 1 NaN or infinite value/, /resume from another checkpoint/);
+    const dir = copyDir(saved, path.join(tempDir('nin-iter-'), 'ckpt'));
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+    fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ ...meta, optimizer: { name: 'momentum', iterations: 7 } }));
+    await refused(dir, /optimizer\.bin: iter is 1; it must be meta\.json's optimizer\.iterations, 7/);
+  });
+
+  test('--init-weights from a checkpoint or a manifest holding NaN loads nothing', () => {
+    const model = buildNin({ imageSize: IMAGE_SIZE, seed: 8 });
+    const before = model.getWeights().map((t) => Array.from(t.dataSync()));
+    assert.throws(() => loadInitialWeights(poisoned('weights.bin', 40), model), (e: unknown) => e instanceof NinError && /weights\.bin holds 1 NaN or infinite value \(first in block1_conv1\/kernel\)/.test(e.message));
+    const dir = path.join(tempDir('nin-init-nan-'), 'm');
+    const file = writeWeightsManifest(dir, model.weights.map((w, k) => ({ name: (w as unknown as { originalName: string }).originalName, shape: w.shape as number[], values: Float32Array.from(before[k], (v, i) => (k === 3 && i === 2 ? Infinity : v)) })));
+    assert.throws(() => loadInitialWeights(file, model), (e: unknown) => e instanceof NinError && /init\.bin holds 1 NaN or infinite value \(first in block1_conv2\/bias\)/.test(e.message));
+    assert.deepEqual(model.getWeights().map((t) => Array.from(t.dataSync())), before, 'nothing half-loaded');
+    model.dispose();
+  });
+
+  test("meta.json's config is checked key by key with the CLI's ranges", async () => {
+    await refused(withMeta((m) => void ((m.config as Record<string, unknown>).learningRate = 'abc')), /meta\.json \(config\): learningRate is "abc"; it must be a number above 0 and at most 10000 \(as --lr\); use another checkpoint/);
+    await refused(withMeta((m) => void ((m.config as Record<string, unknown>).batchSize = 0)), /batchSize is 0; it must be a whole number from 1 to 4096 \(as --batch-size\)/);
+    await refused(withMeta((m) => void ((m.config as Record<string, unknown>).optimizer = 'rmsprop')), /optimizer is "rmsprop"; it must be one of "sgd", "momentum", "adam" \(as --optimizer\)/);
+    await refused(withMeta((m) => void ((m.config as Record<string, unknown>).lr = 0.1)), /"lr" is not a nin config key/);
+    await refused(withMeta((m) => void delete (m.config as Record<string, unknown>).seed), /seed is missing; it must be a whole number from 0 to 4294967295 \(as --seed\)/);
+  });
+
+  test("meta.json's own fields: epoch, metrics, history, a cut-short epoch, the optimizer's name", async () => {
+    const metrics = { epoch: 1, loss: 2.3, trainAcc: 0.1, testAcc: 0.1, examplesPerSec: 5, seconds: 1 };
+    await refused(withMeta((m) => ({ ...m, epoch: -1 })), /meta\.json: epoch is -1; it must be a whole number from 0 to 10000/);
+    await refused(withMeta((m) => ({ ...m, epoch: 1, metrics: { ...metrics, testAcc: 1.5 } })), /metrics\.testAcc is 1\.5; it must be a number from 0 to 1/);
+    await refused(withMeta((m) => ({ ...m, epoch: 2, metrics: { ...metrics, epoch: 2 }, history: [metrics] })), /history is "1 rows"; it must be one row per completed epoch \(2\)/);
+    await refused(withMeta((m) => ({ ...m, partial: { batches: 1, lossSum: 1, correct: 9, examples: 4, trainSeconds: 1 } })), /partial\.correct is 9; it must be a whole number from 0 to 4/);
+    await refused(withMeta((m) => ({ ...m, optimizer: { name: 'adam', iterations: 1 } })), /optimizer\.name is "adam"; it must be one of "momentum"/);
+    await refused(withMeta((m) => ({ ...m, config: { ...(m.config as object), imageSize: 96 } })), /meta\.json: config\.imageSize is 96; it must be its imageSize, 67/);
+  });
+
+  test('model.json: a topology with other layers is refused before TF.js builds it (no huge allocation)', async () => {
+    const dir = copyDir(saved, path.join(tempDir('nin-topo-'), 'ckpt'));
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    json.modelTopology.config.layers[1].config.filters = 2e9;
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+    const rss = process.memoryUsage().rss;
+    await refused(dir, /another architecture than d2l's NiN at 67px \(block1_conv2's filters is 2000000000, NiN's is 96\)/);
+    assert.ok(process.memoryUsage().rss - rss < 100e6);
+    json.modelTopology.config.layers[1].config.filters = 96;
+    json.weightsManifest[0].weights[0].dtype = 'int32';
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+    await refused(dir, /model\.json: weightsManifest\[0\]\.weights\[0\]\.dtype is "int32"; it must be one of "float32"/);
+  });
+
+  test('sizes are checked before reading: a 5 GB weights.bin (sparse) or meta.json, a directory or a device in their place', async () => {
+    const big = copyDir(saved, path.join(tempDir('nin-big-'), 'ckpt'));
+    fs.truncateSync(path.join(big, 'weights.bin'), 5e9);
+    await refused(big, /weights\.bin has 5000000000 bytes, its manifest says \d+: the file is truncated or corrupt/);
+    const bigMeta = copyDir(saved, path.join(tempDir('nin-big-'), 'ckpt'));
+    fs.truncateSync(path.join(bigMeta, 'meta.json'), 5e9);
+    await refused(bigMeta, /meta\.json is 5000\.0 MB, more than the 16\.0 MB nin reads for a JSON file/);
+    const folder = copyDir(saved, path.join(tempDir('nin-dir-'), 'ckpt'));
+    fs.rmSync(path.join(folder, 'meta.json'));
+    fs.mkdirSync(path.join(folder, 'meta.json'));
+    await refused(folder, /meta\.json is a directory, not a JSON file/);
+    const device = copyDir(saved, path.join(tempDir('nin-dev-'), 'ckpt'));
+    fs.rmSync(path.join(device, 'weights.bin'));
+    fs.symlinkSync('/dev/zero', path.join(device, 'weights.bin'));
+    await refused(device, /weights\.bin is not a regular file/);
+  });
+
+  test('validateConfig: a config as the CLI resolves it passes; keys added later get what runs before them did; the rest is refused naming file, key and range', () => {
+    const { validateConfig } = check();
+    const config = resolveConfig({ learningRate: 0.05, imageSize: 96, trainLimit: 100, threads: 2 });
+    assert.deepEqual(validateConfig(JSON.parse(JSON.stringify(config)), 'c.json'), config);
+    const old = { ...config } as Record<string, unknown>;
+    for (const key of ['nesterov', 'schedule', 'warmupEpochs', 'augment', 'labelSmoothing', 'biasInit', 'initWeights']) delete old[key];
+    assert.deepEqual(validateConfig(old, 'c.json'), { ...config, nesterov: false, schedule: 'constant', warmupEpochs: 0, augment: false, labelSmoothing: 0, biasInit: 'zeros', initWeights: null });
+    const bad: [Record<string, unknown>, RegExp][] = [
+      [{ learningRate: 'abc' }, /^run\/config\.json: learningRate is "abc"; it must be a number above 0 and at most 10000 \(as --lr\); restore the file from a copy, or start a new run$/],
+      [{ learningRate: 0 }, /learningRate is 0; it must be a number above 0/],
+      [{ epochs: 1.5 }, /epochs is 1\.5; it must be a whole number from 1 to 10000 \(as --epochs\)/],
+      [{ imageSize: 66 }, /imageSize is 66; it must be a whole number from 67 to 1024/],
+      [{ momentum: 1 }, /momentum is 1; it must be a number from 0 to 0\.999999/],
+      [{ nesterov: 'yes' }, /nesterov is "yes"; it must be true or false/],
+      [{ trainLimit: 0 }, /trainLimit is 0; it must be a whole number from 1 to 60000 or null/],
+      [{ threads: null, backend: 'gpu' }, /backend is "gpu"; it must be one of "auto", /],
+      [{ dataDir: '' }, /dataDir is ""; it must be a path or null/],
+      [{ seed: -1 }, /seed is -1/],
+    ];
+    for (const [change, pattern] of bad) {
+      assert.throws(() => validateConfig({ ...config, ...change }, 'run/config.json'), (e: unknown) => e instanceof NinError && e.exitCode === 1 && pattern.test(e.message), JSON.stringify(change));
+    }
+    for (const value of [null, [], 'x', 3]) assert.throws(() => validateConfig(value, 'c.json'), /c\.json holds .*, not a nin config object/);
+  });
+});
+
+describe('nin eval on a NaN checkpoint: one line, exit 1', () => {
+  test('eval', async () => {
+    const dir = copyDir(saved, path.join(tempDir('nin-nan-cli-'), 'ckpt'));
+    const bytes = fs.readFileSync(path.join(dir, 'weights.bin'));
+    new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4).fill(NaN);
+    fs.writeFileSync(path.join(dir, 'weights.bin'), bytes);
+    const r = await runNin(['eval', dir, '--backend', 'cpu', '--test-limit', '4'], { timeoutMs: 60_000 });
+    assertOneLineError(r, 1, /weights\.bin holds \d+ NaN or infinite values \(first in block1_conv1\/kernel\): its run diverged or the file is damaged/);
   });
 });
