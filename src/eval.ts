@@ -11,6 +11,7 @@ export interface SplitScore {
   accuracy: number;
   loss: number; // mean softmax cross-entropy
   confusion: number[][]; // confusion[true][predicted]
+  zeroLogitClasses: number[]; // classes whose logit was exactly 0 for every example: a dead last-block channel
 }
 
 export interface ScoreOptions {
@@ -24,19 +25,21 @@ export interface ScoreOptions {
  */
 export async function scoreSplit(model: tf.LayersModel, split: Split, batchSize: number, imageSize: number, options: ScoreOptions = {}): Promise<SplitScore | null> {
   const confusion = Array.from({ length: NUM_CLASSES }, () => new Array<number>(NUM_CLASSES).fill(0));
+  const nonzero = new Array<boolean>(NUM_CLASSES).fill(false);
   const total = batchCount(split.count, batchSize);
   let lossSum = 0;
   let correct = 0;
   let examples = 0;
   let done = 0;
   for (const batch of batches(split, { batchSize, imageSize, shuffle: false, seed: 0, epoch: 0 })) {
-    const [predicted, losses] = tf.tidy(() => {
+    const [predicted, losses, anyNonzero] = tf.tidy(() => {
       const x = tf.tensor4d(batch.x, [batch.size, imageSize, imageSize, 1]);
       const logits = forward(model, x, false);
       const labels = tf.tensor1d(batch.labels, 'int32');
       const perExample = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, NUM_CLASSES), logits, undefined, undefined, tf.Reduction.NONE);
-      return [tf.argMax(logits, 1).dataSync(), perExample.dataSync()];
+      return [tf.argMax(logits, 1).dataSync(), perExample.dataSync(), tf.any(tf.notEqual(logits, 0), 0).dataSync()];
     });
+    anyNonzero.forEach((v, c) => (nonzero[c] ||= v !== 0));
     for (let i = 0; i < batch.size; i++) {
       const truth = batch.labels[i];
       const guess = predicted[i];
@@ -48,7 +51,26 @@ export async function scoreSplit(model: tf.LayersModel, split: Split, batchSize:
     done++;
     if (options.afterBatch && (await options.afterBatch(done, total))) return null;
   }
-  return { examples, accuracy: examples ? correct / examples : 0, loss: examples ? lossSum / examples : 0, confusion };
+  const zeroLogitClasses = examples ? nonzero.flatMap((live, c) => (live ? [] : [c])) : [];
+  return { examples, accuracy: examples ? correct / examples : 0, loss: examples ? lossSum / examples : 0, confusion, zeroLogitClasses };
+}
+
+/** A class the model has stopped recognising, and how it shows. */
+export interface DeadClass {
+  name: string;
+  // 'zero-channel': its last-block channel (a ReLU output, averaged into the logit) is 0 on every
+  // image, so no gradient reaches it; 'never-predicted': it has test examples but no prediction.
+  reason: 'zero-channel' | 'never-predicted';
+}
+
+/** The classes of `score` that are dead: a zero channel, or present in the split but never predicted. */
+export function deadClasses(score: SplitScore): DeadClass[] {
+  return CLASS_NAMES.flatMap((name, c): DeadClass[] => {
+    if (score.zeroLogitClasses.includes(c)) return [{ name, reason: 'zero-channel' }];
+    const examples = score.confusion[c].reduce((a, b) => a + b, 0);
+    const predicted = score.confusion.reduce((sum, row) => sum + row[c], 0);
+    return examples > 0 && predicted === 0 ? [{ name, reason: 'never-predicted' }] : [];
+  });
 }
 
 export interface EvalOptions {

@@ -1,7 +1,7 @@
 // Every human-readable rendering of a command's result, in one place: the CLI prints these on stdout
 // (or `--json` prints the result object itself), and training prints its epoch lines with them.
 import type { EpochMetrics } from './checkpoint';
-import type { EvalResult } from './eval';
+import type { DeadClass, EvalResult } from './eval';
 import type { BenchResult } from './bench';
 import { CPU_FEATURES, type InfoResult } from './info';
 import type { PlotResult } from './plot';
@@ -11,6 +11,15 @@ import type { ShapesResult } from './shapes';
 /** One line per epoch, in d2l's words. */
 export function formatEpoch(m: EpochMetrics, epochs: number): string {
   return `epoch ${m.epoch}/${epochs}: loss ${m.loss.toFixed(3)}, train acc ${m.trainAcc.toFixed(3)}, test acc ${m.testAcc.toFixed(3)}, ${m.examplesPerSec.toFixed(1)} examples/sec`;
+}
+
+/** The dead-class guard's one stderr line after an epoch: which classes, why, and what to try. */
+export function formatDeadClasses(dead: DeadClass[], epoch: number): string {
+  const names = (reason: DeadClass['reason']) => dead.filter((d) => d.reason === reason).map((d) => d.name).join(', ');
+  const parts = [];
+  if (names('zero-channel')) parts.push(`${names('zero-channel')} (last-block channel 0 on every test image, so its own weights get no gradient)`);
+  if (names('never-predicted')) parts.push(`${names('never-predicted')} (never predicted on the test set)`);
+  return `warning: dead classes after epoch ${epoch}: ${parts.join('; ')}; training goes on (a dead class can come back as the layers below change); if they stay dead, try a lower --lr, a warm-up (--warmup-epochs 1), another --seed, or --recipe best`;
 }
 
 export function formatEval(r: EvalResult): string {

@@ -6,9 +6,9 @@ import { batches, batchCount, type Dataset, loadFashionMnist } from './data';
 import { buildNin } from './model';
 import { initBackend, type BackendInfo } from './backend';
 import { type EpochMetrics, FORMAT_VERSION, loadInitialWeights } from './checkpoint';
-import { scoreSplit } from './eval';
+import { deadClasses, scoreSplit } from './eval';
 import { InterruptedError, NinError, type StopSignal } from './errors';
-import { formatEpoch } from './format';
+import { formatDeadClasses, formatEpoch } from './format';
 import { deriveSeed } from './random';
 import { createRun, openRun, type PartialEpoch, planRun, type RunDirectory, type RunMeta } from './run-dir';
 import { checkTrainingMemory } from './resources';
@@ -229,13 +229,15 @@ async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: Back
     if (!test) throw await stop();
     // A last step with a finite loss can still leave weights that overflow: never save those as best/ or last/.
     if (diverged(test.loss)) throw divergedError('test loss', test.loss, `after epoch ${epoch}`);
-    const metrics: EpochMetrics = {
+    const dead = deadClasses(test);
+    const metrics: EpochMetrics & { deadClasses?: string[] } = {
       epoch,
       loss: sums.lossSum / sums.examples,
       trainAcc: sums.correct / sums.examples,
       testAcc: test.accuracy,
       examplesPerSec: sums.examples / sums.trainSeconds,
       seconds: (Date.now() - started) / 1000,
+      ...(dead.length ? { deadClasses: dead.map((d) => d.name) } : {}),
     };
     state.history = [...state.history, metrics];
     // best/ first, then last/ (whose history the logs are rebuilt from): a crash between them only repeats this epoch.
@@ -252,6 +254,7 @@ async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: Back
     }
     out.print(formatEpoch(metrics, config.epochs));
     if (metrics.loss > 2.28) out.log(`hint: the loss stayed at chance level (${metrics.loss.toFixed(3)} ~ ln 10) this epoch; NiN often needs a lower --lr or a warm-up to start learning`);
+    if (dead.length) out.log(formatDeadClasses(dead, epoch));
     if (await interrupts.check()) throw new InterruptedError(interrupts.signal as StopSignal);
   }
 }
