@@ -83,12 +83,21 @@ export function resumedConfig(saved: TrainConfig, runtime: Runtime, epochs: numb
   return { ...DEFAULT_CONFIG, ...saved, epochs: epochs ?? saved.epochs, backend: runtime.backend, threads: runtime.threads, dataDir: runtime.dataDir ?? saved.dataDir };
 }
 
-/** The resolved config as `key=value` pairs, for the start-of-run banner on stderr. */
-export function describeConfig(config: TrainConfig): string {
+/** Where a value came from when it is not d2l's default: 'flag', or the name of the recipe (see recipes.ts). */
+export type ConfigSources = Partial<Record<keyof TrainConfig, string>>;
+
+/**
+ * The resolved config as `key=value` pairs, for the start-of-run banner on stderr; a value a recipe or
+ * a flag set says which: `learningRate=0.03 (best)`, `seed=1 (flag)`; d2l's defaults are unmarked.
+ */
+export function describeConfig(config: TrainConfig, sources: ConfigSources = {}): string {
   return (
     Object.entries(config)
       // No --init-weights means the seeded initialisation, not a default file.
-      .map(([k, v]) => `${k}=${v === null ? (k === 'initWeights' ? 'seeded' : 'default') : v}`)
+      .map(([k, v]) => {
+        const source = sources[k as keyof TrainConfig];
+        return `${k}=${v === null ? (k === 'initWeights' ? 'seeded' : 'default') : v}${source ? ` (${source})` : ''}`;
+      })
       .join(' ')
   );
 }

@@ -1,7 +1,7 @@
 // The training loop: d2l's train_ch6 (SGD on softmax cross-entropy, running train loss/accuracy,
 // test accuracy per epoch), with the run directory, checkpoints, resume and clean interruption.
 import { SingleBar } from 'cli-progress';
-import { type TrainConfig, describeConfig, resumedConfig } from './config';
+import { type ConfigSources, type TrainConfig, describeConfig, resumedConfig } from './config';
 import { batches, batchCount, type Dataset, loadFashionMnist } from './data';
 import { buildNin } from './model';
 import { initBackend, type BackendInfo } from './backend';
@@ -19,6 +19,7 @@ import { NIN_VERSION } from './version';
 
 export interface TrainOptions {
   config: TrainConfig;
+  sources?: ConfigSources; // where each value of a new run's config came from (a recipe, a flag), for the banner
   out: string; // parent directory of runs
   run?: string; // run name; default: a timestamp
   resume?: string; // run directory to continue
@@ -98,7 +99,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // A GPU backend splits a batch that does not fit into micro-batches; on a CPU it would swap or be killed.
     if (backend.name !== 'webgpu') checkTrainingMemory(config.imageSize, config.batchSize);
     log(`nin ${NIN_VERSION}: ${run ? 'resuming' : 'training'} ${run?.dir ?? plan?.dir}`);
-    log(`config: ${describeConfig(config)}`);
+    log(`config: ${describeConfig(config, run ? {} : options.sources)}`);
     log(`backend: ${backend.name} (${backend.detail})`);
     const data = loadFashionMnist({ dataDir: config.dataDir ?? undefined, trainLimit: config.trainLimit ?? undefined, testLimit: config.testLimit ?? undefined });
     log(`data: ${data.dir} (${data.train.count} train, ${data.test.count} test, resized to ${config.imageSize}x${config.imageSize})`);

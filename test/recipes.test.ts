@@ -1,0 +1,96 @@
+// `nin train --recipe NAME`: the presets resolve to their documented values, flags given beside a
+// recipe override it, the banner says where each value came from, and config.json stays a plain config.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { onednnStatus } from '../src/backend/onednn';
+import { DEFAULT_CONFIG, describeConfig } from '../src/config';
+import { RECIPE_NAMES, RECIPES, resolveRecipe } from '../src/recipes';
+import { assertOneLineError, lines, runNin } from './helpers/cli';
+import { removeTempDirs, tempDir } from './helpers/idx';
+
+after(removeTempDirs);
+
+const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
+const TINY = ['--backend', BACKEND, '--threads', '1', '--image-size', '67', '--epochs', '1', '--train-limit', '8', '--test-limit', '8', '--batch-size', '8'];
+
+// README's 0.90 recipe, with a two-epoch warm-up and weight decay 5e-4.
+const BEST = { imageSize: 96, epochs: 10, optimizer: 'momentum', momentum: 0.9, nesterov: true, learningRate: 0.03, schedule: 'cosine', warmupEpochs: 2, labelSmoothing: 0.1, weightDecay: 5e-4 };
+
+describe('resolveRecipe', () => {
+  test("d2l is the default config itself, with d2l's initialisation (PyTorch's default biases); nothing is marked", () => {
+    assert.deepEqual(RECIPE_NAMES, ['d2l', 'best']);
+    assert.equal(DEFAULT_CONFIG.biasInit, 'pytorch');
+    const { config, sources } = resolveRecipe('d2l', {});
+    assert.deepEqual(config, DEFAULT_CONFIG);
+    assert.deepEqual(sources, {});
+    assert.doesNotMatch(describeConfig(config, sources), /\(/);
+  });
+
+  test("best is README's recipe over d2l's defaults; each of its values is marked (best)", () => {
+    const { config, sources } = resolveRecipe('best', {});
+    assert.deepEqual(RECIPES.best.values, BEST);
+    assert.deepEqual(config, { ...DEFAULT_CONFIG, ...BEST });
+    assert.deepEqual(Object.keys(sources).sort(), Object.keys(BEST).sort());
+    assert.ok(Object.values(sources).every((s) => s === 'best'));
+  });
+
+  test('flags override the recipe and are marked (flag); a flag not given (undefined) leaves the recipe value', () => {
+    const { config, sources } = resolveRecipe('best', { learningRate: 0.05, nesterov: false, seed: 1, augment: undefined, batchSize: 128 });
+    assert.deepEqual(config, { ...DEFAULT_CONFIG, ...BEST, learningRate: 0.05, nesterov: false, seed: 1, batchSize: 128 });
+    assert.deepEqual(sources, { ...Object.fromEntries(Object.keys(BEST).map((k) => [k, 'best'])), learningRate: 'flag', nesterov: 'flag', seed: 'flag', batchSize: 'flag' });
+    const banner = describeConfig(config, sources);
+    for (const token of ['learningRate=0.05 (flag)', 'optimizer=momentum (best)', 'nesterov=false (flag)', 'seed=1 (flag)', 'batchSize=128 (flag)', 'weightDecay=0.0005 (best)']) assert.ok(banner.includes(token), `${token} in ${banner}`);
+    // Defaults stay unmarked.
+    assert.match(banner, /(^| )augment=false( |$)/);
+    assert.match(banner, /(^| )biasInit=pytorch( |$)/);
+  });
+});
+
+describe('nin train --recipe', () => {
+  test('best with flags beside it: the banner marks each value, config.json holds the resolved plain config', async () => {
+    const out = tempDir('h17-recipe-');
+    const r = await runNin(['train', '--recipe', 'best', '--seed', '1', '--lr', '0.05', '--no-nesterov', ...TINY, '--out', out, '--run', 'r'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const banner = lines(r.stderr).find((l) => l.startsWith('config: '));
+    assert.ok(banner, r.stderr);
+    for (const token of ['learningRate=0.05 (flag)', 'epochs=1 (flag)', 'imageSize=67 (flag)', 'optimizer=momentum (best)', 'nesterov=false (flag)', 'schedule=cosine (best)', 'warmupEpochs=2 (best)', 'labelSmoothing=0.1 (best)', 'seed=1 (flag)', `backend=${BACKEND} (flag)`]) {
+      assert.ok(banner.includes(token), `${token} in ${banner}`);
+    }
+    assert.match(banner, / biasInit=pytorch /);
+    assert.match(banner, / augment=false /);
+    const config = JSON.parse(fs.readFileSync(path.join(out, 'r', 'config.json'), 'utf8'));
+    assert.deepEqual(Object.keys(config).sort(), Object.keys(DEFAULT_CONFIG).sort(), 'a plain TrainConfig: no recipe name, no sources');
+    assert.deepEqual(
+      { learningRate: config.learningRate, optimizer: config.optimizer, nesterov: config.nesterov, schedule: config.schedule, warmupEpochs: config.warmupEpochs, labelSmoothing: config.labelSmoothing, weightDecay: config.weightDecay, imageSize: config.imageSize, seed: config.seed, biasInit: config.biasInit },
+      { learningRate: 0.05, optimizer: 'momentum', nesterov: false, schedule: 'cosine', warmupEpochs: 2, labelSmoothing: 0.1, weightDecay: 5e-4, imageSize: 67, seed: 1, biasInit: 'pytorch' },
+    );
+  });
+
+  test('without --recipe: d2l, and only the flags given are marked', async () => {
+    const out = tempDir('h17-recipe-');
+    const r = await runNin(['train', ...TINY, '--bias-init', 'zeros', '--out', out, '--run', 'r'], { timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const banner = lines(r.stderr).find((l) => l.startsWith('config: '))!;
+    assert.match(banner, /^config: learningRate=0\.1 epochs=1 \(flag\) batchSize=8 \(flag\) imageSize=67 \(flag\) optimizer=sgd momentum=0\.9 nesterov=false /);
+    assert.ok(banner.includes(' biasInit=zeros (flag) '), banner);
+    assert.doesNotMatch(banner, /\((best|d2l)\)/);
+  });
+
+  const refusals: [string, string[], RegExp[]][] = [
+    ['an unknown recipe', ['train', '--recipe', 'fast'], [/--recipe/, /d2l, best/]],
+    ['--resume with --recipe', ['train', '--resume', '/tmp/h17-never', '--recipe', 'best'], [/--resume continues a run with its own recipe/, /--recipe cannot change/]],
+    ['--resume with --no-nesterov', ['train', '--resume', '/tmp/h17-never', '--no-nesterov', '--no-augment'], [/--no-nesterov, --no-augment cannot change/]],
+  ];
+  for (const [name, args, patterns] of refusals) {
+    test(`${name}: exit 2, one line`, async () => assertOneLineError(await runNin(args, { timeoutMs: 30_000 }), 2, ...patterns));
+  }
+
+  test('--help lists the recipes', async () => {
+    const help = await runNin(['train', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /--recipe <name>/);
+    assert.match(help.stdout.replace(/\s+/g, ' '), /d2l \(d2l's train_ch6.*best \(the best 10-epoch recipe/);
+  });
+});
