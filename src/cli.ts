@@ -5,29 +5,32 @@ import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES } from './backend';
 import { type BackendChoice, DEFAULT_CONFIG, MIN_IMAGE_SIZE, type OptimizerName, resolveConfig } from './config';
+import { describeRange } from './config-check';
 import { NinError, UsageError } from './errors';
+import { describeFsError } from './safe-file';
 import { NIN_VERSION } from './version';
 import { SCHEDULES, type ScheduleName } from './schedule';
 import { BIAS_INITS, type BiasInit } from './model';
 
 const REPO_ROOT = path.join(__dirname, '..', '..');
 
+/** Decimal notation only: Number() alone would also take 0x10, 0b1, 0o7 and a padded " 16 ". */
+const DECIMAL_INTEGER = /^\+?\d+$/;
+const DECIMAL_REAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
-    if (!/^[+]?\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}.`);
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}.`);
+    const n = DECIMAL_INTEGER.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be ${describeRange('integer', min, max)}.`);
     return n;
   };
 }
 
 function real(name: string, min: number, max: number, minExclusive = false) {
   return (value: string): number => {
-    const n = Number(value);
+    const n = DECIMAL_REAL.test(value) ? Number(value) : NaN;
     const low = minExclusive ? n > min : n >= min;
-    if (value.trim() === '' || !Number.isFinite(n) || !low || n > max) {
-      throw new InvalidArgumentError(`${name} must be a number ${minExclusive ? 'above' : 'from'} ${min}${minExclusive ? ' and at most' : ' to'} ${max}.`);
-    }
+    if (!Number.isFinite(n) || !low || n > max) throw new InvalidArgumentError(`${name} must be ${describeRange('real', min, max, minExclusive)}.`);
     return n;
   };
 }
@@ -288,9 +291,30 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A reader that stops early (`nin shapes | head -1`, `nin eval ... | head -1`) closes the pipe, and
+ * the next write fails with EPIPE. That is the reader's choice, not a failure of the command: the
+ * output stops quietly and the command ends as it would have (a training run keeps saving), with its
+ * own exit code, 0 for a read-only command. Any other failure to write the output is one line.
+ */
+function quietOnClosedPipes(): void {
+  let reported = false;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED' || reported) return;
+      reported = true;
+      const line = describeFsError(err, `writing to ${stream === process.stdout ? 'stdout' : 'stderr'}`, 'check where the output goes (a full disk?)').message;
+      if (stream !== process.stderr && !process.stderr.destroyed) process.stderr.write(`nin: ${line}\n`);
+      process.exitCode = 1;
+    });
+  }
+}
+
 export function main(argv: string[]): void {
+  quietOnClosedPipes();
   run(argv).then((code) => {
-    process.exitCode = code;
+    // The command's own code, unless it succeeded but its output could not be written.
+    process.exitCode = code !== 0 ? code : (process.exitCode ?? 0);
     // TF.js keeps no handles open, but an interrupted run should not linger.
     if (code === 130 || code === 143) setImmediate(() => process.exit(code));
   });

@@ -140,3 +140,85 @@ describe('other usage errors exit 2 with one line', { concurrency: 4 }, () => {
     assert.match(version.stdout, /^\d+\.\d+\.\d+/);
   });
 });
+
+describe('numbers on the command line are decimal only, in the ranges config.json is checked against', () => {
+  // Imported here so the tests above keep their own imports.
+  const cli = () => require('../src/cli') as typeof import('../src/cli');
+  const rules = () => (require('../src/config-check') as typeof import('../src/config-check')).CONFIG_RULES;
+
+  /** The parser `nin <command>` declares for `flag`. */
+  function parser(command: string, flag: string): (value: string) => unknown {
+    const cmd = cli().buildProgram().commands.find((c) => c.name() === command);
+    const option = cmd?.options.find((o) => o.long === flag);
+    assert.ok(option?.parseArg, `${command} ${flag} has a parser`);
+    return (value: string) => option.parseArg!(value, undefined as never);
+  }
+
+  test('hexadecimal, binary, octal, separators and padding are refused; decimal forms pass', () => {
+    const refusedValues = ['0x10', '0X1', '0b1', '0o7', '1_000', ' 16', '16 ', '0x1p3', 'Infinity', '+', '.', '1e', '--1'];
+    for (const [command, flag] of [['train', '--lr'], ['train', '--momentum'], ['train', '--epochs'], ['train', '--seed'], ['train', '--warmup-epochs'], ['bench', '--steps'], ['predict', '--top']]) {
+      const parse = parser(command, flag);
+      for (const value of refusedValues) assert.throws(() => parse(value), new RegExp(`${flag} must be`), `${command} ${flag} ${JSON.stringify(value)}`);
+    }
+    const lr = parser('train', '--lr');
+    for (const [value, expected] of [['0.1', 0.1], ['.5', 0.5], ['1e-3', 0.001], ['+2', 2], ['3.', 3], ['16', 16]] as const) assert.equal(lr(value), expected);
+    assert.equal(parser('train', '--epochs')('+12'), 12);
+  });
+
+  test('the CLI and validateConfig agree on every numeric range (the same rule table)', () => {
+    for (const [key, rule] of Object.entries(rules())) {
+      if (rule.kind !== 'integer' && rule.kind !== 'real') continue;
+      const parse = parser('train', rule.flag);
+      const exclusive = rule.kind === 'real' && rule.minExclusive;
+      const step = rule.kind === 'integer' ? 1 : rule.max / 1e6;
+      if (!exclusive) assert.equal(parse(String(rule.min)), rule.min, `${key} min`);
+      else assert.throws(() => parse(String(rule.min)), `${key} exclusive min`);
+      assert.equal(parse(String(rule.max)), rule.max, `${key} max`);
+      assert.throws(() => parse(String(rule.max + step)), `${key} above max`);
+      assert.throws(() => parse(String(rule.min - step)), `${key} below min`);
+    }
+  });
+
+  test('nin train --lr 0x10 and --lr 0b1 exit 2 naming --lr; nothing is written', async () => {
+    for (const value of ['0x10', '0b1']) {
+      const out = tempDir('nin-cli-');
+      assertOneLineError(await runNin(['train', '--lr', value, '--out', out, '--run', 'r'], { timeoutMs: 30_000 }), 2, /--lr must be a number above 0 and at most 10000/);
+      assert.deepEqual(fs.readdirSync(out), []);
+    }
+  });
+});
+
+describe('a reader that closes the pipe early: read-only commands end quietly, exit 0', () => {
+  /** Runs nin with its stdout (or stderr) pipe closed before nin writes to it. */
+  function withClosedPipe(args: string[], which: 'stdout' | 'stderr'): Promise<{ code: number | null; stderr: string }> {
+    const { spawn } = require('node:child_process') as typeof import('node:child_process');
+    const { NIN_BIN, REPO_ROOT } = require('./helpers/cli') as typeof import('./helpers/cli');
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [NIN_BIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      if (which === 'stdout') {
+        child.stdout.destroy();
+        child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      } else {
+        child.stderr.destroy();
+        child.stdout.resume();
+      }
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  }
+
+  test('nin shapes | true, nin shapes --json | head -c0, nin plot | true: no EPIPE trace', async () => {
+    const run = tempDir('nin-epipe-');
+    fs.writeFileSync(path.join(run, 'metrics.jsonl'), JSON.stringify({ epoch: 1, loss: 1, trainAcc: 0.5, testAcc: 0.5, examplesPerSec: 1, seconds: 1 }) + '\n');
+    for (const args of [['shapes'], ['shapes', '--json'], ['plot', run, '--out', path.join(run, 'f.svg')]]) {
+      const r = await withClosedPipe(args, 'stdout');
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, '', args.join(' '));
+    }
+  });
+
+  test('a closed stderr does not turn an error into a crash: the exit code stays the command\'s', async () => {
+    const r = await withClosedPipe(['eval', path.join(tempDir('nin-epipe-'), 'missing')], 'stderr');
+    assert.equal(r.code, 1);
+  });
+});
