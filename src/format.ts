@@ -4,6 +4,7 @@ import type { EpochMetrics } from './checkpoint';
 import type { DeadClass, EvalResult } from './eval';
 import type { BenchResult } from './bench';
 import { CPU_FEATURES, type InfoResult } from './info';
+import type { LrFindResult } from './lr-find';
 import type { PlotResult } from './plot';
 import type { Prediction } from './predict';
 import type { ShapesResult } from './shapes';
@@ -89,4 +90,48 @@ export function formatBench(r: BenchResult): string {
 
 export function formatPlot(r: PlotResult): string {
   return `${r.out} (${r.runs.map((run) => `${run.name}: ${run.epochs} epoch${run.epochs === 1 ? '' : 's'}`).join(', ')})`;
+}
+
+/** A learning rate in three significant digits: 0.000123 as 1.23e-4, 0.0316 as 0.0316, 10 as 10. */
+export function formatRate(lr: number): string {
+  return lr < 1e-3 || lr >= 1e3
+    ? lr
+        .toExponential(2)
+        .replace(/\.?0+e/, 'e')
+        .replace('e+', 'e')
+    : String(Number(lr.toPrecision(3)));
+}
+
+/** `nin lr-find`: the curve at about ten of its points, why it stopped, and the suggested rates. */
+export function formatLrFind(r: LrFindResult): string {
+  const last = r.points[r.points.length - 1];
+  const stop = {
+    steps: `all ${r.steps} steps taken`,
+    exploded: `stopped at step ${last?.step}: the smoothed loss passed 4x its minimum`,
+    diverged: `stopped at step ${(last?.step ?? 0) + 1}: the loss diverged`,
+  }[r.stoppedBy];
+  const lines = [
+    `lr-find on ${r.backend}, ${r.imageSize}px, batch ${r.batchSize}, ${r.optimizer}: lr ${formatRate(r.startLr)} to ${formatRate(r.endLr)}; ${stop}`,
+    '',
+  ];
+  lines.push(`  ${'step'.padStart(4)}  ${'lr'.padStart(9)}  ${'loss'.padStart(7)}  ${'smoothed'.padStart(8)}`);
+  const every = Math.max(1, Math.ceil(r.points.length / 10));
+  for (const p of r.points.filter((p, i) => i % every === 0 || i === r.points.length - 1)) {
+    lines.push(
+      `  ${String(p.step).padStart(4)}  ${formatRate(p.lr).padStart(9)}  ${p.loss.toFixed(3).padStart(7)}  ${p.smoothed.toFixed(3).padStart(8)}`,
+    );
+  }
+  const { steepest, minimumLoss, minimumOverTen, fall } = r.suggestions;
+  lines.push('');
+  if (fall === null) lines.push('no suggestion: too few finite losses; lower --start-lr or raise --steps');
+  else if (steepest === null || minimumLoss === null || minimumOverTen === null) {
+    lines.push(
+      `no suggestion: the smoothed loss fell at most ${(100 * fall).toFixed(1)}% below its start; on a flat curve the steepest point is noise`,
+    );
+  } else {
+    lines.push(`suggested lr: ${formatRate(steepest)} (steepest fall of the smoothed loss)`);
+    lines.push(`min loss / 10: ${formatRate(minimumOverTen)} (smoothed loss lowest at lr ${formatRate(minimumLoss)})`);
+  }
+  if (r.plot) lines.push(`plot: ${r.plot}`);
+  return lines.join('\n');
 }
