@@ -6,7 +6,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { EpochMetrics } from './checkpoint';
-import { NinError } from './errors';
+import { FieldChecker, readConfigFile, validateEpochMetrics } from './config-check';
+import { NinError, UsageError } from './errors';
+import { readRegularFile } from './read-file';
+import { RUN_FILES } from './run-dir';
 
 export interface RunCurves {
   name: string;
@@ -164,41 +167,45 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   return out.join('\n') + '\n';
 }
 
-/** The per-epoch metrics of a run (its metrics.jsonl, or that file itself). */
+const MAX_LOG_BYTES = 16e6; // a 10000-epoch log is about 1.5 MB
+
+/** The per-epoch metrics of a run (its metrics.jsonl, or that file itself), each line checked. */
 export function readHistory(runDirOrFile: string): EpochMetrics[] {
-  const file = runDirOrFile.endsWith('.jsonl') ? runDirOrFile : path.join(runDirOrFile, 'metrics.jsonl');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    if (!fs.existsSync(runDirOrFile)) throw new NinError(`${runDirOrFile} does not exist; pass a run directory written by nin train`);
-    throw new NinError(`${file} is missing; pass a run directory written by nin train (it holds metrics.jsonl)`);
-  }
+  const file = runDirOrFile.endsWith('.jsonl') ? runDirOrFile : path.join(runDirOrFile, RUN_FILES.metricsJsonl);
+  if (!fs.existsSync(runDirOrFile)) throw new NinError(`${runDirOrFile} does not exist; pass a run directory written by nin train`);
+  const fix = 'nin train rewrites it from last/ on --resume';
+  const text = readRegularFile(file, {
+    maxBytes: MAX_LOG_BYTES,
+    fix,
+    what: 'a training log',
+    missing: `${file} is missing; pass a run directory written by nin train (it holds metrics.jsonl)`,
+  }).toString('utf8');
   const history: EpochMetrics[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
-    let m: EpochMetrics;
+    let m: unknown;
     try {
-      m = JSON.parse(line) as EpochMetrics;
+      m = JSON.parse(line);
     } catch {
-      throw new NinError(`${file}:${i + 1} is not JSON (corrupt log); nin train rewrites it from last/ on --resume`);
+      throw new NinError(`${file}:${i + 1} is not JSON (corrupt log); ${fix}`);
     }
-    if (typeof m.epoch !== 'number' || typeof m.loss !== 'number' || typeof m.trainAcc !== 'number' || typeof m.testAcc !== 'number') {
-      throw new NinError(`${file}:${i + 1} lacks epoch, loss, trainAcc or testAcc; pass a run directory written by nin train`);
-    }
-    history.push(m);
+    const c = new FieldChecker(`${file}:${i + 1}`, fix);
+    const metrics = validateEpochMetrics(m, c, '');
+    if (metrics.epoch !== history.length + 1) c.fail('epoch', metrics.epoch, `${history.length + 1} (one row per epoch, in order)`);
+    history.push(metrics);
   });
   return history;
 }
 
-/** The planned epoch count from the run's config.json, so a run in progress keeps d2l's fixed x range. */
+/**
+ * The planned epoch count from the run's config.json, so a run in progress keeps d2l's fixed x
+ * range; undefined without one (a copied metrics.jsonl alone still plots). A config.json that is
+ * there is checked as --resume checks it.
+ */
 function plannedEpochs(runDir: string): number | undefined {
-  try {
-    const config = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')) as { epochs?: unknown };
-    return typeof config.epochs === 'number' ? config.epochs : undefined;
-  } catch {
-    return undefined;
-  }
+  const file = path.join(runDir, RUN_FILES.config);
+  if (!fs.existsSync(file)) return undefined;
+  return readConfigFile(file, 'restore it from a copy, or plot the metrics.jsonl file itself').epochs;
 }
 
 /** A display name for each run: its directory name, or more of its path when two names collide. */
@@ -239,21 +246,51 @@ export interface PlotResult {
   runs: { name: string; dir: string; epochs: number }[];
 }
 
+/** Checkpoint directories inside a run: written whole by nin train, never by anyone else. */
+const CHECKPOINT_DIRS = new Set<string>([RUN_FILES.last, RUN_FILES.best]);
+
+function isRunDir(dir: string): boolean {
+  return fs.existsSync(path.join(dir, RUN_FILES.config)) || fs.existsSync(path.join(dir, RUN_FILES.metricsJsonl));
+}
+
+/**
+ * Where the figure goes, checked: never one of a run's own files (its config, logs, lock or
+ * checkpoints; curves.svg is the figure itself), never into a checkpoint, and only a format its
+ * extension names. Returns the format.
+ */
+function checkOutput(out: string, pngAsked: boolean): 'svg' | 'png' {
+  const dir = path.dirname(out);
+  const name = path.basename(out);
+  const ownFiles = Object.values(RUN_FILES).filter((f) => f !== RUN_FILES.curves);
+  if (isRunDir(dir) && ownFiles.some((f) => f.toLowerCase() === name.toLowerCase())) {
+    throw new UsageError(`--out ${out} is the run's own ${name}; nin plot never overwrites a run's files: pass another name ending in .svg or .png`);
+  }
+  const checkpoint = fs.existsSync(path.join(dir, 'meta.json')) || fs.existsSync(path.join(dir, 'model.json')) || (CHECKPOINT_DIRS.has(path.basename(dir)) && isRunDir(path.dirname(dir)));
+  if (checkpoint) throw new UsageError(`--out ${out} is inside the checkpoint ${dir}; nin plot never writes into a checkpoint: pass a file outside it`);
+  if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a directory; pass a file name ending in .svg or .png`);
+  const extension = path.extname(name).toLowerCase();
+  if (extension !== '.svg' && extension !== '.png') {
+    throw new UsageError(`--out ${out}: nin plot writes SVG or PNG only; end the file name with .svg or .png`);
+  }
+  if (pngAsked && extension === '.svg') throw new UsageError(`--png asks for PNG but --out ${out} names an SVG file; drop --png or end --out with .png`);
+  return extension === '.png' ? 'png' : 'svg';
+}
+
 /** `nin plot`: one figure for one or several runs, as SVG or PNG. */
 export function plot(runDirs: string[], options: PlotOptions = {}): PlotResult {
   if (runDirs.length === 0) throw new NinError('pass at least one run directory');
   const names = runNames(runDirs);
   const runs = runDirs.map((dir, i) => ({ name: names[i], dir: path.resolve(dir), history: readHistory(dir) }));
-  const png = Boolean(options.png) || Boolean(options.out?.toLowerCase().endsWith('.png'));
   const defaultName = runs.length > 1 ? COMPARISON_FILE : CURVES_FILE;
-  const out = path.resolve(options.out ?? path.join(runs[0].dir, png ? defaultName.replace(/\.svg$/, '.png') : defaultName));
+  const out = path.resolve(options.out ?? path.join(runs[0].dir, options.png ? defaultName.replace(/\.svg$/, '.png') : defaultName));
+  const format = checkOutput(out, Boolean(options.png));
   const planned = Math.max(0, ...runs.map((r) => plannedEpochs(r.dir) ?? 0));
   const svg = renderCurves(runs, { epochs: planned || undefined });
-  if (png) {
+  if (format === 'png') {
     const { width, height } = svgSize(svg);
     svgToPng(svg, out, width, height, options.chromium);
   } else writeAtomic(out, svg);
-  return { out, format: png ? 'png' : 'svg', runs: runs.map((r) => ({ name: r.name, dir: r.dir, epochs: r.history.length })) };
+  return { out, format, runs: runs.map((r) => ({ name: r.name, dir: r.dir, epochs: r.history.length })) };
 }
 
 function svgSize(svg: string): { width: number; height: number } {

@@ -11,7 +11,7 @@ import { PNG } from 'pngjs';
 import type { EpochMetrics } from '../src/checkpoint';
 import { onednnStatus } from '../src/backend/onednn';
 import { resolveConfig } from '../src/config';
-import { NinError } from '../src/errors';
+import { NinError, UsageError } from '../src/errors';
 import { CHROMIUM, plot, readHistory, renderCurves, svgToPng, writeCurves } from '../src/plot';
 
 const NIN_BIN = path.resolve(__dirname, '..', '..', 'bin', 'nin.js');
@@ -31,7 +31,8 @@ function writeRun(name: string, epochs: number, planned?: number, speed = 1): st
   const dir = path.join(work, name);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'metrics.jsonl'), history(epochs, speed).map((m) => JSON.stringify(m) + '\n').join(''));
-  if (planned) fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ epochs: planned }));
+  // A whole config.json, as nin train writes it: plot checks it as --resume does.
+  if (planned) fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(resolveConfig({ epochs: planned })));
   return dir;
 }
 
@@ -214,5 +215,98 @@ describe('train draws curves.svg', { skip: onednnStatus().available ? false : 'n
     const second = await train({ config, out, resume: first.runDir, resumeEpochs: 2, log: (l) => logged.push(l), print: quiet });
     assert.equal(second.history.length, 2);
     assert.ok(logged.some((l) => /^warning: could not draw .*curves\.svg/.test(l)), logged.join('\n'));
+  });
+});
+
+describe('nin plot never overwrites a run\'s files, and writes only what its extension names', () => {
+  /** A run with every file nin train leaves, each with known content. */
+  function fullRun(name: string): { dir: string; snapshot: () => Record<string, string> } {
+    const dir = writeRun(name, 3, 10);
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(resolveConfig({ epochs: 10 })));
+    fs.writeFileSync(path.join(dir, 'metrics.csv'), 'epoch,loss\n');
+    for (const sub of ['last', 'best']) {
+      fs.mkdirSync(path.join(dir, sub));
+      for (const f of ['meta.json', 'model.json', 'weights.bin']) fs.writeFileSync(path.join(dir, sub, f), `${sub}/${f}`);
+    }
+    const snapshot = () => {
+      const files: Record<string, string> = {};
+      const walk = (d: string) => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+          const p = path.join(d, e.name);
+          if (e.isDirectory()) walk(p);
+          else files[path.relative(dir, p)] = fs.readFileSync(p, 'utf8');
+        }
+      };
+      walk(dir);
+      return files;
+    };
+    return { dir, snapshot };
+  }
+
+  test('--out at a run\'s metrics.jsonl, config.json, metrics.csv or inside last/ or best/ is refused (exit 2), nothing changes', () => {
+    const { dir, snapshot } = fullRun('own-files');
+    const before = snapshot();
+    const outs: [string, RegExp][] = [
+      [path.join(dir, 'metrics.jsonl'), /is the run's own metrics\.jsonl; nin plot never overwrites a run's files/],
+      [path.join(dir, 'config.json'), /is the run's own config\.json/],
+      [path.join(dir, 'metrics.csv'), /is the run's own metrics\.csv/],
+      [path.join(dir, 'last', 'meta.json'), /is inside the checkpoint .*last; nin plot never writes into a checkpoint/],
+      [path.join(dir, 'best', 'curves.svg'), /is inside the checkpoint .*best/],
+      [path.join(dir, 'last', 'weights.bin'), /is inside the checkpoint/],
+    ];
+    for (const [out, pattern] of outs) {
+      assert.throws(() => plot([dir], { out }), (e: unknown) => e instanceof UsageError && pattern.test(e.message) && !e.message.includes('\n'), out);
+      const r = nin(['plot', dir, '--out', out]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+    }
+    assert.deepEqual(snapshot(), before);
+    // Redrawing the run's own figure is what plot is for.
+    assert.equal(plot([dir]).out, path.join(dir, 'curves.svg'));
+  });
+
+  test('--out must end in .svg or .png; --png with an .svg name is a contradiction; a directory is refused', () => {
+    const { dir } = fullRun('extensions');
+    const cases: [string, boolean, RegExp][] = [
+      [path.join(work, 'x.jpg'), false, /writes SVG or PNG only; end the file name with \.svg or \.png/],
+      [path.join(work, 'x'), false, /end the file name with \.svg or \.png/],
+      [path.join(work, 'x.svg'), true, /--png asks for PNG but --out .* names an SVG file/],
+      [work, false, /is a directory/],
+    ];
+    for (const [out, png, pattern] of cases) {
+      assert.throws(() => plot([dir], { out, png }), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && pattern.test(e.message), out);
+      assert.ok(!fs.existsSync(out) || out === work);
+    }
+    const r = nin(['plot', dir, '--out', path.join(work, 'x.jpg')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^nin: --out .*x\.jpg: nin plot writes SVG or PNG only/);
+    assert.ok(!fs.existsSync(path.join(work, 'x.jpg')));
+    // Upper case is the same format.
+    assert.equal(plot([dir], { out: path.join(work, 'UPPER.SVG') }).format, 'svg');
+  });
+
+  test('readHistory checks every row: types, ranges, NaN-free, one row per epoch in order', () => {
+    const cases: [string, RegExp][] = [
+      ['null', /:1: the row is null; it must be an object/],
+      ['{"epoch":1,"loss":"abc","trainAcc":0.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}', /:1: loss is "abc"; it must be a finite number of at least 0/],
+      ['{"epoch":1,"loss":1,"trainAcc":1.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}', /trainAcc is 1\.5; it must be a number from 0 to 1/],
+      ['{"epoch":2,"loss":1,"trainAcc":0.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}', /:1: epoch is 2; it must be 1 \(one row per epoch, in order\)/],
+      ['{"epoch":1,"loss":1e999,"trainAcc":0.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}', /loss is Infinity; it must be a finite number/],
+      ['[1,2,3]', /the row is \[1,2,3\]; it must be an object/],
+    ];
+    for (const [line, pattern] of cases) {
+      const dir = path.join(work, `rows-${cases.findIndex((c) => c[0] === line)}`);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'metrics.jsonl'), line + '\n');
+      assert.throws(() => readHistory(dir), (e: unknown) => e instanceof NinError && pattern.test(e.message) && /nin train rewrites it/.test(e.message), line);
+    }
+  });
+
+  test('a config.json with a bad epochs is one line naming it, not a strange x axis', () => {
+    const dir = writeRun('bad-config', 2);
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...resolveConfig({}), epochs: -5 }));
+    assert.throws(() => plot([dir], { out: path.join(work, 'bad-config.svg') }), (e: unknown) => e instanceof NinError && /config\.json: epochs is -5; it must be a whole number from 1 to 10000 \(as --epochs\)/.test(e.message));
   });
 });

@@ -1,0 +1,539 @@
+// A seeded fuzz suite over everything nin reads: mutated IDX files, PNG and JPEG pictures,
+// checkpoints (meta.json, model.json, weights.bin, optimizer state), weights manifests, config.json
+// and metrics.jsonl go through the functions behind the CLI, and a sample through the CLI itself.
+// Each case must either load (and then hold sane, finite values) or end in one NinError line,
+// within a time limit: never another exception, a stack trace, "internal error" or a hang.
+// NIN_FUZZ_SEED=<n> replays another seed; a failure names its case and mutation.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/backend';
+import { FORMAT_VERSION, loadCheckpoint, loadInitialWeights, saveCheckpoint } from '../src/checkpoint';
+import { CONFIG_RULES, readConfigFile, ruleAllows } from '../src/config-check';
+import { resolveConfig } from '../src/config';
+import { FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC, readIdx, readSplit } from '../src/data';
+import { NinError } from '../src/errors';
+import { buildNin, forward } from '../src/model';
+import { readHistory } from '../src/plot';
+import { decodeImage, toFashionMnist } from '../src/predict';
+import { deriveSeed, mulberry32 } from '../src/random';
+import { NIN_VERSION } from '../src/version';
+import { runNin } from './helpers/cli';
+import { fixtureFiles, removeTempDirs, tempDir, writeFixtureDir } from './helpers/idx';
+import { writeWeightsManifest } from './helpers/manifest';
+import { gradientJpeg, gradientPng, jpegSizeOffset, pngChunk, pngWithHeader, PNG_SIGNATURE } from './helpers/pictures';
+
+const SEED = Number(process.env.NIN_FUZZ_SEED ?? 13);
+const CASE_LIMIT_MS = 5000; // one case; the slowest legitimate one (a full checkpoint load) takes ~0.5 s
+const IMAGE_SIZE = 67;
+
+type Rand = () => number;
+const int = (r: Rand, n: number) => Math.floor(r() * n);
+const pick = <T>(r: Rand, items: readonly T[]): T => items[int(r, items.length)];
+
+// ---------------------------------------------------------------------------------------------
+// Mutations
+
+/** Byte-level damage: truncation, bit flips, bytes set, huge 32-bit header fields, growth, holes. */
+function mutateBytes(r: Rand, bytes: Buffer, fields: number[] = []): [string, Buffer] {
+  const out = Buffer.from(bytes);
+  const at = () => int(r, Math.max(1, out.length));
+  switch (int(r, 7)) {
+    case 0: {
+      const length = int(r, out.length);
+      return [`truncated to ${length} bytes`, out.subarray(0, length)];
+    }
+    case 1: {
+      const flips = 1 + int(r, 8);
+      for (let i = 0; i < flips && out.length; i++) out[at()] ^= 1 << int(r, 8);
+      return [`${flips} bit flips`, out];
+    }
+    case 2: {
+      const i = at();
+      if (out.length) out[i] = pick(r, [0x00, 0xff, 0x7f, 0x80, int(r, 256)]);
+      return [`byte ${i} set`, out];
+    }
+    case 3: {
+      const i = fields.length && r() < 0.8 ? pick(r, fields) : at();
+      const value = pick(r, [0xffffffff, 0x7fffffff, 0x80000000, 0, 1, 65535, 65536, 100000]);
+      if (i + 4 <= out.length) out.writeUInt32BE(value, i);
+      return [`u32 ${value} at ${i}`, out];
+    }
+    case 4: {
+      const extra = Buffer.from(Array.from({ length: 1 + int(r, 64) }, () => int(r, 256)));
+      return [`${extra.length} bytes appended`, Buffer.concat([out, extra])];
+    }
+    case 5: {
+      const from = at();
+      const slice = out.subarray(from, from + 1 + int(r, 64));
+      const into = at();
+      return [`${slice.length} bytes duplicated at ${into}`, Buffer.concat([out.subarray(0, into), slice, out.subarray(into)])];
+    }
+    default: {
+      const from = at();
+      const length = 1 + int(r, 32);
+      out.fill(0, Math.min(from, out.length), Math.min(from + length, out.length));
+      return [`${length} bytes zeroed at ${from}`, out];
+    }
+  }
+}
+
+/** float32 NaN, +Inf or -Inf written over a random value of a little-endian float32 buffer. */
+function injectNonFinite(r: Rand, bytes: Buffer, from = 0): [string, Buffer] {
+  const out = Buffer.from(bytes);
+  const i = from + 4 * int(r, Math.max(1, (out.length - from) / 4));
+  const value = pick(r, [NaN, Infinity, -Infinity]);
+  if (i + 4 <= out.length) out.writeFloatLE(value, i);
+  return [`${value} at byte ${i}`, out];
+}
+
+const HOSTILE_VALUES: unknown[] = [null, 'abc', '', -1, 0, 1, 0.5, 1.5, -0.5, 1e308, 2 ** 53, 1e-320, true, false, [], {}, [1, 2], { a: 1 }, 'NaN', '1e999', 'sgd', 4096, 10001, 66];
+
+/** Every path into a JSON value (object keys and array indices), up to a depth. */
+function jsonPaths(value: unknown, prefix: (string | number)[] = [], depth = 8): (string | number)[][] {
+  const paths: (string | number)[][] = [prefix];
+  if (depth === 0 || value === null || typeof value !== 'object') return paths;
+  const entries = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value as object);
+  for (const [k, v] of entries) paths.push(...jsonPaths(v, [...prefix, k], depth - 1));
+  return paths;
+}
+
+/** Structural damage to JSON (a value replaced, a key dropped or added) or damage to its text (NaN, Infinity, cuts, flips). */
+function mutateJson(r: Rand, value: unknown): [string, string] {
+  const text = JSON.stringify(value);
+  const kind = int(r, 10);
+  if (kind < 5) {
+    const copy = JSON.parse(text) as unknown;
+    const paths = jsonPaths(copy).filter((p) => p.length > 0);
+    const target = pick(r, paths);
+    let parent = copy as Record<string | number, unknown>;
+    for (const k of target.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>;
+    const key = target[target.length - 1];
+    const label = target.join('.');
+    if (kind === 4 && !Array.isArray(parent)) {
+      delete parent[key];
+      return [`${label} deleted`, JSON.stringify(copy)];
+    }
+    if (kind === 3 && !Array.isArray(parent)) {
+      parent[`bogus${int(r, 100)}`] = pick(r, HOSTILE_VALUES);
+      return [`unknown key beside ${label}`, JSON.stringify(copy)];
+    }
+    const replacement = pick(r, HOSTILE_VALUES);
+    parent[key] = replacement;
+    return [`${label} = ${JSON.stringify(replacement)}`, JSON.stringify(copy)];
+  }
+  if (kind < 8) {
+    // JSON has no NaN or Infinity, but a hand edit can write them; 1e999 parses as Infinity.
+    const numbers = [...text.matchAll(/-?\d+(\.\d+)?([eE][+-]?\d+)?/g)];
+    if (numbers.length) {
+      const m = pick(r, numbers);
+      const literal = pick(r, ['NaN', 'Infinity', '-Infinity', '1e999', '-1e999', '1e-999', '-0']);
+      return [`number at ${m.index} -> ${literal}`, text.slice(0, m.index) + literal + text.slice((m.index ?? 0) + m[0].length)];
+    }
+  }
+  const [label, bytes] = mutateBytes(r, Buffer.from(text));
+  return [`text ${label}`, bytes.toString('latin1')];
+}
+
+/** Recomputes every chunk's CRC, so a mutated PNG gets past the CRC check to what it claims. */
+function fixPngCrcs(bytes: Buffer): Buffer {
+  if (bytes.length < 8 || !bytes.subarray(0, 8).equals(PNG_SIGNATURE)) return bytes;
+  const chunks: Buffer[] = [PNG_SIGNATURE];
+  let i = 8;
+  while (i + 12 <= bytes.length) {
+    const length = bytes.readUInt32BE(i);
+    if (i + 12 + length > bytes.length) break;
+    chunks.push(pngChunk(bytes.toString('latin1', i + 4, i + 8), bytes.subarray(i + 8, i + 8 + length)));
+    i += 12 + length;
+  }
+  chunks.push(bytes.subarray(i));
+  return Buffer.concat(chunks);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the cases
+
+const counts: Record<string, number> = {};
+const outcomes: Record<string, { loaded: number; refused: number }> = {};
+
+/**
+ * Runs one case: `run` either returns (the input loaded; `check` then asserts it is sane) or throws
+ * a one-line NinError. Anything else, or taking longer than CASE_LIMIT_MS, fails with the case's name.
+ */
+async function fuzzCase<T>(kind: string, label: string, run: () => T | Promise<T>, check: (result: T) => void = () => {}): Promise<void> {
+  counts[kind] = (counts[kind] ?? 0) + 1;
+  outcomes[kind] ??= { loaded: 0, refused: 0 };
+
+  const name = `${kind} #${counts[kind]} (seed ${SEED}): ${label}`;
+  const started = Date.now();
+  let result: T;
+  try {
+    result = await run();
+  } catch (err) {
+    assert.ok(err instanceof NinError, `${name}: threw ${(err as Error)?.stack ?? String(err)}`);
+    assert.ok(!err.message.includes('\n') && err.message.length > 0, `${name}: not one line: ${err.message}`);
+    assert.ok(!/internal error|this is a bug/.test(err.message), `${name}: ${err.message}`);
+    assert.ok(Date.now() - started < CASE_LIMIT_MS, `${name}: took ${Date.now() - started} ms`);
+    outcomes[kind].refused++;
+    return;
+  }
+  assert.ok(Date.now() - started < CASE_LIMIT_MS, `${name}: took ${Date.now() - started} ms`);
+  outcomes[kind].loaded++;
+  try {
+    check(result);
+  } catch (err) {
+    throw new Error(`${name}: loaded, but ${(err as Error).message}`);
+  }
+}
+
+let work: string;
+let checkpoint: string; // momentum, one step, epoch 1
+let manifest: string; // a TF.js weights manifest of NiN's weights (init.json + init.bin)
+let target: tf.LayersModel; // receives --init-weights
+let probe: tf.Tensor4D;
+
+before(async () => {
+  await initBackend('cpu', null);
+  work = tempDir('nin-fuzz-');
+  const model = buildNin({ imageSize: IMAGE_SIZE, seed: 3 });
+  probe = tf.tidy(() => tf.randomUniform([1, IMAGE_SIZE, IMAGE_SIZE, 1], 0, 1, 'float32', 5) as tf.Tensor4D);
+  const optimizer = tf.train.momentum(0.01, 0.9);
+  const variables = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  tf.tidy(() => {
+    const { grads } = tf.variableGrads(() => tf.mean(forward(model, probe, false)) as tf.Scalar, variables);
+    optimizer.applyGradients(grads as unknown as tf.NamedTensorMap as never);
+  });
+  const metrics = { epoch: 1, loss: 2.2, trainAcc: 0.25, testAcc: 0.5, examplesPerSec: 10, seconds: 3 };
+  const config = resolveConfig({ imageSize: IMAGE_SIZE, batchSize: 2, trainLimit: 4, testLimit: 4, optimizer: 'momentum', backend: 'cpu' });
+  checkpoint = path.join(work, 'ckpt');
+  const meta = {
+    formatVersion: FORMAT_VERSION, nin: NIN_VERSION, createdAt: new Date().toISOString(), config, imageSize: IMAGE_SIZE, epoch: 1,
+    metrics, backend: 'cpu', optimizer: { name: 'momentum', iterations: 1 }, history: [metrics], partial: null,
+  };
+  await saveCheckpoint(checkpoint, model, meta, { optimizerWeights: await optimizer.getWeights() });
+  const values = model.getWeights().map((t) => t.dataSync() as Float32Array);
+  manifest = writeWeightsManifest(path.join(work, 'manifest'), model.weights.map((w, k) => ({ name: (w as unknown as { originalName: string }).originalName, shape: w.shape as number[], values: values[k] })), 2);
+  target = buildNin({ imageSize: IMAGE_SIZE, seed: 4 });
+  model.dispose();
+  optimizer.dispose();
+  // The fixture itself loads: every refusal below is the mutation's doing.
+  (await loadCheckpoint(checkpoint)).model.dispose();
+});
+
+after(() => {
+  target?.dispose();
+  probe?.dispose();
+  removeTempDirs();
+});
+
+/** A copy of the checkpoint with one file replaced (the others hard-linked: loading only reads). */
+function damagedCheckpoint(file: string, bytes: Buffer | string): string {
+  const dir = fs.mkdtempSync(path.join(work, 'c-'));
+  for (const f of fs.readdirSync(checkpoint)) {
+    if (f === file) fs.writeFileSync(path.join(dir, f), bytes);
+    else fs.linkSync(path.join(checkpoint, f), path.join(dir, f));
+  }
+  return dir;
+}
+
+/** A loaded checkpoint is only acceptable with sane metadata and finite outputs. */
+function checkLoaded(loaded: Awaited<ReturnType<typeof loadCheckpoint>>): void {
+  try {
+    assert.equal(loaded.meta.imageSize, IMAGE_SIZE);
+    for (const rule of Object.keys(CONFIG_RULES) as (keyof typeof CONFIG_RULES)[]) assert.ok(ruleAllows(CONFIG_RULES[rule], loaded.meta.config[rule]), `config.${rule}`);
+    for (const w of loaded.model.getWeights()) assert.ok(w.dataSync().every(Number.isFinite), 'non-finite weights');
+    for (const w of loaded.optimizerWeights ?? []) assert.ok(w.tensor.dataSync().every(Number.isFinite), `non-finite optimizer state ${w.name}`);
+  } finally {
+    loaded.model.dispose();
+    for (const w of loaded.optimizerWeights ?? []) w.tensor.dispose();
+  }
+}
+
+function clean(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases
+
+test(`fuzz: at least 1,000 mutated inputs through the functions behind the CLI (seed ${SEED})`, { timeout: 240_000 }, async () => {
+  const stream = (kind: number) => mulberry32(deriveSeed(SEED, kind));
+
+  // IDX files, raw and gzipped: readIdx, and now and then a whole split.
+  {
+    const r = stream(1);
+    const files = fixtureFiles(4, 3);
+    const dir = tempDir('nin-fuzz-idx-');
+    for (let i = 0; i < 220; i++) {
+      const name = pick(r, Object.keys(files));
+      const magic = name.includes('idx3') ? IMAGES_MAGIC : LABELS_MAGIC;
+      const [label, bytes] = mutateBytes(r, files[name], magic === IMAGES_MAGIC ? [0, 4, 8, 12] : [0, 4]);
+      const gz = r() < 0.3;
+      const file = path.join(dir, `${i}-${name}${gz ? '.gz' : ''}`);
+      fs.writeFileSync(file, gz ? gzipSync(bytes) : bytes);
+      await fuzzCase('idx', `${name}${gz ? '.gz' : ''} ${label}`, () => readIdx(file, magic), (idx) => {
+        assert.equal(idx.data.length + 4 + 4 * idx.dims.length, bytes.length);
+        assert.equal(idx.dims.reduce((a, b) => a * b, 1), idx.data.length);
+      });
+      if (i % 10 === 0) {
+        const split = path.join(dir, `split-${i}`);
+        const sums = writeFixtureDir(split, files, false);
+        fs.writeFileSync(path.join(split, name), bytes);
+        await fuzzCase('idx', `split with ${name} ${label}`, () => readSplit(split, name.startsWith('t10k') ? 'test' : 'train', sums), (s) => {
+          assert.equal(s.images.length, s.count * 784);
+          assert.equal(s.labels.length, s.count);
+        });
+      }
+    }
+  }
+
+  // Pictures: decodeImage (header first, within the budget), then the conversion to 28x28.
+  const picture = (image: ReturnType<typeof decodeImage>) => {
+    assert.equal(image.data.length, image.width * image.height * 4);
+    assert.equal(toFashionMnist(image, false).length, 784);
+  };
+  {
+    const r = stream(2);
+    const raw = Buffer.alloc(8 * 9, 7);
+    for (let y = 0; y < 8; y++) raw[y * 9] = y % 5; // each row's filter byte: none, sub, up, average, Paeth
+    const sources = [gradientPng(20, 12), pngWithHeader({ width: 8, height: 8, raw }), gradientPng(3, 40)];
+    for (let i = 0; i < 180; i++) {
+      const source = pick(r, sources);
+      const [label, damaged] = mutateBytes(r, source, [8, 16, 20, 24, 28, 33]);
+      // Half the cases get valid CRCs, so the decoder meets the damage instead of a checksum error.
+      const fixed = r() < 0.5;
+      const bytes = fixed ? fixPngCrcs(damaged) : damaged;
+      await fuzzCase('png', `${label}${fixed ? ', CRCs fixed' : ''}`, () => decodeImage(bytes, 'fuzz.png'), picture);
+    }
+  }
+  {
+    const r = stream(3);
+    const sources = [gradientJpeg(16, 16), gradientJpeg(24, 8, 50), gradientJpeg(9, 13, 100)];
+    for (let i = 0; i < 180; i++) {
+      const source = pick(r, sources);
+      const [label, bytes] = mutateBytes(r, source, [jpegSizeOffset(source) - 2, jpegSizeOffset(source)]);
+      await fuzzCase('jpeg', label, () => decodeImage(bytes, 'fuzz.jpg'), picture);
+    }
+  }
+
+  // config.json, through validateConfig (what --resume reads) and metrics.jsonl, through readHistory (nin plot).
+  {
+    const r = stream(4);
+    const config = resolveConfig({ imageSize: 96, trainLimit: 1000, optimizer: 'adam', initWeights: '/tmp/w.json' });
+    const dir = tempDir('nin-fuzz-config-');
+    for (let i = 0; i < 200; i++) {
+      const [label, text] = mutateJson(r, config);
+      const file = path.join(dir, `${i}.json`);
+      fs.writeFileSync(file, text);
+      await fuzzCase('config.json', label, () => readConfigFile(file), (c) => {
+        assert.deepEqual(Object.keys(c).sort(), Object.keys(CONFIG_RULES).sort());
+        for (const [key, rule] of Object.entries(CONFIG_RULES)) assert.ok(ruleAllows(rule, (c as unknown as Record<string, unknown>)[key]), key);
+      });
+    }
+  }
+  {
+    const r = stream(5);
+    const rows = [1, 2, 3].map((epoch) => ({ epoch, loss: 2.3 / epoch, trainAcc: 0.2 * epoch, testAcc: 0.25 * epoch, examplesPerSec: 100, seconds: 60 }));
+    const dir = tempDir('nin-fuzz-log-');
+    for (let i = 0; i < 150; i++) {
+      const line = int(r, 3);
+      let text: string;
+      let label: string;
+      if (r() < 0.7) {
+        const [l, row] = mutateJson(r, rows[line]);
+        label = `row ${line + 1}: ${l}`;
+        text = rows.map((m, k) => (k === line ? row : JSON.stringify(m))).join('\n') + '\n';
+      } else {
+        const [l, bytes] = mutateBytes(r, Buffer.from(rows.map((m) => JSON.stringify(m) + '\n').join('')));
+        label = `text ${l}`;
+        text = bytes.toString('latin1');
+      }
+      const run = path.join(dir, `run-${i}`);
+      fs.mkdirSync(run);
+      fs.writeFileSync(path.join(run, 'metrics.jsonl'), text);
+      await fuzzCase('metrics.jsonl', label, () => readHistory(run), (history) => {
+        history.forEach((m, k) => {
+          assert.equal(m.epoch, k + 1);
+          for (const v of Object.values(m)) assert.ok(Number.isFinite(v));
+          assert.ok(m.trainAcc >= 0 && m.trainAcc <= 1 && m.testAcc >= 0 && m.testAcc <= 1);
+        });
+      });
+    }
+  }
+
+  // Checkpoints through loadCheckpoint (what eval, predict and --resume call): one damaged file each.
+  {
+    const r = stream(6);
+    const meta = JSON.parse(fs.readFileSync(path.join(checkpoint, 'meta.json'), 'utf8')) as unknown;
+    const modelJson = JSON.parse(fs.readFileSync(path.join(checkpoint, 'model.json'), 'utf8')) as unknown;
+    const optimizerJson = JSON.parse(fs.readFileSync(path.join(checkpoint, 'optimizer.json'), 'utf8')) as unknown;
+    const weights = fs.readFileSync(path.join(checkpoint, 'weights.bin'));
+    const optimizerBin = fs.readFileSync(path.join(checkpoint, 'optimizer.bin'));
+    const plan: [string, number, () => [string, Buffer | string]][] = [
+      ['meta.json', 90, () => mutateJson(r, meta)],
+      ['model.json', 70, () => mutateJson(r, modelJson)],
+      ['weights.bin', 30, () => (r() < 0.5 ? injectNonFinite(r, weights) : mutateBytes(r, weights))],
+      ['optimizer.json', 50, () => mutateJson(r, optimizerJson)],
+      // The first 4 bytes are the int32 step count; the rest are float32 slots.
+      ['optimizer.bin', 30, () => (r() < 0.5 ? injectNonFinite(r, optimizerBin, 4) : mutateBytes(r, optimizerBin, [0]))],
+    ];
+    for (const [file, cases, mutate] of plan) {
+      for (let i = 0; i < cases; i++) {
+        const [label, bytes] = mutate();
+        const dir = damagedCheckpoint(file, bytes);
+        await fuzzCase(file, label, () => loadCheckpoint(dir), checkLoaded);
+        clean(dir);
+      }
+    }
+  }
+
+  // --init-weights from a weights manifest: init.json and its two .bin shards.
+  {
+    const r = stream(7);
+    const json = JSON.parse(fs.readFileSync(manifest, 'utf8')) as unknown;
+    const shards = ['init.bin.0', 'init.bin.1'].map((f) => fs.readFileSync(path.join(path.dirname(manifest), f)));
+    for (let i = 0; i < 60; i++) {
+      const dir = fs.mkdtempSync(path.join(work, 'm-'));
+      for (const f of fs.readdirSync(path.dirname(manifest))) fs.linkSync(path.join(path.dirname(manifest), f), path.join(dir, f));
+      let label: string;
+      if (r() < 0.5) {
+        const [l, text] = mutateJson(r, json);
+        label = `init.json ${l}`;
+        fs.rmSync(path.join(dir, 'init.json'));
+        fs.writeFileSync(path.join(dir, 'init.json'), text);
+      } else {
+        const k = int(r, 2);
+        const [l, bytes] = r() < 0.5 ? injectNonFinite(r, shards[k]) : mutateBytes(r, shards[k]);
+        label = `init.bin.${k} ${l}`;
+        fs.rmSync(path.join(dir, `init.bin.${k}`));
+        fs.writeFileSync(path.join(dir, `init.bin.${k}`), bytes);
+      }
+      await fuzzCase('weights manifest', label, () => loadInitialWeights(path.join(dir, 'init.json'), target), () => {
+        for (const w of target.getWeights()) assert.ok(w.dataSync().every(Number.isFinite), 'non-finite weights were loaded');
+      });
+      clean(dir);
+    }
+  }
+
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  console.log(`fuzz (seed ${SEED}): ${total} cases: ${Object.entries(counts).map(([k, n]) => `${k} ${n} (${outcomes[k].refused} refused)`).join(', ')}`);
+  assert.ok(total >= 1000, `${total} cases`);
+});
+
+test(`fuzz through the real CLI: no stack trace, no internal error, one line per problem (seed ${SEED})`, { timeout: 180_000 }, async () => {
+  const r = mulberry32(deriveSeed(SEED, 100));
+  const bad = (text: string) => /internal error|this is a bug|    at |Unhandled|\bE[A-Z]{3,}\b/.test(text);
+  const jobs: { label: string; args: string[]; check: (res: Awaited<ReturnType<typeof runNin>>) => void }[] = [];
+
+  // One predict call over 30 damaged pictures: each refused picture is its own line, the others are classified.
+  const pictures = fs.mkdtempSync(path.join(work, 'p-'));
+  const files: string[] = [];
+  for (let i = 0; i < 30; i++) {
+    const png = i % 2 === 0;
+    const source = png ? gradientPng(12, 20) : gradientJpeg(16, 16);
+    const [, damaged] = mutateBytes(r, source, png ? [16, 20] : [jpegSizeOffset(source)]);
+    const file = path.join(pictures, `${i}.${png ? 'png' : 'jpg'}`);
+    fs.writeFileSync(file, png && r() < 0.5 ? fixPngCrcs(damaged) : damaged);
+    files.push(file);
+  }
+  jobs.push({
+    label: 'predict over 30 damaged pictures',
+    args: ['predict', checkpoint, ...files, '--backend', 'cpu', '--top', '1'],
+    check: (res) => {
+      const out = res.stdout.split('\n').filter(Boolean);
+      const err = res.stderr.split('\n').filter(Boolean);
+      const failed = err.filter((l) => !/could not be classified/.test(l)).length;
+      assert.equal(out.length + failed, files.length);
+      assert.equal(res.code, failed ? 1 : 0);
+      for (const l of out) assert.match(l, /^\S+\.(png|jpg): .+ [01]\.\d{3}$/);
+      for (const l of err) assert.match(l, /^nin: /);
+    },
+  });
+
+  // Damaged checkpoints, as predict loads them.
+  const picture = path.join(pictures, 'good.png');
+  fs.writeFileSync(picture, gradientPng(28, 28));
+  const meta = JSON.parse(fs.readFileSync(path.join(checkpoint, 'meta.json'), 'utf8')) as unknown;
+  const modelJson = JSON.parse(fs.readFileSync(path.join(checkpoint, 'model.json'), 'utf8')) as unknown;
+  const damages: [string, Buffer | string][] = [
+    ['meta.json', JSON.stringify({ ...(meta as object), config: { ...(meta as { config: object }).config, learningRate: 'abc' } })],
+    ['model.json', mutateJson(r, modelJson)[1]],
+    ['weights.bin', injectNonFinite(r, fs.readFileSync(path.join(checkpoint, 'weights.bin')))[1]],
+    ['optimizer.bin', injectNonFinite(r, fs.readFileSync(path.join(checkpoint, 'optimizer.bin')), 4)[1]],
+  ];
+  for (const [file, bytes] of damages) {
+    const dir = damagedCheckpoint(file, bytes);
+    jobs.push({
+      label: `predict with a damaged ${file}`,
+      args: ['predict', dir, picture, '--backend', 'cpu'],
+      check: (res) => {
+        if (res.code === 0) return assert.match(res.stdout, /^\S+good\.png: /);
+        assert.equal(res.code, 1);
+        assert.equal(res.stderr.split('\n').filter(Boolean).length, 1);
+        assert.equal(res.stdout, '');
+      },
+    });
+  }
+
+  // A damaged log or config.json, as nin plot reads them.
+  for (let i = 1; i < 3; i++) {
+    const run = fs.mkdtempSync(path.join(work, 'run-'));
+    const rows = [1, 2].map((epoch) => ({ epoch, loss: 1 / epoch, trainAcc: 0.5, testAcc: 0.5, examplesPerSec: 1, seconds: 1 }));
+    const config = resolveConfig({ epochs: 4 });
+    if (i < 2) {
+      fs.writeFileSync(path.join(run, 'config.json'), JSON.stringify(config));
+      fs.writeFileSync(path.join(run, 'metrics.jsonl'), JSON.stringify(rows[0]) + '\n' + mutateJson(r, rows[1])[1] + '\n');
+    } else {
+      fs.writeFileSync(path.join(run, 'config.json'), mutateJson(r, config)[1]);
+      fs.writeFileSync(path.join(run, 'metrics.jsonl'), rows.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    }
+    jobs.push({
+      label: `plot with a damaged ${i < 2 ? 'metrics.jsonl' : 'config.json'}`,
+      args: ['plot', run, '--out', path.join(run, 'fig.svg')],
+      check: (res) => {
+        if (res.code === 0) return assert.ok(fs.existsSync(path.join(run, 'fig.svg')));
+        assert.equal(res.code, 1);
+        assert.equal(res.stderr.split('\n').filter(Boolean).length, 1);
+        assert.ok(!fs.existsSync(path.join(run, 'fig.svg')));
+      },
+    });
+  }
+
+  // A damaged IDX file, as eval reads the dataset.
+  const data = tempDir('nin-fuzz-data-');
+  const files4 = fixtureFiles(4, 3);
+  writeFixtureDir(data, files4, true);
+  fs.writeFileSync(path.join(data, FILE_NAMES.testImages + '.gz'), gzipSync(mutateBytes(r, files4[FILE_NAMES.testImages], [4, 8, 12])[1]));
+  jobs.push({
+    label: 'eval with a damaged IDX file',
+    args: ['eval', checkpoint, '--data-dir', data, '--backend', 'cpu', '--test-limit', '4'],
+    check: (res) => {
+      assert.equal(res.code, 1); // fixtures never match the official checksums
+      assert.equal(res.stderr.split('\n').filter(Boolean).length, 1);
+    },
+  });
+
+  // Two at a time: the machine has two cores.
+  for (let i = 0; i < jobs.length; i += 2) {
+    await Promise.all(
+      jobs.slice(i, i + 2).map(async (job) => {
+        const res = await runNin(job.args, { timeoutMs: 60_000 });
+        counts['cli'] = (counts['cli'] ?? 0) + 1;
+        const context = `${job.label}: exit ${res.code}\nstdout: ${res.stdout}\nstderr: ${res.stderr}`;
+        assert.ok(!res.timedOut, `${context}\n(timed out)`);
+        assert.ok(!bad(res.stderr), context);
+        assert.ok(res.code === 0 || res.code === 1, context);
+        try {
+          job.check(res);
+        } catch (err) {
+          throw new Error(`${context}\n${(err as Error).message}`);
+        }
+      }),
+    );
+  }
+  console.log(`fuzz through the CLI (seed ${SEED}): ${jobs.length} processes`);
+});
