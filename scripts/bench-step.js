@@ -38,11 +38,11 @@ async function main() {
   const input = tf.tensor4d(x, [batchSize, imageSize, imageSize, 1]);
   const infer = () => tf.tidy(() => forward(model, input, false).dataSync());
 
-  step();
-  step();
+  await step();
+  await step();
   let t = process.hrtime.bigint();
   const cpu = process.cpuUsage();
-  for (let i = 0; i < steps; i++) step();
+  for (let i = 0; i < steps; i++) await step();
   const trainSec = Number(process.hrtime.bigint() - t) / 1e9;
   const { user, system } = process.cpuUsage(cpu);
   infer();

@@ -1,7 +1,7 @@
 // `nin bench`: training and inference images/s on synthetic input, measured as
 // scripts/reference/torch_bench.py measures PyTorch (one warm-up step, then forward + backward + update only).
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from './backend';
+import { initBackend, microBatchPlan } from './backend';
 import { type BackendChoice, DEFAULT_RECIPE } from './config';
 import { buildNin, forward } from './model';
 import { makeTrainer, trainStep } from './step';
@@ -37,17 +37,24 @@ export async function bench(options: BenchOptions, log: (line: string) => void =
   const labels = new Int32Array(options.batchSize).map(() => Math.floor(random() * 10));
   try {
     // The step `nin train` takes, dropout on: the benchmark times exactly what training runs.
-    const step = (i: number) => trainStep(trainer, x, labels, options.batchSize, { imageSize: options.imageSize, labelSmoothing: 0, weightDecay: 0, dropoutSeed: i });
-    step(0); // warm-up: primitive creation, allocations
+    const plan = microBatchPlan(backend, model, options.batchSize);
+    if (plan) log(plan.note);
+    const step = (i: number) =>
+      trainStep(trainer, x, labels, options.batchSize, { imageSize: options.imageSize, labelSmoothing: 0, weightDecay: 0, dropoutSeed: i, microBatchSize: plan?.size });
+    await step(0); // warm-up: primitive creation, allocations
     let t = process.hrtime.bigint();
-    for (let i = 1; i <= options.steps; i++) step(i);
+    for (let i = 1; i <= options.steps; i++) await step(i);
     const trainSeconds = Number(process.hrtime.bigint() - t) / 1e9;
 
     const input = tf.tensor4d(x, [options.batchSize, options.imageSize, options.imageSize, 1]);
-    const infer = () => tf.tidy(() => forward(model, input, false).dataSync());
-    infer();
+    const infer = async () => {
+      const y = tf.tidy(() => forward(model, input, false));
+      await y.data();
+      y.dispose();
+    };
+    await infer();
     t = process.hrtime.bigint();
-    for (let i = 0; i < options.steps; i++) infer();
+    for (let i = 0; i < options.steps; i++) await infer();
     const inferSeconds = Number(process.hrtime.bigint() - t) / 1e9;
     input.dispose();
     const round = (v: number) => Math.round(v * 100) / 100;

@@ -4,15 +4,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES } from './backend';
-import { type BackendChoice, DEFAULT_CONFIG, MIN_IMAGE_SIZE, type OptimizerName, resolveConfig } from './config';
 import { describeRange } from './config-check';
+import { type BackendChoice, DEFAULT_CONFIG, type OptimizerName, type Runtime, type TrainConfig } from './config';
 import { NinError, UsageError } from './errors';
 import { describeFsError } from './safe-file';
+import { formatBench, formatEval, formatInfo, formatLrFind, formatPlot, formatPrediction, formatShapes } from './format';
+import { DEFAULT_RECIPE_NAME, RECIPE_NAMES, RECIPES, type RecipeName, resolveRecipe } from './recipes';
 import { NIN_VERSION } from './version';
 import { SCHEDULES, type ScheduleName } from './schedule';
-import { BIAS_INITS, type BiasInit } from './model';
-
-const REPO_ROOT = path.join(__dirname, '..', '..');
+import { BIAS_INITS, type BiasInit, MIN_IMAGE_SIZE } from './model';
 
 /** Decimal notation only: Number() alone would also take 0x10, 0b1, 0o7 and a padded " 16 ". */
 const DECIMAL_INTEGER = /^\+?\d+$/;
@@ -35,6 +35,14 @@ function real(name: string, min: number, max: number, minExclusive = false) {
   };
 }
 
+/** `90s`, `10m`, `1.5h` or plain seconds, as seconds; decimal digits only. */
+function parseDuration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(value.trim());
+  const seconds = match ? Number(match[1]) * { s: 1, m: 60, h: 3600 }[(match[2] ?? 's') as 's' | 'm' | 'h'] : NaN;
+  if (!(seconds >= 1 && seconds <= 7 * 86400)) throw new InvalidArgumentError('--save-every must be a duration such as 90s, 10m or 1h (from 1s to 7 days).');
+  return seconds;
+}
+
 const parseBatchSize = integer('--batch-size', 1, 4096);
 const parseImageSize = integer('--image-size', MIN_IMAGE_SIZE, 1024);
 const parseThreads = integer('--threads', 1, 1024);
@@ -44,13 +52,297 @@ function backendOption() {
   return new Option('--backend <name>', 'engine: auto picks a GPU (webgpu on a hardware adapter, then tfjs-node-gpu on CUDA), then onednn, then cpu; webgpu also runs on a software adapter such as lavapipe').choices(BACKEND_CHOICES as string[]).default('auto');
 }
 
-function threadsOption() {
-  return new Option('--threads <n>', 'CPU threads for onednn (default: all cores)').argParser(parseThreads);
+const JSON_HELP = 'print one JSON object';
+const DATA_DIR_HELP = 'Fashion-MNIST directory (IDX files, .gz or raw)';
+
+/** The engine options every command that runs the model shares. */
+function addEngineOptions(command: Command): Command {
+  return command.addOption(backendOption()).addOption(new Option('--threads <n>', 'CPU threads for onednn (default: all cores)').argParser(parseThreads));
+}
+
+/** The runtime part of the config from the engine options and --data-dir (see config.ts). */
+function runtimeOf(opts: { backend: string; threads?: number; dataDir?: string }): Runtime {
+  return { backend: opts.backend as BackendChoice, threads: opts.threads ?? null, dataDir: opts.dataDir ? path.resolve(opts.dataDir) : null };
 }
 
 interface Printer {
   out: (text: string) => void;
   err: (text: string) => void;
+}
+
+/** `nin train`'s options that make up the recipe: fixed for a run, so --resume refuses them. */
+const RECIPE_ATTRIBUTES = ['recipe', 'lr', 'batchSize', 'imageSize', 'optimizer', 'momentum', 'nesterov', 'schedule', 'warmupEpochs', 'augment', 'labelSmoothing', 'weightDecay', 'seed', 'biasInit', 'trainLimit', 'testLimit'];
+
+/** A recipe option the user gave, as typed: `--no-nesterov` rather than `--nesterov` when it set false. */
+function givenFlag(cmd: Command, attribute: string): string {
+  const negated = cmd.getOptionValue(attribute) === false;
+  const option = cmd.options.find((o) => o.attributeName() === attribute && o.negate === negated) ?? cmd.options.find((o) => o.attributeName() === attribute);
+  return option?.long ?? attribute;
+}
+
+function trainCommand(printer: Printer): Command {
+  const command = new Command('train')
+    .description("train NiN with d2l's recipe (train_ch6 defaults, shown below) or a named --recipe, writing checkpoints and logs to <out>/<run>/")
+    .addOption(
+      new Option('--recipe <name>', `start from a named recipe; flags given beside it override it: ${RECIPE_NAMES.map((n) => `${n} (${RECIPES[n].summary})`).join('; ')}`)
+        .choices(RECIPE_NAMES)
+        .default(DEFAULT_RECIPE_NAME),
+    )
+    .option('--lr <number>', 'learning rate', real('--lr', 0, 1e4, true), DEFAULT_CONFIG.learningRate)
+    .option('--epochs <n>', 'epochs to train', integer('--epochs', 1, 10000), DEFAULT_CONFIG.epochs)
+    .option('--batch-size <n>', 'minibatch size', parseBatchSize, DEFAULT_CONFIG.batchSize)
+    .option('--image-size <n>', `images are resized to n x n (at least ${MIN_IMAGE_SIZE})`, parseImageSize, DEFAULT_CONFIG.imageSize)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'momentum', 'adam']).default(DEFAULT_CONFIG.optimizer))
+    .option('--momentum <number>', 'momentum (with --optimizer momentum)', real('--momentum', 0, 0.999999), DEFAULT_CONFIG.momentum)
+    .option('--nesterov', 'Nesterov momentum (with --optimizer momentum)')
+    .option('--no-nesterov', 'plain momentum (to override a recipe)')
+    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES as string[]).default(DEFAULT_CONFIG.schedule))
+    .option('--warmup-epochs <number>', 'linear learning-rate warm-up, in epochs', real('--warmup-epochs', 0, 1000), DEFAULT_CONFIG.warmupEpochs)
+    .option('--augment', 'random horizontal flip and padded random crop, per batch')
+    .option('--no-augment', 'no augmentation (to override a recipe)')
+    .option('--label-smoothing <number>', 'label smoothing of the cross-entropy target', real('--label-smoothing', 0, 0.99), DEFAULT_CONFIG.labelSmoothing)
+    .option('--weight-decay <number>', 'L2 weight decay, as PyTorch SGD weight_decay', real('--weight-decay', 0, 1), DEFAULT_CONFIG.weightDecay)
+    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', integer('--seed', 0, 2 ** 32 - 1), DEFAULT_CONFIG.seed)
+    .addOption(new Option('--bias-init <kind>', "conv biases: pytorch (PyTorch's default, uniform in +-1/sqrt(fan_in), which d2l's code keeps), or zeros").choices(BIAS_INITS as string[]).default(DEFAULT_CONFIG.biasInit))
+    .option('--init-weights <path>', 'start from these weights instead of the seeded initialisation: a checkpoint or run directory, or a TF.js weights manifest (.json), e.g. from scripts/torch-init-weights.py')
+    .option('--train-limit <n>', 'use the first n training examples', integer('--train-limit', 1, 60000))
+    .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
+    .option('--out <dir>', 'directory for runs (relative to the current directory)', 'checkpoints')
+    .option('--run <name>', 'run name (default: a timestamp)')
+    .option('--resume <runDir>', 'continue a run from its last/ checkpoint, with its own recipe (only --epochs and the engine options may change)')
+    .option('--log-every <seconds>', 'when stderr is not a terminal, a progress line every this many seconds (0: none)', real('--log-every', 0, 86400), 30)
+    .option('--save-every <duration>', 'also save last/ mid-epoch this often (e.g. 90s, 10m, 1h), so a kill -9 loses at most that long', parseDuration)
+    .option('--tensorboard [dir]', 'write TensorBoard event files (default dir: <run>/tensorboard)');
+  addEngineOptions(command).option('--data-dir <dir>', DATA_DIR_HELP);
+  return command.action(async (opts, cmd: Command) => {
+    const { train } = await import('./train');
+    if (opts.resume && opts.run) throw new UsageError('--run and --resume exclude each other: --resume takes the run directory');
+    if (opts.resume && opts.initWeights) throw new UsageError("--init-weights starts a new run; --resume continues from the run's own last/ checkpoint: drop one");
+    if (opts.resume) {
+      const given = RECIPE_ATTRIBUTES.filter((a) => cmd.getOptionValueSource(a) === 'cli').map((a) => givenFlag(cmd, a));
+      if (given.length) {
+        throw new UsageError(`--resume continues a run with its own recipe (its config.json), so ${given.join(', ')} cannot change: drop ${given.length === 1 ? 'it' : 'them'}, or start a new run from it with --init-weights ${opts.resume}`);
+      }
+    }
+    const flags: Partial<TrainConfig> = {
+      learningRate: opts.lr,
+      epochs: opts.epochs,
+      batchSize: opts.batchSize,
+      imageSize: opts.imageSize,
+      optimizer: opts.optimizer as OptimizerName,
+      momentum: opts.momentum,
+      nesterov: opts.nesterov,
+      schedule: opts.schedule as ScheduleName,
+      warmupEpochs: opts.warmupEpochs,
+      augment: opts.augment,
+      labelSmoothing: opts.labelSmoothing,
+      weightDecay: opts.weightDecay,
+      seed: opts.seed,
+      biasInit: opts.biasInit as BiasInit,
+      initWeights: opts.initWeights ? path.resolve(opts.initWeights) : null,
+      trainLimit: opts.trainLimit ?? null,
+      testLimit: opts.testLimit ?? null,
+      ...runtimeOf(opts),
+    };
+    // Only the flags the user gave override the recipe; the others are d2l's defaults, or the recipe's.
+    const attribute = (key: string) => (key === 'learningRate' ? 'lr' : key);
+    for (const key of Object.keys(flags) as (keyof TrainConfig)[]) if (cmd.getOptionValueSource(attribute(key)) !== 'cli') delete flags[key];
+    const { config, sources } = resolveRecipe(opts.recipe as RecipeName, flags);
+    if (config.initWeights && !fs.existsSync(config.initWeights)) throw new UsageError(`--init-weights ${opts.initWeights} does not exist; pass a checkpoint or run directory, or a weights manifest (.json)`);
+    await train({
+      config,
+      sources,
+      out: path.resolve(opts.out),
+      run: opts.run,
+      resume: opts.resume ? path.resolve(opts.resume) : undefined,
+      resumeEpochs: cmd.getOptionValueSource('epochs') === 'cli' ? opts.epochs : undefined,
+      terminal: Boolean(process.stderr.isTTY),
+      logEvery: opts.logEvery,
+      saveEvery: opts.saveEvery,
+      tensorboard: opts.tensorboard === undefined ? undefined : opts.tensorboard === true ? '' : path.resolve(opts.tensorboard),
+      handleSignals: true,
+      log: printer.err,
+      print: printer.out,
+    });
+  });
+}
+
+function evalCommand(printer: Printer): Command {
+  const command = new Command('eval')
+    .description('test accuracy, loss, per-class accuracy and confusion matrix of a checkpoint (or a run: its best/)')
+    .argument('<checkpoint>', 'checkpoint directory, or run directory')
+    .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
+    .option('--batch-size <n>', "evaluation batch size (default: the run's)", parseBatchSize)
+    .option('--data-dir <dir>', DATA_DIR_HELP);
+  return addEngineOptions(command)
+    .option('--json', JSON_HELP)
+    .action(async (checkpoint: string, opts) => {
+      const { evaluate } = await import('./eval');
+      const runtime = runtimeOf(opts);
+      const result = await evaluate(
+        path.resolve(checkpoint),
+        { testLimit: opts.testLimit, batchSize: opts.batchSize, dataDir: runtime.dataDir ?? undefined, backend: runtime.backend, threads: runtime.threads },
+        printer.err,
+      );
+      printer.out(opts.json ? JSON.stringify(result) : formatEval(result));
+    });
+}
+
+function shapesCommand(printer: Printer): Command {
+  return new Command('shapes')
+    .description("each layer's output shape and parameter count, as d2l's notebook prints them")
+    .option('--image-size <n>', `input size (at least ${MIN_IMAGE_SIZE})`, parseImageSize, DEFAULT_CONFIG.imageSize)
+    .option('--json', JSON_HELP)
+    .action(async (opts) => {
+      const { initBackend } = await import('./backend');
+      await initBackend('cpu', null);
+      const { shapes } = await import('./shapes');
+      const result = shapes({ imageSize: opts.imageSize });
+      printer.out(opts.json ? JSON.stringify(result) : formatShapes(result));
+    });
+}
+
+function dataCommand(printer: Printer): Command {
+  return new Command('data')
+    .description('where Fashion-MNIST was found and whether its checksums hold; --download fetches it')
+    .option('--data-dir <dir>', 'Fashion-MNIST directory to check')
+    .option('--download', 'download the four official files into data/fashion-mnist/ (or --data-dir), verified')
+    .option('--json', JSON_HELP)
+    .action(async (opts) => {
+      const data = await import('./data');
+      const dataDir = opts.dataDir ? path.resolve(opts.dataDir) : undefined;
+      let dir: string;
+      let files;
+      if (opts.download) {
+        dir = data.defaultDownloadDir(dataDir);
+        files = await data.downloadFashionMnist(dir, process.env.NIN_MIRROR_URL || undefined, printer.err);
+      } else {
+        dir = data.findDatasetDir(dataDir);
+        files = data.checkDataset(dir);
+      }
+      const ok = files.every((f) => f.ok);
+      if (opts.json) printer.out(JSON.stringify({ dir, ok, files }));
+      else {
+        printer.out(`Fashion-MNIST: ${dir}`);
+        for (const f of files) printer.out(`  ${f.ok ? 'ok ' : 'BAD'} ${f.name}  sha256 ${f.sha256}`);
+      }
+      if (!ok) throw new NinError(`checksums do not match the official Fashion-MNIST files in ${dir}; download them again with nin data --download`);
+    });
+}
+
+function benchCommand(printer: Printer): Command {
+  const command = new Command('bench')
+    .description('training and inference images/s on synthetic input (as scripts/reference/torch_bench.py measures PyTorch)')
+    .option('--image-size <n>', 'input size', parseImageSize, DEFAULT_CONFIG.imageSize)
+    .option('--batch-size <n>', 'batch size', parseBatchSize, DEFAULT_CONFIG.batchSize)
+    .option('--steps <n>', 'timed steps after one warm-up', integer('--steps', 1, 10000), 3);
+  return addEngineOptions(command)
+    .option('--json', JSON_HELP)
+    .action(async (opts) => {
+      const { bench } = await import('./bench');
+      const { backend, threads } = runtimeOf(opts);
+      const result = await bench({ imageSize: opts.imageSize, batchSize: opts.batchSize, steps: opts.steps, backend, threads }, printer.err);
+      printer.out(opts.json ? JSON.stringify(result) : formatBench(result));
+    });
+}
+
+function plotCommand(printer: Printer): Command {
+  return new Command('plot')
+    .description("training curves (train loss, train acc, test acc per epoch, as d2l's plot) of one run, or several in one figure")
+    .argument('<runDir...>', 'run directories (each holds metrics.jsonl)')
+    .option('--out <file>', 'output file (default: <first run>/curves.svg, or comparison.svg for several runs)')
+    .option('--png', 'write PNG instead of SVG, rendered with headless Chromium (also implied by --out *.png)')
+    .option('--json', JSON_HELP)
+    .action(async (runDirs: string[], opts) => {
+      const { plot } = await import('./plot');
+      const result = plot(runDirs, { out: opts.out ? path.resolve(opts.out) : undefined, png: Boolean(opts.png) });
+      printer.out(opts.json ? JSON.stringify(result) : formatPlot(result));
+    });
+}
+
+function predictCommand(printer: Printer): Command {
+  const command = new Command('predict')
+    .description('classify PNG or JPEG pictures with a checkpoint (or a run: its best/)')
+    .argument('<checkpoint>', 'checkpoint directory, or run directory')
+    .argument('<image...>', 'PNG or JPEG files, any size and colour')
+    .option('--top <n>', 'classes to show per picture', integer('--top', 1, 10), 3)
+    .option('--invert', 'for dark objects on a light background (Fashion-MNIST is light on black)');
+  return addEngineOptions(command)
+    .option('--json', JSON_HELP)
+    .action(async (checkpoint: string, images: string[], opts) => {
+      const { predict } = await import('./predict');
+      const { backend, threads } = runtimeOf(opts);
+      const result = await predict(path.resolve(checkpoint), images, { top: opts.top, invert: Boolean(opts.invert), backend, threads });
+      if (opts.json) printer.out(JSON.stringify(result));
+      else for (const p of result.predictions) printer.out(formatPrediction(p));
+      for (const f of result.failures) printer.err(`nin: ${f.error}`);
+      if (result.failures.length) {
+        throw new NinError(`${result.failures.length} of ${images.length} file${images.length === 1 ? '' : 's'} could not be classified (see above)`);
+      }
+    });
+}
+
+function lrFindCommand(printer: Printer): Command {
+  const command = new Command('lr-find')
+    .description(
+      "learning-rate range test (fastai's lr_find): a fresh NiN trains while the rate grows exponentially from --start-lr to --end-lr, stopping when the loss explodes; prints the suggested rate and plots loss against rate",
+    )
+    .option(
+      '--image-size <n>',
+      `images are resized to n x n (at least ${MIN_IMAGE_SIZE}); 96px is about a fifth of 224px's work`,
+      parseImageSize,
+      96,
+    )
+    .option('--batch-size <n>', 'minibatch size (the one you will train with)', parseBatchSize, DEFAULT_CONFIG.batchSize)
+    .option('--steps <n>', 'training steps at most, one rate each (fastai: 100)', integer('--steps', 2, 10000), 100)
+    .option('--start-lr <number>', 'rate of the first step', real('--start-lr', 0, 1e4, true), 1e-5)
+    .option(
+      '--end-lr <number>',
+      'rate of the last step (fastai: 10); the test stops earlier once the loss explodes',
+      real('--end-lr', 0, 1e4, true),
+      10,
+    )
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'momentum', 'adam']).default(DEFAULT_CONFIG.optimizer))
+    .option('--momentum <number>', 'momentum (with --optimizer momentum)', real('--momentum', 0, 0.999999), DEFAULT_CONFIG.momentum)
+    .option('--nesterov', 'Nesterov momentum (with --optimizer momentum)')
+    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', integer('--seed', 0, 2 ** 32 - 1), DEFAULT_CONFIG.seed)
+    .option('--train-limit <n>', 'use the first n training examples', integer('--train-limit', 1, 60000))
+    .option('--out <file>', 'SVG plot of loss against learning rate', 'lr-find.svg');
+  addEngineOptions(command).option('--data-dir <dir>', DATA_DIR_HELP);
+  return command.option('--json', JSON_HELP).action(async (opts) => {
+    if (opts.startLr >= opts.endLr) throw new UsageError(`--start-lr ${opts.startLr} must be below --end-lr ${opts.endLr}`);
+    const { lrFind } = await import('./lr-find');
+    const result = await lrFind(
+      {
+        imageSize: opts.imageSize,
+        batchSize: opts.batchSize,
+        steps: opts.steps,
+        startLr: opts.startLr,
+        endLr: opts.endLr,
+        optimizer: opts.optimizer as OptimizerName,
+        momentum: opts.momentum,
+        nesterov: Boolean(opts.nesterov),
+        seed: opts.seed,
+        trainLimit: opts.trainLimit ?? null,
+        out: path.resolve(opts.out),
+        ...runtimeOf(opts),
+      },
+      printer.err,
+    );
+    printer.out(opts.json ? JSON.stringify(result) : formatLrFind(result));
+  });
+}
+
+function infoCommand(printer: Printer): Command {
+  return new Command('info')
+    .description('versions, CPU features, threads, available backends and the dataset: what this machine offers nin')
+    .option('--data-dir <dir>', 'Fashion-MNIST directory to check')
+    .option('--json', JSON_HELP)
+    .action(async (opts) => {
+      const { info } = await import('./info');
+      const result = await info({ dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined });
+      printer.out(opts.json ? JSON.stringify(result) : formatInfo(result));
+    });
 }
 
 export function buildProgram(printer: Printer = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') }): Command {
@@ -65,204 +357,10 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
       writeOut: (s) => process.stdout.write(s),
       outputError: (s, write) => write(`nin: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`),
     });
-
-  program
-    .command('train')
-    .description("train NiN with d2l's recipe (train_ch6 defaults), writing checkpoints and logs to <out>/<run>/")
-    .option('--lr <number>', 'learning rate', real('--lr', 0, 1e4, true), DEFAULT_CONFIG.learningRate)
-    .option('--epochs <n>', 'epochs to train', integer('--epochs', 1, 10000), DEFAULT_CONFIG.epochs)
-    .option('--batch-size <n>', 'minibatch size', parseBatchSize, DEFAULT_CONFIG.batchSize)
-    .option('--image-size <n>', `images are resized to n x n (at least ${MIN_IMAGE_SIZE})`, parseImageSize, DEFAULT_CONFIG.imageSize)
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'momentum', 'adam']).default(DEFAULT_CONFIG.optimizer))
-    .option('--momentum <number>', 'momentum (with --optimizer momentum)', real('--momentum', 0, 0.999999), DEFAULT_CONFIG.momentum)
-    .option('--nesterov', 'Nesterov momentum (with --optimizer momentum)')
-    .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES as string[]).default(DEFAULT_CONFIG.schedule))
-    .option('--warmup-epochs <number>', 'linear learning-rate warm-up, in epochs', real('--warmup-epochs', 0, 1000), DEFAULT_CONFIG.warmupEpochs)
-    .option('--augment', 'random horizontal flip and padded random crop, per batch')
-    .option('--label-smoothing <number>', 'label smoothing of the cross-entropy target', real('--label-smoothing', 0, 0.99), DEFAULT_CONFIG.labelSmoothing)
-    .option('--weight-decay <number>', 'L2 weight decay, as PyTorch SGD weight_decay', real('--weight-decay', 0, 1), DEFAULT_CONFIG.weightDecay)
-    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', integer('--seed', 0, 2 ** 32 - 1), DEFAULT_CONFIG.seed)
-    .addOption(new Option('--bias-init <kind>', "conv biases: zeros, or pytorch (PyTorch's default uniform, for parity runs)").choices(BIAS_INITS as string[]).default(DEFAULT_CONFIG.biasInit))
-    .option('--init-weights <path>', 'start from these weights instead of the seeded initialisation: a checkpoint or run directory, or a TF.js weights manifest (.json), e.g. from scripts/torch-init-weights.py')
-    .option('--train-limit <n>', 'use the first n training examples', integer('--train-limit', 1, 60000))
-    .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
-    .option('--out <dir>', 'directory for runs', path.join(REPO_ROOT, 'checkpoints'))
-    .option('--run <name>', 'run name (default: a timestamp)')
-    .option('--resume <runDir>', 'continue a run from its last/ checkpoint')
-    .addOption(backendOption())
-    .addOption(threadsOption())
-    .option('--data-dir <dir>', 'Fashion-MNIST directory (IDX files, .gz or raw)')
-    .action(async (opts, cmd: Command) => {
-      const { train } = await import('./train');
-      const config = resolveConfig({
-        learningRate: opts.lr,
-        epochs: opts.epochs,
-        batchSize: opts.batchSize,
-        imageSize: opts.imageSize,
-        optimizer: opts.optimizer as OptimizerName,
-        momentum: opts.momentum,
-        nesterov: Boolean(opts.nesterov),
-        schedule: opts.schedule as ScheduleName,
-        warmupEpochs: opts.warmupEpochs,
-        augment: Boolean(opts.augment),
-        labelSmoothing: opts.labelSmoothing,
-        weightDecay: opts.weightDecay,
-        seed: opts.seed,
-        biasInit: opts.biasInit as BiasInit,
-        initWeights: opts.initWeights ? path.resolve(opts.initWeights) : null,
-        trainLimit: opts.trainLimit ?? null,
-        testLimit: opts.testLimit ?? null,
-        dataDir: opts.dataDir ? path.resolve(opts.dataDir) : null,
-        backend: opts.backend as BackendChoice,
-        threads: opts.threads ?? null,
-      });
-      if (opts.resume && opts.run) throw new UsageError('--run and --resume exclude each other: --resume takes the run directory');
-      if (opts.resume && opts.initWeights) throw new UsageError("--init-weights starts a new run; --resume continues from the run's own last/ checkpoint: drop one");
-      if (config.initWeights && !fs.existsSync(config.initWeights)) throw new UsageError(`--init-weights ${opts.initWeights} does not exist; pass a checkpoint or run directory, or a weights manifest (.json)`);
-      await train({
-        config,
-        out: path.resolve(opts.out),
-        run: opts.run,
-        resume: opts.resume ? path.resolve(opts.resume) : undefined,
-        resumeEpochs: cmd.getOptionValueSource('epochs') === 'cli' ? opts.epochs : undefined,
-        progress: Boolean(process.stderr.isTTY),
-        handleSignals: true,
-        log: printer.err,
-        print: printer.out,
-      });
-    });
-
-  program
-    .command('eval')
-    .description('test accuracy, loss, per-class accuracy and confusion matrix of a checkpoint (or a run: its best/)')
-    .argument('<checkpoint>', 'checkpoint directory, or run directory')
-    .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
-    .option('--batch-size <n>', 'evaluation batch size (default: the run\'s)', parseBatchSize)
-    .option('--data-dir <dir>', 'Fashion-MNIST directory')
-    .addOption(backendOption())
-    .addOption(threadsOption())
-    .option('--json', 'print one JSON object')
-    .action(async (checkpoint: string, opts) => {
-      const { evaluate } = await import('./eval');
-      const { formatEval } = await import('./report');
-      const result = await evaluate(path.resolve(checkpoint), {
-        testLimit: opts.testLimit,
-        batchSize: opts.batchSize,
-        dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined,
-        backend: opts.backend as BackendChoice,
-        threads: opts.threads ?? null,
-      }, printer.err);
-      printer.out(opts.json ? JSON.stringify(result) : formatEval(result));
-    });
-
-  program
-    .command('shapes')
-    .description("each layer's output shape and parameter count, as d2l's notebook prints them")
-    .option('--image-size <n>', `input size (at least ${MIN_IMAGE_SIZE})`, parseImageSize, DEFAULT_CONFIG.imageSize)
-    .option('--json', 'print one JSON object')
-    .action(async (opts) => {
-      const { initBackend } = await import('./backend');
-      await initBackend('cpu', null);
-      const { shapes, formatShapes } = await import('./shapes');
-      const result = shapes({ imageSize: opts.imageSize });
-      printer.out(opts.json ? JSON.stringify(result) : formatShapes(result));
-    });
-
-  program
-    .command('data')
-    .description('where Fashion-MNIST was found and whether its checksums hold; --download fetches it')
-    .option('--data-dir <dir>', 'Fashion-MNIST directory to check')
-    .option('--download', 'download the four official files into data/fashion-mnist/ (or --data-dir), verified')
-    .option('--json', 'print one JSON object')
-    .action(async (opts) => {
-      const data = await import('./data');
-      let dir: string;
-      let files;
-      if (opts.download) {
-        dir = data.defaultDownloadDir(opts.dataDir ? path.resolve(opts.dataDir) : undefined);
-        files = await data.downloadFashionMnist(dir, process.env.NIN_MIRROR_URL || undefined, printer.err);
-      } else {
-        dir = data.findDatasetDir(opts.dataDir ? path.resolve(opts.dataDir) : undefined);
-        files = data.checkDataset(dir);
-      }
-      const ok = files.every((f) => f.ok);
-      if (opts.json) printer.out(JSON.stringify({ dir, ok, files }));
-      else {
-        printer.out(`Fashion-MNIST: ${dir}`);
-        for (const f of files) printer.out(`  ${f.ok ? 'ok ' : 'BAD'} ${f.name}  sha256 ${f.sha256}`);
-      }
-      if (!ok) throw new NinError(`checksums do not match the official Fashion-MNIST files in ${dir}; download them again with nin data --download`);
-    });
-
-  program
-    .command('bench')
-    .description('training and inference images/s on synthetic input (as shared/anchors/torch_nin_bench.py)')
-    .option('--image-size <n>', 'input size', parseImageSize, DEFAULT_CONFIG.imageSize)
-    .option('--batch-size <n>', 'batch size', parseBatchSize, DEFAULT_CONFIG.batchSize)
-    .option('--steps <n>', 'timed steps after one warm-up', integer('--steps', 1, 10000), 3)
-    .addOption(backendOption())
-    .addOption(threadsOption())
-    .option('--json', 'print one JSON object')
-    .action(async (opts) => {
-      const { bench } = await import('./bench');
-      const result = await bench({ imageSize: opts.imageSize, batchSize: opts.batchSize, steps: opts.steps, backend: opts.backend as BackendChoice, threads: opts.threads ?? null }, printer.err);
-      printer.out(
-        opts.json
-          ? JSON.stringify(result)
-          : `${result.backend} (${result.detail}), ${result.imageSize}px, batch ${result.batchSize}: train ${result.trainImagesPerSec} images/s, inference ${result.inferImagesPerSec} images/s`,
-      );
-    });
-
-  program
-    .command('plot')
-    .description("training curves (train loss, train acc, test acc per epoch, as d2l's plot) of one run, or several in one figure")
-    .argument('<runDir...>', 'run directories (each holds metrics.jsonl)')
-    .option('--out <file>', 'output file (default: <first run>/curves.svg, or comparison.svg for several runs)')
-    .option('--png', 'write PNG instead of SVG, rendered with headless Chromium (also implied by --out *.png)')
-    .option('--json', 'print one JSON object')
-    .action(async (runDirs: string[], opts) => {
-      const { plot } = await import('./plot');
-      const result = plot(runDirs, { out: opts.out ? path.resolve(opts.out) : undefined, png: Boolean(opts.png) });
-      printer.out(opts.json ? JSON.stringify(result) : `${result.out} (${result.runs.map((r) => `${r.name}: ${r.epochs} epoch${r.epochs === 1 ? '' : 's'}`).join(', ')})`);
-    });
-
-  program
-    .command('predict')
-    .description('classify PNG or JPEG pictures with a checkpoint (or a run: its best/)')
-    .argument('<checkpoint>', 'checkpoint directory, or run directory')
-    .argument('<image...>', 'PNG or JPEG files, any size and colour')
-    .option('--top <n>', 'classes to show per picture', integer('--top', 1, 10), 3)
-    .option('--invert', 'for dark objects on a light background (Fashion-MNIST is light on black)')
-    .addOption(backendOption())
-    .addOption(threadsOption())
-    .option('--json', 'print one JSON object')
-    .action(async (checkpoint: string, images: string[], opts) => {
-      const { predict, formatPrediction } = await import('./predict');
-      const result = await predict(path.resolve(checkpoint), images, {
-        top: opts.top,
-        invert: Boolean(opts.invert),
-        backend: opts.backend as BackendChoice,
-        threads: opts.threads ?? null,
-      });
-      if (opts.json) printer.out(JSON.stringify(result));
-      else for (const p of result.predictions) printer.out(formatPrediction(p));
-      for (const f of result.failures) printer.err(`nin: ${f.error}`);
-      if (result.failures.length) {
-        throw new NinError(`${result.failures.length} of ${images.length} file${images.length === 1 ? '' : 's'} could not be classified (see above)`);
-      }
-    });
-
-  program
-    .command('info')
-    .description('versions, CPU features, threads, available backends and the dataset: what this machine offers nin')
-    .option('--data-dir <dir>', 'Fashion-MNIST directory to check')
-    .option('--json', 'print one JSON object')
-    .action(async (opts) => {
-      const { info, formatInfo } = await import('./info');
-      const result = await info({ dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined });
-      printer.out(opts.json ? JSON.stringify(result) : formatInfo(result));
-    });
-
+  for (const command of [trainCommand, evalCommand, shapesCommand, dataCommand, benchCommand, plotCommand, predictCommand, infoCommand, lrFindCommand]) {
+    // Subcommands inherit the program's exit override and one-line error output.
+    program.addCommand(command(printer).exitOverride().configureOutput(program.configureOutput()));
+  }
   return program;
 }
 
@@ -288,6 +386,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`nin: internal error: ${e?.message ?? String(err)} (this is a bug; rerun with --verbose for the stack)\n`);
     if (verbose && e?.stack) process.stderr.write(e.stack + '\n');
     return 1;
+  } finally {
+    // A GPU device keeps the process alive until it is released.
+    const { closeBackend } = await import('./backend');
+    closeBackend();
   }
 }
 
@@ -316,6 +418,6 @@ export function main(argv: string[]): void {
     // The command's own code, unless it succeeded but its output could not be written.
     process.exitCode = code !== 0 ? code : (process.exitCode ?? 0);
     // TF.js keeps no handles open, but an interrupted run should not linger.
-    if (code === 130 || code === 143) setImmediate(() => process.exit(code));
+    if (code === 129 || code === 130 || code === 143) setImmediate(() => process.exit(code));
   });
 }

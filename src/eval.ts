@@ -32,13 +32,15 @@ export async function scoreSplit(model: tf.LayersModel, split: Split, batchSize:
   let examples = 0;
   let done = 0;
   for (const batch of batches(split, { batchSize, imageSize, shuffle: false, seed: 0, epoch: 0 })) {
-    const [predicted, losses, anyNonzero] = tf.tidy(() => {
+    const outputs = tf.tidy(() => {
       const x = tf.tensor4d(batch.x, [batch.size, imageSize, imageSize, 1]);
       const logits = forward(model, x, false);
       const labels = tf.tensor1d(batch.labels, 'int32');
       const perExample = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, NUM_CLASSES), logits, undefined, undefined, tf.Reduction.NONE);
-      return [tf.argMax(logits, 1).dataSync(), perExample.dataSync(), tf.any(tf.notEqual(logits, 0), 0).dataSync()];
+      return [tf.argMax(logits, 1), perExample, tf.any(tf.notEqual(logits, 0), 0)];
     });
+    const [predicted, losses, anyNonzero] = await Promise.all(outputs.map((t) => t.data()));
+    tf.dispose(outputs);
     anyNonzero.forEach((v, c) => (nonzero[c] ||= v !== 0));
     for (let i = 0; i < batch.size; i++) {
       const truth = batch.labels[i];

@@ -85,25 +85,3 @@ export async function info(options: InfoOptions = {}): Promise<InfoResult> {
     dataset,
   };
 }
-
-export function formatInfo(r: InfoResult): string {
-  const lines = [
-    `nin ${r.versions.nin}, Node ${r.versions.node}, TF.js ${r.versions.tfjs}${r.versions.onednn ? `, oneDNN ${r.versions.onednn}` : ''}`,
-    `backend: ${r.backend.name} (${r.backend.detail})${r.backend.library ? `, library ${r.backend.library}` : ''}`,
-  ];
-  if (r.backend.warning) lines.push(`  ${r.backend.warning}`);
-  lines.push(
-    `cpu: ${r.cpu.model}, ${r.cpu.threads} thread${r.cpu.threads === 1 ? '' : 's'}`,
-    `  features: ${r.cpu.features.length ? r.cpu.features.join(' ') : 'none of ' + CPU_FEATURES.join(' ')}`,
-    'backends:',
-  );
-  const width = Math.max(...r.backends.map((b) => b.name.length));
-  for (const b of r.backends) lines.push(`  ${b.name.padEnd(width)}  ${b.available ? 'yes' : 'no '}  ${b.detail}`);
-  if (r.dataset.found) {
-    const bad = r.dataset.files.filter((f) => !f.ok);
-    lines.push(`dataset: ${r.dataset.dir}: ${r.dataset.ok ? `checksums ok (${r.dataset.files.length} files)` : `checksums do NOT match for ${bad.map((f) => f.name).join(', ')}; nin data --download fetches them again`}`);
-  } else {
-    lines.push(`dataset: ${r.dataset.problem}`);
-  }
-  return lines.join('\n');
-}

@@ -86,9 +86,10 @@ function lossAndGrads(trainer: Trainer, x: Float32Array, labels: Int32Array, siz
 
 /**
  * One step on a batch of `size` images (x: NHWC floats). The update is skipped when the loss has
- * diverged, so such a step never reaches the weights.
+ * diverged, so such a step never reaches the weights. Asynchronous because a GPU backend cannot read
+ * the loss back synchronously in Node (TF.js's dataSync on WebGPU needs a browser's OffscreenCanvas).
  */
-export function trainStep(trainer: Trainer, x: Float32Array, labels: Int32Array, size: number, options: StepOptions): StepResult {
+export function trainStep(trainer: Trainer, x: Float32Array, labels: Int32Array, size: number, options: StepOptions): Promise<StepResult> {
   const piece = Math.max(1, Math.min(size, options.microBatchSize ?? size));
   if (piece >= size) return applyStep(trainer, options, [lossAndGrads(trainer, x, labels, size, options, options.dropoutSeed)], [size]);
   // Micro-batches: each piece's mean loss and gradients are weighted by its share of the batch, so
@@ -105,17 +106,20 @@ export function trainStep(trainer: Trainer, x: Float32Array, labels: Int32Array,
   return applyStep(trainer, options, parts, sizes);
 }
 
-function applyStep(trainer: Trainer, options: StepOptions, parts: ReturnType<typeof lossAndGrads>[], sizes: number[]): StepResult {
+async function applyStep(trainer: Trainer, options: StepOptions, parts: ReturnType<typeof lossAndGrads>[], sizes: number[]): Promise<StepResult> {
   const total = sizes.reduce((a, b) => a + b, 0);
+  const weights = sizes.map((n) => n / total);
+  const single = parts.length === 1;
+  const [lossTensor, hitsTensor] = tf.tidy(() => [
+    single ? tf.clone(parts[0].value) : tf.addN(parts.map((p, i) => tf.mul(p.value, weights[i]))),
+    single ? tf.clone(parts[0].hits) : tf.addN(parts.map((p) => p.hits)),
+  ]);
   try {
-    return tf.tidy(() => {
-      const weights = sizes.map((n) => n / total);
-      const single = parts.length === 1;
-      const lossTensor: tf.Tensor = single ? parts[0].value : tf.addN(parts.map((p, i) => tf.mul(p.value, weights[i])));
-      const hitsTensor: tf.Tensor = single ? parts[0].hits : tf.addN(parts.map((p) => p.hits));
-      const loss = lossTensor.dataSync()[0];
-      const hits = hitsTensor.dataSync()[0];
-      if (diverged(loss)) return { loss, hits, updated: false };
+    const [lossValues, hitsValues] = await Promise.all([lossTensor.data(), hitsTensor.data()]);
+    const loss = lossValues[0];
+    const hits = hitsValues[0];
+    if (diverged(loss)) return { loss, hits, updated: false };
+    tf.tidy(() => {
       const grads: tf.NamedTensorMap = {};
       for (const v of trainer.variables) {
         grads[v.name] = single ? parts[0].grads[v.name] : tf.addN(parts.map((p, i) => tf.mul(p.grads[v.name], weights[i])));
@@ -123,9 +127,10 @@ function applyStep(trainer: Trainer, options: StepOptions, parts: ReturnType<typ
         if (options.weightDecay > 0) grads[v.name] = tf.add(grads[v.name], tf.mul(v, options.weightDecay));
       }
       trainer.optimizer.applyGradients(grads);
-      return { loss, hits, updated: true };
     });
+    return { loss, hits, updated: true };
   } finally {
+    tf.dispose([lossTensor, hitsTensor]);
     for (const p of parts) tf.dispose([p.value, p.hits, ...Object.values(p.grads)]);
   }
 }

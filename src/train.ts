@@ -1,10 +1,11 @@
 // The training loop: d2l's train_ch6 (SGD on softmax cross-entropy, running train loss/accuracy,
 // test accuracy per epoch), with the run directory, checkpoints, resume and clean interruption.
-import { SingleBar } from 'cli-progress';
+import * as path from 'node:path';
 import { type ConfigSources, type TrainConfig, describeConfig, resumedConfig } from './config';
 import { batches, batchCount, type Dataset, loadFashionMnist } from './data';
 import { buildNin } from './model';
-import { initBackend, type BackendInfo } from './backend';
+import { initBackend, microBatchPlan, type BackendInfo } from './backend';
+import { explainGpuError, throwIfGpuFault } from './backend/webgpu';
 import { type EpochMetrics, FORMAT_VERSION, loadInitialWeights } from './checkpoint';
 import { deadClasses, scoreSplit } from './eval';
 import { InterruptedError, NinError, type StopSignal } from './errors';
@@ -12,7 +13,9 @@ import { formatDeadClasses, formatEpoch } from './format';
 import { deriveSeed } from './random';
 import { createRun, openRun, type PartialEpoch, planRun, type RunDirectory, type RunMeta } from './run-dir';
 import { checkTrainingMemory } from './resources';
+import { Progress } from './progress';
 import { learningRateAt } from './schedule';
+import { TensorBoardWriter } from './tensorboard';
 import { diverged, makeOptimizer, makeTrainer, type Trainer, trainStep } from './step';
 import { restoreOptimizerState, setLearningRate } from './tfjs-internals';
 import { NIN_VERSION } from './version';
@@ -26,7 +29,10 @@ export interface TrainOptions {
   resumeEpochs?: number; // with resume: a new total epoch count, when the user gave --epochs
   log?: (line: string) => void; // stderr lines: banner, warnings
   print?: (line: string) => void; // stdout lines: one per epoch, final summary
-  progress?: boolean; // draw a progress bar (stderr)
+  terminal?: boolean; // stderr is a terminal: progress is one line redrawn in place
+  logEvery?: number; // otherwise, a plain progress line every this many seconds (0 or absent: none)
+  saveEvery?: number; // also save last/ mid-epoch every this many seconds, as Ctrl-C does (0 or absent: never)
+  tensorboard?: string; // write TensorBoard event files into this directory ('' = <run>/tensorboard)
   handleSignals?: boolean; // SIGINT/SIGTERM/SIGHUP finish the batch, save last/, then throw InterruptedError
 }
 
@@ -110,7 +116,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (!run) run = createRun(plan as NonNullable<typeof plan>, config, log);
       run.writeLogs(state.history);
       if (await interrupts.check()) throw new InterruptedError(interrupts.signal as StopSignal, false);
-      await trainEpochs(run, config, backend, data, state, interrupts, { log, print, progress: Boolean(options.progress) });
+      await trainEpochs(run, config, backend, data, state, interrupts, { log, print, ...options });
     } finally {
       state.trainer.model.dispose();
       state.trainer.optimizer.dispose();
@@ -156,10 +162,9 @@ async function resumeState(run: RunDirectory, config: TrainConfig, log: (line: s
   return { trainer: makeTrainer(loaded.model, optimizer), epochsDone: meta.epoch, history: meta.history ?? [], partial };
 }
 
-interface Output {
+interface Output extends Pick<TrainOptions, 'terminal' | 'logEvery' | 'saveEvery' | 'tensorboard'> {
   log: (line: string) => void;
   print: (line: string) => void;
-  progress: boolean;
 }
 
 async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: BackendInfo, data: Dataset, state: TrainState, interrupts: Interrupts, out: Output): Promise<void> {
@@ -185,78 +190,140 @@ async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: Back
     return new NinError(`${what} became ${formatLoss(loss)} ${where}: training diverged; lower the learning rate (e.g. --lr ${config.learningRate / 10}); ${kept}`);
   };
 
-  let best = state.history.reduce((b, m) => Math.max(b, m.testAcc), -1);
-  for (let epoch = state.epochsDone + 1; epoch <= config.epochs; epoch++) {
-    const started = Date.now() - (state.partial?.trainSeconds ?? 0) * 1000;
-    const sums: PartialEpoch = state.partial ?? { batches: 0, lossSum: 0, correct: 0, examples: 0, trainSeconds: 0 };
-    state.partial = null;
-    const stop = async () => {
-      await saveLast(epoch - 1, state.history[state.history.length - 1] ?? null, sums);
-      return new InterruptedError(interrupts.signal as StopSignal);
-    };
-    const bar = out.progress
-      ? new SingleBar({ format: `epoch ${epoch}/${config.epochs} [{bar}] {value}/{total} | loss {loss} acc {acc} | {speed} img/s | ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true, etaBuffer: 20 })
+  const progress =
+    out.terminal || out.logEvery
+      ? new Progress({
+          epochs: config.epochs,
+          batchesPerEpoch: perEpoch,
+          testBatches: batchCount(data.test.count, config.batchSize),
+          terminal: Boolean(out.terminal),
+          logEvery: out.logEvery ?? 0,
+          columns: () => process.stderr.columns ?? 80,
+          write: (text) => process.stderr.write(text),
+        })
       : null;
-    bar?.start(perEpoch, sums.batches, { loss: '-', acc: '-', speed: '-' });
-    const stream = batches(data.train, { batchSize: config.batchSize, imageSize: config.imageSize, shuffle: true, seed: config.seed, epoch, startBatch: sums.batches, augment: config.augment });
-    for (const batch of stream) {
-      const step = (epoch - 1) * perEpoch + sums.batches;
-      setLearningRate(trainer.optimizer, learningRateAt(config, step, perEpoch));
-      const t0 = process.hrtime.bigint();
-      const { loss, hits } = trainStep(trainer, batch.x, batch.labels, batch.size, {
-        imageSize: config.imageSize,
-        labelSmoothing: config.labelSmoothing,
-        weightDecay: config.weightDecay,
-        dropoutSeed: deriveSeed(config.seed, 2, step),
-      });
-      sums.trainSeconds += Number(process.hrtime.bigint() - t0) / 1e9;
-      if (diverged(loss)) {
-        bar?.stop();
-        throw divergedError('loss', loss, `at epoch ${epoch}, batch ${sums.batches + 1}`);
-      }
-      sums.lossSum += loss * batch.size;
-      sums.correct += hits;
-      sums.examples += batch.size;
-      sums.batches++;
-      bar?.update(sums.batches, { loss: (sums.lossSum / sums.examples).toFixed(3), acc: (sums.correct / sums.examples).toFixed(3), speed: (sums.examples / sums.trainSeconds).toFixed(1) });
-      if (await interrupts.check()) {
-        bar?.stop();
-        throw await stop();
-      }
-    }
-    bar?.stop();
-    // A signal during the test pass saves the finished batches; --resume then only repeats the test pass.
-    const test = await scoreSplit(trainer.model, data.test, config.batchSize, config.imageSize, { afterBatch: () => interrupts.check() });
-    if (!test) throw await stop();
-    // A last step with a finite loss can still leave weights that overflow: never save those as best/ or last/.
-    if (diverged(test.loss)) throw divergedError('test loss', test.loss, `after epoch ${epoch}`);
-    const dead = deadClasses(test);
-    const metrics: EpochMetrics & { deadClasses?: string[] } = {
-      epoch,
-      loss: sums.lossSum / sums.examples,
-      trainAcc: sums.correct / sums.examples,
-      testAcc: test.accuracy,
-      examplesPerSec: sums.examples / sums.trainSeconds,
-      seconds: (Date.now() - started) / 1000,
-      ...(dead.length ? { deadClasses: dead.map((d) => d.name) } : {}),
-    };
-    state.history = [...state.history, metrics];
-    // best/ first, then last/ (whose history the logs are rebuilt from): a crash between them only repeats this epoch.
-    if (metrics.testAcc > best) {
-      best = metrics.testAcc;
-      await run.saveBest(trainer.model, meta(epoch, metrics, null));
-    }
-    await saveLast(epoch, metrics, null);
-    run.writeLogs(state.history);
+  // Other stderr lines go below the progress line, not through it.
+  const log = (line: string) => {
+    progress?.clear();
+    out.log(line);
+  };
+  // A batch over a GPU adapter's binding limit is split into micro-batches with the same update.
+  const plan = microBatchPlan(backend, trainer.model, config.batchSize);
+  if (plan) log(plan.note);
+  let board = out.tensorboard === undefined ? null : new TensorBoardWriter(out.tensorboard || path.join(run.dir, 'tensorboard'));
+  if (board) log(`tensorboard: ${board.file}`);
+  // TensorBoard is a view of the run: if its file cannot be written (a full disk), training goes on without it.
+  const record = (values: Record<string, number>, step: number, flush = false) => {
     try {
-      run.writeCurves(state.history);
+      board?.scalars(values, step);
+      if (flush) board?.flush();
     } catch (err) {
-      out.log(`warning: could not draw ${run.file('curves')}: ${(err as Error).message}`);
+      log(`warning: TensorBoard events are no longer written: ${(err as Error).message}`);
+      board = null;
     }
-    out.print(formatEpoch(metrics, config.epochs));
-    if (metrics.loss > 2.28) out.log(`hint: the loss stayed at chance level (${metrics.loss.toFixed(3)} ~ ln 10) this epoch; NiN often needs a lower --lr or a warm-up to start learning`);
-    if (dead.length) out.log(formatDeadClasses(dead, epoch));
-    if (await interrupts.check()) throw new InterruptedError(interrupts.signal as StopSignal);
+  };
+  let lastSave = Date.now();
+  try {
+    let best = state.history.reduce((b, m) => Math.max(b, m.testAcc), -1);
+    for (let epoch = state.epochsDone + 1; epoch <= config.epochs; epoch++) {
+      const started = Date.now() - (state.partial?.trainSeconds ?? 0) * 1000;
+      const sums: PartialEpoch = state.partial ?? { batches: 0, lossSum: 0, correct: 0, examples: 0, trainSeconds: 0 };
+      state.partial = null;
+      const stop = async () => {
+        await saveLast(epoch - 1, state.history[state.history.length - 1] ?? null, sums);
+        return new InterruptedError(interrupts.signal as StopSignal);
+      };
+      progress?.startEpoch(epoch, sums.batches);
+      const stream = batches(data.train, { batchSize: config.batchSize, imageSize: config.imageSize, shuffle: true, seed: config.seed, epoch, startBatch: sums.batches, augment: config.augment });
+      for (const batch of stream) {
+        const step = (epoch - 1) * perEpoch + sums.batches;
+        const learningRate = learningRateAt(config, step, perEpoch);
+        setLearningRate(trainer.optimizer, learningRate);
+        const t0 = process.hrtime.bigint();
+        // An out-of-memory or lost GPU is reported asynchronously and can make reads return zeros: it
+        // ends the run before anything from this step is saved (last/ keeps the previous save).
+        const { loss, hits } = await trainStep(trainer, batch.x, batch.labels, batch.size, {
+          imageSize: config.imageSize,
+          labelSmoothing: config.labelSmoothing,
+          weightDecay: config.weightDecay,
+          dropoutSeed: deriveSeed(config.seed, 2, step),
+          microBatchSize: plan?.size,
+        }).catch((err) => {
+          throw explainGpuError(err);
+        });
+        throwIfGpuFault();
+        const stepSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        sums.trainSeconds += stepSeconds;
+        if (diverged(loss)) {
+          progress?.clear();
+          throw divergedError('loss', loss, `at epoch ${epoch}, batch ${sums.batches + 1}`);
+        }
+        sums.lossSum += loss * batch.size;
+        sums.correct += hits;
+        sums.examples += batch.size;
+        sums.batches++;
+        progress?.trainBatch(sums.batches, sums.lossSum / sums.examples, sums.correct / sums.examples, sums.examples / sums.trainSeconds);
+        record({ 'batch/loss': loss, 'batch/trainAcc': hits / batch.size, 'batch/learningRate': learningRate, 'batch/imagesPerSec': batch.size / stepSeconds }, step + 1);
+        if (await interrupts.check()) {
+          progress?.clear();
+          throw await stop();
+        }
+        // --save-every: last/ mid-epoch, as a stop would save it, so a kill -9 loses at most that long.
+        if (out.saveEvery && Date.now() - lastSave >= out.saveEvery * 1000) {
+          await saveLast(epoch - 1, state.history[state.history.length - 1] ?? null, { ...sums });
+          lastSave = Date.now();
+        }
+      }
+      // A signal during the test pass saves the finished batches; --resume then only repeats the test pass.
+      progress?.startTest();
+      const test = await scoreSplit(trainer.model, data.test, config.batchSize, config.imageSize, {
+        afterBatch: (done) => {
+          progress?.testBatch(done);
+          return interrupts.check();
+        },
+      });
+      progress?.clear();
+      if (!test) throw await stop();
+      // A last step with a finite loss can still leave weights that overflow: never save those as best/ or last/.
+      if (diverged(test.loss)) throw divergedError('test loss', test.loss, `after epoch ${epoch}`);
+      const dead = deadClasses(test);
+      const metrics: EpochMetrics & { deadClasses?: string[] } = {
+        epoch,
+        loss: sums.lossSum / sums.examples,
+        trainAcc: sums.correct / sums.examples,
+        testAcc: test.accuracy,
+        examplesPerSec: sums.examples / sums.trainSeconds,
+        seconds: (Date.now() - started) / 1000,
+        ...(dead.length ? { deadClasses: dead.map((d) => d.name) } : {}),
+      };
+      state.history = [...state.history, metrics];
+      // best/ first, then last/ (whose history the logs are rebuilt from): a crash between them only repeats this epoch.
+      if (metrics.testAcc > best) {
+        best = metrics.testAcc;
+        await run.saveBest(trainer.model, meta(epoch, metrics, null));
+      }
+      await saveLast(epoch, metrics, null);
+      lastSave = Date.now();
+      progress?.endEpoch(metrics.seconds);
+      record({ 'epoch/loss': metrics.loss, 'epoch/trainAcc': metrics.trainAcc, 'epoch/testAcc': metrics.testAcc, 'epoch/imagesPerSec': metrics.examplesPerSec }, epoch, true);
+      run.writeLogs(state.history);
+      try {
+        run.writeCurves(state.history);
+      } catch (err) {
+        log(`warning: could not draw ${run.file('curves')}: ${(err as Error).message}`);
+      }
+      out.print(formatEpoch(metrics, config.epochs));
+      if (metrics.loss > 2.28) log(`hint: the loss stayed at chance level (${metrics.loss.toFixed(3)} ~ ln 10) this epoch; NiN often needs a lower --lr or a warm-up to start learning`);
+      if (dead.length) log(formatDeadClasses(dead, epoch));
+      if (await interrupts.check()) throw new InterruptedError(interrupts.signal as StopSignal);
+    }
+  } finally {
+    progress?.clear();
+    try {
+      board?.close();
+    } catch {
+      // Already warned about, or nothing left to write.
+    }
   }
 }
 

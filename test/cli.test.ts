@@ -115,7 +115,7 @@ describe('bad numbers exit 2 with one line naming the option and its range', { c
 
 describe('other usage errors exit 2 with one line', { concurrency: 4 }, () => {
   const cases: [string, string[], RegExp[]][] = [
-    ['--backend nope', ['train', '--backend', 'nope'], [/--backend/, /auto, tensorflow, onednn, cpu/]],
+    ['--backend nope', ['train', '--backend', 'nope'], [/--backend/, /auto, webgpu, tensorflow, onednn, cpu/]],
     ['eval --backend nope', ['eval', 'x', '--backend', 'nope'], [/--backend/]],
     ['--optimizer nope', ['train', '--optimizer', 'nope'], [/--optimizer/, /sgd/]],
     ['an unknown flag', ['train', '--bogus'], [/unknown option '--bogus'/, /--help/]],

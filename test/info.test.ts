@@ -46,7 +46,7 @@ describe('info', () => {
     assert.equal(r.versions.node, process.versions.node);
     assert.equal(r.versions.tfjs, tf.version.tfjs);
     assert.equal(r.cpu.threads, os.availableParallelism());
-    assert.deepEqual(r.backends.map((b) => b.name), ['tensorflow', 'onednn', 'cpu']);
+    assert.deepEqual(r.backends.map((b) => b.name), ['webgpu', 'tensorflow', 'onednn', 'cpu']);
     for (const b of r.backends) assert.ok(b.detail.length > 0);
     assert.ok(r.backends.some((b) => b.name === r.backend.name && b.available));
     const onednn = r.backends.find((b) => b.name === 'onednn')!;
@@ -56,7 +56,7 @@ describe('info', () => {
     } else assert.match(onednn.detail, /apt-get install libdnnl-dev/);
     const text = formatInfo(r);
     assert.match(text, new RegExp(`^nin ${NIN_VERSION}, Node ${process.versions.node}, TF.js ${tf.version.tfjs}`));
-    assert.match(text, /\nbackends:\n {2}tensorflow +(yes|no) /);
+    assert.match(text, /\nbackends:\n {2}webgpu +(yes|no) /);
   });
 
   test('dataset present: its directory and checksums', { skip: datasetPresent() ? false : 'Fashion-MNIST is not installed' }, async () => {
@@ -88,6 +88,6 @@ describe('nin info (process)', () => {
     const json = spawnSync(process.execPath, [NIN_BIN, 'info', '--json'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(json.status, 0, json.stderr);
     const r = JSON.parse(json.stdout);
-    assert.deepEqual(Object.keys(r), ['versions', 'backend', 'cpu', 'backends', 'dataset']);
+    assert.deepEqual(Object.keys(r), ['versions', 'backend', 'cpu', 'backends', 'webgpu', 'dataset']);
   });
 });

@@ -12,7 +12,9 @@ import type { EpochMetrics } from '../src/checkpoint';
 import { onednnStatus } from '../src/backend/onednn';
 import { resolveConfig } from '../src/config';
 import { NinError, UsageError } from '../src/errors';
-import { CHROMIUM, plot, readHistory, renderCurves, svgToPng, writeCurves } from '../src/plot';
+import { CHROMIUM, plot, readHistory, svgToPng } from '../src/plot';
+import { renderCurves } from '../src/curves';
+import { RunDirectory } from '../src/run-dir';
 
 const NIN_BIN = path.resolve(__dirname, '..', '..', 'bin', 'nin.js');
 const METRIC_KEYS = ['loss', 'trainAcc', 'testAcc'];
@@ -123,10 +125,12 @@ describe('renderCurves', () => {
 });
 
 describe('logs and files', () => {
-  test('writeCurves writes <run>/curves.svg from metrics.jsonl, with the planned epochs, leaving no temp file', () => {
+  test("a run directory writes <run>/curves.svg from its history, with the planned epochs, leaving no temp file", () => {
     const dir = writeRun('written', 3, 10);
-    const file = writeCurves(dir);
-    assert.equal(file, path.join(dir, 'curves.svg'));
+    const run = new RunDirectory(dir, resolveConfig({ epochs: 10 }));
+    run.writeCurves(readHistory(dir));
+    run.close();
+    const file = path.join(dir, 'curves.svg');
     const svg = fs.readFileSync(file, 'utf8');
     assert.deepEqual(polylines(svg).map((l) => l.points.length), [3, 3, 3]);
     assert.match(svg, /text-anchor="middle">10<\/text>/);

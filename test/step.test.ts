@@ -17,7 +17,7 @@ describe('trainStep', () => {
     await initBackend(BACKEND, null);
   });
 
-  test('the tensor count is the same before and after several steps, with and without micro-batches', () => {
+  test('the tensor count is the same before and after several steps, with and without micro-batches', async () => {
     const data = loadFashionMnist({ trainLimit: 16, testLimit: 1 });
     const steps = [...batches(data.train, { batchSize: 4, imageSize: SIZE, shuffle: true, seed: 0, epoch: 1 })];
     for (const microBatchSize of [undefined, 3]) {
@@ -25,9 +25,9 @@ describe('trainStep', () => {
       const options = (i: number): StepOptions => ({ imageSize: SIZE, labelSmoothing: 0, weightDecay: 1e-4, dropoutSeed: i, microBatchSize });
       const losses: number[] = [];
       // The first step creates the optimizer's state; count after it.
-      losses.push(trainStep(trainer, steps[0].x, steps[0].labels, steps[0].size, options(1)).loss);
+      losses.push((await trainStep(trainer, steps[0].x, steps[0].labels, steps[0].size, options(1))).loss);
       const before = tf.memory().numTensors;
-      for (let i = 1; i < steps.length; i++) losses.push(trainStep(trainer, steps[i].x, steps[i].labels, steps[i].size, options(i + 1)).loss);
+      for (let i = 1; i < steps.length; i++) losses.push((await trainStep(trainer, steps[i].x, steps[i].labels, steps[i].size, options(i + 1))).loss);
       assert.equal(tf.memory().numTensors, before, `microBatchSize ${microBatchSize}`);
       assert.ok(losses.every(Number.isFinite), `losses: ${losses}`);
       trainer.model.dispose();
@@ -35,19 +35,19 @@ describe('trainStep', () => {
     }
   });
 
-  test('micro-batches of 3, 3 and 2 images give the loss, hits and update of one batch of 8 (dropout off)', () => {
+  test('micro-batches of 3, 3 and 2 images give the loss, hits and update of one batch of 8 (dropout off)', async () => {
     const data = loadFashionMnist({ trainLimit: 8, testLimit: 1 });
     const [batch] = [...batches(data.train, { batchSize: 8, imageSize: SIZE, shuffle: false, seed: 0, epoch: 1 })];
-    const run = (microBatchSize: number | undefined) => {
+    const run = async (microBatchSize: number | undefined) => {
       const trainer = makeTrainer(buildNin({ imageSize: SIZE, seed: 3, biasInit: 'pytorch' }), tf.train.sgd(0.5));
-      const result = trainStep(trainer, batch.x, batch.labels, batch.size, { imageSize: SIZE, labelSmoothing: 0.1, weightDecay: 1e-3, dropoutSeed: null, microBatchSize });
+      const result = await trainStep(trainer, batch.x, batch.labels, batch.size, { imageSize: SIZE, labelSmoothing: 0.1, weightDecay: 1e-3, dropoutSeed: null, microBatchSize });
       const weights = trainer.model.getWeights().map((w) => w.dataSync().slice());
       trainer.model.dispose();
       trainer.optimizer.dispose();
       return { result, weights };
     };
-    const whole = run(undefined);
-    const split = run(3);
+    const whole = await run(undefined);
+    const split = await run(3);
     assert.ok(Math.abs(whole.result.loss - split.result.loss) <= 1e-5, `loss ${whole.result.loss} vs ${split.result.loss}`);
     assert.equal(split.result.hits, whole.result.hits);
     let worst = 0;
@@ -56,14 +56,14 @@ describe('trainStep', () => {
     assert.ok(worst <= 5e-6, `largest weight difference ${worst}`);
   });
 
-  test('a diverged loss skips the update', () => {
+  test('a diverged loss skips the update', async () => {
     const data = loadFashionMnist({ trainLimit: 2, testLimit: 1 });
     const [batch] = [...batches(data.train, { batchSize: 2, imageSize: SIZE, shuffle: false, seed: 0, epoch: 1 })];
     const trainer = makeTrainer(buildNin({ imageSize: SIZE, seed: 0 }), tf.train.sgd(0.1));
     // Weights of 1e6 overflow the logits: the loss is huge or not finite.
     trainer.model.setWeights(trainer.model.getWeights().map((w) => tf.fill(w.shape, 1e6)));
     const before = trainer.model.getWeights().map((w) => w.dataSync().slice());
-    const result = trainStep(trainer, batch.x, batch.labels, batch.size, { imageSize: SIZE, labelSmoothing: 0, weightDecay: 0, dropoutSeed: null });
+    const result = await trainStep(trainer, batch.x, batch.labels, batch.size, { imageSize: SIZE, labelSmoothing: 0, weightDecay: 0, dropoutSeed: null });
     assert.equal(result.updated, false, `loss ${result.loss}`);
     trainer.model.getWeights().forEach((w, i) => assert.deepEqual(w.dataSync(), before[i]));
     trainer.model.dispose();

@@ -11,7 +11,7 @@ import { FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC } from '../src/data';
 import type { EpochMetrics } from '../src/checkpoint';
 import { resolveConfig, type TrainConfig } from '../src/config';
 import { train } from '../src/train';
-import { assertOneLineError, lines, runNin, type CliResult } from './helpers/cli';
+import { assertOneLineError, lines, runNin, startNin, type CliResult } from './helpers/cli';
 import { idxBytes, fixtureSplit, removeTempDirs, tempDir } from './helpers/idx';
 
 after(removeTempDirs);
@@ -280,4 +280,37 @@ describe('--resume is exact for every optimizer and schedule', () => {
       assert.deepEqual(numbers(resumed.history), numbers(straight.history));
     });
   }
+});
+
+describe('progress in logs, mid-epoch saves, TensorBoard', () => {
+  test('stderr not a terminal: plain progress lines every --log-every seconds; --tensorboard writes event files into the run', async () => {
+    const out = tempDir('nin-progress-');
+    const r = await runNin(['train', ...SMALL, '--epochs', '1', '--log-every', '0.05', '--tensorboard', '--out', out, '--run', 'r'], { timeoutMs: TRAIN_TIMEOUT });
+    assertOk(r);
+    assert.match(r.stderr, /^epoch 1\/1: batch \d+\/\d+, loss \d\.\d{3}, acc \d\.\d{3}, [\d.]+ images\/s, ETA \d+:\d\d/m);
+    const events = fs.readdirSync(path.join(out, 'r', 'tensorboard'));
+    assert.equal(events.length, 1);
+    assert.match(events[0], /^events\.out\.tfevents\.\d+\./);
+    const bytes = fs.readFileSync(path.join(out, 'r', 'tensorboard', events[0]));
+    for (const tag of ['batch/loss', 'batch/learningRate', 'epoch/testAcc']) assert.ok(bytes.includes(tag), tag);
+  });
+
+  test('--save-every: last/ is saved mid-epoch, so a kill -9 loses at most that long; --resume continues inside the epoch', async () => {
+    const out = tempDir('nin-save-every-');
+    const runDir = path.join(out, 'r');
+    const args = ['--backend', BACKEND, '--image-size', '67', '--epochs', '1', '--batch-size', '2', '--train-limit', BACKEND === 'onednn' ? '1000' : '40', '--test-limit', '4'];
+    const proc = startNin(['train', ...args, '--save-every', '1s', '--out', out, '--run', 'r'], { timeoutMs: TRAIN_TIMEOUT });
+    const meta = path.join(runDir, 'last', 'meta.json');
+    const deadline = Date.now() + TRAIN_TIMEOUT;
+    while (!fs.existsSync(meta) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    proc.child.kill('SIGKILL');
+    await proc.done;
+    const saved = JSON.parse(fs.readFileSync(meta, 'utf8'));
+    assert.equal(saved.epoch, 0);
+    assert.ok(saved.partial?.batches > 0, JSON.stringify(saved.partial));
+    const resumed = await runNin(['train', '--resume', runDir, '--backend', BACKEND], { timeoutMs: TRAIN_TIMEOUT });
+    assertOk(resumed);
+    assert.match(resumed.stderr, /resuming after epoch 0 and \d+ batches of epoch 1/);
+    assert.match(resumed.stdout, /^epoch 1\/1: /m);
+  });
 });
