@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES } from './backend';
-import { describeRange } from './config-check';
+import { CONFIG_RULES, describeRange } from './config-check';
 import { type BackendChoice, DEFAULT_CONFIG, type OptimizerName, type Runtime, type TrainConfig } from './config';
 import { NinError, UsageError } from './errors';
 import { describeFsError } from './safe-file';
@@ -43,10 +43,18 @@ function parseDuration(value: string): number {
   return seconds;
 }
 
-const parseBatchSize = integer('--batch-size', 1, 4096);
-const parseImageSize = integer('--image-size', MIN_IMAGE_SIZE, 1024);
-const parseThreads = integer('--threads', 1, 1024);
-const parseTestLimit = integer('--test-limit', 1, 10000);
+/** The parser of a config key's flag, from the one table of ranges (config-check.ts) that also checks config.json. */
+function configParser(key: keyof TrainConfig): (value: string) => number {
+  const rule = CONFIG_RULES[key];
+  if (rule.kind === 'integer') return integer(rule.flag, rule.min, rule.max);
+  if (rule.kind === 'real') return real(rule.flag, rule.min, rule.max, rule.minExclusive);
+  throw new Error(`${key} is not a number (this is a bug)`);
+}
+
+const parseBatchSize = configParser('batchSize');
+const parseImageSize = configParser('imageSize');
+const parseThreads = configParser('threads');
+const parseTestLimit = configParser('testLimit');
 
 function backendOption() {
   return new Option('--backend <name>', 'engine: auto picks a GPU (webgpu on a hardware adapter, then tfjs-node-gpu on CUDA), then onednn, then cpu; webgpu also runs on a software adapter such as lavapipe').choices(BACKEND_CHOICES as string[]).default('auto');
@@ -88,24 +96,24 @@ function trainCommand(printer: Printer): Command {
         .choices(RECIPE_NAMES)
         .default(DEFAULT_RECIPE_NAME),
     )
-    .option('--lr <number>', 'learning rate', real('--lr', 0, 1e4, true), DEFAULT_CONFIG.learningRate)
-    .option('--epochs <n>', 'epochs to train', integer('--epochs', 1, 10000), DEFAULT_CONFIG.epochs)
+    .option('--lr <number>', 'learning rate', configParser('learningRate'), DEFAULT_CONFIG.learningRate)
+    .option('--epochs <n>', 'epochs to train', configParser('epochs'), DEFAULT_CONFIG.epochs)
     .option('--batch-size <n>', 'minibatch size', parseBatchSize, DEFAULT_CONFIG.batchSize)
     .option('--image-size <n>', `images are resized to n x n (at least ${MIN_IMAGE_SIZE})`, parseImageSize, DEFAULT_CONFIG.imageSize)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'momentum', 'adam']).default(DEFAULT_CONFIG.optimizer))
-    .option('--momentum <number>', 'momentum (with --optimizer momentum)', real('--momentum', 0, 0.999999), DEFAULT_CONFIG.momentum)
+    .option('--momentum <number>', 'momentum (with --optimizer momentum)', configParser('momentum'), DEFAULT_CONFIG.momentum)
     .option('--nesterov', 'Nesterov momentum (with --optimizer momentum)')
     .option('--no-nesterov', 'plain momentum (to override a recipe)')
     .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES as string[]).default(DEFAULT_CONFIG.schedule))
-    .option('--warmup-epochs <number>', 'linear learning-rate warm-up, in epochs', real('--warmup-epochs', 0, 1000), DEFAULT_CONFIG.warmupEpochs)
+    .option('--warmup-epochs <number>', 'linear learning-rate warm-up, in epochs', configParser('warmupEpochs'), DEFAULT_CONFIG.warmupEpochs)
     .option('--augment', 'random horizontal flip and padded random crop, per batch')
     .option('--no-augment', 'no augmentation (to override a recipe)')
-    .option('--label-smoothing <number>', 'label smoothing of the cross-entropy target', real('--label-smoothing', 0, 0.99), DEFAULT_CONFIG.labelSmoothing)
-    .option('--weight-decay <number>', 'L2 weight decay, as PyTorch SGD weight_decay', real('--weight-decay', 0, 1), DEFAULT_CONFIG.weightDecay)
-    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', integer('--seed', 0, 2 ** 32 - 1), DEFAULT_CONFIG.seed)
+    .option('--label-smoothing <number>', 'label smoothing of the cross-entropy target', configParser('labelSmoothing'), DEFAULT_CONFIG.labelSmoothing)
+    .option('--weight-decay <number>', 'L2 weight decay, as PyTorch SGD weight_decay', configParser('weightDecay'), DEFAULT_CONFIG.weightDecay)
+    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', configParser('seed'), DEFAULT_CONFIG.seed)
     .addOption(new Option('--bias-init <kind>', "conv biases: pytorch (PyTorch's default, uniform in +-1/sqrt(fan_in), which d2l's code keeps), or zeros").choices(BIAS_INITS as string[]).default(DEFAULT_CONFIG.biasInit))
     .option('--init-weights <path>', 'start from these weights instead of the seeded initialisation: a checkpoint or run directory, or a TF.js weights manifest (.json), e.g. from scripts/torch-init-weights.py')
-    .option('--train-limit <n>', 'use the first n training examples', integer('--train-limit', 1, 60000))
+    .option('--train-limit <n>', 'use the first n training examples', configParser('trainLimit'))
     .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
     .option('--out <dir>', 'directory for runs (relative to the current directory)', 'checkpoints')
     .option('--run <name>', 'run name (default: a timestamp)')
@@ -303,10 +311,10 @@ function lrFindCommand(printer: Printer): Command {
       10,
     )
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'momentum', 'adam']).default(DEFAULT_CONFIG.optimizer))
-    .option('--momentum <number>', 'momentum (with --optimizer momentum)', real('--momentum', 0, 0.999999), DEFAULT_CONFIG.momentum)
+    .option('--momentum <number>', 'momentum (with --optimizer momentum)', configParser('momentum'), DEFAULT_CONFIG.momentum)
     .option('--nesterov', 'Nesterov momentum (with --optimizer momentum)')
-    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', integer('--seed', 0, 2 ** 32 - 1), DEFAULT_CONFIG.seed)
-    .option('--train-limit <n>', 'use the first n training examples', integer('--train-limit', 1, 60000))
+    .option('--seed <n>', 'seed for initialisation, shuffling and dropout', configParser('seed'), DEFAULT_CONFIG.seed)
+    .option('--train-limit <n>', 'use the first n training examples', configParser('trainLimit'))
     .option('--out <file>', 'SVG plot of loss against learning rate', 'lr-find.svg');
   addEngineOptions(command).option('--data-dir <dir>', DATA_DIR_HELP);
   return command.option('--json', JSON_HELP).action(async (opts) => {

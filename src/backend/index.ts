@@ -2,6 +2,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../config';
 import { NinError } from '../errors';
+import { capThreads } from '../resources';
+import { loadTensorflow, tensorflowLoadError, tensorflowOnGpu } from './tensorflow';
 import { onednnStatus, registerOnednnBackend, setOnednnThreads, onednnThreads } from './onednn';
 import { adapterName, largestTensorBytesPerImage, planMicroBatches, probeAdapters, startWebgpu, stopWebgpu, type MicroBatchPlan } from './webgpu';
 
@@ -18,25 +20,6 @@ export interface BackendAvailability {
   name: 'webgpu' | 'tensorflow' | 'onednn' | 'cpu';
   available: boolean;
   detail: string; // what it is, or why not and how to get it
-}
-
-let tensorflowPackage: string | null | undefined;
-let tensorflowError = '';
-
-/** Tries tfjs-node-gpu, then tfjs-node: either registers the 'tensorflow' backend on load. */
-function loadTensorflow(): string | null {
-  if (tensorflowPackage !== undefined) return tensorflowPackage;
-  tensorflowPackage = null;
-  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-    try {
-      require(pkg);
-      tensorflowPackage = pkg;
-      break;
-    } catch (err) {
-      tensorflowError ||= `${pkg}: ${(err as Error).message.split('\n')[0]}`;
-    }
-  }
-  return tensorflowPackage;
 }
 
 export async function backendAvailability(): Promise<BackendAvailability[]> {
@@ -67,14 +50,6 @@ export async function backendAvailability(): Promise<BackendAvailability[]> {
 
 const SLOW_WARNING = 'warning: using TF.js pure-JS kernels, about 2,700x slower than PyTorch';
 
-/** Whether tfjs-node-gpu loaded and libtensorflow found a CUDA device (CUDA 11.2 + cuDNN 8.1 exactly). */
-async function tensorflowOnGpu(): Promise<boolean> {
-  if (loadTensorflow() !== '@tensorflow/tfjs-node-gpu') return false;
-  if (!(await tf.setBackend('tensorflow'))) return false;
-  // Public on tfjs-node's NodeJSBackend: false when CUDA is missing and libtensorflow fell back to the CPU.
-  return (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
-}
-
 /**
  * Initialises the chosen backend. `auto` prefers a GPU: webgpu on a hardware adapter (never a
  * software one such as lavapipe), else tfjs-node-gpu on a CUDA device; then onednn if built, else the
@@ -83,6 +58,7 @@ async function tensorflowOnGpu(): Promise<boolean> {
 export async function initBackend(choice: BackendChoice, threads: number | null, warn: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<BackendInfo> {
   // Production mode skips TF.js's debug checks and its "install tfjs-node" banner; we print our own warning.
   tf.enableProdMode();
+  threads = capThreads(threads, warn);
   let name: 'webgpu' | 'tensorflow' | 'onednn' | 'cpu';
   if (choice === 'auto') {
     if ((await probeAdapters()).adapters.some((a) => a.type === 'gpu')) {
@@ -105,7 +81,7 @@ export async function initBackend(choice: BackendChoice, threads: number | null,
   if (name === 'webgpu') return initWebgpu(false);
   if (name === 'tensorflow') {
     const pkg = loadTensorflow();
-    if (!pkg) throw new NinError(`--backend tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, which did not load (${tensorflowError}); use --backend onednn or auto`);
+    if (!pkg) throw new NinError(`--backend tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, which did not load (${tensorflowLoadError()}); use --backend onednn or auto`);
     await tf.setBackend('tensorflow');
     return { name, detail: pkg.replace('@tensorflow/', ''), threads: null, maxTensorBytes: null };
   }
