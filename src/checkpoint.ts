@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TrainConfig } from './config';
 import { CONFIG_RULES, FieldChecker, isPlainObject, shown, validateConfig, validateEpochMetrics } from './config-check';
 import { NinError, UsageError } from './errors';
+import { describeFsError, fsyncDir, temporaryName, writeDurable } from './safe-file';
 import { buildNin, MIN_IMAGE_SIZE } from './model';
 import { readRegularFile, regularFileSize } from './read-file';
 
@@ -27,6 +28,7 @@ export interface EpochMetrics {
   testAcc: number;
   examplesPerSec: number; // training steps only, as d2l's timer
   seconds: number; // wall time of the epoch, evaluation included
+  deadClasses?: string[]; // classes the dead-class guard named after this epoch (absent: none)
 }
 
 export interface CheckpointMeta {
@@ -58,27 +60,6 @@ function joinWeightData(data: tf.io.WeightData): Uint8Array {
   return new Uint8Array(tf.io.concatenateArrayBuffers(data));
 }
 
-/** Writes a file and flushes it to disk, so a rename after it never exposes a half-written file. */
-function writeDurable(file: string, data: string | Uint8Array): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    fs.writeSync(fd, data as Uint8Array);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic.
-  }
-}
-
 function oldName(dir: string): string {
   return path.join(path.dirname(dir), `.${path.basename(dir)}.old`);
 }
@@ -91,13 +72,6 @@ export function recoverCheckpoint(dir: string): void {
   const old = oldName(dir);
   if (!fs.existsSync(dir) && fs.existsSync(old)) fs.renameSync(old, dir);
   else if (fs.existsSync(old)) fs.rmSync(old, { recursive: true, force: true });
-}
-
-function describeWriteError(err: unknown, dir: string): NinError {
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === 'ENOSPC') return new NinError(`no space left on device while saving ${dir}; the previous checkpoint is intact: free some space or pass another --out, then --resume`);
-  if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS') return new NinError(`cannot write ${dir} (${e.code}); choose a writable --out`);
-  return new NinError(`could not save checkpoint ${dir}: ${e.message}`);
 }
 
 export async function saveCheckpoint(dir: string, model: tf.LayersModel, meta: CheckpointMeta, options: SaveOptions = {}): Promise<void> {
@@ -115,6 +89,9 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, meta: C
     weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
   };
   const weights = joinWeightData(artifacts.weightData);
+  // Never written: weights a diverged step left non-finite (the loss guard stops such runs first).
+  const bad = nonFinite(weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer, artifacts.weightSpecs);
+  if (bad) throw new NinError(`not saving ${dir}: ${bad.count} weight value${bad.count === 1 ? ' is' : 's are'} NaN or infinite (first in ${bad.name}): training diverged; lower the learning rate`);
 
   let optimizerFiles: { json: string; bin: Uint8Array } | null = null;
   if (options.optimizerWeights && options.optimizerWeights.length > 0) {
@@ -125,10 +102,10 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, meta: C
     };
   }
 
-  const tmp = path.join(path.dirname(dir), `.${path.basename(dir)}.tmp-${process.pid}`);
+  const tmp = temporaryName(dir);
   try {
     fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp, { recursive: true });
+    fs.mkdirSync(tmp);
     writeDurable(path.join(tmp, 'weights.bin'), weights);
     writeDurable(path.join(tmp, 'model.json'), JSON.stringify(modelJson));
     if (optimizerFiles) {
@@ -140,7 +117,7 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, meta: C
     fsyncDir(tmp);
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw describeWriteError(err, dir);
+    throw describeFsError(err, `saving ${dir}`, 'the previous checkpoint is intact: free some space or pass another --out, then --resume');
   }
   // Swap: dir -> .dir.old, tmp -> dir, drop .old. A crash between the renames is undone by recoverCheckpoint.
   recoverCheckpoint(dir);

@@ -4,6 +4,7 @@
 import { BACKEND_CHOICES } from './backend';
 import type { EpochMetrics } from './checkpoint';
 import type { TrainConfig } from './config';
+import { CLASS_NAMES } from './data';
 import { NinError } from './errors';
 import { readRegularFile } from './read-file';
 import { BIAS_INITS, MIN_IMAGE_SIZE } from './model';
@@ -200,7 +201,7 @@ export function validateEpochMetrics(value: unknown, c: FieldChecker, key: strin
   const m = c.object(key || 'the row', value);
   const k = (field: string) => (key ? `${key}.${field}` : field);
   const maxEpochs = CONFIG_RULES.epochs.kind === 'integer' ? CONFIG_RULES.epochs.max : Number.MAX_SAFE_INTEGER;
-  return {
+  const metrics: EpochMetrics = {
     epoch: c.integer(k('epoch'), m.epoch, 1, maxEpochs),
     loss: c.real(k('loss'), m.loss, 0, Number.MAX_VALUE),
     trainAcc: c.real(k('trainAcc'), m.trainAcc, 0, 1),
@@ -208,4 +209,9 @@ export function validateEpochMetrics(value: unknown, c: FieldChecker, key: strin
     examplesPerSec: c.real(k('examplesPerSec'), m.examplesPerSec, 0, Number.MAX_VALUE),
     seconds: c.real(k('seconds'), m.seconds, 0, Number.MAX_VALUE),
   };
+  // The dead-class guard's record (train.ts) survives a resume, which rewrites the logs from last/.
+  if (m.deadClasses !== undefined) {
+    metrics.deadClasses = c.array(k('deadClasses'), m.deadClasses, CLASS_NAMES.length).map((name, i) => c.choice(`${k('deadClasses')}[${i}]`, name, CLASS_NAMES));
+  }
+  return metrics;
 }

@@ -140,17 +140,3 @@ export function forward(model: tf.LayersModel, x: tf.Tensor4D, training: boolean
   }
   return y as tf.Tensor2D;
 }
-
-/** Checks that a loaded model is this architecture (same layer names, kinds and weight shapes). */
-export function sameArchitecture(model: tf.LayersModel, imageSize: number): string | null {
-  const reference = buildNin({ imageSize, seed: 0 });
-  try {
-    const want = reference.layers.map((l) => `${l.name}:${l.getClassName()}:${l.getWeights().map((w) => w.shape.join('x')).join(',')}`);
-    const got = model.layers.map((l) => `${l.name}:${l.getClassName()}:${l.getWeights().map((w) => w.shape.join('x')).join(',')}`);
-    if (want.length !== got.length) return `expected ${want.length} layers, found ${got.length}`;
-    for (let i = 0; i < want.length; i++) if (want[i] !== got[i]) return `layer ${i} is ${got[i]}, expected ${want[i]}`;
-    return null;
-  } finally {
-    reference.dispose();
-  }
-}

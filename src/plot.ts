@@ -5,58 +5,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { EpochMetrics } from './checkpoint';
-import { FieldChecker, readConfigFile, validateEpochMetrics } from './config-check';
 import { NinError, UsageError } from './errors';
-import { readRegularFile } from './read-file';
 import { writeFileAtomic } from './safe-file';
 import { renderCurves } from './curves';
-import { RUN_FILES } from './run-dir';
+import { plannedEpochs, readHistory, RUN_FILES } from './run-dir';
 
 export const COMPARISON_FILE = 'comparison.svg';
 export const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_TIMEOUT_MS = 120_000;
-
-const MAX_LOG_BYTES = 16e6; // a 10000-epoch log is about 1.5 MB
-
-/** The per-epoch metrics of a run (its metrics.jsonl, or that file itself), each line checked. */
-export function readHistory(runDirOrFile: string): EpochMetrics[] {
-  const file = runDirOrFile.endsWith('.jsonl') ? runDirOrFile : path.join(runDirOrFile, RUN_FILES.metricsJsonl);
-  if (!fs.existsSync(runDirOrFile)) throw new NinError(`${runDirOrFile} does not exist; pass a run directory written by nin train`);
-  const fix = 'nin train rewrites it from last/ on --resume';
-  const text = readRegularFile(file, {
-    maxBytes: MAX_LOG_BYTES,
-    fix,
-    what: 'a training log',
-    missing: `${file} is missing; pass a run directory written by nin train (it holds metrics.jsonl)`,
-  }).toString('utf8');
-  const history: EpochMetrics[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    let m: unknown;
-    try {
-      m = JSON.parse(line);
-    } catch {
-      throw new NinError(`${file}:${i + 1} is not JSON (corrupt log); ${fix}`);
-    }
-    const c = new FieldChecker(`${file}:${i + 1}`, fix);
-    const metrics = validateEpochMetrics(m, c, '');
-    if (metrics.epoch !== history.length + 1) c.fail('epoch', metrics.epoch, `${history.length + 1} (one row per epoch, in order)`);
-    history.push(metrics);
-  });
-  return history;
-}
-
-/**
- * The planned epoch count from the run's config.json, so a run in progress keeps d2l's fixed x
- * range; undefined without one (a copied metrics.jsonl alone still plots). A config.json that is
- * there is checked as --resume checks it.
- */
-function plannedEpochs(runDir: string): number | undefined {
-  const file = path.join(runDir, RUN_FILES.config);
-  if (!fs.existsSync(file)) return undefined;
-  return readConfigFile(file, 'restore it from a copy, or plot the metrics.jsonl file itself').epochs;
-}
 
 /** A display name for each run: its directory name, or more of its path when two names collide. */
 export function runNames(runDirs: string[]): string[] {

@@ -403,7 +403,10 @@ export async function predict(target: string, files: string[], options: PredictO
       const chunk = ready.slice(first, first + BATCH_SIZE);
       const x = new Float32Array(chunk.length * pixels);
       chunk.forEach((item, i) => resizeInto(item.pixels, 0, imageSize, x, i * pixels));
-      const probabilities = tf.tidy(() => tf.softmax(forward(model, tf.tensor4d(x, [chunk.length, imageSize, imageSize, 1]), false)).arraySync() as number[][]);
+      // Read asynchronously: a GPU backend cannot read back synchronously in Node.
+      const output = tf.tidy(() => tf.softmax(forward(model, tf.tensor4d(x, [chunk.length, imageSize, imageSize, 1]), false)));
+      const probabilities = (await output.array()) as number[][];
+      output.dispose();
       chunk.forEach((item, i) => {
         const ranked = probabilities[i]
           .map((probability, index) => ({ index, name: CLASS_NAMES[index], probability }))

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { type CheckpointMeta, type EpochMetrics, type NamedTensor, loadCheckpoint, type LoadedCheckpoint, recoverCheckpoint, saveCheckpoint } from './checkpoint';
 import type { TrainConfig } from './config';
-import { CONFIG_FIX, validateConfig } from './config-check';
+import { FieldChecker, readConfigFile, validateEpochMetrics } from './config-check';
+import { readRegularFile } from './read-file';
 import { NinError, UsageError } from './errors';
 import { renderCurves } from './curves';
 import { describeFsError, makeDirs, TEMPORARY_PATTERN, temporaryName, writeDurable, writeFileAtomic } from './safe-file';
@@ -177,15 +178,45 @@ export class RunDirectory {
   }
 }
 
-/** A run's config.json, checked as strictly as the command line checks flags. */
-export function readRunConfig(file: string): TrainConfig {
-  let value: unknown;
-  try {
-    value = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
-    throw new NinError(`${file} is not valid JSON (corrupt or truncated); ${CONFIG_FIX}`);
-  }
-  return validateConfig(value, file);
+const MAX_LOG_BYTES = 16e6; // a 10000-epoch log is about 1.5 MB
+
+/** The per-epoch metrics of a run (its metrics.jsonl, or that file itself), each line checked. */
+export function readHistory(runDirOrFile: string): EpochMetrics[] {
+  const file = runDirOrFile.endsWith('.jsonl') ? runDirOrFile : path.join(runDirOrFile, RUN_FILES.metricsJsonl);
+  if (!fs.existsSync(runDirOrFile)) throw new NinError(`${runDirOrFile} does not exist; pass a run directory written by nin train`);
+  const fix = 'nin train rewrites it from last/ on --resume';
+  const text = readRegularFile(file, {
+    maxBytes: MAX_LOG_BYTES,
+    fix,
+    what: 'a training log',
+    missing: `${file} is missing; pass a run directory written by nin train (it holds metrics.jsonl)`,
+  }).toString('utf8');
+  const history: EpochMetrics[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let m: unknown;
+    try {
+      m = JSON.parse(line);
+    } catch {
+      throw new NinError(`${file}:${i + 1} is not JSON (corrupt log); ${fix}`);
+    }
+    const c = new FieldChecker(`${file}:${i + 1}`, fix);
+    const metrics = validateEpochMetrics(m, c, '');
+    if (metrics.epoch !== history.length + 1) c.fail('epoch', metrics.epoch, `${history.length + 1} (one row per epoch, in order)`);
+    history.push(metrics);
+  });
+  return history;
+}
+
+/**
+ * The planned epoch count from the run's config.json, so a run in progress keeps d2l's fixed x
+ * range; undefined without one (a copied metrics.jsonl alone still plots). A config.json that is
+ * there is checked as --resume checks it.
+ */
+export function plannedEpochs(runDir: string): number | undefined {
+  const file = path.join(runDir, RUN_FILES.config);
+  if (!fs.existsSync(file)) return undefined;
+  return readConfigFile(file, 'restore it from a copy, or plot the metrics.jsonl file itself').epochs;
 }
 
 function csvRow(m: EpochMetrics): string {
@@ -232,7 +263,7 @@ export function createRun(plan: RunPlan, config: TrainConfig, log: (line: string
 export function openRun(dir: string): RunDirectory {
   const configFile = path.join(dir, RUN_FILES.config);
   if (!fs.existsSync(configFile)) throw new UsageError(`--resume ${dir} is not a nin run directory (no config.json); pass <out>/<run>`);
-  const config = readRunConfig(configFile);
+  const config = readConfigFile(configFile);
   acquireLock(dir);
   const run = new RunDirectory(dir, config);
   try {

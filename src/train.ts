@@ -287,7 +287,7 @@ async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: Back
       // A last step with a finite loss can still leave weights that overflow: never save those as best/ or last/.
       if (diverged(test.loss)) throw divergedError('test loss', test.loss, `after epoch ${epoch}`);
       const dead = deadClasses(test);
-      const metrics: EpochMetrics & { deadClasses?: string[] } = {
+      const metrics: EpochMetrics = {
         epoch,
         loss: sums.lossSum / sums.examples,
         trainAcc: sums.correct / sums.examples,

@@ -18,7 +18,7 @@ import { resolveConfig } from '../src/config';
 import { FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC, readIdx, readSplit } from '../src/data';
 import { NinError } from '../src/errors';
 import { buildNin, forward } from '../src/model';
-import { readHistory } from '../src/plot';
+import { readHistory } from '../src/run-dir';
 import { decodeImage, toFashionMnist } from '../src/predict';
 import { deriveSeed, mulberry32 } from '../src/random';
 import { NIN_VERSION } from '../src/version';

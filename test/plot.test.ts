@@ -12,9 +12,9 @@ import type { EpochMetrics } from '../src/checkpoint';
 import { onednnStatus } from '../src/backend/onednn';
 import { resolveConfig } from '../src/config';
 import { NinError, UsageError } from '../src/errors';
-import { CHROMIUM, plot, readHistory, svgToPng } from '../src/plot';
+import { CHROMIUM, plot, svgToPng } from '../src/plot';
 import { renderCurves } from '../src/curves';
-import { RunDirectory } from '../src/run-dir';
+import { readHistory, RunDirectory } from '../src/run-dir';
 
 const NIN_BIN = path.resolve(__dirname, '..', '..', 'bin', 'nin.js');
 const METRIC_KEYS = ['loss', 'trainAcc', 'testAcc'];
