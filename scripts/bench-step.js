@@ -28,8 +28,8 @@ async function main() {
   await tf.setBackend(backend);
   const model = buildNin({ imageSize, seed: 1 });
   const optimizerName = option('optimizer', 'sgd');
-  const optimizer = optimizerName === 'adam' ? tf.train.adam(0.001)
-    : optimizerName === 'momentum' ? tf.train.momentum(0.05, 0.9) : tf.train.sgd(0.05);
+  const optimizer =
+    optimizerName === 'adam' ? tf.train.adam(0.001) : optimizerName === 'momentum' ? tf.train.momentum(0.05, 0.9) : tf.train.sgd(0.05);
   const x = tf.randomUniform([batchSize, imageSize, imageSize, 1]).dataSync();
   const labels = Int32Array.from({ length: batchSize }, (_, i) => (i * 7) % 10);
   const trainer = makeTrainer(model, optimizer);
@@ -50,13 +50,15 @@ async function main() {
   for (let i = 0; i < steps; i++) infer();
   const inferSec = Number(process.hrtime.bigint() - t) / 1e9;
   const result = {
-    backend, imageSize, batchSize,
+    backend,
+    imageSize,
+    batchSize,
     layouts: backend === 'onednn' ? onednn.onednnConvLayouts() : undefined,
     threads: backend === 'onednn' ? onednn.onednnThreads() : undefined,
     stepSec: +(trainSec / steps).toFixed(4),
     stepCpuSec: +((user + system) / 1e6 / steps).toFixed(4), // all threads: stable on a busy machine
-    trainImagesPerSec: +(batchSize * steps / trainSec).toFixed(2),
-    inferImagesPerSec: +(batchSize * steps / inferSec).toFixed(2),
+    trainImagesPerSec: +((batchSize * steps) / trainSec).toFixed(2),
+    inferImagesPerSec: +((batchSize * steps) / inferSec).toFixed(2),
     numTensors: tf.memory().numTensors,
   };
   console.log(JSON.stringify(result));
@@ -81,9 +83,11 @@ async function main() {
     const rows = [...byKernel].sort((p, q) => q[1].ms - p[1].ms);
     for (const [name, e] of rows) {
       if (!native.has(name)) jsMs += e.ms;
-      console.error(`${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(4)} calls ${native.has(name) ? 'native' : 'JS'}`);
+      console.error(
+        `${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(4)} calls ${native.has(name) ? 'native' : 'JS'}`,
+      );
     }
-    console.error(`kernels total ${total.toFixed(1)} ms, JS kernels ${jsMs.toFixed(1)} ms (${(100 * jsMs / total).toFixed(1)}%)`);
+    console.error(`kernels total ${total.toFixed(1)} ms, JS kernels ${jsMs.toFixed(1)} ms (${((100 * jsMs) / total).toFixed(1)}%)`);
     if (backend === 'onednn') {
       const fallbacks = Object.entries(onednn.onednnKernelCalls()).filter(([, c]) => c.fallback > 0);
       if (fallbacks.length) console.error('fallbacks:', JSON.stringify(Object.fromEntries(fallbacks)));

@@ -24,7 +24,12 @@ async function main() {
   const trainer = makeTrainer(model, tf.train.sgd(Number(lr)));
   let s = 0;
   for (const b of batches(data.train, { batchSize: batch, imageSize: size, shuffle: false, seed: 0, epoch: 1 })) {
-    const { loss } = await trainStep(trainer, b.x, b.labels, b.size, { imageSize: size, labelSmoothing: 0, weightDecay: 0, dropoutSeed: null });
+    const { loss } = await trainStep(trainer, b.x, b.labels, b.size, {
+      imageSize: size,
+      labelSmoothing: 0,
+      weightDecay: 0,
+      dropoutSeed: null,
+    });
     console.log(`step ${++s} loss ${loss.toFixed(7)}`);
   }
 }

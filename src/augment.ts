@@ -9,7 +9,15 @@ export const AUGMENT_PADDING = 4; // pixels of zero padding around the 28x28 ima
  * left-right with probability 1/2, then shifted by up to AUGMENT_PADDING pixels each way
  * (a crop of the zero-padded image), so the garment never leaves the frame entirely.
  */
-export function augmentImage(src: Uint8Array, offset: number, side: number, out: Uint8Array, seed: number, epoch: number, example: number): void {
+export function augmentImage(
+  src: Uint8Array,
+  offset: number,
+  side: number,
+  out: Uint8Array,
+  seed: number,
+  epoch: number,
+  example: number,
+): void {
   const random = mulberry32(deriveSeed(seed, 3, epoch, example));
   const flip = random() < 0.5;
   const span = 2 * AUGMENT_PADDING + 1;

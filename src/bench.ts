@@ -26,9 +26,14 @@ export interface BenchResult {
   inferImagesPerSec: number;
 }
 
-export async function bench(options: BenchOptions, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<BenchResult> {
+export async function bench(
+  options: BenchOptions,
+  log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+): Promise<BenchResult> {
   const backend = await initBackend(options.backend, options.threads, log);
-  log(`bench: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.steps} steps after a warm-up`);
+  log(
+    `bench: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.steps} steps after a warm-up`,
+  );
   const model = buildNin({ imageSize: options.imageSize, seed: 0 });
   const trainer = makeTrainer(model, tf.train.sgd(DEFAULT_RECIPE.learningRate));
   const random = mulberry32(0);
@@ -40,7 +45,13 @@ export async function bench(options: BenchOptions, log: (line: string) => void =
     const plan = microBatchPlan(backend, model, options.batchSize);
     if (plan) log(plan.note);
     const step = (i: number) =>
-      trainStep(trainer, x, labels, options.batchSize, { imageSize: options.imageSize, labelSmoothing: 0, weightDecay: 0, dropoutSeed: i, microBatchSize: plan?.size });
+      trainStep(trainer, x, labels, options.batchSize, {
+        imageSize: options.imageSize,
+        labelSmoothing: 0,
+        weightDecay: 0,
+        dropoutSeed: i,
+        microBatchSize: plan?.size,
+      });
     await step(0); // warm-up: primitive creation, allocations
     let t = process.hrtime.bigint();
     for (let i = 1; i <= options.steps; i++) await step(i);

@@ -76,10 +76,12 @@ export function recoverCheckpoint(dir: string): void {
 
 export async function saveCheckpoint(dir: string, model: tf.LayersModel, meta: CheckpointMeta, options: SaveOptions = {}): Promise<void> {
   let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    artifacts = a;
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }));
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
   if (!artifacts?.weightSpecs || !artifacts.weightData) throw new Error('model.save produced no weights (this is a bug)');
   const modelJson: ModelJson = {
     format: 'layers-model',
@@ -90,8 +92,14 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, meta: C
   };
   const weights = joinWeightData(artifacts.weightData);
   // Never written: weights a diverged step left non-finite (the loss guard stops such runs first).
-  const bad = nonFinite(weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer, artifacts.weightSpecs);
-  if (bad) throw new NinError(`not saving ${dir}: ${bad.count} weight value${bad.count === 1 ? ' is' : 's are'} NaN or infinite (first in ${bad.name}): training diverged; lower the learning rate`);
+  const bad = nonFinite(
+    weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer,
+    artifacts.weightSpecs,
+  );
+  if (bad)
+    throw new NinError(
+      `not saving ${dir}: ${bad.count} weight value${bad.count === 1 ? ' is' : 's are'} NaN or infinite (first in ${bad.name}): training diverged; lower the learning rate`,
+    );
 
   let optimizerFiles: { json: string; bin: Uint8Array } | null = null;
   if (options.optimizerWeights && options.optimizerWeights.length > 0) {
@@ -176,7 +184,13 @@ function manifestBytes(specs: tf.io.WeightsManifestEntry[]): number {
  * A weights manifest's entries, each checked: a unique name, a shape of whole numbers, a dtype nin
  * writes, no quantization, and all of them together within MAX_WEIGHT_BYTES.
  */
-function checkSpecs(value: unknown, c: FieldChecker, key: string, dtypes: readonly ('float32' | 'int32')[], names = new Set<string>()): tf.io.WeightsManifestEntry[] {
+function checkSpecs(
+  value: unknown,
+  c: FieldChecker,
+  key: string,
+  dtypes: readonly ('float32' | 'int32')[],
+  names = new Set<string>(),
+): tf.io.WeightsManifestEntry[] {
   const list = c.array(key, value, MAX_WEIGHT_ENTRIES);
   let bytes = 0;
   return list.map((entry, i) => {
@@ -189,7 +203,8 @@ function checkSpecs(value: unknown, c: FieldChecker, key: string, dtypes: readon
     const dtype = c.choice(`${k}.dtype`, e.dtype, dtypes);
     if (e.quantization !== undefined) c.fail(`${k}.quantization`, e.quantization, 'absent (nin reads unquantized weights only)');
     bytes += shape.reduce((a, b) => a * b, DTYPE_BYTES[dtype]);
-    if (bytes > MAX_WEIGHT_BYTES) c.fail(key, `${(bytes / 1e6).toFixed(0)} MB of weights`, `at most ${MAX_WEIGHT_BYTES / 1e6} MB (NiN's weights are 8 MB)`);
+    if (bytes > MAX_WEIGHT_BYTES)
+      c.fail(key, `${(bytes / 1e6).toFixed(0)} MB of weights`, `at most ${MAX_WEIGHT_BYTES / 1e6} MB (NiN's weights are 8 MB)`);
     return { name, shape, dtype };
   });
 }
@@ -218,7 +233,9 @@ function nonFinite(data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[]): { na
 function refuseNonFinite(file: string, data: ArrayBuffer, specs: tf.io.WeightsManifestEntry[], fix: string): void {
   const bad = nonFinite(data, specs);
   if (bad) {
-    throw new NinError(`${file} holds ${bad.count} NaN or infinite value${bad.count === 1 ? '' : 's'} (first in ${bad.name}): its run diverged or the file is damaged; ${fix}`);
+    throw new NinError(
+      `${file} holds ${bad.count} NaN or infinite value${bad.count === 1 ? '' : 's'} (first in ${bad.name}): its run diverged or the file is damaged; ${fix}`,
+    );
   }
 }
 
@@ -232,7 +249,9 @@ export function validateMeta(raw: unknown, file: string): CheckpointMeta {
     throw new NinError(`${file} is not a nin checkpoint's meta.json; use a checkpoint written by nin train`);
   }
   if (raw.formatVersion > FORMAT_VERSION) {
-    throw new NinError(`${path.dirname(file)} was written by a newer nin (checkpoint format ${raw.formatVersion}, this nin reads ${FORMAT_VERSION}); upgrade nin`);
+    throw new NinError(
+      `${path.dirname(file)} was written by a newer nin (checkpoint format ${raw.formatVersion}, this nin reads ${FORMAT_VERSION}); upgrade nin`,
+    );
   }
   const c = new FieldChecker(file, USE_ANOTHER);
   c.integer('formatVersion', raw.formatVersion, 1, FORMAT_VERSION);
@@ -294,7 +313,21 @@ function validateModelJson(raw: unknown, file: string): { topology: Record<strin
 }
 
 /** Initialisers TF.js may build a layer with before its weights are loaded: all cheap. */
-const INITIALIZERS = new Set(['VarianceScaling', 'GlorotUniform', 'GlorotNormal', 'HeUniform', 'HeNormal', 'LeCunUniform', 'LeCunNormal', 'Zeros', 'Ones', 'Constant', 'RandomUniform', 'RandomNormal', 'TruncatedNormal']);
+const INITIALIZERS = new Set([
+  'VarianceScaling',
+  'GlorotUniform',
+  'GlorotNormal',
+  'HeUniform',
+  'HeNormal',
+  'LeCunUniform',
+  'LeCunNormal',
+  'Zeros',
+  'Ones',
+  'Constant',
+  'RandomUniform',
+  'RandomNormal',
+  'TruncatedNormal',
+]);
 const INITIALIZER_KEYS = new Set(['kernel_initializer', 'bias_initializer']);
 
 type LayerJson = { class_name: string; config: Record<string, unknown> };
@@ -342,12 +375,14 @@ function topologyMismatch(topology: Record<string, unknown>, imageSize: number):
     for (const key of new Set([...Object.keys(ref.config), ...Object.keys(config)])) {
       if (INITIALIZER_KEYS.has(key)) {
         const init = config[key];
-        if (init !== undefined && !(isPlainObject(init) && typeof init.class_name === 'string' && INITIALIZERS.has(init.class_name))) return `${name}'s ${key} is ${shown(init)}`;
+        if (init !== undefined && !(isPlainObject(init) && typeof init.class_name === 'string' && INITIALIZERS.has(init.class_name)))
+          return `${name}'s ${key} is ${shown(init)}`;
         continue;
       }
       if (JSON.stringify(config[key]) === JSON.stringify(ref.config[key])) continue;
       const shape = config[key];
-      if (key === 'batch_input_shape' && Array.isArray(shape)) return `its input is ${shape.slice(1).join('x')}, meta.json says ${imageSize}px`;
+      if (key === 'batch_input_shape' && Array.isArray(shape))
+        return `its input is ${shape.slice(1).join('x')}, meta.json says ${imageSize}px`;
       return `${name}'s ${key} is ${shown(config[key])}, NiN's is ${shown(ref.config[key])}`;
     }
   }
@@ -367,15 +402,20 @@ interface ModelFiles {
  */
 function readModelFiles(dir: string, imageSize: number): ModelFiles {
   const file = path.join(dir, 'model.json');
-  const { topology, specs } = validateModelJson(readJson(file, USE_ANOTHER, `${file} is missing; the checkpoint is incomplete, ${USE_ANOTHER}`), file);
-  const architecture = (why: string) => new NinError(`${dir} holds another architecture than d2l's NiN at ${imageSize}px (${why}); use a checkpoint written by nin train`);
+  const { topology, specs } = validateModelJson(
+    readJson(file, USE_ANOTHER, `${file} is missing; the checkpoint is incomplete, ${USE_ANOTHER}`),
+    file,
+  );
+  const architecture = (why: string) =>
+    new NinError(`${dir} holds another architecture than d2l's NiN at ${imageSize}px (${why}); use a checkpoint written by nin train`);
   const mismatch = topologyMismatch(topology, imageSize);
   if (mismatch) throw architecture(mismatch);
   const { weights } = ninReference(imageSize);
   for (const spec of specs) {
     const shape = weights.get(spec.name);
     if (!shape) throw architecture(`it has a weight ${JSON.stringify(spec.name).slice(0, 60)}, NiN has none of that name`);
-    if (shape.join('x') !== spec.shape.join('x')) throw architecture(`${spec.name} is ${spec.shape.join('x')}, NiN's is ${shape.join('x')}`);
+    if (shape.join('x') !== spec.shape.join('x'))
+      throw architecture(`${spec.name} is ${spec.shape.join('x')}, NiN's is ${shape.join('x')}`);
   }
   if (specs.length !== weights.size) throw architecture(`it has ${specs.length} weights, NiN has ${weights.size}`);
   const weightsFile = path.join(dir, 'weights.bin');
@@ -386,9 +426,13 @@ function readModelFiles(dir: string, imageSize: number): ModelFiles {
 
 async function buildModel(files: ModelFiles, file: string): Promise<tf.LayersModel> {
   try {
-    return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: files.topology, weightSpecs: files.specs, weightData: files.weightData }));
+    return await tf.loadLayersModel(
+      tf.io.fromMemory({ modelTopology: files.topology, weightSpecs: files.specs, weightData: files.weightData }),
+    );
   } catch (err) {
-    throw new NinError(`${file} could not be loaded as a model (${String((err as Error)?.message ?? err).split('\n')[0]}); use a checkpoint written by nin train`);
+    throw new NinError(
+      `${file} could not be loaded as a model (${String((err as Error)?.message ?? err).split('\n')[0]}); use a checkpoint written by nin train`,
+    );
   }
 }
 
@@ -414,17 +458,23 @@ function readOptimizerFiles(dir: string, meta: CheckpointMeta): { specs: tf.io.W
   const key = 'weightsManifest[0].weights';
   const specs = checkSpecs(group.weights, c, key, ['float32', 'int32']);
   const iter = specs[0];
-  if (!iter || iter.name !== 'iter' || iter.shape.length !== 0 || iter.dtype !== 'int32') c.fail(`${key}[0]`, iter, 'the step count: {"name":"iter","shape":[],"dtype":"int32"}');
+  if (!iter || iter.name !== 'iter' || iter.shape.length !== 0 || iter.dtype !== 'int32')
+    c.fail(`${key}[0]`, iter, 'the step count: {"name":"iter","shape":[],"dtype":"int32"}');
   const { trainable } = ninReference(meta.imageSize);
   const perWeight = OPTIMIZER_SLOTS[meta.config.optimizer];
   const slots = specs.slice(1);
   // Before the first step TF.js has no slots yet; after it, every weight has its own.
   if (slots.length !== 0 && slots.length !== perWeight * trainable.length) {
-    c.fail(key, `${slots.length} slots after iter`, `${perWeight * trainable.length} (${perWeight} per weight of NiN for ${meta.config.optimizer})`);
+    c.fail(
+      key,
+      `${slots.length} slots after iter`,
+      `${perWeight * trainable.length} (${perWeight} per weight of NiN for ${meta.config.optimizer})`,
+    );
   }
   slots.forEach((s, i) => {
     const shape = trainable[i % trainable.length];
-    if (s.dtype !== 'float32' || s.shape.join('x') !== shape.join('x')) c.fail(`${key}[${i + 1}]`, s, `a float32 tensor of shape ${shape.join('x')}, as NiN's weight ${i % trainable.length}`);
+    if (s.dtype !== 'float32' || s.shape.join('x') !== shape.join('x'))
+      c.fail(`${key}[${i + 1}]`, s, `a float32 tensor of shape ${shape.join('x')}, as NiN's weight ${i % trainable.length}`);
   });
   const binFile = path.join(dir, 'optimizer.bin');
   const data = readBin(binFile, manifestBytes(specs), fix);
@@ -433,7 +483,8 @@ function readOptimizerFiles(dir: string, meta: CheckpointMeta): { specs: tf.io.W
   const perEpoch = Math.ceil((meta.config.trainLimit ?? 60000) / meta.config.batchSize);
   const binChecker = new FieldChecker(binFile, fix);
   binChecker.integer('iter', steps, 0, (meta.epoch + 1) * perEpoch);
-  if (meta.optimizer && meta.optimizer.iterations !== steps) binChecker.fail('iter', steps, `meta.json's optimizer.iterations, ${meta.optimizer.iterations}`);
+  if (meta.optimizer && meta.optimizer.iterations !== steps)
+    binChecker.fail('iter', steps, `meta.json's optimizer.iterations, ${meta.optimizer.iterations}`);
   return { specs, data };
 }
 
@@ -445,8 +496,10 @@ function readOptimizerFiles(dir: string, meta: CheckpointMeta): { specs: tf.io.W
 export function resolveCheckpointDir(target: string): string {
   const landed = landedCheckpoint(target);
   if (landed) return landed;
-  if (!fs.existsSync(target)) throw new NinError(`${target} does not exist; pass a checkpoint directory (with model.json) or a run directory`);
-  if (!fs.statSync(target).isDirectory()) throw new NinError(`${target} is not a directory; pass a checkpoint directory (with model.json) or a run directory`);
+  if (!fs.existsSync(target))
+    throw new NinError(`${target} does not exist; pass a checkpoint directory (with model.json) or a run directory`);
+  if (!fs.statSync(target).isDirectory())
+    throw new NinError(`${target} is not a directory; pass a checkpoint directory (with model.json) or a run directory`);
   for (const sub of ['best', 'last']) {
     const dir = landedCheckpoint(path.join(target, sub));
     if (dir) return dir;
@@ -468,9 +521,13 @@ function landedCheckpoint(dir: string): string | null {
 export async function loadCheckpoint(target: string): Promise<LoadedCheckpoint> {
   const dir = resolveCheckpointDir(target);
   const metaFile = path.join(dir, 'meta.json');
-  const meta = validateMeta(readJson(metaFile, USE_ANOTHER, `${metaFile} is missing: the checkpoint is incomplete; use another one`), metaFile);
+  const meta = validateMeta(
+    readJson(metaFile, USE_ANOTHER, `${metaFile} is missing: the checkpoint is incomplete; use another one`),
+    metaFile,
+  );
   const modelFiles = readModelFiles(dir, meta.imageSize);
-  if (meta.config.imageSize !== meta.imageSize) new FieldChecker(metaFile, USE_ANOTHER).fail('config.imageSize', meta.config.imageSize, `its imageSize, ${meta.imageSize}`);
+  if (meta.config.imageSize !== meta.imageSize)
+    new FieldChecker(metaFile, USE_ANOTHER).fail('config.imageSize', meta.config.imageSize, `its imageSize, ${meta.imageSize}`);
   const optimizerFiles = readOptimizerFiles(dir, meta);
   const model = await buildModel(modelFiles, path.join(dir, 'model.json'));
   let optimizerWeights: NamedTensor[] | null = null;
@@ -509,7 +566,12 @@ export function loadInitialWeights(target: string, model: tf.LayersModel): void 
     if (paths.length === 0) c.fail(`weightsManifest[${i}].paths`, paths, 'at least one file name');
     const weights = checkSpecs(group.weights, c, `weightsManifest[${i}].weights`, ['float32'], names);
     total += manifestBytes(weights);
-    if (total > MAX_WEIGHT_BYTES) c.fail('weightsManifest', `${(total / 1e6).toFixed(0)} MB of weights`, `at most ${MAX_WEIGHT_BYTES / 1e6} MB (NiN's weights are 8 MB)`);
+    if (total > MAX_WEIGHT_BYTES)
+      c.fail(
+        'weightsManifest',
+        `${(total / 1e6).toFixed(0)} MB of weights`,
+        `at most ${MAX_WEIGHT_BYTES / 1e6} MB (NiN's weights are 8 MB)`,
+      );
     return { paths, weights };
   });
   const decoded: Record<string, tf.Tensor> = {};
@@ -517,18 +579,27 @@ export function loadInitialWeights(target: string, model: tf.LayersModel): void 
     for (const group of groups) {
       // A group's weights are laid out across its files in order, as TF.js shards them.
       const files = group.paths.map((p) => path.join(path.dirname(manifestFile), p));
-      const limits = (file: string) => ({ fix, what: 'a weights file', missing: `${file} is missing; a weights manifest needs the .bin files it names beside it` });
+      const limits = (file: string) => ({
+        fix,
+        what: 'a weights file',
+        missing: `${file} is missing; a weights manifest needs the .bin files it names beside it`,
+      });
       const sizes = files.map((file) => regularFileSize(file, limits(file)));
       const have = sizes.reduce((a, b) => a + b, 0);
       const want = manifestBytes(group.weights);
       if (have !== want) {
-        throw new NinError(`${group.paths.join(', ')} next to ${manifestFile} hold ${have} bytes, the manifest says ${want}: truncated or corrupt`);
+        throw new NinError(
+          `${group.paths.join(', ')} next to ${manifestFile} hold ${have} bytes, the manifest says ${want}: truncated or corrupt`,
+        );
       }
-      const joined = tf.io.concatenateArrayBuffers(files.map((file, k) => {
-        const buf = readRegularFile(file, { ...limits(file), maxBytes: sizes[k] });
-        return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-      }));
-      if (joined.byteLength !== want) throw new NinError(`${group.paths.join(', ')} next to ${manifestFile} changed while being read; ${fix}`);
+      const joined = tf.io.concatenateArrayBuffers(
+        files.map((file, k) => {
+          const buf = readRegularFile(file, { ...limits(file), maxBytes: sizes[k] });
+          return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+        }),
+      );
+      if (joined.byteLength !== want)
+        throw new NinError(`${group.paths.join(', ')} next to ${manifestFile} changed while being read; ${fix}`);
       refuseNonFinite(group.paths.length === 1 ? files[0] : `${manifestFile}'s weight files`, joined, group.weights, fix);
       Object.assign(decoded, tf.io.decodeWeights(joined, group.weights));
     }
@@ -537,7 +608,9 @@ export function loadInitialWeights(target: string, model: tf.LayersModel): void 
       const t = decoded[name];
       if (!t) throw new NinError(`${manifestFile} has no weight ${name}; it must hold all of NiN's kernels and biases`);
       if (t.shape.join('x') !== w.shape.join('x')) {
-        throw new NinError(`${manifestFile}: ${name} is ${t.shape.join('x')}, NiN's is ${w.shape.join('x')} (kernels are height x width x in x out)`);
+        throw new NinError(
+          `${manifestFile}: ${name} is ${t.shape.join('x')}, NiN's is ${w.shape.join('x')} (kernels are height x width x in x out)`,
+        );
       }
       return t;
     });

@@ -21,7 +21,8 @@ const DECIMAL_REAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
     const n = DECIMAL_INTEGER.test(value) ? Number(value) : NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be ${describeRange('integer', min, max)}.`);
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be ${describeRange('integer', min, max)}.`);
     return n;
   };
 }
@@ -30,7 +31,8 @@ function real(name: string, min: number, max: number, minExclusive = false) {
   return (value: string): number => {
     const n = DECIMAL_REAL.test(value) ? Number(value) : NaN;
     const low = minExclusive ? n > min : n >= min;
-    if (!Number.isFinite(n) || !low || n > max) throw new InvalidArgumentError(`${name} must be ${describeRange('real', min, max, minExclusive)}.`);
+    if (!Number.isFinite(n) || !low || n > max)
+      throw new InvalidArgumentError(`${name} must be ${describeRange('real', min, max, minExclusive)}.`);
     return n;
   };
 }
@@ -39,7 +41,8 @@ function real(name: string, min: number, max: number, minExclusive = false) {
 function parseDuration(value: string): number {
   const match = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(value.trim());
   const seconds = match ? Number(match[1]) * { s: 1, m: 60, h: 3600 }[(match[2] ?? 's') as 's' | 'm' | 'h'] : NaN;
-  if (!(seconds >= 1 && seconds <= 7 * 86400)) throw new InvalidArgumentError('--save-every must be a duration such as 90s, 10m or 1h (from 1s to 7 days).');
+  if (!(seconds >= 1 && seconds <= 7 * 86400))
+    throw new InvalidArgumentError('--save-every must be a duration such as 90s, 10m or 1h (from 1s to 7 days).');
   return seconds;
 }
 
@@ -57,7 +60,12 @@ const parseThreads = configParser('threads');
 const parseTestLimit = configParser('testLimit');
 
 function backendOption() {
-  return new Option('--backend <name>', 'engine: auto picks a GPU (webgpu on a hardware adapter, then tfjs-node-gpu on CUDA), then onednn, then cpu; webgpu also runs on a software adapter such as lavapipe').choices(BACKEND_CHOICES as string[]).default('auto');
+  return new Option(
+    '--backend <name>',
+    'engine: auto picks a GPU (webgpu on a hardware adapter, then tfjs-node-gpu on CUDA), then onednn, then cpu; webgpu also runs on a software adapter such as lavapipe',
+  )
+    .choices(BACKEND_CHOICES as string[])
+    .default('auto');
 }
 
 const JSON_HELP = 'print one JSON object';
@@ -65,12 +73,18 @@ const DATA_DIR_HELP = 'Fashion-MNIST directory (IDX files, .gz or raw)';
 
 /** The engine options every command that runs the model shares. */
 function addEngineOptions(command: Command): Command {
-  return command.addOption(backendOption()).addOption(new Option('--threads <n>', 'CPU threads for onednn (default: all cores)').argParser(parseThreads));
+  return command
+    .addOption(backendOption())
+    .addOption(new Option('--threads <n>', 'CPU threads for onednn (default: all cores)').argParser(parseThreads));
 }
 
 /** The runtime part of the config from the engine options and --data-dir (see config.ts). */
 function runtimeOf(opts: { backend: string; threads?: number; dataDir?: string }): Runtime {
-  return { backend: opts.backend as BackendChoice, threads: opts.threads ?? null, dataDir: opts.dataDir ? path.resolve(opts.dataDir) : null };
+  return {
+    backend: opts.backend as BackendChoice,
+    threads: opts.threads ?? null,
+    dataDir: opts.dataDir ? path.resolve(opts.dataDir) : null,
+  };
 }
 
 interface Printer {
@@ -79,20 +93,44 @@ interface Printer {
 }
 
 /** `nin train`'s options that make up the recipe: fixed for a run, so --resume refuses them. */
-const RECIPE_ATTRIBUTES = ['recipe', 'lr', 'batchSize', 'imageSize', 'optimizer', 'momentum', 'nesterov', 'schedule', 'warmupEpochs', 'augment', 'labelSmoothing', 'weightDecay', 'seed', 'biasInit', 'trainLimit', 'testLimit'];
+const RECIPE_ATTRIBUTES = [
+  'recipe',
+  'lr',
+  'batchSize',
+  'imageSize',
+  'optimizer',
+  'momentum',
+  'nesterov',
+  'schedule',
+  'warmupEpochs',
+  'augment',
+  'labelSmoothing',
+  'weightDecay',
+  'seed',
+  'biasInit',
+  'trainLimit',
+  'testLimit',
+];
 
 /** A recipe option the user gave, as typed: `--no-nesterov` rather than `--nesterov` when it set false. */
 function givenFlag(cmd: Command, attribute: string): string {
   const negated = cmd.getOptionValue(attribute) === false;
-  const option = cmd.options.find((o) => o.attributeName() === attribute && o.negate === negated) ?? cmd.options.find((o) => o.attributeName() === attribute);
+  const option =
+    cmd.options.find((o) => o.attributeName() === attribute && o.negate === negated) ??
+    cmd.options.find((o) => o.attributeName() === attribute);
   return option?.long ?? attribute;
 }
 
 function trainCommand(printer: Printer): Command {
   const command = new Command('train')
-    .description("train NiN with d2l's recipe (train_ch6 defaults, shown below) or a named --recipe, writing checkpoints and logs to <out>/<run>/")
+    .description(
+      "train NiN with d2l's recipe (train_ch6 defaults, shown below) or a named --recipe, writing checkpoints and logs to <out>/<run>/",
+    )
     .addOption(
-      new Option('--recipe <name>', `start from a named recipe; flags given beside it override it: ${RECIPE_NAMES.map((n) => `${n} (${RECIPES[n].summary})`).join('; ')}`)
+      new Option(
+        '--recipe <name>',
+        `start from a named recipe; flags given beside it override it: ${RECIPE_NAMES.map((n) => `${n} (${RECIPES[n].summary})`).join('; ')}`,
+      )
         .choices(RECIPE_NAMES)
         .default(DEFAULT_RECIPE_NAME),
     )
@@ -105,31 +143,71 @@ function trainCommand(printer: Printer): Command {
     .option('--nesterov', 'Nesterov momentum (with --optimizer momentum)')
     .option('--no-nesterov', 'plain momentum (to override a recipe)')
     .addOption(new Option('--schedule <name>', 'learning-rate schedule').choices(SCHEDULES as string[]).default(DEFAULT_CONFIG.schedule))
-    .option('--warmup-epochs <number>', 'linear learning-rate warm-up, in epochs', configParser('warmupEpochs'), DEFAULT_CONFIG.warmupEpochs)
+    .option(
+      '--warmup-epochs <number>',
+      'linear learning-rate warm-up, in epochs',
+      configParser('warmupEpochs'),
+      DEFAULT_CONFIG.warmupEpochs,
+    )
     .option('--augment', 'random horizontal flip and padded random crop, per batch')
     .option('--no-augment', 'no augmentation (to override a recipe)')
-    .option('--label-smoothing <number>', 'label smoothing of the cross-entropy target', configParser('labelSmoothing'), DEFAULT_CONFIG.labelSmoothing)
-    .option('--weight-decay <number>', 'L2 weight decay, as PyTorch SGD weight_decay', configParser('weightDecay'), DEFAULT_CONFIG.weightDecay)
+    .option(
+      '--label-smoothing <number>',
+      'label smoothing of the cross-entropy target',
+      configParser('labelSmoothing'),
+      DEFAULT_CONFIG.labelSmoothing,
+    )
+    .option(
+      '--weight-decay <number>',
+      'L2 weight decay, as PyTorch SGD weight_decay',
+      configParser('weightDecay'),
+      DEFAULT_CONFIG.weightDecay,
+    )
     .option('--seed <n>', 'seed for initialisation, shuffling and dropout', configParser('seed'), DEFAULT_CONFIG.seed)
-    .addOption(new Option('--bias-init <kind>', "conv biases: pytorch (PyTorch's default, uniform in +-1/sqrt(fan_in), which d2l's code keeps), or zeros").choices(BIAS_INITS as string[]).default(DEFAULT_CONFIG.biasInit))
-    .option('--init-weights <path>', 'start from these weights instead of the seeded initialisation: a checkpoint or run directory, or a TF.js weights manifest (.json), e.g. from scripts/torch-init-weights.py')
+    .addOption(
+      new Option(
+        '--bias-init <kind>',
+        "conv biases: pytorch (PyTorch's default, uniform in +-1/sqrt(fan_in), which d2l's code keeps), or zeros",
+      )
+        .choices(BIAS_INITS as string[])
+        .default(DEFAULT_CONFIG.biasInit),
+    )
+    .option(
+      '--init-weights <path>',
+      'start from these weights instead of the seeded initialisation: a checkpoint or run directory, or a TF.js weights manifest (.json), e.g. from scripts/torch-init-weights.py',
+    )
     .option('--train-limit <n>', 'use the first n training examples', configParser('trainLimit'))
     .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
     .option('--out <dir>', 'directory for runs (relative to the current directory)', 'checkpoints')
     .option('--run <name>', 'run name (default: a timestamp)')
-    .option('--resume <runDir>', 'continue a run from its last/ checkpoint, with its own recipe (only --epochs and the engine options may change)')
-    .option('--log-every <seconds>', 'when stderr is not a terminal, a progress line every this many seconds (0: none)', real('--log-every', 0, 86400), 30)
-    .option('--save-every <duration>', 'also save last/ mid-epoch this often (e.g. 90s, 10m, 1h), so a kill -9 loses at most that long', parseDuration)
+    .option(
+      '--resume <runDir>',
+      'continue a run from its last/ checkpoint, with its own recipe (only --epochs and the engine options may change)',
+    )
+    .option(
+      '--log-every <seconds>',
+      'when stderr is not a terminal, a progress line every this many seconds (0: none)',
+      real('--log-every', 0, 86400),
+      30,
+    )
+    .option(
+      '--save-every <duration>',
+      'also save last/ mid-epoch this often (e.g. 90s, 10m, 1h), so a kill -9 loses at most that long',
+      parseDuration,
+    )
     .option('--tensorboard [dir]', 'write TensorBoard event files (default dir: <run>/tensorboard)');
   addEngineOptions(command).option('--data-dir <dir>', DATA_DIR_HELP);
   return command.action(async (opts, cmd: Command) => {
     const { train } = await import('./train');
     if (opts.resume && opts.run) throw new UsageError('--run and --resume exclude each other: --resume takes the run directory');
-    if (opts.resume && opts.initWeights) throw new UsageError("--init-weights starts a new run; --resume continues from the run's own last/ checkpoint: drop one");
+    if (opts.resume && opts.initWeights)
+      throw new UsageError("--init-weights starts a new run; --resume continues from the run's own last/ checkpoint: drop one");
     if (opts.resume) {
       const given = RECIPE_ATTRIBUTES.filter((a) => cmd.getOptionValueSource(a) === 'cli').map((a) => givenFlag(cmd, a));
       if (given.length) {
-        throw new UsageError(`--resume continues a run with its own recipe (its config.json), so ${given.join(', ')} cannot change: drop ${given.length === 1 ? 'it' : 'them'}, or start a new run from it with --init-weights ${opts.resume}`);
+        throw new UsageError(
+          `--resume continues a run with its own recipe (its config.json), so ${given.join(', ')} cannot change: drop ${given.length === 1 ? 'it' : 'them'}, or start a new run from it with --init-weights ${opts.resume}`,
+        );
       }
     }
     const flags: Partial<TrainConfig> = {
@@ -154,9 +232,13 @@ function trainCommand(printer: Printer): Command {
     };
     // Only the flags the user gave override the recipe; the others are d2l's defaults, or the recipe's.
     const attribute = (key: string) => (key === 'learningRate' ? 'lr' : key);
-    for (const key of Object.keys(flags) as (keyof TrainConfig)[]) if (cmd.getOptionValueSource(attribute(key)) !== 'cli') delete flags[key];
+    for (const key of Object.keys(flags) as (keyof TrainConfig)[])
+      if (cmd.getOptionValueSource(attribute(key)) !== 'cli') delete flags[key];
     const { config, sources } = resolveRecipe(opts.recipe as RecipeName, flags);
-    if (config.initWeights && !fs.existsSync(config.initWeights)) throw new UsageError(`--init-weights ${opts.initWeights} does not exist; pass a checkpoint or run directory, or a weights manifest (.json)`);
+    if (config.initWeights && !fs.existsSync(config.initWeights))
+      throw new UsageError(
+        `--init-weights ${opts.initWeights} does not exist; pass a checkpoint or run directory, or a weights manifest (.json)`,
+      );
     await train({
       config,
       sources,
@@ -189,7 +271,13 @@ function evalCommand(printer: Printer): Command {
       const runtime = runtimeOf(opts);
       const result = await evaluate(
         path.resolve(checkpoint),
-        { testLimit: opts.testLimit, batchSize: opts.batchSize, dataDir: runtime.dataDir ?? undefined, backend: runtime.backend, threads: runtime.threads },
+        {
+          testLimit: opts.testLimit,
+          batchSize: opts.batchSize,
+          dataDir: runtime.dataDir ?? undefined,
+          backend: runtime.backend,
+          threads: runtime.threads,
+        },
         printer.err,
       );
       printer.out(opts.json ? JSON.stringify(result) : formatEval(result));
@@ -234,7 +322,10 @@ function dataCommand(printer: Printer): Command {
         printer.out(`Fashion-MNIST: ${dir}`);
         for (const f of files) printer.out(`  ${f.ok ? 'ok ' : 'BAD'} ${f.name}  sha256 ${f.sha256}`);
       }
-      if (!ok) throw new NinError(`checksums do not match the official Fashion-MNIST files in ${dir}; download them again with nin data --download`);
+      if (!ok)
+        throw new NinError(
+          `checksums do not match the official Fashion-MNIST files in ${dir}; download them again with nin data --download`,
+        );
     });
 }
 
@@ -249,7 +340,10 @@ function benchCommand(printer: Printer): Command {
     .action(async (opts) => {
       const { bench } = await import('./bench');
       const { backend, threads } = runtimeOf(opts);
-      const result = await bench({ imageSize: opts.imageSize, batchSize: opts.batchSize, steps: opts.steps, backend, threads }, printer.err);
+      const result = await bench(
+        { imageSize: opts.imageSize, batchSize: opts.batchSize, steps: opts.steps, backend, threads },
+        printer.err,
+      );
       printer.out(opts.json ? JSON.stringify(result) : formatBench(result));
     });
 }
@@ -285,7 +379,9 @@ function predictCommand(printer: Printer): Command {
       else for (const p of result.predictions) printer.out(formatPrediction(p));
       for (const f of result.failures) printer.err(`nin: ${f.error}`);
       if (result.failures.length) {
-        throw new NinError(`${result.failures.length} of ${images.length} file${images.length === 1 ? '' : 's'} could not be classified (see above)`);
+        throw new NinError(
+          `${result.failures.length} of ${images.length} file${images.length === 1 ? '' : 's'} could not be classified (see above)`,
+        );
       }
     });
 }
@@ -353,7 +449,9 @@ function infoCommand(printer: Printer): Command {
     });
 }
 
-export function buildProgram(printer: Printer = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') }): Command {
+export function buildProgram(
+  printer: Printer = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') },
+): Command {
   const program = new Command('nin')
     .description("Train d2l's Network-in-Network on Fashion-MNIST with TensorFlow.js")
     .version(NIN_VERSION)
@@ -363,9 +461,25 @@ export function buildProgram(printer: Printer = { out: (t) => process.stdout.wri
     .configureOutput({
       writeErr: (s) => process.stderr.write(s),
       writeOut: (s) => process.stdout.write(s),
-      outputError: (s, write) => write(`nin: ${s.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`),
+      outputError: (s, write) =>
+        write(
+          `nin: ${s
+            .replace(/^error: /, '')
+            .trim()
+            .replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`,
+        ),
     });
-  for (const command of [trainCommand, evalCommand, shapesCommand, dataCommand, benchCommand, plotCommand, predictCommand, infoCommand, lrFindCommand]) {
+  for (const command of [
+    trainCommand,
+    evalCommand,
+    shapesCommand,
+    dataCommand,
+    benchCommand,
+    plotCommand,
+    predictCommand,
+    infoCommand,
+    lrFindCommand,
+  ]) {
     // Subcommands inherit the program's exit override and one-line error output.
     program.addCommand(command(printer).exitOverride().configureOutput(program.configureOutput()));
   }
@@ -413,7 +527,11 @@ function quietOnClosedPipes(): void {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED' || reported) return;
       reported = true;
-      const line = describeFsError(err, `writing to ${stream === process.stdout ? 'stdout' : 'stderr'}`, 'check where the output goes (a full disk?)').message;
+      const line = describeFsError(
+        err,
+        `writing to ${stream === process.stdout ? 'stdout' : 'stderr'}`,
+        'check where the output goes (a full disk?)',
+      ).message;
       if (stream !== process.stderr && !process.stderr.destroyed) process.stderr.write(`nin: ${line}\n`);
       process.exitCode = 1;
     });

@@ -85,7 +85,12 @@ export function ruleAllows(rule: Rule, value: unknown): boolean {
     case 'integer':
       return typeof value === 'number' && Number.isSafeInteger(value) && value >= rule.min && value <= rule.max;
     case 'real':
-      return typeof value === 'number' && Number.isFinite(value) && (rule.minExclusive ? value > rule.min : value >= rule.min) && value <= rule.max;
+      return (
+        typeof value === 'number' &&
+        Number.isFinite(value) &&
+        (rule.minExclusive ? value > rule.min : value >= rule.min) &&
+        value <= rule.max
+      );
     case 'choice':
       return typeof value === 'string' && rule.choices.includes(value);
     case 'boolean':
@@ -100,7 +105,8 @@ export function shown(value: unknown): string {
   let text: string;
   try {
     if (value === undefined) text = 'missing';
-    else if (typeof value === 'number' && !Number.isFinite(value)) text = String(value); // JSON would say null
+    else if (typeof value === 'number' && !Number.isFinite(value))
+      text = String(value); // JSON would say null
     else text = JSON.stringify(value) ?? String(value);
   } catch {
     text = String(value);
@@ -124,7 +130,9 @@ export function validateConfig(value: unknown, file: string, fix: string = CONFI
   if (!isPlainObject(value)) throw new NinError(`${file} holds ${shown(value)}, not a nin config object; ${fix}`);
   for (const key of Object.keys(value)) {
     if (!Object.prototype.hasOwnProperty.call(CONFIG_RULES, key)) {
-      throw new NinError(`${file}: ${JSON.stringify(key).slice(0, 60)} is not a nin config key (a typo, or written by a newer nin?); ${fix}`);
+      throw new NinError(
+        `${file}: ${JSON.stringify(key).slice(0, 60)} is not a nin config key (a typo, or written by a newer nin?); ${fix}`,
+      );
     }
   }
   const config: Record<string, unknown> = {};
@@ -147,7 +155,12 @@ const MAX_CONFIG_BYTES = 1e6; // a config.json is about 600 bytes
 
 /** A run's config.json, read (a regular file of sane size), parsed and validated: a TrainConfig or one NinError line. */
 export function readConfigFile(file: string, fix: string = CONFIG_FIX): TrainConfig {
-  const text = readRegularFile(file, { maxBytes: MAX_CONFIG_BYTES, fix, what: 'a config file', missing: `${file} is missing; ${fix}` }).toString('utf8');
+  const text = readRegularFile(file, {
+    maxBytes: MAX_CONFIG_BYTES,
+    fix,
+    what: 'a config file',
+    missing: `${file} is missing; ${fix}`,
+  }).toString('utf8');
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -159,7 +172,10 @@ export function readConfigFile(file: string, fix: string = CONFIG_FIX): TrainCon
 
 /** Field checks for the other files nin reads back: each throws one line naming the file and key. */
 export class FieldChecker {
-  constructor(readonly file: string, readonly fix: string) {}
+  constructor(
+    readonly file: string,
+    readonly fix: string,
+  ) {}
 
   fail(key: string, value: unknown, expected: string): never {
     throw new NinError(`${this.file}: ${key} is ${shown(value)}; it must be ${expected}; ${this.fix}`);
@@ -171,12 +187,14 @@ export class FieldChecker {
   }
 
   integer(key: string, value: unknown, min: number, max: number): number {
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) this.fail(key, value, describeRange('integer', min, max));
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max)
+      this.fail(key, value, describeRange('integer', min, max));
     return value;
   }
 
   real(key: string, value: unknown, min: number, max: number): number {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) this.fail(key, value, describeRange('real', min, max));
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max)
+      this.fail(key, value, describeRange('real', min, max));
     return value;
   }
 
@@ -186,7 +204,8 @@ export class FieldChecker {
   }
 
   choice<T extends string>(key: string, value: unknown, choices: readonly T[]): T {
-    if (typeof value !== 'string' || !choices.includes(value as T)) this.fail(key, value, `one of ${choices.map((c) => JSON.stringify(c)).join(', ')}`);
+    if (typeof value !== 'string' || !choices.includes(value as T))
+      this.fail(key, value, `one of ${choices.map((c) => JSON.stringify(c)).join(', ')}`);
     return value as T;
   }
 
@@ -211,7 +230,9 @@ export function validateEpochMetrics(value: unknown, c: FieldChecker, key: strin
   };
   // The dead-class guard's record (train.ts) survives a resume, which rewrites the logs from last/.
   if (m.deadClasses !== undefined) {
-    metrics.deadClasses = c.array(k('deadClasses'), m.deadClasses, CLASS_NAMES.length).map((name, i) => c.choice(`${k('deadClasses')}[${i}]`, name, CLASS_NAMES));
+    metrics.deadClasses = c
+      .array(k('deadClasses'), m.deadClasses, CLASS_NAMES.length)
+      .map((name, i) => c.choice(`${k('deadClasses')}[${i}]`, name, CLASS_NAMES));
   }
   return metrics;
 }

@@ -80,7 +80,14 @@ export function resolveConfig(overrides: Partial<TrainConfig>): TrainConfig {
  * start's engine and threads; its data directory unless this start names another.
  */
 export function resumedConfig(saved: TrainConfig, runtime: Runtime, epochs: number | undefined): TrainConfig {
-  return { ...DEFAULT_CONFIG, ...saved, epochs: epochs ?? saved.epochs, backend: runtime.backend, threads: runtime.threads, dataDir: runtime.dataDir ?? saved.dataDir };
+  return {
+    ...DEFAULT_CONFIG,
+    ...saved,
+    epochs: epochs ?? saved.epochs,
+    backend: runtime.backend,
+    threads: runtime.threads,
+    dataDir: runtime.dataDir ?? saved.dataDir,
+  };
 }
 
 /** Where a value came from when it is not d2l's default: 'flag', or the name of the recipe (see recipes.ts). */

@@ -15,7 +15,6 @@ export interface CurvesOptions {
   title?: string; // default: the run names
 }
 
-
 /** d2l's Animator: legend ['train loss', 'train acc', 'test acc'], formats ('-', 'm--', 'g-.'). */
 const METRICS = [
   { key: 'loss', label: 'train loss', colour: '#1f77b4', dash: '' },
@@ -98,22 +97,24 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   for (const x of xTicks) out.push(`<line x1="${num(sx(x))}" y1="${top}" x2="${num(sx(x))}" y2="${bottom}"/>`);
   for (const y of yTicks) out.push(`<line x1="${left}" y1="${num(sy(y))}" x2="${right}" y2="${num(sy(y))}"/>`);
   out.push('</g>');
-  out.push(`<rect class="axes" x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="#000000" stroke-width="1"/>`);
+  out.push(
+    `<rect class="axes" x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="#000000" stroke-width="1"/>`,
+  );
   out.push('<g class="ticks" fill="#000000">');
   for (const x of xTicks) out.push(`<text x="${num(sx(x))}" y="${bottom + 17}" text-anchor="middle">${tickLabel(x)}</text>`);
   for (const y of yTicks) out.push(`<text x="${left - 6}" y="${num(sy(y) + 4)}" text-anchor="end">${tickLabel(y)}</text>`);
   out.push('</g>');
   out.push(`<text class="xlabel" x="${num((left + right) / 2)}" y="${height - 12}" text-anchor="middle" font-size="13">epoch</text>`);
-  out.push(`<text class="ylabel" transform="translate(16 ${num((top + bottom) / 2)}) rotate(-90)" text-anchor="middle" font-size="13">loss / accuracy</text>`);
+  out.push(
+    `<text class="ylabel" transform="translate(16 ${num((top + bottom) / 2)}) rotate(-90)" text-anchor="middle" font-size="13">loss / accuracy</text>`,
+  );
 
   // The curves: one polyline per run and metric, one point per epoch.
   out.push('<g class="curves" fill="none" stroke-width="2" stroke-linejoin="round">');
   runs.forEach((run, r) => {
     const history = [...run.history].sort((a, b) => a.epoch - b.epoch);
     for (const metric of METRICS) {
-      const points = history
-        .filter((e) => Number.isFinite(e[metric.key]))
-        .map((e) => `${num(sx(e.epoch))},${num(sy(e[metric.key]))}`);
+      const points = history.filter((e) => Number.isFinite(e[metric.key])).map((e) => `${num(sx(e.epoch))},${num(sy(e[metric.key]))}`);
       const dash = several ? RUN_DASHES[r % RUN_DASHES.length] : metric.dash;
       out.push(
         `<polyline data-run="${escapeXml(run.name)}" data-metric="${metric.key}" stroke="${metric.colour}"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${points.join(' ')}"/>`,
@@ -128,7 +129,9 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   });
   out.push('</g>');
   if (runs.every((r) => r.history.length === 0)) {
-    out.push(`<text x="${num((left + right) / 2)}" y="${num((top + bottom) / 2)}" text-anchor="middle" fill="#808080">no completed epochs yet</text>`);
+    out.push(
+      `<text x="${num((left + right) / 2)}" y="${num((top + bottom) / 2)}" text-anchor="middle" fill="#808080">no completed epochs yet</text>`,
+    );
   }
 
   // Legend, right of the axes, so it never hides a curve.
@@ -144,7 +147,8 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   out.push('<g class="legend">');
   // One run: the legend also gives the last epoch's values, the numbers a reader looks for.
   const last = several ? undefined : [...(runs[0]?.history ?? [])].sort((a, b) => a.epoch - b.epoch).pop();
-  for (const metric of METRICS) entry(last ? `${metric.label} ${last[metric.key].toFixed(3)}` : metric.label, metric.colour, several ? '' : metric.dash);
+  for (const metric of METRICS)
+    entry(last ? `${metric.label} ${last[metric.key].toFixed(3)}` : metric.label, metric.colour, several ? '' : metric.dash);
   if (last) out.push(`<text x="${lx}" y="${ly + 6}" fill="#606060">after epoch ${last.epoch}</text>`);
   if (several) {
     ly += 8;

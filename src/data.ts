@@ -12,7 +12,16 @@ import { describeFsError } from './safe-file';
 import { deriveSeed, mulberry32 } from './random';
 
 export const CLASS_NAMES: readonly string[] = Object.freeze([
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ]);
 export const IMAGE_SIZE_RAW = 28;
 
@@ -50,10 +59,25 @@ const HOW_TO_GET =
   'get it with `apt-get install dataset-fashion-mnist`, or `nin data --download`, ' +
   'or point `--data-dir DIR` / NIN_DATA_DIR at a directory holding the four IDX files (.gz or unpacked)';
 
-export interface Split { images: Uint8Array; labels: Uint8Array; count: number } // images count*28*28, row-major
-export interface Dataset { dir: string; train: Split; test: Split }
+export interface Split {
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+} // images count*28*28, row-major
+export interface Dataset {
+  dir: string;
+  train: Split;
+  test: Split;
+}
 /** `problem` says why a file that exists could not be hashed (e.g. a truncated .gz); then sha256 is ''. */
-export interface FileCheck { name: string; path: string; sha256: string; expected: string; ok: boolean; problem?: string }
+export interface FileCheck {
+  name: string;
+  path: string;
+  sha256: string;
+  expected: string;
+  ok: boolean;
+  problem?: string;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Locating the dataset
@@ -70,7 +94,10 @@ function missingFiles(dir: string): string[] {
   return ALL_FILES.filter((name) => datasetFilePath(dir, name) === null);
 }
 
-export interface DirCandidate { dir: string; explicit: string | null } // explicit: how the user named it, if they did
+export interface DirCandidate {
+  dir: string;
+  explicit: string | null;
+} // explicit: how the user named it, if they did
 
 /** Where to look, in order: --data-dir, $NIN_DATA_DIR, <repo>/data/fashion-mnist, the Debian package's directory. */
 export function datasetSearchPath(dataDir?: string, env: NodeJS.ProcessEnv = process.env): DirCandidate[] {
@@ -155,13 +182,19 @@ export function readIdx(filePath: string, expectedMagic: number): { dims: number
   for (let i = 0; i < rank; i++) dims.push(view.getUint32(4 + 4 * i, false));
   const expectedBytes = headerBytes + dims.reduce((a, b) => a * b, 1);
   if (expectedBytes > MAX_IDX_BYTES) {
-    throw new NinError(`${filePath}: its header declares dims [${dims.join(', ')}], more data than the largest Fashion-MNIST file holds (${MAX_IDX_BYTES} bytes); ${FIX}`);
+    throw new NinError(
+      `${filePath}: its header declares dims [${dims.join(', ')}], more data than the largest Fashion-MNIST file holds (${MAX_IDX_BYTES} bytes); ${FIX}`,
+    );
   }
   if (bytes.length < expectedBytes) {
-    throw new NinError(`${filePath}: truncated: expected ${expectedBytes} bytes for dims [${dims.join(', ')}], got ${bytes.length}; ${FIX}`);
+    throw new NinError(
+      `${filePath}: truncated: expected ${expectedBytes} bytes for dims [${dims.join(', ')}], got ${bytes.length}; ${FIX}`,
+    );
   }
   if (bytes.length > expectedBytes) {
-    throw new NinError(`${filePath}: ${bytes.length - expectedBytes} unexpected trailing bytes after dims [${dims.join(', ')}] (expected ${expectedBytes} bytes, got ${bytes.length}); ${FIX}`);
+    throw new NinError(
+      `${filePath}: ${bytes.length - expectedBytes} unexpected trailing bytes after dims [${dims.join(', ')}] (expected ${expectedBytes} bytes, got ${bytes.length}); ${FIX}`,
+    );
   }
   const data = new Uint8Array(bytes.buffer, bytes.byteOffset + headerBytes, expectedBytes - headerBytes);
   return { dims, data, sha256: sha256Hex(bytes) };
@@ -175,7 +208,9 @@ function requireFile(dir: string, name: string): string {
 
 function checkSha256(filePath: string, actual: string, expected: string): void {
   if (actual !== expected) {
-    throw new NinError(`${filePath}: checksum mismatch: sha256 of the unpacked file is ${actual}, expected ${expected} (not the official Fashion-MNIST file); ${FIX}`);
+    throw new NinError(
+      `${filePath}: checksum mismatch: sha256 of the unpacked file is ${actual}, expected ${expected} (not the official Fashion-MNIST file); ${FIX}`,
+    );
   }
 }
 
@@ -208,7 +243,8 @@ export function readSplit(dir: string, which: 'train' | 'test', expectedSha256: 
 /** The first `limit` examples, copied so the full split's buffer can be freed. */
 function firstN(split: Split, limit: number | undefined, what: string): Split {
   if (limit === undefined) return split;
-  if (!Number.isInteger(limit) || limit <= 0) throw new Error(`${what} must be a positive integer, got ${limit} (this is a bug: the CLI validates it)`);
+  if (!Number.isInteger(limit) || limit <= 0)
+    throw new Error(`${what} must be a positive integer, got ${limit} (this is a bug: the CLI validates it)`);
   if (limit >= split.count) return split;
   const pixels = IMAGE_SIZE_RAW * IMAGE_SIZE_RAW;
   return { images: split.images.slice(0, limit * pixels), labels: split.labels.slice(0, limit), count: limit };
@@ -362,7 +398,8 @@ async function fetchBytes(url: string, timeoutMs: number): Promise<Buffer> {
       throw new NinError(`could not download ${url}: HTTP ${response.status} ${response.statusText}; ${RETRY}`);
     }
     const declared = Number(response.headers.get('content-length') ?? NaN);
-    if (declared > MAX_IDX_BYTES) throw new NinError(`could not download ${url}: it is ${declared} bytes, more than any Fashion-MNIST file; ${RETRY}`);
+    if (declared > MAX_IDX_BYTES)
+      throw new NinError(`could not download ${url}: it is ${declared} bytes, more than any Fashion-MNIST file; ${RETRY}`);
     const chunks: Uint8Array[] = [];
     let received = 0;
     try {
@@ -374,7 +411,9 @@ async function fetchBytes(url: string, timeoutMs: number): Promise<Buffer> {
         received += chunk.value.byteLength;
         if (received > MAX_IDX_BYTES) {
           controller.abort();
-          throw new NinError(`could not download ${url}: it sent more than ${MAX_IDX_BYTES} bytes, more than any Fashion-MNIST file; ${RETRY}`);
+          throw new NinError(
+            `could not download ${url}: it sent more than ${MAX_IDX_BYTES} bytes, more than any Fashion-MNIST file; ${RETRY}`,
+          );
         }
         chunks.push(chunk.value);
       }
@@ -406,7 +445,12 @@ export function epochPermutation(count: number, seed: number, epoch: number): Ui
 }
 
 /** Per output index: the two source indices and the weight of the second (one table serves rows and columns). */
-interface ResizeTable { lower: Int32Array; upper: Int32Array; frac: Float64Array; rows: Float64Array }
+interface ResizeTable {
+  lower: Int32Array;
+  upper: Int32Array;
+  frac: Float64Array;
+  rows: Float64Array;
+}
 const resizeTables = new Map<number, ResizeTable>();
 
 function resizeTable(size: number): ResizeTable {
@@ -461,7 +505,12 @@ export function resizeInto(src: Uint8Array, srcOffset: number, size: number, out
   }
 }
 
-export interface Batch { x: Float32Array; labels: Int32Array; size: number; imageSize: number } // x: size*imageSize*imageSize floats, NHWC (C=1)
+export interface Batch {
+  x: Float32Array;
+  labels: Int32Array;
+  size: number;
+  imageSize: number;
+} // x: size*imageSize*imageSize floats, NHWC (C=1)
 
 export function batchCount(count: number, batchSize: number): number {
   return Math.ceil(count / batchSize);

@@ -2,7 +2,10 @@
 
 /** A failure the user can fix; `message` is one line that names the fix. */
 export class NinError extends Error {
-  constructor(message: string, readonly exitCode: number = 1) {
+  constructor(
+    message: string,
+    readonly exitCode: number = 1,
+  ) {
     super(message);
     this.name = 'NinError';
   }
@@ -24,7 +27,12 @@ const SIGNAL_EXIT_CODES: Record<StopSignal, number> = { SIGHUP: 129, SIGINT: 130
 /** Ctrl-C, SIGTERM or a closed terminal, after the current batch finished and `last/` was saved (when there was a run to save). */
 export class InterruptedError extends NinError {
   constructor(signal: StopSignal, saved = true) {
-    super(saved ? `interrupted by ${signal}; last/ was saved, continue with --resume` : `interrupted by ${signal} before training started; nothing was saved`, SIGNAL_EXIT_CODES[signal]);
+    super(
+      saved
+        ? `interrupted by ${signal}; last/ was saved, continue with --resume`
+        : `interrupted by ${signal} before training started; nothing was saved`,
+      SIGNAL_EXIT_CODES[signal],
+    );
     this.name = 'InterruptedError';
   }
 }

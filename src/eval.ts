@@ -23,7 +23,13 @@ export interface ScoreOptions {
  * Scores `model` on `split` batch by batch (d2l's evaluate_accuracy_gpu, plus loss and confusion).
  * Null when `afterBatch` stopped it.
  */
-export async function scoreSplit(model: tf.LayersModel, split: Split, batchSize: number, imageSize: number, options: ScoreOptions = {}): Promise<SplitScore | null> {
+export async function scoreSplit(
+  model: tf.LayersModel,
+  split: Split,
+  batchSize: number,
+  imageSize: number,
+  options: ScoreOptions = {},
+): Promise<SplitScore | null> {
   const confusion = Array.from({ length: NUM_CLASSES }, () => new Array<number>(NUM_CLASSES).fill(0));
   const nonzero = new Array<boolean>(NUM_CLASSES).fill(false);
   const total = batchCount(split.count, batchSize);
@@ -101,13 +107,19 @@ export interface EvalResult {
   confusion: number[][];
 }
 
-export async function evaluate(target: string, options: EvalOptions = {}, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<EvalResult> {
+export async function evaluate(
+  target: string,
+  options: EvalOptions = {},
+  log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+): Promise<EvalResult> {
   const backend: BackendInfo = await initBackend(options.backend ?? 'auto', options.threads ?? null, log);
   const { dir, model, meta } = await loadCheckpoint(target);
   try {
     const runLimit = meta.config.testLimit;
     if (runLimit !== null && options.testLimit === undefined) {
-      log(`note: this run measured test accuracy on the first ${runLimit} test images; pass --test-limit ${runLimit} to reproduce its logged figure`);
+      log(
+        `note: this run measured test accuracy on the first ${runLimit} test images; pass --test-limit ${runLimit} to reproduce its logged figure`,
+      );
     }
     const data = loadFashionMnist({ dataDir: options.dataDir, trainLimit: 1, testLimit: options.testLimit });
     const score = (await scoreSplit(model, data.test, options.batchSize ?? meta.config.batchSize, meta.imageSize)) as SplitScore;

@@ -16,9 +16,14 @@ export function formatEpoch(m: EpochMetrics, epochs: number): string {
 
 /** The dead-class guard's one stderr line after an epoch: which classes, why, and what to try. */
 export function formatDeadClasses(dead: DeadClass[], epoch: number): string {
-  const names = (reason: DeadClass['reason']) => dead.filter((d) => d.reason === reason).map((d) => d.name).join(', ');
+  const names = (reason: DeadClass['reason']) =>
+    dead
+      .filter((d) => d.reason === reason)
+      .map((d) => d.name)
+      .join(', ');
   const parts = [];
-  if (names('zero-channel')) parts.push(`${names('zero-channel')} (last-block channel 0 on every test image, so its own weights get no gradient)`);
+  if (names('zero-channel'))
+    parts.push(`${names('zero-channel')} (last-block channel 0 on every test image, so its own weights get no gradient)`);
   if (names('never-predicted')) parts.push(`${names('never-predicted')} (never predicted on the test set)`);
   return `warning: dead classes after epoch ${epoch}: ${parts.join('; ')}; training goes on (a dead class can come back as the layers below change); if they stay dead, try a lower --lr, a warm-up (--warmup-epochs 1), another --seed, or --recipe best`;
 }
@@ -36,13 +41,17 @@ export function formatEval(r: EvalResult): string {
   const cell = Math.max(5, ...r.confusion.flat().map((v) => String(v).length + 1));
   const label = width + 3; // "9 " before the longest name
   lines.push(' '.repeat(label + 2) + r.perClass.map((_, i) => String(i).padStart(cell)).join(''));
-  r.confusion.forEach((row, i) => lines.push(`  ${`${i} ${r.perClass[i].name}`.padEnd(label)}` + row.map((v) => String(v).padStart(cell)).join('')));
+  r.confusion.forEach((row, i) =>
+    lines.push(`  ${`${i} ${r.perClass[i].name}`.padEnd(label)}` + row.map((v) => String(v).padStart(cell)).join('')),
+  );
   return lines.join('\n');
 }
 
 export function formatShapes(result: ShapesResult): string {
   const width = Math.max(...result.layers.map((l) => `${l.name} output shape:`.length));
-  const rows = result.layers.map((l) => `${`${l.name} output shape:`.padEnd(width)}\t [${l.outputShape.join(', ')}]\tparams ${l.params.toLocaleString('en-US')}`);
+  const rows = result.layers.map(
+    (l) => `${`${l.name} output shape:`.padEnd(width)}\t [${l.outputShape.join(', ')}]\tparams ${l.params.toLocaleString('en-US')}`,
+  );
   return [...rows, `total params: ${result.totalParams.toLocaleString('en-US')}`].join('\n');
 }
 
@@ -66,7 +75,9 @@ export function formatInfo(r: InfoResult): string {
   lines.push(...formatAdapters(r.webgpu));
   if (r.dataset.found) {
     const bad = r.dataset.files.filter((f) => !f.ok);
-    lines.push(`dataset: ${r.dataset.dir}: ${r.dataset.ok ? `checksums ok (${r.dataset.files.length} files)` : `checksums do NOT match for ${bad.map((f) => f.name).join(', ')}; nin data --download fetches them again`}`);
+    lines.push(
+      `dataset: ${r.dataset.dir}: ${r.dataset.ok ? `checksums ok (${r.dataset.files.length} files)` : `checksums do NOT match for ${bad.map((f) => f.name).join(', ')}; nin data --download fetches them again`}`,
+    );
   } else {
     lines.push(`dataset: ${r.dataset.problem}`);
   }
@@ -77,11 +88,14 @@ export function formatInfo(r: InfoResult): string {
 function formatAdapters(probe: InfoResult['webgpu']): string[] {
   if (probe.adapters.length === 0) return [`webgpu adapters: none (${probe.problem ?? 'no reason given'})`];
   const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MiB`;
-  return ['webgpu adapters:', ...probe.adapters.flatMap((a) => [
-    `  ${a.description || a.device || 'unnamed'}: ${a.type === 'software' ? 'software (runs on the CPU; auto never picks it)' : 'gpu'}`,
-    `    vendor ${a.vendor || '?'}, architecture ${a.architecture || '?'}, device ${a.device || '?'}`,
-    `    maxBufferSize ${mib(a.maxBufferSize)}, maxStorageBufferBindingSize ${mib(a.maxStorageBufferBindingSize)}, shader-f16 ${a.shaderF16 ? 'yes' : 'no'}`,
-  ])];
+  return [
+    'webgpu adapters:',
+    ...probe.adapters.flatMap((a) => [
+      `  ${a.description || a.device || 'unnamed'}: ${a.type === 'software' ? 'software (runs on the CPU; auto never picks it)' : 'gpu'}`,
+      `    vendor ${a.vendor || '?'}, architecture ${a.architecture || '?'}, device ${a.device || '?'}`,
+      `    maxBufferSize ${mib(a.maxBufferSize)}, maxStorageBufferBindingSize ${mib(a.maxStorageBufferBindingSize)}, shader-f16 ${a.shaderF16 ? 'yes' : 'no'}`,
+    ]),
+  ];
 }
 
 export function formatBench(r: BenchResult): string {

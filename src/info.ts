@@ -12,9 +12,21 @@ import { NIN_VERSION } from './version';
 
 /** CPU flags that decide how fast the convolutions run, in the order a reader compares them. */
 export const CPU_FEATURES = [
-  'sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx_vnni',
-  'avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16',
-  'amx_tile', 'amx_bf16', 'amx_int8',
+  'sse4_2',
+  'avx',
+  'avx2',
+  'fma',
+  'f16c',
+  'avx_vnni',
+  'avx512f',
+  'avx512bw',
+  'avx512vl',
+  'avx512_vnni',
+  'avx512_bf16',
+  'avx512_fp16',
+  'amx_tile',
+  'amx_bf16',
+  'amx_int8',
 ] as const;
 
 export interface InfoOptions {
@@ -34,7 +46,14 @@ export interface InfoResult {
 
 /** Model name and flags from /proc/cpuinfo (x86 Linux); elsewhere, what os.cpus() knows and no flags. */
 export function readCpu(cpuinfo: string | null = readText('/proc/cpuinfo')): { model: string; features: string[] } {
-  const field = (name: string) => cpuinfo?.split('\n').find((l) => l.startsWith(name))?.split(':').slice(1).join(':').trim();
+  const field = (name: string) =>
+    cpuinfo
+      ?.split('\n')
+      .find((l) => l.startsWith(name))
+      ?.split(':')
+      .slice(1)
+      .join(':')
+      .trim();
   const flags = new Set((field('flags') ?? field('Features') ?? '').split(/\s+/).filter(Boolean));
   return {
     model: field('model name') ?? os.cpus()[0]?.model ?? 'unknown',
@@ -62,7 +81,8 @@ export async function info(options: InfoOptions = {}): Promise<InfoResult> {
   const backend = await initBackend('auto', null, (line) => {
     warning = line;
   });
-  const library = backend.name === 'onednn' ? loadedLibrary(/libdnnl\.so/) : backend.name === 'tensorflow' ? loadedLibrary(/libtensorflow\.so/) : null;
+  const library =
+    backend.name === 'onednn' ? loadedLibrary(/libdnnl\.so/) : backend.name === 'tensorflow' ? loadedLibrary(/libtensorflow\.so/) : null;
   const onednn = onednnStatus();
   const cpu = readCpu();
 
@@ -77,7 +97,12 @@ export async function info(options: InfoOptions = {}): Promise<InfoResult> {
   }
 
   return {
-    versions: { nin: NIN_VERSION, node: process.versions.node, tfjs: tf.version.tfjs, onednn: onednn.available ? onednn.version ?? null : null },
+    versions: {
+      nin: NIN_VERSION,
+      node: process.versions.node,
+      tfjs: tf.version.tfjs,
+      onednn: onednn.available ? (onednn.version ?? null) : null,
+    },
     backend: { name: backend.name, detail: backend.detail, threads: backend.threads, library, warning },
     cpu: { model: cpu.model, cores: os.cpus().length, threads: os.availableParallelism(), features: cpu.features },
     backends: await backendAvailability(),

@@ -45,7 +45,9 @@ export interface ModelOptions {
 /** Spatial size after each stage, or throws when the image is too small for the three max-pools. */
 export function finalFeatureSize(imageSize: number): number {
   if (!Number.isInteger(imageSize) || imageSize < MIN_IMAGE_SIZE) {
-    throw new NinError(`an image size of ${imageSize} does not fit NiN: its three 3x3/2 max-pools need whole sizes of at least ${MIN_IMAGE_SIZE}`);
+    throw new NinError(
+      `an image size of ${imageSize} does not fit NiN: its three 3x3/2 max-pools need whole sizes of at least ${MIN_IMAGE_SIZE}`,
+    );
   }
   let size = Math.floor((imageSize - 11) / 4) + 1;
   for (let i = 0; i < 3; i++) size = Math.floor((size - 3) / 2) + 1;
@@ -88,7 +90,10 @@ export function buildNin({ imageSize, seed, biasInit = 'zeros' }: ModelOptions):
       padding: first ? spec.padding : 'valid',
       activation: 'relu',
       kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(seed, 1, convIndex) }),
-      biasInitializer: biasInit === 'pytorch' ? tf.initializers.randomUniform({ minval: -bound, maxval: bound, seed: deriveSeed(seed, 4, convIndex) }) : 'zeros',
+      biasInitializer:
+        biasInit === 'pytorch'
+          ? tf.initializers.randomUniform({ minval: -bound, maxval: bound, seed: deriveSeed(seed, 4, convIndex) })
+          : 'zeros',
       ...(block === 1 && first ? { inputShape: [imageSize, imageSize, 1] } : {}),
     });
     convIndex++;

@@ -17,7 +17,9 @@ const CHROMIUM_TIMEOUT_MS = 120_000;
 /** A display name for each run: its directory name, or more of its path when two names collide. */
 export function runNames(runDirs: string[]): string[] {
   const base = runDirs.map((d) => path.basename(path.resolve(d)));
-  return runDirs.map((d, i) => (base.indexOf(base[i]) !== base.lastIndexOf(base[i]) ? path.relative(process.cwd(), path.resolve(d)) || base[i] : base[i]));
+  return runDirs.map((d, i) =>
+    base.indexOf(base[i]) !== base.lastIndexOf(base[i]) ? path.relative(process.cwd(), path.resolve(d)) || base[i] : base[i],
+  );
 }
 
 export interface PlotOptions {
@@ -49,16 +51,24 @@ function checkOutput(out: string, pngAsked: boolean): 'svg' | 'png' {
   const name = path.basename(out);
   const ownFiles = Object.values(RUN_FILES).filter((f) => f !== RUN_FILES.curves);
   if (isRunDir(dir) && ownFiles.some((f) => f.toLowerCase() === name.toLowerCase())) {
-    throw new UsageError(`--out ${out} is the run's own ${name}; nin plot never overwrites a run's files: pass another name ending in .svg or .png`);
+    throw new UsageError(
+      `--out ${out} is the run's own ${name}; nin plot never overwrites a run's files: pass another name ending in .svg or .png`,
+    );
   }
-  const checkpoint = fs.existsSync(path.join(dir, 'meta.json')) || fs.existsSync(path.join(dir, 'model.json')) || (CHECKPOINT_DIRS.has(path.basename(dir)) && isRunDir(path.dirname(dir)));
-  if (checkpoint) throw new UsageError(`--out ${out} is inside the checkpoint ${dir}; nin plot never writes into a checkpoint: pass a file outside it`);
-  if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a directory; pass a file name ending in .svg or .png`);
+  const checkpoint =
+    fs.existsSync(path.join(dir, 'meta.json')) ||
+    fs.existsSync(path.join(dir, 'model.json')) ||
+    (CHECKPOINT_DIRS.has(path.basename(dir)) && isRunDir(path.dirname(dir)));
+  if (checkpoint)
+    throw new UsageError(`--out ${out} is inside the checkpoint ${dir}; nin plot never writes into a checkpoint: pass a file outside it`);
+  if (fs.existsSync(out) && fs.statSync(out).isDirectory())
+    throw new UsageError(`--out ${out} is a directory; pass a file name ending in .svg or .png`);
   const extension = path.extname(name).toLowerCase();
   if (extension !== '.svg' && extension !== '.png') {
     throw new UsageError(`--out ${out}: nin plot writes SVG or PNG only; end the file name with .svg or .png`);
   }
-  if (pngAsked && extension === '.svg') throw new UsageError(`--png asks for PNG but --out ${out} names an SVG file; drop --png or end --out with .png`);
+  if (pngAsked && extension === '.svg')
+    throw new UsageError(`--png asks for PNG but --out ${out} names an SVG file; drop --png or end --out with .png`);
   return extension === '.png' ? 'png' : 'svg';
 }
 
@@ -99,10 +109,19 @@ export function svgToPng(svg: string, pngFile: string, width: number, height: nu
     const shot = path.join(work, 'curves.png');
     fs.writeFileSync(svgFile, svg);
     const args = [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--hide-scrollbars', '--force-device-scale-factor=1',
-      `--user-data-dir=${path.join(work, 'profile')}`, `--screenshot=${shot}`, `--window-size=${width},${height}`,
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--hide-scrollbars',
+      '--force-device-scale-factor=1',
+      `--user-data-dir=${path.join(work, 'profile')}`,
+      `--screenshot=${shot}`,
+      `--window-size=${width},${height}`,
       pathToFileURL(svgFile).href,
     ];
     const result = spawnSync(chromium, args, { encoding: 'utf8', timeout: CHROMIUM_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -117,6 +136,9 @@ export function svgToPng(svg: string, pngFile: string, width: number, height: nu
 }
 
 function lastLine(text: string | null): string {
-  const lines = (text ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = (text ?? '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines[lines.length - 1] ?? 'no output';
 }

@@ -66,7 +66,15 @@ const PNG_COLOUR_TYPES: Record<number, { channels: number; depths: number[] }> =
 };
 
 /** Adam7's seven passes: x and y start and step. */
-const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
 
 function pngHeader(bytes: Uint8Array, file: string): PictureHeader {
   const damaged = (why: string) => new NinError(`${file} is a damaged PNG (${why}); ${INTACT}`);
@@ -96,7 +104,14 @@ function pngHeader(bytes: Uint8Array, file: string): PictureHeader {
   }
   // pngjs keeps the inflated data, a bitmap (16-bit samples as 2 bytes) and the 8-bit RGBA result.
   const pixels = width * height;
-  return { format: 'png', width, height, interlaced: interlace === 1, inflatedBytes, decodeBytes: inflatedBytes + pixels * 4 * (depth === 16 ? 2 : 1) + pixels * 4 };
+  return {
+    format: 'png',
+    width,
+    height,
+    interlaced: interlace === 1,
+    inflatedBytes,
+    decodeBytes: inflatedBytes + pixels * 4 * (depth === 16 ? 2 : 1) + pixels * 4,
+  };
 }
 
 /** Start-of-frame markers jpeg-js decodes: baseline, extended sequential and progressive Huffman. */
@@ -123,7 +138,9 @@ function jpegHeader(bytes: Uint8Array, file: string): PictureHeader {
     const length = (bytes[i] << 8) | bytes[i + 1];
     if (length < 2 || i + length > bytes.length) throw damaged('it ends inside a marker segment');
     if (JPEG_OTHER_FRAMES.has(marker)) {
-      throw new NinError(`${file} is a lossless, hierarchical or arithmetic-coded JPEG, which nin cannot decode; save it as PNG or as an ordinary JPEG`);
+      throw new NinError(
+        `${file} is a lossless, hierarchical or arithmetic-coded JPEG, which nin cannot decode; save it as PNG or as an ordinary JPEG`,
+      );
     }
     if (JPEG_DECODABLE_FRAMES.has(marker)) {
       if (frame) throw damaged('it has two frame headers');
@@ -132,7 +149,8 @@ function jpegHeader(bytes: Uint8Array, file: string): PictureHeader {
       const height = (bytes[i + 3] << 8) | bytes[i + 4];
       const width = (bytes[i + 5] << 8) | bytes[i + 6];
       const components = bytes[i + 7];
-      if (precision !== 8) throw new NinError(`${file} is a ${precision}-bit JPEG, which nin cannot decode; save it as PNG or as an 8-bit JPEG`);
+      if (precision !== 8)
+        throw new NinError(`${file} is a ${precision}-bit JPEG, which nin cannot decode; save it as PNG or as an 8-bit JPEG`);
       if (width === 0 || height === 0) throw damaged(`its frame header says ${width}x${height} pixels`);
       if (![1, 3, 4].includes(components)) throw damaged(`it has ${components} colour components`);
       frame = { width, height, components };
@@ -142,7 +160,11 @@ function jpegHeader(bytes: Uint8Array, file: string): PictureHeader {
       if (!frame) throw damaged('image data comes before the frame header');
       if (++scans > MAX_JPEG_SCANS) throw damaged(`more than ${MAX_JPEG_SCANS} scans`);
       // Skip the entropy-coded data: it ends at the first 0xFF that is not stuffing (0xFF00) or a restart marker.
-      while (i < bytes.length && !(bytes[i] === 0xff && i + 1 < bytes.length && bytes[i + 1] !== 0x00 && !(bytes[i + 1] >= 0xd0 && bytes[i + 1] <= 0xd7))) i++;
+      while (
+        i < bytes.length &&
+        !(bytes[i] === 0xff && i + 1 < bytes.length && bytes[i + 1] !== 0x00 && !(bytes[i + 1] >= 0xd0 && bytes[i + 1] <= 0xd7))
+      )
+        i++;
     }
   }
   if (!frame) throw damaged('it has no frame header');
@@ -166,7 +188,9 @@ export function pictureHeader(bytes: Uint8Array, file: string): PictureHeader {
 /** A header's picture fits the decoding budget, or a NinError says how big it is and what to do. */
 function checkBudget(header: PictureHeader, file: string): void {
   if (Math.max(header.width, header.height) > MAX_PICTURE_SIDE) {
-    throw new NinError(`${file} is ${header.width}x${header.height} pixels, longer than the ${MAX_PICTURE_SIDE} pixels a side nin reads; ${SCALE_DOWN}`);
+    throw new NinError(
+      `${file} is ${header.width}x${header.height} pixels, longer than the ${MAX_PICTURE_SIDE} pixels a side nin reads; ${SCALE_DOWN}`,
+    );
   }
   if (header.decodeBytes > DECODE_BUDGET_BYTES) {
     throw new NinError(
@@ -179,10 +203,11 @@ function checkBudget(header: PictureHeader, file: string): void {
 function pngImageData(bytes: Uint8Array, file: string): Buffer {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const parts: Uint8Array[] = [];
-  for (let i = 8; i + 8 <= bytes.length; ) {
+  for (let i = 8; i + 8 <= bytes.length;) {
     const length = view.getUint32(i);
     const type = String.fromCharCode(...bytes.subarray(i + 4, i + 8));
-    if (i + 12 + length > bytes.length) throw new NinError(`${file} is a damaged PNG (chunk ${JSON.stringify(type)} runs past the end of the file); ${INTACT}`);
+    if (i + 12 + length > bytes.length)
+      throw new NinError(`${file} is a damaged PNG (chunk ${JSON.stringify(type)} runs past the end of the file); ${INTACT}`);
     if (type === 'IDAT') parts.push(bytes.subarray(i + 8, i + 8 + length));
     if (type === 'IEND') break;
     i += 12 + length;
@@ -207,7 +232,10 @@ export function decodeImage(bytes: Uint8Array, file: string): RgbaImage {
       return { width: png.width, height: png.height, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
     } catch (err) {
       if (err instanceof NinError) throw err;
-      const why = (err as NodeJS.ErrnoException)?.code === 'ERR_BUFFER_TOO_LARGE' ? 'its image data inflates to more than its pixels hold' : oneLine(err);
+      const why =
+        (err as NodeJS.ErrnoException)?.code === 'ERR_BUFFER_TOO_LARGE'
+          ? 'its image data inflates to more than its pixels hold'
+          : oneLine(err);
       throw new NinError(`${file} is a damaged PNG (${why}); ${INTACT}`);
     }
   }
@@ -227,12 +255,17 @@ export function decodeImage(bytes: Uint8Array, file: string): RgbaImage {
 
 /** A decoder's error message as a short line. */
 function oneLine(err: unknown): string {
-  const text = String((err as Error)?.message ?? err).split('\n')[0].trim();
+  const text = String((err as Error)?.message ?? err)
+    .split('\n')[0]
+    .trim();
   return text.length > 100 ? `${text.slice(0, 97)}...` : text || 'unreadable';
 }
 
 /** For each output index: the source indices it reads and their weights (which sum to 1). */
-interface Taps { index: Int32Array[]; weight: Float64Array[] }
+interface Taps {
+  index: Int32Array[];
+  weight: Float64Array[];
+}
 
 /**
  * Downscaling: area average (each output pixel is the mean of the source pixels it covers, partial
@@ -411,7 +444,13 @@ export async function predict(target: string, files: string[], options: PredictO
         const ranked = probabilities[i]
           .map((probability, index) => ({ index, name: CLASS_NAMES[index], probability }))
           .sort((a, b) => b.probability - a.probability || a.index - b.index);
-        predictions.push({ file: item.file, width: item.width, height: item.height, top: ranked.slice(0, top), probabilities: probabilities[i] });
+        predictions.push({
+          file: item.file,
+          width: item.width,
+          height: item.height,
+          top: ranked.slice(0, top),
+          probabilities: probabilities[i],
+        });
       });
     }
   } finally {

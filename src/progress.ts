@@ -144,7 +144,8 @@ export class Progress {
     const fixed = label + counts + speed + eta;
     const withDetail = fixed.length + detail.length <= width ? detail : '';
     const room = width - fixed.length - withDetail.length - 3;
-    const bar = room >= 5 ? ` [${'='.repeat(Math.round((Math.min(room, 40) * done) / Math.max(1, total))).padEnd(Math.min(room, 40))}]` : '';
+    const bar =
+      room >= 5 ? ` [${'='.repeat(Math.round((Math.min(room, 40) * done) / Math.max(1, total))).padEnd(Math.min(room, 40))}]` : '';
     return (label + bar + counts + withDetail + speed + eta).slice(0, width);
   }
 

@@ -34,7 +34,9 @@ export function regularFileSize(file: string, limits: Pick<ReadLimits, 'fix' | '
 export function readRegularFile(file: string, limits: ReadLimits): Buffer {
   const size = regularFileSize(file, limits);
   if (size > limits.maxBytes) {
-    throw new NinError(`${file} is ${megabytes(size)}, more than the ${megabytes(limits.maxBytes)} nin reads for ${limits.what ?? 'such a file'}; ${limits.fix}`);
+    throw new NinError(
+      `${file} is ${megabytes(size)}, more than the ${megabytes(limits.maxBytes)} nin reads for ${limits.what ?? 'such a file'}; ${limits.fix}`,
+    );
   }
   let fd: number | null = null;
   try {

@@ -9,13 +9,28 @@ export interface NamedRecipe {
 
 export const RECIPES = Object.freeze({
   // d2l's train_ch6 as the book runs it: the defaults themselves, so nothing to change.
-  d2l: { summary: "d2l's train_ch6: SGD, lr 0.1, batch 128, 224px, 10 epochs, Xavier-uniform kernels, PyTorch's default biases", values: {} },
+  d2l: {
+    summary: "d2l's train_ch6: SGD, lr 0.1, batch 128, 224px, 10 epochs, Xavier-uniform kernels, PyTorch's default biases",
+    values: {},
+  },
   // README's 0.90 recipe (0.919 on seed 0), with a two-epoch warm-up instead of one (smaller first steps
   // from random weights, where a class's last-block channel can die) and PyTorch SGD's usual weight
   // decay. Not yet measured on five seeds.
   best: {
-    summary: 'the best 10-epoch recipe so far: 96px, Nesterov momentum 0.9, lr 0.03, 2-epoch warm-up into a cosine decay, label smoothing 0.1, weight decay 5e-4',
-    values: { imageSize: 96, epochs: 10, optimizer: 'momentum', momentum: 0.9, nesterov: true, learningRate: 0.03, schedule: 'cosine', warmupEpochs: 2, labelSmoothing: 0.1, weightDecay: 5e-4 },
+    summary:
+      'the best 10-epoch recipe so far: 96px, Nesterov momentum 0.9, lr 0.03, 2-epoch warm-up into a cosine decay, label smoothing 0.1, weight decay 5e-4',
+    values: {
+      imageSize: 96,
+      epochs: 10,
+      optimizer: 'momentum',
+      momentum: 0.9,
+      nesterov: true,
+      learningRate: 0.03,
+      schedule: 'cosine',
+      warmupEpochs: 2,
+      labelSmoothing: 0.1,
+      weightDecay: 5e-4,
+    },
   },
 } satisfies Record<string, NamedRecipe>);
 

@@ -53,5 +53,7 @@ export function checkTrainingMemory(imageSize: number, batchSize: number, availa
   const fits = Math.floor((available - FIXED_BYTES) / (BYTES_PER_ACTIVATION * activationsPerImage(imageSize)));
   const gb = (bytes: number) => `${(bytes / 1e9).toFixed(1)} GB`;
   const fix = fits >= 1 ? `pass --batch-size ${fits} or less` : 'pass a smaller --image-size';
-  throw new UsageError(`--image-size ${imageSize} at --batch-size ${batchSize} needs about ${gb(needed)} of memory, this machine has ${gb(available)}; ${fix}`);
+  throw new UsageError(
+    `--image-size ${imageSize} at --batch-size ${batchSize} needs about ${gb(needed)} of memory, this machine has ${gb(available)}; ${fix}`,
+  );
 }

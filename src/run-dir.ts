@@ -9,7 +9,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import { type CheckpointMeta, type EpochMetrics, type NamedTensor, loadCheckpoint, type LoadedCheckpoint, recoverCheckpoint, saveCheckpoint } from './checkpoint';
+import {
+  type CheckpointMeta,
+  type EpochMetrics,
+  type NamedTensor,
+  loadCheckpoint,
+  type LoadedCheckpoint,
+  recoverCheckpoint,
+  saveCheckpoint,
+} from './checkpoint';
 import type { TrainConfig } from './config';
 import { FieldChecker, readConfigFile, validateEpochMetrics } from './config-check';
 import { readRegularFile } from './read-file';
@@ -57,7 +65,8 @@ function timestamp(): string {
 
 /** Checks --out and --run and picks the run's directory; creates --out, nothing else. */
 export function planRun(out: string, run: string | undefined): RunPlan {
-  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out} is a file; pass a directory for checkpoints`);
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory())
+    throw new UsageError(`--out ${out} is a file; pass a directory for checkpoints`);
   try {
     makeDirs(out);
     fs.accessSync(out, fs.constants.W_OK);
@@ -65,9 +74,11 @@ export function planRun(out: string, run: string | undefined): RunPlan {
     throw new UsageError(`--out ${out} is not writable; pass a directory you can write to`);
   }
   if (run !== undefined) {
-    if (!RUN_NAME.test(run) || run === '.' || run === '..') throw new UsageError(`--run ${JSON.stringify(run)}: use letters, digits, '.', '_' and '-' only`);
+    if (!RUN_NAME.test(run) || run === '.' || run === '..')
+      throw new UsageError(`--run ${JSON.stringify(run)}: use letters, digits, '.', '_' and '-' only`);
     const dir = path.join(out, run);
-    if (fs.existsSync(dir)) throw new UsageError(`--run ${run}: ${dir} already exists; pick another name or continue it with --resume ${dir}`);
+    if (fs.existsSync(dir))
+      throw new UsageError(`--run ${run}: ${dir} already exists; pick another name or continue it with --resume ${dir}`);
     return { dir, named: true };
   }
   return { dir: freeName(out, timestamp()), named: false };
@@ -114,11 +125,14 @@ function acquireLock(runDir: string): void {
         fs.linkSync(tmp, lock);
         return;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw describeFsError(err, `locking ${runDir}`, 'pass a run directory you can write to');
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw describeFsError(err, `locking ${runDir}`, 'pass a run directory you can write to');
       }
       const owner = lockOwner(lock);
       if (owner !== null && owner !== process.pid && isAlive(owner)) {
-        throw new NinError(`${runDir} is being trained by process ${owner}; wait for it to finish or stop it (kill ${owner}), then --resume ${runDir}`);
+        throw new NinError(
+          `${runDir} is being trained by process ${owner}; wait for it to finish or stop it (kill ${owner}), then --resume ${runDir}`,
+        );
       }
       fs.rmSync(lock, { force: true }); // its process is gone
     }

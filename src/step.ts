@@ -68,7 +68,14 @@ export function trainingLoss(oneHot: tf.Tensor2D, logits: tf.Tensor2D, labelSmoo
 }
 
 /** Mean loss, hit count and gradients of one piece of a batch; the caller owns the returned tensors. */
-function lossAndGrads(trainer: Trainer, x: Float32Array, labels: Int32Array, size: number, options: StepOptions, dropoutSeed: number | null) {
+function lossAndGrads(
+  trainer: Trainer,
+  x: Float32Array,
+  labels: Int32Array,
+  size: number,
+  options: StepOptions,
+  dropoutSeed: number | null,
+) {
   return tf.tidy(() => {
     const input = tf.tensor4d(x, [size, options.imageSize, options.imageSize, 1]);
     const labelTensor = tf.tensor1d(labels, 'int32');
@@ -100,13 +107,20 @@ export function trainStep(trainer: Trainer, x: Float32Array, labels: Int32Array,
   for (let first = 0, i = 0; first < size; first += piece, i++) {
     const n = Math.min(piece, size - first);
     const seed = options.dropoutSeed === null ? null : deriveSeed(options.dropoutSeed, 7, i);
-    parts.push(lossAndGrads(trainer, x.subarray(first * pixels, (first + n) * pixels), labels.subarray(first, first + n), n, options, seed));
+    parts.push(
+      lossAndGrads(trainer, x.subarray(first * pixels, (first + n) * pixels), labels.subarray(first, first + n), n, options, seed),
+    );
     sizes.push(n);
   }
   return applyStep(trainer, options, parts, sizes);
 }
 
-async function applyStep(trainer: Trainer, options: StepOptions, parts: ReturnType<typeof lossAndGrads>[], sizes: number[]): Promise<StepResult> {
+async function applyStep(
+  trainer: Trainer,
+  options: StepOptions,
+  parts: ReturnType<typeof lossAndGrads>[],
+  sizes: number[],
+): Promise<StepResult> {
   const total = sizes.reduce((a, b) => a + b, 0);
   const weights = sizes.map((n) => n / total);
   const single = parts.length === 1;

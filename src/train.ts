@@ -107,7 +107,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     log(`nin ${NIN_VERSION}: ${run ? 'resuming' : 'training'} ${run?.dir ?? plan?.dir}`);
     log(`config: ${describeConfig(config, run ? {} : options.sources)}`);
     log(`backend: ${backend.name} (${backend.detail})`);
-    const data = loadFashionMnist({ dataDir: config.dataDir ?? undefined, trainLimit: config.trainLimit ?? undefined, testLimit: config.testLimit ?? undefined });
+    const data = loadFashionMnist({
+      dataDir: config.dataDir ?? undefined,
+      trainLimit: config.trainLimit ?? undefined,
+      testLimit: config.testLimit ?? undefined,
+    });
     log(`data: ${data.dir} (${data.train.count} train, ${data.test.count} test, resized to ${config.imageSize}x${config.imageSize})`);
 
     const state = run ? await resumeState(run, config, log) : startState(config, log);
@@ -167,7 +171,15 @@ interface Output extends Pick<TrainOptions, 'terminal' | 'logEvery' | 'saveEvery
   print: (line: string) => void;
 }
 
-async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: BackendInfo, data: Dataset, state: TrainState, interrupts: Interrupts, out: Output): Promise<void> {
+async function trainEpochs(
+  run: RunDirectory,
+  config: TrainConfig,
+  backend: BackendInfo,
+  data: Dataset,
+  state: TrainState,
+  interrupts: Interrupts,
+  out: Output,
+): Promise<void> {
   const { trainer } = state;
   const perEpoch = batchCount(data.train.count, config.batchSize);
   const meta = (epoch: number, metrics: EpochMetrics | null, partial: PartialEpoch | null): RunMeta => ({
@@ -187,7 +199,9 @@ async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: Back
     run.saveLast(trainer.model, meta(epoch, metrics, partial), await trainer.optimizer.getWeights());
   const divergedError = (what: string, loss: number, where: string) => {
     const kept = state.history.length ? `checkpoints of epoch ${state.history.length} are kept` : 'no checkpoint was saved';
-    return new NinError(`${what} became ${formatLoss(loss)} ${where}: training diverged; lower the learning rate (e.g. --lr ${config.learningRate / 10}); ${kept}`);
+    return new NinError(
+      `${what} became ${formatLoss(loss)} ${where}: training diverged; lower the learning rate (e.g. --lr ${config.learningRate / 10}); ${kept}`,
+    );
   };
 
   const progress =
@@ -234,7 +248,15 @@ async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: Back
         return new InterruptedError(interrupts.signal as StopSignal);
       };
       progress?.startEpoch(epoch, sums.batches);
-      const stream = batches(data.train, { batchSize: config.batchSize, imageSize: config.imageSize, shuffle: true, seed: config.seed, epoch, startBatch: sums.batches, augment: config.augment });
+      const stream = batches(data.train, {
+        batchSize: config.batchSize,
+        imageSize: config.imageSize,
+        shuffle: true,
+        seed: config.seed,
+        epoch,
+        startBatch: sums.batches,
+        augment: config.augment,
+      });
       for (const batch of stream) {
         const step = (epoch - 1) * perEpoch + sums.batches;
         const learningRate = learningRateAt(config, step, perEpoch);
@@ -263,7 +285,15 @@ async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: Back
         sums.examples += batch.size;
         sums.batches++;
         progress?.trainBatch(sums.batches, sums.lossSum / sums.examples, sums.correct / sums.examples, sums.examples / sums.trainSeconds);
-        record({ 'batch/loss': loss, 'batch/trainAcc': hits / batch.size, 'batch/learningRate': learningRate, 'batch/imagesPerSec': batch.size / stepSeconds }, step + 1);
+        record(
+          {
+            'batch/loss': loss,
+            'batch/trainAcc': hits / batch.size,
+            'batch/learningRate': learningRate,
+            'batch/imagesPerSec': batch.size / stepSeconds,
+          },
+          step + 1,
+        );
         if (await interrupts.check()) {
           progress?.clear();
           throw await stop();
@@ -305,7 +335,16 @@ async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: Back
       await saveLast(epoch, metrics, null);
       lastSave = Date.now();
       progress?.endEpoch(metrics.seconds);
-      record({ 'epoch/loss': metrics.loss, 'epoch/trainAcc': metrics.trainAcc, 'epoch/testAcc': metrics.testAcc, 'epoch/imagesPerSec': metrics.examplesPerSec }, epoch, true);
+      record(
+        {
+          'epoch/loss': metrics.loss,
+          'epoch/trainAcc': metrics.trainAcc,
+          'epoch/testAcc': metrics.testAcc,
+          'epoch/imagesPerSec': metrics.examplesPerSec,
+        },
+        epoch,
+        true,
+      );
       run.writeLogs(state.history);
       try {
         run.writeCurves(state.history);
@@ -313,7 +352,10 @@ async function trainEpochs(run: RunDirectory, config: TrainConfig, backend: Back
         log(`warning: could not draw ${run.file('curves')}: ${(err as Error).message}`);
       }
       out.print(formatEpoch(metrics, config.epochs));
-      if (metrics.loss > 2.28) log(`hint: the loss stayed at chance level (${metrics.loss.toFixed(3)} ~ ln 10) this epoch; NiN often needs a lower --lr or a warm-up to start learning`);
+      if (metrics.loss > 2.28)
+        log(
+          `hint: the loss stayed at chance level (${metrics.loss.toFixed(3)} ~ ln 10) this epoch; NiN often needs a lower --lr or a warm-up to start learning`,
+        );
       if (dead.length) log(formatDeadClasses(dead, epoch));
       if (await interrupts.check()) throw new InterruptedError(interrupts.signal as StopSignal);
     }

@@ -7,7 +7,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { type CheckpointMeta, FORMAT_VERSION, loadCheckpoint, loadInitialWeights, recoverCheckpoint, saveCheckpoint } from '../src/checkpoint';
+import {
+  type CheckpointMeta,
+  FORMAT_VERSION,
+  loadCheckpoint,
+  loadInitialWeights,
+  recoverCheckpoint,
+  saveCheckpoint,
+} from '../src/checkpoint';
 import { resolveConfig } from '../src/config';
 import { NinError, UsageError } from '../src/errors';
 import { buildNin, forward } from '../src/model';
@@ -15,6 +22,7 @@ import { NIN_VERSION } from '../src/version';
 import { assertOneLineError, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 import { writeWeightsManifest } from './helpers/manifest';
+import * as configCheckModule from '../src/config-check';
 
 const IMAGE_SIZE = 67;
 
@@ -92,7 +100,11 @@ describe('save and load', () => {
     const modelJson = JSON.parse(fs.readFileSync(path.join(saved, 'model.json'), 'utf8'));
     assert.equal(modelJson.format, 'layers-model');
     assert.deepEqual(modelJson.weightsManifest[0].paths, ['weights.bin']);
-    assert.deepEqual(fs.readdirSync(work).filter((f) => f.startsWith('.')), [], 'no temporary or .old directory is left behind');
+    assert.deepEqual(
+      fs.readdirSync(work).filter((f) => f.startsWith('.')),
+      [],
+      'no temporary or .old directory is left behind',
+    );
   });
 
   test('optimizer state round-trips (momentum slots and iterations)', async () => {
@@ -102,8 +114,12 @@ describe('save and load', () => {
       const optimizer = tf.train.momentum(0.1, 0.9);
       await optimizer.setWeights(loaded.optimizerWeights);
       const again = await optimizer.getWeights();
-      assert.deepEqual(again.map((w) => w.name), loaded.optimizerWeights.map((w) => w.name));
-      for (let i = 0; i < again.length; i++) assert.deepEqual(Array.from(again[i].tensor.dataSync()), Array.from(loaded.optimizerWeights[i].tensor.dataSync()));
+      assert.deepEqual(
+        again.map((w) => w.name),
+        loaded.optimizerWeights.map((w) => w.name),
+      );
+      for (let i = 0; i < again.length; i++)
+        assert.deepEqual(Array.from(again[i].tensor.dataSync()), Array.from(loaded.optimizerWeights[i].tensor.dataSync()));
       optimizer.dispose();
     } finally {
       loaded.model.dispose();
@@ -192,7 +208,10 @@ describe('damaged checkpoints: loadCheckpoint throws one-line NinErrors', () => 
     const dir = copyDir(saved, path.join(tempDir('nin-bad-'), 'ckpt'));
     const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
     fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ ...meta, formatVersion: FORMAT_VERSION + 1 }));
-    await assert.rejects(loadCheckpoint(dir), (err: unknown) => err instanceof NinError && err.exitCode === 1 && /newer nin/.test(err.message) && /upgrade/.test(err.message));
+    await assert.rejects(
+      loadCheckpoint(dir),
+      (err: unknown) => err instanceof NinError && err.exitCode === 1 && /newer nin/.test(err.message) && /upgrade/.test(err.message),
+    );
   });
 });
 
@@ -201,13 +220,29 @@ describe('nin eval of a damaged checkpoint: one line, exit 1, nothing changed', 
   const cases: [string, Damage, RegExp[]][] = [
     ['a missing directory', (dir) => fs.rmSync(dir, { recursive: true }), [/does not exist/, /checkpoint directory/]],
     ['a directory without model.json', (dir) => fs.rmSync(path.join(dir, 'model.json')), [/no model\.json/, /nin train/]],
-    ['an empty directory', (dir) => fs.rmSync(dir, { recursive: true }) === undefined && fs.mkdirSync(dir) as unknown as void, [/no model\.json/]],
+    [
+      'an empty directory',
+      (dir) => fs.rmSync(dir, { recursive: true }) === undefined && (fs.mkdirSync(dir) as unknown as void),
+      [/no model\.json/],
+    ],
     ['a file instead of a directory', (dir) => (fs.rmSync(dir, { recursive: true }), fs.writeFileSync(dir, 'x')), [/not a directory/]],
-    ['a truncated weights.bin', (dir) => fs.truncateSync(path.join(dir, 'weights.bin'), 4_000_000), [/weights\.bin has 4000000 bytes/, /truncated/, /another checkpoint/]],
+    [
+      'a truncated weights.bin',
+      (dir) => fs.truncateSync(path.join(dir, 'weights.bin'), 4_000_000),
+      [/weights\.bin has 4000000 bytes/, /truncated/, /another checkpoint/],
+    ],
     ['an empty weights.bin', (dir) => fs.truncateSync(path.join(dir, 'weights.bin'), 0), [/weights\.bin has 0 bytes/]],
     ['a missing weights.bin', (dir) => fs.rmSync(path.join(dir, 'weights.bin')), [/weights\.bin is missing/]],
-    ['a model.json that is not JSON', (dir) => fs.writeFileSync(path.join(dir, 'model.json'), '{"format": "layers-mo'), [/model\.json is not valid JSON/, /another checkpoint/]],
-    ['a model.json that is JSON but not a model', (dir) => fs.writeFileSync(path.join(dir, 'model.json'), '{"hello": 1}'), [/not a TF\.js LayersModel/]],
+    [
+      'a model.json that is not JSON',
+      (dir) => fs.writeFileSync(path.join(dir, 'model.json'), '{"format": "layers-mo'),
+      [/model\.json is not valid JSON/, /another checkpoint/],
+    ],
+    [
+      'a model.json that is JSON but not a model',
+      (dir) => fs.writeFileSync(path.join(dir, 'model.json'), '{"hello": 1}'),
+      [/not a TF\.js LayersModel/],
+    ],
     ['a meta.json that is not JSON', (dir) => fs.writeFileSync(path.join(dir, 'meta.json'), 'garbage'), [/meta\.json is not valid JSON/]],
     ['a missing meta.json', (dir) => fs.rmSync(path.join(dir, 'meta.json')), [/meta\.json is missing/]],
     ['a meta.json of another program', (dir) => fs.writeFileSync(path.join(dir, 'meta.json'), '{"epoch": 3}'), [/not a nin checkpoint/]],
@@ -234,7 +269,9 @@ describe('nin eval of a damaged checkpoint: one line, exit 1, nothing changed', 
 
   test('another architecture (a small dense model saved as a checkpoint)', async () => {
     const dir = path.join(tempDir('nin-bad-'), 'ckpt');
-    const other = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [IMAGE_SIZE, IMAGE_SIZE, 1] }), tf.layers.dense({ units: 10 })] });
+    const other = tf.sequential({
+      layers: [tf.layers.flatten({ inputShape: [IMAGE_SIZE, IMAGE_SIZE, 1] }), tf.layers.dense({ units: 10 })],
+    });
     await saveCheckpoint(dir, other, metaFor(1));
     other.dispose();
     const r = await runNin(['eval', dir, '--backend', 'cpu', '--test-limit', '4'], { timeoutMs: 60_000 });
@@ -257,7 +294,15 @@ describe('initial weights (--init-weights)', () => {
    */
   function writeManifest(dir: string, model: tf.LayersModel, shards = 1, rename: (name: string) => string = (n) => n): string {
     const values = model.getWeights().map((t) => t.dataSync() as Float32Array);
-    return writeWeightsManifest(dir, model.weights.map((w, k) => ({ name: rename((w as unknown as { originalName: string }).originalName), shape: w.shape as number[], values: values[k] })), shards);
+    return writeWeightsManifest(
+      dir,
+      model.weights.map((w, k) => ({
+        name: rename((w as unknown as { originalName: string }).originalName),
+        shape: w.shape as number[],
+        values: values[k],
+      })),
+      shards,
+    );
   }
 
   function weightsOf(model: tf.LayersModel): Float32Array[] {
@@ -301,7 +346,10 @@ describe('initial weights (--init-weights)', () => {
     for (const [file, pattern] of cases) {
       const target = buildNin({ imageSize: IMAGE_SIZE, seed: 8 });
       const before = weightsOf(target);
-      assert.throws(() => loadInitialWeights(file, target), (err: Error) => err instanceof NinError && !err.message.includes('\n') && pattern.test(err.message));
+      assert.throws(
+        () => loadInitialWeights(file, target),
+        (err: Error) => err instanceof NinError && !err.message.includes('\n') && pattern.test(err.message),
+      );
       assert.deepEqual(weightsOf(target), before, 'nothing half-loaded');
       target.dispose();
     }
@@ -310,14 +358,17 @@ describe('initial weights (--init-weights)', () => {
 
   test('a path that does not exist is a usage error', () => {
     const model = buildNin({ imageSize: IMAGE_SIZE, seed: 1 });
-    assert.throws(() => loadInitialWeights(path.join(work, 'nope.json'), model), (err: Error) => err instanceof UsageError && /does not exist/.test(err.message));
+    assert.throws(
+      () => loadInitialWeights(path.join(work, 'nope.json'), model),
+      (err: Error) => err instanceof UsageError && /does not exist/.test(err.message),
+    );
     model.dispose();
   });
 });
 
 describe('everything a checkpoint holds is checked at load, as strictly as the CLI checks flags', () => {
   // Imported here so the tests above keep their own imports.
-  const check = () => require('../src/config-check') as typeof import('../src/config-check');
+  const check = () => configCheckModule;
 
   /** A copy of the good checkpoint with meta.json changed by `edit`. */
   function withMeta(edit: (meta: Record<string, unknown>) => unknown): string {
@@ -346,7 +397,10 @@ describe('everything a checkpoint holds is checked at load, as strictly as the C
   }
 
   test('NaN or infinity in weights.bin is refused with one line naming the weight', async () => {
-    await refused(poisoned('weights.bin', 0), /weights\.bin holds 1 NaN or infinite value \(first in block1_conv1\/kernel\): its run diverged or the file is damaged; use another checkpoint/);
+    await refused(
+      poisoned('weights.bin', 0),
+      /weights\.bin holds 1 NaN or infinite value \(first in block1_conv1\/kernel\): its run diverged or the file is damaged; use another checkpoint/,
+    );
     await refused(poisoned('weights.bin', 4 * 100_000, -Infinity), /holds 1 NaN or infinite value/);
   });
 
@@ -361,30 +415,81 @@ describe('everything a checkpoint holds is checked at load, as strictly as the C
   test('--init-weights from a checkpoint or a manifest holding NaN loads nothing', () => {
     const model = buildNin({ imageSize: IMAGE_SIZE, seed: 8 });
     const before = model.getWeights().map((t) => Array.from(t.dataSync()));
-    assert.throws(() => loadInitialWeights(poisoned('weights.bin', 40), model), (e: unknown) => e instanceof NinError && /weights\.bin holds 1 NaN or infinite value \(first in block1_conv1\/kernel\)/.test(e.message));
+    assert.throws(
+      () => loadInitialWeights(poisoned('weights.bin', 40), model),
+      (e: unknown) =>
+        e instanceof NinError && /weights\.bin holds 1 NaN or infinite value \(first in block1_conv1\/kernel\)/.test(e.message),
+    );
     const dir = path.join(tempDir('nin-init-nan-'), 'm');
-    const file = writeWeightsManifest(dir, model.weights.map((w, k) => ({ name: (w as unknown as { originalName: string }).originalName, shape: w.shape as number[], values: Float32Array.from(before[k], (v, i) => (k === 3 && i === 2 ? Infinity : v)) })));
-    assert.throws(() => loadInitialWeights(file, model), (e: unknown) => e instanceof NinError && /init\.bin holds 1 NaN or infinite value \(first in block1_conv2\/bias\)/.test(e.message));
-    assert.deepEqual(model.getWeights().map((t) => Array.from(t.dataSync())), before, 'nothing half-loaded');
+    const file = writeWeightsManifest(
+      dir,
+      model.weights.map((w, k) => ({
+        name: (w as unknown as { originalName: string }).originalName,
+        shape: w.shape as number[],
+        values: Float32Array.from(before[k], (v, i) => (k === 3 && i === 2 ? Infinity : v)),
+      })),
+    );
+    assert.throws(
+      () => loadInitialWeights(file, model),
+      (e: unknown) => e instanceof NinError && /init\.bin holds 1 NaN or infinite value \(first in block1_conv2\/bias\)/.test(e.message),
+    );
+    assert.deepEqual(
+      model.getWeights().map((t) => Array.from(t.dataSync())),
+      before,
+      'nothing half-loaded',
+    );
     model.dispose();
   });
 
   test("meta.json's config is checked key by key with the CLI's ranges", async () => {
-    await refused(withMeta((m) => void ((m.config as Record<string, unknown>).learningRate = 'abc')), /meta\.json \(config\): learningRate is "abc"; it must be a number above 0 and at most 10000 \(as --lr\); use another checkpoint/);
-    await refused(withMeta((m) => void ((m.config as Record<string, unknown>).batchSize = 0)), /batchSize is 0; it must be a whole number from 1 to 4096 \(as --batch-size\)/);
-    await refused(withMeta((m) => void ((m.config as Record<string, unknown>).optimizer = 'rmsprop')), /optimizer is "rmsprop"; it must be one of "sgd", "momentum", "adam" \(as --optimizer\)/);
-    await refused(withMeta((m) => void ((m.config as Record<string, unknown>).lr = 0.1)), /"lr" is not a nin config key/);
-    await refused(withMeta((m) => void delete (m.config as Record<string, unknown>).seed), /seed is missing; it must be a whole number from 0 to 4294967295 \(as --seed\)/);
+    await refused(
+      withMeta((m) => void ((m.config as Record<string, unknown>).learningRate = 'abc')),
+      /meta\.json \(config\): learningRate is "abc"; it must be a number above 0 and at most 10000 \(as --lr\); use another checkpoint/,
+    );
+    await refused(
+      withMeta((m) => void ((m.config as Record<string, unknown>).batchSize = 0)),
+      /batchSize is 0; it must be a whole number from 1 to 4096 \(as --batch-size\)/,
+    );
+    await refused(
+      withMeta((m) => void ((m.config as Record<string, unknown>).optimizer = 'rmsprop')),
+      /optimizer is "rmsprop"; it must be one of "sgd", "momentum", "adam" \(as --optimizer\)/,
+    );
+    await refused(
+      withMeta((m) => void ((m.config as Record<string, unknown>).lr = 0.1)),
+      /"lr" is not a nin config key/,
+    );
+    await refused(
+      withMeta((m) => void delete (m.config as Record<string, unknown>).seed),
+      /seed is missing; it must be a whole number from 0 to 4294967295 \(as --seed\)/,
+    );
   });
 
   test("meta.json's own fields: epoch, metrics, history, a cut-short epoch, the optimizer's name", async () => {
     const metrics = { epoch: 1, loss: 2.3, trainAcc: 0.1, testAcc: 0.1, examplesPerSec: 5, seconds: 1 };
-    await refused(withMeta((m) => ({ ...m, epoch: -1 })), /meta\.json: epoch is -1; it must be a whole number from 0 to 10000/);
-    await refused(withMeta((m) => ({ ...m, epoch: 1, metrics: { ...metrics, testAcc: 1.5 } })), /metrics\.testAcc is 1\.5; it must be a number from 0 to 1/);
-    await refused(withMeta((m) => ({ ...m, epoch: 2, metrics: { ...metrics, epoch: 2 }, history: [metrics] })), /history is "1 rows"; it must be one row per completed epoch \(2\)/);
-    await refused(withMeta((m) => ({ ...m, partial: { batches: 1, lossSum: 1, correct: 9, examples: 4, trainSeconds: 1 } })), /partial\.correct is 9; it must be a whole number from 0 to 4/);
-    await refused(withMeta((m) => ({ ...m, optimizer: { name: 'adam', iterations: 1 } })), /optimizer\.name is "adam"; it must be one of "momentum"/);
-    await refused(withMeta((m) => ({ ...m, config: { ...(m.config as object), imageSize: 96 } })), /meta\.json: config\.imageSize is 96; it must be its imageSize, 67/);
+    await refused(
+      withMeta((m) => ({ ...m, epoch: -1 })),
+      /meta\.json: epoch is -1; it must be a whole number from 0 to 10000/,
+    );
+    await refused(
+      withMeta((m) => ({ ...m, epoch: 1, metrics: { ...metrics, testAcc: 1.5 } })),
+      /metrics\.testAcc is 1\.5; it must be a number from 0 to 1/,
+    );
+    await refused(
+      withMeta((m) => ({ ...m, epoch: 2, metrics: { ...metrics, epoch: 2 }, history: [metrics] })),
+      /history is "1 rows"; it must be one row per completed epoch \(2\)/,
+    );
+    await refused(
+      withMeta((m) => ({ ...m, partial: { batches: 1, lossSum: 1, correct: 9, examples: 4, trainSeconds: 1 } })),
+      /partial\.correct is 9; it must be a whole number from 0 to 4/,
+    );
+    await refused(
+      withMeta((m) => ({ ...m, optimizer: { name: 'adam', iterations: 1 } })),
+      /optimizer\.name is "adam"; it must be one of "momentum"/,
+    );
+    await refused(
+      withMeta((m) => ({ ...m, config: { ...(m.config as object), imageSize: 96 } })),
+      /meta\.json: config\.imageSize is 96; it must be its imageSize, 67/,
+    );
   });
 
   test('model.json: a topology with other layers is refused before TF.js builds it (no huge allocation)', async () => {
@@ -424,9 +529,21 @@ describe('everything a checkpoint holds is checked at load, as strictly as the C
     assert.deepEqual(validateConfig(JSON.parse(JSON.stringify(config)), 'c.json'), config);
     const old = { ...config } as Record<string, unknown>;
     for (const key of ['nesterov', 'schedule', 'warmupEpochs', 'augment', 'labelSmoothing', 'biasInit', 'initWeights']) delete old[key];
-    assert.deepEqual(validateConfig(old, 'c.json'), { ...config, nesterov: false, schedule: 'constant', warmupEpochs: 0, augment: false, labelSmoothing: 0, biasInit: 'zeros', initWeights: null });
+    assert.deepEqual(validateConfig(old, 'c.json'), {
+      ...config,
+      nesterov: false,
+      schedule: 'constant',
+      warmupEpochs: 0,
+      augment: false,
+      labelSmoothing: 0,
+      biasInit: 'zeros',
+      initWeights: null,
+    });
     const bad: [Record<string, unknown>, RegExp][] = [
-      [{ learningRate: 'abc' }, /^run\/config\.json: learningRate is "abc"; it must be a number above 0 and at most 10000 \(as --lr\); restore the file from a copy, or start a new run$/],
+      [
+        { learningRate: 'abc' },
+        /^run\/config\.json: learningRate is "abc"; it must be a number above 0 and at most 10000 \(as --lr\); restore the file from a copy, or start a new run$/,
+      ],
       [{ learningRate: 0 }, /learningRate is 0; it must be a number above 0/],
       [{ epochs: 1.5 }, /epochs is 1\.5; it must be a whole number from 1 to 10000 \(as --epochs\)/],
       [{ imageSize: 66 }, /imageSize is 66; it must be a whole number from 67 to 1024/],
@@ -438,9 +555,14 @@ describe('everything a checkpoint holds is checked at load, as strictly as the C
       [{ seed: -1 }, /seed is -1/],
     ];
     for (const [change, pattern] of bad) {
-      assert.throws(() => validateConfig({ ...config, ...change }, 'run/config.json'), (e: unknown) => e instanceof NinError && e.exitCode === 1 && pattern.test(e.message), JSON.stringify(change));
+      assert.throws(
+        () => validateConfig({ ...config, ...change }, 'run/config.json'),
+        (e: unknown) => e instanceof NinError && e.exitCode === 1 && pattern.test(e.message),
+        JSON.stringify(change),
+      );
     }
-    for (const value of [null, [], 'x', 3]) assert.throws(() => validateConfig(value, 'c.json'), /c\.json holds .*, not a nin config object/);
+    for (const value of [null, [], 'x', 3])
+      assert.throws(() => validateConfig(value, 'c.json'), /c\.json holds .*, not a nin config object/);
   });
 });
 
@@ -451,6 +573,10 @@ describe('nin eval on a NaN checkpoint: one line, exit 1', () => {
     new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4).fill(NaN);
     fs.writeFileSync(path.join(dir, 'weights.bin'), bytes);
     const r = await runNin(['eval', dir, '--backend', 'cpu', '--test-limit', '4'], { timeoutMs: 60_000 });
-    assertOneLineError(r, 1, /weights\.bin holds \d+ NaN or infinite values \(first in block1_conv1\/kernel\): its run diverged or the file is damaged/);
+    assertOneLineError(
+      r,
+      1,
+      /weights\.bin holds \d+ NaN or infinite values \(first in block1_conv1\/kernel\): its run diverged or the file is damaged/,
+    );
   });
 });

@@ -5,8 +5,11 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { assertOneLineError, lines, runNin } from './helpers/cli';
+import { assertOneLineError, lines, NIN_BIN, REPO_ROOT, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
+import { spawn } from 'node:child_process';
+import * as cliModule from '../src/cli';
+import * as configCheckModule from '../src/config-check';
 
 after(removeTempDirs);
 
@@ -106,7 +109,11 @@ describe('bad numbers exit 2 with one line naming the option and its range', { c
     }
   }
   // The space-separated form too, where a negative number looks like an option.
-  for (const [command, option] of [['train', '--batch-size'], ['train', '--lr'], ['bench', '--steps']]) {
+  for (const [command, option] of [
+    ['train', '--batch-size'],
+    ['train', '--lr'],
+    ['bench', '--steps'],
+  ]) {
     test(`${command} ${option} -3 (separate argument)`, async () => {
       assertOneLineError(await runNin([command, option, '-3'], { timeoutMs: 30_000 }), 2, escape(option));
     });
@@ -124,7 +131,11 @@ describe('other usage errors exit 2 with one line', { concurrency: 4 }, () => {
     ['an unknown command', ['frobnicate'], [/unknown command 'frobnicate'/]],
     ['a value missing at the end', ['train', '--lr'], [/--lr/, /argument missing/]],
     ['--run and --resume together', ['train', '--run', 'a', '--resume', '/tmp/x'], [/--run and --resume/]],
-    ['--resume with recipe options', ['train', '--resume', '/tmp/x', '--lr', '0.2', '--seed', '3', '--epochs', '4'], [/--resume continues a run with its own recipe/, /--lr, --seed cannot change/, /--init-weights/]],
+    [
+      '--resume with recipe options',
+      ['train', '--resume', '/tmp/x', '--lr', '0.2', '--seed', '3', '--epochs', '4'],
+      [/--resume continues a run with its own recipe/, /--lr, --seed cannot change/, /--init-weights/],
+    ],
     ['a --run name with a slash', ['train', '--run', 'a/b', '--out', '/tmp/nin-cli-never'], [/--run/, /letters, digits/]],
   ];
   for (const [name, args, patterns] of cases) {
@@ -143,12 +154,14 @@ describe('other usage errors exit 2 with one line', { concurrency: 4 }, () => {
 
 describe('numbers on the command line are decimal only, in the ranges config.json is checked against', () => {
   // Imported here so the tests above keep their own imports.
-  const cli = () => require('../src/cli') as typeof import('../src/cli');
-  const rules = () => (require('../src/config-check') as typeof import('../src/config-check')).CONFIG_RULES;
+  const cli = () => cliModule;
+  const rules = () => configCheckModule.CONFIG_RULES;
 
   /** The parser `nin <command>` declares for `flag`. */
   function parser(command: string, flag: string): (value: string) => unknown {
-    const cmd = cli().buildProgram().commands.find((c) => c.name() === command);
+    const cmd = cli()
+      .buildProgram()
+      .commands.find((c) => c.name() === command);
     const option = cmd?.options.find((o) => o.long === flag);
     assert.ok(option?.parseArg, `${command} ${flag} has a parser`);
     return (value: string) => option.parseArg!(value, undefined as never);
@@ -156,12 +169,29 @@ describe('numbers on the command line are decimal only, in the ranges config.jso
 
   test('hexadecimal, binary, octal, separators and padding are refused; decimal forms pass', () => {
     const refusedValues = ['0x10', '0X1', '0b1', '0o7', '1_000', ' 16', '16 ', '0x1p3', 'Infinity', '+', '.', '1e', '--1'];
-    for (const [command, flag] of [['train', '--lr'], ['train', '--momentum'], ['train', '--epochs'], ['train', '--seed'], ['train', '--warmup-epochs'], ['bench', '--steps'], ['predict', '--top']]) {
+    for (const [command, flag] of [
+      ['train', '--lr'],
+      ['train', '--momentum'],
+      ['train', '--epochs'],
+      ['train', '--seed'],
+      ['train', '--warmup-epochs'],
+      ['bench', '--steps'],
+      ['predict', '--top'],
+    ]) {
       const parse = parser(command, flag);
-      for (const value of refusedValues) assert.throws(() => parse(value), new RegExp(`${flag} must be`), `${command} ${flag} ${JSON.stringify(value)}`);
+      for (const value of refusedValues)
+        assert.throws(() => parse(value), new RegExp(`${flag} must be`), `${command} ${flag} ${JSON.stringify(value)}`);
     }
     const lr = parser('train', '--lr');
-    for (const [value, expected] of [['0.1', 0.1], ['.5', 0.5], ['1e-3', 0.001], ['+2', 2], ['3.', 3], ['16', 16]] as const) assert.equal(lr(value), expected);
+    for (const [value, expected] of [
+      ['0.1', 0.1],
+      ['.5', 0.5],
+      ['1e-3', 0.001],
+      ['+2', 2],
+      ['3.', 3],
+      ['16', 16],
+    ] as const)
+      assert.equal(lr(value), expected);
     assert.equal(parser('train', '--epochs')('+12'), 12);
   });
 
@@ -182,7 +212,11 @@ describe('numbers on the command line are decimal only, in the ranges config.jso
   test('nin train --lr 0x10 and --lr 0b1 exit 2 naming --lr; nothing is written', async () => {
     for (const value of ['0x10', '0b1']) {
       const out = tempDir('nin-cli-');
-      assertOneLineError(await runNin(['train', '--lr', value, '--out', out, '--run', 'r'], { timeoutMs: 30_000 }), 2, /--lr must be a number above 0 and at most 10000/);
+      assertOneLineError(
+        await runNin(['train', '--lr', value, '--out', out, '--run', 'r'], { timeoutMs: 30_000 }),
+        2,
+        /--lr must be a number above 0 and at most 10000/,
+      );
       assert.deepEqual(fs.readdirSync(out), []);
     }
   });
@@ -191,8 +225,6 @@ describe('numbers on the command line are decimal only, in the ranges config.jso
 describe('a reader that closes the pipe early: read-only commands end quietly, exit 0', () => {
   /** Runs nin with its stdout (or stderr) pipe closed before nin writes to it. */
   function withClosedPipe(args: string[], which: 'stdout' | 'stderr'): Promise<{ code: number | null; stderr: string }> {
-    const { spawn } = require('node:child_process') as typeof import('node:child_process');
-    const { NIN_BIN, REPO_ROOT } = require('./helpers/cli') as typeof import('./helpers/cli');
     return new Promise((resolve) => {
       const child = spawn(process.execPath, [NIN_BIN, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
@@ -209,7 +241,10 @@ describe('a reader that closes the pipe early: read-only commands end quietly, e
 
   test('nin shapes | true, nin shapes --json | head -c0, nin plot | true: no EPIPE trace', async () => {
     const run = tempDir('nin-epipe-');
-    fs.writeFileSync(path.join(run, 'metrics.jsonl'), JSON.stringify({ epoch: 1, loss: 1, trainAcc: 0.5, testAcc: 0.5, examplesPerSec: 1, seconds: 1 }) + '\n');
+    fs.writeFileSync(
+      path.join(run, 'metrics.jsonl'),
+      JSON.stringify({ epoch: 1, loss: 1, trainAcc: 0.5, testAcc: 0.5, examplesPerSec: 1, seconds: 1 }) + '\n',
+    );
     for (const args of [['shapes'], ['shapes', '--json'], ['plot', run, '--out', path.join(run, 'f.svg')]]) {
       const r = await withClosedPipe(args, 'stdout');
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
@@ -217,7 +252,7 @@ describe('a reader that closes the pipe early: read-only commands end quietly, e
     }
   });
 
-  test('a closed stderr does not turn an error into a crash: the exit code stays the command\'s', async () => {
+  test("a closed stderr does not turn an error into a crash: the exit code stays the command's", async () => {
     const r = await withClosedPipe(['eval', path.join(tempDir('nin-epipe-'), 'missing')], 'stderr');
     assert.equal(r.code, 1);
   });

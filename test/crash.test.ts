@@ -18,7 +18,17 @@ after(removeTempDirs);
 const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
 // Small enough that a whole run takes a few seconds on onednn, with several batches per epoch and a save every epoch.
 const EPOCHS = 4;
-const ARGS = ['--backend', BACKEND, '--image-size', '67', '--epochs', String(EPOCHS), ...(BACKEND === 'onednn' ? ['--train-limit', '48', '--test-limit', '16', '--batch-size', '8'] : ['--train-limit', '8', '--test-limit', '4', '--batch-size', '4'])];
+const ARGS = [
+  '--backend',
+  BACKEND,
+  '--image-size',
+  '67',
+  '--epochs',
+  String(EPOCHS),
+  ...(BACKEND === 'onednn'
+    ? ['--train-limit', '48', '--test-limit', '16', '--batch-size', '8']
+    : ['--train-limit', '8', '--test-limit', '4', '--batch-size', '4']),
+];
 const TIMEOUT = BACKEND === 'onednn' ? 120_000 : 900_000;
 
 interface Metrics {
@@ -53,7 +63,10 @@ before(async () => {
   const r = await runNin(['train', ...ARGS, '--out', out, '--run', 'ref'], { timeoutMs: TIMEOUT });
   assertOk(r, 'reference run');
   reference = numbers(path.join(out, 'ref'));
-  assert.deepEqual(reference.map((m) => m.epoch), [1, 2, 3, 4]);
+  assert.deepEqual(
+    reference.map((m) => m.epoch),
+    [1, 2, 3, 4],
+  );
 });
 
 /** After a crash: no run, or a run whose last/ (if any) loads and whose log is epochs 1..k in order. */
@@ -61,7 +74,11 @@ async function assertConsistent(runDir: string, context: string): Promise<void> 
   if (!fs.existsSync(runDir)) return;
   assert.ok(fs.existsSync(path.join(runDir, 'config.json')), `${context}: a run directory without config.json`);
   const logged = readMetrics(runDir).map((m) => m.epoch);
-  assert.deepEqual(logged, logged.map((_, i) => i + 1), `${context}: metrics.jsonl epochs ${logged}`);
+  assert.deepEqual(
+    logged,
+    logged.map((_, i) => i + 1),
+    `${context}: metrics.jsonl epochs ${logged}`,
+  );
   const hasLast = fs.existsSync(path.join(runDir, 'last')) || fs.existsSync(path.join(runDir, '.last.old'));
   if (hasLast) {
     const loaded = await loadCheckpoint(path.join(runDir, 'last'));
@@ -78,7 +95,9 @@ describe('kill -9', () => {
     const kills: string[] = [];
     let finished: CliResult | null = null;
     for (let attempt = 0; attempt < 12 && !finished; attempt++) {
-      const args = fs.existsSync(runDir) ? ['train', '--resume', runDir, '--backend', BACKEND] : ['train', ...ARGS, '--out', out, '--run', 'r'];
+      const args = fs.existsSync(runDir)
+        ? ['train', '--resume', runDir, '--backend', BACKEND]
+        : ['train', ...ARGS, '--out', out, '--run', 'r'];
       const proc = startNin(args, { timeoutMs: TIMEOUT });
       // Early attempts die early (startup, first epoch); later ones get time to reach saves.
       const delay = 300 + Math.random() * (600 + attempt * 400);
@@ -99,7 +118,11 @@ describe('kill -9', () => {
     }
     assert.ok(kills.length > 0, 'at least one kill landed');
     assert.deepEqual(numbers(runDir), reference, `kills at ${kills.join(', ')}`);
-    assert.deepEqual(fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')), [], 'leftovers of killed saves are gone');
+    assert.deepEqual(
+      fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')),
+      [],
+      'leftovers of killed saves are gone',
+    );
   });
 
   test('killed inside a checkpoint swap (last -> .last.old done, new last/ not yet renamed in): --resume continues', async () => {
@@ -116,7 +139,10 @@ describe('kill -9', () => {
     assertOk(r, 'resume');
     assert.match(r.stderr, /resuming after epoch 2/);
     assert.deepEqual(numbers(runDir), reference);
-    assert.deepEqual(fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')), []);
+    assert.deepEqual(
+      fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')),
+      [],
+    );
   });
 
   test('killed before its first checkpoint (a run with config.json only): --resume starts it again', async () => {
@@ -132,12 +158,26 @@ describe('kill -9', () => {
 });
 
 describe('SIGINT, SIGTERM and SIGHUP', () => {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
     test(`${signal} mid-epoch: the batch finishes, last/ holds the partial epoch, exit ${code}; --resume continues mid-epoch`, async () => {
       const out = tempDir('nin-signal-');
       const runDir = path.join(out, 'r');
       // Epochs of many small batches; the signal is sent early in epoch 2.
-      const args = ['--backend', BACKEND, '--image-size', '67', '--epochs', '3', ...(BACKEND === 'onednn' ? ['--train-limit', '96', '--test-limit', '8', '--batch-size', '2'] : ['--train-limit', '8', '--test-limit', '4', '--batch-size', '2'])];
+      const args = [
+        '--backend',
+        BACKEND,
+        '--image-size',
+        '67',
+        '--epochs',
+        '3',
+        ...(BACKEND === 'onednn'
+          ? ['--train-limit', '96', '--test-limit', '8', '--batch-size', '2']
+          : ['--train-limit', '8', '--test-limit', '4', '--batch-size', '2']),
+      ];
       const straightOut = tempDir('nin-signal-ref-');
       assertOk(await runNin(['train', ...args, '--out', straightOut, '--run', 'ref'], { timeoutMs: TIMEOUT }), 'reference');
 
@@ -157,7 +197,10 @@ describe('SIGINT, SIGTERM and SIGHUP', () => {
 
       const resumed = await runNin(['train', '--resume', runDir, '--backend', BACKEND], { timeoutMs: TIMEOUT });
       assertOk(resumed, 'resume');
-      assert.match(resumed.stderr, new RegExp(`resuming after epoch ${meta.epoch} and ${meta.partial.batches} batches of epoch ${meta.epoch + 1}`));
+      assert.match(
+        resumed.stderr,
+        new RegExp(`resuming after epoch ${meta.epoch} and ${meta.partial.batches} batches of epoch ${meta.epoch + 1}`),
+      );
       assert.deepEqual(numbers(runDir), numbers(path.join(straightOut, 'ref')));
     });
   }
@@ -166,7 +209,20 @@ describe('SIGINT, SIGTERM and SIGHUP', () => {
 describe('a signal during the test pass', () => {
   test('stops it, saves last/ with every training batch done; --resume repeats only the test pass and ends as an uninterrupted run', async () => {
     // One quick training batch, then a long test pass (thousands of single-image batches) for the signal to land in.
-    const args = ['--backend', BACKEND, '--image-size', '67', '--epochs', '1', '--train-limit', '2', '--batch-size', '2', '--test-limit', BACKEND === 'onednn' ? '6000' : '400'];
+    const args = [
+      '--backend',
+      BACKEND,
+      '--image-size',
+      '67',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '2',
+      '--batch-size',
+      '2',
+      '--test-limit',
+      BACKEND === 'onednn' ? '6000' : '400',
+    ];
     const refOut = tempDir('nin-testpass-ref-');
     assertOk(await runNin(['train', ...args, '--out', refOut, '--run', 'ref'], { timeoutMs: TIMEOUT }), 'reference');
     const out = tempDir('nin-testpass-');
@@ -212,7 +268,11 @@ describe('a full disk while saving', () => {
       last.model.dispose();
       assert.equal(last.meta.epoch, 1, 'the previous last/ is intact');
       assert.deepEqual(numbers(runDir), reference.slice(0, 1));
-      assert.deepEqual(fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')), [], 'the half-written checkpoint was removed');
+      assert.deepEqual(
+        fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')),
+        [],
+        'the half-written checkpoint was removed',
+      );
 
       // Moved to a disk with room, the run continues to the same end.
       const moved = path.join(tempDir('nin-full-moved-'), 'r');

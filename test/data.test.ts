@@ -11,9 +11,27 @@ import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { NinError } from '../src/errors';
 import {
-  CLASS_NAMES, FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC, REPO_DATA_DIR, SYSTEM_DATA_DIR, Split,
-  batchCount, batches, checkDataset, datasetSearchPath, defaultDownloadDir, downloadFashionMnist, epochPermutation,
-  findDatasetDir, loadDatasetFrom, loadFashionMnist, locateDataset, readIdx, readSplit, resizeInto,
+  CLASS_NAMES,
+  FILE_NAMES,
+  IMAGES_MAGIC,
+  LABELS_MAGIC,
+  REPO_DATA_DIR,
+  SYSTEM_DATA_DIR,
+  Split,
+  batchCount,
+  batches,
+  checkDataset,
+  datasetSearchPath,
+  defaultDownloadDir,
+  downloadFashionMnist,
+  epochPermutation,
+  findDatasetDir,
+  loadDatasetFrom,
+  loadFashionMnist,
+  locateDataset,
+  readIdx,
+  readSplit,
+  resizeInto,
 } from '../src/data';
 import { checksums, fixtureFiles, fixtureSplit, idxBytes, removeTempDirs, sha256Hex, tempDir, writeFixtureDir } from './helpers/idx';
 
@@ -143,7 +161,9 @@ describe('reading and verifying a dataset directory', () => {
     writeFixtureDir(dir, fixtureFiles(12, 5), true);
     assertNinError(
       () => loadFashionMnist({ dataDir: dir }),
-      escape(path.join(dir, FILE_NAMES.trainImages + '.gz')), /checksum mismatch/, FIX,
+      escape(path.join(dir, FILE_NAMES.trainImages + '.gz')),
+      /checksum mismatch/,
+      FIX,
     );
   });
 
@@ -167,7 +187,11 @@ describe('reading and verifying a dataset directory', () => {
     const dir = tempDir();
     const expected = writeFixtureDir(dir, fixtureFiles(3, 2), true);
     fs.rmSync(path.join(dir, FILE_NAMES.testImages + '.gz'));
-    assertNinError(() => readSplit(dir, 'test', expected), /t10k-images-idx3-ubyte\[\.gz\] is missing/, /apt-get install dataset-fashion-mnist/);
+    assertNinError(
+      () => readSplit(dir, 'test', expected),
+      /t10k-images-idx3-ubyte\[\.gz\] is missing/,
+      /apt-get install dataset-fashion-mnist/,
+    );
     assertNinError(() => checkDataset(dir, expected), /t10k-images-idx3-ubyte\[\.gz\] is missing/);
   });
 
@@ -175,13 +199,22 @@ describe('reading and verifying a dataset directory', () => {
     const dir = tempDir();
     const expected = writeFixtureDir(dir, fixtureFiles(3, 2), true);
     const good = checkDataset(dir, expected);
-    assert.deepEqual(good.map((c) => c.ok), [true, true, true, true]);
-    assert.deepEqual(good.map((c) => c.name), [FILE_NAMES.trainImages, FILE_NAMES.trainLabels, FILE_NAMES.testImages, FILE_NAMES.testLabels]);
+    assert.deepEqual(
+      good.map((c) => c.ok),
+      [true, true, true, true],
+    );
+    assert.deepEqual(
+      good.map((c) => c.name),
+      [FILE_NAMES.trainImages, FILE_NAMES.trainLabels, FILE_NAMES.testImages, FILE_NAMES.testLabels],
+    );
     assert.equal(good[0].path, path.join(dir, FILE_NAMES.trainImages + '.gz'));
     assert.equal(good[0].sha256, expected[FILE_NAMES.trainImages]);
 
     const official = checkDataset(dir);
-    assert.deepEqual(official.map((c) => c.ok), [false, false, false, false]);
+    assert.deepEqual(
+      official.map((c) => c.ok),
+      [false, false, false, false],
+    );
     assert.equal(official[0].expected, 'c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888');
 
     const gzPath = path.join(dir, FILE_NAMES.trainLabels + '.gz');
@@ -197,9 +230,18 @@ describe('reading and verifying a dataset directory', () => {
 describe('findDatasetDir', () => {
   test('search order: --data-dir, NIN_DATA_DIR, <repo>/data/fashion-mnist, the Debian directory', () => {
     const order = datasetSearchPath('/x/given', { NIN_DATA_DIR: '/y/env' });
-    assert.deepEqual(order.map((c) => c.dir), ['/x/given', '/y/env', REPO_DATA_DIR, SYSTEM_DATA_DIR]);
-    assert.deepEqual(order.map((c) => c.explicit), ['--data-dir', 'NIN_DATA_DIR', null, null]);
-    assert.deepEqual(datasetSearchPath(undefined, {}).map((c) => c.dir), [REPO_DATA_DIR, SYSTEM_DATA_DIR]);
+    assert.deepEqual(
+      order.map((c) => c.dir),
+      ['/x/given', '/y/env', REPO_DATA_DIR, SYSTEM_DATA_DIR],
+    );
+    assert.deepEqual(
+      order.map((c) => c.explicit),
+      ['--data-dir', 'NIN_DATA_DIR', null, null],
+    );
+    assert.deepEqual(
+      datasetSearchPath(undefined, {}).map((c) => c.dir),
+      [REPO_DATA_DIR, SYSTEM_DATA_DIR],
+    );
     assert.equal(REPO_DATA_DIR, path.resolve(__dirname, '..', '..', 'data', 'fashion-mnist'));
     assert.equal(defaultDownloadDir(undefined, {}), REPO_DATA_DIR);
     assert.equal(defaultDownloadDir(undefined, { NIN_DATA_DIR: '/y/env' }), '/y/env');
@@ -211,8 +253,16 @@ describe('findDatasetDir', () => {
     const env = tempDir();
     writeFixtureDir(given, fixtureFiles(2, 2), true);
     const files = fixtureFiles(2, 2);
-    writeFixtureDir(env, { [FILE_NAMES.trainImages]: files[FILE_NAMES.trainImages], [FILE_NAMES.testImages]: files[FILE_NAMES.testImages] }, true);
-    writeFixtureDir(env, { [FILE_NAMES.trainLabels]: files[FILE_NAMES.trainLabels], [FILE_NAMES.testLabels]: files[FILE_NAMES.testLabels] }, false);
+    writeFixtureDir(
+      env,
+      { [FILE_NAMES.trainImages]: files[FILE_NAMES.trainImages], [FILE_NAMES.testImages]: files[FILE_NAMES.testImages] },
+      true,
+    );
+    writeFixtureDir(
+      env,
+      { [FILE_NAMES.trainLabels]: files[FILE_NAMES.trainLabels], [FILE_NAMES.testLabels]: files[FILE_NAMES.testLabels] },
+      false,
+    );
     withEnv(env, () => {
       assert.equal(findDatasetDir(given), given);
       assert.equal(findDatasetDir(), env);
@@ -225,7 +275,11 @@ describe('findDatasetDir', () => {
     writeFixtureDir(partial, { [FILE_NAMES.trainImages]: fixtureFiles(1, 1)[FILE_NAMES.trainImages] }, true);
     withEnv(undefined, () => {
       assertNinError(() => findDatasetDir(empty), escape(empty), /given by --data-dir/, /missing train-images-idx3-ubyte, train-labels/);
-      const err = assertNinError(() => findDatasetDir(partial), escape(partial), /missing train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte;/);
+      const err = assertNinError(
+        () => findDatasetDir(partial),
+        escape(partial),
+        /missing train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte;/,
+      );
       assert.doesNotMatch(err.message, /missing train-images/);
     });
     withEnv(empty, () => assertNinError(() => findDatasetDir(), escape(empty), /given by NIN_DATA_DIR/));
@@ -234,17 +288,35 @@ describe('findDatasetDir', () => {
   test('falls through default directories; none found names the places and the three ways to get it', () => {
     const a = tempDir();
     const b = tempDir();
-    assert.equal(locateDataset([{ dir: a, explicit: null }, { dir: SYSTEM_DATA_DIR, explicit: null }]), SYSTEM_DATA_DIR);
+    assert.equal(
+      locateDataset([
+        { dir: a, explicit: null },
+        { dir: SYSTEM_DATA_DIR, explicit: null },
+      ]),
+      SYSTEM_DATA_DIR,
+    );
     assertNinError(
-      () => locateDataset([{ dir: a, explicit: null }, { dir: b, explicit: null }]),
-      /Fashion-MNIST not found/, escape(a), escape(b),
-      /`apt-get install dataset-fashion-mnist`/, /`nin data --download`/, /--data-dir DIR/, /NIN_DATA_DIR/,
+      () =>
+        locateDataset([
+          { dir: a, explicit: null },
+          { dir: b, explicit: null },
+        ]),
+      /Fashion-MNIST not found/,
+      escape(a),
+      escape(b),
+      /`apt-get install dataset-fashion-mnist`/,
+      /`nin data --download`/,
+      /--data-dir DIR/,
+      /NIN_DATA_DIR/,
     );
   });
 
   test('with nothing given it finds the repo copy or the installed package', () => {
-    const expected = fs.existsSync(path.join(REPO_DATA_DIR, FILE_NAMES.trainImages + '.gz')) || fs.existsSync(path.join(REPO_DATA_DIR, FILE_NAMES.trainImages))
-      ? REPO_DATA_DIR : SYSTEM_DATA_DIR;
+    const expected =
+      fs.existsSync(path.join(REPO_DATA_DIR, FILE_NAMES.trainImages + '.gz')) ||
+      fs.existsSync(path.join(REPO_DATA_DIR, FILE_NAMES.trainImages))
+        ? REPO_DATA_DIR
+        : SYSTEM_DATA_DIR;
     withEnv(undefined, () => assert.equal(findDatasetDir(), expected));
   });
 });
@@ -284,8 +356,16 @@ describe('downloadFashionMnist (local server on 127.0.0.1)', () => {
     const dest = path.join(tempDir(), 'nested', 'fashion-mnist');
     const lines: string[] = [];
     const results = await downloadFashionMnist(dest, `${baseUrl}/good/`, (line) => lines.push(line), checksums(files));
-    assert.deepEqual(results.map((r) => r.ok), [true, true, true, true]);
-    assert.deepEqual(fs.readdirSync(dest).sort(), Object.keys(files).map((n) => n + '.gz').sort());
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [true, true, true, true],
+    );
+    assert.deepEqual(
+      fs.readdirSync(dest).sort(),
+      Object.keys(files)
+        .map((n) => n + '.gz')
+        .sort(),
+    );
     assert.ok(lines.some((l) => l.includes(`${baseUrl}/good/${FILE_NAMES.trainImages}.gz`)));
     const dataset = loadDatasetFrom(dest, {}, checksums(files));
     assert.equal(dataset.train.count, 6);
@@ -295,7 +375,10 @@ describe('downloadFashionMnist (local server on 127.0.0.1)', () => {
     const before = requests.length;
     const again = await downloadFashionMnist(dest, `${baseUrl}/good`, () => {}, checksums(files));
     assert.equal(requests.length, before);
-    assert.deepEqual(again.map((r) => r.ok), [true, true, true, true]);
+    assert.deepEqual(
+      again.map((r) => r.ok),
+      [true, true, true, true],
+    );
 
     // Unpacked files count too; a corrupt one is replaced by a fresh .gz (which lookup prefers).
     const mixed = tempDir();
@@ -317,13 +400,18 @@ describe('downloadFashionMnist (local server on 127.0.0.1)', () => {
     const dest = tempDir();
     await assertRejectsNinError(
       downloadFashionMnist(dest, `${baseUrl}/bad/`, () => {}, expected),
-      escape(`${baseUrl}/bad/${FILE_NAMES.trainLabels}.gz`), /checksum mismatch/, /apt-get install dataset-fashion-mnist/,
+      escape(`${baseUrl}/bad/${FILE_NAMES.trainLabels}.gz`),
+      /checksum mismatch/,
+      /apt-get install dataset-fashion-mnist/,
     );
     assert.deepEqual(fs.readdirSync(dest), [FILE_NAMES.trainImages + '.gz']); // only the file verified before it
 
     served.set(`/notgz/${FILE_NAMES.trainImages}.gz`, Buffer.from('this is not gzip'));
     const dest2 = tempDir();
-    await assertRejectsNinError(downloadFashionMnist(dest2, `${baseUrl}/notgz/`, () => {}, expected), /not a valid gzip file/);
+    await assertRejectsNinError(
+      downloadFashionMnist(dest2, `${baseUrl}/notgz/`, () => {}, expected),
+      /not a valid gzip file/,
+    );
     assert.deepEqual(fs.readdirSync(dest2), []);
   });
 
@@ -331,7 +419,9 @@ describe('downloadFashionMnist (local server on 127.0.0.1)', () => {
     const dest = tempDir();
     await assertRejectsNinError(
       downloadFashionMnist(dest, `${baseUrl}/missing/`),
-      escape(`${baseUrl}/missing/${FILE_NAMES.trainImages}.gz`), /HTTP 404/, /apt-get install dataset-fashion-mnist/,
+      escape(`${baseUrl}/missing/${FILE_NAMES.trainImages}.gz`),
+      /HTTP 404/,
+      /apt-get install dataset-fashion-mnist/,
     );
     // A port that was just free: connection refused.
     const closed = http.createServer();
@@ -340,7 +430,10 @@ describe('downloadFashionMnist (local server on 127.0.0.1)', () => {
     await new Promise((resolve) => closed.close(resolve));
     await assertRejectsNinError(
       downloadFashionMnist(dest, `http://127.0.0.1:${port}/`),
-      escape(`http://127.0.0.1:${port}/${FILE_NAMES.trainImages}.gz`), /the connection was refused/, /NIN_MIRROR_URL/, /apt-get install dataset-fashion-mnist/,
+      escape(`http://127.0.0.1:${port}/${FILE_NAMES.trainImages}.gz`),
+      /the connection was refused/,
+      /NIN_MIRROR_URL/,
+      /apt-get install dataset-fashion-mnist/,
     );
     assert.deepEqual(fs.readdirSync(dest), []);
   });
@@ -349,11 +442,17 @@ describe('downloadFashionMnist (local server on 127.0.0.1)', () => {
 describe('epochPermutation', () => {
   test('is a permutation, deterministic for (count, seed, epoch), and differs across epochs and seeds', () => {
     const p = epochPermutation(1000, 42, 3);
-    assert.deepEqual(Array.from(p).sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
+    assert.deepEqual(
+      Array.from(p).sort((a, b) => a - b),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
     assert.deepEqual(epochPermutation(1000, 42, 3), p);
     assert.notDeepEqual(epochPermutation(1000, 42, 4), p);
     assert.notDeepEqual(epochPermutation(1000, 43, 3), p);
-    assert.notDeepEqual(Array.from(p), Array.from({ length: 1000 }, (_, i) => i));
+    assert.notDeepEqual(
+      Array.from(p),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
     assert.deepEqual(Array.from(epochPermutation(1, 0, 0)), [0]);
     assert.equal(epochPermutation(0, 0, 0).length, 0);
   });
@@ -405,7 +504,10 @@ describe('resizeInto', () => {
     await tf.setBackend('cpu');
     const count = 3;
     const images = randomImages(count, 7);
-    const input = tf.tensor4d(Float32Array.from(images, (v) => v / 255), [count, 28, 28, 1]);
+    const input = tf.tensor4d(
+      Float32Array.from(images, (v) => v / 255),
+      [count, 28, 28, 1],
+    );
     for (const size of [224, 96, 67, 56, 31, 14, 28]) {
       const expectedTensor = tf.image.resizeBilinear(input, [size, size], false, true);
       const expected = expectedTensor.dataSync();
@@ -450,19 +552,28 @@ describe('batches', () => {
       assert.equal(batch.x.length, batch.size * 784);
       assert.equal(batch.imageSize, 28);
       const indices = indicesOf(batch);
-      assert.deepEqual(Array.from(batch.labels), indices.map((i) => i % 10));
+      assert.deepEqual(
+        Array.from(batch.labels),
+        indices.map((i) => i % 10),
+      );
       sizes.push(batch.size);
       all.push(...indices);
     }
     assert.deepEqual(sizes, [128, 128, 44]);
     assert.deepEqual(all, Array.from(epochPermutation(300, 5, 2)));
-    assert.deepEqual([...all].sort((a, b) => a - b), Array.from({ length: 300 }, (_, i) => i));
+    assert.deepEqual(
+      [...all].sort((a, b) => a - b),
+      Array.from({ length: 300 }, (_, i) => i),
+    );
   });
 
   test('without shuffle the order is 0..count-1; startBatch resumes mid-epoch with the same batches', () => {
     const split = indexedSplit(300);
     const plain = [...batches(split, { batchSize: 100, imageSize: 28, shuffle: false, seed: 5, epoch: 0 })].flatMap(indicesOf);
-    assert.deepEqual(plain, Array.from({ length: 300 }, (_, i) => i));
+    assert.deepEqual(
+      plain,
+      Array.from({ length: 300 }, (_, i) => i),
+    );
 
     const opts = { batchSize: 128, imageSize: 28, shuffle: true, seed: 9, epoch: 1 };
     const full = [...batches(split, opts)].map(indicesOf);
@@ -497,7 +608,10 @@ describe('the installed official dataset', () => {
     const perClass = new Array(CLASS_NAMES.length).fill(0);
     for (const label of dataset.train.labels) perClass[label]++;
     assert.deepEqual(perClass, new Array(10).fill(6000)); // Fashion-MNIST is balanced
-    assert.deepEqual(checkDataset(SYSTEM_DATA_DIR).map((c) => c.ok), [true, true, true, true]);
+    assert.deepEqual(
+      checkDataset(SYSTEM_DATA_DIR).map((c) => c.ok),
+      [true, true, true, true],
+    );
 
     const limited = loadFashionMnist({ dataDir: SYSTEM_DATA_DIR, trainLimit: 1000, testLimit: 500 });
     assert.equal(limited.train.count, 1000);
@@ -517,13 +631,22 @@ describe('hostile IDX files: one line each, memory bounded by the largest Fashio
   test('huge declared dimensions are compared with the bytes there, never allocated', () => {
     const dir = tempDir();
     const file = path.join(dir, 'huge-idx3-ubyte');
-    for (const dims of [[0xffffffff, 28, 28], [60000, 0xffffffff, 0xffffffff], [2 ** 31, 2 ** 31, 2]]) {
+    for (const dims of [
+      [0xffffffff, 28, 28],
+      [60000, 0xffffffff, 0xffffffff],
+      [2 ** 31, 2 ** 31, 2],
+    ]) {
       const header = Buffer.alloc(16);
       header.writeInt32BE(IMAGES_MAGIC, 0);
       dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
       fs.writeFileSync(file, Buffer.concat([header, images]));
       const rss = process.memoryUsage().rss;
-      assertNinError(() => readIdx(file, IMAGES_MAGIC), escape(file), /its header declares dims \[\d+, \d+, \d+\], more data than the largest Fashion-MNIST file holds/, FIX);
+      assertNinError(
+        () => readIdx(file, IMAGES_MAGIC),
+        escape(file),
+        /its header declares dims \[\d+, \d+, \d+\], more data than the largest Fashion-MNIST file holds/,
+        FIX,
+      );
       assert.ok(process.memoryUsage().rss - rss < 50e6);
     }
   });
@@ -533,10 +656,20 @@ describe('hostile IDX files: one line each, memory bounded by the largest Fashio
     const big = path.join(dir, 'big-idx3-ubyte');
     fs.writeFileSync(big, '');
     fs.truncateSync(big, 200e6); // sparse: nothing is written
-    assertNinError(() => readIdx(big, IMAGES_MAGIC), escape(big), /is 200\.0 MB, more than the 47\.0 MB nin reads for a Fashion-MNIST IDX file/, FIX);
+    assertNinError(
+      () => readIdx(big, IMAGES_MAGIC),
+      escape(big),
+      /is 200\.0 MB, more than the 47\.0 MB nin reads for a Fashion-MNIST IDX file/,
+      FIX,
+    );
     const bomb = path.join(dir, 'bomb-idx3-ubyte.gz');
     fs.writeFileSync(bomb, gzipSync(Buffer.alloc(60e6)));
-    assertNinError(() => readIdx(bomb, IMAGES_MAGIC), escape(bomb), /unpacks to more than 47040016 bytes, the size of the largest Fashion-MNIST file/, FIX);
+    assertNinError(
+      () => readIdx(bomb, IMAGES_MAGIC),
+      escape(bomb),
+      /unpacks to more than 47040016 bytes, the size of the largest Fashion-MNIST file/,
+      FIX,
+    );
   });
 
   test('a device, a directory or a file with no images: one line naming the file', () => {
@@ -580,7 +713,9 @@ describe('downloads time out: a stalled mirror is one line naming the fix', () =
       const started = Date.now();
       await assertRejectsNinError(
         downloadFashionMnist(dest, `${baseUrl}/${where}/`, () => {}, OFFICIAL_SHA256_FOR_TEST, 400),
-        escape(`${baseUrl}/${where}/${FILE_NAMES.trainImages}.gz`), /the mirror sent nothing for 0\.4 s/, /retry later, or set NIN_MIRROR_URL to another mirror/,
+        escape(`${baseUrl}/${where}/${FILE_NAMES.trainImages}.gz`),
+        /the mirror sent nothing for 0\.4 s/,
+        /retry later, or set NIN_MIRROR_URL to another mirror/,
       );
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
       assert.deepEqual(fs.readdirSync(dest), []);

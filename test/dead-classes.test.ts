@@ -83,9 +83,19 @@ describe('scoreSplit and deadClasses', () => {
   });
 
   test('the guard line names the classes by reason and what to try', () => {
-    const line = formatDeadClasses([{ name: 'Bag', reason: 'zero-channel' }, { name: 'Coat', reason: 'zero-channel' }, { name: 'Shirt', reason: 'never-predicted' }], 3);
+    const line = formatDeadClasses(
+      [
+        { name: 'Bag', reason: 'zero-channel' },
+        { name: 'Coat', reason: 'zero-channel' },
+        { name: 'Shirt', reason: 'never-predicted' },
+      ],
+      3,
+    );
     assert.equal(lines(line).length, 1);
-    assert.match(line, /^warning: dead classes after epoch 3: Bag, Coat \(last-block channel 0 on every test image, so its own weights get no gradient\); Shirt \(never predicted on the test set\); training goes on/);
+    assert.match(
+      line,
+      /^warning: dead classes after epoch 3: Bag, Coat \(last-block channel 0 on every test image, so its own weights get no gradient\); Shirt \(never predicted on the test set\); training goes on/,
+    );
     assert.match(line, /a lower --lr, a warm-up \(--warmup-epochs 1\), another --seed, or --recipe best$/);
   });
 });
@@ -103,10 +113,41 @@ describe('nin train with the guard', () => {
     const dir = tempDir('h17-guard-');
     const init = writeWeightsManifest(
       path.join(dir, 'init'),
-      model.weights.map((w, k) => ({ name: (w as unknown as { originalName: string }).originalName, shape: w.shape as number[], values: model.getWeights()[k].dataSync() as Float32Array })),
+      model.weights.map((w, k) => ({
+        name: (w as unknown as { originalName: string }).originalName,
+        shape: w.shape as number[],
+        values: model.getWeights()[k].dataSync() as Float32Array,
+      })),
     );
     model.dispose();
-    const r = await runNin(['train', '--backend', BACKEND, '--threads', '1', '--image-size', String(SIZE), '--epochs', '1', '--train-limit', '8', '--batch-size', '8', '--test-limit', '1', '--lr', '1e-30', '--init-weights', init, '--out', dir, '--run', 'r'], { timeoutMs: 120_000 });
+    const r = await runNin(
+      [
+        'train',
+        '--backend',
+        BACKEND,
+        '--threads',
+        '1',
+        '--image-size',
+        String(SIZE),
+        '--epochs',
+        '1',
+        '--train-limit',
+        '8',
+        '--batch-size',
+        '8',
+        '--test-limit',
+        '1',
+        '--lr',
+        '1e-30',
+        '--init-weights',
+        init,
+        '--out',
+        dir,
+        '--run',
+        'r',
+      ],
+      { timeoutMs: 120_000 },
+    );
     assert.equal(r.code, 0, r.stderr);
     const row = JSON.parse(lines(fs.readFileSync(path.join(dir, 'r', 'metrics.jsonl'), 'utf8'))[0]);
     const csv = lines(fs.readFileSync(path.join(dir, 'r', 'metrics.csv'), 'utf8'));

@@ -91,7 +91,32 @@ function injectNonFinite(r: Rand, bytes: Buffer, from = 0): [string, Buffer] {
   return [`${value} at byte ${i}`, out];
 }
 
-const HOSTILE_VALUES: unknown[] = [null, 'abc', '', -1, 0, 1, 0.5, 1.5, -0.5, 1e308, 2 ** 53, 1e-320, true, false, [], {}, [1, 2], { a: 1 }, 'NaN', '1e999', 'sgd', 4096, 10001, 66];
+const HOSTILE_VALUES: unknown[] = [
+  null,
+  'abc',
+  '',
+  -1,
+  0,
+  1,
+  0.5,
+  1.5,
+  -0.5,
+  1e308,
+  2 ** 53,
+  1e-320,
+  true,
+  false,
+  [],
+  {},
+  [1, 2],
+  { a: 1 },
+  'NaN',
+  '1e999',
+  'sgd',
+  4096,
+  10001,
+  66,
+];
 
 /** Every path into a JSON value (object keys and array indices), up to a depth. */
 function jsonPaths(value: unknown, prefix: (string | number)[] = [], depth = 8): (string | number)[][] {
@@ -211,12 +236,29 @@ before(async () => {
   const config = resolveConfig({ imageSize: IMAGE_SIZE, batchSize: 2, trainLimit: 4, testLimit: 4, optimizer: 'momentum', backend: 'cpu' });
   checkpoint = path.join(work, 'ckpt');
   const meta = {
-    formatVersion: FORMAT_VERSION, nin: NIN_VERSION, createdAt: new Date().toISOString(), config, imageSize: IMAGE_SIZE, epoch: 1,
-    metrics, backend: 'cpu', optimizer: { name: 'momentum', iterations: 1 }, history: [metrics], partial: null,
+    formatVersion: FORMAT_VERSION,
+    nin: NIN_VERSION,
+    createdAt: new Date().toISOString(),
+    config,
+    imageSize: IMAGE_SIZE,
+    epoch: 1,
+    metrics,
+    backend: 'cpu',
+    optimizer: { name: 'momentum', iterations: 1 },
+    history: [metrics],
+    partial: null,
   };
   await saveCheckpoint(checkpoint, model, meta, { optimizerWeights: await optimizer.getWeights() });
   const values = model.getWeights().map((t) => t.dataSync() as Float32Array);
-  manifest = writeWeightsManifest(path.join(work, 'manifest'), model.weights.map((w, k) => ({ name: (w as unknown as { originalName: string }).originalName, shape: w.shape as number[], values: values[k] })), 2);
+  manifest = writeWeightsManifest(
+    path.join(work, 'manifest'),
+    model.weights.map((w, k) => ({
+      name: (w as unknown as { originalName: string }).originalName,
+      shape: w.shape as number[],
+      values: values[k],
+    })),
+    2,
+  );
   target = buildNin({ imageSize: IMAGE_SIZE, seed: 4 });
   model.dispose();
   optimizer.dispose();
@@ -244,9 +286,11 @@ function damagedCheckpoint(file: string, bytes: Buffer | string): string {
 function checkLoaded(loaded: Awaited<ReturnType<typeof loadCheckpoint>>): void {
   try {
     assert.equal(loaded.meta.imageSize, IMAGE_SIZE);
-    for (const rule of Object.keys(CONFIG_RULES) as (keyof typeof CONFIG_RULES)[]) assert.ok(ruleAllows(CONFIG_RULES[rule], loaded.meta.config[rule]), `config.${rule}`);
+    for (const rule of Object.keys(CONFIG_RULES) as (keyof typeof CONFIG_RULES)[])
+      assert.ok(ruleAllows(CONFIG_RULES[rule], loaded.meta.config[rule]), `config.${rule}`);
     for (const w of loaded.model.getWeights()) assert.ok(w.dataSync().every(Number.isFinite), 'non-finite weights');
-    for (const w of loaded.optimizerWeights ?? []) assert.ok(w.tensor.dataSync().every(Number.isFinite), `non-finite optimizer state ${w.name}`);
+    for (const w of loaded.optimizerWeights ?? [])
+      assert.ok(w.tensor.dataSync().every(Number.isFinite), `non-finite optimizer state ${w.name}`);
   } finally {
     loaded.model.dispose();
     for (const w of loaded.optimizerWeights ?? []) w.tensor.dispose();
@@ -275,18 +319,31 @@ test(`fuzz: at least 1,000 mutated inputs through the functions behind the CLI (
       const gz = r() < 0.3;
       const file = path.join(dir, `${i}-${name}${gz ? '.gz' : ''}`);
       fs.writeFileSync(file, gz ? gzipSync(bytes) : bytes);
-      await fuzzCase('idx', `${name}${gz ? '.gz' : ''} ${label}`, () => readIdx(file, magic), (idx) => {
-        assert.equal(idx.data.length + 4 + 4 * idx.dims.length, bytes.length);
-        assert.equal(idx.dims.reduce((a, b) => a * b, 1), idx.data.length);
-      });
+      await fuzzCase(
+        'idx',
+        `${name}${gz ? '.gz' : ''} ${label}`,
+        () => readIdx(file, magic),
+        (idx) => {
+          assert.equal(idx.data.length + 4 + 4 * idx.dims.length, bytes.length);
+          assert.equal(
+            idx.dims.reduce((a, b) => a * b, 1),
+            idx.data.length,
+          );
+        },
+      );
       if (i % 10 === 0) {
         const split = path.join(dir, `split-${i}`);
         const sums = writeFixtureDir(split, files, false);
         fs.writeFileSync(path.join(split, name), bytes);
-        await fuzzCase('idx', `split with ${name} ${label}`, () => readSplit(split, name.startsWith('t10k') ? 'test' : 'train', sums), (s) => {
-          assert.equal(s.images.length, s.count * 784);
-          assert.equal(s.labels.length, s.count);
-        });
+        await fuzzCase(
+          'idx',
+          `split with ${name} ${label}`,
+          () => readSplit(split, name.startsWith('t10k') ? 'test' : 'train', sums),
+          (s) => {
+            assert.equal(s.images.length, s.count * 784);
+            assert.equal(s.labels.length, s.count);
+          },
+        );
       }
     }
   }
@@ -329,15 +386,28 @@ test(`fuzz: at least 1,000 mutated inputs through the functions behind the CLI (
       const [label, text] = mutateJson(r, config);
       const file = path.join(dir, `${i}.json`);
       fs.writeFileSync(file, text);
-      await fuzzCase('config.json', label, () => readConfigFile(file), (c) => {
-        assert.deepEqual(Object.keys(c).sort(), Object.keys(CONFIG_RULES).sort());
-        for (const [key, rule] of Object.entries(CONFIG_RULES)) assert.ok(ruleAllows(rule, (c as unknown as Record<string, unknown>)[key]), key);
-      });
+      await fuzzCase(
+        'config.json',
+        label,
+        () => readConfigFile(file),
+        (c) => {
+          assert.deepEqual(Object.keys(c).sort(), Object.keys(CONFIG_RULES).sort());
+          for (const [key, rule] of Object.entries(CONFIG_RULES))
+            assert.ok(ruleAllows(rule, (c as unknown as Record<string, unknown>)[key]), key);
+        },
+      );
     }
   }
   {
     const r = stream(5);
-    const rows = [1, 2, 3].map((epoch) => ({ epoch, loss: 2.3 / epoch, trainAcc: 0.2 * epoch, testAcc: 0.25 * epoch, examplesPerSec: 100, seconds: 60 }));
+    const rows = [1, 2, 3].map((epoch) => ({
+      epoch,
+      loss: 2.3 / epoch,
+      trainAcc: 0.2 * epoch,
+      testAcc: 0.25 * epoch,
+      examplesPerSec: 100,
+      seconds: 60,
+    }));
     const dir = tempDir('nin-fuzz-log-');
     for (let i = 0; i < 150; i++) {
       const line = int(r, 3);
@@ -355,13 +425,18 @@ test(`fuzz: at least 1,000 mutated inputs through the functions behind the CLI (
       const run = path.join(dir, `run-${i}`);
       fs.mkdirSync(run);
       fs.writeFileSync(path.join(run, 'metrics.jsonl'), text);
-      await fuzzCase('metrics.jsonl', label, () => readHistory(run), (history) => {
-        history.forEach((m, k) => {
-          assert.equal(m.epoch, k + 1);
-          for (const v of Object.values(m)) assert.ok(Number.isFinite(v));
-          assert.ok(m.trainAcc >= 0 && m.trainAcc <= 1 && m.testAcc >= 0 && m.testAcc <= 1);
-        });
-      });
+      await fuzzCase(
+        'metrics.jsonl',
+        label,
+        () => readHistory(run),
+        (history) => {
+          history.forEach((m, k) => {
+            assert.equal(m.epoch, k + 1);
+            for (const v of Object.values(m)) assert.ok(Number.isFinite(v));
+            assert.ok(m.trainAcc >= 0 && m.trainAcc <= 1 && m.testAcc >= 0 && m.testAcc <= 1);
+          });
+        },
+      );
     }
   }
 
@@ -412,128 +487,144 @@ test(`fuzz: at least 1,000 mutated inputs through the functions behind the CLI (
         fs.rmSync(path.join(dir, `init.bin.${k}`));
         fs.writeFileSync(path.join(dir, `init.bin.${k}`), bytes);
       }
-      await fuzzCase('weights manifest', label, () => loadInitialWeights(path.join(dir, 'init.json'), target), () => {
-        for (const w of target.getWeights()) assert.ok(w.dataSync().every(Number.isFinite), 'non-finite weights were loaded');
-      });
+      await fuzzCase(
+        'weights manifest',
+        label,
+        () => loadInitialWeights(path.join(dir, 'init.json'), target),
+        () => {
+          for (const w of target.getWeights()) assert.ok(w.dataSync().every(Number.isFinite), 'non-finite weights were loaded');
+        },
+      );
       clean(dir);
     }
   }
 
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  console.log(`fuzz (seed ${SEED}): ${total} cases: ${Object.entries(counts).map(([k, n]) => `${k} ${n} (${outcomes[k].refused} refused)`).join(', ')}`);
+  console.log(
+    `fuzz (seed ${SEED}): ${total} cases: ${Object.entries(counts)
+      .map(([k, n]) => `${k} ${n} (${outcomes[k].refused} refused)`)
+      .join(', ')}`,
+  );
   assert.ok(total >= 1000, `${total} cases`);
 });
 
-test(`fuzz through the real CLI: no stack trace, no internal error, one line per problem (seed ${SEED})`, { timeout: 180_000 }, async () => {
-  const r = mulberry32(deriveSeed(SEED, 100));
-  const bad = (text: string) => /internal error|this is a bug|    at |Unhandled|\bE[A-Z]{3,}\b/.test(text);
-  const jobs: { label: string; args: string[]; check: (res: Awaited<ReturnType<typeof runNin>>) => void }[] = [];
+test(
+  `fuzz through the real CLI: no stack trace, no internal error, one line per problem (seed ${SEED})`,
+  { timeout: 180_000 },
+  async () => {
+    const r = mulberry32(deriveSeed(SEED, 100));
+    const bad = (text: string) => /internal error|this is a bug| {4}at |Unhandled|\bE[A-Z]{3,}\b/.test(text);
+    const jobs: { label: string; args: string[]; check: (res: Awaited<ReturnType<typeof runNin>>) => void }[] = [];
 
-  // One predict call over 30 damaged pictures: each refused picture is its own line, the others are classified.
-  const pictures = fs.mkdtempSync(path.join(work, 'p-'));
-  const files: string[] = [];
-  for (let i = 0; i < 30; i++) {
-    const png = i % 2 === 0;
-    const source = png ? gradientPng(12, 20) : gradientJpeg(16, 16);
-    const [, damaged] = mutateBytes(r, source, png ? [16, 20] : [jpegSizeOffset(source)]);
-    const file = path.join(pictures, `${i}.${png ? 'png' : 'jpg'}`);
-    fs.writeFileSync(file, png && r() < 0.5 ? fixPngCrcs(damaged) : damaged);
-    files.push(file);
-  }
-  jobs.push({
-    label: 'predict over 30 damaged pictures',
-    args: ['predict', checkpoint, ...files, '--backend', 'cpu', '--top', '1'],
-    check: (res) => {
-      const out = res.stdout.split('\n').filter(Boolean);
-      const err = res.stderr.split('\n').filter(Boolean);
-      const failed = err.filter((l) => !/could not be classified/.test(l)).length;
-      assert.equal(out.length + failed, files.length);
-      assert.equal(res.code, failed ? 1 : 0);
-      for (const l of out) assert.match(l, /^\S+\.(png|jpg): .+ [01]\.\d{3}$/);
-      for (const l of err) assert.match(l, /^nin: /);
-    },
-  });
-
-  // Damaged checkpoints, as predict loads them.
-  const picture = path.join(pictures, 'good.png');
-  fs.writeFileSync(picture, gradientPng(28, 28));
-  const meta = JSON.parse(fs.readFileSync(path.join(checkpoint, 'meta.json'), 'utf8')) as unknown;
-  const modelJson = JSON.parse(fs.readFileSync(path.join(checkpoint, 'model.json'), 'utf8')) as unknown;
-  const damages: [string, Buffer | string][] = [
-    ['meta.json', JSON.stringify({ ...(meta as object), config: { ...(meta as { config: object }).config, learningRate: 'abc' } })],
-    ['model.json', mutateJson(r, modelJson)[1]],
-    ['weights.bin', injectNonFinite(r, fs.readFileSync(path.join(checkpoint, 'weights.bin')))[1]],
-    ['optimizer.bin', injectNonFinite(r, fs.readFileSync(path.join(checkpoint, 'optimizer.bin')), 4)[1]],
-  ];
-  for (const [file, bytes] of damages) {
-    const dir = damagedCheckpoint(file, bytes);
-    jobs.push({
-      label: `predict with a damaged ${file}`,
-      args: ['predict', dir, picture, '--backend', 'cpu'],
-      check: (res) => {
-        if (res.code === 0) return assert.match(res.stdout, /^\S+good\.png: /);
-        assert.equal(res.code, 1);
-        assert.equal(res.stderr.split('\n').filter(Boolean).length, 1);
-        assert.equal(res.stdout, '');
-      },
-    });
-  }
-
-  // A damaged log or config.json, as nin plot reads them.
-  for (let i = 1; i < 3; i++) {
-    const run = fs.mkdtempSync(path.join(work, 'run-'));
-    const rows = [1, 2].map((epoch) => ({ epoch, loss: 1 / epoch, trainAcc: 0.5, testAcc: 0.5, examplesPerSec: 1, seconds: 1 }));
-    const config = resolveConfig({ epochs: 4 });
-    if (i < 2) {
-      fs.writeFileSync(path.join(run, 'config.json'), JSON.stringify(config));
-      fs.writeFileSync(path.join(run, 'metrics.jsonl'), JSON.stringify(rows[0]) + '\n' + mutateJson(r, rows[1])[1] + '\n');
-    } else {
-      fs.writeFileSync(path.join(run, 'config.json'), mutateJson(r, config)[1]);
-      fs.writeFileSync(path.join(run, 'metrics.jsonl'), rows.map((m) => JSON.stringify(m)).join('\n') + '\n');
+    // One predict call over 30 damaged pictures: each refused picture is its own line, the others are classified.
+    const pictures = fs.mkdtempSync(path.join(work, 'p-'));
+    const files: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const png = i % 2 === 0;
+      const source = png ? gradientPng(12, 20) : gradientJpeg(16, 16);
+      const [, damaged] = mutateBytes(r, source, png ? [16, 20] : [jpegSizeOffset(source)]);
+      const file = path.join(pictures, `${i}.${png ? 'png' : 'jpg'}`);
+      fs.writeFileSync(file, png && r() < 0.5 ? fixPngCrcs(damaged) : damaged);
+      files.push(file);
     }
     jobs.push({
-      label: `plot with a damaged ${i < 2 ? 'metrics.jsonl' : 'config.json'}`,
-      args: ['plot', run, '--out', path.join(run, 'fig.svg')],
+      label: 'predict over 30 damaged pictures',
+      args: ['predict', checkpoint, ...files, '--backend', 'cpu', '--top', '1'],
       check: (res) => {
-        if (res.code === 0) return assert.ok(fs.existsSync(path.join(run, 'fig.svg')));
-        assert.equal(res.code, 1);
-        assert.equal(res.stderr.split('\n').filter(Boolean).length, 1);
-        assert.ok(!fs.existsSync(path.join(run, 'fig.svg')));
+        const out = res.stdout.split('\n').filter(Boolean);
+        const err = res.stderr.split('\n').filter(Boolean);
+        const failed = err.filter((l) => !/could not be classified/.test(l)).length;
+        assert.equal(out.length + failed, files.length);
+        assert.equal(res.code, failed ? 1 : 0);
+        for (const l of out) assert.match(l, /^\S+\.(png|jpg): .+ [01]\.\d{3}$/);
+        for (const l of err) assert.match(l, /^nin: /);
       },
     });
-  }
 
-  // A damaged IDX file, as eval reads the dataset.
-  const data = tempDir('nin-fuzz-data-');
-  const files4 = fixtureFiles(4, 3);
-  writeFixtureDir(data, files4, true);
-  fs.writeFileSync(path.join(data, FILE_NAMES.testImages + '.gz'), gzipSync(mutateBytes(r, files4[FILE_NAMES.testImages], [4, 8, 12])[1]));
-  jobs.push({
-    label: 'eval with a damaged IDX file',
-    args: ['eval', checkpoint, '--data-dir', data, '--backend', 'cpu', '--test-limit', '4'],
-    check: (res) => {
-      assert.equal(res.code, 1); // fixtures never match the official checksums
-      assert.equal(res.stderr.split('\n').filter(Boolean).length, 1);
-    },
-  });
+    // Damaged checkpoints, as predict loads them.
+    const picture = path.join(pictures, 'good.png');
+    fs.writeFileSync(picture, gradientPng(28, 28));
+    const meta = JSON.parse(fs.readFileSync(path.join(checkpoint, 'meta.json'), 'utf8')) as unknown;
+    const modelJson = JSON.parse(fs.readFileSync(path.join(checkpoint, 'model.json'), 'utf8')) as unknown;
+    const damages: [string, Buffer | string][] = [
+      ['meta.json', JSON.stringify({ ...(meta as object), config: { ...(meta as { config: object }).config, learningRate: 'abc' } })],
+      ['model.json', mutateJson(r, modelJson)[1]],
+      ['weights.bin', injectNonFinite(r, fs.readFileSync(path.join(checkpoint, 'weights.bin')))[1]],
+      ['optimizer.bin', injectNonFinite(r, fs.readFileSync(path.join(checkpoint, 'optimizer.bin')), 4)[1]],
+    ];
+    for (const [file, bytes] of damages) {
+      const dir = damagedCheckpoint(file, bytes);
+      jobs.push({
+        label: `predict with a damaged ${file}`,
+        args: ['predict', dir, picture, '--backend', 'cpu'],
+        check: (res) => {
+          if (res.code === 0) return assert.match(res.stdout, /^\S+good\.png: /);
+          assert.equal(res.code, 1);
+          assert.equal(res.stderr.split('\n').filter(Boolean).length, 1);
+          assert.equal(res.stdout, '');
+        },
+      });
+    }
 
-  // Two at a time: the machine has two cores.
-  for (let i = 0; i < jobs.length; i += 2) {
-    await Promise.all(
-      jobs.slice(i, i + 2).map(async (job) => {
-        const res = await runNin(job.args, { timeoutMs: 60_000 });
-        counts['cli'] = (counts['cli'] ?? 0) + 1;
-        const context = `${job.label}: exit ${res.code}\nstdout: ${res.stdout}\nstderr: ${res.stderr}`;
-        assert.ok(!res.timedOut, `${context}\n(timed out)`);
-        assert.ok(!bad(res.stderr), context);
-        assert.ok(res.code === 0 || res.code === 1, context);
-        try {
-          job.check(res);
-        } catch (err) {
-          throw new Error(`${context}\n${(err as Error).message}`);
-        }
-      }),
+    // A damaged log or config.json, as nin plot reads them.
+    for (let i = 1; i < 3; i++) {
+      const run = fs.mkdtempSync(path.join(work, 'run-'));
+      const rows = [1, 2].map((epoch) => ({ epoch, loss: 1 / epoch, trainAcc: 0.5, testAcc: 0.5, examplesPerSec: 1, seconds: 1 }));
+      const config = resolveConfig({ epochs: 4 });
+      if (i < 2) {
+        fs.writeFileSync(path.join(run, 'config.json'), JSON.stringify(config));
+        fs.writeFileSync(path.join(run, 'metrics.jsonl'), JSON.stringify(rows[0]) + '\n' + mutateJson(r, rows[1])[1] + '\n');
+      } else {
+        fs.writeFileSync(path.join(run, 'config.json'), mutateJson(r, config)[1]);
+        fs.writeFileSync(path.join(run, 'metrics.jsonl'), rows.map((m) => JSON.stringify(m)).join('\n') + '\n');
+      }
+      jobs.push({
+        label: `plot with a damaged ${i < 2 ? 'metrics.jsonl' : 'config.json'}`,
+        args: ['plot', run, '--out', path.join(run, 'fig.svg')],
+        check: (res) => {
+          if (res.code === 0) return assert.ok(fs.existsSync(path.join(run, 'fig.svg')));
+          assert.equal(res.code, 1);
+          assert.equal(res.stderr.split('\n').filter(Boolean).length, 1);
+          assert.ok(!fs.existsSync(path.join(run, 'fig.svg')));
+        },
+      });
+    }
+
+    // A damaged IDX file, as eval reads the dataset.
+    const data = tempDir('nin-fuzz-data-');
+    const files4 = fixtureFiles(4, 3);
+    writeFixtureDir(data, files4, true);
+    fs.writeFileSync(
+      path.join(data, FILE_NAMES.testImages + '.gz'),
+      gzipSync(mutateBytes(r, files4[FILE_NAMES.testImages], [4, 8, 12])[1]),
     );
-  }
-  console.log(`fuzz through the CLI (seed ${SEED}): ${jobs.length} processes`);
-});
+    jobs.push({
+      label: 'eval with a damaged IDX file',
+      args: ['eval', checkpoint, '--data-dir', data, '--backend', 'cpu', '--test-limit', '4'],
+      check: (res) => {
+        assert.equal(res.code, 1); // fixtures never match the official checksums
+        assert.equal(res.stderr.split('\n').filter(Boolean).length, 1);
+      },
+    });
+
+    // Two at a time: the machine has two cores.
+    for (let i = 0; i < jobs.length; i += 2) {
+      await Promise.all(
+        jobs.slice(i, i + 2).map(async (job) => {
+          const res = await runNin(job.args, { timeoutMs: 60_000 });
+          counts['cli'] = (counts['cli'] ?? 0) + 1;
+          const context = `${job.label}: exit ${res.code}\nstdout: ${res.stdout}\nstderr: ${res.stderr}`;
+          assert.ok(!res.timedOut, `${context}\n(timed out)`);
+          assert.ok(!bad(res.stderr), context);
+          assert.ok(res.code === 0 || res.code === 1, context);
+          try {
+            job.check(res);
+          } catch (err) {
+            throw new Error(`${context}\n${(err as Error).message}`);
+          }
+        }),
+      );
+    }
+    console.log(`fuzz through the CLI (seed ${SEED}): ${jobs.length} processes`);
+  },
+);

@@ -28,8 +28,12 @@ function datasetPresent(): boolean {
 
 describe('readCpu', () => {
   test('model name and the vector features nin cares about, in a fixed order', () => {
-    const cpuinfo = 'processor\t: 0\nmodel name\t: Some CPU @ 2.00GHz\nflags\t\t: fpu sse4_2 avx512_bf16 avx2 avx512f fma avx\nprocessor\t: 1\n';
-    assert.deepEqual(readCpu(cpuinfo), { model: 'Some CPU @ 2.00GHz', features: ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512_bf16'] });
+    const cpuinfo =
+      'processor\t: 0\nmodel name\t: Some CPU @ 2.00GHz\nflags\t\t: fpu sse4_2 avx512_bf16 avx2 avx512f fma avx\nprocessor\t: 1\n';
+    assert.deepEqual(readCpu(cpuinfo), {
+      model: 'Some CPU @ 2.00GHz',
+      features: ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512_bf16'],
+    });
   });
 
   test('without /proc/cpuinfo: os.cpus() model, no flags', () => {
@@ -46,7 +50,10 @@ describe('info', () => {
     assert.equal(r.versions.node, process.versions.node);
     assert.equal(r.versions.tfjs, tf.version.tfjs);
     assert.equal(r.cpu.threads, os.availableParallelism());
-    assert.deepEqual(r.backends.map((b) => b.name), ['webgpu', 'tensorflow', 'onednn', 'cpu']);
+    assert.deepEqual(
+      r.backends.map((b) => b.name),
+      ['webgpu', 'tensorflow', 'onednn', 'cpu'],
+    );
     for (const b of r.backends) assert.ok(b.detail.length > 0);
     assert.ok(r.backends.some((b) => b.name === r.backend.name && b.available));
     const onednn = r.backends.find((b) => b.name === 'onednn')!;

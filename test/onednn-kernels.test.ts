@@ -231,28 +231,24 @@ function convCases(layouts: OnednnConvLayouts): void {
           'Conv2DBackpropInput',
           [dy, filter],
           (dyt, ft) =>
-            tf
-              .engine()
-              .runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft }, {
-                inputShape: c.x,
-                strides: c.strides,
-                pad: c.pad,
-                dataFormat: 'NHWC',
-              } as unknown as tf.NamedAttrMap) as tf.Tensor,
+            tf.engine().runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft }, {
+              inputShape: c.x,
+              strides: c.strides,
+              pad: c.pad,
+              dataFormat: 'NHWC',
+            } as unknown as tf.NamedAttrMap) as tf.Tensor,
         ));
       test('Conv2DBackpropFilter', () =>
         check(
           'Conv2DBackpropFilter',
           [x, dy],
           (xt, dyt) =>
-            tf
-              .engine()
-              .runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, {
-                filterShape: filter.shape,
-                strides: c.strides,
-                pad: c.pad,
-                dataFormat: 'NHWC',
-              } as unknown as tf.NamedAttrMap) as tf.Tensor,
+            tf.engine().runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, {
+              filterShape: filter.shape,
+              strides: c.strides,
+              pad: c.pad,
+              dataFormat: 'NHWC',
+            } as unknown as tf.NamedAttrMap) as tf.Tensor,
         ));
     });
   });
@@ -513,23 +509,19 @@ describe('NaN and Inf propagate as on cpu', () => {
             activation: 'relu',
           });
         const backpropInput = (dyt: tf.Tensor, ft: tf.Tensor) =>
-          tf
-            .engine()
-            .runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft }, {
-              inputShape: c.x,
-              strides: c.strides,
-              pad: c.pad,
-              dataFormat: 'NHWC',
-            } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          tf.engine().runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft }, {
+            inputShape: c.x,
+            strides: c.strides,
+            pad: c.pad,
+            dataFormat: 'NHWC',
+          } as unknown as tf.NamedAttrMap) as tf.Tensor;
         const backpropFilter = (xt: tf.Tensor, dyt: tf.Tensor) =>
-          tf
-            .engine()
-            .runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, {
-              filterShape: filter.shape,
-              strides: c.strides,
-              pad: c.pad,
-              dataFormat: 'NHWC',
-            } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          tf.engine().runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, {
+            filterShape: filter.shape,
+            strides: c.strides,
+            pad: c.pad,
+            dataFormat: 'NHWC',
+          } as unknown as tf.NamedAttrMap) as tf.Tensor;
         describe(describeConv(c), () => {
           test('Conv2D, specials in x', () => checkSpecials('Conv2D', [withSpecials(x), filter], conv));
           test('Conv2D, specials in the filter', () => checkSpecials('Conv2D', [x, withSpecials(filter)], conv, padded));

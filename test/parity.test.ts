@@ -13,20 +13,49 @@ import { REPO_ROOT } from './helpers/cli';
 import { writeFormulaWeights } from './helpers/formula-weights';
 import { removeTempDirs, tempDir } from './helpers/idx';
 
-interface Fixture { imageSize: number; batchSize: number; lr: number; losses: number[] }
+interface Fixture {
+  imageSize: number;
+  batchSize: number;
+  lr: number;
+  losses: number[];
+}
 
 test.after(removeTempDirs);
 
-test("SGD steps from the same weights give PyTorch's losses, step by step, within 5e-5", { skip: onednnStatus().available ? false : 'the onednn addon is not built (pure-JS cpu would take minutes)' }, () => {
-  const fixture = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'torch-steps.json'), 'utf8')) as Fixture;
-  const { imageSize, batchSize, lr, losses: want } = fixture;
-  const model = buildNin({ imageSize, seed: 0 });
-  const init = writeFormulaWeights(model, tempDir('nin-parity-'));
-  model.dispose();
-  // File order and no dropout, as torch-steps.py: nothing random is left on either side.
-  const out = execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'nin-steps.js'), init, String(want.length), String(imageSize), String(batchSize), String(lr), 'onednn'], { encoding: 'utf8' });
-  const got = out.split('\n').filter((l) => l.startsWith('step ')).map((l) => Number(l.split(' ')[3]));
-  assert.equal(got.length, want.length, out);
-  // A gradient 10% off already moves the second loss by 4e-4 and the third by 1.5e-3.
-  got.forEach((loss, i) => assert.ok(Math.abs(loss - want[i]) < 5e-5, `step ${i + 1}: nin ${loss}, PyTorch ${want[i]}\nall: nin ${got.join(' ')}\n     PyTorch ${want.join(' ')}`));
-});
+test(
+  "SGD steps from the same weights give PyTorch's losses, step by step, within 5e-5",
+  { skip: onednnStatus().available ? false : 'the onednn addon is not built (pure-JS cpu would take minutes)' },
+  () => {
+    const fixture = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'torch-steps.json'), 'utf8')) as Fixture;
+    const { imageSize, batchSize, lr, losses: want } = fixture;
+    const model = buildNin({ imageSize, seed: 0 });
+    const init = writeFormulaWeights(model, tempDir('nin-parity-'));
+    model.dispose();
+    // File order and no dropout, as torch-steps.py: nothing random is left on either side.
+    const out = execFileSync(
+      process.execPath,
+      [
+        path.join(REPO_ROOT, 'scripts', 'nin-steps.js'),
+        init,
+        String(want.length),
+        String(imageSize),
+        String(batchSize),
+        String(lr),
+        'onednn',
+      ],
+      { encoding: 'utf8' },
+    );
+    const got = out
+      .split('\n')
+      .filter((l) => l.startsWith('step '))
+      .map((l) => Number(l.split(' ')[3]));
+    assert.equal(got.length, want.length, out);
+    // A gradient 10% off already moves the second loss by 4e-4 and the third by 1.5e-3.
+    got.forEach((loss, i) =>
+      assert.ok(
+        Math.abs(loss - want[i]) < 5e-5,
+        `step ${i + 1}: nin ${loss}, PyTorch ${want[i]}\nall: nin ${got.join(' ')}\n     PyTorch ${want.join(' ')}`,
+      ),
+    );
+  },
+);

@@ -32,7 +32,12 @@ function history(epochs: number, speed = 1): EpochMetrics[] {
 function writeRun(name: string, epochs: number, planned?: number, speed = 1): string {
   const dir = path.join(work, name);
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'metrics.jsonl'), history(epochs, speed).map((m) => JSON.stringify(m) + '\n').join(''));
+  fs.writeFileSync(
+    path.join(dir, 'metrics.jsonl'),
+    history(epochs, speed)
+      .map((m) => JSON.stringify(m) + '\n')
+      .join(''),
+  );
   // A whole config.json, as nin train writes it: plot checks it as --resume does.
   if (planned) fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(resolveConfig({ epochs: planned })));
   return dir;
@@ -43,7 +48,13 @@ function polylines(svg: string): { run: string; metric: string; points: number[]
   return [...svg.matchAll(/<polyline data-run="([^"]*)" data-metric="([^"]*)"[^>]* points="([^"]*)"\/>/g)].map((m) => ({
     run: m[1],
     metric: m[2],
-    points: m[3].trim() === '' ? [] : m[3].trim().split(' ').map((p) => p.split(',').map(Number)),
+    points:
+      m[3].trim() === ''
+        ? []
+        : m[3]
+            .trim()
+            .split(' ')
+            .map((p) => p.split(',').map(Number)),
   }));
 }
 
@@ -78,7 +89,10 @@ describe('renderCurves', () => {
     assert.match(svg, />loss \/ accuracy<\/text>/);
     for (const label of ['train loss', 'train acc', 'test acc']) assert.match(svg, new RegExp(`>${label} \\d\\.\\d{3}</text>`));
     const lines = polylines(svg);
-    assert.deepEqual(lines.map((l) => l.metric), METRIC_KEYS);
+    assert.deepEqual(
+      lines.map((l) => l.metric),
+      METRIC_KEYS,
+    );
     for (const l of lines) assert.equal(l.points.length, 10);
     // Distinct colours per metric; d2l's styles: solid, dashed, dash-dot.
     const strokes = [...svg.matchAll(/<polyline [^>]*stroke="(#[0-9a-f]{6})"/g)].map((m) => m[1]);
@@ -91,22 +105,38 @@ describe('renderCurves', () => {
     const [loss, trainAcc] = lines;
     assert.ok(loss.points[4][1] > loss.points[0][1], 'loss falls (larger SVG y)');
     assert.ok(trainAcc.points[4][1] < trainAcc.points[0][1], 'accuracy rises');
-    const yTicks = [...renderCurves([{ name: 'r', history: history(5) }]).matchAll(/text-anchor="end">([\d.]+)<\/text>/g)].map((m) => Number(m[1]));
+    const yTicks = [...renderCurves([{ name: 'r', history: history(5) }]).matchAll(/text-anchor="end">([\d.]+)<\/text>/g)].map((m) =>
+      Number(m[1]),
+    );
     assert.equal(yTicks[0], 0);
     const maxLoss = Math.max(...history(5).map((m) => m.loss));
-    assert.ok(yTicks[yTicks.length - 1] >= maxLoss && yTicks[yTicks.length - 1] >= 1, `top tick ${yTicks[yTicks.length - 1]} covers the loss ${maxLoss}`);
+    assert.ok(
+      yTicks[yTicks.length - 1] >= maxLoss && yTicks[yTicks.length - 1] >= 1,
+      `top tick ${yTicks[yTicks.length - 1]} covers the loss ${maxLoss}`,
+    );
   });
 
   test('several runs: colour per metric, line style per run, runs in the legend', () => {
-    const svg = renderCurves([{ name: 'sgd', history: history(8) }, { name: 'adam <fast>', history: history(5, 0.5) }]);
+    const svg = renderCurves([
+      { name: 'sgd', history: history(8) },
+      { name: 'adam <fast>', history: history(5, 0.5) },
+    ]);
     assertWellFormed(svg);
     const lines = polylines(svg);
     assert.equal(lines.length, 6);
-    assert.deepEqual(lines.map((l) => l.points.length), [8, 8, 8, 5, 5, 5]);
+    assert.deepEqual(
+      lines.map((l) => l.points.length),
+      [8, 8, 8, 5, 5, 5],
+    );
     assert.match(svg, />sgd<\/text>/);
     assert.match(svg, />adam &lt;fast&gt;<\/text>/);
     const dash = (run: string) =>
-      new Set([...svg.matchAll(/<polyline [^>]*>/g)].map((m) => m[0]).filter((tag) => tag.includes(`data-run="${run}"`)).map((tag) => /stroke-dasharray="([^"]*)"/.exec(tag)?.[1] ?? ''));
+      new Set(
+        [...svg.matchAll(/<polyline [^>]*>/g)]
+          .map((m) => m[0])
+          .filter((tag) => tag.includes(`data-run="${run}"`))
+          .map((tag) => /stroke-dasharray="([^"]*)"/.exec(tag)?.[1] ?? ''),
+      );
     assert.equal(dash('sgd').size, 1);
     assert.equal(dash('adam &lt;fast&gt;').size, 1);
     assert.notDeepEqual([...dash('sgd')], [...dash('adam &lt;fast&gt;')]);
@@ -125,14 +155,17 @@ describe('renderCurves', () => {
 });
 
 describe('logs and files', () => {
-  test("a run directory writes <run>/curves.svg from its history, with the planned epochs, leaving no temp file", () => {
+  test('a run directory writes <run>/curves.svg from its history, with the planned epochs, leaving no temp file', () => {
     const dir = writeRun('written', 3, 10);
     const run = new RunDirectory(dir, resolveConfig({ epochs: 10 }));
     run.writeCurves(readHistory(dir));
     run.close();
     const file = path.join(dir, 'curves.svg');
     const svg = fs.readFileSync(file, 'utf8');
-    assert.deepEqual(polylines(svg).map((l) => l.points.length), [3, 3, 3]);
+    assert.deepEqual(
+      polylines(svg).map((l) => l.points.length),
+      [3, 3, 3],
+    );
     assert.match(svg, /text-anchor="middle">10<\/text>/);
     assert.deepEqual(fs.readdirSync(dir).sort(), ['config.json', 'curves.svg', 'metrics.jsonl']);
   });
@@ -140,10 +173,19 @@ describe('logs and files', () => {
   test('readHistory names the file and line of a broken log', () => {
     const dir = writeRun('broken', 2);
     fs.appendFileSync(path.join(dir, 'metrics.jsonl'), '{"epoch": 3, "lo\n');
-    assert.throws(() => readHistory(dir), (e: unknown) => e instanceof NinError && e.message.includes('metrics.jsonl:3 is not JSON'));
-    assert.throws(() => readHistory(path.join(work, 'nowhere')), (e: unknown) => e instanceof NinError && /does not exist/.test(e.message));
+    assert.throws(
+      () => readHistory(dir),
+      (e: unknown) => e instanceof NinError && e.message.includes('metrics.jsonl:3 is not JSON'),
+    );
+    assert.throws(
+      () => readHistory(path.join(work, 'nowhere')),
+      (e: unknown) => e instanceof NinError && /does not exist/.test(e.message),
+    );
     fs.mkdirSync(path.join(work, 'not-a-run'));
-    assert.throws(() => readHistory(path.join(work, 'not-a-run')), (e: unknown) => e instanceof NinError && /metrics\.jsonl is missing/.test(e.message));
+    assert.throws(
+      () => readHistory(path.join(work, 'not-a-run')),
+      (e: unknown) => e instanceof NinError && /metrics\.jsonl is missing/.test(e.message),
+    );
   });
 
   test('plot: default outputs are curves.svg for one run and comparison.svg for several', () => {
@@ -152,12 +194,21 @@ describe('logs and files', () => {
     assert.equal(plot([a]).out, path.join(a, 'curves.svg'));
     const both = plot([a, b]);
     assert.equal(both.out, path.join(a, 'comparison.svg'));
-    assert.deepEqual(both.runs.map((r) => [r.name, r.epochs]), [['plot-a', 4], ['plot-b', 6]]);
+    assert.deepEqual(
+      both.runs.map((r) => [r.name, r.epochs]),
+      [
+        ['plot-a', 4],
+        ['plot-b', 6],
+      ],
+    );
     assert.equal(polylines(fs.readFileSync(both.out, 'utf8')).length, 6);
   });
 
   test('PNG without Chromium says how to get it', () => {
-    assert.throws(() => svgToPng('<svg/>', path.join(work, 'x.png'), 10, 10, path.join(work, 'no-chromium')), (e: unknown) => e instanceof NinError && /apt-get install chromium/.test(e.message));
+    assert.throws(
+      () => svgToPng('<svg/>', path.join(work, 'x.png'), 10, 10, path.join(work, 'no-chromium')),
+      (e: unknown) => e instanceof NinError && /apt-get install chromium/.test(e.message),
+    );
   });
 
   test('nin plot (process): several runs, --out, --json; a missing run is one line, exit 1', () => {
@@ -166,7 +217,14 @@ describe('logs and files', () => {
     const out = path.join(work, 'cmp.svg');
     const r = nin(['plot', a, b, '--out', out, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { out, format: 'svg', runs: [{ name: 'cli-a', dir: a, epochs: 3 }, { name: 'cli-b', dir: b, epochs: 3 }] });
+    assert.deepEqual(JSON.parse(r.stdout), {
+      out,
+      format: 'svg',
+      runs: [
+        { name: 'cli-a', dir: a, epochs: 3 },
+        { name: 'cli-b', dir: b, epochs: 3 },
+      ],
+    });
     assert.ok(fs.existsSync(out));
     const missing = nin(['plot', path.join(work, 'gone')]);
     assert.equal(missing.code, 1);
@@ -175,54 +233,77 @@ describe('logs and files', () => {
   });
 });
 
-describe('PNG in headless Chromium', { skip: fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)` }, () => {
-  test('nin plot --png renders the figure: right size, mostly white, with the curves in colour', () => {
-    const dir = writeRun('png-run', 10);
-    const r = nin(['plot', dir, '--png']);
-    assert.equal(r.code, 0, r.stderr);
-    const file = path.join(dir, 'curves.png');
-    assert.ok(r.stdout.startsWith(file), r.stdout);
-    const png = PNG.sync.read(fs.readFileSync(file));
-    assert.deepEqual([png.width, png.height], [720, 420]);
-    let white = 0;
-    let blue = 0;
-    let magenta = 0;
-    let green = 0;
-    let dark = 0;
-    for (let p = 0; p < png.width * png.height; p++) {
-      const [red, g, b] = [png.data[p * 4], png.data[p * 4 + 1], png.data[p * 4 + 2]];
-      if (red > 245 && g > 245 && b > 245) white++;
-      if (b > 150 && red < 80 && g > 80 && g < 160) blue++; // #1f77b4, train loss
-      if (red > 150 && b > 150 && g < 80) magenta++; // #bf00bf, train acc
-      if (g > 100 && red < 60 && b < 60) green++; // #008000, test acc
-      if (red < 60 && g < 60 && b < 60) dark++; // axes and text
-    }
-    const total = png.width * png.height;
-    assert.ok(white > total * 0.7 && white < total * 0.99, `white ${white} of ${total}`);
-    for (const [name, count] of Object.entries({ blue, magenta, green, dark })) assert.ok(count > 200, `${name} pixels: ${count}`);
-  });
-});
+describe(
+  'PNG in headless Chromium',
+  { skip: fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)` },
+  () => {
+    test('nin plot --png renders the figure: right size, mostly white, with the curves in colour', () => {
+      const dir = writeRun('png-run', 10);
+      const r = nin(['plot', dir, '--png']);
+      assert.equal(r.code, 0, r.stderr);
+      const file = path.join(dir, 'curves.png');
+      assert.ok(r.stdout.startsWith(file), r.stdout);
+      const png = PNG.sync.read(fs.readFileSync(file));
+      assert.deepEqual([png.width, png.height], [720, 420]);
+      let white = 0;
+      let blue = 0;
+      let magenta = 0;
+      let green = 0;
+      let dark = 0;
+      for (let p = 0; p < png.width * png.height; p++) {
+        const [red, g, b] = [png.data[p * 4], png.data[p * 4 + 1], png.data[p * 4 + 2]];
+        if (red > 245 && g > 245 && b > 245) white++;
+        if (b > 150 && red < 80 && g > 80 && g < 160) blue++; // #1f77b4, train loss
+        if (red > 150 && b > 150 && g < 80) magenta++; // #bf00bf, train acc
+        if (g > 100 && red < 60 && b < 60) green++; // #008000, test acc
+        if (red < 60 && g < 60 && b < 60) dark++; // axes and text
+      }
+      const total = png.width * png.height;
+      assert.ok(white > total * 0.7 && white < total * 0.99, `white ${white} of ${total}`);
+      for (const [name, count] of Object.entries({ blue, magenta, green, dark })) assert.ok(count > 200, `${name} pixels: ${count}`);
+    });
+  },
+);
 
-describe('train draws curves.svg', { skip: onednnStatus().available ? false : 'needs the onednn backend (the pure-JS one trains at ~0.1 images/s)' }, () => {
-  test('after each epoch; a plotting failure only warns', async () => {
-    const { train } = await import('../src/train');
-    const out = path.join(work, 'runs');
-    const config = resolveConfig({ epochs: 1, imageSize: 67, batchSize: 16, trainLimit: 16, testLimit: 16, backend: 'onednn', threads: 1, learningRate: 0.01 });
-    const quiet = () => {};
-    const first = await train({ config, out, run: 'tiny', log: quiet, print: quiet });
-    const svg = fs.readFileSync(path.join(first.runDir, 'curves.svg'), 'utf8');
-    assert.deepEqual(polylines(svg).map((l) => l.points.length), [1, 1, 1]);
-    // A directory where the SVG goes makes the rename fail: training still finishes its epoch.
-    fs.rmSync(path.join(first.runDir, 'curves.svg'));
-    fs.mkdirSync(path.join(first.runDir, 'curves.svg'));
-    const logged: string[] = [];
-    const second = await train({ config, out, resume: first.runDir, resumeEpochs: 2, log: (l) => logged.push(l), print: quiet });
-    assert.equal(second.history.length, 2);
-    assert.ok(logged.some((l) => /^warning: could not draw .*curves\.svg/.test(l)), logged.join('\n'));
-  });
-});
+describe(
+  'train draws curves.svg',
+  { skip: onednnStatus().available ? false : 'needs the onednn backend (the pure-JS one trains at ~0.1 images/s)' },
+  () => {
+    test('after each epoch; a plotting failure only warns', async () => {
+      const { train } = await import('../src/train');
+      const out = path.join(work, 'runs');
+      const config = resolveConfig({
+        epochs: 1,
+        imageSize: 67,
+        batchSize: 16,
+        trainLimit: 16,
+        testLimit: 16,
+        backend: 'onednn',
+        threads: 1,
+        learningRate: 0.01,
+      });
+      const quiet = () => {};
+      const first = await train({ config, out, run: 'tiny', log: quiet, print: quiet });
+      const svg = fs.readFileSync(path.join(first.runDir, 'curves.svg'), 'utf8');
+      assert.deepEqual(
+        polylines(svg).map((l) => l.points.length),
+        [1, 1, 1],
+      );
+      // A directory where the SVG goes makes the rename fail: training still finishes its epoch.
+      fs.rmSync(path.join(first.runDir, 'curves.svg'));
+      fs.mkdirSync(path.join(first.runDir, 'curves.svg'));
+      const logged: string[] = [];
+      const second = await train({ config, out, resume: first.runDir, resumeEpochs: 2, log: (l) => logged.push(l), print: quiet });
+      assert.equal(second.history.length, 2);
+      assert.ok(
+        logged.some((l) => /^warning: could not draw .*curves\.svg/.test(l)),
+        logged.join('\n'),
+      );
+    });
+  },
+);
 
-describe('nin plot never overwrites a run\'s files, and writes only what its extension names', () => {
+describe("nin plot never overwrites a run's files, and writes only what its extension names", () => {
   /** A run with every file nin train leaves, each with known content. */
   function fullRun(name: string): { dir: string; snapshot: () => Record<string, string> } {
     const dir = writeRun(name, 3, 10);
@@ -247,7 +328,7 @@ describe('nin plot never overwrites a run\'s files, and writes only what its ext
     return { dir, snapshot };
   }
 
-  test('--out at a run\'s metrics.jsonl, config.json, metrics.csv or inside last/ or best/ is refused (exit 2), nothing changes', () => {
+  test("--out at a run's metrics.jsonl, config.json, metrics.csv or inside last/ or best/ is refused (exit 2), nothing changes", () => {
     const { dir, snapshot } = fullRun('own-files');
     const before = snapshot();
     const outs: [string, RegExp][] = [
@@ -259,7 +340,11 @@ describe('nin plot never overwrites a run\'s files, and writes only what its ext
       [path.join(dir, 'last', 'weights.bin'), /is inside the checkpoint/],
     ];
     for (const [out, pattern] of outs) {
-      assert.throws(() => plot([dir], { out }), (e: unknown) => e instanceof UsageError && pattern.test(e.message) && !e.message.includes('\n'), out);
+      assert.throws(
+        () => plot([dir], { out }),
+        (e: unknown) => e instanceof UsageError && pattern.test(e.message) && !e.message.includes('\n'),
+        out,
+      );
       const r = nin(['plot', dir, '--out', out]);
       assert.equal(r.code, 2, r.stderr);
       assert.equal(r.stdout, '');
@@ -280,7 +365,11 @@ describe('nin plot never overwrites a run\'s files, and writes only what its ext
       [work, false, /is a directory/],
     ];
     for (const [out, png, pattern] of cases) {
-      assert.throws(() => plot([dir], { out, png }), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && pattern.test(e.message), out);
+      assert.throws(
+        () => plot([dir], { out, png }),
+        (e: unknown) => e instanceof UsageError && e.exitCode === 2 && pattern.test(e.message),
+        out,
+      );
       assert.ok(!fs.existsSync(out) || out === work);
     }
     const r = nin(['plot', dir, '--out', path.join(work, 'x.jpg')]);
@@ -294,23 +383,43 @@ describe('nin plot never overwrites a run\'s files, and writes only what its ext
   test('readHistory checks every row: types, ranges, NaN-free, one row per epoch in order', () => {
     const cases: [string, RegExp][] = [
       ['null', /:1: the row is null; it must be an object/],
-      ['{"epoch":1,"loss":"abc","trainAcc":0.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}', /:1: loss is "abc"; it must be a finite number of at least 0/],
-      ['{"epoch":1,"loss":1,"trainAcc":1.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}', /trainAcc is 1\.5; it must be a number from 0 to 1/],
-      ['{"epoch":2,"loss":1,"trainAcc":0.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}', /:1: epoch is 2; it must be 1 \(one row per epoch, in order\)/],
-      ['{"epoch":1,"loss":1e999,"trainAcc":0.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}', /loss is Infinity; it must be a finite number/],
+      [
+        '{"epoch":1,"loss":"abc","trainAcc":0.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}',
+        /:1: loss is "abc"; it must be a finite number of at least 0/,
+      ],
+      [
+        '{"epoch":1,"loss":1,"trainAcc":1.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}',
+        /trainAcc is 1\.5; it must be a number from 0 to 1/,
+      ],
+      [
+        '{"epoch":2,"loss":1,"trainAcc":0.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}',
+        /:1: epoch is 2; it must be 1 \(one row per epoch, in order\)/,
+      ],
+      [
+        '{"epoch":1,"loss":1e999,"trainAcc":0.5,"testAcc":0.5,"examplesPerSec":1,"seconds":1}',
+        /loss is Infinity; it must be a finite number/,
+      ],
       ['[1,2,3]', /the row is \[1,2,3\]; it must be an object/],
     ];
     for (const [line, pattern] of cases) {
       const dir = path.join(work, `rows-${cases.findIndex((c) => c[0] === line)}`);
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, 'metrics.jsonl'), line + '\n');
-      assert.throws(() => readHistory(dir), (e: unknown) => e instanceof NinError && pattern.test(e.message) && /nin train rewrites it/.test(e.message), line);
+      assert.throws(
+        () => readHistory(dir),
+        (e: unknown) => e instanceof NinError && pattern.test(e.message) && /nin train rewrites it/.test(e.message),
+        line,
+      );
     }
   });
 
   test('a config.json with a bad epochs is one line naming it, not a strange x axis', () => {
     const dir = writeRun('bad-config', 2);
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...resolveConfig({}), epochs: -5 }));
-    assert.throws(() => plot([dir], { out: path.join(work, 'bad-config.svg') }), (e: unknown) => e instanceof NinError && /config\.json: epochs is -5; it must be a whole number from 1 to 10000 \(as --epochs\)/.test(e.message));
+    assert.throws(
+      () => plot([dir], { out: path.join(work, 'bad-config.svg') }),
+      (e: unknown) =>
+        e instanceof NinError && /config\.json: epochs is -5; it must be a whole number from 1 to 10000 \(as --epochs\)/.test(e.message),
+    );
   });
 });

@@ -18,6 +18,9 @@ import { NinError } from '../src/errors';
 import { buildNin, forward } from '../src/model';
 import { decodeImage, predict, toFashionMnist, type RgbaImage } from '../src/predict';
 import { NIN_VERSION } from '../src/version';
+import { deflateSync } from 'node:zlib';
+import * as picturesModule from './helpers/pictures';
+import * as predictFunctions from '../src/predict';
 
 const IMAGE_SIZE = 67;
 const COUNT = 12;
@@ -68,22 +71,42 @@ before(async () => {
   const config = resolveConfig({ imageSize: IMAGE_SIZE, backend: 'cpu' });
   // As train writes it for last/ (history and partial included), after no epoch.
   const meta = {
-    formatVersion: FORMAT_VERSION, nin: NIN_VERSION, createdAt: new Date().toISOString(), config, imageSize: IMAGE_SIZE,
-    epoch: 0, metrics: null, backend: 'cpu', optimizer: null, history: [], partial: null,
+    formatVersion: FORMAT_VERSION,
+    nin: NIN_VERSION,
+    createdAt: new Date().toISOString(),
+    config,
+    imageSize: IMAGE_SIZE,
+    epoch: 0,
+    metrics: null,
+    backend: 'cpu',
+    optimizer: null,
+    history: [],
+    partial: null,
   };
   await saveCheckpoint(checkpoint, model, meta);
   test_ = loadFashionMnist({ trainLimit: 1, testLimit: COUNT }).test;
   expected = [];
   for (const batch of batches(test_, { batchSize: COUNT, imageSize: IMAGE_SIZE, shuffle: false, seed: 0, epoch: 0 })) {
-    expected.push(...(tf.tidy(() => tf.softmax(forward(model, tf.tensor4d(batch.x, [batch.size, IMAGE_SIZE, IMAGE_SIZE, 1]), false)).arraySync()) as number[][]));
+    expected.push(
+      ...(tf.tidy(() =>
+        tf.softmax(forward(model, tf.tensor4d(batch.x, [batch.size, IMAGE_SIZE, IMAGE_SIZE, 1]), false)).arraySync(),
+      ) as number[][]),
+    );
   }
   model.dispose();
   assert.ok(new Set(expected.map(argmax)).size > 1, 'the test model should not give every image the same class');
   for (let i = 0; i < COUNT; i++) {
     writePng(path.join(work, `gray-${i}.png`), upscaled(raw(i), 1, 1), 0);
     writePng(path.join(work, `rgb-${i}.png`), upscaled(raw(i), 3, 3), 2); // 84x84
-    writePng(path.join(work, `inverted-${i}.png`), upscaled(raw(i), 2, 2, (v) => 255 - v), 0);
-    fs.writeFileSync(path.join(work, `photo-${i}.jpg`), jpeg.encode({ ...upscaled(raw(i), 4, 4), data: Buffer.from(upscaled(raw(i), 4, 4).data) }, 100).data);
+    writePng(
+      path.join(work, `inverted-${i}.png`),
+      upscaled(raw(i), 2, 2, (v) => 255 - v),
+      0,
+    );
+    fs.writeFileSync(
+      path.join(work, `photo-${i}.jpg`),
+      jpeg.encode({ ...upscaled(raw(i), 4, 4), data: Buffer.from(upscaled(raw(i), 4, 4).data) }, 100).data,
+    );
   }
   fs.writeFileSync(path.join(work, 'notes.txt'), 'not a picture\n');
   fs.writeFileSync(path.join(work, 'empty.png'), '');
@@ -108,13 +131,20 @@ describe('toFashionMnist', () => {
     const colsBlank = Uint8Array.from(raw(3), (v, p) => (p % 28 < 7 || p % 28 >= 21 ? 0 : v));
     const band = (image: RgbaImage, x0: number, y0: number, width: number, height: number): RgbaImage => {
       const data = new Uint8Array(width * height * 4);
-      for (let y = 0; y < height; y++) data.set(image.data.subarray(((y0 + y) * image.width + x0) * 4, ((y0 + y) * image.width + x0 + width) * 4), y * width * 4);
+      for (let y = 0; y < height; y++)
+        data.set(image.data.subarray(((y0 + y) * image.width + x0) * 4, ((y0 + y) * image.width + x0 + width) * 4), y * width * 4);
       return { width, height, data };
     };
     const wide = band(upscaled(rowsBlank, 2, 2), 0, 14, 56, 28);
     assert.deepEqual(toFashionMnist(wide, false), rowsBlank);
     // Dark on light: the padding is light too, so it turns black with the background.
-    const tall = band(upscaled(colsBlank, 2, 2, (v) => 255 - v), 14, 0, 28, 56);
+    const tall = band(
+      upscaled(colsBlank, 2, 2, (v) => 255 - v),
+      14,
+      0,
+      28,
+      56,
+    );
     assert.deepEqual(toFashionMnist(tall, true), colsBlank);
     // An odd margin goes below: 28x27 (image 3 without its last row) is image 3 with a black last row.
     const lastRowBlank = Uint8Array.from(raw(3), (v, p) => (p >= 27 * 28 ? 0 : v));
@@ -122,7 +152,13 @@ describe('toFashionMnist', () => {
   });
 
   test('--invert turns a dark-on-light picture into light-on-black', () => {
-    assert.deepEqual(toFashionMnist(upscaled(raw(2), 2, 2, (v) => 255 - v), true), Uint8Array.from(raw(2)));
+    assert.deepEqual(
+      toFashionMnist(
+        upscaled(raw(2), 2, 2, (v) => 255 - v),
+        true,
+      ),
+      Uint8Array.from(raw(2)),
+    );
   });
 
   test('downscaling averages areas: a fine checkerboard becomes flat gray, not stripes', () => {
@@ -155,10 +191,19 @@ describe('toFashionMnist', () => {
 
 describe('decodeImage', () => {
   test('refuses empty files, non-pictures and damaged PNGs with the file name', () => {
-    assert.throws(() => decodeImage(new Uint8Array(0), 'a.png'), (e: unknown) => e instanceof NinError && /a\.png is empty/.test(e.message));
-    assert.throws(() => decodeImage(Buffer.from('hello'), 'b.txt'), (e: unknown) => e instanceof NinError && /b\.txt is not a PNG or JPEG/.test(e.message));
+    assert.throws(
+      () => decodeImage(new Uint8Array(0), 'a.png'),
+      (e: unknown) => e instanceof NinError && /a\.png is empty/.test(e.message),
+    );
+    assert.throws(
+      () => decodeImage(Buffer.from('hello'), 'b.txt'),
+      (e: unknown) => e instanceof NinError && /b\.txt is not a PNG or JPEG/.test(e.message),
+    );
     const png = fs.readFileSync(path.join(work, 'gray-0.png'));
-    assert.throws(() => decodeImage(png.subarray(0, 40), 'c.png'), (e: unknown) => e instanceof NinError && /c\.png is a damaged PNG/.test(e.message) && !e.message.includes('\n'));
+    assert.throws(
+      () => decodeImage(png.subarray(0, 40), 'c.png'),
+      (e: unknown) => e instanceof NinError && /c\.png is a damaged PNG/.test(e.message) && !e.message.includes('\n'),
+    );
   });
 
   test('reads PNG (gray, RGB) and JPEG as RGBA of their own size', () => {
@@ -174,14 +219,20 @@ describe('decodeImage', () => {
 describe('predict', () => {
   test('PNGs (gray, RGB, inverted) get exactly the probabilities the model gives the dataset tensors', async () => {
     const files = (name: string) => Array.from({ length: COUNT }, (_, i) => path.join(work, `${name}-${i}.png`));
-    for (const [name, invert] of [['gray', false], ['rgb', false], ['inverted', true]] as const) {
+    for (const [name, invert] of [
+      ['gray', false],
+      ['rgb', false],
+      ['inverted', true],
+    ] as const) {
       const result = await predict(checkpoint, files(name), { top: 10, invert, backend: 'cpu' });
       assert.equal(result.imageSize, IMAGE_SIZE);
       assert.deepEqual(result.failures, []);
       result.predictions.forEach((p, i) => {
         assert.equal(p.top[0].index, argmax(expected[i]), `${name}-${i}`);
         assert.equal(p.top[0].name, CLASS_NAMES[argmax(expected[i])]);
-        p.probabilities.forEach((q, c) => assert.ok(Math.abs(q - expected[i][c]) < 1e-6, `${name}-${i} class ${c}: ${q} vs ${expected[i][c]}`));
+        p.probabilities.forEach((q, c) =>
+          assert.ok(Math.abs(q - expected[i][c]) < 1e-6, `${name}-${i} class ${c}: ${q} vs ${expected[i][c]}`),
+        );
         assert.equal(p.top.length, 10);
         assert.ok(Math.abs(p.top.reduce((s, c) => s + c.probability, 0) - 1) < 1e-5);
       });
@@ -201,10 +252,22 @@ describe('predict', () => {
   });
 
   test('unreadable files are failures; the others are still classified, in order', async () => {
-    const files = [path.join(work, 'gray-0.png'), path.join(work, 'notes.txt'), path.join(work, 'empty.png'), path.join(work, 'missing.png'), path.join(work, 'gray-1.png')];
+    const files = [
+      path.join(work, 'gray-0.png'),
+      path.join(work, 'notes.txt'),
+      path.join(work, 'empty.png'),
+      path.join(work, 'missing.png'),
+      path.join(work, 'gray-1.png'),
+    ];
     const result = await predict(checkpoint, files, { backend: 'cpu' });
-    assert.deepEqual(result.predictions.map((p) => path.basename(p.file)), ['gray-0.png', 'gray-1.png']);
-    assert.deepEqual(result.failures.map((f) => path.basename(f.file)), ['notes.txt', 'empty.png', 'missing.png']);
+    assert.deepEqual(
+      result.predictions.map((p) => path.basename(p.file)),
+      ['gray-0.png', 'gray-1.png'],
+    );
+    assert.deepEqual(
+      result.failures.map((f) => path.basename(f.file)),
+      ['notes.txt', 'empty.png', 'missing.png'],
+    );
     assert.match(result.failures[2].error, /does not exist/);
   });
 });
@@ -216,7 +279,18 @@ describe('nin predict (process)', () => {
   }
 
   test('prints one line per picture; bad files get one stderr line each and exit 1 at the end', () => {
-    const args = ['predict', checkpoint, path.join(work, 'gray-0.png'), path.join(work, 'notes.txt'), path.join(work, 'empty.png'), path.join(work, 'photo-1.jpg'), '--backend', 'cpu', '--top', '2'];
+    const args = [
+      'predict',
+      checkpoint,
+      path.join(work, 'gray-0.png'),
+      path.join(work, 'notes.txt'),
+      path.join(work, 'empty.png'),
+      path.join(work, 'photo-1.jpg'),
+      '--backend',
+      'cpu',
+      '--top',
+      '2',
+    ];
     const r = nin(args);
     assert.equal(r.code, 1, r.stderr);
     const out = r.stdout.trim().split('\n');
@@ -256,8 +330,8 @@ describe('nin predict (process)', () => {
 
 describe('hostile pictures: the header is checked before decoding, memory stays bounded', () => {
   // Imported here so the tests above keep their own imports.
-  const pictures = () => require('./helpers/pictures') as typeof import('./helpers/pictures');
-  const predictModule = () => require('../src/predict') as typeof import('../src/predict');
+  const pictures = () => picturesModule;
+  const predictModule = () => predictFunctions;
 
   test('pictureHeader reads the format and size of PNG and JPEG without decoding them', () => {
     const { pictureHeader } = predictModule();
@@ -276,12 +350,21 @@ describe('hostile pictures: the header is checked before decoding, memory stays 
     const jpg = gradientJpeg(16, 16);
     jpg.writeUInt16BE(60000, jpegSizeOffset(jpg));
     jpg.writeUInt16BE(60000, jpegSizeOffset(jpg) + 2);
-    const files: [string, Buffer][] = [['bomb.png', pngWithHeader({ width: 60000, height: 60000, idat: Buffer.alloc(10) })], ['bomb.jpg', jpg]];
+    const files: [string, Buffer][] = [
+      ['bomb.png', pngWithHeader({ width: 60000, height: 60000, idat: Buffer.alloc(10) })],
+      ['bomb.jpg', jpg],
+    ];
     for (const [name, bytes] of files) {
       const started = Date.now();
       assert.throws(
         () => decodeImage(bytes, name),
-        (e: unknown) => e instanceof NinError && !e.message.includes('\n') && new RegExp(`${name.replace('.', '\\.')} is \\d+x\\d+ pixels: decoding it would take about [\\d.]+ GB, more than the ${DECODE_BUDGET_BYTES / 1e6} MB`).test(e.message) && /scale it down/.test(e.message),
+        (e: unknown) =>
+          e instanceof NinError &&
+          !e.message.includes('\n') &&
+          new RegExp(
+            `${name.replace('.', '\\.')} is \\d+x\\d+ pixels: decoding it would take about [\\d.]+ GB, more than the ${DECODE_BUDGET_BYTES / 1e6} MB`,
+          ).test(e.message) &&
+          /scale it down/.test(e.message),
       );
       assert.ok(Date.now() - started < 500, `${name} took ${Date.now() - started} ms`);
     }
@@ -307,14 +390,21 @@ describe('hostile pictures: the header is checked before decoding, memory stays 
   test('longer than 65535 pixels a side, an interlaced PNG that inflates past its size, exotic JPEGs: one line each', () => {
     const { decodeImage } = predictModule();
     const { gradientJpeg, pngWithHeader } = pictures();
-    const { deflateSync } = require('node:zlib') as typeof import('node:zlib');
     const lossless = gradientJpeg(8, 8);
     lossless[lossless.indexOf(Buffer.from([0xff, 0xc0]), 2) + 1] = 0xc3;
     const twelveBit = gradientJpeg(8, 8);
     twelveBit[twelveBit.indexOf(Buffer.from([0xff, 0xc0]), 2) + 4] = 12;
     const cases: [string, Buffer, RegExp][] = [
-      ['tall.png', pngWithHeader({ width: 1, height: 100000 }), /is 1x100000 pixels, longer than the 65535 pixels a side nin reads; scale it down/],
-      ['bomb.png', pngWithHeader({ width: 64, height: 64, interlace: 1, idat: deflateSync(Buffer.alloc(20e6)) }), /damaged PNG \(its image data inflates to more than its pixels hold\)/],
+      [
+        'tall.png',
+        pngWithHeader({ width: 1, height: 100000 }),
+        /is 1x100000 pixels, longer than the 65535 pixels a side nin reads; scale it down/,
+      ],
+      [
+        'bomb.png',
+        pngWithHeader({ width: 64, height: 64, interlace: 1, idat: deflateSync(Buffer.alloc(20e6)) }),
+        /damaged PNG \(its image data inflates to more than its pixels hold\)/,
+      ],
       ['depth.png', pngWithHeader({ width: 4, height: 4, depth: 3 }), /damaged PNG \(colour type 0 with 3-bit samples does not exist\)/],
       ['zero.png', pngWithHeader({ width: 0, height: 4 }), /damaged PNG \(its header says 0x4 pixels\)/],
       ['lossless.jpg', lossless, /lossless, hierarchical or arithmetic-coded JPEG.*save it as PNG/],
@@ -322,7 +412,11 @@ describe('hostile pictures: the header is checked before decoding, memory stays 
       ['cut.jpg', gradientJpeg(8, 8).subarray(0, 30), /damaged JPEG/],
     ];
     for (const [name, bytes, pattern] of cases) {
-      assert.throws(() => decodeImage(bytes, name), (e: unknown) => e instanceof NinError && !e.message.includes('\n') && e.message.startsWith(name) && pattern.test(e.message), name);
+      assert.throws(
+        () => decodeImage(bytes, name),
+        (e: unknown) => e instanceof NinError && !e.message.includes('\n') && e.message.startsWith(name) && pattern.test(e.message),
+        name,
+      );
     }
   });
 
@@ -339,15 +433,30 @@ describe('hostile pictures: the header is checked before decoding, memory stays 
       'truncated.png': fs.readFileSync(path.join(work, 'rgb-0.png')).subarray(0, 60),
     };
     for (const [name, bytes] of Object.entries(hostile)) fs.writeFileSync(path.join(dir, name), bytes);
-    const files = [path.join(work, 'gray-0.png'), ...Object.keys(hostile).map((n) => path.join(dir, n)), '/dev/zero', dir, path.join(work, 'gray-1.png')];
+    const files = [
+      path.join(work, 'gray-0.png'),
+      ...Object.keys(hostile).map((n) => path.join(dir, n)),
+      '/dev/zero',
+      dir,
+      path.join(work, 'gray-1.png'),
+    ];
     const started = Date.now();
-    const r = spawnSync(process.execPath, [NIN_BIN, 'predict', checkpoint, ...files, '--backend', 'cpu'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [NIN_BIN, 'predict', checkpoint, ...files, '--backend', 'cpu'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.ok(Date.now() - started < 30_000);
     assert.equal(r.status, 1, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n').map((l) => path.basename(l.split(':')[0])), ['gray-0.png', 'gray-1.png']);
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => path.basename(l.split(':')[0])),
+      ['gray-0.png', 'gray-1.png'],
+    );
     const err = r.stderr.trim().split('\n');
     assert.equal(err.length, 7, r.stderr);
-    assert.ok(!/internal error|    at |E[A-Z]{3,}/.test(r.stderr), r.stderr);
+    assert.ok(!/internal error| {4}at |E[A-Z]{3,}/.test(r.stderr), r.stderr);
     assert.match(err[4], /\/dev\/zero is not a regular file/);
     assert.match(err[5], /is a directory, not a picture; pass PNG or JPEG picture files/);
     assert.match(err[6], /^nin: 6 of 8 files could not be classified/);

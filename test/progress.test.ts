@@ -7,7 +7,16 @@ import { formatDuration, Progress, type ProgressOptions } from '../src/progress'
 function harness(overrides: Partial<ProgressOptions> = {}) {
   let clock = 0;
   const written: string[] = [];
-  const progress = new Progress({ epochs: 10, batchesPerEpoch: 100, testBatches: 30, terminal: false, logEvery: 30, write: (t) => written.push(t), now: () => clock, ...overrides });
+  const progress = new Progress({
+    epochs: 10,
+    batchesPerEpoch: 100,
+    testBatches: 30,
+    terminal: false,
+    logEvery: 30,
+    write: (t) => written.push(t),
+    now: () => clock,
+    ...overrides,
+  });
   return { progress, written, tick: (ms: number) => (clock += ms) };
 }
 

@@ -9,7 +9,7 @@ import { trainingLoss } from '../src/step';
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`);
 
-test('constant schedule is d2l\'s fixed rate at every step', () => {
+test("constant schedule is d2l's fixed rate at every step", () => {
   const spec: ScheduleSpec = { schedule: 'constant', learningRate: 0.1, warmupEpochs: 0, epochs: 10 };
   for (const step of [0, 1, 50, 999]) assert.equal(learningRateAt(spec, step, 100), 0.1);
 });
@@ -79,7 +79,11 @@ test('augmentation is a flip and a shift of at most the padding, with zeros ente
     const flipped = Math.abs(x - (27 - 10)) <= AUGMENT_PADDING;
     assert.ok(unflipped || flipped);
     if (!unflipped) flips++;
-    assert.equal(out.reduce((s, v) => s + v, 0), 255, 'nothing but the shifted pixel');
+    assert.equal(
+      out.reduce((s, v) => s + v, 0),
+      255,
+      'nothing but the shifted pixel',
+    );
   }
   assert.ok(flips > 60 && flips < 140, `flipped ${flips} of 200`);
 });
@@ -93,9 +97,19 @@ test('batches with augment are reproducible and differ from plain batches', () =
   const one = [...batches(split, { ...opts, augment: true })];
   const two = [...batches(split, { ...opts, augment: true })];
   const plain = [...batches(split, opts)];
-  assert.deepEqual(one.map((b) => Array.from(b.x)), two.map((b) => Array.from(b.x)));
-  assert.deepEqual(one.map((b) => Array.from(b.labels)), plain.map((b) => Array.from(b.labels)), 'same examples, same order');
-  assert.notDeepEqual(one.map((b) => Array.from(b.x)), plain.map((b) => Array.from(b.x)));
+  assert.deepEqual(
+    one.map((b) => Array.from(b.x)),
+    two.map((b) => Array.from(b.x)),
+  );
+  assert.deepEqual(
+    one.map((b) => Array.from(b.labels)),
+    plain.map((b) => Array.from(b.labels)),
+    'same examples, same order',
+  );
+  assert.notDeepEqual(
+    one.map((b) => Array.from(b.x)),
+    plain.map((b) => Array.from(b.x)),
+  );
 });
 
 test('label smoothing gives the known cross-entropy on uniform logits and on a confident prediction', async () => {
@@ -120,15 +134,35 @@ test("--bias-init pytorch draws conv biases as PyTorch's Conv2d default, uniform
   const zeros = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros' });
   const torchLike = buildNin({ imageSize: 67, seed: 0, biasInit: 'pytorch' });
   try {
-    const fanIn: Record<string, number> = { block1_conv1: 121, block1_conv2: 96, block2_conv1: 96 * 25, block3_conv1: 256 * 9, block4_conv1: 384 * 9, block4_conv3: 10 };
+    const fanIn: Record<string, number> = {
+      block1_conv1: 121,
+      block1_conv2: 96,
+      block2_conv1: 96 * 25,
+      block3_conv1: 256 * 9,
+      block4_conv1: 384 * 9,
+      block4_conv3: 10,
+    };
     for (const [name, fan] of Object.entries(fanIn)) {
-      assert.ok(zeros.getLayer(name).getWeights()[1].dataSync().every((v) => v === 0), `${name} bias is zero with 'zeros'`);
+      assert.ok(
+        zeros
+          .getLayer(name)
+          .getWeights()[1]
+          .dataSync()
+          .every((v) => v === 0),
+        `${name} bias is zero with 'zeros'`,
+      );
       const bias = Array.from(torchLike.getLayer(name).getWeights()[1].dataSync());
       const bound = 1 / Math.sqrt(fan);
-      assert.ok(bias.every((v) => Math.abs(v) <= bound), `${name} bias within +-${bound}`);
+      assert.ok(
+        bias.every((v) => Math.abs(v) <= bound),
+        `${name} bias within +-${bound}`,
+      );
       assert.ok(Math.max(...bias.map(Math.abs)) > bound / 2, `${name} bias spans its range`);
       // Kernels are the same Xavier draw either way.
-      assert.deepEqual(Array.from(zeros.getLayer(name).getWeights()[0].dataSync()), Array.from(torchLike.getLayer(name).getWeights()[0].dataSync()));
+      assert.deepEqual(
+        Array.from(zeros.getLayer(name).getWeights()[0].dataSync()),
+        Array.from(torchLike.getLayer(name).getWeights()[0].dataSync()),
+      );
     }
   } finally {
     zeros.dispose();

@@ -13,10 +13,36 @@ import { removeTempDirs, tempDir } from './helpers/idx';
 after(removeTempDirs);
 
 const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
-const TINY = ['--backend', BACKEND, '--threads', '1', '--image-size', '67', '--epochs', '1', '--train-limit', '8', '--test-limit', '8', '--batch-size', '8'];
+const TINY = [
+  '--backend',
+  BACKEND,
+  '--threads',
+  '1',
+  '--image-size',
+  '67',
+  '--epochs',
+  '1',
+  '--train-limit',
+  '8',
+  '--test-limit',
+  '8',
+  '--batch-size',
+  '8',
+];
 
 // README's 0.90 recipe, with a two-epoch warm-up and weight decay 5e-4.
-const BEST = { imageSize: 96, epochs: 10, optimizer: 'momentum', momentum: 0.9, nesterov: true, learningRate: 0.03, schedule: 'cosine', warmupEpochs: 2, labelSmoothing: 0.1, weightDecay: 5e-4 };
+const BEST = {
+  imageSize: 96,
+  epochs: 10,
+  optimizer: 'momentum',
+  momentum: 0.9,
+  nesterov: true,
+  learningRate: 0.03,
+  schedule: 'cosine',
+  warmupEpochs: 2,
+  labelSmoothing: 0.1,
+  weightDecay: 5e-4,
+};
 
 describe('resolveRecipe', () => {
   test("d2l is the default config itself, with d2l's initialisation (PyTorch's default biases); nothing is marked", () => {
@@ -39,9 +65,23 @@ describe('resolveRecipe', () => {
   test('flags override the recipe and are marked (flag); a flag not given (undefined) leaves the recipe value', () => {
     const { config, sources } = resolveRecipe('best', { learningRate: 0.05, nesterov: false, seed: 1, augment: undefined, batchSize: 128 });
     assert.deepEqual(config, { ...DEFAULT_CONFIG, ...BEST, learningRate: 0.05, nesterov: false, seed: 1, batchSize: 128 });
-    assert.deepEqual(sources, { ...Object.fromEntries(Object.keys(BEST).map((k) => [k, 'best'])), learningRate: 'flag', nesterov: 'flag', seed: 'flag', batchSize: 'flag' });
+    assert.deepEqual(sources, {
+      ...Object.fromEntries(Object.keys(BEST).map((k) => [k, 'best'])),
+      learningRate: 'flag',
+      nesterov: 'flag',
+      seed: 'flag',
+      batchSize: 'flag',
+    });
     const banner = describeConfig(config, sources);
-    for (const token of ['learningRate=0.05 (flag)', 'optimizer=momentum (best)', 'nesterov=false (flag)', 'seed=1 (flag)', 'batchSize=128 (flag)', 'weightDecay=0.0005 (best)']) assert.ok(banner.includes(token), `${token} in ${banner}`);
+    for (const token of [
+      'learningRate=0.05 (flag)',
+      'optimizer=momentum (best)',
+      'nesterov=false (flag)',
+      'seed=1 (flag)',
+      'batchSize=128 (flag)',
+      'weightDecay=0.0005 (best)',
+    ])
+      assert.ok(banner.includes(token), `${token} in ${banner}`);
     // Defaults stay unmarked.
     assert.match(banner, /(^| )augment=false( |$)/);
     assert.match(banner, /(^| )biasInit=pytorch( |$)/);
@@ -51,11 +91,25 @@ describe('resolveRecipe', () => {
 describe('nin train --recipe', () => {
   test('best with flags beside it: the banner marks each value, config.json holds the resolved plain config', async () => {
     const out = tempDir('h17-recipe-');
-    const r = await runNin(['train', '--recipe', 'best', '--seed', '1', '--lr', '0.05', '--no-nesterov', ...TINY, '--out', out, '--run', 'r'], { timeoutMs: 120_000 });
+    const r = await runNin(
+      ['train', '--recipe', 'best', '--seed', '1', '--lr', '0.05', '--no-nesterov', ...TINY, '--out', out, '--run', 'r'],
+      { timeoutMs: 120_000 },
+    );
     assert.equal(r.code, 0, r.stderr);
     const banner = lines(r.stderr).find((l) => l.startsWith('config: '));
     assert.ok(banner, r.stderr);
-    for (const token of ['learningRate=0.05 (flag)', 'epochs=1 (flag)', 'imageSize=67 (flag)', 'optimizer=momentum (best)', 'nesterov=false (flag)', 'schedule=cosine (best)', 'warmupEpochs=2 (best)', 'labelSmoothing=0.1 (best)', 'seed=1 (flag)', `backend=${BACKEND} (flag)`]) {
+    for (const token of [
+      'learningRate=0.05 (flag)',
+      'epochs=1 (flag)',
+      'imageSize=67 (flag)',
+      'optimizer=momentum (best)',
+      'nesterov=false (flag)',
+      'schedule=cosine (best)',
+      'warmupEpochs=2 (best)',
+      'labelSmoothing=0.1 (best)',
+      'seed=1 (flag)',
+      `backend=${BACKEND} (flag)`,
+    ]) {
       assert.ok(banner.includes(token), `${token} in ${banner}`);
     }
     assert.match(banner, / biasInit=pytorch /);
@@ -63,8 +117,30 @@ describe('nin train --recipe', () => {
     const config = JSON.parse(fs.readFileSync(path.join(out, 'r', 'config.json'), 'utf8'));
     assert.deepEqual(Object.keys(config).sort(), Object.keys(DEFAULT_CONFIG).sort(), 'a plain TrainConfig: no recipe name, no sources');
     assert.deepEqual(
-      { learningRate: config.learningRate, optimizer: config.optimizer, nesterov: config.nesterov, schedule: config.schedule, warmupEpochs: config.warmupEpochs, labelSmoothing: config.labelSmoothing, weightDecay: config.weightDecay, imageSize: config.imageSize, seed: config.seed, biasInit: config.biasInit },
-      { learningRate: 0.05, optimizer: 'momentum', nesterov: false, schedule: 'cosine', warmupEpochs: 2, labelSmoothing: 0.1, weightDecay: 5e-4, imageSize: 67, seed: 1, biasInit: 'pytorch' },
+      {
+        learningRate: config.learningRate,
+        optimizer: config.optimizer,
+        nesterov: config.nesterov,
+        schedule: config.schedule,
+        warmupEpochs: config.warmupEpochs,
+        labelSmoothing: config.labelSmoothing,
+        weightDecay: config.weightDecay,
+        imageSize: config.imageSize,
+        seed: config.seed,
+        biasInit: config.biasInit,
+      },
+      {
+        learningRate: 0.05,
+        optimizer: 'momentum',
+        nesterov: false,
+        schedule: 'cosine',
+        warmupEpochs: 2,
+        labelSmoothing: 0.1,
+        weightDecay: 5e-4,
+        imageSize: 67,
+        seed: 1,
+        biasInit: 'pytorch',
+      },
     );
   });
 
@@ -73,15 +149,26 @@ describe('nin train --recipe', () => {
     const r = await runNin(['train', ...TINY, '--bias-init', 'zeros', '--out', out, '--run', 'r'], { timeoutMs: 120_000 });
     assert.equal(r.code, 0, r.stderr);
     const banner = lines(r.stderr).find((l) => l.startsWith('config: '))!;
-    assert.match(banner, /^config: learningRate=0\.1 epochs=1 \(flag\) batchSize=8 \(flag\) imageSize=67 \(flag\) optimizer=sgd momentum=0\.9 nesterov=false /);
+    assert.match(
+      banner,
+      /^config: learningRate=0\.1 epochs=1 \(flag\) batchSize=8 \(flag\) imageSize=67 \(flag\) optimizer=sgd momentum=0\.9 nesterov=false /,
+    );
     assert.ok(banner.includes(' biasInit=zeros (flag) '), banner);
     assert.doesNotMatch(banner, /\((best|d2l)\)/);
   });
 
   const refusals: [string, string[], RegExp[]][] = [
     ['an unknown recipe', ['train', '--recipe', 'fast'], [/--recipe/, /d2l, best/]],
-    ['--resume with --recipe', ['train', '--resume', '/tmp/h17-never', '--recipe', 'best'], [/--resume continues a run with its own recipe/, /--recipe cannot change/]],
-    ['--resume with --no-nesterov', ['train', '--resume', '/tmp/h17-never', '--no-nesterov', '--no-augment'], [/--no-nesterov, --no-augment cannot change/]],
+    [
+      '--resume with --recipe',
+      ['train', '--resume', '/tmp/h17-never', '--recipe', 'best'],
+      [/--resume continues a run with its own recipe/, /--recipe cannot change/],
+    ],
+    [
+      '--resume with --no-nesterov',
+      ['train', '--resume', '/tmp/h17-never', '--no-nesterov', '--no-augment'],
+      [/--no-nesterov, --no-augment cannot change/],
+    ],
   ];
   for (const [name, args, patterns] of refusals) {
     test(`${name}: exit 2, one line`, async () => assertOneLineError(await runNin(args, { timeoutMs: 30_000 }), 2, ...patterns));

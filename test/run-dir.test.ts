@@ -16,7 +16,14 @@ after(removeTempDirs);
 
 const config = resolveConfig({ epochs: 3, imageSize: 67 });
 const quiet = () => {};
-const metrics = (epoch: number) => ({ epoch, loss: 2 / epoch, trainAcc: 0.1 * epoch, testAcc: 0.1 * epoch, examplesPerSec: 10, seconds: 1 });
+const metrics = (epoch: number) => ({
+  epoch,
+  loss: 2 / epoch,
+  trainAcc: 0.1 * epoch,
+  testAcc: 0.1 * epoch,
+  examplesPerSec: 10,
+  seconds: 1,
+});
 
 /** The pid of a process that has ended. */
 function deadPid(): number {
@@ -32,7 +39,14 @@ describe('run directory', () => {
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(run.dir, RUN_FILES.config), 'utf8')), config);
     assert.equal(fs.readFileSync(path.join(run.dir, RUN_FILES.lock), 'utf8').trim(), String(process.pid));
     run.writeLogs([metrics(1), metrics(2)]);
-    assert.deepEqual(fs.readFileSync(path.join(run.dir, RUN_FILES.metricsJsonl), 'utf8').trim().split('\n').map((l) => JSON.parse(l).epoch), [1, 2]);
+    assert.deepEqual(
+      fs
+        .readFileSync(path.join(run.dir, RUN_FILES.metricsJsonl), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).epoch),
+      [1, 2],
+    );
     assert.equal(fs.readFileSync(path.join(run.dir, RUN_FILES.metricsCsv), 'utf8').trim().split('\n').length, 3);
     run.close();
     assert.ok(!fs.existsSync(path.join(run.dir, RUN_FILES.lock)));
@@ -47,14 +61,18 @@ describe('run directory', () => {
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
     try {
       fs.writeFileSync(path.join(first.dir, RUN_FILES.lock), `${other.pid}\n`);
-      assert.throws(() => openRun(first.dir), (err: unknown) => err instanceof NinError && new RegExp(`being trained by process ${other.pid}`).test(err.message) && /kill/.test(err.message));
+      assert.throws(
+        () => openRun(first.dir),
+        (err: unknown) =>
+          err instanceof NinError && new RegExp(`being trained by process ${other.pid}`).test(err.message) && /kill/.test(err.message),
+      );
       assert.equal(fs.readFileSync(path.join(first.dir, RUN_FILES.lock), 'utf8').trim(), String(other.pid), 'the other lock stays');
     } finally {
       other.kill();
     }
   });
 
-  test("a lock left by a killed process is taken over by --resume", () => {
+  test('a lock left by a killed process is taken over by --resume', () => {
     const out = tempDir('nin-rundir-');
     const first = createRun(planRun(out, 'a'), config, quiet);
     first.close();
@@ -86,7 +104,10 @@ describe('run directory', () => {
   test('an explicit --run that exists is a usage error naming --resume', () => {
     const out = tempDir('nin-rundir-');
     createRun(planRun(out, 'a'), config, quiet).close();
-    assert.throws(() => planRun(out, 'a'), (err: unknown) => err instanceof NinError && err.exitCode === 2 && /--resume/.test(err.message));
+    assert.throws(
+      () => planRun(out, 'a'),
+      (err: unknown) => err instanceof NinError && err.exitCode === 2 && /--resume/.test(err.message),
+    );
   });
 });
 
@@ -109,10 +130,19 @@ describe('resources', () => {
 
   test('--threads above the cores is capped with a warning', () => {
     const warnings: string[] = [];
-    assert.equal(capThreads(999, (l) => warnings.push(l)), availableCores());
+    assert.equal(
+      capThreads(999, (l) => warnings.push(l)),
+      availableCores(),
+    );
     assert.match(warnings[0], /--threads 999 is more than the \d+ cores? this process may use; using \d+/);
-    assert.equal(capThreads(1, (l) => warnings.push(l)), 1);
-    assert.equal(capThreads(null, (l) => warnings.push(l)), null);
+    assert.equal(
+      capThreads(1, (l) => warnings.push(l)),
+      1,
+    );
+    assert.equal(
+      capThreads(null, (l) => warnings.push(l)),
+      null,
+    );
     assert.equal(warnings.length, 1);
   });
 });

@@ -22,12 +22,19 @@ describe('trainStep', () => {
     const steps = [...batches(data.train, { batchSize: 4, imageSize: SIZE, shuffle: true, seed: 0, epoch: 1 })];
     for (const microBatchSize of [undefined, 3]) {
       const trainer = makeTrainer(buildNin({ imageSize: SIZE, seed: 0 }), tf.train.sgd(0.1));
-      const options = (i: number): StepOptions => ({ imageSize: SIZE, labelSmoothing: 0, weightDecay: 1e-4, dropoutSeed: i, microBatchSize });
+      const options = (i: number): StepOptions => ({
+        imageSize: SIZE,
+        labelSmoothing: 0,
+        weightDecay: 1e-4,
+        dropoutSeed: i,
+        microBatchSize,
+      });
       const losses: number[] = [];
       // The first step creates the optimizer's state; count after it.
       losses.push((await trainStep(trainer, steps[0].x, steps[0].labels, steps[0].size, options(1))).loss);
       const before = tf.memory().numTensors;
-      for (let i = 1; i < steps.length; i++) losses.push((await trainStep(trainer, steps[i].x, steps[i].labels, steps[i].size, options(i + 1))).loss);
+      for (let i = 1; i < steps.length; i++)
+        losses.push((await trainStep(trainer, steps[i].x, steps[i].labels, steps[i].size, options(i + 1))).loss);
       assert.equal(tf.memory().numTensors, before, `microBatchSize ${microBatchSize}`);
       assert.ok(losses.every(Number.isFinite), `losses: ${losses}`);
       trainer.model.dispose();
@@ -40,7 +47,13 @@ describe('trainStep', () => {
     const [batch] = [...batches(data.train, { batchSize: 8, imageSize: SIZE, shuffle: false, seed: 0, epoch: 1 })];
     const run = async (microBatchSize: number | undefined) => {
       const trainer = makeTrainer(buildNin({ imageSize: SIZE, seed: 3, biasInit: 'pytorch' }), tf.train.sgd(0.5));
-      const result = await trainStep(trainer, batch.x, batch.labels, batch.size, { imageSize: SIZE, labelSmoothing: 0.1, weightDecay: 1e-3, dropoutSeed: null, microBatchSize });
+      const result = await trainStep(trainer, batch.x, batch.labels, batch.size, {
+        imageSize: SIZE,
+        labelSmoothing: 0.1,
+        weightDecay: 1e-3,
+        dropoutSeed: null,
+        microBatchSize,
+      });
       const weights = trainer.model.getWeights().map((w) => w.dataSync().slice());
       trainer.model.dispose();
       trainer.optimizer.dispose();
@@ -63,7 +76,12 @@ describe('trainStep', () => {
     // Weights of 1e6 overflow the logits: the loss is huge or not finite.
     trainer.model.setWeights(trainer.model.getWeights().map((w) => tf.fill(w.shape, 1e6)));
     const before = trainer.model.getWeights().map((w) => w.dataSync().slice());
-    const result = await trainStep(trainer, batch.x, batch.labels, batch.size, { imageSize: SIZE, labelSmoothing: 0, weightDecay: 0, dropoutSeed: null });
+    const result = await trainStep(trainer, batch.x, batch.labels, batch.size, {
+      imageSize: SIZE,
+      labelSmoothing: 0,
+      weightDecay: 0,
+      dropoutSeed: null,
+    });
     assert.equal(result.updated, false, `loss ${result.loss}`);
     trainer.model.getWeights().forEach((w, i) => assert.deepEqual(w.dataSync(), before[i]));
     trainer.model.dispose();

@@ -18,8 +18,27 @@ after(removeTempDirs);
 
 // onednn makes a step ~1000x faster than TF.js's pure-JS cpu kernels; the sizes below assume it.
 const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
-const SMALL = ['--backend', BACKEND, '--image-size', '67', ...(BACKEND === 'onednn' ? ['--train-limit', '64', '--test-limit', '32', '--batch-size', '16'] : ['--train-limit', '4', '--test-limit', '4', '--batch-size', '4'])];
-const DIVERGE = ['--backend', BACKEND, '--image-size', '67', '--train-limit', BACKEND === 'onednn' ? '32' : '4', '--test-limit', '16', '--batch-size', BACKEND === 'onednn' ? '8' : '4'];
+const SMALL = [
+  '--backend',
+  BACKEND,
+  '--image-size',
+  '67',
+  ...(BACKEND === 'onednn'
+    ? ['--train-limit', '64', '--test-limit', '32', '--batch-size', '16']
+    : ['--train-limit', '4', '--test-limit', '4', '--batch-size', '4']),
+];
+const DIVERGE = [
+  '--backend',
+  BACKEND,
+  '--image-size',
+  '67',
+  '--train-limit',
+  BACKEND === 'onednn' ? '32' : '4',
+  '--test-limit',
+  '16',
+  '--batch-size',
+  BACKEND === 'onednn' ? '8' : '4',
+];
 const TRAIN_TIMEOUT = BACKEND === 'onednn' ? 120_000 : 600_000;
 
 interface Metrics {
@@ -59,7 +78,7 @@ describe('train -> eval round trip through the CLI', () => {
     train = await runNin(['train', ...SMALL, '--epochs', '2', '--out', out, '--run', 'run'], { timeoutMs: TRAIN_TIMEOUT });
   });
 
-  test('exits 0, one line per epoch in d2l\'s words on stdout, the run dir holds config, logs, last/ and best/', () => {
+  test("exits 0, one line per epoch in d2l's words on stdout, the run dir holds config, logs, last/ and best/", () => {
     assertOk(train);
     const out = lines(train.stdout);
     assert.match(out[0], /^epoch 1\/2: loss \d+\.\d{3}, train acc \d\.\d{3}, test acc \d\.\d{3}, \d+\.\d examples\/sec$/);
@@ -70,21 +89,31 @@ describe('train -> eval round trip through the CLI', () => {
       for (const f of ['model.json', 'weights.bin', 'meta.json']) assert.ok(fs.existsSync(path.join(runDir, dir, f)), `${dir}/${f}`);
     }
     assert.equal(JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')).imageSize, 67);
-    assert.deepEqual(fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')), [], 'no temporary files left');
+    assert.deepEqual(
+      fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')),
+      [],
+      'no temporary files left',
+    );
   });
 
   test('metrics.jsonl and metrics.csv hold epochs 1 and 2 with the same numbers', () => {
     const metrics = readMetrics(runDir);
-    assert.deepEqual(metrics.map((m) => m.epoch), [1, 2]);
+    assert.deepEqual(
+      metrics.map((m) => m.epoch),
+      [1, 2],
+    );
     const csv = lines(fs.readFileSync(path.join(runDir, 'metrics.csv'), 'utf8'));
     assert.equal(csv[0], 'epoch,loss,trainAcc,testAcc,examplesPerSec,seconds');
     csv.slice(1).forEach((row, i) => {
       const [epoch, loss, trainAcc, testAcc] = row.split(',').map(Number);
-      assert.deepEqual({ epoch, loss, trainAcc, testAcc }, { epoch: metrics[i].epoch, loss: metrics[i].loss, trainAcc: metrics[i].trainAcc, testAcc: metrics[i].testAcc });
+      assert.deepEqual(
+        { epoch, loss, trainAcc, testAcc },
+        { epoch: metrics[i].epoch, loss: metrics[i].loss, trainAcc: metrics[i].trainAcc, testAcc: metrics[i].testAcc },
+      );
     });
   });
 
-  test('nin eval <run> --json reproduces the best epoch\'s logged testAcc exactly; eval of last/ the last epoch\'s', async () => {
+  test("nin eval <run> --json reproduces the best epoch's logged testAcc exactly; eval of last/ the last epoch's", async () => {
     const metrics = readMetrics(runDir);
     const bestEpoch = metrics.reduce((b, m) => (m.testAcc > b.testAcc ? m : b));
     const testLimit = SMALL[SMALL.indexOf('--test-limit') + 1];
@@ -95,16 +124,24 @@ describe('train -> eval round trip through the CLI', () => {
     assert.equal(result.epoch, bestEpoch.epoch);
     assert.equal(result.examples, Number(testLimit));
     assert.equal(result.accuracy, bestEpoch.testAcc);
-    assert.equal(result.confusion.flat().reduce((a: number, b: number) => a + b, 0), Number(testLimit));
+    assert.equal(
+      result.confusion.flat().reduce((a: number, b: number) => a + b, 0),
+      Number(testLimit),
+    );
 
-    const last = await runNin(['eval', path.join(runDir, 'last'), '--json', '--backend', BACKEND, '--test-limit', testLimit], { timeoutMs: TRAIN_TIMEOUT });
+    const last = await runNin(['eval', path.join(runDir, 'last'), '--json', '--backend', BACKEND, '--test-limit', testLimit], {
+      timeoutMs: TRAIN_TIMEOUT,
+    });
     assertOk(last);
     assert.equal(JSON.parse(last.stdout).epoch, 2);
     assert.equal(JSON.parse(last.stdout).accuracy, metrics[1].testAcc);
   });
 
   test('--init-weights <run>/last starts a new run from those weights (with a vanishing lr it predicts what they did)', async () => {
-    const r = await runNin(['train', ...SMALL, '--epochs', '1', '--lr', '1e-30', '--init-weights', path.join(runDir, 'last'), '--out', out, '--run', 'warm'], { timeoutMs: TRAIN_TIMEOUT });
+    const r = await runNin(
+      ['train', ...SMALL, '--epochs', '1', '--lr', '1e-30', '--init-weights', path.join(runDir, 'last'), '--out', out, '--run', 'warm'],
+      { timeoutMs: TRAIN_TIMEOUT },
+    );
     assertOk(r);
     assert.match(r.stderr, /^initial weights: .*last$/m);
     assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'warm', 'config.json'), 'utf8')).initWeights, path.join(runDir, 'last'));
@@ -143,11 +180,21 @@ describe('a diverging run', () => {
       const out = tempDir('nin-diverge-');
       // 32 images in batches of 8 at --lr 10 pass DIVERGED_LOSS within epoch 1 and turn NaN in epoch 2.
       const r = await runNin(['train', ...DIVERGE, '--epochs', '4', '--lr', lr, '--out', out, '--run', 'r'], { timeoutMs: TRAIN_TIMEOUT });
-      assertTrainError(r, 1, /loss became (NaN|-?Infinity|\d\.\d\de\+\d+) (at epoch \d+, batch \d+|after epoch \d+)/, /training diverged/, /lower the learning rate \(e\.g\. --lr /);
+      assertTrainError(
+        r,
+        1,
+        /loss became (NaN|-?Infinity|\d\.\d\de\+\d+) (at epoch \d+, batch \d+|after epoch \d+)/,
+        /training diverged/,
+        /lower the learning rate \(e\.g\. --lr /,
+      );
       const stoppedAt = Number(/(?:at|after) epoch (\d+)/.exec(r.stderr)![1]);
       const runDir = path.join(out, 'r');
       const logged = fs.existsSync(path.join(runDir, 'metrics.jsonl')) ? readMetrics(runDir).map((m) => m.epoch) : [];
-      assert.deepEqual(logged, Array.from({ length: stoppedAt - 1 }, (_, i) => i + 1), 'the log ends with the last finished epoch');
+      assert.deepEqual(
+        logged,
+        Array.from({ length: stoppedAt - 1 }, (_, i) => i + 1),
+        'the log ends with the last finished epoch',
+      );
       assert.ok(logged.length < 4, 'it stopped early');
       if (stoppedAt > 1) {
         assert.match(r.stderr, new RegExp(`checkpoints of epoch ${stoppedAt - 1} are kept`));
@@ -171,16 +218,34 @@ describe('refused before anything is written', () => {
 
   test('--init-weights: a missing path (exit 2), --resume with it (exit 2), a file that is no weights manifest (exit 1)', async () => {
     const out = tempDir('nin-init-');
-    assertOneLineError(await runNin(['train', ...SMALL, '--init-weights', path.join(out, 'nope.json'), '--out', out]), 2, /--init-weights/, /does not exist/);
-    assertOneLineError(await runNin(['train', '--resume', out, '--init-weights', out, '--backend', BACKEND]), 2, /--init-weights starts a new run/);
+    assertOneLineError(
+      await runNin(['train', ...SMALL, '--init-weights', path.join(out, 'nope.json'), '--out', out]),
+      2,
+      /--init-weights/,
+      /does not exist/,
+    );
+    assertOneLineError(
+      await runNin(['train', '--resume', out, '--init-weights', out, '--backend', BACKEND]),
+      2,
+      /--init-weights starts a new run/,
+    );
     const bad = path.join(out, 'bad.json');
     fs.writeFileSync(bad, '{"weights": []}');
-    assertTrainError(await runNin(['train', ...SMALL, '--init-weights', bad, '--out', out, '--run', 'r']), 1, /bad\.json has no weightsManifest/);
+    assertTrainError(
+      await runNin(['train', ...SMALL, '--init-weights', bad, '--out', out, '--run', 'r']),
+      1,
+      /bad\.json has no weightsManifest/,
+    );
     assert.deepEqual(fs.readdirSync(out).sort(), ['bad.json'], 'no run directory left');
   });
 
   test('--resume of a missing directory (exit 2)', async () => {
-    assertOneLineError(await runNin(['train', '--resume', '/nonexistent/nin-run', '--backend', BACKEND]), 2, /--resume/, /not a nin run directory/);
+    assertOneLineError(
+      await runNin(['train', '--resume', '/nonexistent/nin-run', '--backend', BACKEND]),
+      2,
+      /--resume/,
+      /not a nin run directory/,
+    );
   });
 
   test('--out that is a file (exit 2)', async () => {
@@ -227,15 +292,50 @@ describe('bad dataset files via --data-dir: one error line, exit 1, no run left 
     return dir;
   }
   const cases: [string, string, Buffer | null, RegExp[]][] = [
-    ['a missing file', FILE_NAMES.testLabels, null, [/missing t10k-labels-idx1-ubyte/, /apt-get install dataset-fashion-mnist/, /nin data --download/]],
-    ['a truncated images file', FILE_NAMES.trainImages, idxBytes(IMAGES_MAGIC, [60000, 28, 28], fixtureSplit(2).images), [/train-images-idx3-ubyte: truncated: expected 47040016 bytes/, /nin data --download/]],
+    [
+      'a missing file',
+      FILE_NAMES.testLabels,
+      null,
+      [/missing t10k-labels-idx1-ubyte/, /apt-get install dataset-fashion-mnist/, /nin data --download/],
+    ],
+    [
+      'a truncated images file',
+      FILE_NAMES.trainImages,
+      idxBytes(IMAGES_MAGIC, [60000, 28, 28], fixtureSplit(2).images),
+      [/train-images-idx3-ubyte: truncated: expected 47040016 bytes/, /nin data --download/],
+    ],
     ['a truncated header', FILE_NAMES.trainLabels, Buffer.from([0, 0]), [/train-labels-idx1-ubyte: truncated: expected at least 4 bytes/]],
-    ['a wrong magic number', FILE_NAMES.testImages, idxBytes(LABELS_MAGIC, [8, 28, 28], fixtureSplit(8).images), [/t10k-images-idx3-ubyte: wrong magic number 2049, expected 2051/]],
-    ['a valid IDX file that is not the official one (checksum)', FILE_NAMES.testImages, idxBytes(IMAGES_MAGIC, [8, 28, 28], fixtureSplit(8).images), [/t10k-images-idx3-ubyte: checksum mismatch/, /not the official Fashion-MNIST file/, /nin data --download/]],
+    [
+      'a wrong magic number',
+      FILE_NAMES.testImages,
+      idxBytes(LABELS_MAGIC, [8, 28, 28], fixtureSplit(8).images),
+      [/t10k-images-idx3-ubyte: wrong magic number 2049, expected 2051/],
+    ],
+    [
+      'a valid IDX file that is not the official one (checksum)',
+      FILE_NAMES.testImages,
+      idxBytes(IMAGES_MAGIC, [8, 28, 28], fixtureSplit(8).images),
+      [/t10k-images-idx3-ubyte: checksum mismatch/, /not the official Fashion-MNIST file/, /nin data --download/],
+    ],
     // Any change to an official file breaks its checksum first; the count check itself is in data.test.ts.
-    ['images and labels counts that differ', FILE_NAMES.testLabels, idxBytes(LABELS_MAGIC, [9999], fixtureSplit(9999).labels), [/t10k-labels-idx1-ubyte: checksum mismatch/]],
-    ['a corrupt gzip', FILE_NAMES.testImages + '.gz', Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3]), [/t10k-images-idx3-ubyte\.gz: truncated or corrupt gzip/]],
-    ['a truncated official .gz', FILE_NAMES.trainLabels + '.gz', fs.readFileSync(path.join(OFFICIAL, FILE_NAMES.trainLabels + '.gz')).subarray(0, 20000), [/train-labels-idx1-ubyte\.gz: truncated or corrupt gzip/]],
+    [
+      'images and labels counts that differ',
+      FILE_NAMES.testLabels,
+      idxBytes(LABELS_MAGIC, [9999], fixtureSplit(9999).labels),
+      [/t10k-labels-idx1-ubyte: checksum mismatch/],
+    ],
+    [
+      'a corrupt gzip',
+      FILE_NAMES.testImages + '.gz',
+      Buffer.from([0x1f, 0x8b, 8, 0, 1, 2, 3]),
+      [/t10k-images-idx3-ubyte\.gz: truncated or corrupt gzip/],
+    ],
+    [
+      'a truncated official .gz',
+      FILE_NAMES.trainLabels + '.gz',
+      fs.readFileSync(path.join(OFFICIAL, FILE_NAMES.trainLabels + '.gz')).subarray(0, 20000),
+      [/train-labels-idx1-ubyte\.gz: truncated or corrupt gzip/],
+    ],
   ];
   for (const [name, file, bytes, patterns] of cases) {
     test(name, async () => {
@@ -251,7 +351,16 @@ describe('bad dataset files via --data-dir: one error line, exit 1, no run left 
     const out = tempDir('nin-baddata-out-');
     const ok = await runNin(['train', ...SMALL, '--epochs', '1', '--out', out, '--run', 'r'], { timeoutMs: TRAIN_TIMEOUT });
     assertOk(ok);
-    const r = await runNin(['eval', path.join(out, 'r'), '--backend', BACKEND, '--test-limit', SMALL[SMALL.indexOf('--test-limit') + 1], '--data-dir', dataDirWith(FILE_NAMES.testImages + '.gz', Buffer.from('nope'))]);
+    const r = await runNin([
+      'eval',
+      path.join(out, 'r'),
+      '--backend',
+      BACKEND,
+      '--test-limit',
+      SMALL[SMALL.indexOf('--test-limit') + 1],
+      '--data-dir',
+      dataDirWith(FILE_NAMES.testImages + '.gz', Buffer.from('nope')),
+    ]);
     assertOneLineError(r, 1, /t10k-images-idx3-ubyte: wrong magic number|t10k-images-idx3-ubyte.gz: truncated/, /nin data --download/);
   });
 });
@@ -260,7 +369,10 @@ describe('--resume is exact for every optimizer and schedule', () => {
   const cases: [string, Partial<TrainConfig>][] = [
     ['sgd, constant', { optimizer: 'sgd' }],
     ['momentum, cosine', { optimizer: 'momentum', schedule: 'cosine', learningRate: 0.05 }],
-    ['momentum with Nesterov, onecycle with warm-up', { optimizer: 'momentum', nesterov: true, schedule: 'onecycle', warmupEpochs: 0.5, learningRate: 0.05 }],
+    [
+      'momentum with Nesterov, onecycle with warm-up',
+      { optimizer: 'momentum', nesterov: true, schedule: 'onecycle', warmupEpochs: 0.5, learningRate: 0.05 },
+    ],
     ['adam, cosine with warm-up', { optimizer: 'adam', schedule: 'cosine', warmupEpochs: 0.5, learningRate: 0.001 }],
   ];
   const quiet = () => {};
@@ -268,14 +380,25 @@ describe('--resume is exact for every optimizer and schedule', () => {
   for (const [name, recipe] of cases) {
     test(`${name}: stopped after epoch 1 and resumed, the log equals an uninterrupted run's to the last digit`, async () => {
       // 5 steps an epoch: Adam's beta2^(5+1) by pow() differs from five float32 products (4 steps would not show it).
-      const config = resolveConfig({ ...recipe, backend: BACKEND, imageSize: 67, epochs: 2, batchSize: BACKEND === 'onednn' ? 8 : 2, trainLimit: 10 * (BACKEND === 'onednn' ? 4 : 1), testLimit: 8 });
+      const config = resolveConfig({
+        ...recipe,
+        backend: BACKEND,
+        imageSize: 67,
+        epochs: 2,
+        batchSize: BACKEND === 'onednn' ? 8 : 2,
+        trainLimit: 10 * (BACKEND === 'onednn' ? 4 : 1),
+        testLimit: 8,
+      });
       const out = tempDir('nin-resume-opt-');
       const straight = await train({ config, out, run: 'straight', log: quiet, print: quiet });
       // A signal right after epoch 1's line: the run stops there with last/ saved, as Ctrl-C would.
       const stopAfterFirst = (line: string) => {
         if (line.startsWith('epoch 1/')) process.emit('SIGINT');
       };
-      await assert.rejects(train({ config, out, run: 'stopped', log: quiet, print: stopAfterFirst, handleSignals: true }), /interrupted by SIGINT/);
+      await assert.rejects(
+        train({ config, out, run: 'stopped', log: quiet, print: stopAfterFirst, handleSignals: true }),
+        /interrupted by SIGINT/,
+      );
       const resumed = await train({ config, out, resume: path.join(out, 'stopped'), log: quiet, print: quiet });
       assert.deepEqual(numbers(resumed.history), numbers(straight.history));
     });
@@ -285,7 +408,9 @@ describe('--resume is exact for every optimizer and schedule', () => {
 describe('progress in logs, mid-epoch saves, TensorBoard', () => {
   test('stderr not a terminal: plain progress lines every --log-every seconds; --tensorboard writes event files into the run', async () => {
     const out = tempDir('nin-progress-');
-    const r = await runNin(['train', ...SMALL, '--epochs', '1', '--log-every', '0.05', '--tensorboard', '--out', out, '--run', 'r'], { timeoutMs: TRAIN_TIMEOUT });
+    const r = await runNin(['train', ...SMALL, '--epochs', '1', '--log-every', '0.05', '--tensorboard', '--out', out, '--run', 'r'], {
+      timeoutMs: TRAIN_TIMEOUT,
+    });
     assertOk(r);
     assert.match(r.stderr, /^epoch 1\/1: batch \d+\/\d+, loss \d\.\d{3}, acc \d\.\d{3}, [\d.]+ images\/s, ETA \d+:\d\d/m);
     const events = fs.readdirSync(path.join(out, 'r', 'tensorboard'));
@@ -298,7 +423,20 @@ describe('progress in logs, mid-epoch saves, TensorBoard', () => {
   test('--save-every: last/ is saved mid-epoch, so a kill -9 loses at most that long; --resume continues inside the epoch', async () => {
     const out = tempDir('nin-save-every-');
     const runDir = path.join(out, 'r');
-    const args = ['--backend', BACKEND, '--image-size', '67', '--epochs', '1', '--batch-size', '2', '--train-limit', BACKEND === 'onednn' ? '1000' : '40', '--test-limit', '4'];
+    const args = [
+      '--backend',
+      BACKEND,
+      '--image-size',
+      '67',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '2',
+      '--train-limit',
+      BACKEND === 'onednn' ? '1000' : '40',
+      '--test-limit',
+      '4',
+    ];
     const proc = startNin(['train', ...args, '--save-every', '1s', '--out', out, '--run', 'r'], { timeoutMs: TRAIN_TIMEOUT });
     const meta = path.join(runDir, 'last', 'meta.json');
     const deadline = Date.now() + TRAIN_TIMEOUT;

@@ -5,7 +5,15 @@ import { NinError } from '../errors';
 import { capThreads } from '../resources';
 import { loadTensorflow, tensorflowLoadError, tensorflowOnGpu } from './tensorflow';
 import { onednnStatus, registerOnednnBackend, setOnednnThreads, onednnThreads } from './onednn';
-import { adapterName, largestTensorBytesPerImage, planMicroBatches, probeAdapters, startWebgpu, stopWebgpu, type MicroBatchPlan } from './webgpu';
+import {
+  adapterName,
+  largestTensorBytesPerImage,
+  planMicroBatches,
+  probeAdapters,
+  startWebgpu,
+  stopWebgpu,
+  type MicroBatchPlan,
+} from './webgpu';
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'tensorflow', 'onednn', 'cpu'];
 
@@ -32,17 +40,23 @@ export async function backendAvailability(): Promise<BackendAvailability[]> {
     {
       name: 'webgpu',
       available: webgpu.adapters.length > 0,
-      detail: gpu ? adapterName(gpu) : software ? `software adapter only (${adapterName(software)}): used with --backend webgpu, never by auto` : webgpu.problem ?? 'no adapter',
+      detail: gpu
+        ? adapterName(gpu)
+        : software
+          ? `software adapter only (${adapterName(software)}): used with --backend webgpu, never by auto`
+          : (webgpu.problem ?? 'no adapter'),
     },
     {
       name: 'tensorflow',
       available: tfPkg !== null,
-      detail: tfPkg ?? 'not installed (needs libtensorflow: npm install @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node where its download works)',
+      detail:
+        tfPkg ??
+        'not installed (needs libtensorflow: npm install @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node where its download works)',
     },
     {
       name: 'onednn',
       available: onednn.available,
-      detail: onednn.available ? `oneDNN ${onednn.version ?? ''}`.trim() : onednn.reason ?? 'unavailable',
+      detail: onednn.available ? `oneDNN ${onednn.version ?? ''}`.trim() : (onednn.reason ?? 'unavailable'),
     },
     { name: 'cpu', available: true, detail: 'TF.js pure-JS kernels (slow: for tests and tiny runs)' },
   ];
@@ -55,7 +69,11 @@ const SLOW_WARNING = 'warning: using TF.js pure-JS kernels, about 2,700x slower 
  * software one such as lavapipe), else tfjs-node-gpu on a CUDA device; then onednn if built, else the
  * pure-JS cpu backend with a one-line warning on stderr.
  */
-export async function initBackend(choice: BackendChoice, threads: number | null, warn: (line: string) => void = (l) => process.stderr.write(l + '\n')): Promise<BackendInfo> {
+export async function initBackend(
+  choice: BackendChoice,
+  threads: number | null,
+  warn: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+): Promise<BackendInfo> {
   // Production mode skips TF.js's debug checks and its "install tfjs-node" banner; we print our own warning.
   tf.enableProdMode();
   threads = capThreads(threads, warn);
@@ -81,7 +99,10 @@ export async function initBackend(choice: BackendChoice, threads: number | null,
   if (name === 'webgpu') return initWebgpu(false);
   if (name === 'tensorflow') {
     const pkg = loadTensorflow();
-    if (!pkg) throw new NinError(`--backend tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, which did not load (${tensorflowLoadError()}); use --backend onednn or auto`);
+    if (!pkg)
+      throw new NinError(
+        `--backend tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, which did not load (${tensorflowLoadError()}); use --backend onednn or auto`,
+      );
     await tf.setBackend('tensorflow');
     return { name, detail: pkg.replace('@tensorflow/', ''), threads: null, maxTensorBytes: null };
   }
@@ -92,7 +113,12 @@ export async function initBackend(choice: BackendChoice, threads: number | null,
     if (threads !== null) setOnednnThreads(threads);
     await tf.setBackend('onednn');
     const n = onednnThreads();
-    return { name, detail: `oneDNN ${status.version ?? ''}, ${n} thread${n === 1 ? '' : 's'}`.replace(' ,', ','), threads: n, maxTensorBytes: null };
+    return {
+      name,
+      detail: `oneDNN ${status.version ?? ''}, ${n} thread${n === 1 ? '' : 's'}`.replace(' ,', ','),
+      threads: n,
+      maxTensorBytes: null,
+    };
   }
   await tf.setBackend('cpu');
   return { name, detail: 'TF.js pure-JS kernels', threads: 1, maxTensorBytes: null };
@@ -101,7 +127,8 @@ export async function initBackend(choice: BackendChoice, threads: number | null,
 /** webgpu on its adapter; `requireGpu` (auto) refuses a software adapter, which the backend line names. */
 async function initWebgpu(requireGpu: boolean): Promise<BackendInfo> {
   const adapter = await startWebgpu(requireGpu);
-  const detail = adapter.type === 'software' ? `${adapterName(adapter)}; software adapter: runs on the CPU, slower than onednn` : adapterName(adapter);
+  const detail =
+    adapter.type === 'software' ? `${adapterName(adapter)}; software adapter: runs on the CPU, slower than onednn` : adapterName(adapter);
   return { name: 'webgpu', detail, threads: null, maxTensorBytes: Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize) };
 }
 

@@ -75,7 +75,7 @@ export function gradientJpeg(width: number, height: number, quality = 90): Buffe
 
 /** Offset of the first SOF0 segment's height field in a JPEG (height, then width, 2 bytes each). */
 export function jpegSizeOffset(bytes: Uint8Array): number {
-  for (let i = 2; i + 4 < bytes.length; ) {
+  for (let i = 2; i + 4 < bytes.length;) {
     const marker = bytes[i + 1];
     const length = (bytes[i + 2] << 8) | bytes[i + 3];
     if (marker === 0xc0) return i + 5;
