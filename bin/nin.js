@@ -3,9 +3,11 @@
 'use strict';
 let cli;
 try {
+  // First of all, so that a Ctrl-C while the CLI loads (TF.js takes a few hundred ms) is one line, not silence.
+  require('../dist/src/signals.js').exitOnSignals();
   cli = require('../dist/src/cli.js');
 } catch (err) {
-  if (err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('dist/src/cli.js')) {
+  if (err && err.code === 'MODULE_NOT_FOUND' && /dist\/src\/(signals|cli)\.js/.test(String(err.message))) {
     process.stderr.write('nin: not built yet; run npm ci (or npm run build) in the nin directory\n');
     process.exit(1);
   }

@@ -1,4 +1,5 @@
 // Errors a user can act on: thrown where detected, printed once (one line) by the CLI with their exit code.
+import { SIGNAL_EXIT_CODES } from './signals';
 
 /** A failure the user can fix; `message` is one line that names the fix. */
 export class NinError extends Error {
@@ -20,9 +21,6 @@ export class UsageError extends NinError {
 }
 
 export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
-
-/** The shell's exit code for a process ended by each signal (128 + its number). */
-const SIGNAL_EXIT_CODES: Record<StopSignal, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 /** Ctrl-C, SIGTERM or a closed terminal, after the current batch finished and `last/` was saved (when there was a run to save). */
 export class InterruptedError extends NinError {

@@ -14,6 +14,7 @@ import { deriveSeed } from './random';
 import { createRun, openRun, type PartialEpoch, planRun, type RunDirectory, type RunMeta } from './run-dir';
 import { checkTrainingMemory } from './resources';
 import { Progress } from './progress';
+import { takeOverSignals } from './signals';
 import { learningRateAt } from './schedule';
 import { TensorBoardWriter } from './tensorboard';
 import { diverged, makeOptimizer, makeTrainer, type Trainer, trainStep } from './step';
@@ -65,6 +66,7 @@ class Interrupts {
     private readonly log: (line: string) => void,
   ) {
     if (!enabled) return;
+    takeOverSignals();
     for (const signal of STOP_SIGNALS) {
       const handler = () => {
         if (this.signal) return;
