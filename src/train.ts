@@ -4,10 +4,10 @@ import * as path from 'node:path';
 import { type ConfigSources, type TrainConfig, describeConfig, resumedConfig } from './config';
 import { batches, batchCount, type Dataset, loadFashionMnist } from './data';
 import { buildNin } from './model';
-import { initBackend, microBatchPlan, type BackendInfo } from './backend';
+import { initBackend, microBatchPlan, type BackendInfo, type MicroBatchPlan } from './backend';
 import { explainGpuError, throwIfGpuFault } from './backend/webgpu';
 import { type EpochMetrics, FORMAT_VERSION, loadInitialWeights } from './checkpoint';
-import { deadClasses, scoreSplit } from './eval';
+import { deadClasses, scoreSplit, type SplitScore } from './eval';
 import { InterruptedError, NinError, type StopSignal } from './errors';
 import { formatDeadClasses, formatEpoch } from './format';
 import { deriveSeed } from './random';
@@ -122,7 +122,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (!run) run = createRun(plan as NonNullable<typeof plan>, config, log);
       run.writeLogs(state.history);
       if (await interrupts.check()) throw new InterruptedError(interrupts.signal as StopSignal, false);
-      await trainEpochs(run, config, backend, data, state, interrupts, { log, print, ...options });
+      await new EpochLoop(run, config, backend, data, state, interrupts, { log, print, ...options }).runAll();
     } finally {
       state.trainer.model.dispose();
       state.trainer.optimizer.dispose();
@@ -173,200 +173,221 @@ interface Output extends Pick<TrainOptions, 'terminal' | 'logEvery' | 'saveEvery
   print: (line: string) => void;
 }
 
-async function trainEpochs(
-  run: RunDirectory,
-  config: TrainConfig,
-  backend: BackendInfo,
-  data: Dataset,
-  state: TrainState,
-  interrupts: Interrupts,
-  out: Output,
-): Promise<void> {
-  const { trainer } = state;
-  const perEpoch = batchCount(data.train.count, config.batchSize);
-  const meta = (epoch: number, metrics: EpochMetrics | null, partial: PartialEpoch | null): RunMeta => ({
-    formatVersion: FORMAT_VERSION,
-    nin: NIN_VERSION,
-    createdAt: new Date().toISOString(),
-    config,
-    imageSize: config.imageSize,
-    epoch,
-    metrics,
-    backend: backend.name,
-    optimizer: { name: config.optimizer, iterations: trainer.optimizer.iterations },
-    history: state.history,
-    partial,
-  });
-  const saveLast = async (epoch: number, metrics: EpochMetrics | null, partial: PartialEpoch | null) =>
-    run.saveLast(trainer.model, meta(epoch, metrics, partial), await trainer.optimizer.getWeights());
-  const divergedError = (what: string, loss: number, where: string) => {
-    const kept = state.history.length ? `checkpoints of epoch ${state.history.length} are kept` : 'no checkpoint was saved';
-    return new NinError(
-      `${what} became ${formatLoss(loss)} ${where}: training diverged; lower the learning rate (e.g. --lr ${config.learningRate / 10}); ${kept}`,
-    );
-  };
+/** The part of a run that trains epochs: one method per stage of an epoch, over shared state. */
+class EpochLoop {
+  private readonly trainer: Trainer;
+  private readonly perEpoch: number;
+  private readonly progress: Progress | null;
+  private readonly plan: MicroBatchPlan | null;
+  private board: TensorBoardWriter | null;
+  private best: number;
+  private lastSave = Date.now();
 
-  const progress =
-    out.terminal || out.logEvery
-      ? new Progress({
-          epochs: config.epochs,
-          batchesPerEpoch: perEpoch,
-          testBatches: batchCount(data.test.count, config.batchSize),
-          terminal: Boolean(out.terminal),
-          logEvery: out.logEvery ?? 0,
-          columns: () => process.stderr.columns ?? 80,
-          write: (text) => process.stderr.write(text),
-        })
-      : null;
-  // Other stderr lines go below the progress line, not through it.
-  const log = (line: string) => {
-    progress?.clear();
-    out.log(line);
-  };
-  // A batch over a GPU adapter's binding limit is split into micro-batches with the same update.
-  const plan = microBatchPlan(backend, trainer.model, config.batchSize);
-  if (plan) log(plan.note);
-  let board = out.tensorboard === undefined ? null : new TensorBoardWriter(out.tensorboard || path.join(run.dir, 'tensorboard'));
-  if (board) log(`tensorboard: ${board.file}`);
-  // TensorBoard is a view of the run: if its file cannot be written (a full disk), training goes on without it.
-  const record = (values: Record<string, number>, step: number, flush = false) => {
+  constructor(
+    private readonly run: RunDirectory,
+    private readonly config: TrainConfig,
+    private readonly backend: BackendInfo,
+    private readonly data: Dataset,
+    private readonly state: TrainState,
+    private readonly interrupts: Interrupts,
+    private readonly out: Output,
+  ) {
+    this.trainer = state.trainer;
+    this.perEpoch = batchCount(data.train.count, config.batchSize);
+    this.best = state.history.reduce((b, m) => Math.max(b, m.testAcc), -1);
+    this.progress =
+      out.terminal || out.logEvery
+        ? new Progress({
+            epochs: config.epochs,
+            batchesPerEpoch: this.perEpoch,
+            testBatches: batchCount(data.test.count, config.batchSize),
+            terminal: Boolean(out.terminal),
+            logEvery: out.logEvery ?? 0,
+            columns: () => process.stderr.columns ?? 80,
+            write: (text) => process.stderr.write(text),
+          })
+        : null;
+    // A batch over a GPU adapter's binding limit is split into micro-batches with the same update.
+    this.plan = microBatchPlan(backend, this.trainer.model, config.batchSize);
+    if (this.plan) this.log(this.plan.note);
+    this.board = out.tensorboard === undefined ? null : new TensorBoardWriter(out.tensorboard || path.join(run.dir, 'tensorboard'));
+    if (this.board) this.log(`tensorboard: ${this.board.file}`);
+  }
+
+  /** Other stderr lines go below the progress line, not through it. */
+  private log(line: string): void {
+    this.progress?.clear();
+    this.out.log(line);
+  }
+
+  async runAll(): Promise<void> {
     try {
-      board?.scalars(values, step);
-      if (flush) board?.flush();
-    } catch (err) {
-      log(`warning: TensorBoard events are no longer written: ${(err as Error).message}`);
-      board = null;
-    }
-  };
-  let lastSave = Date.now();
-  try {
-    let best = state.history.reduce((b, m) => Math.max(b, m.testAcc), -1);
-    for (let epoch = state.epochsDone + 1; epoch <= config.epochs; epoch++) {
-      const started = Date.now() - (state.partial?.trainSeconds ?? 0) * 1000;
-      const sums: PartialEpoch = state.partial ?? { batches: 0, lossSum: 0, correct: 0, examples: 0, trainSeconds: 0 };
-      state.partial = null;
-      const stop = async () => {
-        await saveLast(epoch - 1, state.history[state.history.length - 1] ?? null, sums);
-        return new InterruptedError(interrupts.signal as StopSignal);
-      };
-      progress?.startEpoch(epoch, sums.batches);
-      const stream = batches(data.train, {
-        batchSize: config.batchSize,
-        imageSize: config.imageSize,
-        shuffle: true,
-        seed: config.seed,
-        epoch,
-        startBatch: sums.batches,
-        augment: config.augment,
-      });
-      for (const batch of stream) {
-        const step = (epoch - 1) * perEpoch + sums.batches;
-        const learningRate = learningRateAt(config, step, perEpoch);
-        setLearningRate(trainer.optimizer, learningRate);
-        const t0 = process.hrtime.bigint();
-        // An out-of-memory or lost GPU is reported asynchronously and can make reads return zeros: it
-        // ends the run before anything from this step is saved (last/ keeps the previous save).
-        const { loss, hits } = await trainStep(trainer, batch.x, batch.labels, batch.size, {
-          imageSize: config.imageSize,
-          labelSmoothing: config.labelSmoothing,
-          weightDecay: config.weightDecay,
-          dropoutSeed: deriveSeed(config.seed, 2, step),
-          microBatchSize: plan?.size,
-        }).catch((err) => {
-          throw explainGpuError(err);
-        });
-        throwIfGpuFault();
-        const stepSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-        sums.trainSeconds += stepSeconds;
-        if (diverged(loss)) {
-          progress?.clear();
-          throw divergedError('loss', loss, `at epoch ${epoch}, batch ${sums.batches + 1}`);
-        }
-        sums.lossSum += loss * batch.size;
-        sums.correct += hits;
-        sums.examples += batch.size;
-        sums.batches++;
-        progress?.trainBatch(sums.batches, sums.lossSum / sums.examples, sums.correct / sums.examples, sums.examples / sums.trainSeconds);
-        record(
-          {
-            'batch/loss': loss,
-            'batch/trainAcc': hits / batch.size,
-            'batch/learningRate': learningRate,
-            'batch/imagesPerSec': batch.size / stepSeconds,
+      for (let epoch = this.state.epochsDone + 1; epoch <= this.config.epochs; epoch++) {
+        const started = Date.now() - (this.state.partial?.trainSeconds ?? 0) * 1000;
+        const sums: PartialEpoch = this.state.partial ?? { batches: 0, lossSum: 0, correct: 0, examples: 0, trainSeconds: 0 };
+        this.state.partial = null;
+        await this.trainBatches(epoch, sums);
+        // A signal during the test pass saves the finished batches; --resume then only repeats the test pass.
+        this.progress?.startTest();
+        const test = await scoreSplit(this.trainer.model, this.data.test, this.config.batchSize, this.config.imageSize, {
+          afterBatch: (done) => {
+            this.progress?.testBatch(done);
+            return this.interrupts.check();
           },
-          step + 1,
-        );
-        if (await interrupts.check()) {
-          progress?.clear();
-          throw await stop();
-        }
-        // --save-every: last/ mid-epoch, as a stop would save it, so a kill -9 loses at most that long.
-        if (out.saveEvery && Date.now() - lastSave >= out.saveEvery * 1000) {
-          await saveLast(epoch - 1, state.history[state.history.length - 1] ?? null, { ...sums });
-          lastSave = Date.now();
-        }
+        });
+        this.progress?.clear();
+        if (!test) throw await this.stop(epoch, sums);
+        await this.endEpoch(epoch, sums, test, (Date.now() - started) / 1000);
+        if (await this.interrupts.check()) throw new InterruptedError(this.interrupts.signal as StopSignal);
       }
-      // A signal during the test pass saves the finished batches; --resume then only repeats the test pass.
-      progress?.startTest();
-      const test = await scoreSplit(trainer.model, data.test, config.batchSize, config.imageSize, {
-        afterBatch: (done) => {
-          progress?.testBatch(done);
-          return interrupts.check();
-        },
-      });
-      progress?.clear();
-      if (!test) throw await stop();
-      // A last step with a finite loss can still leave weights that overflow: never save those as best/ or last/.
-      if (diverged(test.loss)) throw divergedError('test loss', test.loss, `after epoch ${epoch}`);
-      const dead = deadClasses(test);
-      const metrics: EpochMetrics = {
-        epoch,
-        loss: sums.lossSum / sums.examples,
-        trainAcc: sums.correct / sums.examples,
-        testAcc: test.accuracy,
-        examplesPerSec: sums.examples / sums.trainSeconds,
-        seconds: (Date.now() - started) / 1000,
-        ...(dead.length ? { deadClasses: dead.map((d) => d.name) } : {}),
-      };
-      state.history = [...state.history, metrics];
-      // best/ first, then last/ (whose history the logs are rebuilt from): a crash between them only repeats this epoch.
-      if (metrics.testAcc > best) {
-        best = metrics.testAcc;
-        await run.saveBest(trainer.model, meta(epoch, metrics, null));
-      }
-      await saveLast(epoch, metrics, null);
-      lastSave = Date.now();
-      progress?.endEpoch(metrics.seconds);
-      record(
-        {
-          'epoch/loss': metrics.loss,
-          'epoch/trainAcc': metrics.trainAcc,
-          'epoch/testAcc': metrics.testAcc,
-          'epoch/imagesPerSec': metrics.examplesPerSec,
-        },
-        epoch,
-        true,
-      );
-      run.writeLogs(state.history);
+    } finally {
+      this.progress?.clear();
       try {
-        run.writeCurves(state.history);
-      } catch (err) {
-        log(`warning: could not draw ${run.file('curves')}: ${(err as Error).message}`);
+        this.board?.close();
+      } catch {
+        // Already warned about, or nothing left to write.
       }
-      out.print(formatEpoch(metrics, config.epochs));
-      if (metrics.loss > 2.28)
-        log(
-          `hint: the loss stayed at chance level (${metrics.loss.toFixed(3)} ~ ln 10) this epoch; NiN often needs a lower --lr or a warm-up to start learning`,
-        );
-      if (dead.length) log(formatDeadClasses(dead, epoch));
-      if (await interrupts.check()) throw new InterruptedError(interrupts.signal as StopSignal);
     }
-  } finally {
-    progress?.clear();
+  }
+
+  /** The epoch's training batches from `sums.batches` on, adding to `sums`. */
+  private async trainBatches(epoch: number, sums: PartialEpoch): Promise<void> {
+    const { config, trainer } = this;
+    this.progress?.startEpoch(epoch, sums.batches);
+    const stream = batches(this.data.train, {
+      batchSize: config.batchSize,
+      imageSize: config.imageSize,
+      shuffle: true,
+      seed: config.seed,
+      epoch,
+      startBatch: sums.batches,
+      augment: config.augment,
+    });
+    for (const batch of stream) {
+      const step = (epoch - 1) * this.perEpoch + sums.batches;
+      const learningRate = learningRateAt(config, step, this.perEpoch);
+      setLearningRate(trainer.optimizer, learningRate);
+      const t0 = process.hrtime.bigint();
+      // An out-of-memory or lost GPU is reported asynchronously and can make reads return zeros: it
+      // ends the run before anything from this step is saved (last/ keeps the previous save).
+      const { loss, hits } = await trainStep(trainer, batch.x, batch.labels, batch.size, {
+        imageSize: config.imageSize,
+        labelSmoothing: config.labelSmoothing,
+        weightDecay: config.weightDecay,
+        dropoutSeed: deriveSeed(config.seed, 2, step),
+        microBatchSize: this.plan?.size,
+      }).catch((err) => {
+        throw explainGpuError(err);
+      });
+      throwIfGpuFault();
+      const stepSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      sums.trainSeconds += stepSeconds;
+      if (diverged(loss)) throw this.divergedError('loss', loss, `at epoch ${epoch}, batch ${sums.batches + 1}`);
+      sums.lossSum += loss * batch.size;
+      sums.correct += hits;
+      sums.examples += batch.size;
+      sums.batches++;
+      this.progress?.trainBatch(
+        sums.batches,
+        sums.lossSum / sums.examples,
+        sums.correct / sums.examples,
+        sums.examples / sums.trainSeconds,
+      );
+      const perStep = { loss, trainAcc: hits / batch.size, learningRate, imagesPerSec: batch.size / stepSeconds };
+      this.record('batch', perStep, step + 1);
+      if (await this.interrupts.check()) throw await this.stop(epoch, sums);
+      // --save-every: last/ mid-epoch, as a stop would save it, so a kill -9 loses at most that long.
+      if (this.out.saveEvery && Date.now() - this.lastSave >= this.out.saveEvery * 1000) await this.saveLast(epoch - 1, { ...sums });
+    }
+  }
+
+  /** Metrics, checkpoints, logs and the epoch line once the test pass is done. */
+  private async endEpoch(epoch: number, sums: PartialEpoch, test: SplitScore, seconds: number): Promise<void> {
+    // A last step with a finite loss can still leave weights that overflow: never save those as best/ or last/.
+    if (diverged(test.loss)) throw this.divergedError('test loss', test.loss, `after epoch ${epoch}`);
+    const dead = deadClasses(test);
+    const metrics: EpochMetrics = {
+      epoch,
+      loss: sums.lossSum / sums.examples,
+      trainAcc: sums.correct / sums.examples,
+      testAcc: test.accuracy,
+      examplesPerSec: sums.examples / sums.trainSeconds,
+      seconds,
+      ...(dead.length ? { deadClasses: dead.map((d) => d.name) } : {}),
+    };
+    this.state.history = [...this.state.history, metrics];
+    // best/ first, then last/ (whose history the logs are rebuilt from): a crash between them only repeats this epoch.
+    if (metrics.testAcc > this.best) {
+      this.best = metrics.testAcc;
+      await this.run.saveBest(this.trainer.model, this.meta(epoch, null));
+    }
+    await this.saveLast(epoch, null);
+    this.progress?.endEpoch(metrics.seconds);
+    const { loss, trainAcc, testAcc, examplesPerSec: imagesPerSec } = metrics;
+    this.record('epoch', { loss, trainAcc, testAcc, imagesPerSec }, epoch, true);
+    this.run.writeLogs(this.state.history);
     try {
-      board?.close();
-    } catch {
-      // Already warned about, or nothing left to write.
+      this.run.writeCurves(this.state.history);
+    } catch (err) {
+      this.log(`warning: could not draw ${this.run.file('curves')}: ${(err as Error).message}`);
+    }
+    this.out.print(formatEpoch(metrics, this.config.epochs));
+    if (metrics.loss > 2.28) {
+      this.log(
+        `hint: the loss stayed at chance level (${metrics.loss.toFixed(3)} ~ ln 10) this epoch; NiN often needs a lower --lr or a warm-up to start learning`,
+      );
+    }
+    if (dead.length) this.log(formatDeadClasses(dead, epoch));
+  }
+
+  /** last/'s meta.json after `epoch` completed epochs (and a cut-short one, when there is one). */
+  private meta(epoch: number, partial: PartialEpoch | null): RunMeta {
+    const { config, state } = this;
+    return {
+      formatVersion: FORMAT_VERSION,
+      nin: NIN_VERSION,
+      createdAt: new Date().toISOString(),
+      config,
+      imageSize: config.imageSize,
+      epoch,
+      metrics: state.history[epoch - 1] ?? null,
+      backend: this.backend.name,
+      optimizer: { name: config.optimizer, iterations: this.trainer.optimizer.iterations },
+      history: state.history,
+      partial,
+    };
+  }
+
+  private async saveLast(epoch: number, partial: PartialEpoch | null): Promise<void> {
+    await this.run.saveLast(this.trainer.model, this.meta(epoch, partial), await this.trainer.optimizer.getWeights());
+    this.lastSave = Date.now();
+  }
+
+  /** A signal: save the epoch so far, then end with the signal's error. */
+  private async stop(epoch: number, sums: PartialEpoch): Promise<InterruptedError> {
+    this.progress?.clear();
+    await this.saveLast(epoch - 1, sums);
+    return new InterruptedError(this.interrupts.signal as StopSignal);
+  }
+
+  private divergedError(what: string, loss: number, where: string): NinError {
+    this.progress?.clear();
+    const done = this.state.history.length;
+    const kept = done ? `checkpoints of epoch ${done} are kept` : 'no checkpoint was saved';
+    const lower = this.config.learningRate / 10;
+    return new NinError(
+      `${what} became ${formatLoss(loss)} ${where}: training diverged; lower the learning rate (e.g. --lr ${lower}); ${kept}`,
+    );
+  }
+
+  /** TensorBoard is a view of the run: if its file cannot be written (a full disk), training goes on without it. */
+  private record(group: 'batch' | 'epoch', values: Record<string, number>, step: number, flush = false): void {
+    try {
+      this.board?.scalars(Object.fromEntries(Object.entries(values).map(([k, v]) => [`${group}/${k}`, v])), step);
+      if (flush) this.board?.flush();
+    } catch (err) {
+      this.log(`warning: TensorBoard events are no longer written: ${(err as Error).message}`);
+      this.board = null;
     }
   }
 }
