@@ -121,6 +121,49 @@ function givenFlag(cmd: Command, attribute: string): string {
   return option?.long ?? attribute;
 }
 
+/** Options of `nin train` that cannot go together, and --resume with recipe options (exit 2). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+function checkTrainCombinations(opts: any, cmd: Command): void {
+  if (opts.resume && opts.run) throw new UsageError('--run and --resume exclude each other: --resume takes the run directory');
+  if (opts.resume && opts.initWeights)
+    throw new UsageError("--init-weights starts a new run; --resume continues from the run's own last/ checkpoint: drop one");
+  if (!opts.resume) return;
+  const given = RECIPE_ATTRIBUTES.filter((a) => cmd.getOptionValueSource(a) === 'cli').map((a) => givenFlag(cmd, a));
+  if (given.length) {
+    throw new UsageError(
+      `--resume continues a run with its own recipe (its config.json), so ${given.join(', ')} cannot change: drop ${given.length === 1 ? 'it' : 'them'}, or start a new run from it with --init-weights ${opts.resume}`,
+    );
+  }
+}
+
+/** The config values the user gave as flags: they override the recipe (d2l's defaults, or --recipe's). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+function givenConfig(opts: any, cmd: Command): Partial<TrainConfig> {
+  const flags: Partial<TrainConfig> = {
+    learningRate: opts.lr,
+    epochs: opts.epochs,
+    batchSize: opts.batchSize,
+    imageSize: opts.imageSize,
+    optimizer: opts.optimizer as OptimizerName,
+    momentum: opts.momentum,
+    nesterov: opts.nesterov,
+    schedule: opts.schedule as ScheduleName,
+    warmupEpochs: opts.warmupEpochs,
+    augment: opts.augment,
+    labelSmoothing: opts.labelSmoothing,
+    weightDecay: opts.weightDecay,
+    seed: opts.seed,
+    biasInit: opts.biasInit as BiasInit,
+    initWeights: opts.initWeights ? path.resolve(opts.initWeights) : null,
+    trainLimit: opts.trainLimit ?? null,
+    testLimit: opts.testLimit ?? null,
+    ...runtimeOf(opts),
+  };
+  const attribute = (key: string) => (key === 'learningRate' ? 'lr' : key);
+  for (const key of Object.keys(flags) as (keyof TrainConfig)[]) if (cmd.getOptionValueSource(attribute(key)) !== 'cli') delete flags[key];
+  return flags;
+}
+
 function trainCommand(printer: Printer): Command {
   const command = new Command('train')
     .description(
@@ -199,41 +242,8 @@ function trainCommand(printer: Printer): Command {
   addEngineOptions(command).option('--data-dir <dir>', DATA_DIR_HELP);
   return command.action(async (opts, cmd: Command) => {
     const { train } = await import('./train');
-    if (opts.resume && opts.run) throw new UsageError('--run and --resume exclude each other: --resume takes the run directory');
-    if (opts.resume && opts.initWeights)
-      throw new UsageError("--init-weights starts a new run; --resume continues from the run's own last/ checkpoint: drop one");
-    if (opts.resume) {
-      const given = RECIPE_ATTRIBUTES.filter((a) => cmd.getOptionValueSource(a) === 'cli').map((a) => givenFlag(cmd, a));
-      if (given.length) {
-        throw new UsageError(
-          `--resume continues a run with its own recipe (its config.json), so ${given.join(', ')} cannot change: drop ${given.length === 1 ? 'it' : 'them'}, or start a new run from it with --init-weights ${opts.resume}`,
-        );
-      }
-    }
-    const flags: Partial<TrainConfig> = {
-      learningRate: opts.lr,
-      epochs: opts.epochs,
-      batchSize: opts.batchSize,
-      imageSize: opts.imageSize,
-      optimizer: opts.optimizer as OptimizerName,
-      momentum: opts.momentum,
-      nesterov: opts.nesterov,
-      schedule: opts.schedule as ScheduleName,
-      warmupEpochs: opts.warmupEpochs,
-      augment: opts.augment,
-      labelSmoothing: opts.labelSmoothing,
-      weightDecay: opts.weightDecay,
-      seed: opts.seed,
-      biasInit: opts.biasInit as BiasInit,
-      initWeights: opts.initWeights ? path.resolve(opts.initWeights) : null,
-      trainLimit: opts.trainLimit ?? null,
-      testLimit: opts.testLimit ?? null,
-      ...runtimeOf(opts),
-    };
-    // Only the flags the user gave override the recipe; the others are d2l's defaults, or the recipe's.
-    const attribute = (key: string) => (key === 'learningRate' ? 'lr' : key);
-    for (const key of Object.keys(flags) as (keyof TrainConfig)[])
-      if (cmd.getOptionValueSource(attribute(key)) !== 'cli') delete flags[key];
+    checkTrainCombinations(opts, cmd);
+    const flags = givenConfig(opts, cmd);
     const { config, sources } = resolveRecipe(opts.recipe as RecipeName, flags);
     if (config.initWeights && !fs.existsSync(config.initWeights))
       throw new UsageError(
