@@ -363,7 +363,7 @@ function plotCommand(printer: Printer): Command {
     .description("training curves (train loss, train acc, test acc per epoch, as d2l's plot) of one run, or several in one figure")
     .argument('<runDir...>', 'run directories (each holds metrics.jsonl)')
     .option('--out <file>', 'output file (default: <first run>/curves.svg, or comparison.svg for several runs)')
-    .option('--png', 'write PNG instead of SVG, rendered with headless Chromium (also implied by --out *.png)')
+    .option('--png', 'write PNG instead of SVG, drawn by resvg with DejaVu Sans or the font file in $NIN_FONT (implied by --out *.png)')
     .option('--json', JSON_HELP)
     .action(async (runDirs: string[], opts) => {
       const { plot } = await import('./plot');

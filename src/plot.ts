@@ -1,18 +1,18 @@
 // `nin plot`: the curves (curves.ts) of one run or several in one figure, as SVG, or as PNG rendered
-// in headless Chromium.
-import { spawnSync } from 'node:child_process';
+// by resvg with an explicit font file.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { NinError, UsageError } from './errors';
 import { writeFileAtomic } from './safe-file';
 import { renderCurves } from './curves';
 import { plannedEpochs, readHistory, RUN_FILES } from './run-dir';
 
 export const COMPARISON_FILE = 'comparison.svg';
-export const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_TIMEOUT_MS = 120_000;
+/** Debian's fonts-dejavu-core: DejaVu Sans is the first family curves.ts names. */
+export const DEFAULT_FONT = '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf';
+const FONT_ENV = 'NIN_FONT';
+/** The first four bytes of a font resvg reads: TrueType, OpenType (CFF), Apple TrueType, a collection. */
+const FONT_MAGIC = new Set(['\x00\x01\x00\x00', 'OTTO', 'true', 'ttcf']);
 
 /** A display name for each run: its directory name, or more of its path when two names collide. */
 export function runNames(runDirs: string[]): string[] {
@@ -24,8 +24,7 @@ export function runNames(runDirs: string[]): string[] {
 
 export interface PlotOptions {
   out?: string; // default: <first run>/curves.svg, or comparison.svg for several runs (.png with png)
-  png?: boolean; // render to PNG with headless Chromium (also implied by an --out ending in .png)
-  chromium?: string; // default /usr/bin/chromium
+  png?: boolean; // render to PNG with resvg (also implied by an --out ending in .png)
 }
 
 export interface PlotResult {
@@ -82,63 +81,60 @@ export function plot(runDirs: string[], options: PlotOptions = {}): PlotResult {
   const format = checkOutput(out, Boolean(options.png));
   const planned = Math.max(0, ...runs.map((r) => plannedEpochs(r.dir) ?? 0));
   const svg = renderCurves(runs, { epochs: planned || undefined });
-  if (format === 'png') {
-    const { width, height } = svgSize(svg);
-    svgToPng(svg, out, width, height, options.chromium);
-  } else writeFileAtomic(out, svg);
+  if (format === 'png') svgToPng(svg, out);
+  else writeFileAtomic(out, svg);
   return { out, format, runs: runs.map((r) => ({ name: r.name, dir: r.dir, epochs: r.history.length })) };
 }
 
-function svgSize(svg: string): { width: number; height: number } {
-  const match = /<svg[^>]*\bwidth="(\d+)"[^>]*\bheight="(\d+)"/.exec(svg);
-  if (!match) throw new Error('SVG without width and height (this is a bug)');
-  return { width: Number(match[1]), height: Number(match[2]) };
-}
-
 /**
- * Renders an SVG to a PNG of width x height with headless Chromium: a fresh profile, no network
- * services, no GPU, and a timeout, so it works on a headless CI machine without a display.
+ * Renders an SVG to a PNG of its own size with resvg (a prebuilt binary from npm; no browser).
+ * resvg draws text only with the font files it is given, so the font is checked first: without it
+ * the figure would come out with no title, ticks, labels or legend.
  */
-export function svgToPng(svg: string, pngFile: string, width: number, height: number, chromium: string = CHROMIUM): void {
-  if (!fs.existsSync(chromium)) {
-    throw new NinError(`PNG output needs Chromium (${chromium} is missing): apt-get install chromium, or write SVG without --png`);
-  }
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-plot-'));
-  try {
-    const svgFile = path.join(work, 'curves.svg');
-    const shot = path.join(work, 'curves.png');
-    fs.writeFileSync(svgFile, svg);
-    const args = [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--hide-scrollbars',
-      '--force-device-scale-factor=1',
-      `--user-data-dir=${path.join(work, 'profile')}`,
-      `--screenshot=${shot}`,
-      `--window-size=${width},${height}`,
-      pathToFileURL(svgFile).href,
-    ];
-    const result = spawnSync(chromium, args, { encoding: 'utf8', timeout: CHROMIUM_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
-    if (result.error || !fs.existsSync(shot) || fs.statSync(shot).size === 0) {
-      const why = result.error ? result.error.message : `exit code ${result.status}: ${lastLine(result.stderr)}`;
-      throw new NinError(`Chromium could not render the PNG (${why}); write SVG without --png and convert it elsewhere`);
-    }
-    writeFileAtomic(pngFile, fs.readFileSync(shot));
-  } finally {
-    fs.rmSync(work, { recursive: true, force: true });
-  }
+export function svgToPng(svg: string, pngFile: string, env: NodeJS.ProcessEnv = process.env): void {
+  const font = fontFile(env);
+  const { Resvg } = loadResvg();
+  // Only this file, not the system's fonts: the same figure on every machine, and no font scan per render.
+  const png = new Resvg(svg, { font: { loadSystemFonts: false, fontFiles: [font] } }).render().asPng();
+  writeFileAtomic(pngFile, png);
 }
 
-function lastLine(text: string | null): string {
-  const lines = (text ?? '')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-  return lines[lines.length - 1] ?? 'no output';
+/** The font resvg draws text with: $NIN_FONT, or Debian's DejaVu Sans (the family curves.ts asks for). */
+export function fontFile(env: NodeJS.ProcessEnv = process.env): string {
+  const chosen = env[FONT_ENV];
+  const file = chosen || DEFAULT_FONT;
+  const fix = chosen
+    ? `set ${FONT_ENV} to a .ttf or .otf file, or unset it to use ${DEFAULT_FONT} (apt-get install fonts-dejavu-core)`
+    : `apt-get install fonts-dejavu-core, or set ${FONT_ENV} to a .ttf or .otf file`;
+  const source = chosen ? `${FONT_ENV}=${file}` : file;
+  let magic: string;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const head = Buffer.alloc(4);
+      magic = head.subarray(0, fs.readSync(fd, head, 0, 4, 0)).toString('latin1');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'is missing' : code === 'EISDIR' ? 'is a directory' : `cannot be read (${code})`;
+    throw new NinError(`PNG output needs a font file to draw text: ${source} ${why}; ${fix}`);
+  }
+  if (!FONT_MAGIC.has(magic))
+    throw new NinError(`PNG output needs a font file to draw text: ${source} is not a TrueType or OpenType font; ${fix}`);
+  return file;
+}
+
+type ResvgModule = typeof import('@resvg/resvg-js');
+
+/** resvg's native binary, loaded only for PNG, so SVG output works on a platform npm had no binary for. */
+function loadResvg(): ResvgModule {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native package, loaded only when PNG is asked for
+    return require('@resvg/resvg-js') as ResvgModule;
+  } catch (err) {
+    const detail = ((err as Error).message ?? String(err)).split('\n')[0];
+    throw new NinError(`PNG output needs @resvg/resvg-js, which did not load (${detail}): npm ci, or write SVG without --png`);
+  }
 }

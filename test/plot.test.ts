@@ -1,5 +1,5 @@
 // Tests for src/plot.ts: the curves SVG (structure, points per epoch, legend), reading logs,
-// `nin plot` outputs, PNG rendering in headless Chromium, and train redrawing curves.svg each epoch.
+// `nin plot` outputs, PNG rendering with resvg and its font, and train redrawing curves.svg each epoch.
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -7,12 +7,13 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Resvg } from '@resvg/resvg-js';
 import { PNG } from 'pngjs';
 import type { EpochMetrics } from '../src/checkpoint';
 import { onednnStatus } from '../src/backend/onednn';
 import { resolveConfig } from '../src/config';
 import { NinError, UsageError } from '../src/errors';
-import { CHROMIUM, plot, svgToPng } from '../src/plot';
+import { DEFAULT_FONT, fontFile, plot, svgToPng } from '../src/plot';
 import { renderCurves } from '../src/curves';
 import { readHistory, RunDirectory } from '../src/run-dir';
 
@@ -70,8 +71,8 @@ function assertWellFormed(svg: string): void {
   assert.doesNotMatch(svg.replace(/&(lt|gt|amp|quot|apos);/g, ''), /&/);
 }
 
-function nin(args: string[]) {
-  const r = spawnSync(process.execPath, [NIN_BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+function nin(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  const r = spawnSync(process.execPath, [NIN_BIN, ...args], { encoding: 'utf8', timeout: 120_000, env });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -204,11 +205,41 @@ describe('logs and files', () => {
     assert.equal(polylines(fs.readFileSync(both.out, 'utf8')).length, 6);
   });
 
-  test('PNG without Chromium says how to get it', () => {
-    assert.throws(
-      () => svgToPng('<svg/>', path.join(work, 'x.png'), 10, 10, path.join(work, 'no-chromium')),
-      (e: unknown) => e instanceof NinError && /apt-get install chromium/.test(e.message),
-    );
+  test('PNG without a usable font is one line naming the fix, exit 1, and writes nothing', () => {
+    const missing = path.join(work, 'no-such-font.ttf');
+    const notFont = path.join(work, 'not-a-font.ttf');
+    fs.writeFileSync(notFont, 'plain text, not a font\n');
+    const cases: [NodeJS.ProcessEnv, RegExp][] = [
+      [
+        { NIN_FONT: missing },
+        /^PNG output needs a font file to draw text: NIN_FONT=.*no-such-font\.ttf is missing; set NIN_FONT to a \.ttf/,
+      ],
+      [{ NIN_FONT: notFont }, /NIN_FONT=.*not-a-font\.ttf is not a TrueType or OpenType font; set NIN_FONT/],
+      [{ NIN_FONT: work }, /is a directory; set NIN_FONT/],
+    ];
+    for (const [env, pattern] of cases) {
+      const png = path.join(work, 'no-font.png');
+      assert.throws(
+        () => svgToPng('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', png, env),
+        (e: unknown) => e instanceof NinError && e.exitCode === 1 && pattern.test(e.message) && !e.message.includes('\n'),
+        env.NIN_FONT,
+      );
+      assert.ok(!fs.existsSync(png));
+    }
+    // Without NIN_FONT, the default names the Debian package.
+    if (!fs.existsSync(DEFAULT_FONT)) assert.throws(() => fontFile({}), /apt-get install fonts-dejavu-core, or set NIN_FONT/);
+    else assert.equal(fontFile({}), DEFAULT_FONT);
+    assert.equal(fontFile({ NIN_FONT: '' }), fontFile({}), 'an empty NIN_FONT means unset');
+
+    const dir = writeRun('no-font-run', 2);
+    const r = nin(['plot', dir, '--png'], { ...process.env, NIN_FONT: missing });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^nin: PNG output needs a font file .*apt-get install fonts-dejavu-core\)$/m);
+    assert.ok(!fs.existsSync(path.join(dir, 'curves.png')));
+    // SVG draws no text itself, so it needs no font.
+    assert.equal(nin(['plot', dir], { ...process.env, NIN_FONT: missing }).code, 0);
   });
 
   test('nin plot (process): several runs, --out, --json; a missing run is one line, exit 1', () => {
@@ -233,34 +264,68 @@ describe('logs and files', () => {
   });
 });
 
+/** Pixels of a decoded PNG inside a box (x0 <= x < x1, y0 <= y < y1) that pass a colour test. */
+function countPixels(png: PNG, box: number[], test: (r: number, g: number, b: number) => boolean): number {
+  const [x0, y0, x1, y1] = box.map(Math.round);
+  let count = 0;
+  for (let y = Math.max(0, y0); y < Math.min(png.height, y1); y++) {
+    for (let x = Math.max(0, x0); x < Math.min(png.width, x1); x++) {
+      const p = (y * png.width + x) * 4;
+      if (test(png.data[p], png.data[p + 1], png.data[p + 2])) count++;
+    }
+  }
+  return count;
+}
+
+const isDark = (r: number, g: number, b: number) => r < 60 && g < 60 && b < 60; // text (and the axes' edge)
+
 describe(
-  'PNG in headless Chromium',
-  { skip: fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)` },
+  'PNG with resvg',
+  { skip: fs.existsSync(DEFAULT_FONT) ? false : `${DEFAULT_FONT} is missing (apt-get install fonts-dejavu-core)` },
   () => {
-    test('nin plot --png renders the figure: right size, mostly white, with the curves in colour', () => {
+    test('nin plot --png renders the SVG at its size: white page, curves in colour inside the axes, text drawn', () => {
       const dir = writeRun('png-run', 10);
+      const svg = fs.readFileSync(plot([dir], { out: path.join(work, 'png-run.svg') }).out, 'utf8');
       const r = nin(['plot', dir, '--png']);
       assert.equal(r.code, 0, r.stderr);
       const file = path.join(dir, 'curves.png');
       assert.ok(r.stdout.startsWith(file), r.stdout);
       const png = PNG.sync.read(fs.readFileSync(file));
-      assert.deepEqual([png.width, png.height], [720, 420]);
-      let white = 0;
-      let blue = 0;
-      let magenta = 0;
-      let green = 0;
-      let dark = 0;
-      for (let p = 0; p < png.width * png.height; p++) {
-        const [red, g, b] = [png.data[p * 4], png.data[p * 4 + 1], png.data[p * 4 + 2]];
-        if (red > 245 && g > 245 && b > 245) white++;
-        if (b > 150 && red < 80 && g > 80 && g < 160) blue++; // #1f77b4, train loss
-        if (red > 150 && b > 150 && g < 80) magenta++; // #bf00bf, train acc
-        if (g > 100 && red < 60 && b < 60) green++; // #008000, test acc
-        if (red < 60 && g < 60 && b < 60) dark++; // axes and text
+      const [, width, height] = (/<svg [^>]*width="(\d+)" height="(\d+)"/.exec(svg) ?? []).map(Number);
+      assert.deepEqual([png.width, png.height], [width, height]);
+
+      const whole = [0, 0, width, height];
+      const white = countPixels(png, whole, (r, g, b) => r > 245 && g > 245 && b > 245);
+      assert.ok(white > width * height * 0.7 && white < width * height * 0.99, `white ${white} of ${width * height}`);
+
+      // The curves, in their colours, inside the axes.
+      const [, ax, ay, aw, ah] = (/<rect class="axes" x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"/.exec(svg) ?? []).map(
+        Number,
+      );
+      assert.ok(aw > 0 && ah > 0, 'the SVG has its axes rectangle');
+      const axes = [ax + 2, ay + 2, ax + aw - 2, ay + ah - 2];
+      const colours = {
+        'train loss #1f77b4': countPixels(png, axes, (r, g, b) => b > 150 && r < 80 && g > 80 && g < 160),
+        'train acc #bf00bf': countPixels(png, axes, (r, g, b) => r > 150 && b > 150 && g < 80),
+        'test acc #008000': countPixels(png, axes, (r, g, b) => g > 100 && r < 60 && b < 60),
+      };
+      for (const [name, count] of Object.entries(colours)) assert.ok(count > 200, `${name} pixels in the axes: ${count}`);
+
+      // Text, where only text is: the legend's labels right of the axes, the tick labels and "epoch"
+      // below them, "loss / accuracy" left of the y ticks. resvg without a font leaves these empty.
+      const [, legendX] = (/<g class="legend">\s*<line [^>]*\/>\s*<text x="([\d.]+)"/.exec(svg) ?? []).map(Number);
+      assert.ok(legendX > ax + aw, 'the legend is right of the axes');
+      const textAreas = {
+        legend: [legendX - 1, ay, width, ay + 80],
+        'x ticks and label': [ax, ay + ah + 3, ax + aw, height],
+        'y label': [0, ay, 24, ay + ah],
+      };
+      const fontless = PNG.sync.read(new Resvg(svg, { font: { loadSystemFonts: false, fontFiles: [] } }).render().asPng());
+      for (const [name, box] of Object.entries(textAreas)) {
+        const dark = countPixels(png, box, isDark);
+        assert.ok(dark > 60, `dark text pixels in the ${name} area: ${dark}`);
+        assert.ok(countPixels(fontless, box, isDark) < dark / 10, `the ${name} check tells text from no text`);
       }
-      const total = png.width * png.height;
-      assert.ok(white > total * 0.7 && white < total * 0.99, `white ${white} of ${total}`);
-      for (const [name, count] of Object.entries({ blue, magenta, green, dark })) assert.ok(count > 200, `${name} pixels: ${count}`);
     });
   },
 );
