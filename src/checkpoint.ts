@@ -28,6 +28,8 @@ export interface EpochMetrics {
   testAcc: number;
   examplesPerSec: number; // training steps only, as d2l's timer
   seconds: number; // wall time of the epoch, evaluation included
+  valLoss?: number; // on the --val-split examples (absent: no validation split)
+  valAcc?: number;
   deadClasses?: string[]; // classes the dead-class guard named after this epoch (absent: none)
 }
 

@@ -110,6 +110,8 @@ const RECIPE_ATTRIBUTES = [
   'biasInit',
   'trainLimit',
   'testLimit',
+  'valSplit',
+  'earlyStop',
 ];
 
 /** A recipe option the user gave, as typed: `--no-nesterov` rather than `--nesterov` when it set false. */
@@ -157,6 +159,8 @@ function givenConfig(opts: any, cmd: Command): Partial<TrainConfig> {
     initWeights: opts.initWeights ? path.resolve(opts.initWeights) : null,
     trainLimit: opts.trainLimit ?? null,
     testLimit: opts.testLimit ?? null,
+    valSplit: opts.valSplit,
+    earlyStop: opts.earlyStop ?? null,
     ...runtimeOf(opts),
   };
   const attribute = (key: string) => (key === 'learningRate' ? 'lr' : key);
@@ -221,6 +225,17 @@ function trainCommand(printer: Printer): Command {
     )
     .option('--train-limit <n>', 'use the first n training examples', configParser('trainLimit'))
     .option('--test-limit <n>', 'use the first n test examples', parseTestLimit)
+    .option(
+      '--val-split <n>',
+      "hold out n training examples (seeded, same class proportions); best/ is then chosen on their accuracy, not the test set's",
+      configParser('valSplit'),
+      DEFAULT_CONFIG.valSplit,
+    )
+    .option(
+      '--early-stop <patience>',
+      'stop after this many epochs without a better val acc (test acc without --val-split)',
+      configParser('earlyStop'),
+    )
     .option('--out <dir>', 'directory for runs (relative to the current directory)', 'checkpoints')
     .option('--run <name>', 'run name (default: a timestamp)')
     .option(

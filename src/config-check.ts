@@ -43,6 +43,8 @@ export const CONFIG_RULES: { readonly [K in keyof TrainConfig]: Rule } = Object.
   initWeights: { kind: 'path', flag: '--init-weights', nullable: true, absent: { value: null } },
   trainLimit: { kind: 'integer', flag: '--train-limit', min: 1, max: 60000, nullable: true },
   testLimit: { kind: 'integer', flag: '--test-limit', min: 1, max: 10000, nullable: true },
+  valSplit: { kind: 'integer', flag: '--val-split', min: 0, max: 59999, absent: { value: 0 } },
+  earlyStop: { kind: 'integer', flag: '--early-stop', min: 1, max: 10000, nullable: true, absent: { value: null } },
   dataDir: { kind: 'path', flag: '--data-dir', nullable: true },
   backend: { kind: 'choice', flag: '--backend', choices: BACKEND_CHOICES },
   threads: { kind: 'integer', flag: '--threads', min: 1, max: 1024, nullable: true },
@@ -228,6 +230,11 @@ export function validateEpochMetrics(value: unknown, c: FieldChecker, key: strin
     examplesPerSec: c.real(k('examplesPerSec'), m.examplesPerSec, 0, Number.MAX_VALUE),
     seconds: c.real(k('seconds'), m.seconds, 0, Number.MAX_VALUE),
   };
+  // --val-split's pass: both or neither.
+  if (m.valLoss !== undefined || m.valAcc !== undefined) {
+    metrics.valLoss = c.real(k('valLoss'), m.valLoss, 0, Number.MAX_VALUE);
+    metrics.valAcc = c.real(k('valAcc'), m.valAcc, 0, 1);
+  }
   // The dead-class guard's record (train.ts) survives a resume, which rewrites the logs from last/.
   if (m.deadClasses !== undefined) {
     metrics.deadClasses = c

@@ -26,6 +26,8 @@ export interface Recipe {
   initWeights: string | null; // start from these weights (checkpoint or weights manifest) instead of the seeded initialisation
   trainLimit: number | null; // first N training examples; null = all 60,000
   testLimit: number | null; // first N test examples; null = all 10,000
+  valSplit: number; // training examples held out (seeded, stratified) to choose best/ on; d2l: 0, all train
+  earlyStop: number | null; // stop after this many epochs without a better monitored accuracy; null = never
 }
 
 /** Where and how fast: may change between a run's start and each --resume. */
@@ -56,6 +58,8 @@ export const DEFAULT_RECIPE: Readonly<Recipe> = Object.freeze({
   initWeights: null,
   trainLimit: null,
   testLimit: null,
+  valSplit: 0,
+  earlyStop: null,
 });
 
 export const DEFAULT_RUNTIME: Readonly<Runtime> = Object.freeze({ dataDir: null, backend: 'auto', threads: null });
@@ -100,10 +104,11 @@ export type ConfigSources = Partial<Record<keyof TrainConfig, string>>;
 export function describeConfig(config: TrainConfig, sources: ConfigSources = {}): string {
   return (
     Object.entries(config)
-      // No --init-weights means the seeded initialisation, not a default file.
+      // No --init-weights means the seeded initialisation, not a default file; no --early-stop, never stopping early.
       .map(([k, v]) => {
         const source = sources[k as keyof TrainConfig];
-        return `${k}=${v === null ? (k === 'initWeights' ? 'seeded' : 'default') : v}${source ? ` (${source})` : ''}`;
+        const unset = k === 'initWeights' ? 'seeded' : k === 'earlyStop' ? 'off' : 'default';
+        return `${k}=${v === null ? unset : v}${source ? ` (${source})` : ''}`;
       })
       .join(' ')
   );

@@ -21,6 +21,8 @@ const METRICS = [
   { key: 'trainAcc', label: 'train acc', colour: '#bf00bf', dash: '8 4' },
   { key: 'testAcc', label: 'test acc', colour: '#008000', dash: '9 3 2 3' },
 ] as const;
+/** A run with --val-split adds its validation accuracy (absent from other runs' rows). */
+const VAL_ACC = { key: 'valAcc', label: 'val acc', colour: '#d62728', dash: '2 3' } as const;
 
 /** With several runs the colour names the metric and the line style names the run. */
 const RUN_DASHES = ['', '8 4', '2 3', '9 3 2 3', '14 4', '4 2 4 6'];
@@ -65,8 +67,9 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   const yStep = niceStep(Math.max(1, maxLoss), 6);
   const yMax = Math.max(1, Math.ceil(Math.max(1, maxLoss) / yStep - 1e-9) * yStep);
 
+  const metrics = runs.some((r) => r.history.some((e) => e.valAcc !== undefined)) ? [...METRICS, VAL_ACC] : METRICS;
   // Wide enough for the longest legend label, so names are never cut by the edge.
-  const labels = [...METRICS.map((m) => `${m.label} 0.000`), ...(several ? runs.map((r) => truncate(r.name, MAX_RUN_NAME)) : [])];
+  const labels = [...metrics.map((m) => `${m.label} 0.000`), ...(several ? runs.map((r) => truncate(r.name, MAX_RUN_NAME)) : [])];
   const legendWidth = Math.ceil(54 + CHAR_WIDTH * Math.max(...labels.map((l) => l.length)));
   // By default the axes keep their size and the figure grows with the legend.
   const width = options.width ?? 544 + legendWidth;
@@ -113,8 +116,10 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   out.push('<g class="curves" fill="none" stroke-width="2" stroke-linejoin="round">');
   runs.forEach((run, r) => {
     const history = [...run.history].sort((a, b) => a.epoch - b.epoch);
-    for (const metric of METRICS) {
-      const points = history.filter((e) => Number.isFinite(e[metric.key])).map((e) => `${num(sx(e.epoch))},${num(sy(e[metric.key]))}`);
+    for (const metric of metrics) {
+      const points = history
+        .filter((e) => Number.isFinite(e[metric.key]))
+        .map((e) => `${num(sx(e.epoch))},${num(sy(e[metric.key] as number))}`);
       const dash = several ? RUN_DASHES[r % RUN_DASHES.length] : metric.dash;
       out.push(
         `<polyline data-run="${escapeXml(run.name)}" data-metric="${metric.key}" stroke="${metric.colour}"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${points.join(' ')}"/>`,
@@ -147,8 +152,12 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   out.push('<g class="legend">');
   // One run: the legend also gives the last epoch's values, the numbers a reader looks for.
   const last = several ? undefined : [...(runs[0]?.history ?? [])].sort((a, b) => a.epoch - b.epoch).pop();
-  for (const metric of METRICS)
-    entry(last ? `${metric.label} ${last[metric.key].toFixed(3)}` : metric.label, metric.colour, several ? '' : metric.dash);
+  for (const metric of metrics)
+    entry(
+      last?.[metric.key] !== undefined ? `${metric.label} ${last[metric.key]?.toFixed(3)}` : metric.label,
+      metric.colour,
+      several ? '' : metric.dash,
+    );
   if (last) out.push(`<text x="${lx}" y="${ly + 6}" fill="#606060">after epoch ${last.epoch}</text>`);
   if (several) {
     ly += 8;

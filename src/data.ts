@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { NinError } from './errors';
+import { NinError, UsageError } from './errors';
 import { readRegularFile } from './read-file';
 import { describeFsError } from './safe-file';
 import { deriveSeed, mulberry32 } from './random';
@@ -266,6 +266,44 @@ export function loadDatasetFrom(
     train: firstN(readSplit(dir, 'train', expectedSha256), opts.trainLimit, 'trainLimit'),
     test: firstN(readSplit(dir, 'test', expectedSha256), opts.testLimit, 'testLimit'),
   };
+}
+
+/**
+ * --val-split: `count` examples held out of `split`, stratified (each class in its share of the split,
+ * largest remainders making the total exact) and chosen by a seeded shuffle of each class's indices,
+ * so a resumed run holds out the same ones. Both parts keep the split's order.
+ */
+export function splitValidation(split: Split, count: number, seed: number): { train: Split; validation: Split } {
+  if (!Number.isSafeInteger(count) || count < 1 || count >= split.count)
+    throw new UsageError(`--val-split ${count} must hold out at least 1 and fewer than the ${split.count} training examples`);
+  let classes = 0;
+  for (let i = 0; i < split.count; i++) classes = Math.max(classes, split.labels[i] + 1);
+  const byClass: number[][] = Array.from({ length: classes }, () => []);
+  for (let i = 0; i < split.count; i++) byClass[split.labels[i]].push(i);
+  const exact = byClass.map((indices) => (indices.length * count) / split.count);
+  const taken = exact.map(Math.floor);
+  const remainder = (label: number) => exact[label] - taken[label];
+  const byRemainder = byClass.map((_, label) => label).sort((a, b) => remainder(b) - remainder(a) || a - b);
+  const missing = count - taken.reduce((a, b) => a + b, 0); // fewer than the number of classes
+  for (let i = 0; i < missing; i++) taken[byRemainder[i]]++;
+  const held = new Uint8Array(split.count);
+  byClass.forEach((indices, label) => {
+    const random = mulberry32(deriveSeed(seed, 5, label));
+    for (let i = indices.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [indices[i], indices[j]] = [indices[j], indices[i]];
+    }
+    for (const i of indices.slice(0, taken[label])) held[i] = 1;
+  });
+  const pixels = IMAGE_SIZE_RAW * IMAGE_SIZE_RAW;
+  const subset = (keep: number): Split => {
+    const chosen: number[] = [];
+    for (let i = 0; i < split.count; i++) if (held[i] === keep) chosen.push(i);
+    const images = new Uint8Array(chosen.length * pixels);
+    chosen.forEach((from, to) => images.set(split.images.subarray(from * pixels, (from + 1) * pixels), to * pixels));
+    return { images, labels: Uint8Array.from(chosen, (i) => split.labels[i]), count: chosen.length };
+  };
+  return { train: subset(0), validation: subset(1) };
 }
 
 /** Each file's checksum status for `nin data`; a bad checksum or corrupt .gz is ok=false, a missing file a NinError. */

@@ -11,7 +11,7 @@ import type { ShapesResult } from './shapes';
 
 /** One line per epoch, in d2l's words. */
 export function formatEpoch(m: EpochMetrics, epochs: number): string {
-  return `epoch ${m.epoch}/${epochs}: loss ${m.loss.toFixed(3)}, train acc ${m.trainAcc.toFixed(3)}, test acc ${m.testAcc.toFixed(3)}, ${m.examplesPerSec.toFixed(1)} examples/sec`;
+  return `epoch ${m.epoch}/${epochs}: loss ${m.loss.toFixed(3)}, train acc ${m.trainAcc.toFixed(3)}, test acc ${m.testAcc.toFixed(3)}${m.valAcc === undefined ? '' : `, val acc ${m.valAcc.toFixed(3)}`}, ${m.examplesPerSec.toFixed(1)} examples/sec`;
 }
 
 /** The dead-class guard's one stderr line after an epoch: which classes, why, and what to try. */

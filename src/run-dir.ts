@@ -51,6 +51,7 @@ export interface PartialEpoch {
 export interface RunMeta extends CheckpointMeta {
   history: EpochMetrics[];
   partial: PartialEpoch | null;
+  bestBy?: 'valAcc' | 'testAcc'; // the accuracy best/ is chosen on (absent: written before --val-split, testAcc)
 }
 
 /** Where a new run will go, checked before any work starts; created by `createRun` once the model is ready. */
@@ -161,7 +162,10 @@ export class RunDirectory {
   /** The logs and curves are derived from last/'s history, so after any crash they match the checkpoint exactly. */
   writeLogs(history: EpochMetrics[]): void {
     writeFileAtomic(this.file('metricsJsonl'), history.map((m) => JSON.stringify(m) + '\n').join(''));
-    writeFileAtomic(this.file('metricsCsv'), [CSV_HEADER, ...history.map(csvRow)].join('\n') + '\n');
+    // A run with --val-split has its two columns on every row; one without has neither.
+    const validation = history.some((m) => m.valAcc !== undefined);
+    const header = validation ? `${CSV_HEADER},valLoss,valAcc` : CSV_HEADER;
+    writeFileAtomic(this.file('metricsCsv'), [header, ...history.map((m) => csvRow(m, validation))].join('\n') + '\n');
   }
 
   writeCurves(history: EpochMetrics[]): void {
@@ -233,8 +237,9 @@ export function plannedEpochs(runDir: string): number | undefined {
   return readConfigFile(file, 'restore it from a copy, or plot the metrics.jsonl file itself').epochs;
 }
 
-function csvRow(m: EpochMetrics): string {
-  return [m.epoch, m.loss, m.trainAcc, m.testAcc, m.examplesPerSec, m.seconds].join(',');
+function csvRow(m: EpochMetrics, validation: boolean): string {
+  const row = [m.epoch, m.loss, m.trainAcc, m.testAcc, m.examplesPerSec, m.seconds];
+  return (validation ? [...row, m.valLoss ?? '', m.valAcc ?? ''] : row).join(',');
 }
 
 /**

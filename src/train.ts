@@ -2,7 +2,7 @@
 // test accuracy per epoch), with the run directory, checkpoints, resume and clean interruption.
 import * as path from 'node:path';
 import { type ConfigSources, type TrainConfig, describeConfig, resumedConfig } from './config';
-import { batches, batchCount, type Dataset, loadFashionMnist } from './data';
+import { batches, batchCount, type Dataset, loadFashionMnist, type Split, splitValidation } from './data';
 import { buildNin } from './model';
 import { initBackend, microBatchPlan, type BackendInfo, type MicroBatchPlan } from './backend';
 import { explainGpuError, throwIfGpuFault } from './backend/webgpu';
@@ -109,12 +109,18 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     log(`nin ${NIN_VERSION}: ${run ? 'resuming' : 'training'} ${run?.dir ?? plan?.dir}`);
     log(`config: ${describeConfig(config, run ? {} : options.sources)}`);
     log(`backend: ${backend.name} (${backend.detail})`);
-    const data = loadFashionMnist({
-      dataDir: config.dataDir ?? undefined,
-      trainLimit: config.trainLimit ?? undefined,
-      testLimit: config.testLimit ?? undefined,
-    });
-    log(`data: ${data.dir} (${data.train.count} train, ${data.test.count} test, resized to ${config.imageSize}x${config.imageSize})`);
+    const data = withValidation(
+      loadFashionMnist({
+        dataDir: config.dataDir ?? undefined,
+        trainLimit: config.trainLimit ?? undefined,
+        testLimit: config.testLimit ?? undefined,
+      }),
+      config,
+    );
+    const validation = data.validation ? `${data.validation.count} validation, ` : '';
+    log(
+      `data: ${data.dir} (${data.train.count} train, ${validation}${data.test.count} test, resized to ${config.imageSize}x${config.imageSize})`,
+    );
 
     const state = run ? await resumeState(run, config, log) : startState(config, log);
     try {
@@ -141,6 +147,35 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     interrupts.dispose();
     run?.close();
   }
+}
+
+/** The data an epoch sees: with --val-split, its held-out examples (derived from the seed, so resume holds out the same). */
+interface TrainingData extends Dataset {
+  validation: Split | null;
+}
+
+function withValidation(data: Dataset, config: TrainConfig): TrainingData {
+  if (!config.valSplit) return { ...data, validation: null };
+  return { ...data, ...splitValidation(data.train, config.valSplit, config.seed) };
+}
+
+/** The accuracy that chooses best/ and drives --early-stop: never the test set's when there is a validation split. */
+function monitored(config: TrainConfig): 'valAcc' | 'testAcc' {
+  return config.valSplit ? 'valAcc' : 'testAcc';
+}
+
+/** Epochs since the monitored accuracy last improved, and its best value (-1 before any epoch). */
+function sinceBest(history: EpochMetrics[], key: 'valAcc' | 'testAcc'): { best: number; epochs: number } {
+  let best = -1;
+  let epochs = 0;
+  for (const m of history) {
+    const value = m[key] ?? -1;
+    if (value > best) {
+      best = value;
+      epochs = 0;
+    } else epochs++;
+  }
+  return { best, epochs };
 }
 
 /** A fresh model: seeded initialisation, or the weights of --init-weights. */
@@ -181,26 +216,28 @@ class EpochLoop {
   private readonly plan: MicroBatchPlan | null;
   private board: TensorBoardWriter | null;
   private best: number;
+  private readonly validationBatches: number;
   private lastSave = Date.now();
 
   constructor(
     private readonly run: RunDirectory,
     private readonly config: TrainConfig,
     private readonly backend: BackendInfo,
-    private readonly data: Dataset,
+    private readonly data: TrainingData,
     private readonly state: TrainState,
     private readonly interrupts: Interrupts,
     private readonly out: Output,
   ) {
     this.trainer = state.trainer;
+    this.validationBatches = data.validation ? batchCount(data.validation.count, config.batchSize) : 0;
     this.perEpoch = batchCount(data.train.count, config.batchSize);
-    this.best = state.history.reduce((b, m) => Math.max(b, m.testAcc), -1);
+    this.best = sinceBest(state.history, monitored(config)).best;
     this.progress =
       out.terminal || out.logEvery
         ? new Progress({
             epochs: config.epochs,
             batchesPerEpoch: this.perEpoch,
-            testBatches: batchCount(data.test.count, config.batchSize),
+            testBatches: batchCount(data.test.count, config.batchSize) + this.validationBatches,
             terminal: Boolean(out.terminal),
             logEvery: out.logEvery ?? 0,
             columns: () => process.stderr.columns ?? 80,
@@ -223,21 +260,18 @@ class EpochLoop {
   async runAll(): Promise<void> {
     try {
       for (let epoch = this.state.epochsDone + 1; epoch <= this.config.epochs; epoch++) {
+        if (this.stopEarly(epoch)) break;
         const started = Date.now() - (this.state.partial?.trainSeconds ?? 0) * 1000;
         const sums: PartialEpoch = this.state.partial ?? { batches: 0, lossSum: 0, correct: 0, examples: 0, trainSeconds: 0 };
         this.state.partial = null;
         await this.trainBatches(epoch, sums);
-        // A signal during the test pass saves the finished batches; --resume then only repeats the test pass.
+        // A signal during the evaluation passes saves the finished batches; --resume then only repeats them.
         this.progress?.startTest();
-        const test = await scoreSplit(this.trainer.model, this.data.test, this.config.batchSize, this.config.imageSize, {
-          afterBatch: (done) => {
-            this.progress?.testBatch(done);
-            return this.interrupts.check();
-          },
-        });
+        const validation = this.data.validation ? await this.score(this.data.validation, 0) : null;
+        const test = this.data.validation && !validation ? null : await this.score(this.data.test, this.validationBatches);
         this.progress?.clear();
         if (!test) throw await this.stop(epoch, sums);
-        await this.endEpoch(epoch, sums, test, (Date.now() - started) / 1000);
+        await this.endEpoch(epoch, sums, test, validation, (Date.now() - started) / 1000);
         if (await this.interrupts.check()) throw new InterruptedError(this.interrupts.signal as StopSignal);
       }
     } finally {
@@ -248,6 +282,29 @@ class EpochLoop {
         // Already warned about, or nothing left to write.
       }
     }
+  }
+
+  /** One evaluation pass (validation, then test) with progress after `offset` batches; null when a signal stopped it. */
+  private score(split: Split, offset: number): Promise<SplitScore | null> {
+    return scoreSplit(this.trainer.model, split, this.config.batchSize, this.config.imageSize, {
+      afterBatch: (done) => {
+        this.progress?.testBatch(offset + done);
+        return this.interrupts.check();
+      },
+    });
+  }
+
+  /** --early-stop: true (with its line) when the monitored accuracy has not improved for that many epochs. */
+  private stopEarly(epoch: number): boolean {
+    const patience = this.config.earlyStop;
+    if (!patience) return false;
+    const key = monitored(this.config);
+    const { best, epochs } = sinceBest(this.state.history, key);
+    if (epochs < patience) return false;
+    this.log(
+      `early stop: ${key} has not improved on ${best.toFixed(3)} for ${epochs} epoch${epochs === 1 ? '' : 's'} (--early-stop ${patience}); ending before epoch ${epoch} of ${this.config.epochs}`,
+    );
+    return true;
   }
 
   /** The epoch's training batches from `sums.batches` on, adding to `sums`. */
@@ -302,7 +359,13 @@ class EpochLoop {
   }
 
   /** Metrics, checkpoints, logs and the epoch line once the test pass is done. */
-  private async endEpoch(epoch: number, sums: PartialEpoch, test: SplitScore, seconds: number): Promise<void> {
+  private async endEpoch(
+    epoch: number,
+    sums: PartialEpoch,
+    test: SplitScore,
+    validation: SplitScore | null,
+    seconds: number,
+  ): Promise<void> {
     // A last step with a finite loss can still leave weights that overflow: never save those as best/ or last/.
     if (diverged(test.loss)) throw this.divergedError('test loss', test.loss, `after epoch ${epoch}`);
     const dead = deadClasses(test);
@@ -313,18 +376,21 @@ class EpochLoop {
       testAcc: test.accuracy,
       examplesPerSec: sums.examples / sums.trainSeconds,
       seconds,
+      ...(validation ? { valLoss: validation.loss, valAcc: validation.accuracy } : {}),
       ...(dead.length ? { deadClasses: dead.map((d) => d.name) } : {}),
     };
     this.state.history = [...this.state.history, metrics];
     // best/ first, then last/ (whose history the logs are rebuilt from): a crash between them only repeats this epoch.
-    if (metrics.testAcc > this.best) {
-      this.best = metrics.testAcc;
+    const chosenBy = metrics[monitored(this.config)] ?? -1;
+    if (chosenBy > this.best) {
+      this.best = chosenBy;
       await this.run.saveBest(this.trainer.model, this.meta(epoch, null));
     }
     await this.saveLast(epoch, null);
     this.progress?.endEpoch(metrics.seconds);
-    const { loss, trainAcc, testAcc, examplesPerSec: imagesPerSec } = metrics;
-    this.record('epoch', { loss, trainAcc, testAcc, imagesPerSec }, epoch, true);
+    const { loss, trainAcc, testAcc, examplesPerSec: imagesPerSec, valLoss, valAcc } = metrics;
+    const val = validation ? { valLoss, valAcc } : {};
+    this.record('epoch', { loss, trainAcc, testAcc, imagesPerSec, ...val } as Record<string, number>, epoch, true);
     this.run.writeLogs(this.state.history);
     try {
       this.run.writeCurves(this.state.history);
@@ -355,6 +421,7 @@ class EpochLoop {
       optimizer: { name: config.optimizer, iterations: this.trainer.optimizer.iterations },
       history: state.history,
       partial,
+      bestBy: monitored(config),
     };
   }
 
