@@ -4,12 +4,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES } from './backend';
-import { CONFIG_RULES, describeRange } from './config-check';
+import { CONFIG_RULES, describeRange, readConfigFile } from './config-check';
 import { type BackendChoice, DEFAULT_CONFIG, type OptimizerName, type Runtime, type TrainConfig } from './config';
 import { NinError, UsageError } from './errors';
 import { describeFsError } from './safe-file';
 import { formatBench, formatEval, formatInfo, formatLrFind, formatPlot, formatPrediction, formatShapes } from './format';
-import { DEFAULT_RECIPE_NAME, RECIPE_NAMES, RECIPES, type RecipeName, resolveRecipe } from './recipes';
+import {
+  DEFAULT_RECIPE_NAME,
+  RECIPE_NAMES,
+  RECIPES,
+  type RecipeName,
+  type ResolvedConfig,
+  resolveConfigFile,
+  resolveRecipe,
+} from './recipes';
 import { NIN_VERSION } from './version';
 import { SCHEDULES, type ScheduleName } from './schedule';
 import { BIAS_INITS, type BiasInit, MIN_IMAGE_SIZE } from './model';
@@ -168,6 +176,29 @@ function givenConfig(opts: any, cmd: Command): Partial<TrainConfig> {
   return flags;
 }
 
+/**
+ * The config a `nin train` would run: --config's file (paths in it relative to the file) or --recipe's,
+ * then the flags given. A file is a whole config, so --recipe beside it is refused; --resume runs its
+ * own config.json, so --config and --print-config are refused beside it (exit 2).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander's parsed options
+function resolveTrainConfig(opts: any, cmd: Command): ResolvedConfig {
+  if (opts.resume && (opts.config || opts.printConfig))
+    throw new UsageError(
+      `--resume continues a run with its own config.json, so ${opts.config ? '--config' : '--print-config'} cannot go with it: read ${path.join(opts.resume, 'config.json')} instead`,
+    );
+  if (!opts.config) return resolveRecipe(opts.recipe as RecipeName, givenConfig(opts, cmd));
+  if (cmd.getOptionValueSource('recipe') === 'cli')
+    throw new UsageError('--config and --recipe exclude each other: the file is a whole config; drop one');
+  const file = path.resolve(opts.config);
+  const saved = readConfigFile(file, "fix the file, or pass a run's config.json to --config");
+  const relative = (p: string | null) => (p === null ? null : path.resolve(path.dirname(file), p));
+  return resolveConfigFile(
+    { ...saved, dataDir: relative(saved.dataDir), initWeights: relative(saved.initWeights) },
+    givenConfig(opts, cmd),
+  );
+}
+
 function trainCommand(printer: Printer): Command {
   const command = new Command('train')
     .description(
@@ -181,6 +212,11 @@ function trainCommand(printer: Printer): Command {
         .choices(RECIPE_NAMES)
         .default(DEFAULT_RECIPE_NAME),
     )
+    .option(
+      '--config <file>',
+      "start from a config file (a run's config.json works) instead of a --recipe; flags given beside it override it",
+    )
+    .option('--print-config', 'print the resolved config as JSON (what config.json would hold) and exit without training')
     .option('--lr <number>', 'learning rate', configParser('learningRate'), DEFAULT_CONFIG.learningRate)
     .option('--epochs <n>', 'epochs to train', configParser('epochs'), DEFAULT_CONFIG.epochs)
     .option('--batch-size <n>', 'minibatch size', parseBatchSize, DEFAULT_CONFIG.batchSize)
@@ -256,14 +292,17 @@ function trainCommand(printer: Printer): Command {
     .option('--tensorboard [dir]', 'write TensorBoard event files (default dir: <run>/tensorboard)');
   addEngineOptions(command).option('--data-dir <dir>', DATA_DIR_HELP);
   return command.action(async (opts, cmd: Command) => {
-    const { train } = await import('./train');
     checkTrainCombinations(opts, cmd);
-    const flags = givenConfig(opts, cmd);
-    const { config, sources } = resolveRecipe(opts.recipe as RecipeName, flags);
+    const { config, sources } = resolveTrainConfig(opts, cmd);
     if (config.initWeights && !fs.existsSync(config.initWeights))
       throw new UsageError(
-        `--init-weights ${opts.initWeights} does not exist; pass a checkpoint or run directory, or a weights manifest (.json)`,
+        `--init-weights ${opts.initWeights ?? config.initWeights} does not exist; pass a checkpoint or run directory, or a weights manifest (.json)`,
       );
+    if (opts.printConfig) {
+      printer.out(JSON.stringify(config, null, 2));
+      return;
+    }
+    const { train } = await import('./train');
     await train({
       config,
       sources,
@@ -325,9 +364,14 @@ function shapesCommand(printer: Printer): Command {
 
 function dataCommand(printer: Printer): Command {
   return new Command('data')
-    .description('where Fashion-MNIST was found and whether its checksums hold; --download fetches it')
+    .description(
+      'where Fashion-MNIST was found (looked up in --data-dir, $NIN_DATA_DIR, /usr/share/datasets/fashion-mnist, then the download cache) and whether its checksums hold; --download fetches it',
+    )
     .option('--data-dir <dir>', 'Fashion-MNIST directory to check')
-    .option('--download', 'download the four official files into data/fashion-mnist/ (or --data-dir), verified')
+    .option(
+      '--download',
+      'download the four official files, verified, into --data-dir, else $NIN_DATA_DIR, else $XDG_CACHE_HOME/nin/fashion-mnist (default ~/.cache/nin/fashion-mnist)',
+    )
     .option('--json', JSON_HELP)
     .action(async (opts) => {
       const data = await import('./data');

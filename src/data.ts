@@ -4,6 +4,7 @@
 import { augmentImage } from './augment';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { NinError, UsageError } from './errors';
@@ -29,8 +30,17 @@ export const IMAGES_MAGIC = 2051; // IDX: 0x00 0x00, type 0x08 (uint8), 3 dims
 export const LABELS_MAGIC = 2049; // IDX: 0x00 0x00, type 0x08 (uint8), 1 dim
 export const DEFAULT_MIRROR = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/';
 export const SYSTEM_DATA_DIR = '/usr/share/datasets/fashion-mnist';
-/** <repo>/data/fashion-mnist, found from dist/src/data.js. */
-export const REPO_DATA_DIR = path.resolve(__dirname, '..', '..', 'data', 'fashion-mnist');
+
+/**
+ * Where `nin data --download` writes when no directory is named, per the XDG base directory spec:
+ * `$XDG_CACHE_HOME/nin/fashion-mnist` (an absolute XDG_CACHE_HOME only, as the spec says), else
+ * `~/.cache/nin/fashion-mnist`. Never inside the package, which may be read-only or shared.
+ */
+export function cacheDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CACHE_HOME;
+  const cache = xdg && path.isAbsolute(xdg) ? xdg : path.join(env.HOME || os.homedir(), '.cache');
+  return path.resolve(cache, 'nin', 'fashion-mnist');
+}
 
 /** The four files by their unpacked names; on disk each may also be `<name>.gz`. */
 export const FILE_NAMES = Object.freeze({
@@ -99,12 +109,12 @@ export interface DirCandidate {
   explicit: string | null;
 } // explicit: how the user named it, if they did
 
-/** Where to look, in order: --data-dir, $NIN_DATA_DIR, <repo>/data/fashion-mnist, the Debian package's directory. */
+/** Where to look, in order: --data-dir, $NIN_DATA_DIR, the Debian package's directory, the download cache (cacheDataDir). */
 export function datasetSearchPath(dataDir?: string, env: NodeJS.ProcessEnv = process.env): DirCandidate[] {
   const candidates: DirCandidate[] = [];
   if (dataDir) candidates.push({ dir: path.resolve(dataDir), explicit: '--data-dir' });
   if (env.NIN_DATA_DIR) candidates.push({ dir: path.resolve(env.NIN_DATA_DIR), explicit: 'NIN_DATA_DIR' });
-  candidates.push({ dir: REPO_DATA_DIR, explicit: null }, { dir: SYSTEM_DATA_DIR, explicit: null });
+  candidates.push({ dir: SYSTEM_DATA_DIR, explicit: null }, { dir: cacheDataDir(env), explicit: null });
   return candidates;
 }
 
@@ -123,14 +133,14 @@ export function locateDataset(candidates: DirCandidate[]): string {
   throw new NinError(`Fashion-MNIST not found (looked in ${candidates.map((c) => c.dir).join(', ')}); ${HOW_TO_GET}`);
 }
 
-/** Lookup order: dataDir option, $NIN_DATA_DIR, <repo>/data/fashion-mnist/, /usr/share/datasets/fashion-mnist/. */
+/** Lookup order: dataDir option, $NIN_DATA_DIR, /usr/share/datasets/fashion-mnist/, the download cache. */
 export function findDatasetDir(dataDir?: string): string {
   return locateDataset(datasetSearchPath(dataDir));
 }
 
-/** Where `nin data --download` writes: the first writable place in the lookup order (never the system dir). */
+/** Where `nin data --download` writes: --data-dir, else $NIN_DATA_DIR, else the cache (never the system dir or the package). */
 export function defaultDownloadDir(dataDir?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(dataDir || env.NIN_DATA_DIR || REPO_DATA_DIR);
+  return path.resolve(dataDir || env.NIN_DATA_DIR || cacheDataDir(env));
 }
 
 // ---------------------------------------------------------------------------------------------

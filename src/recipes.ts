@@ -1,6 +1,6 @@
 // Named recipes for `nin train --recipe NAME`: d2l's own (the default) and the project's best 10-epoch
 // recipe, NiN unchanged. Flags given beside a recipe override it; each value remembers where it came from.
-import { type ConfigSources, DEFAULT_RECIPE, type Recipe, resolveConfig, type TrainConfig } from './config';
+import { type ConfigSources, DEFAULT_CONFIG, DEFAULT_RECIPE, type Recipe, resolveConfig, type TrainConfig } from './config';
 
 export interface NamedRecipe {
   summary: string; // one line for --help and README
@@ -52,4 +52,20 @@ export function resolveRecipe(name: RecipeName, flags: Partial<TrainConfig>): Re
   for (const key of Object.keys(recipe.values) as (keyof Recipe)[]) sources[key] = name;
   for (const key of Object.keys(given) as (keyof TrainConfig)[]) sources[key] = 'flag';
   return { config: resolveConfig({ ...DEFAULT_RECIPE, ...recipe.values, ...given }), sources };
+}
+
+/** How the banner marks a value that came from a --config file. */
+export const CONFIG_FILE_SOURCE = 'config';
+
+/**
+ * A config file's values (a run's config.json, read and checked by readConfigFile), then the flags the
+ * user gave. The file is a whole config, recipe and runtime, so it replaces --recipe (the CLI refuses
+ * both). Values the file sets away from d2l's defaults are marked (config), as a recipe's are.
+ */
+export function resolveConfigFile(file: TrainConfig, flags: Partial<TrainConfig>): ResolvedConfig {
+  const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as Partial<TrainConfig>;
+  const sources: ConfigSources = {};
+  for (const key of Object.keys(file) as (keyof TrainConfig)[]) if (file[key] !== DEFAULT_CONFIG[key]) sources[key] = CONFIG_FILE_SOURCE;
+  for (const key of Object.keys(given) as (keyof TrainConfig)[]) sources[key] = 'flag';
+  return { config: resolveConfig({ ...file, ...given }), sources };
 }

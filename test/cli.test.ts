@@ -10,6 +10,7 @@ import { removeTempDirs, tempDir } from './helpers/idx';
 import { spawn } from 'node:child_process';
 import * as cliModule from '../src/cli';
 import * as configCheckModule from '../src/config-check';
+import { DEFAULT_CONFIG } from '../src/config';
 
 after(removeTempDirs);
 
@@ -256,4 +257,76 @@ describe('a reader that closes the pipe early: read-only commands end quietly, e
     const r = await withClosedPipe(['eval', path.join(tempDir('nin-epipe-'), 'missing')], 'stderr');
     assert.equal(r.code, 1);
   });
+});
+
+describe('nin train --config and --print-config', { concurrency: 4 }, () => {
+  const printConfig = async (args: string[], cwd?: string) => {
+    const r = await runNin(['train', '--print-config', ...args], { timeoutMs: 30_000, cwd });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    return { text: r.stdout, config: JSON.parse(r.stdout) };
+  };
+
+  test('--print-config prints the resolved config as JSON that validateConfig accepts, and creates nothing', async () => {
+    const cwd = tempDir('hc-print-');
+    const { text, config } = await printConfig(['--recipe', 'best', '--seed', '3', '--backend', 'cpu'], cwd);
+    assert.deepEqual(configCheckModule.validateConfig(config, 'stdout'), config);
+    assert.equal(text, JSON.stringify(config, null, 2) + '\n', "exactly config.json's form");
+    assert.equal(config.seed, 3);
+    assert.equal(config.learningRate, 0.03);
+    assert.equal(config.backend, 'cpu');
+    assert.deepEqual(fs.readdirSync(cwd), [], 'no checkpoints/ or run directory');
+  });
+
+  test('--config FILE --print-config: the file, flags overriding it; a relative dataDir is relative to the file', async () => {
+    const dir = tempDir('hc-config-');
+    const { config: base } = await printConfig(['--recipe', 'best', '--epochs', '3']);
+    const file = path.join(dir, 'config.json');
+    fs.writeFileSync(file, JSON.stringify({ ...base, dataDir: 'fm' }, null, 2));
+    const { config } = await printConfig(['--config', file, '--lr', '0.2', '--threads', '2']);
+    assert.deepEqual(config, { ...base, dataDir: path.join(dir, 'fm'), learningRate: 0.2, threads: 2 });
+  });
+
+  const bad = (name: string, content: string, code: number, ...patterns: RegExp[]) =>
+    test(`a bad config file (${name}): exit ${code}, one line naming the file`, async () => {
+      const file = path.join(tempDir('hc-bad-'), 'config.json');
+      fs.writeFileSync(file, content);
+      assertOneLineError(
+        await runNin(['train', '--config', file, '--print-config'], { timeoutMs: 30_000 }),
+        code,
+        escape(file),
+        ...patterns,
+      );
+    });
+  bad('not JSON', '{"lr": ', 1, /not valid JSON/);
+  bad('an unknown key', '{"lr": 0.1}', 1, /"lr" is not a nin config key/);
+  bad('a value out of range', JSON.stringify({ ...DEFAULT_CONFIG, epochs: 0 }), 1, /epochs is 0/, /--epochs/);
+
+  test('a missing config file: exit 1, one line', async () =>
+    assertOneLineError(
+      await runNin(['train', '--config', '/tmp/hc-never/config.json'], { timeoutMs: 30_000 }),
+      1,
+      /hc-never\/config\.json is missing/,
+    ));
+
+  const refusals: [string, string[], RegExp[]][] = [
+    [
+      '--config with --recipe',
+      ['train', '--config', '/tmp/hc-never.json', '--recipe', 'best'],
+      [/--config and --recipe exclude each other/],
+    ],
+    [
+      '--config with --resume',
+      ['train', '--config', '/tmp/hc-never.json', '--resume', '/tmp/hc-never'],
+      [/--resume/, /--config cannot go with it/],
+    ],
+    [
+      '--print-config with --resume',
+      ['train', '--print-config', '--resume', '/tmp/hc-never'],
+      [/--print-config cannot go with it/, /config\.json/],
+    ],
+  ];
+  for (const [name, args, patterns] of refusals) {
+    test(`${name}: exit 2, one line`, async () => assertOneLineError(await runNin(args, { timeoutMs: 30_000 }), 2, ...patterns));
+  }
 });

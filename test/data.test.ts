@@ -5,6 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -15,11 +16,11 @@ import {
   FILE_NAMES,
   IMAGES_MAGIC,
   LABELS_MAGIC,
-  REPO_DATA_DIR,
   SYSTEM_DATA_DIR,
   Split,
   batchCount,
   batches,
+  cacheDataDir,
   checkDataset,
   datasetSearchPath,
   defaultDownloadDir,
@@ -228,24 +229,24 @@ describe('reading and verifying a dataset directory', () => {
 });
 
 describe('findDatasetDir', () => {
-  test('search order: --data-dir, NIN_DATA_DIR, <repo>/data/fashion-mnist, the Debian directory', () => {
-    const order = datasetSearchPath('/x/given', { NIN_DATA_DIR: '/y/env' });
+  test('search order: --data-dir, NIN_DATA_DIR, the Debian directory, the download cache (nothing inside the package)', () => {
+    const env = { NIN_DATA_DIR: '/y/env', XDG_CACHE_HOME: '/z/cache' };
+    const order = datasetSearchPath('/x/given', env);
     assert.deepEqual(
       order.map((c) => c.dir),
-      ['/x/given', '/y/env', REPO_DATA_DIR, SYSTEM_DATA_DIR],
+      ['/x/given', '/y/env', SYSTEM_DATA_DIR, '/z/cache/nin/fashion-mnist'],
     );
     assert.deepEqual(
       order.map((c) => c.explicit),
       ['--data-dir', 'NIN_DATA_DIR', null, null],
     );
     assert.deepEqual(
-      datasetSearchPath(undefined, {}).map((c) => c.dir),
-      [REPO_DATA_DIR, SYSTEM_DATA_DIR],
+      datasetSearchPath(undefined, { HOME: '/h/me' }).map((c) => c.dir),
+      [SYSTEM_DATA_DIR, '/h/me/.cache/nin/fashion-mnist'],
     );
-    assert.equal(REPO_DATA_DIR, path.resolve(__dirname, '..', '..', 'data', 'fashion-mnist'));
-    assert.equal(defaultDownloadDir(undefined, {}), REPO_DATA_DIR);
-    assert.equal(defaultDownloadDir(undefined, { NIN_DATA_DIR: '/y/env' }), '/y/env');
-    assert.equal(defaultDownloadDir('/x/given', { NIN_DATA_DIR: '/y/env' }), '/x/given');
+    const packageRoot = path.resolve(__dirname, '..', '..');
+    for (const c of datasetSearchPath(undefined, {}))
+      assert.ok(!c.dir.startsWith(packageRoot + path.sep), `${c.dir} is inside the package`);
   });
 
   test('--data-dir wins over NIN_DATA_DIR, which wins over the defaults; raw and .gz may be mixed', () => {
@@ -311,12 +312,12 @@ describe('findDatasetDir', () => {
     );
   });
 
-  test('with nothing given it finds the repo copy or the installed package', () => {
+  test('with nothing given it finds the installed package or the download cache', () => {
     const expected =
-      fs.existsSync(path.join(REPO_DATA_DIR, FILE_NAMES.trainImages + '.gz')) ||
-      fs.existsSync(path.join(REPO_DATA_DIR, FILE_NAMES.trainImages))
-        ? REPO_DATA_DIR
-        : SYSTEM_DATA_DIR;
+      fs.existsSync(path.join(SYSTEM_DATA_DIR, FILE_NAMES.trainImages + '.gz')) ||
+      fs.existsSync(path.join(SYSTEM_DATA_DIR, FILE_NAMES.trainImages))
+        ? SYSTEM_DATA_DIR
+        : cacheDataDir();
     withEnv(undefined, () => assert.equal(findDatasetDir(), expected));
   });
 });
@@ -724,3 +725,26 @@ describe('downloads time out: a stalled mirror is one line naming the fix', () =
 });
 
 const OFFICIAL_SHA256_FOR_TEST = Object.fromEntries(Object.values(FILE_NAMES).map((n) => [n, '0'.repeat(64)]));
+
+describe('where nin data --download writes (pure: env given, no network)', () => {
+  test('--data-dir, else NIN_DATA_DIR, else $XDG_CACHE_HOME/nin/fashion-mnist, else ~/.cache/nin/fashion-mnist', () => {
+    const all = { NIN_DATA_DIR: '/y/env', XDG_CACHE_HOME: '/z/cache', HOME: '/h/me' };
+    assert.equal(defaultDownloadDir('/x/given', all), '/x/given');
+    assert.equal(defaultDownloadDir(undefined, all), '/y/env');
+    assert.equal(defaultDownloadDir(undefined, { XDG_CACHE_HOME: '/z/cache', HOME: '/h/me' }), '/z/cache/nin/fashion-mnist');
+    assert.equal(defaultDownloadDir(undefined, { HOME: '/h/me' }), '/h/me/.cache/nin/fashion-mnist');
+    assert.equal(defaultDownloadDir(undefined, { NIN_DATA_DIR: '', XDG_CACHE_HOME: '', HOME: '/h/me' }), '/h/me/.cache/nin/fashion-mnist');
+  });
+
+  test('a relative XDG_CACHE_HOME is ignored, as the XDG spec says; without HOME the home directory is asked', () => {
+    assert.equal(cacheDataDir({ XDG_CACHE_HOME: 'rel/cache', HOME: '/h/me' }), '/h/me/.cache/nin/fashion-mnist');
+    assert.equal(cacheDataDir({}), path.join(os.homedir(), '.cache', 'nin', 'fashion-mnist'));
+  });
+
+  test('the download cache is also looked up, after the Debian directory', () => {
+    const cache = tempDir('hc-cache-');
+    writeFixtureDir(path.join(cache, 'nin', 'fashion-mnist'), fixtureFiles(2, 2), true);
+    const candidates = datasetSearchPath(undefined, { XDG_CACHE_HOME: cache }).filter((c) => c.dir !== SYSTEM_DATA_DIR);
+    assert.equal(locateDataset(candidates), path.join(cache, 'nin', 'fashion-mnist'));
+  });
+});

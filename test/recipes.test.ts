@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { onednnStatus } from '../src/backend/onednn';
-import { DEFAULT_CONFIG, describeConfig } from '../src/config';
-import { RECIPE_NAMES, RECIPES, resolveRecipe } from '../src/recipes';
+import { DEFAULT_CONFIG, describeConfig, type TrainConfig } from '../src/config';
+import { CONFIG_FILE_SOURCE, RECIPE_NAMES, RECIPES, resolveConfigFile, resolveRecipe } from '../src/recipes';
 import { assertOneLineError, lines, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 
@@ -179,5 +179,62 @@ describe('nin train --recipe', () => {
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--recipe <name>/);
     assert.match(help.stdout.replace(/\s+/g, ' '), /d2l \(d2l's train_ch6.*best \(the best 10-epoch recipe/);
+  });
+});
+
+describe('resolveConfigFile (nin train --config)', () => {
+  test("the file's values, then the flags; values away from d2l's defaults are marked (config), flags (flag)", () => {
+    const file = { ...DEFAULT_CONFIG, ...BEST, seed: 4, backend: 'cpu', dataDir: '/d' } as TrainConfig;
+    const { config, sources } = resolveConfigFile(file, { seed: 5, threads: 2, augment: undefined });
+    assert.deepEqual(config, { ...file, seed: 5, threads: 2 });
+    assert.equal(CONFIG_FILE_SOURCE, 'config');
+    assert.deepEqual(sources, {
+      // epochs 10 and momentum 0.9 are d2l's own values, so they stay unmarked.
+      ...Object.fromEntries(
+        Object.keys(BEST)
+          .filter((k) => !['epochs', 'momentum'].includes(k))
+          .map((k) => [k, 'config']),
+      ),
+      backend: 'config',
+      dataDir: 'config',
+      seed: 'flag',
+      threads: 'flag',
+    });
+    const banner = describeConfig(config, sources);
+    for (const token of ['learningRate=0.03 (config)', 'seed=5 (flag)', 'backend=cpu (config)', 'threads=2 (flag)'])
+      assert.ok(banner.includes(token), `${token} in ${banner}`);
+    assert.match(banner, /(^| )augment=false( |$)/);
+  });
+});
+
+describe('nin train --config', () => {
+  test("a run's config.json reproduces that run's config; flags override it; the banner marks (config) and (flag)", async () => {
+    const out = tempDir('hc-config-');
+    const first = await runNin(['train', '--recipe', 'best', '--seed', '1', ...TINY, '--out', out, '--run', 'r1'], { timeoutMs: 120_000 });
+    assert.equal(first.code, 0, first.stderr);
+    const saved = JSON.parse(fs.readFileSync(path.join(out, 'r1', 'config.json'), 'utf8'));
+
+    const again = await runNin(['train', '--config', path.join(out, 'r1', 'config.json'), '--out', out, '--run', 'r2'], {
+      timeoutMs: 120_000,
+    });
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'r2', 'config.json'), 'utf8')), saved);
+
+    const changed = await runNin(['train', '--config', path.join(out, 'r1', 'config.json'), '--seed', '2', '--out', out, '--run', 'r3'], {
+      timeoutMs: 120_000,
+    });
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(out, 'r3', 'config.json'), 'utf8')), { ...saved, seed: 2 });
+    const banner = lines(changed.stderr).find((l) => l.startsWith('config: '));
+    assert.ok(banner, changed.stderr);
+    for (const token of [
+      'learningRate=0.03 (config)',
+      'epochs=1 (config)',
+      'imageSize=67 (config)',
+      'seed=2 (flag)',
+      `backend=${BACKEND} (config)`,
+    ])
+      assert.ok(banner.includes(token), `${token} in ${banner}`);
+    assert.match(banner, / biasInit=pytorch /);
   });
 });
