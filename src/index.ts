@@ -13,3 +13,6 @@ export { makeOptimizer, makeTrainer, trainStep, type StepOptions, type Trainer }
 export { loadCheckpoint, saveCheckpoint } from './checkpoint';
 export { loadFashionMnist, batches, CLASS_NAMES } from './data';
 export { NinError, UsageError } from './errors';
+export { lrFind } from './lr-find';
+export { TensorBoardWriter } from './tensorboard';
+export { RECIPES, resolveRecipe } from './recipes';
