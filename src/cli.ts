@@ -20,7 +20,7 @@ import {
 } from './recipes';
 import { NIN_VERSION } from './version';
 import { SCHEDULES, type ScheduleName } from './schedule';
-import { BIAS_INITS, type BiasInit, MIN_IMAGE_SIZE } from './model';
+import { BIAS_INITS, type BiasInit, KERNEL_INITS, type KernelInit, MIN_IMAGE_SIZE } from './model';
 
 /** Decimal notation only: Number() alone would also take 0x10, 0b1, 0o7 and a padded " 16 ". */
 const DECIMAL_INTEGER = /^\+?\d+$/;
@@ -116,6 +116,7 @@ const RECIPE_ATTRIBUTES = [
   'weightDecay',
   'seed',
   'biasInit',
+  'kernelInit',
   'trainLimit',
   'testLimit',
   'valSplit',
@@ -164,6 +165,7 @@ function givenConfig(opts: any, cmd: Command): Partial<TrainConfig> {
     weightDecay: opts.weightDecay,
     seed: opts.seed,
     biasInit: opts.biasInit as BiasInit,
+    kernelInit: opts.kernelInit as KernelInit,
     initWeights: opts.initWeights ? path.resolve(opts.initWeights) : null,
     trainLimit: opts.trainLimit ?? null,
     testLimit: opts.testLimit ?? null,
@@ -254,6 +256,11 @@ function trainCommand(printer: Printer): Command {
       )
         .choices(BIAS_INITS as string[])
         .default(DEFAULT_CONFIG.biasInit),
+    )
+    .addOption(
+      new Option('--kernel-init <kind>', "conv kernels: xavier (Xavier-uniform, d2l's), or he (Kaiming-uniform for ReLU)")
+        .choices(KERNEL_INITS as string[])
+        .default(DEFAULT_CONFIG.kernelInit),
     )
     .option(
       '--init-weights <path>',

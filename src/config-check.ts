@@ -7,7 +7,7 @@ import type { TrainConfig } from './config';
 import { CLASS_NAMES } from './data';
 import { NinError } from './errors';
 import { readRegularFile } from './read-file';
-import { BIAS_INITS, MIN_IMAGE_SIZE } from './model';
+import { BIAS_INITS, KERNEL_INITS, MIN_IMAGE_SIZE } from './model';
 import { SCHEDULES } from './schedule';
 
 /** What one config key may hold, and the flag that sets it. */
@@ -40,6 +40,7 @@ export const CONFIG_RULES: { readonly [K in keyof TrainConfig]: Rule } = Object.
   weightDecay: { kind: 'real', flag: '--weight-decay', min: 0, max: 1 },
   seed: { kind: 'integer', flag: '--seed', min: 0, max: 2 ** 32 - 1 },
   biasInit: { kind: 'choice', flag: '--bias-init', choices: BIAS_INITS, absent: { value: 'zeros' } },
+  kernelInit: { kind: 'choice', flag: '--kernel-init', choices: KERNEL_INITS, absent: { value: 'xavier' } },
   initWeights: { kind: 'path', flag: '--init-weights', nullable: true, absent: { value: null } },
   trainLimit: { kind: 'integer', flag: '--train-limit', min: 1, max: 60000, nullable: true },
   testLimit: { kind: 'integer', flag: '--test-limit', min: 1, max: 10000, nullable: true },

@@ -2,7 +2,7 @@
 // frozen in the run's config.json, and the runtime (where and how fast it runs), which each start or
 // --resume may choose anew. Resolved once, printed at start, saved with every checkpoint.
 import type { ScheduleName } from './schedule';
-import type { BiasInit } from './model';
+import type { BiasInit, KernelInit } from './model';
 
 export type OptimizerName = 'sgd' | 'momentum' | 'adam';
 export type BackendChoice = 'auto' | 'webgpu' | 'tensorflow' | 'onednn' | 'cpu';
@@ -23,6 +23,7 @@ export interface Recipe {
   weightDecay: number; // L2 added to the loss; d2l uses none
   seed: number; // initialisers, shuffling and dropout derive from it
   biasInit: BiasInit; // d2l's: 'pytorch', PyTorch's Conv2d default (uniform in +-1/sqrt(fan_in)), which train_ch6 keeps; or 'zeros'
+  kernelInit: KernelInit; // d2l's: 'xavier' (Xavier-uniform); or 'he' (Kaiming-uniform for ReLU)
   initWeights: string | null; // start from these weights (checkpoint or weights manifest) instead of the seeded initialisation
   trainLimit: number | null; // first N training examples; null = all 60,000
   testLimit: number | null; // first N test examples; null = all 10,000
@@ -55,6 +56,7 @@ export const DEFAULT_RECIPE: Readonly<Recipe> = Object.freeze({
   weightDecay: 0,
   seed: 0,
   biasInit: 'pytorch',
+  kernelInit: 'xavier',
   initWeights: null,
   trainLimit: null,
   testLimit: null,

@@ -35,11 +35,17 @@ export const DROPOUT_RATE = 0.5;
 export type BiasInit = 'zeros' | 'pytorch';
 export const BIAS_INITS: readonly BiasInit[] = ['zeros', 'pytorch'];
 
+/** Conv kernels: d2l's Xavier-uniform (glorot), or He/Kaiming-uniform for ReLU (PyTorch's kaiming_uniform_, nonlinearity='relu'). */
+export type KernelInit = 'xavier' | 'he';
+export const KERNEL_INITS: readonly KernelInit[] = ['xavier', 'he'];
+
 export interface ModelOptions {
   imageSize: number;
   seed: number;
   /** zeros (default); or PyTorch's Conv2d default, uniform in +-1/sqrt(fan_in), which d2l's train_ch6 keeps. */
   biasInit?: BiasInit;
+  /** xavier (default, d2l's), or he: keeps the activations' scale through NiN's twelve ReLU convs. */
+  kernelInit?: KernelInit;
 }
 
 /** Spatial size after each stage, or throws when the image is too small for the three max-pools. */
@@ -72,12 +78,15 @@ export function activationsPerImage(imageSize: number): number {
   return total;
 }
 
-export function buildNin({ imageSize, seed, biasInit = 'zeros' }: ModelOptions): tf.Sequential {
+export function buildNin({ imageSize, seed, biasInit = 'zeros', kernelInit = 'xavier' }: ModelOptions): tf.Sequential {
   const featureSize = finalFeatureSize(imageSize);
   const model = tf.sequential({ name: 'nin' });
   let convIndex = 0;
   let channels = 1;
   // Xavier-uniform (glorot) kernels, as d2l's train_ch6 initialises them; biases zero unless asked.
+  // Xavier keeps variance for linear layers, so through twelve ReLU convs the signal shrinks ~2x per layer
+  // and a fresh NiN's logits are ~1e-4: the first epoch can sit at chance. He-uniform (limit sqrt(6/fan_in))
+  // compensates for the ReLUs' halving.
   const conv = (block: number, part: number, spec: BlockSpec, first: boolean) => {
     const kernelSize = first ? spec.kernelSize : 1;
     const bound = 1 / Math.sqrt(channels * kernelSize * kernelSize);
@@ -89,7 +98,10 @@ export function buildNin({ imageSize, seed, biasInit = 'zeros' }: ModelOptions):
       strides: first ? spec.strides : 1,
       padding: first ? spec.padding : 'valid',
       activation: 'relu',
-      kernelInitializer: tf.initializers.glorotUniform({ seed: deriveSeed(seed, 1, convIndex) }),
+      kernelInitializer:
+        kernelInit === 'he'
+          ? tf.initializers.heUniform({ seed: deriveSeed(seed, 1, convIndex) })
+          : tf.initializers.glorotUniform({ seed: deriveSeed(seed, 1, convIndex) }),
       biasInitializer:
         biasInit === 'pytorch'
           ? tf.initializers.randomUniform({ minval: -bound, maxval: bound, seed: deriveSeed(seed, 4, convIndex) })

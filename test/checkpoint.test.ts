@@ -528,7 +528,8 @@ describe('everything a checkpoint holds is checked at load, as strictly as the C
     const config = resolveConfig({ learningRate: 0.05, imageSize: 96, trainLimit: 100, threads: 2 });
     assert.deepEqual(validateConfig(JSON.parse(JSON.stringify(config)), 'c.json'), config);
     const old = { ...config } as Record<string, unknown>;
-    for (const key of ['nesterov', 'schedule', 'warmupEpochs', 'augment', 'labelSmoothing', 'biasInit', 'initWeights']) delete old[key];
+    for (const key of ['nesterov', 'schedule', 'warmupEpochs', 'augment', 'labelSmoothing', 'biasInit', 'kernelInit', 'initWeights'])
+      delete old[key];
     assert.deepEqual(validateConfig(old, 'c.json'), {
       ...config,
       nesterov: false,
@@ -537,6 +538,7 @@ describe('everything a checkpoint holds is checked at load, as strictly as the C
       augment: false,
       labelSmoothing: 0,
       biasInit: 'zeros',
+      kernelInit: 'xavier',
       initWeights: null,
     });
     const bad: [Record<string, unknown>, RegExp][] = [

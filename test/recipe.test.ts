@@ -128,6 +128,37 @@ test('label smoothing gives the known cross-entropy on uniform logits and on a c
   close(trainingLoss(oneHot, logits, 0).dataSync()[0], -logTrue, 1e-5);
 });
 
+test("--kernel-init he draws conv kernels as PyTorch's kaiming_uniform_ for ReLU, uniform in +-sqrt(6/fan_in); xavier (d2l's) in +-sqrt(6/(fan_in+fan_out))", async () => {
+  await tf.setBackend('cpu');
+  const { buildNin } = await import('../src/model');
+  const xavier = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros' });
+  const he = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros', kernelInit: 'he' });
+  try {
+    // [fan_in, fan_out] of a few convs: kernel area times input channels, kernel area times filters.
+    const fans: Record<string, [number, number]> = {
+      block1_conv1: [121, 121 * 96],
+      block2_conv1: [96 * 25, 256 * 25],
+      block4_conv1: [384 * 9, 10 * 9],
+      block4_conv3: [10, 10],
+    };
+    for (const [name, [fanIn, fanOut]] of Object.entries(fans)) {
+      const heLimit = Math.sqrt(6 / fanIn);
+      const xavierLimit = Math.sqrt(6 / (fanIn + fanOut));
+      for (const [model, limit, kind] of [
+        [he, heLimit, 'he'],
+        [xavier, xavierLimit, 'xavier'],
+      ] as const) {
+        const largest = model.getLayer(name).getWeights()[0].abs().max().dataSync()[0];
+        assert.ok(largest <= limit, `${name} ${kind} kernel within +-${limit}`);
+        assert.ok(largest > limit * 0.9, `${name} ${kind} kernel spans its range`);
+      }
+    }
+  } finally {
+    xavier.dispose();
+    he.dispose();
+  }
+});
+
 test("--bias-init pytorch draws conv biases as PyTorch's Conv2d default, uniform in +-1/sqrt(fan_in); --bias-init zeros makes them 0", async () => {
   await tf.setBackend('cpu');
   const { buildNin } = await import('../src/model');
