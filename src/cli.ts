@@ -440,9 +440,9 @@ function plotCommand(printer: Printer): Command {
 
 function predictCommand(printer: Printer): Command {
   const command = new Command('predict')
-    .description('classify PNG or JPEG pictures with a checkpoint (or a run: its best/)')
+    .description('classify pictures (PNG, JPEG, WebP, GIF, TIFF, AVIF) with a checkpoint (or a run: its best/)')
     .argument('<checkpoint>', 'checkpoint directory, or run directory')
-    .argument('<image...>', 'PNG or JPEG files, any size and colour')
+    .argument('<image...>', 'picture files, any size and colour; EXIF orientation is applied')
     .option('--top <n>', 'classes to show per picture', integer('--top', 1, 10), 3)
     .option('--invert', 'for dark objects on a light background (Fashion-MNIST is light on black)');
   return addEngineOptions(command)

@@ -19,7 +19,8 @@ import { FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC, readIdx, readSplit } from '../s
 import { NinError } from '../src/errors';
 import { buildNin, forward } from '../src/model';
 import { readHistory } from '../src/run-dir';
-import { decodeImage, toFashionMnist } from '../src/predict';
+import { decodeImage } from '../src/picture-decode';
+import { toFashionMnist } from '../src/picture-prep';
 import { deriveSeed, mulberry32 } from '../src/random';
 import { NIN_VERSION } from '../src/version';
 import { runNin } from './helpers/cli';
@@ -349,7 +350,7 @@ test(`fuzz: at least 1,000 mutated inputs through the functions behind the CLI (
   }
 
   // Pictures: decodeImage (header first, within the budget), then the conversion to 28x28.
-  const picture = (image: ReturnType<typeof decodeImage>) => {
+  const picture = (image: Awaited<ReturnType<typeof decodeImage>>) => {
     assert.equal(image.data.length, image.width * image.height * 4);
     assert.equal(toFashionMnist(image, false).length, 784);
   };
