@@ -458,6 +458,49 @@ Napi::Value ConvLayouts(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<int>(nin::conv_layouts()));
 }
 
+// setConvPrecision(Precision value), convPrecision() -> Precision value: see nin::Precision.
+Napi::Value SetConvPrecision(const Napi::CallbackInfo& info) {
+  Args args(info, "setConvPrecision", 1);
+  nin::set_conv_precision(args.enumeration<nin::Precision>(0, "precision", nin::kPrecisionNames));
+  return info.Env().Undefined();
+}
+
+Napi::Value ConvPrecision(const Napi::CallbackInfo& info) {
+  Args args(info, "convPrecision", 0);
+  return Napi::Number::New(info.Env(), static_cast<int>(nin::conv_precision()));
+}
+
+// cpu() -> {isa: "avx512_core_bf16", nativeBf16: true}: what oneDNN dispatches to on this CPU.
+Napi::Value Cpu(const Napi::CallbackInfo& info) {
+  Args args(info, "cpu", 0);
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("isa", nin::cpu_isa());
+  result.Set("nativeBf16", nin::native_bf16());
+  return result;
+}
+
+// timers() -> {convForward: {seconds, calls}, ...} since the last resetTimers(): see nin::Timer.
+Napi::Value Timers(const Napi::CallbackInfo& info) {
+  Args args(info, "timers", 0);
+  double seconds[nin::kTimerCount];
+  int64_t calls[nin::kTimerCount];
+  nin::read_timers(seconds, calls);
+  Napi::Object result = Napi::Object::New(info.Env());
+  for (int i = 0; i < nin::kTimerCount; ++i) {
+    Napi::Object timer = Napi::Object::New(info.Env());
+    timer.Set("seconds", seconds[i]);
+    timer.Set("calls", static_cast<double>(calls[i]));
+    result.Set(nin::kTimerNames[i], timer);
+  }
+  return result;
+}
+
+Napi::Value ResetTimers(const Napi::CallbackInfo& info) {
+  Args args(info, "resetTimers", 0);
+  nin::reset_timers();
+  return info.Env().Undefined();
+}
+
 Napi::Value ClearCache(const Napi::CallbackInfo& info) {
   Args args(info, "clearCache", 0);
   nin::clear_conv_cache();
@@ -483,6 +526,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BinaryOp", enum_object(env, nin::kBinaryOpNames));
   exports.Set("Broadcast", enum_object(env, nin::kBroadcastNames));
   exports.Set("ConvLayouts", enum_object(env, nin::kConvLayoutsNames));
+  exports.Set("Precision", enum_object(env, nin::kPrecisionNames));
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
@@ -499,6 +543,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cores", Napi::Function::New(env, Cores));
   exports.Set("setConvLayouts", Napi::Function::New(env, SetConvLayouts));
   exports.Set("convLayouts", Napi::Function::New(env, ConvLayouts));
+  exports.Set("setConvPrecision", Napi::Function::New(env, SetConvPrecision));
+  exports.Set("convPrecision", Napi::Function::New(env, ConvPrecision));
+  exports.Set("cpu", Napi::Function::New(env, Cpu));
+  exports.Set("timers", Napi::Function::New(env, Timers));
+  exports.Set("resetTimers", Napi::Function::New(env, ResetTimers));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache));
   exports.Set("version", Napi::Function::New(env, Version));
   return exports;

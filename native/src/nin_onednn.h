@@ -43,9 +43,54 @@ enum class ConvLayouts { kPlain = 0, kBlockedWeights = 1, kBlocked = 2, kAuto = 
 inline constexpr const char* kConvLayoutsNames[] = {"plain", "blocked-weights", "blocked", "auto"};
 void set_conv_layouts(ConvLayouts layouts);
 ConvLayouts conv_layouts();
+// The arithmetic of the convolutions. kBf16 is mixed precision as PyTorch's CPU autocast: each input (x, dy,
+// the filter) is rounded to bfloat16 when reordered into the primitive's layout, products are summed in float32,
+// and every output (y, dx, the filter and bias gradients) is float32; TF.js's tensors stay float32 throughout.
+enum class Precision { kFp32 = 0, kBf16 = 1 };
+inline constexpr const char* kPrecisionNames[] = {"fp32", "bf16"};
+void set_conv_precision(Precision precision);
+Precision conv_precision();
+// Whether oneDNN runs bf16 convolutions on this CPU with its native bf16 instructions (AVX512-BF16 or AMX),
+// as opposed to emulating them or rejecting them.
+bool native_bf16();
+// The instruction set oneDNN dispatches to here, e.g. "avx512_core_bf16".
+std::string cpu_isa();
 // Drops cached primitives and their buffers.
 void clear_conv_cache();
 std::string onednn_version();
+
+// Where native time goes, summed since the last reset (nin bench --breakdown): each kernel's own work, with the
+// reorders at the convolutions' boundary (TF.js's layouts to oneDNN's and back, and float32 <-> bf16) apart.
+enum class Timer {
+  kConvForward = 0,
+  kConvBackwardData = 1,
+  kConvBackwardWeights = 2,
+  kReorderWeights = 3,
+  kReorderActivations = 4,
+  kPool = 5,
+  kElementwise = 6,
+};
+inline constexpr const char* kTimerNames[] = {"convForward",    "convBackwardData",   "convBackwardWeights",
+                                              "reorderWeights", "reorderActivations", "pool",
+                                              "elementwise"};
+inline constexpr int kTimerCount = sizeof(kTimerNames) / sizeof(kTimerNames[0]);
+void add_time(Timer timer, int64_t nanoseconds);
+// Seconds and calls per timer, in kTimerNames' order.
+void read_timers(double* seconds, int64_t* calls);
+void reset_timers();
+
+// Adds the time from its construction to its destruction to one timer.
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(Timer timer);
+  ~ScopedTimer();
+  ScopedTimer(const ScopedTimer&) = delete;
+  ScopedTimer& operator=(const ScopedTimer&) = delete;
+
+ private:
+  Timer timer_;
+  int64_t start_;
+};
 
 void max_pool(const PoolShape& s, const float* x, float* y);
 void max_pool_grad(const PoolShape& s, const float* dy, const float* x, float* dx);
