@@ -2,6 +2,7 @@
 // ReLU, elementwise ops and sums) on the nin_onednn native addon. This file is its public surface.
 export {
   CONV_PRECISIONS,
+  NATIVE_TIMERS,
   onednnConvLayouts,
   onednnConvPrecision,
   onednnStatus,
