@@ -245,6 +245,22 @@ describe('--precision on the command line', () => {
       });
       assert.equal(fp32.code, 0, fp32.stderr);
       assert.match(fp32.stderr, /fp32 on /);
+      // Its checkpoint evaluates in either precision: the same images, the same accuracy but for a rounding-close call.
+      const evals = await Promise.all(
+        ['fp32', 'bf16'].map(async (precision) => {
+          const r = await runNin(['eval', run, '--test-limit', '256', '--backend', 'onednn', '--precision', precision, '--json'], {
+            timeoutMs: TIMEOUT,
+          });
+          assert.equal(r.code, 0, r.stderr);
+          return JSON.parse(r.stdout) as { examples: number; accuracy: number; loss: number };
+        }),
+      );
+      assert.equal(evals[0].examples, evals[1].examples);
+      assert.ok(
+        Math.abs(evals[0].accuracy - evals[1].accuracy) <= 2 / evals[0].examples,
+        `accuracy ${evals[0].accuracy} vs ${evals[1].accuracy}`,
+      );
+      assert.ok(Math.abs(evals[0].loss - evals[1].loss) <= 1e-2 * evals[0].loss, `loss ${evals[0].loss} vs ${evals[1].loss}`);
     },
   );
 });

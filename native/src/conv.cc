@@ -186,6 +186,17 @@ std::mutex g_mutex;
 template <typename Entry>
 using Cache = std::unordered_map<std::string, std::unique_ptr<Entry>>;
 
+// The dy the last weight gradient converted, kept for the input gradient of the same dy (conv_backward_data):
+// TF.js computes the two from one dy, one after the other, and both primitives often want it in the same layout.
+struct ConvertedDy {
+  const float* data = nullptr;
+  uint64_t token = 0;  // 0: none
+  memory::desc desc;
+  memory converted;
+};
+ConvertedDy g_last_dy;
+uint64_t g_dy_tokens = 0;
+
 Cache<ForwardEntry> g_forward;
 Cache<BackwardDataEntry> g_backward_data;
 Cache<BackwardWeightsEntry> g_backward_weights;
@@ -278,12 +289,16 @@ bool conv_forward(const ConvShape& s, const float* x, const float* filter, const
   return true;
 }
 
-bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx) {
+bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx, uint64_t dy_token) {
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
     BackwardDataEntry& e = backward_data_entry(s);
+    // The token proves the pairing (the caller held dy since the weight gradient, so its memory was not reused);
+    // the pointer and layout checks make a stale or mistaken token fall back to converting dy again.
+    const bool reuse =
+        dy_token != 0 && dy_token == g_last_dy.token && dy == g_last_dy.data && e.diff_dst.inner == g_last_dy.desc;
     std::unordered_map<int, memory> args = {
-        {DNNL_ARG_DIFF_DST, e.diff_dst.input(dy)},
+        {DNNL_ARG_DIFF_DST, reuse ? g_last_dy.converted : e.diff_dst.input(dy)},
         {DNNL_ARG_WEIGHTS, e.weights.input(filter)},
         {DNNL_ARG_DIFF_SRC, e.diff_src.output(dx)},
     };
@@ -310,6 +325,10 @@ bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
         {DNNL_ARG_DIFF_DST, e.diff_dst.input(dy)},
         {DNNL_ARG_DIFF_WEIGHTS, e.diff_weights.output(dfilter)},
     };
+    g_last_dy = ConvertedDy();
+    if (e.diff_dst.inner != e.diff_dst.user) {
+      g_last_dy = ConvertedDy{dy, ++g_dy_tokens, e.diff_dst.inner, e.diff_dst.buffer};
+    }
     if (dbias != nullptr) {
       args[DNNL_ARG_DIFF_BIAS] = memory(memory::desc({s.out_channels}, dt::f32, tag::x), cpu_engine(), dbias);
     }
@@ -323,6 +342,11 @@ bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
   } catch (const dnnl::error&) {
     return false;
   }
+}
+
+uint64_t last_dy_token() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_last_dy.token;
 }
 
 void set_conv_layouts(ConvLayouts layouts) {
@@ -362,6 +386,7 @@ std::string cpu_isa() {
 
 void clear_conv_cache() {
   std::lock_guard<std::mutex> lock(g_mutex);
+  g_last_dy = ConvertedDy();
   g_forward.clear();
   g_backward_data.clear();
   g_backward_weights.clear();

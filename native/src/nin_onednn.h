@@ -30,9 +30,13 @@ struct PoolShape {
 // Convolutions run on oneDNN. Each returns false when oneDNN rejects the shape (the caller falls back to JS).
 // relu: max(y, 0) with NaN kept, as TF.js's Relu (oneDNN's own ReLU post-op turns NaN into 0).
 bool conv_forward(const ConvShape& s, const float* x, const float* filter, const float* bias, bool relu, float* y);
-bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx);
+// dy_token: 0, or what last_dy_token() returned right after the weight gradient of this same dy (a tensor that
+// stayed alive in between): its conversion into the primitive's layout (bf16, blocked) is then reused, not redone.
+bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx, uint64_t dy_token);
 // dbias may be null; otherwise it receives the bias gradient (dy summed over batch and space).
 bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter, float* dbias);
+// Names the dy the last weight gradient converted (0 when it used dy as it was); see conv_backward_data.
+uint64_t last_dy_token();
 // Memory layouts the convolution primitives ask for (format_tag::any lets oneDNN choose a blocked one, and
 // the TF.js tensors are reordered into it): kPlain = nhwc/hwio as TF.js stores them (oneDNN's gemm kernels),
 // kBlockedWeights = nhwc activations with blocked weights (direct AVX-512 kernels), kBlocked = both blocked,

@@ -61,7 +61,7 @@ export async function backendAvailability(): Promise<BackendAvailability[]> {
       name: 'onednn',
       available: onednn.available,
       detail: onednn.available
-        ? `oneDNN ${onednn.version ?? ''} on ${onednn.isa}, bf16 ${onednn.nativeBf16 ? 'native' : 'not native (use --precision fp32)'}`
+        ? `oneDNN ${onednn.version ?? ''} on ${onednn.isa}, ${onednn.nativeBf16 ? 'bf16 native (--precision auto uses it)' : 'no native bf16 (--precision auto stays fp32)'}`
         : (onednn.reason ?? 'unavailable'),
     },
     { name: 'cpu', available: true, detail: 'TF.js pure-JS kernels (slow: for tests and tiny runs)' },

@@ -93,7 +93,8 @@ export interface Addon {
   readonly Precision: NativeEnum<typeof CONV_PRECISIONS>;
   // Convolutions return false when oneDNN rejects the shape; the caller then runs TF.js's kernel.
   conv2d(shape: ConvShape, x: Float32Array, filter: Float32Array, bias: Float32Array | null, relu: boolean, y: Float32Array): boolean;
-  conv2dBackpropInput(shape: ConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array): boolean;
+  // dyToken: 0, or lastDyToken() read right after conv2dBackpropFilter of this same dy, whose conversion is then reused.
+  conv2dBackpropInput(shape: ConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array, dyToken: number): boolean;
   conv2dBackpropFilter(shape: ConvShape, x: Float32Array, dy: Float32Array, dfilter: Float32Array, dbias: Float32Array | null): boolean;
   maxPool(shape: PoolShape, x: Float32Array, y: Float32Array): void;
   maxPoolGrad(shape: PoolShape, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
@@ -112,6 +113,7 @@ export interface Addon {
   convPrecision(): number;
   cpu(): { isa: string; nativeBf16: boolean };
   timers(): NativeTimes;
+  lastDyToken(): number;
   resetTimers(): void;
   clearCache(): void;
   version(): string;
