@@ -7,7 +7,8 @@
         "src/addon.cc",
         "src/conv.cc",
         "src/pool.cc",
-        "src/elementwise.cc"
+        "src/elementwise.cc",
+        "src/timers.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

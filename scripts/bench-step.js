@@ -24,6 +24,7 @@ async function main() {
     onednn.registerOnednnBackend();
     if (option('layouts')) onednn.setOnednnConvLayouts(option('layouts'));
     if (option('threads')) onednn.setOnednnThreads(Number(option('threads')));
+    if (option('precision')) onednn.setOnednnConvPrecision(option('precision'));
   }
   await tf.setBackend(backend);
   const model = buildNin({ imageSize, seed: 1 });

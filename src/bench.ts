@@ -1,10 +1,12 @@
 // `nin bench`: training and inference images/s on synthetic input, measured as
-// scripts/reference/torch_bench.py measures PyTorch (one warm-up step, then forward + backward + update only).
+// scripts/reference/torch_bench.py measures PyTorch (one warm-up step, then forward + backward + update only),
+// and with --breakdown, where a training step's time goes.
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, microBatchPlan } from './backend';
-import { type BackendChoice, DEFAULT_RECIPE } from './config';
+import { initBackend, microBatchPlan, type Precision } from './backend';
+import { NATIVE_TIMERS, onednnTimers, resetOnednnTimers, type NativeTimer } from './backend/onednn';
+import { type BackendChoice, DEFAULT_RECIPE, type PrecisionChoice } from './config';
 import { buildNin, forward } from './model';
-import { makeTrainer, trainStep } from './step';
+import { makeTrainer, trainStep, type Trainer } from './step';
 import { mulberry32 } from './random';
 
 export interface BenchOptions {
@@ -13,24 +15,62 @@ export interface BenchOptions {
   steps: number;
   backend: BackendChoice;
   threads: number | null;
+  precision?: PrecisionChoice; // default fp32
+  breakdown?: boolean; // also measure where a training step's time goes
+}
+
+/** One training step's mean time, in parts that add up to it (milliseconds). */
+export interface StepBreakdown {
+  stepMs: number;
+  // Native work per kind (onednn only; empty elsewhere): convolutions without their boundary reorders, the
+  // reorders between TF.js's layouts and oneDNN's (and float32 <-> bf16), pooling, and elementwise ops and sums
+  // outside the optimizer update.
+  nativeMs: Partial<Record<NativeTimer, number>>;
+  updateMs: number; // the optimizer's update of every weight, native part included
+  otherMs: number; // the rest: TF.js's JS kernels (loss, one-hot, argmax), its bookkeeping, garbage collection
+  convGflopPerStep: number; // the convolutions' arithmetic in one step: forward, input and weight gradients
+  convGflopPerSec: number | null; // what the convolution kernels reach (onednn only)
 }
 
 export interface BenchResult {
   backend: string;
   detail: string;
+  precision: Precision;
+  isa: string | null;
   imageSize: number;
   batchSize: number;
   threads: number | null;
   steps: number;
   trainImagesPerSec: number;
   inferImagesPerSec: number;
+  breakdown?: StepBreakdown;
 }
+
+/**
+ * Floating-point operations of a model's convolutions per image: 2 per multiply-add, times three in training
+ * (forward, input gradient, weight gradient), less the first layer's input gradient, which is never computed.
+ */
+export function convFlopsPerImage(model: tf.LayersModel): { forward: number; training: number } {
+  let forwardFlops = 0;
+  let firstLayer = 0;
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'Conv2D') continue;
+    const [kh, kw, inChannels, outChannels] = layer.getWeights()[0].shape;
+    const [, outHeight, outWidth] = layer.outputShape as number[];
+    const flops = 2 * outHeight * outWidth * outChannels * kh * kw * inChannels;
+    if (forwardFlops === 0) firstLayer = flops;
+    forwardFlops += flops;
+  }
+  return { forward: forwardFlops, training: 3 * forwardFlops - firstLayer };
+}
+
+const round = (v: number) => Math.round(v * 100) / 100;
 
 export async function bench(
   options: BenchOptions,
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<BenchResult> {
-  const backend = await initBackend(options.backend, options.threads, log);
+  const backend = await initBackend(options.backend, options.threads, log, options.precision ?? 'fp32');
   log(
     `bench: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.steps} steps after a warm-up`,
   );
@@ -40,6 +80,7 @@ export async function bench(
   const pixels = options.batchSize * options.imageSize * options.imageSize;
   const x = new Float32Array(pixels).map(() => random());
   const labels = new Int32Array(options.batchSize).map(() => Math.floor(random() * 10));
+  const native = backend.name === 'onednn';
   try {
     // The step `nin train` takes, dropout on: the benchmark times exactly what training runs.
     const plan = microBatchPlan(backend, model, options.batchSize);
@@ -53,9 +94,13 @@ export async function bench(
         microBatchSize: plan?.size,
       });
     await step(0); // warm-up: primitive creation, allocations
+    // The native timers run always (a clock read per kernel), so the timed steps are the measured ones.
+    if (native) resetOnednnTimers();
     let t = process.hrtime.bigint();
     for (let i = 1; i <= options.steps; i++) await step(i);
     const trainSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+    const stepTimes = native ? onednnTimers() : null;
+    const breakdown = options.breakdown ? measureBreakdown(trainer, options, trainSeconds, stepTimes) : undefined;
 
     const input = tf.tensor4d(x, [options.batchSize, options.imageSize, options.imageSize, 1]);
     const infer = async () => {
@@ -68,19 +113,66 @@ export async function bench(
     for (let i = 0; i < options.steps; i++) await infer();
     const inferSeconds = Number(process.hrtime.bigint() - t) / 1e9;
     input.dispose();
-    const round = (v: number) => Math.round(v * 100) / 100;
     return {
       backend: backend.name,
       detail: backend.detail,
+      precision: backend.precision,
+      isa: backend.isa,
       imageSize: options.imageSize,
       batchSize: options.batchSize,
       threads: backend.threads,
       steps: options.steps,
       trainImagesPerSec: round((options.batchSize * options.steps) / trainSeconds),
       inferImagesPerSec: round((options.batchSize * options.steps) / inferSeconds),
+      ...(breakdown ? { breakdown } : {}),
     };
   } finally {
     model.dispose();
     trainer.optimizer.dispose();
   }
+}
+
+/**
+ * Splits the timed steps' mean time: native work from the addon's timers over those steps; the optimizer update
+ * timed alone afterwards, as many times, on zero gradients (plain SGD runs the same kernels whatever the gradient,
+ * and w - lr * 0 leaves the weights as they were); the rest is what neither accounts for.
+ */
+function measureBreakdown(
+  trainer: Trainer,
+  options: BenchOptions,
+  trainSeconds: number,
+  stepTimes: ReturnType<typeof onednnTimers> | null,
+): StepBreakdown {
+  const steps = options.steps;
+  const zeros: tf.NamedTensorMap = Object.fromEntries(trainer.variables.map((v) => [v.name, tf.zerosLike(v)]));
+  if (stepTimes) resetOnednnTimers();
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < steps; i++) tf.tidy(() => trainer.optimizer.applyGradients(zeros));
+  const updateSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+  const updateTimes = stepTimes ? onednnTimers() : null;
+  tf.dispose(Object.values(zeros));
+
+  const ms = (seconds: number) => round((1000 * seconds) / steps);
+  const nativeMs: Partial<Record<NativeTimer, number>> = {};
+  let nativeSeconds = 0;
+  if (stepTimes && updateTimes) {
+    for (const name of NATIVE_TIMERS) {
+      // The update's own native work (elementwise) is counted in updateMs, not twice.
+      const seconds = Math.max(0, stepTimes[name].seconds - updateTimes[name].seconds);
+      nativeMs[name] = ms(seconds);
+      nativeSeconds += seconds;
+    }
+  }
+  const flops = convFlopsPerImage(trainer.model).training * options.batchSize;
+  const convSeconds = stepTimes
+    ? stepTimes.convForward.seconds + stepTimes.convBackwardData.seconds + stepTimes.convBackwardWeights.seconds
+    : 0;
+  return {
+    stepMs: ms(trainSeconds),
+    nativeMs,
+    updateMs: ms(updateSeconds),
+    otherMs: ms(Math.max(0, trainSeconds - nativeSeconds - updateSeconds)),
+    convGflopPerStep: round(flops / 1e9),
+    convGflopPerSec: convSeconds > 0 ? round((flops * steps) / convSeconds / 1e9) : null,
+  };
 }

@@ -3,9 +3,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BACKEND_CHOICES } from './backend';
+import { BACKEND_CHOICES, PRECISION_CHOICES } from './backend';
 import { CONFIG_RULES, describeRange, readConfigFile } from './config-check';
-import { type BackendChoice, DEFAULT_CONFIG, type OptimizerName, type Runtime, type TrainConfig } from './config';
+import { type BackendChoice, DEFAULT_CONFIG, type OptimizerName, type PrecisionChoice, type Runtime, type TrainConfig } from './config';
 import { NinError, UsageError } from './errors';
 import { describeFsError } from './safe-file';
 import { formatBench, formatEval, formatInfo, formatLrFind, formatPlot, formatPrediction, formatShapes } from './format';
@@ -83,14 +83,23 @@ const DATA_DIR_HELP = 'Fashion-MNIST directory (IDX files, .gz or raw)';
 function addEngineOptions(command: Command): Command {
   return command
     .addOption(backendOption())
-    .addOption(new Option('--threads <n>', 'CPU threads for onednn (default: all cores)').argParser(parseThreads));
+    .addOption(new Option('--threads <n>', 'CPU threads for onednn (default: all cores)').argParser(parseThreads))
+    .addOption(
+      new Option(
+        '--precision <p>',
+        'convolutions in fp32, or bf16 mixed precision as PyTorch autocast (onednn on a CPU with AVX512-BF16 or AMX); auto: bf16 where native',
+      )
+        .choices(PRECISION_CHOICES as string[])
+        .default(DEFAULT_CONFIG.precision),
+    );
 }
 
 /** The runtime part of the config from the engine options and --data-dir (see config.ts). */
-function runtimeOf(opts: { backend: string; threads?: number; dataDir?: string }): Runtime {
+function runtimeOf(opts: { backend: string; threads?: number; dataDir?: string; precision: string }): Runtime {
   return {
     backend: opts.backend as BackendChoice,
     threads: opts.threads ?? null,
+    precision: opts.precision as PrecisionChoice,
     dataDir: opts.dataDir ? path.resolve(opts.dataDir) : null,
   };
 }
@@ -348,6 +357,7 @@ function evalCommand(printer: Printer): Command {
           dataDir: runtime.dataDir ?? undefined,
           backend: runtime.backend,
           threads: runtime.threads,
+          precision: runtime.precision,
         },
         printer.err,
       );
@@ -410,14 +420,23 @@ function benchCommand(printer: Printer): Command {
     .description('training and inference images/s on synthetic input (as scripts/reference/torch_bench.py measures PyTorch)')
     .option('--image-size <n>', 'input size', parseImageSize, DEFAULT_CONFIG.imageSize)
     .option('--batch-size <n>', 'batch size', parseBatchSize, DEFAULT_CONFIG.batchSize)
-    .option('--steps <n>', 'timed steps after one warm-up', integer('--steps', 1, 10000), 3);
+    .option('--steps <n>', 'timed steps after one warm-up', integer('--steps', 1, 10000), 3)
+    .option('--breakdown', "where a training step's time goes: each kind of native work, the optimizer update, and the rest (TF.js)");
   return addEngineOptions(command)
     .option('--json', JSON_HELP)
     .action(async (opts) => {
       const { bench } = await import('./bench');
-      const { backend, threads } = runtimeOf(opts);
+      const { backend, threads, precision } = runtimeOf(opts);
       const result = await bench(
-        { imageSize: opts.imageSize, batchSize: opts.batchSize, steps: opts.steps, backend, threads },
+        {
+          imageSize: opts.imageSize,
+          batchSize: opts.batchSize,
+          steps: opts.steps,
+          backend,
+          threads,
+          precision,
+          breakdown: Boolean(opts.breakdown),
+        },
         printer.err,
       );
       printer.out(opts.json ? JSON.stringify(result) : formatBench(result));
@@ -449,8 +468,14 @@ function predictCommand(printer: Printer): Command {
     .option('--json', JSON_HELP)
     .action(async (checkpoint: string, images: string[], opts) => {
       const { predict } = await import('./predict');
-      const { backend, threads } = runtimeOf(opts);
-      const result = await predict(path.resolve(checkpoint), images, { top: opts.top, invert: Boolean(opts.invert), backend, threads });
+      const { backend, threads, precision } = runtimeOf(opts);
+      const result = await predict(path.resolve(checkpoint), images, {
+        top: opts.top,
+        invert: Boolean(opts.invert),
+        backend,
+        threads,
+        precision,
+      });
       if (opts.json) printer.out(JSON.stringify(result));
       else for (const p of result.predictions) printer.out(formatPrediction(p));
       for (const f of result.failures) printer.err(`nin: ${f.error}`);

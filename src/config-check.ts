@@ -1,7 +1,7 @@
 // Checking what nin reads back (a run's config.json, a checkpoint's meta.json) as strictly as the
 // command line checks its flags: one rule per config key with the flag's range, and field checks
 // whose one-line errors name the file, the key, the value found and the values allowed.
-import { BACKEND_CHOICES } from './backend';
+import { BACKEND_CHOICES, PRECISION_CHOICES } from './backend';
 import type { EpochMetrics } from './checkpoint';
 import type { TrainConfig } from './config';
 import { CLASS_NAMES } from './data';
@@ -49,6 +49,7 @@ export const CONFIG_RULES: { readonly [K in keyof TrainConfig]: Rule } = Object.
   dataDir: { kind: 'path', flag: '--data-dir', nullable: true },
   backend: { kind: 'choice', flag: '--backend', choices: BACKEND_CHOICES },
   threads: { kind: 'integer', flag: '--threads', min: 1, max: 1024, nullable: true },
+  precision: { kind: 'choice', flag: '--precision', choices: PRECISION_CHOICES, absent: { value: 'fp32' } },
 });
 
 /** "a whole number from 1 to 10000", "a number above 0 and at most 10000": the CLI's words for a range. */

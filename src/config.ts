@@ -6,6 +6,8 @@ import type { BiasInit, KernelInit } from './model';
 
 export type OptimizerName = 'sgd' | 'momentum' | 'adam';
 export type BackendChoice = 'auto' | 'webgpu' | 'tensorflow' | 'onednn' | 'cpu';
+/** The convolutions' arithmetic: float32, bf16 mixed precision (onednn only), or bf16 where the CPU runs it natively. */
+export type PrecisionChoice = 'fp32' | 'bf16' | 'auto';
 
 /** What is trained: fixed for the life of a run. */
 export interface Recipe {
@@ -36,6 +38,9 @@ export interface Runtime {
   dataDir: string | null; // explicit dataset directory; null = the lookup order in data.ts
   backend: BackendChoice; // which engine runs the math
   threads: number | null; // CPU threads for onednn; null = all cores
+  // A runtime choice, not a recipe one: weights, optimizer state and checkpoints are float32 either way and bf16
+  // only rounds the convolutions' inputs (as threads reorder sums), so a bf16 run may resume in fp32, on any backend.
+  precision: PrecisionChoice; // fp32 = float32 everywhere; bf16 = convolutions in bf16 (onednn); auto = bf16 where native
 }
 
 /** The flat object config.json and meta.json hold: the recipe and the runtime it was started with. */
@@ -64,7 +69,7 @@ export const DEFAULT_RECIPE: Readonly<Recipe> = Object.freeze({
   earlyStop: null,
 });
 
-export const DEFAULT_RUNTIME: Readonly<Runtime> = Object.freeze({ dataDir: null, backend: 'auto', threads: null });
+export const DEFAULT_RUNTIME: Readonly<Runtime> = Object.freeze({ dataDir: null, backend: 'auto', threads: null, precision: 'fp32' });
 
 export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({ ...DEFAULT_RECIPE, ...DEFAULT_RUNTIME });
 
@@ -83,7 +88,7 @@ export function resolveConfig(overrides: Partial<TrainConfig>): TrainConfig {
 
 /**
  * A resumed run's config: its own recipe (with the epoch count the user may have changed) and this
- * start's engine and threads; its data directory unless this start names another.
+ * start's engine, threads and precision; its data directory unless this start names another.
  */
 export function resumedConfig(saved: TrainConfig, runtime: Runtime, epochs: number | undefined): TrainConfig {
   return {
@@ -92,6 +97,7 @@ export function resumedConfig(saved: TrainConfig, runtime: Runtime, epochs: numb
     epochs: epochs ?? saved.epochs,
     backend: runtime.backend,
     threads: runtime.threads,
+    precision: runtime.precision,
     dataDir: runtime.dataDir ?? saved.dataDir,
   };
 }

@@ -4,7 +4,7 @@ import { batchCount, batches, CLASS_NAMES, loadFashionMnist, type Split } from '
 import { forward, NUM_CLASSES } from './model';
 import { loadCheckpoint } from './checkpoint';
 import { initBackend, type BackendInfo } from './backend';
-import type { BackendChoice } from './config';
+import type { BackendChoice, PrecisionChoice } from './config';
 
 export interface SplitScore {
   examples: number;
@@ -87,6 +87,7 @@ export interface EvalOptions {
   dataDir?: string;
   backend?: BackendChoice;
   threads?: number | null;
+  precision?: PrecisionChoice; // default fp32
 }
 
 export interface ClassScore {
@@ -112,7 +113,7 @@ export async function evaluate(
   options: EvalOptions = {},
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<EvalResult> {
-  const backend: BackendInfo = await initBackend(options.backend ?? 'auto', options.threads ?? null, log);
+  const backend: BackendInfo = await initBackend(options.backend ?? 'auto', options.threads ?? null, log, options.precision);
   const { dir, model, meta } = await loadCheckpoint(target);
   try {
     const runLimit = meta.config.testLimit;

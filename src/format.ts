@@ -99,7 +99,22 @@ function formatAdapters(probe: InfoResult['webgpu']): string[] {
 }
 
 export function formatBench(r: BenchResult): string {
-  return `${r.backend} (${r.detail}), ${r.imageSize}px, batch ${r.batchSize}: train ${r.trainImagesPerSec} images/s, inference ${r.inferImagesPerSec} images/s`;
+  const line = `${r.backend} (${r.detail}), ${r.imageSize}px, batch ${r.batchSize}: train ${r.trainImagesPerSec} images/s, inference ${r.inferImagesPerSec} images/s`;
+  const b = r.breakdown;
+  if (!b) return line;
+  const share = (ms: number) => `${((100 * ms) / b.stepMs).toFixed(1).padStart(5)}%`;
+  const rows: [string, number][] = [
+    ...Object.entries(b.nativeMs).map(([name, ms]): [string, number] => [name, ms]),
+    ['optimizerUpdate', b.updateMs],
+    ['other (TF.js)', b.otherMs],
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  const rate = b.convGflopPerSec === null ? '' : `, convolutions at ${b.convGflopPerSec} GFLOP/s`;
+  return [
+    line,
+    `training step ${b.stepMs} ms (${b.convGflopPerStep} GFLOP of convolutions${rate}):`,
+    ...rows.map(([name, ms]) => `  ${name.padEnd(width)} ${ms.toFixed(2).padStart(8)} ms ${share(ms)}`),
+  ].join('\n');
 }
 
 export function formatPlot(r: PlotResult): string {

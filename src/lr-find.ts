@@ -3,7 +3,7 @@
 // where learning starts, where it is fastest and where it explodes. Also draws that curve as an SVG.
 import * as path from 'node:path';
 import { initBackend, microBatchPlan } from './backend';
-import { type BackendChoice, DEFAULT_RECIPE, type OptimizerName } from './config';
+import { type BackendChoice, DEFAULT_RECIPE, type OptimizerName, type PrecisionChoice } from './config';
 import { batches, loadFashionMnist } from './data';
 import { formatRate } from './format';
 import { buildNin } from './model';
@@ -28,6 +28,7 @@ export interface LrFindOptions {
   dataDir: string | null;
   backend: BackendChoice;
   threads: number | null;
+  precision?: PrecisionChoice; // default fp32
 }
 
 /** fastai's smoothing of the recorded loss (Recorder's AvgSmoothLoss): an exponential moving average. */
@@ -162,7 +163,7 @@ export async function lrFind(
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<LrFindResult> {
   const started = Date.now();
-  const backend = await initBackend(options.backend, options.threads, log);
+  const backend = await initBackend(options.backend, options.threads, log, options.precision);
   if (backend.name !== 'webgpu') checkTrainingMemory(options.imageSize, options.batchSize);
   const data = loadFashionMnist({ dataDir: options.dataDir ?? undefined, trainLimit: options.trainLimit ?? undefined, testLimit: 1 });
   log(

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { loadCheckpoint } from './checkpoint';
 import { initBackend } from './backend';
-import type { BackendChoice } from './config';
+import type { BackendChoice, PrecisionChoice } from './config';
 import { CLASS_NAMES, resizeInto } from './data';
 import { NinError } from './errors';
 import { forward } from './model';
@@ -23,6 +23,7 @@ export interface PredictOptions {
   invert?: boolean; // dark object on a light background
   backend?: BackendChoice;
   threads?: number | null;
+  precision?: PrecisionChoice; // default fp32
 }
 
 export interface ClassProbability {
@@ -56,7 +57,7 @@ export interface PredictResult {
 /** Classifies each picture with the checkpoint; a file that cannot be read is a failure, not an exception. */
 export async function predict(target: string, files: string[], options: PredictOptions = {}): Promise<PredictResult> {
   const top = options.top ?? 3;
-  const backend = await initBackend(options.backend ?? 'auto', options.threads ?? null);
+  const backend = await initBackend(options.backend ?? 'auto', options.threads ?? null, undefined, options.precision);
   const { dir, model, meta } = await loadCheckpoint(target);
   const imageSize = meta.imageSize;
   const failures: PredictFailure[] = [];

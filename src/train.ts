@@ -103,7 +103,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const config = run ? resumedConfig(run.config, options.config, options.resumeEpochs) : options.config;
     const plan = run ? null : planRun(options.out, options.run);
 
-    const backend = await initBackend(config.backend, config.threads, log);
+    const backend = await initBackend(config.backend, config.threads, log, config.precision);
     // A GPU backend splits a batch that does not fit into micro-batches; on a CPU it would swap or be killed.
     if (backend.name !== 'webgpu') checkTrainingMemory(config.imageSize, config.batchSize);
     log(`nin ${NIN_VERSION}: ${run ? 'resuming' : 'training'} ${run?.dir ?? plan?.dir}`);

@@ -679,7 +679,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
 
   test('well-formed calls work (the cases below each break one thing)', () => {
     assert.equal(native.conv2d(conv, floats(486), floats(108), floats(4), true, floats(392)), true);
-    assert.equal(native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486)), true);
+    assert.equal(native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486), 0), true);
     assert.equal(native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), null), true);
     native.maxPool(pool, floats(256), floats(64));
     native.maxPoolGrad(pool, floats(64), floats(256), floats(256));
@@ -699,7 +699,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       /^conv2d: y must have 392 elements \(batch\*outHeight\*outWidth\*outChannels\), got 391$/,
     );
     rejects(
-      () => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(485)),
+      () => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(485), 0),
       'RangeError',
       /conv2dBackpropInput: dx must have 486/,
     );

@@ -113,7 +113,7 @@ describe('micro-batches', () => {
       assert.equal(planMicroBatches(null, perImage, 4096), null, 'no limit: whole batches');
       const uneven = planMicroBatches(8 * perImage, perImage, 20)!;
       assert.deepEqual([uneven.pieces, uneven.size], [3, 7], '20 images, 8 fit: 7 + 7 + 6');
-      const backend: BackendInfo = { name: 'webgpu', detail: '', threads: null, maxTensorBytes: lavapipe };
+      const backend: BackendInfo = { name: 'webgpu', detail: '', threads: null, maxTensorBytes: lavapipe, precision: 'fp32', isa: null };
       assert.equal(microBatchPlan(backend, model, 128)?.size, 64);
       assert.equal(microBatchPlan({ ...backend, maxTensorBytes: null }, model, 128), null);
     } finally {

@@ -20,6 +20,7 @@ namespace {
 constexpr int64_t kMaxSize = int64_t{1} << 24;                         // any one size, stride, dilation or padding
 constexpr int64_t kMaxElements = std::numeric_limits<int32_t>::max();  // any one buffer
 constexpr int64_t kMaxThreads = 1 << 12;
+constexpr int64_t kMaxToken = int64_t{1} << 53;  // exact in a JS number
 
 std::string number_text(double v) {
   char text[32];
@@ -307,15 +308,17 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), nin::conv_forward(s, x, filter, bias, relu, y));
 }
 
-// conv2dBackpropInput(shape, dy, filter, dx) -> false when oneDNN rejects the shape
+// conv2dBackpropInput(shape, dy, filter, dx, dyToken) -> false when oneDNN rejects the shape; dyToken: 0, or
+// lastDyToken() read right after conv2dBackpropFilter of this dy (see nin::conv_backward_data)
 Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
-  Args args(info, "conv2dBackpropInput", 4);
+  Args args(info, "conv2dBackpropInput", 5);
   const nin::ConvShape s = conv_shape(args, 0);
   const ConvSizes n = conv_sizes(args, s);
   const float* dy = args.input(1, "dy", n.y, kConvY);
   const float* filter = args.input(2, "filter", n.filter, kConvFilter);
   float* dx = args.output(3, "dx", n.x, kConvX);
-  return Napi::Boolean::New(info.Env(), nin::conv_backward_data(s, dy, filter, dx));
+  const auto dy_token = static_cast<uint64_t>(args.integer(4, "dyToken", 0, kMaxToken));
+  return Napi::Boolean::New(info.Env(), nin::conv_backward_data(s, dy, filter, dx, dy_token));
 }
 
 // conv2dBackpropFilter(shape, x, dy, dfilter, dbias | null) -> false when oneDNN rejects the shape
@@ -458,6 +461,55 @@ Napi::Value ConvLayouts(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<int>(nin::conv_layouts()));
 }
 
+// setConvPrecision(Precision value), convPrecision() -> Precision value: see nin::Precision.
+Napi::Value SetConvPrecision(const Napi::CallbackInfo& info) {
+  Args args(info, "setConvPrecision", 1);
+  nin::set_conv_precision(args.enumeration<nin::Precision>(0, "precision", nin::kPrecisionNames));
+  return info.Env().Undefined();
+}
+
+Napi::Value ConvPrecision(const Napi::CallbackInfo& info) {
+  Args args(info, "convPrecision", 0);
+  return Napi::Number::New(info.Env(), static_cast<int>(nin::conv_precision()));
+}
+
+// cpu() -> {isa: "avx512_core_bf16", nativeBf16: true}: what oneDNN dispatches to on this CPU.
+Napi::Value Cpu(const Napi::CallbackInfo& info) {
+  Args args(info, "cpu", 0);
+  Napi::Object result = Napi::Object::New(info.Env());
+  result.Set("isa", nin::cpu_isa());
+  result.Set("nativeBf16", nin::native_bf16());
+  return result;
+}
+
+// timers() -> {convForward: {seconds, calls}, ...} since the last resetTimers(): see nin::Timer.
+Napi::Value Timers(const Napi::CallbackInfo& info) {
+  Args args(info, "timers", 0);
+  double seconds[nin::kTimerCount];
+  int64_t calls[nin::kTimerCount];
+  nin::read_timers(seconds, calls);
+  Napi::Object result = Napi::Object::New(info.Env());
+  for (int i = 0; i < nin::kTimerCount; ++i) {
+    Napi::Object timer = Napi::Object::New(info.Env());
+    timer.Set("seconds", seconds[i]);
+    timer.Set("calls", static_cast<double>(calls[i]));
+    result.Set(nin::kTimerNames[i], timer);
+  }
+  return result;
+}
+
+// lastDyToken() -> the token of the dy the last conv2dBackpropFilter converted, 0 for none.
+Napi::Value LastDyToken(const Napi::CallbackInfo& info) {
+  Args args(info, "lastDyToken", 0);
+  return Napi::Number::New(info.Env(), static_cast<double>(nin::last_dy_token()));
+}
+
+Napi::Value ResetTimers(const Napi::CallbackInfo& info) {
+  Args args(info, "resetTimers", 0);
+  nin::reset_timers();
+  return info.Env().Undefined();
+}
+
 Napi::Value ClearCache(const Napi::CallbackInfo& info) {
   Args args(info, "clearCache", 0);
   nin::clear_conv_cache();
@@ -483,6 +535,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BinaryOp", enum_object(env, nin::kBinaryOpNames));
   exports.Set("Broadcast", enum_object(env, nin::kBroadcastNames));
   exports.Set("ConvLayouts", enum_object(env, nin::kConvLayoutsNames));
+  exports.Set("Precision", enum_object(env, nin::kPrecisionNames));
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
@@ -499,6 +552,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cores", Napi::Function::New(env, Cores));
   exports.Set("setConvLayouts", Napi::Function::New(env, SetConvLayouts));
   exports.Set("convLayouts", Napi::Function::New(env, ConvLayouts));
+  exports.Set("setConvPrecision", Napi::Function::New(env, SetConvPrecision));
+  exports.Set("convPrecision", Napi::Function::New(env, ConvPrecision));
+  exports.Set("cpu", Napi::Function::New(env, Cpu));
+  exports.Set("timers", Napi::Function::New(env, Timers));
+  exports.Set("lastDyToken", Napi::Function::New(env, LastDyToken));
+  exports.Set("resetTimers", Napi::Function::New(env, ResetTimers));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache));
   exports.Set("version", Napi::Function::New(env, Version));
   return exports;

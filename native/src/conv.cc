@@ -29,17 +29,21 @@ dnnl::stream& cpu_stream() {
 
 ConvLayouts g_layouts = ConvLayouts::kAuto;
 
-// One tensor at the TF.js boundary: its plain layout and the layout the primitive wants.
+Precision g_precision = Precision::kFp32;
+
+// One tensor at the TF.js boundary: its plain layout and the layout (and data type) the primitive wants.
 struct Port {
   memory::desc user;
   memory::desc inner;
   memory buffer;           // owned copy in the inner layout, only when the layouts differ
   dnnl::reorder to_inner;  // user -> buffer (inputs)
   dnnl::reorder to_user;   // buffer -> user (outputs)
+  Timer timer;             // which reorder timer its reorders count to
 
-  void init(const memory::desc& user_md, const memory::desc& inner_md, bool is_input) {
+  void init(const memory::desc& user_md, const memory::desc& inner_md, bool is_input, Timer reorder_timer) {
     user = user_md;
     inner = inner_md;
+    timer = reorder_timer;
     if (inner == user) return;
     buffer = memory(inner, cpu_engine());
     if (is_input) {
@@ -53,6 +57,7 @@ struct Port {
   memory input(const float* data) {
     memory plain(user, cpu_engine(), const_cast<float*>(data));
     if (inner == user) return plain;
+    ScopedTimer time(timer);
     to_inner.execute(cpu_stream(), plain, buffer);
     return buffer;
   }
@@ -65,18 +70,29 @@ struct Port {
 
   void finish(float* data) {
     if (inner == user) return;
+    ScopedTimer time(timer);
     memory plain(user, cpu_engine(), data);
     to_user.execute(cpu_stream(), buffer, plain);
   }
 };
 
 struct Geometry {
-  memory::desc src, weights, dst, bias;  // plain TF.js layouts
-  memory::desc src_any, weights_any, dst_any;
+  memory::desc src, weights, dst, bias;        // plain TF.js layouts
+  memory::desc src_any, weights_any, dst_any;  // what the primitive reads
+  memory::desc src_out, weights_out, dst_out;  // what it writes: float32 always
   memory::dims strides, dilates, pad_l, pad_r;
 };
 
-Geometry geometry(const ConvShape& s) {
+// oneDNN 2.6's bf16 weight-gradient kernel for spatial filters (jit_bf16, avx512_core_bf16) is 10-100x slower
+// than its float32 one on NiN's small late layers: 3x3 filters over 4x4 or 1x1 images (96px), and 3x3 filters
+// into 10 channels (224px: 235 ms against 4 ms). Those use oneDNN's bf16 gemm (im2col) kernel instead, which
+// takes them at or below float32's time; 1x1 filters and the large early layers keep the direct kernels.
+bool slow_bf16_weight_gradient(const ConvShape& s) {
+  const bool spatial = (int64_t)s.filter_height * s.filter_width > 1;
+  return spatial && (s.out_channels % 16 != 0 || (int64_t)s.out_height * s.out_width < 64);
+}
+
+Geometry geometry(const ConvShape& s, ConvLayouts layouts = g_layouts) {
   Geometry g;
   memory::dims src_dims = {s.batch, s.in_channels, s.in_height, s.in_width};
   memory::dims weights_dims = {s.out_channels, s.in_channels, s.filter_height, s.filter_width};
@@ -92,12 +108,18 @@ Geometry geometry(const ConvShape& s) {
                                                   (int64_t)s.out_height * s.out_width * s.out_channels);
   const bool small_spatial =
       (int64_t)s.filter_height * s.filter_width > 1 && s.in_channels >= 16 && activations <= (3 << 20);
-  const bool blocked_weights = g_layouts != ConvLayouts::kPlain;
-  const bool blocked_activations =
-      g_layouts == ConvLayouts::kBlocked || (g_layouts == ConvLayouts::kAuto && small_spatial);
-  g.src_any = blocked_activations ? memory::desc(src_dims, dt::f32, tag::any) : g.src;
-  g.weights_any = blocked_weights ? memory::desc(weights_dims, dt::f32, tag::any) : g.weights;
-  g.dst_any = blocked_activations ? memory::desc(dst_dims, dt::f32, tag::any) : g.dst;
+  const bool blocked_weights = layouts != ConvLayouts::kPlain;
+  const bool blocked_activations = layouts == ConvLayouts::kBlocked || (layouts == ConvLayouts::kAuto && small_spatial);
+  // bf16: the inputs the primitive multiplies (src, weights, and dst as the backward passes' diff_dst) are
+  // bfloat16; what it writes (dst forward, diff_src, diff_weights, diff_bias) stays float32, the accumulation
+  // type, so nothing TF.js reads is rounded twice. dst_in / dst_out are the two roles of the dst shape.
+  const dt in = g_precision == Precision::kBf16 ? dt::bf16 : dt::f32;
+  g.src_any = memory::desc(src_dims, in, blocked_activations ? tag::any : tag::nhwc);
+  g.weights_any = memory::desc(weights_dims, in, blocked_weights ? tag::any : tag::hwio);
+  g.dst_any = memory::desc(dst_dims, in, blocked_activations ? tag::any : tag::nhwc);
+  g.src_out = memory::desc(src_dims, dt::f32, blocked_activations ? tag::any : tag::nhwc);
+  g.weights_out = memory::desc(weights_dims, dt::f32, blocked_weights ? tag::any : tag::hwio);
+  g.dst_out = memory::desc(dst_dims, dt::f32, blocked_activations ? tag::any : tag::nhwc);
   g.strides = {s.stride_height, s.stride_width};
   g.dilates = {s.dilation_height - 1, s.dilation_width - 1};
   g.pad_l = {s.pad_top, s.pad_left};
@@ -108,9 +130,9 @@ Geometry geometry(const ConvShape& s) {
 dnnl::convolution_forward::primitive_desc forward_pd(const Geometry& g, bool with_bias) {
   using fwd = dnnl::convolution_forward;
   auto desc = with_bias ? fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, g.src_any,
-                                    g.weights_any, g.bias, g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r)
+                                    g.weights_any, g.bias, g.dst_out, g.strides, g.dilates, g.pad_l, g.pad_r)
                         : fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, g.src_any,
-                                    g.weights_any, g.dst_any, g.strides, g.dilates, g.pad_l, g.pad_r);
+                                    g.weights_any, g.dst_out, g.strides, g.dilates, g.pad_l, g.pad_r);
   return fwd::primitive_desc(desc, cpu_engine());
 }
 
@@ -153,7 +175,8 @@ std::string shape_key(char kind, const ConvShape& s, int flags) {
                 s.pad_top, s.pad_bottom, s.pad_left, s.pad_right}) {
     key += std::to_string(v) + ",";
   }
-  key += std::to_string(flags) + "/" + std::to_string(static_cast<int>(g_layouts));
+  key += std::to_string(flags) + "/" + std::to_string(static_cast<int>(g_layouts)) + "/" +
+         std::to_string(static_cast<int>(g_precision));
   return key;
 }
 
@@ -162,6 +185,17 @@ std::mutex g_mutex;
 
 template <typename Entry>
 using Cache = std::unordered_map<std::string, std::unique_ptr<Entry>>;
+
+// The dy the last weight gradient converted, kept for the input gradient of the same dy (conv_backward_data):
+// TF.js computes the two from one dy, one after the other, and both primitives often want it in the same layout.
+struct ConvertedDy {
+  const float* data = nullptr;
+  uint64_t token = 0;  // 0: none
+  memory::desc desc;
+  memory converted;
+};
+ConvertedDy g_last_dy;
+uint64_t g_dy_tokens = 0;
 
 Cache<ForwardEntry> g_forward;
 Cache<BackwardDataEntry> g_backward_data;
@@ -175,9 +209,9 @@ ForwardEntry& forward_entry(const ConvShape& s, bool with_bias) {
   auto pd = forward_pd(g, with_bias);
   auto entry = std::make_unique<ForwardEntry>();
   entry->prim = dnnl::convolution_forward(pd);
-  entry->src.init(g.src, pd.src_desc(), true);
-  entry->weights.init(g.weights, pd.weights_desc(), true);
-  entry->dst.init(g.dst, pd.dst_desc(), false);
+  entry->src.init(g.src, pd.src_desc(), true, Timer::kReorderActivations);
+  entry->weights.init(g.weights, pd.weights_desc(), true, Timer::kReorderWeights);
+  entry->dst.init(g.dst, pd.dst_desc(), false, Timer::kReorderActivations);
   entry->pads_through_gemm = pads_through_gemm(s, pd.impl_info_str());
   return *g_forward.emplace(key, std::move(entry)).first->second;
 }
@@ -188,14 +222,14 @@ BackwardDataEntry& backward_data_entry(const ConvShape& s) {
   if (it != g_backward_data.end()) return *it->second;
   Geometry g = geometry(s);
   auto hint = forward_pd(g, false);
-  dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any, g.dst_any,
+  dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, g.src_out, g.weights_any, g.dst_any,
                                              g.strides, g.dilates, g.pad_l, g.pad_r);
   dnnl::convolution_backward_data::primitive_desc pd(desc, cpu_engine(), hint);
   auto entry = std::make_unique<BackwardDataEntry>();
   entry->prim = dnnl::convolution_backward_data(pd);
-  entry->diff_dst.init(g.dst, pd.diff_dst_desc(), true);
-  entry->weights.init(g.weights, pd.weights_desc(), true);
-  entry->diff_src.init(g.src, pd.diff_src_desc(), false);
+  entry->diff_dst.init(g.dst, pd.diff_dst_desc(), true, Timer::kReorderActivations);
+  entry->weights.init(g.weights, pd.weights_desc(), true, Timer::kReorderWeights);
+  entry->diff_src.init(g.src, pd.diff_src_desc(), false, Timer::kReorderActivations);
   return *g_backward_data.emplace(key, std::move(entry)).first->second;
 }
 
@@ -203,19 +237,20 @@ BackwardWeightsEntry& backward_weights_entry(const ConvShape& s, bool with_bias)
   auto key = shape_key('w', s, with_bias ? 1 : 0);
   auto it = g_backward_weights.find(key);
   if (it != g_backward_weights.end()) return *it->second;
-  Geometry g = geometry(s);
+  const bool gemm = g_precision == Precision::kBf16 && slow_bf16_weight_gradient(s);
+  Geometry g = geometry(s, gemm ? ConvLayouts::kPlain : g_layouts);
   auto hint = forward_pd(g, false);
   using bwd = dnnl::convolution_backward_weights;
-  auto desc = with_bias ? bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any, g.bias, g.dst_any,
+  auto desc = with_bias ? bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_out, g.bias, g.dst_any,
                                     g.strides, g.dilates, g.pad_l, g.pad_r)
-                        : bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_any, g.dst_any, g.strides,
+                        : bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_out, g.dst_any, g.strides,
                                     g.dilates, g.pad_l, g.pad_r);
   bwd::primitive_desc pd(desc, cpu_engine(), hint);
   auto entry = std::make_unique<BackwardWeightsEntry>();
   entry->prim = dnnl::convolution_backward_weights(pd);
-  entry->src.init(g.src, pd.src_desc(), true);
-  entry->diff_dst.init(g.dst, pd.diff_dst_desc(), true);
-  entry->diff_weights.init(g.weights, pd.diff_weights_desc(), false);
+  entry->src.init(g.src, pd.src_desc(), true, Timer::kReorderActivations);
+  entry->diff_dst.init(g.dst, pd.diff_dst_desc(), true, Timer::kReorderActivations);
+  entry->diff_weights.init(g.weights, pd.diff_weights_desc(), false, Timer::kReorderWeights);
   entry->pads_through_gemm = pads_through_gemm(s, pd.impl_info_str());
   return *g_backward_weights.emplace(key, std::move(entry)).first->second;
 }
@@ -237,7 +272,10 @@ bool conv_forward(const ConvShape& s, const float* x, const float* filter, const
       args[DNNL_ARG_BIAS] =
           memory(memory::desc({s.out_channels}, dt::f32, tag::x), cpu_engine(), const_cast<float*>(bias));
     }
-    e.prim.execute(cpu_stream(), args);
+    {
+      ScopedTimer time(Timer::kConvForward);
+      e.prim.execute(cpu_stream(), args);
+    }
     e.dst.finish(y);
     cpu_stream().wait();
   } catch (const dnnl::error&) {
@@ -251,15 +289,23 @@ bool conv_forward(const ConvShape& s, const float* x, const float* filter, const
   return true;
 }
 
-bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx) {
+bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx, uint64_t dy_token) {
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
     BackwardDataEntry& e = backward_data_entry(s);
-    e.prim.execute(cpu_stream(), {
-                                     {DNNL_ARG_DIFF_DST, e.diff_dst.input(dy)},
-                                     {DNNL_ARG_WEIGHTS, e.weights.input(filter)},
-                                     {DNNL_ARG_DIFF_SRC, e.diff_src.output(dx)},
-                                 });
+    // The token proves the pairing (the caller held dy since the weight gradient, so its memory was not reused);
+    // the pointer and layout checks make a stale or mistaken token fall back to converting dy again.
+    const bool reuse =
+        dy_token != 0 && dy_token == g_last_dy.token && dy == g_last_dy.data && e.diff_dst.inner == g_last_dy.desc;
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_DIFF_DST, reuse ? g_last_dy.converted : e.diff_dst.input(dy)},
+        {DNNL_ARG_WEIGHTS, e.weights.input(filter)},
+        {DNNL_ARG_DIFF_SRC, e.diff_src.output(dx)},
+    };
+    {
+      ScopedTimer time(Timer::kConvBackwardData);
+      e.prim.execute(cpu_stream(), args);
+    }
     e.diff_src.finish(dx);
     cpu_stream().wait();
     return true;
@@ -279,10 +325,17 @@ bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
         {DNNL_ARG_DIFF_DST, e.diff_dst.input(dy)},
         {DNNL_ARG_DIFF_WEIGHTS, e.diff_weights.output(dfilter)},
     };
+    g_last_dy = ConvertedDy();
+    if (e.diff_dst.inner != e.diff_dst.user) {
+      g_last_dy = ConvertedDy{dy, ++g_dy_tokens, e.diff_dst.inner, e.diff_dst.buffer};
+    }
     if (dbias != nullptr) {
       args[DNNL_ARG_DIFF_BIAS] = memory(memory::desc({s.out_channels}, dt::f32, tag::x), cpu_engine(), dbias);
     }
-    e.prim.execute(cpu_stream(), args);
+    {
+      ScopedTimer time(Timer::kConvBackwardWeights);
+      e.prim.execute(cpu_stream(), args);
+    }
     e.diff_weights.finish(dfilter);
     cpu_stream().wait();
     return true;
@@ -291,14 +344,49 @@ bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
   }
 }
 
+uint64_t last_dy_token() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return g_last_dy.token;
+}
+
 void set_conv_layouts(ConvLayouts layouts) {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_layouts = layouts;
 }
 ConvLayouts conv_layouts() { return g_layouts; }
 
+void set_conv_precision(Precision precision) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_precision = precision;
+}
+Precision conv_precision() { return g_precision; }
+
+bool native_bf16() {
+  const auto isa = static_cast<int>(dnnl::get_effective_cpu_isa());
+  const auto bf16 = static_cast<int>(dnnl::cpu_isa::avx512_core_bf16);
+  // The ISA values are bit sets: each contains the features of the ones it extends.
+  return (isa & bf16) == bf16;
+}
+
+std::string cpu_isa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "unknown";
+  }
+}
+
 void clear_conv_cache() {
   std::lock_guard<std::mutex> lock(g_mutex);
+  g_last_dy = ConvertedDy();
   g_forward.clear();
   g_backward_data.clear();
   g_backward_weights.clear();

@@ -88,6 +88,7 @@ void binary_op(Broadcast mode, const float* a, const float* b, float* out, int64
 }  // namespace
 
 void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha) {
+  ScopedTimer time(Timer::kElementwise);
   switch (op) {
     case UnaryOp::kRelu:
       // Math.max(0, NaN) is NaN in TF.js; (v < 0) keeps NaN too.
@@ -104,6 +105,7 @@ void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha) {
 }
 
 void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* out, int64_t size, int64_t inner) {
+  ScopedTimer time(Timer::kElementwise);
   switch (op) {
     case BinaryOp::kAdd: binary_op<BinaryOp::kAdd>(mode, a, b, out, size, inner); break;
     case BinaryOp::kSub: binary_op<BinaryOp::kSub>(mode, a, b, out, size, inner); break;
@@ -114,6 +116,7 @@ void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* 
 }
 
 void sum_leading(const float* x, float* out, int64_t outer, int64_t inner) {
+  ScopedTimer time(Timer::kElementwise);
   // Each thread sums a slice of rows in double (as TF.js does); the partial sums are added at the end.
   const bool parallel = outer * inner >= kParallelMin;
   const int threads = parallel ? omp_get_max_threads() : 1;
@@ -138,6 +141,7 @@ void sum_leading(const float* x, float* out, int64_t outer, int64_t inner) {
 }
 
 void sum_trailing(const float* x, float* out, int64_t outer, int64_t inner) {
+  ScopedTimer time(Timer::kElementwise);
 #pragma omp parallel for schedule(static) if (outer * inner >= kParallelMin)
   for (int64_t r = 0; r < outer; ++r) {
     const float* row = x + r * inner;

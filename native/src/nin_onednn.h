@@ -30,9 +30,13 @@ struct PoolShape {
 // Convolutions run on oneDNN. Each returns false when oneDNN rejects the shape (the caller falls back to JS).
 // relu: max(y, 0) with NaN kept, as TF.js's Relu (oneDNN's own ReLU post-op turns NaN into 0).
 bool conv_forward(const ConvShape& s, const float* x, const float* filter, const float* bias, bool relu, float* y);
-bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx);
+// dy_token: 0, or what last_dy_token() returned right after the weight gradient of this same dy (a tensor that
+// stayed alive in between): its conversion into the primitive's layout (bf16, blocked) is then reused, not redone.
+bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx, uint64_t dy_token);
 // dbias may be null; otherwise it receives the bias gradient (dy summed over batch and space).
 bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter, float* dbias);
+// Names the dy the last weight gradient converted (0 when it used dy as it was); see conv_backward_data.
+uint64_t last_dy_token();
 // Memory layouts the convolution primitives ask for (format_tag::any lets oneDNN choose a blocked one, and
 // the TF.js tensors are reordered into it): kPlain = nhwc/hwio as TF.js stores them (oneDNN's gemm kernels),
 // kBlockedWeights = nhwc activations with blocked weights (direct AVX-512 kernels), kBlocked = both blocked,
@@ -43,9 +47,54 @@ enum class ConvLayouts { kPlain = 0, kBlockedWeights = 1, kBlocked = 2, kAuto = 
 inline constexpr const char* kConvLayoutsNames[] = {"plain", "blocked-weights", "blocked", "auto"};
 void set_conv_layouts(ConvLayouts layouts);
 ConvLayouts conv_layouts();
+// The arithmetic of the convolutions. kBf16 is mixed precision as PyTorch's CPU autocast: each input (x, dy,
+// the filter) is rounded to bfloat16 when reordered into the primitive's layout, products are summed in float32,
+// and every output (y, dx, the filter and bias gradients) is float32; TF.js's tensors stay float32 throughout.
+enum class Precision { kFp32 = 0, kBf16 = 1 };
+inline constexpr const char* kPrecisionNames[] = {"fp32", "bf16"};
+void set_conv_precision(Precision precision);
+Precision conv_precision();
+// Whether oneDNN runs bf16 convolutions on this CPU with its native bf16 instructions (AVX512-BF16 or AMX),
+// as opposed to emulating them or rejecting them.
+bool native_bf16();
+// The instruction set oneDNN dispatches to here, e.g. "avx512_core_bf16".
+std::string cpu_isa();
 // Drops cached primitives and their buffers.
 void clear_conv_cache();
 std::string onednn_version();
+
+// Where native time goes, summed since the last reset (nin bench --breakdown): each kernel's own work, with the
+// reorders at the convolutions' boundary (TF.js's layouts to oneDNN's and back, and float32 <-> bf16) apart.
+enum class Timer {
+  kConvForward = 0,
+  kConvBackwardData = 1,
+  kConvBackwardWeights = 2,
+  kReorderWeights = 3,
+  kReorderActivations = 4,
+  kPool = 5,
+  kElementwise = 6,
+};
+inline constexpr const char* kTimerNames[] = {"convForward",    "convBackwardData",   "convBackwardWeights",
+                                              "reorderWeights", "reorderActivations", "pool",
+                                              "elementwise"};
+inline constexpr int kTimerCount = sizeof(kTimerNames) / sizeof(kTimerNames[0]);
+void add_time(Timer timer, int64_t nanoseconds);
+// Seconds and calls per timer, in kTimerNames' order.
+void read_timers(double* seconds, int64_t* calls);
+void reset_timers();
+
+// Adds the time from its construction to its destruction to one timer.
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(Timer timer);
+  ~ScopedTimer();
+  ScopedTimer(const ScopedTimer&) = delete;
+  ScopedTimer& operator=(const ScopedTimer&) = delete;
+
+ private:
+  Timer timer_;
+  int64_t start_;
+};
 
 void max_pool(const PoolShape& s, const float* x, float* y);
 void max_pool_grad(const PoolShape& s, const float* dy, const float* x, float* dx);

@@ -39,6 +39,7 @@ void zero(float* data, int64_t size) {
 }  // namespace
 
 void max_pool(const PoolShape& s, const float* x, float* y) {
+  ScopedTimer time(Timer::kPool);
   const int c_count = s.channels;
   const float lowest = -std::numeric_limits<float>::infinity();
 #pragma omp parallel for collapse(2) schedule(static)
@@ -61,6 +62,7 @@ void max_pool(const PoolShape& s, const float* x, float* y) {
 }
 
 void max_pool_grad(const PoolShape& s, const float* dy, const float* x, float* dx) {
+  ScopedTimer time(Timer::kPool);
   const int c_count = s.channels;
   const int blocks = (c_count + kChannelBlock - 1) / kChannelBlock;
   const int64_t in_image = (int64_t)s.in_height * s.in_width * c_count;
@@ -108,6 +110,7 @@ void max_pool_grad(const PoolShape& s, const float* dy, const float* x, float* d
 }
 
 void avg_pool(const PoolShape& s, const float* x, float* y) {
+  ScopedTimer time(Timer::kPool);
   const int c_count = s.channels;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int b = 0; b < s.batch; ++b) {
@@ -131,6 +134,7 @@ void avg_pool(const PoolShape& s, const float* x, float* y) {
 }
 
 void avg_pool_grad(const PoolShape& s, const float* dy, float* dx) {
+  ScopedTimer time(Timer::kPool);
   const int c_count = s.channels;
   const int blocks = (c_count + kChannelBlock - 1) / kChannelBlock;
   const int64_t in_image = (int64_t)s.in_height * s.in_width * c_count;

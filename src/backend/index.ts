@@ -1,10 +1,10 @@
 // Which engine runs the math: picks and initialises a TF.js backend, and says why when one is missing.
 import * as tf from '@tensorflow/tfjs';
-import type { BackendChoice } from '../config';
-import { NinError } from '../errors';
+import type { BackendChoice, PrecisionChoice } from '../config';
+import { NinError, UsageError } from '../errors';
 import { capThreads } from '../resources';
 import { loadTensorflow, tensorflowLoadError, tensorflowOnGpu } from './tensorflow';
-import { onednnStatus, registerOnednnBackend, setOnednnThreads, onednnThreads } from './onednn';
+import { onednnStatus, registerOnednnBackend, setOnednnConvPrecision, setOnednnThreads, onednnThreads, type OnednnStatus } from './onednn';
 import {
   adapterName,
   largestTensorBytesPerImage,
@@ -16,12 +16,16 @@ import {
 } from './webgpu';
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'tensorflow', 'onednn', 'cpu'];
+export const PRECISION_CHOICES: readonly PrecisionChoice[] = ['fp32', 'bf16', 'auto'];
+export type Precision = 'fp32' | 'bf16';
 
 export interface BackendInfo {
   name: string; // the TF.js backend name in use: webgpu, tensorflow, onednn or cpu
   detail: string; // e.g. "NVIDIA H200 (nvidia, hopper)", "tfjs-node-gpu", "oneDNN 2.6.3, 2 threads", "pure-JS kernels"
   threads: number | null;
   maxTensorBytes: number | null; // the largest tensor one kernel may bind (webgpu); null: no such limit
+  precision: Precision; // what the convolutions compute in (bf16: onednn only)
+  isa: string | null; // the instruction set oneDNN dispatches to (onednn), e.g. avx512_core_bf16
 }
 
 export interface BackendAvailability {
@@ -56,7 +60,9 @@ export async function backendAvailability(): Promise<BackendAvailability[]> {
     {
       name: 'onednn',
       available: onednn.available,
-      detail: onednn.available ? `oneDNN ${onednn.version ?? ''}`.trim() : (onednn.reason ?? 'unavailable'),
+      detail: onednn.available
+        ? `oneDNN ${onednn.version ?? ''} on ${onednn.isa}, ${onednn.nativeBf16 ? 'bf16 native (--precision auto uses it)' : 'no native bf16 (--precision auto stays fp32)'}`
+        : (onednn.reason ?? 'unavailable'),
     },
     { name: 'cpu', available: true, detail: 'TF.js pure-JS kernels (slow: for tests and tiny runs)' },
   ];
@@ -73,6 +79,7 @@ export async function initBackend(
   choice: BackendChoice,
   threads: number | null,
   warn: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+  precisionChoice: PrecisionChoice = 'fp32',
 ): Promise<BackendInfo> {
   // Production mode skips TF.js's debug checks and its "install tfjs-node" banner; we print our own warning.
   tf.enableProdMode();
@@ -80,6 +87,7 @@ export async function initBackend(
   let name: 'webgpu' | 'tensorflow' | 'onednn' | 'cpu';
   if (choice === 'auto') {
     if ((await probeAdapters()).adapters.some((a) => a.type === 'gpu')) {
+      resolvePrecision(precisionChoice, 'webgpu', onednnStatus()); // --precision bf16 is a usage error here too
       try {
         return await initWebgpu(true);
       } catch (err) {
@@ -95,6 +103,8 @@ export async function initBackend(
       name = 'cpu';
     }
   } else name = choice;
+  // Checked before any engine starts, so a wrong combination costs nothing.
+  const precision = resolvePrecision(precisionChoice, name, onednnStatus());
 
   if (name === 'webgpu') return initWebgpu(false);
   if (name === 'tensorflow') {
@@ -104,24 +114,50 @@ export async function initBackend(
         `--backend tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, which did not load (${tensorflowLoadError()}); use --backend onednn or auto`,
       );
     await tf.setBackend('tensorflow');
-    return { name, detail: pkg.replace('@tensorflow/', ''), threads: null, maxTensorBytes: null };
+    return { name, detail: pkg.replace('@tensorflow/', ''), threads: null, maxTensorBytes: null, precision, isa: null };
   }
   if (name === 'onednn') {
     const status = onednnStatus();
     if (!status.available) throw new NinError(`--backend onednn is unavailable: ${status.reason}`);
     registerOnednnBackend();
     if (threads !== null) setOnednnThreads(threads);
+    // Process-wide in the addon: set on every start, so a later fp32 start after a bf16 one computes in fp32.
+    setOnednnConvPrecision(precision);
     await tf.setBackend('onednn');
     const n = onednnThreads();
     return {
       name,
-      detail: `oneDNN ${status.version ?? ''}, ${n} thread${n === 1 ? '' : 's'}`.replace(' ,', ','),
+      detail: `oneDNN ${status.version ?? ''}, ${n} thread${n === 1 ? '' : 's'}, ${precision} on ${status.isa}`.replace(' ,', ','),
       threads: n,
       maxTensorBytes: null,
+      precision,
+      isa: status.isa ?? null,
     };
   }
   await tf.setBackend('cpu');
-  return { name, detail: 'TF.js pure-JS kernels', threads: 1, maxTensorBytes: null };
+  return { name, detail: 'TF.js pure-JS kernels', threads: 1, maxTensorBytes: null, precision, isa: null };
+}
+
+/**
+ * What the convolutions compute in. bf16 exists on onednn only (TF.js's other kernels have no bf16), and only
+ * where the CPU has bf16 instructions (AVX512-BF16 or AMX): oneDNN 2.6 emulates bf16 on plain AVX-512, slower
+ * than float32, and rejects it below. `auto` takes bf16 wherever it is native: one NiN step's loss agrees with
+ * float32's within 1e-3 (test/onednn-bf16.test.ts) and one epoch of --recipe best ends within 0.01 accuracy of
+ * float32 from the same seed (README, "bf16"); bf16 keeps float32's exponent range, so no loss scaling is needed.
+ */
+export function resolvePrecision(choice: PrecisionChoice, backend: string, onednn: OnednnStatus): Precision {
+  if (choice === 'fp32') return 'fp32';
+  const native = backend === 'onednn' && onednn.available && onednn.nativeBf16 === true;
+  if (choice === 'auto') return native ? 'bf16' : 'fp32';
+  if (backend !== 'onednn') {
+    throw new UsageError(`--precision bf16 runs on the onednn backend only, not ${backend}: add --backend onednn, or use --precision fp32`);
+  }
+  if (!native) {
+    throw new UsageError(
+      `--precision bf16 needs a CPU with bf16 instructions (AVX512-BF16 or AMX); oneDNN finds ${onednn.isa ?? 'none'} here: use --precision fp32`,
+    );
+  }
+  return 'bf16';
 }
 
 /** webgpu on its adapter; `requireGpu` (auto) refuses a software adapter, which the backend line names. */
@@ -129,7 +165,14 @@ async function initWebgpu(requireGpu: boolean): Promise<BackendInfo> {
   const adapter = await startWebgpu(requireGpu);
   const detail =
     adapter.type === 'software' ? `${adapterName(adapter)}; software adapter: runs on the CPU, slower than onednn` : adapterName(adapter);
-  return { name: 'webgpu', detail, threads: null, maxTensorBytes: Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize) };
+  return {
+    name: 'webgpu',
+    detail,
+    threads: null,
+    maxTensorBytes: Math.min(adapter.maxStorageBufferBindingSize, adapter.maxBufferSize),
+    precision: 'fp32',
+    isa: null,
+  };
 }
 
 export type { MicroBatchPlan };

@@ -6,6 +6,8 @@ export interface OnednnStatus {
   available: boolean;
   reason?: string; // one line naming the fix
   version?: string; // oneDNN's version, e.g. "2.6.3"
+  isa?: string; // the instruction set oneDNN dispatches to, e.g. "avx512_core_bf16"
+  nativeBf16?: boolean; // whether this CPU runs bf16 convolutions natively (AVX512-BF16 or AMX)
 }
 
 /** One 2-D convolution, named as TF.js's Conv2DInfo names it (padding flattened); see nin::ConvShape. */
@@ -57,6 +59,24 @@ const BROADCASTS = ['same', 'scalarA', 'scalarB', 'rowB', 'rowA'] as const;
  */
 const CONV_LAYOUTS = ['plain', 'blocked-weights', 'blocked', 'auto'] as const;
 export type OnednnConvLayouts = (typeof CONV_LAYOUTS)[number];
+/**
+ * The convolutions' arithmetic: 'fp32', or 'bf16', mixed precision as PyTorch's CPU autocast (bfloat16 inputs,
+ * float32 accumulation and outputs; TF.js's tensors, the weights and the optimizer stay float32).
+ */
+export const CONV_PRECISIONS = ['fp32', 'bf16'] as const;
+export type ConvPrecision = (typeof CONV_PRECISIONS)[number];
+/** Native time per kind of work (nin::Timer), in the addon's order. */
+export const NATIVE_TIMERS = [
+  'convForward',
+  'convBackwardData',
+  'convBackwardWeights',
+  'reorderWeights',
+  'reorderActivations',
+  'pool',
+  'elementwise',
+] as const;
+export type NativeTimer = (typeof NATIVE_TIMERS)[number];
+export type NativeTimes = Record<NativeTimer, { seconds: number; calls: number }>;
 
 /** An enum as the addon exports it: a frozen {name: value} object. */
 type NativeEnum<Names extends readonly string[]> = Readonly<Record<Names[number], number>>;
@@ -70,9 +90,11 @@ export interface Addon {
   readonly BinaryOp: NativeEnum<typeof BINARY_OPS>;
   readonly Broadcast: NativeEnum<typeof BROADCASTS>;
   readonly ConvLayouts: NativeEnum<typeof CONV_LAYOUTS>;
+  readonly Precision: NativeEnum<typeof CONV_PRECISIONS>;
   // Convolutions return false when oneDNN rejects the shape; the caller then runs TF.js's kernel.
   conv2d(shape: ConvShape, x: Float32Array, filter: Float32Array, bias: Float32Array | null, relu: boolean, y: Float32Array): boolean;
-  conv2dBackpropInput(shape: ConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array): boolean;
+  // dyToken: 0, or lastDyToken() read right after conv2dBackpropFilter of this same dy, whose conversion is then reused.
+  conv2dBackpropInput(shape: ConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array, dyToken: number): boolean;
   conv2dBackpropFilter(shape: ConvShape, x: Float32Array, dy: Float32Array, dfilter: Float32Array, dbias: Float32Array | null): boolean;
   maxPool(shape: PoolShape, x: Float32Array, y: Float32Array): void;
   maxPoolGrad(shape: PoolShape, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
@@ -87,6 +109,12 @@ export interface Addon {
   cores(): number;
   setConvLayouts(layouts: number): void;
   convLayouts(): number;
+  setConvPrecision(precision: number): void;
+  convPrecision(): number;
+  cpu(): { isa: string; nativeBf16: boolean };
+  timers(): NativeTimes;
+  lastDyToken(): number;
+  resetTimers(): void;
   clearCache(): void;
   version(): string;
 }
@@ -107,6 +135,7 @@ function missingEnumName(loaded: Addon): string | undefined {
     ['BinaryOp', BINARY_OPS],
     ['Broadcast', BROADCASTS],
     ['ConvLayouts', CONV_LAYOUTS],
+    ['Precision', CONV_PRECISIONS],
   ];
   for (const [enumName, names] of expected) {
     const values = (loaded as unknown as Record<string, Record<string, unknown> | undefined>)[enumName];
@@ -143,7 +172,7 @@ export function onednnStatus(): OnednnStatus {
   const native = loadAddon();
   if (native === undefined) return { available: false, reason: loadFailure };
   try {
-    return { available: true, version: native.version() };
+    return { available: true, version: native.version(), ...native.cpu() };
   } catch (err) {
     return { available: false, reason: `the oneDNN addon does not answer (${(err as Error).message}): ${REBUILD_HINT}` };
   }
@@ -180,4 +209,29 @@ export function onednnConvLayouts(): OnednnConvLayouts {
   const name = CONV_LAYOUTS.find((n) => native.ConvLayouts[n] === value);
   if (name === undefined) throw new Error(`the oneDNN addon reports unknown conv layouts ${value}`);
   return name;
+}
+
+export function setOnednnConvPrecision(precision: ConvPrecision): void {
+  const native = requireAddon();
+  if (!Object.hasOwn(native.Precision, precision)) {
+    throw new Error(`conv precision must be one of ${Object.keys(native.Precision).join(', ')} (got ${precision})`);
+  }
+  native.setConvPrecision(native.Precision[precision]);
+}
+
+export function onednnConvPrecision(): ConvPrecision {
+  const native = requireAddon();
+  const value = native.convPrecision();
+  const name = CONV_PRECISIONS.find((n) => native.Precision[n] === value);
+  if (name === undefined) throw new Error(`the oneDNN addon reports unknown conv precision ${value}`);
+  return name;
+}
+
+/** Native seconds and calls per kind of work since the last resetOnednnTimers(). */
+export function onednnTimers(): NativeTimes {
+  return requireAddon().timers();
+}
+
+export function resetOnednnTimers(): void {
+  requireAddon().resetTimers();
 }

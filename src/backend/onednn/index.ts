@@ -1,7 +1,19 @@
 // The 'onednn' TF.js backend: TF.js's pure-JS CPU backend with its hot kernels (convolutions, pooling,
 // ReLU, elementwise ops and sums) on the nin_onednn native addon. This file is its public surface.
-export { onednnConvLayouts, onednnStatus, onednnThreads, setOnednnConvLayouts, setOnednnThreads } from './addon';
-export type { OnednnConvLayouts, OnednnStatus } from './addon';
+export {
+  CONV_PRECISIONS,
+  NATIVE_TIMERS,
+  onednnConvLayouts,
+  onednnConvPrecision,
+  onednnStatus,
+  onednnThreads,
+  onednnTimers,
+  resetOnednnTimers,
+  setOnednnConvLayouts,
+  setOnednnConvPrecision,
+  setOnednnThreads,
+} from './addon';
+export type { ConvPrecision, NativeTimer, NativeTimes, OnednnConvLayouts, OnednnStatus } from './addon';
 export { FUSED_CONV } from './fused-conv';
 export { FILTER_BIAS_GRAD } from './kernels-conv';
 export { RELU_GRAD } from './kernels-elementwise';

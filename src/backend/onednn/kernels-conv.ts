@@ -6,6 +6,21 @@ import type { Addon, ConvShape } from './addon';
 import { floats, KernelArgs, NativeKernel, output, Tensor4Shape } from './backend';
 
 export const FILTER_BIAS_GRAD = 'NinConv2DBackpropFilterBias';
+/**
+ * An attribute nin adds to Conv2DBackpropInput when the same dy's weight gradient ran just before (fused-conv.ts):
+ * the addon then reuses that kernel's conversion of dy (to bf16, or to a blocked layout) instead of redoing it.
+ */
+export const DY_TOKEN_ATTR = 'ninDyToken';
+
+// What the last native filter gradient's dy conversion is called (0: none, or the JS kernel ran).
+let lastDyToken = 0;
+
+/** The token of the dy the last FILTER_BIAS_GRAD converted natively, once: reading it clears it. */
+export function takeDyToken(): number {
+  const token = lastDyToken;
+  lastDyToken = 0;
+  return token;
+}
 
 export function convShape(info: tf.backend_util.Conv2DInfo): ConvShape {
   const p = info.padInfo;
@@ -102,12 +117,15 @@ export const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) =
   );
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
   const dx = output(backend, tf.util.sizeFromShape(info.inShape));
-  if (!native.conv2dBackpropInput(convShape(info), dyValues, filterValues, dx)) return undefined;
+  const token = (attrs as unknown as Record<string, unknown>)[DY_TOKEN_ATTR];
+  const dyToken = typeof token === 'number' && Number.isSafeInteger(token) && token > 0 ? token : 0;
+  if (!native.conv2dBackpropInput(convShape(info), dyValues, filterValues, dx, dyToken)) return undefined;
   return backend.makeTensorInfo(info.inShape, 'float32', dx);
 };
 
 /** The filter gradient, with the bias gradient (dy summed over batch and space) when `withBias`. */
 function filterGrad(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBias: boolean): tf.TensorInfo[] | undefined {
+  lastDyToken = 0;
   const { x, dy } = args.inputs as Record<string, tf.TensorInfo>;
   const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   if (!isNhwc(attrs.dataFormat) || x.shape.length !== 4 || dy.shape.length !== 4) return undefined;
@@ -128,6 +146,7 @@ function filterGrad(args: KernelArgs, native: Addon, backend: MathBackendCPU, wi
   const dfilter = output(backend, tf.util.sizeFromShape(info.filterShape));
   const dbias = withBias ? output(backend, info.outChannels) : null;
   if (!native.conv2dBackpropFilter(convShape(info), xValues, dyValues, dfilter, dbias)) return undefined;
+  lastDyToken = native.lastDyToken();
   const filterInfo = backend.makeTensorInfo(info.filterShape, 'float32', dfilter);
   return dbias === null ? [filterInfo] : [filterInfo, backend.makeTensorInfo([info.outChannels], 'float32', dbias)];
 }
