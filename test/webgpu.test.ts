@@ -164,6 +164,12 @@ describe('kernels on webgpu against cpu', () => {
     });
   }
 
+  test("nin's filter gradient is the one webgpu runs (the conv cases above check its values)", async (t) => {
+    if (!needsAdapter(t)) return;
+    await initBackend('webgpu', null);
+    assert.equal((tf.getKernel('Conv2DBackpropFilter', 'webgpu') as { nin?: boolean } | undefined)?.nin, true);
+  });
+
   test('max-pool 3x3/2 with its gradient, relu, global average pool, softmax cross-entropy', async (t) => {
     if (!needsAdapter(t)) return;
     const x = random([2, 15, 15, 8], 4);
