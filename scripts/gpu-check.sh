@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The webgpu backend on this machine's GPU, in under 5 minutes: `nin info`, `nin bench --backend webgpu`
 # at 96px batch 64 and 224px batch 128, one 224px epoch on 10,000 images (its checkpoint scored again on
-# onednn), one training step against onednn, and peak GPU memory. Progress on stderr; stdout gets one
+# onednn), one training step against onednn, and peak GPU memory (nvidia-smi, and the buffer pool of TF.js). Progress on stderr; stdout gets one
 # JSON line. A step that fails is recorded in that line ({"error": ...}) and the rest still run.
 # Without a hardware adapter (lavapipe, SwiftShader) it runs the same steps with small numbers.
 # Needs `npm ci` (or npm run build) and the dataset; GPU_CHECK_SMALL=1 forces the small numbers.
@@ -82,12 +82,18 @@ node -e 'const fs = require("fs"); const [dir, small, started] = process.argv.sl
   const read = (name) => { try { return JSON.parse(fs.readFileSync(`${dir}/${name}.json`, "utf8")); } catch { return { error: `${name}: no result` }; } };
   let info = null; try { info = JSON.parse(fs.readFileSync(`${dir}/info.out`, "utf8")); } catch {}
   const adapter = info?.webgpu.adapters.find((a) => a.type === "gpu") ?? info?.webgpu.adapters[0] ?? null;
-  const bench = [read("bench1"), read("bench2")].map((b) => b.error ? b : { imageSize: b.imageSize, batchSize: b.batchSize, trainImagesPerSec: b.trainImagesPerSec, inferImagesPerSec: b.inferImagesPerSec });
+  const bench = [read("bench1"), read("bench2")].map((b) => b.error ? b : { imageSize: b.imageSize, batchSize: b.batchSize, trainImagesPerSec: b.trainImagesPerSec, inferImagesPerSec: b.inferImagesPerSec,
+    gpuMiBAllocated: b.gpuBytesAllocated === null ? null : Math.round(b.gpuBytesAllocated / 2 ** 20) });
   const train = read("train"), parity = read("parity");
   let peak = null; try { const v = fs.readFileSync(`${dir}/memory.log`, "utf8").split("\n").map(Number).filter((n) => n > 0); if (v.length) peak = Math.max(...v); } catch {}
+  // Peak GPU memory two ways: what the driver saw in use (nvidia-smi, sampled; the whole process) and the
+  // largest buffer pool TF.js allocated in a bench (its pool never shrinks, so that is its high-water mark).
+  const pools = bench.filter((b) => typeof b.gpuMiBAllocated === "number").map((b) => b.gpuMiBAllocated);
+  const peakGpuMemory = { nvidiaSmiMiB: peak, nvidiaSmiNote: peak === null ? "nvidia-smi not found or reported nothing (not an NVIDIA GPU, or lavapipe)" : undefined,
+    tfjsAllocatedMiB: pools.length ? Math.max(...pools) : null, tfjsNote: pools.length ? undefined : "no bench reported the webgpu memory of TF.js (both failed?)" };
   const ok = [...bench, train, parity].every((r) => !r.error) && parity.lossDifference <= 1e-3 && parity.gradientDifference <= 1e-3
     && (train.testAccOnOnednn === undefined || train.testAccOnOnednn === train.testAcc);
   console.log(JSON.stringify({ ok, small: small === "true", adapter: adapter && { description: adapter.description, vendor: adapter.vendor, architecture: adapter.architecture, type: adapter.type,
       maxStorageBufferBindingSize: adapter.maxStorageBufferBindingSize }, adapterProblem: info ? info.webgpu.problem : "nin info failed",
-    bench, train, parity, peakGpuMemoryMiB: peak, gpuBytesAllocatedAfterParity: parity.gpuBytesAllocated ?? null, seconds: Math.round(Date.now() / 1000 - Number(started)) }));' \
+    bench, train, parity, peakGpuMemory, gpuBytesAllocatedAfterParity: parity.gpuBytesAllocated ?? null, seconds: Math.round(Date.now() / 1000 - Number(started)) }));' \
   "$work" "$small" "$started"

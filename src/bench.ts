@@ -1,12 +1,13 @@
 // `nin bench`: training and inference images/s on synthetic input, measured as
 // scripts/reference/torch_bench.py measures PyTorch (one warm-up step, then forward + backward + update only),
-// and with --breakdown, where a training step's time goes.
+// and with --breakdown, where a training step's time goes; on a GPU backend, the device memory TF.js allocated.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, microBatchPlan, type Precision } from './backend';
 import { NATIVE_TIMERS, onednnTimers, resetOnednnTimers, type NativeTimer } from './backend/onednn';
 import { type BackendChoice, DEFAULT_RECIPE, type PrecisionChoice } from './config';
 import { buildNin, forward } from './model';
-import { makeTrainer, trainStep, type Trainer } from './step';
+import { DeferredReads } from './deferred-reads';
+import { deferredStep, makeTrainer, type Trainer } from './step';
 import { mulberry32 } from './random';
 
 export interface BenchOptions {
@@ -44,6 +45,26 @@ export interface BenchResult {
   trainImagesPerSec: number;
   inferImagesPerSec: number;
   breakdown?: StepBreakdown;
+  // The most device memory the backend allocated (TF.js's webgpu buffer pool, which keeps every
+  // buffer it created for reuse, so its size is its high-water mark); null with the reason elsewhere.
+  gpuBytesAllocated: number | null;
+  gpuBytesAllocatedNote?: string;
+}
+
+/** Read back every this many steps, as `nin train` does when no progress line asks sooner. */
+const READ_EVERY_STEPS = 32;
+
+/** What the backend can say about the device memory it allocated. */
+function gpuMemory(backend: string): Pick<BenchResult, 'gpuBytesAllocated' | 'gpuBytesAllocatedNote'> {
+  const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
+  if (typeof memory.numBytesAllocatedInGPU === 'number') return { gpuBytesAllocated: memory.numBytesAllocatedInGPU };
+  return {
+    gpuBytesAllocated: null,
+    gpuBytesAllocatedNote:
+      backend === 'tensorflow'
+        ? 'libtensorflow does not report device memory to TF.js (nvidia-smi does)'
+        : `${backend} runs on the CPU: no device memory`,
+  };
 }
 
 /**
@@ -85,19 +106,33 @@ export async function bench(
     // The step `nin train` takes, dropout on: the benchmark times exactly what training runs.
     const plan = microBatchPlan(backend, model, options.batchSize);
     if (plan) log(plan.note);
-    const step = (i: number) =>
-      trainStep(trainer, x, labels, options.batchSize, {
-        imageSize: options.imageSize,
-        labelSmoothing: 0,
-        weightDecay: 0,
-        dropoutSeed: i,
-        microBatchSize: plan?.size,
-      });
-    await step(0); // warm-up: primitive creation, allocations
-    // The native timers run always (a clock read per kernel), so the timed steps are the measured ones.
-    if (native) resetOnednnTimers();
-    let t = process.hrtime.bigint();
-    for (let i = 1; i <= options.steps; i++) await step(i);
+    // Steps are queued and their losses read back every READ_EVERY_STEPS steps, as training does:
+    // on a GPU a read per step would time a drained queue per step.
+    const pending = new DeferredReads(READ_EVERY_STEPS);
+    const step = async (i: number) => {
+      pending.push(
+        deferredStep(trainer, x, labels, options.batchSize, {
+          imageSize: options.imageSize,
+          labelSmoothing: 0,
+          weightDecay: 0,
+          dropoutSeed: i,
+          microBatchSize: plan?.size,
+        }),
+      );
+      if (pending.full) await pending.take();
+    };
+    let t: bigint;
+    try {
+      await step(0); // warm-up: primitive creation, allocations
+      await pending.take();
+      // The native timers run always (a clock read per kernel), so the timed steps are the measured ones.
+      if (native) resetOnednnTimers();
+      t = process.hrtime.bigint();
+      for (let i = 1; i <= options.steps; i++) await step(i);
+      await pending.take();
+    } finally {
+      pending.dispose();
+    }
     const trainSeconds = Number(process.hrtime.bigint() - t) / 1e9;
     const stepTimes = native ? onednnTimers() : null;
     const breakdown = options.breakdown ? measureBreakdown(trainer, options, trainSeconds, stepTimes) : undefined;
@@ -125,6 +160,7 @@ export async function bench(
       trainImagesPerSec: round((options.batchSize * options.steps) / trainSeconds),
       inferImagesPerSec: round((options.batchSize * options.steps) / inferSeconds),
       ...(breakdown ? { breakdown } : {}),
+      ...gpuMemory(backend.name),
     };
   } finally {
     model.dispose();

@@ -5,6 +5,10 @@ import { forward, NUM_CLASSES } from './model';
 import { loadCheckpoint } from './checkpoint';
 import { initBackend, type BackendInfo } from './backend';
 import type { BackendChoice, PrecisionChoice } from './config';
+import { DeferredReads } from './deferred-reads';
+
+/** Test batches whose results may wait on the device before being read back. */
+const READ_EVERY_BATCHES = 32;
 
 export interface SplitScore {
   examples: number;
@@ -37,27 +41,48 @@ export async function scoreSplit(
   let correct = 0;
   let examples = 0;
   let done = 0;
-  for (const batch of batches(split, { batchSize, imageSize, shuffle: false, seed: 0, epoch: 0 })) {
-    const outputs = tf.tidy(() => {
-      const x = tf.tensor4d(batch.x, [batch.size, imageSize, imageSize, 1]);
-      const logits = forward(model, x, false);
-      const labels = tf.tensor1d(batch.labels, 'int32');
-      const perExample = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, NUM_CLASSES), logits, undefined, undefined, tf.Reduction.NONE);
-      return [tf.argMax(logits, 1), perExample, tf.any(tf.notEqual(logits, 0), 0)];
+  // Each batch's predictions, losses and nonzero-logit flags wait on the device and are read back
+  // many batches at a time (on a GPU a read per batch would drain its queue every batch).
+  const pending = new DeferredReads(READ_EVERY_BATCHES);
+  const labelsOf: Int32Array[] = [];
+  const settle = async () => {
+    const values = await pending.take();
+    values.forEach((v, b) => {
+      const labels = labelsOf[b];
+      const n = labels.length;
+      for (let i = 0; i < n; i++) {
+        const truth = labels[i];
+        const guess = v[i];
+        confusion[truth][guess]++;
+        if (truth === guess) correct++;
+        lossSum += v[n + i];
+      }
+      for (let c = 0; c < NUM_CLASSES; c++) nonzero[c] ||= v[2 * n + c] !== 0;
+      examples += n;
     });
-    const [predicted, losses, anyNonzero] = await Promise.all(outputs.map((t) => t.data()));
-    tf.dispose(outputs);
-    anyNonzero.forEach((v, c) => (nonzero[c] ||= v !== 0));
-    for (let i = 0; i < batch.size; i++) {
-      const truth = batch.labels[i];
-      const guess = predicted[i];
-      confusion[truth][guess]++;
-      if (truth === guess) correct++;
-      lossSum += losses[i];
+    labelsOf.length = 0;
+  };
+  try {
+    for (const batch of batches(split, { batchSize, imageSize, shuffle: false, seed: 0, epoch: 0 })) {
+      pending.push(
+        tf.tidy(() => {
+          const x = tf.tensor4d(batch.x, [batch.size, imageSize, imageSize, 1]);
+          const logits = forward(model, x, false);
+          const labels = tf.tensor1d(batch.labels, 'int32');
+          const perExample = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, NUM_CLASSES), logits, undefined, undefined, tf.Reduction.NONE);
+          // [predicted class x n, loss x n, nonzero logit x 10]: class indices and flags are exact as float32.
+          const flags = tf.cast(tf.any(tf.notEqual(logits, 0), 0), 'float32');
+          return tf.concat([tf.cast(tf.argMax(logits, 1), 'float32'), perExample.flatten(), flags]);
+        }),
+      );
+      labelsOf.push(batch.labels);
+      if (pending.full) await settle();
+      done++;
+      if (options.afterBatch && (await options.afterBatch(done, total))) return null;
     }
-    examples += batch.size;
-    done++;
-    if (options.afterBatch && (await options.afterBatch(done, total))) return null;
+    await settle();
+  } finally {
+    pending.dispose();
   }
   const zeroLogitClasses = examples ? nonzero.flatMap((live, c) => (live ? [] : [c])) : [];
   return { examples, accuracy: examples ? correct / examples : 0, loss: examples ? lossSum / examples : 0, confusion, zeroLogitClasses };

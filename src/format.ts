@@ -84,10 +84,13 @@ export function formatInfo(r: InfoResult): string {
   return lines.join('\n');
 }
 
+function mib(bytes: number): string {
+  return `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MiB`;
+}
+
 /** WebGPU adapters, one block each, or why there are none. */
 function formatAdapters(probe: InfoResult['webgpu']): string[] {
   if (probe.adapters.length === 0) return [`webgpu adapters: none (${probe.problem ?? 'no reason given'})`];
-  const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20).toLocaleString('en-US')} MiB`;
   return [
     'webgpu adapters:',
     ...probe.adapters.flatMap((a) => [
@@ -99,7 +102,8 @@ function formatAdapters(probe: InfoResult['webgpu']): string[] {
 }
 
 export function formatBench(r: BenchResult): string {
-  const line = `${r.backend} (${r.detail}), ${r.imageSize}px, batch ${r.batchSize}: train ${r.trainImagesPerSec} images/s, inference ${r.inferImagesPerSec} images/s`;
+  const memory = r.gpuBytesAllocated === null ? '' : `, GPU memory ${mib(r.gpuBytesAllocated)}`;
+  const line = `${r.backend} (${r.detail}), ${r.imageSize}px, batch ${r.batchSize}: train ${r.trainImagesPerSec} images/s, inference ${r.inferImagesPerSec} images/s${memory}`;
   const b = r.breakdown;
   if (!b) return line;
   const share = (ms: number) => `${((100 * ms) / b.stepMs).toFixed(1).padStart(5)}%`;

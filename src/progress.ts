@@ -25,6 +25,16 @@ export function formatDuration(seconds: number): string {
 }
 
 const REDRAW_MS = 100; // a terminal line at most ten times a second
+// New loss/accuracy/speed on a terminal at most once a second: each is a read from the device, which
+// on a GPU drains its queue (the counts and ETAs still move ten times a second).
+const STATS_MS = 1000;
+
+/** The running numbers of an epoch's training batches, as the caller read them back. */
+export interface TrainStats {
+  loss: number;
+  accuracy: number;
+  imagesPerSec: number;
+}
 
 export class Progress {
   private epoch = 0;
@@ -36,6 +46,7 @@ export class Progress {
   private phaseStartDone = 0;
   private lastDraw = -Infinity;
   private lastLine = -Infinity;
+  private lastStats = -Infinity;
   private drawn = false;
   private epochSeconds: number | null = null; // the latest whole epoch's wall time, train and test
 
@@ -48,15 +59,33 @@ export class Progress {
   /** Starts (or resumes, `done` batches in) an epoch's training batches. */
   startEpoch(epoch: number, done: number): void {
     this.epoch = epoch;
+    this.lastStats = -Infinity; // the epoch's first batch shows its numbers
     this.setPhase('train', done);
   }
 
-  /** After each training batch: running loss and accuracy, images/s of the steps. */
-  trainBatch(done: number, loss: number, accuracy: number, imagesPerSec: number): void {
+  /**
+   * True when trainBatch would now show new numbers (on a terminal: an epoch's first batch, then once
+   * a second; in a log: a line every logEvery seconds): the caller reads them from the device only then.
+   */
+  statsDue(): boolean {
+    const now = this.now();
+    if (this.options.terminal) return now - this.lastStats >= STATS_MS;
+    return now - this.lastLine >= this.options.logEvery * 1000;
+  }
+
+  /**
+   * After each training batch: `done` batches queued, with the running loss and accuracy and the
+   * images/s when the caller read them (when statsDue said so). Without them a terminal line
+   * updates its counts and a log prints nothing.
+   */
+  trainBatch(done: number, stats?: TrainStats): void {
     this.done = done;
-    this.imagesPerSec = imagesPerSec;
-    this.detail = `loss ${loss.toFixed(3)} acc ${accuracy.toFixed(3)}`;
-    this.show();
+    if (stats) {
+      this.lastStats = this.now();
+      this.imagesPerSec = stats.imagesPerSec;
+      this.detail = `loss ${stats.loss.toFixed(3)} acc ${stats.accuracy.toFixed(3)}`;
+    }
+    if (stats || this.options.terminal) this.show();
   }
 
   startTest(): void {

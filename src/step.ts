@@ -91,14 +91,18 @@ function lossAndGrads(
   });
 }
 
-/**
- * One step on a batch of `size` images (x: NHWC floats). The update is skipped when the loss has
- * diverged, so such a step never reaches the weights. Asynchronous because a GPU backend cannot read
- * the loss back synchronously in Node (TF.js's dataSync on WebGPU needs a browser's OffscreenCanvas).
- */
-export function trainStep(trainer: Trainer, x: Float32Array, labels: Int32Array, size: number, options: StepOptions): Promise<StepResult> {
+/** A step computed but not yet applied: its loss and hits on the device, and the update it would make. */
+interface ComputedStep {
+  loss: tf.Scalar; // the batch's mean loss
+  hits: tf.Scalar; // correct predictions in the batch (int32)
+  update(): void; // applies the gradients (with weight decay) through the optimizer
+  dispose(): void; // frees everything above
+}
+
+/** Forward and backward on a batch, whole or as micro-batches; nothing is read back and nothing updated yet. */
+function computeStep(trainer: Trainer, x: Float32Array, labels: Int32Array, size: number, options: StepOptions): ComputedStep {
   const piece = Math.max(1, Math.min(size, options.microBatchSize ?? size));
-  if (piece >= size) return applyStep(trainer, options, [lossAndGrads(trainer, x, labels, size, options, options.dropoutSeed)], [size]);
+  if (piece >= size) return combine(trainer, options, [lossAndGrads(trainer, x, labels, size, options, options.dropoutSeed)], [size]);
   // Micro-batches: each piece's mean loss and gradients are weighted by its share of the batch, so
   // their sum is the whole batch's mean; each piece draws its own dropout mask from the step's seed.
   const pixels = options.imageSize * options.imageSize;
@@ -112,39 +116,80 @@ export function trainStep(trainer: Trainer, x: Float32Array, labels: Int32Array,
     );
     sizes.push(n);
   }
-  return applyStep(trainer, options, parts, sizes);
+  return combine(trainer, options, parts, sizes);
 }
 
-async function applyStep(
-  trainer: Trainer,
-  options: StepOptions,
-  parts: ReturnType<typeof lossAndGrads>[],
-  sizes: number[],
-): Promise<StepResult> {
+function combine(trainer: Trainer, options: StepOptions, parts: ReturnType<typeof lossAndGrads>[], sizes: number[]): ComputedStep {
   const total = sizes.reduce((a, b) => a + b, 0);
   const weights = sizes.map((n) => n / total);
   const single = parts.length === 1;
-  const [lossTensor, hitsTensor] = tf.tidy(() => [
+  const [loss, hits] = tf.tidy(() => [
     single ? tf.clone(parts[0].value) : tf.addN(parts.map((p, i) => tf.mul(p.value, weights[i]))),
     single ? tf.clone(parts[0].hits) : tf.addN(parts.map((p) => p.hits)),
-  ]);
+  ]) as [tf.Scalar, tf.Scalar];
+  return {
+    loss,
+    hits,
+    update: () =>
+      tf.tidy(() => {
+        const grads: tf.NamedTensorMap = {};
+        for (const v of trainer.variables) {
+          grads[v.name] = single ? parts[0].grads[v.name] : tf.addN(parts.map((p, i) => tf.mul(p.grads[v.name], weights[i])));
+          // As PyTorch's SGD weight_decay: the gradient gains weightDecay * w.
+          if (options.weightDecay > 0) grads[v.name] = tf.add(grads[v.name], tf.mul(v, options.weightDecay));
+        }
+        trainer.optimizer.applyGradients(grads);
+      }),
+    dispose: () => {
+      tf.dispose([loss, hits]);
+      for (const p of parts) tf.dispose([p.value, p.hits, ...Object.values(p.grads)]);
+    },
+  };
+}
+
+/**
+ * One step on a batch of `size` images (x: NHWC floats), its loss read back before the update: the
+ * update is skipped when the loss has diverged, so such a step never reaches the weights. For
+ * callers that need every step's loss (lr-find, parity scripts); `nin train` uses deferredStep.
+ * Asynchronous because a GPU backend cannot read the loss back synchronously in Node (TF.js's
+ * dataSync on WebGPU needs a browser's OffscreenCanvas).
+ */
+export async function trainStep(
+  trainer: Trainer,
+  x: Float32Array,
+  labels: Int32Array,
+  size: number,
+  options: StepOptions,
+): Promise<StepResult> {
+  const step = computeStep(trainer, x, labels, size, options);
   try {
-    const [lossValues, hitsValues] = await Promise.all([lossTensor.data(), hitsTensor.data()]);
+    const [lossValues, hitsValues] = await Promise.all([step.loss.data(), step.hits.data()]);
     const loss = lossValues[0];
     const hits = hitsValues[0];
     if (diverged(loss)) return { loss, hits, updated: false };
-    tf.tidy(() => {
-      const grads: tf.NamedTensorMap = {};
-      for (const v of trainer.variables) {
-        grads[v.name] = single ? parts[0].grads[v.name] : tf.addN(parts.map((p, i) => tf.mul(p.grads[v.name], weights[i])));
-        // As PyTorch's SGD weight_decay: the gradient gains weightDecay * w.
-        if (options.weightDecay > 0) grads[v.name] = tf.add(grads[v.name], tf.mul(v, options.weightDecay));
-      }
-      trainer.optimizer.applyGradients(grads);
-    });
+    step.update();
     return { loss, hits, updated: true };
   } finally {
-    tf.dispose([lossTensor, hitsTensor]);
-    for (const p of parts) tf.dispose([p.value, p.hits, ...Object.values(p.grads)]);
+    step.dispose();
+  }
+}
+
+/**
+ * One step whose update is applied at once, without waiting for its loss: nothing is read back, so
+ * a GPU runs this step while the CPU prepares the next. Returns [loss, hits] as a float32 tensor the
+ * caller owns and reads later (with other steps', see DeferredReads); a diverged loss has then
+ * already reached the weights, so the caller must check it before saving or reporting anything.
+ */
+export function deferredStep(trainer: Trainer, x: Float32Array, labels: Int32Array, size: number, options: StepOptions): tf.Tensor1D {
+  const step = computeStep(trainer, x, labels, size, options);
+  const metrics = tf.tidy(() => tf.stack([step.loss, tf.cast(step.hits, 'float32')])) as tf.Tensor1D;
+  try {
+    step.update();
+    return metrics;
+  } catch (err) {
+    metrics.dispose();
+    throw err;
+  } finally {
+    step.dispose();
   }
 }

@@ -1,6 +1,7 @@
 // The training loop: d2l's train_ch6 (SGD on softmax cross-entropy, running train loss/accuracy,
 // test accuracy per epoch), with the run directory, checkpoints, resume and clean interruption.
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { type ConfigSources, type TrainConfig, describeConfig, resumedConfig } from './config';
 import { batches, batchCount, type Dataset, loadFashionMnist, type Split, splitValidation } from './data';
 import { buildNin } from './model';
@@ -17,7 +18,8 @@ import { Progress } from './progress';
 import { takeOverSignals } from './signals';
 import { learningRateAt } from './schedule';
 import { TensorBoardWriter } from './tensorboard';
-import { diverged, makeOptimizer, makeTrainer, type Trainer, trainStep } from './step';
+import { DeferredReads } from './deferred-reads';
+import { deferredStep, diverged, makeOptimizer, makeTrainer, type Trainer } from './step';
 import { restoreOptimizerState, setLearningRate } from './tfjs-internals';
 import { NIN_VERSION } from './version';
 
@@ -50,6 +52,12 @@ interface TrainState {
   history: EpochMetrics[];
   partial: PartialEpoch | null;
 }
+
+/**
+ * The most training steps queued before their losses are read back: bounds how long a diverged run
+ * goes on unseen when no progress line asks for the numbers (a GPU read every 32 steps costs little).
+ */
+const READ_EVERY_BATCHES = 32;
 
 const STOP_SIGNALS: StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
@@ -218,6 +226,13 @@ class EpochLoop {
   private best: number;
   private readonly validationBatches: number;
   private lastSave = Date.now();
+  // Training steps queued since the last read (see settle): their [loss, hits] on the device, and what
+  // the log needs of each.
+  private readonly pending = new DeferredReads(READ_EVERY_BATCHES);
+  private queued: { step: number; size: number; learningRate: number }[] = [];
+  private intervalStart = process.hrtime.bigint();
+  // Seconds spent resizing batches since the last read, left out of the speed where steps run on the CPU (see settle).
+  private preparing = 0;
 
   constructor(
     private readonly run: RunDirectory,
@@ -307,7 +322,12 @@ class EpochLoop {
     return true;
   }
 
-  /** The epoch's training batches from `sums.batches` on, adding to `sums`. */
+  /**
+   * The epoch's training batches from `sums.batches` on, adding to `sums`. Steps are queued without
+   * reading anything back (on a GPU, the next batch is resized while this one runs); their losses and
+   * hits come back together in settle(), only when the progress line shows them, every
+   * READ_EVERY_BATCHES batches, and before anything is saved or the epoch ends.
+   */
   private async trainBatches(epoch: number, sums: PartialEpoch): Promise<void> {
     const { config, trainer } = this;
     this.progress?.startEpoch(epoch, sums.batches);
@@ -320,42 +340,97 @@ class EpochLoop {
       startBatch: sums.batches,
       augment: config.augment,
     });
-    for (const batch of stream) {
-      const step = (epoch - 1) * this.perEpoch + sums.batches;
-      const learningRate = learningRateAt(config, step, this.perEpoch);
-      setLearningRate(trainer.optimizer, learningRate);
+    const nextBatch = () => {
       const t0 = process.hrtime.bigint();
-      // An out-of-memory or lost GPU is reported asynchronously and can make reads return zeros: it
-      // ends the run before anything from this step is saved (last/ keeps the previous save).
-      const { loss, hits } = await trainStep(trainer, batch.x, batch.labels, batch.size, {
-        imageSize: config.imageSize,
-        labelSmoothing: config.labelSmoothing,
-        weightDecay: config.weightDecay,
-        dropoutSeed: deriveSeed(config.seed, 2, step),
-        microBatchSize: this.plan?.size,
-      }).catch((err) => {
-        throw explainGpuError(err);
-      });
-      throwIfGpuFault();
-      const stepSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      sums.trainSeconds += stepSeconds;
-      if (diverged(loss)) throw this.divergedError('loss', loss, `at epoch ${epoch}, batch ${sums.batches + 1}`);
-      sums.lossSum += loss * batch.size;
-      sums.correct += hits;
-      sums.examples += batch.size;
-      sums.batches++;
-      this.progress?.trainBatch(
-        sums.batches,
-        sums.lossSum / sums.examples,
-        sums.correct / sums.examples,
-        sums.examples / sums.trainSeconds,
-      );
-      const perStep = { loss, trainAcc: hits / batch.size, learningRate, imagesPerSec: batch.size / stepSeconds };
-      this.record('batch', perStep, step + 1);
-      if (await this.interrupts.check()) throw await this.stop(epoch, sums);
-      // --save-every: last/ mid-epoch, as a stop would save it, so a kill -9 loses at most that long.
-      if (this.out.saveEvery && Date.now() - this.lastSave >= this.out.saveEvery * 1000) await this.saveLast(epoch - 1, { ...sums });
+      const next = stream.next();
+      this.preparing += Number(process.hrtime.bigint() - t0) / 1e9;
+      return next;
+    };
+    this.intervalStart = process.hrtime.bigint();
+    this.preparing = 0;
+    try {
+      for (let next = nextBatch(); !next.done;) {
+        const batch = next.value;
+        const step = (epoch - 1) * this.perEpoch + sums.batches + this.queued.length;
+        const learningRate = learningRateAt(config, step, this.perEpoch);
+        setLearningRate(trainer.optimizer, learningRate);
+        try {
+          this.pending.push(
+            deferredStep(trainer, batch.x, batch.labels, batch.size, {
+              imageSize: config.imageSize,
+              labelSmoothing: config.labelSmoothing,
+              weightDecay: config.weightDecay,
+              dropoutSeed: deriveSeed(config.seed, 2, step),
+              microBatchSize: this.plan?.size,
+            }),
+          );
+        } catch (err) {
+          throw explainGpuError(err);
+        }
+        this.queued.push({ step, size: batch.size, learningRate });
+        // An out-of-memory or lost GPU is reported asynchronously: whatever has arrived ends the run now.
+        throwIfGpuFault();
+        // The next batch is prepared on the CPU while the GPU still runs this step: nothing waits for it yet.
+        next = nextBatch();
+        if (this.pending.full || this.progress?.statsDue()) await this.settle(epoch, sums);
+        else this.progress?.trainBatch(sums.batches + this.queued.length);
+        if (await this.interrupts.check()) throw await this.stop(epoch, sums);
+        // --save-every: last/ mid-epoch, as a stop would save it, so a kill -9 loses at most that long.
+        if (this.out.saveEvery && Date.now() - this.lastSave >= this.out.saveEvery * 1000) {
+          await this.settle(epoch, sums);
+          await this.saveLast(epoch - 1, { ...sums });
+          this.intervalStart = process.hrtime.bigint();
+          this.preparing = 0;
+        }
+      }
+      await this.settle(epoch, sums);
+    } finally {
+      // Unread only when the run is ending with an error: those steps are lost with it.
+      this.pending.dispose();
+      this.queued = [];
     }
+  }
+
+  /**
+   * Reads the queued steps' losses and hits back (one transfer), checks them, and adds them to
+   * `sums`, the TensorBoard log and the progress line. A NaN or exploding loss is therefore seen at
+   * the first read after its batch: within a second on a terminal, at the next --log-every line, after
+   * at most READ_EVERY_BATCHES batches, and always before a save, the test pass or a stop. The steps
+   * queued after it have changed the weights in memory by then, but the run ends here with
+   * divergedError, so neither they nor that loss are ever saved or reported.
+   */
+  private async settle(epoch: number, sums: PartialEpoch): Promise<void> {
+    const queued = this.queued;
+    this.queued = [];
+    const values = await this.pending.take().catch((err) => {
+      throw explainGpuError(err);
+    });
+    // A GPU fault can make reads return zeros: it ends the run before such numbers are used.
+    throwIfGpuFault();
+    if (queued.length === 0) return;
+    // Wall time since the last read. On a GPU that is the steps with the batches resized while they
+    // ran, which cannot be timed apart; on a CPU backend nothing overlaps, and the resizing is left
+    // out, as d2l's timer leaves out data loading, so examples/sec times the steps alone.
+    const now = process.hrtime.bigint();
+    const seconds = Number(now - this.intervalStart) / 1e9 - (this.backend.name === 'webgpu' ? 0 : this.preparing);
+    this.intervalStart = now;
+    this.preparing = 0;
+    sums.trainSeconds += seconds;
+    const imagesPerSec = queued.reduce((n, q) => n + q.size, 0) / seconds;
+    queued.forEach(({ step, size, learningRate }, i) => {
+      const [loss, hits] = values[i];
+      if (diverged(loss)) throw this.divergedError('loss', loss, `at epoch ${epoch}, batch ${sums.batches + 1}`);
+      sums.lossSum += loss * size;
+      sums.correct += hits;
+      sums.examples += size;
+      sums.batches++;
+      this.record('batch', { loss, trainAcc: hits / size, learningRate, imagesPerSec }, step + 1);
+    });
+    this.progress?.trainBatch(sums.batches, {
+      loss: sums.lossSum / sums.examples,
+      accuracy: sums.correct / sums.examples,
+      imagesPerSec: sums.examples / sums.trainSeconds,
+    });
   }
 
   /** Metrics, checkpoints, logs and the epoch line once the test pass is done. */
@@ -426,12 +501,19 @@ class EpochLoop {
   }
 
   private async saveLast(epoch: number, partial: PartialEpoch | null): Promise<void> {
-    await this.run.saveLast(this.trainer.model, this.meta(epoch, partial), await this.trainer.optimizer.getWeights());
+    const optimizerWeights = await this.trainer.optimizer.getWeights();
+    try {
+      await this.run.saveLast(this.trainer.model, this.meta(epoch, partial), optimizerWeights);
+    } finally {
+      // getWeights makes a new `iter` scalar each call (the slots are the optimizer's own variables): one tensor per save otherwise.
+      tf.dispose(optimizerWeights.filter((w) => w.name === 'iter').map((w) => w.tensor));
+    }
     this.lastSave = Date.now();
   }
 
-  /** A signal: save the epoch so far, then end with the signal's error. */
+  /** A signal: save the epoch so far (its queued steps read and checked first), then end with the signal's error. */
   private async stop(epoch: number, sums: PartialEpoch): Promise<InterruptedError> {
+    await this.settle(epoch, sums);
     this.progress?.clear();
     await this.saveLast(epoch - 1, sums);
     return new InterruptedError(this.interrupts.signal as StopSignal);

@@ -33,7 +33,7 @@ describe('progress', () => {
     progress.startEpoch(3, 0);
     for (let b = 1; b <= 40; b++) {
       tick(1000); // a batch a second
-      progress.trainBatch(b, 0.4123, 0.851, 128);
+      progress.trainBatch(b, { loss: 0.4123, accuracy: 0.851, imagesPerSec: 128 });
     }
     assert.equal(written.length, 1, written.join(''));
     // 60 batches left (60 s) + 30 test batches at a third of a batch (10 s); then 7 more epochs of 110 s.
@@ -49,7 +49,7 @@ describe('progress', () => {
       const { progress, tick } = harness({ terminal: true, columns: () => columns });
       progress.startEpoch(1, 0);
       tick(1000);
-      progress.trainBatch(10, 1.5, 0.5, 256);
+      progress.trainBatch(10, { loss: 1.5, accuracy: 0.5, imagesPerSec: 256 });
       const line = progress.terminalLine();
       assert.ok(line.length <= columns - 1, `${columns}: ${line.length} ${line}`);
       assert.match(line, /256 img\/s/, line);
@@ -62,9 +62,34 @@ describe('progress', () => {
     const { progress, written, tick } = harness({ terminal: true, columns: () => 80 });
     progress.startEpoch(1, 0);
     tick(500);
-    progress.trainBatch(1, 2.3, 0.1, 10);
+    progress.trainBatch(1, { loss: 2.3, accuracy: 0.1, imagesPerSec: 10 });
     assert.ok(written.every((w) => w.startsWith('\r')));
     progress.endEpoch(12);
     assert.equal(written.at(-1), '\r\x1b[K');
+  });
+
+  test('new numbers are asked for only when they would be shown: a log line is due, or a terminal second has passed', () => {
+    const plain = harness({ logEvery: 30 });
+    plain.progress.startEpoch(1, 0);
+    plain.tick(29_000);
+    assert.equal(plain.progress.statsDue(), false);
+    plain.progress.trainBatch(29); // counts only: no line
+    assert.equal(plain.written.length, 0);
+    plain.tick(1000);
+    assert.equal(plain.progress.statsDue(), true);
+    plain.progress.trainBatch(30, { loss: 1, accuracy: 0.5, imagesPerSec: 8 });
+    assert.equal(plain.written.length, 1);
+    assert.equal(plain.progress.statsDue(), false, 'the line just printed');
+
+    const terminal = harness({ terminal: true, columns: () => 100 });
+    terminal.progress.startEpoch(1, 0);
+    assert.equal(terminal.progress.statsDue(), true, "an epoch's first batch shows its numbers");
+    terminal.progress.trainBatch(1, { loss: 2.3, accuracy: 0.1, imagesPerSec: 10 });
+    terminal.tick(500);
+    assert.equal(terminal.progress.statsDue(), false);
+    terminal.progress.trainBatch(2); // redrawn with the counts, the numbers of batch 1
+    assert.match(terminal.written.at(-1)!, / 2\/100 loss 2\.300 acc 0\.100/);
+    terminal.tick(500);
+    assert.equal(terminal.progress.statsDue(), true);
   });
 });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { onednnStatus } from '../src/backend/onednn';
 import { FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC } from '../src/data';
 import type { EpochMetrics } from '../src/checkpoint';
@@ -403,6 +404,58 @@ describe('--resume is exact for every optimizer and schedule', () => {
       assert.deepEqual(numbers(resumed.history), numbers(straight.history));
     });
   }
+});
+
+describe('reads from the device', () => {
+  const READS = ['data', 'dataSync', 'array', 'arraySync', 'bytes'] as const;
+
+  /**
+   * One epoch of `batches` training batches in this process: the tensor reads it made (data(),
+   * dataSync(), ...; on a GPU each drains the queue), the plain progress lines it printed, and the
+   * tensors it left behind.
+   */
+  async function countReads(batches: number, logEvery: number) {
+    const batchSize = BACKEND === 'onednn' ? 4 : 2;
+    const config = resolveConfig({ backend: BACKEND, imageSize: 67, epochs: 1, batchSize, trainLimit: batches * batchSize, testLimit: 8 });
+    const proto = tf.Tensor.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const originals = READS.map((name) => proto[name]);
+    const write = process.stderr.write;
+    let reads = 0;
+    let ticks = 0;
+    READS.forEach((name, i) => {
+      proto[name] = function (this: unknown, ...args: unknown[]) {
+        reads++;
+        return originals[i].apply(this, args);
+      };
+    });
+    process.stderr.write = ((text: string) => {
+      if (/^epoch 1\/1: batch /.test(String(text))) ticks++;
+      return true;
+    }) as typeof process.stderr.write;
+    const tensors = tf.memory().numTensors;
+    try {
+      const quiet = () => {};
+      await train({ config, out: tempDir('nin-reads-'), run: 'r', log: quiet, print: quiet, logEvery });
+    } finally {
+      READS.forEach((name, i) => (proto[name] = originals[i]));
+      process.stderr.write = write;
+    }
+    return { reads, ticks, leaked: tf.memory().numTensors - tensors };
+  }
+
+  test('training batches are read back at progress ticks, not per batch; no tensor is left behind', async () => {
+    // No progress lines: the reads (test pass, checkpoints, the epoch's one read of its steps) do not grow with the batches.
+    const few = await countReads(2, 0);
+    const many = await countReads(12, 0);
+    assert.equal(many.ticks, 0);
+    assert.equal(many.reads, few.reads, `2 batches: ${few.reads} reads, 12 batches: ${many.reads}`);
+    assert.equal(few.leaked, 0, 'tensors left after a run');
+    assert.equal(many.leaked, 0, 'tensors left after a run');
+    // A progress line after every batch: at most one read per line more.
+    const ticking = await countReads(12, 1e-6);
+    assert.ok(ticking.ticks > 0, 'progress lines were printed');
+    assert.ok(ticking.reads <= many.reads + ticking.ticks, `${ticking.reads} reads with ${ticking.ticks} progress lines`);
+  });
 });
 
 describe('progress in logs, mid-epoch saves, TensorBoard', () => {

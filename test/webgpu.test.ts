@@ -139,12 +139,16 @@ describe('micro-batches', () => {
 });
 
 describe('kernels on webgpu against cpu', () => {
-  // NiN's convolutions (11x11/4 valid, 5x5 and 3x3 same, 1x1) and pools, forward and both gradients.
+  // NiN's convolutions (11x11/4 valid, 5x5 and 3x3 same, 1x1) and pools, forward and both gradients; the filter
+  // gradients of 8 or more input channels run nin's matmul form (kernels-conv.ts), the 11x11's TF.js's kernel.
   const convs = [
     { name: '11x11 stride 4 valid', x: [2, 67, 67, 1], filter: [11, 11, 1, 8], strides: 4, pad: 'valid' as const },
     { name: '5x5 same', x: [2, 13, 13, 8], filter: [5, 5, 8, 16], strides: 1, pad: 'same' as const },
     { name: '3x3 same', x: [3, 6, 6, 16], filter: [3, 3, 16, 10], strides: 1, pad: 'same' as const },
     { name: '1x1', x: [2, 15, 15, 8], filter: [1, 1, 8, 8], strides: 1, pad: 'valid' as const },
+    // Not in NiN: strides and uneven padding through nin's matmul filter gradient (kernels-conv.ts).
+    { name: '3x3 stride 2 same', x: [2, 8, 8, 8], filter: [3, 3, 8, 4], strides: 2, pad: 'same' as const },
+    { name: '2x2 stride 2 valid, odd size', x: [1, 7, 7, 12], filter: [2, 2, 12, 5], strides: 2, pad: 'valid' as const },
   ];
   for (const c of convs) {
     test(`conv2d ${c.name}: output, and gradients for input and filter`, async (t) => {
@@ -159,6 +163,12 @@ describe('kernels on webgpu against cpu', () => {
       });
     });
   }
+
+  test("nin's filter gradient is the one webgpu runs (the conv cases above check its values)", async (t) => {
+    if (!needsAdapter(t)) return;
+    await initBackend('webgpu', null);
+    assert.equal((tf.getKernel('Conv2DBackpropFilter', 'webgpu') as { nin?: boolean } | undefined)?.nin, true);
+  });
 
   test('max-pool 3x3/2 with its gradient, relu, global average pool, softmax cross-entropy', async (t) => {
     if (!needsAdapter(t)) return;

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { NinError } from '../../errors';
 import { adapterName, describeAdapter, noAdapterProblem, type AdapterReport } from './adapters';
 import { installNavigatorGpu, withoutNativeStderr } from './dawn';
+import { registerFilterGrad } from './kernels-conv';
 
 export type GpuFaultKind = 'out-of-memory' | 'device-lost' | 'gpu-error';
 
@@ -97,10 +98,14 @@ async function chooseAdapter(requireGpu: boolean): Promise<GPUAdapter> {
   return first;
 }
 
-/** TF.js's WebGPU backend, with a clear error instead of a browser's OffscreenCanvas for synchronous reads. */
+/**
+ * TF.js's WebGPU backend, with a clear error instead of a browser's OffscreenCanvas for synchronous
+ * reads, and nin's filter gradient over TF.js's (kernels-conv.ts).
+ */
 async function nodeBackendClass(): Promise<new (device: GPUDevice, info?: GPUAdapterInfo) => tf.KernelBackend> {
   // Loaded here, not at import: a machine without a GPU never loads it.
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
+  registerFilterGrad();
   return class NodeWebGPUBackend extends WebGPUBackend {
     override readSync(dataId: object) {
       // Values already on the CPU (just uploaded, or read before) are fine; a GPU buffer is not.
