@@ -126,6 +126,7 @@ const RECIPE_ATTRIBUTES = [
   'seed',
   'biasInit',
   'kernelInit',
+  'classBias',
   'trainLimit',
   'testLimit',
   'valSplit',
@@ -175,6 +176,7 @@ function givenConfig(opts: any, cmd: Command): Partial<TrainConfig> {
     seed: opts.seed,
     biasInit: opts.biasInit as BiasInit,
     kernelInit: opts.kernelInit as KernelInit,
+    classBias: opts.classBias ?? null,
     initWeights: opts.initWeights ? path.resolve(opts.initWeights) : null,
     trainLimit: opts.trainLimit ?? null,
     testLimit: opts.testLimit ?? null,
@@ -270,6 +272,11 @@ function trainCommand(printer: Printer): Command {
       new Option('--kernel-init <kind>', "conv kernels: xavier (Xavier-uniform, d2l's), or he (Kaiming-uniform for ReLU)")
         .choices(KERNEL_INITS as string[])
         .default(DEFAULT_CONFIG.kernelInit),
+    )
+    .option(
+      '--class-bias <number>',
+      "start the last convolution's biases (one per class) at this value, e.g. 1 so every class's channel starts active (default: as --bias-init)",
+      configParser('classBias'),
     )
     .option(
       '--init-weights <path>',

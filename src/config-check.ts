@@ -40,6 +40,7 @@ export const CONFIG_RULES: { readonly [K in keyof TrainConfig]: Rule } = Object.
   weightDecay: { kind: 'real', flag: '--weight-decay', min: 0, max: 1 },
   seed: { kind: 'integer', flag: '--seed', min: 0, max: 2 ** 32 - 1 },
   biasInit: { kind: 'choice', flag: '--bias-init', choices: BIAS_INITS, absent: { value: 'zeros' } },
+  classBias: { kind: 'real', flag: '--class-bias', min: -10, max: 10, nullable: true, absent: { value: null } },
   kernelInit: { kind: 'choice', flag: '--kernel-init', choices: KERNEL_INITS, absent: { value: 'xavier' } },
   initWeights: { kind: 'path', flag: '--init-weights', nullable: true, absent: { value: null } },
   trainLimit: { kind: 'integer', flag: '--train-limit', min: 1, max: 60000, nullable: true },

@@ -25,6 +25,7 @@ export interface Recipe {
   weightDecay: number; // L2 added to the loss; d2l uses none
   seed: number; // initialisers, shuffling and dropout derive from it
   biasInit: BiasInit; // d2l's: 'pytorch', PyTorch's Conv2d default (uniform in +-1/sqrt(fan_in)), which train_ch6 keeps; or 'zeros'
+  classBias: number | null; // the last conv's biases (one per class) start here instead of biasInit's; d2l: null (as biasInit)
   kernelInit: KernelInit; // d2l's: 'xavier' (Xavier-uniform); or 'he' (Kaiming-uniform for ReLU)
   initWeights: string | null; // start from these weights (checkpoint or weights manifest) instead of the seeded initialisation
   trainLimit: number | null; // first N training examples; null = all 60,000
@@ -62,6 +63,7 @@ export const DEFAULT_RECIPE: Readonly<Recipe> = Object.freeze({
   seed: 0,
   biasInit: 'pytorch',
   kernelInit: 'xavier',
+  classBias: null,
   initWeights: null,
   trainLimit: null,
   testLimit: null,

@@ -46,6 +46,8 @@ export interface ModelOptions {
   biasInit?: BiasInit;
   /** xavier (default, d2l's), or he: keeps the activations' scale through NiN's twelve ReLU convs. */
   kernelInit?: KernelInit;
+  /** Start the last convolution's biases (one per class) at this value instead of biasInit's; null: as biasInit. */
+  classBias?: number | null;
 }
 
 /** Spatial size after each stage, or throws when the image is too small for the three max-pools. */
@@ -78,7 +80,7 @@ export function activationsPerImage(imageSize: number): number {
   return total;
 }
 
-export function buildNin({ imageSize, seed, biasInit = 'zeros', kernelInit = 'xavier' }: ModelOptions): tf.Sequential {
+export function buildNin({ imageSize, seed, biasInit = 'zeros', kernelInit = 'xavier', classBias = null }: ModelOptions): tf.Sequential {
   const featureSize = finalFeatureSize(imageSize);
   const model = tf.sequential({ name: 'nin' });
   let convIndex = 0;
@@ -102,10 +104,14 @@ export function buildNin({ imageSize, seed, biasInit = 'zeros', kernelInit = 'xa
         kernelInit === 'he'
           ? tf.initializers.heUniform({ seed: deriveSeed(seed, 1, convIndex) })
           : tf.initializers.glorotUniform({ seed: deriveSeed(seed, 1, convIndex) }),
+      // A positive class bias starts every class's ReLU channel active on every image, so each class's
+      // own weights get gradient from the first step (see the `classBias` recipe key).
       biasInitializer:
-        biasInit === 'pytorch'
-          ? tf.initializers.randomUniform({ minval: -bound, maxval: bound, seed: deriveSeed(seed, 4, convIndex) })
-          : 'zeros',
+        classBias !== null && block === BLOCKS.length && part === 3
+          ? tf.initializers.constant({ value: classBias })
+          : biasInit === 'pytorch'
+            ? tf.initializers.randomUniform({ minval: -bound, maxval: bound, seed: deriveSeed(seed, 4, convIndex) })
+            : 'zeros',
       ...(block === 1 && first ? { inputShape: [imageSize, imageSize, 1] } : {}),
     });
     convIndex++;

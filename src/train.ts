@@ -188,7 +188,13 @@ function sinceBest(history: EpochMetrics[], key: 'valAcc' | 'testAcc'): { best: 
 
 /** A fresh model: seeded initialisation, or the weights of --init-weights. */
 function startState(config: TrainConfig, log: (line: string) => void): TrainState {
-  const model = buildNin({ imageSize: config.imageSize, seed: config.seed, biasInit: config.biasInit, kernelInit: config.kernelInit });
+  const model = buildNin({
+    imageSize: config.imageSize,
+    seed: config.seed,
+    biasInit: config.biasInit,
+    kernelInit: config.kernelInit,
+    classBias: config.classBias,
+  });
   if (config.initWeights) {
     loadInitialWeights(config.initWeights, model);
     log(`initial weights: ${config.initWeights}`);

@@ -539,6 +539,7 @@ describe('everything a checkpoint holds is checked at load, as strictly as the C
       labelSmoothing: 0,
       biasInit: 'zeros',
       kernelInit: 'xavier',
+      classBias: null,
       initWeights: null,
     });
     const bad: [Record<string, unknown>, RegExp][] = [

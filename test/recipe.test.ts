@@ -159,6 +159,40 @@ test("--kernel-init he draws conv kernels as PyTorch's kaiming_uniform_ for ReLU
   }
 });
 
+test("--class-bias sets the last convolution's ten biases and nothing else; without it they follow --bias-init", async () => {
+  await tf.setBackend('cpu');
+  const { buildNin } = await import('../src/model');
+  const plain = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros', kernelInit: 'he' });
+  const alive = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros', kernelInit: 'he', classBias: 1 });
+  try {
+    assert.deepEqual(Array.from(alive.getLayer('block4_conv3').getWeights()[1].dataSync()), new Array(10).fill(1));
+    assert.ok(
+      plain
+        .getLayer('block4_conv3')
+        .getWeights()[1]
+        .dataSync()
+        .every((v) => v === 0),
+    );
+    // Every other weight is the same draw.
+    for (const layer of plain.layers) {
+      plain
+        .getLayer(layer.name)
+        .getWeights()
+        .forEach((w, i) => {
+          if (layer.name === 'block4_conv3' && i === 1) return;
+          assert.deepEqual(
+            Array.from(w.dataSync()),
+            Array.from(alive.getLayer(layer.name).getWeights()[i].dataSync()),
+            `${layer.name}[${i}]`,
+          );
+        });
+    }
+  } finally {
+    plain.dispose();
+    alive.dispose();
+  }
+});
+
 test("--bias-init pytorch draws conv biases as PyTorch's Conv2d default, uniform in +-1/sqrt(fan_in); --bias-init zeros makes them 0", async () => {
   await tf.setBackend('cpu');
   const { buildNin } = await import('../src/model');

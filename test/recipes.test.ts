@@ -30,7 +30,7 @@ const TINY = [
   '8',
 ];
 
-// README's 0.90 recipe, with a two-epoch warm-up and weight decay 5e-4.
+// README's 0.90 recipe, with a two-epoch warm-up, weight decay 5e-4, and He kernels with class biases of 1.
 const BEST = {
   imageSize: 96,
   epochs: 10,
@@ -42,6 +42,9 @@ const BEST = {
   warmupEpochs: 2,
   labelSmoothing: 0.1,
   weightDecay: 5e-4,
+  kernelInit: 'he',
+  biasInit: 'zeros',
+  classBias: 1,
 };
 
 describe('resolveRecipe', () => {
@@ -84,7 +87,7 @@ describe('resolveRecipe', () => {
       assert.ok(banner.includes(token), `${token} in ${banner}`);
     // Defaults stay unmarked.
     assert.match(banner, /(^| )augment=false( |$)/);
-    assert.match(banner, /(^| )biasInit=pytorch( |$)/);
+    assert.match(banner, /(^| )biasInit=zeros \(best\)( |$)/);
   });
 });
 
@@ -112,7 +115,8 @@ describe('nin train --recipe', () => {
     ]) {
       assert.ok(banner.includes(token), `${token} in ${banner}`);
     }
-    assert.match(banner, / biasInit=pytorch /);
+    for (const token of ['biasInit=zeros (best)', 'kernelInit=he (best)', 'classBias=1 (best)'])
+      assert.ok(banner.includes(token), `${token} in ${banner}`);
     assert.match(banner, / augment=false /);
     const config = JSON.parse(fs.readFileSync(path.join(out, 'r', 'config.json'), 'utf8'));
     assert.deepEqual(Object.keys(config).sort(), Object.keys(DEFAULT_CONFIG).sort(), 'a plain TrainConfig: no recipe name, no sources');
@@ -128,6 +132,8 @@ describe('nin train --recipe', () => {
         imageSize: config.imageSize,
         seed: config.seed,
         biasInit: config.biasInit,
+        kernelInit: config.kernelInit,
+        classBias: config.classBias,
       },
       {
         learningRate: 0.05,
@@ -139,7 +145,9 @@ describe('nin train --recipe', () => {
         weightDecay: 5e-4,
         imageSize: 67,
         seed: 1,
-        biasInit: 'pytorch',
+        biasInit: 'zeros',
+        kernelInit: 'he',
+        classBias: 1,
       },
     );
   });
@@ -235,6 +243,6 @@ describe('nin train --config', () => {
       `backend=${BACKEND} (config)`,
     ])
       assert.ok(banner.includes(token), `${token} in ${banner}`);
-    assert.match(banner, / biasInit=pytorch /);
+    assert.match(banner, / biasInit=zeros \(config\) /);
   });
 });
