@@ -38,7 +38,10 @@ export function makeTrainer(model: tf.LayersModel, optimizer: tf.Optimizer): Tra
 }
 
 export interface StepOptions {
-  imageSize: number;
+  imageSize: number; // the network's input size
+  // The size of the images in x when it is not imageSize: they are then resized (bilinear, as
+  // data.ts's resizeInto) on the device, so a GPU gets 28x28 pixels instead of up to 64x more.
+  inputSize?: number;
   labelSmoothing: number; // 0 = d2l's plain cross-entropy
   weightDecay: number; // as PyTorch SGD's weight_decay; 0 = none
   dropoutSeed: number | null; // the step's dropout mask; null = dropout off (parity checks)
@@ -77,7 +80,10 @@ function lossAndGrads(
   dropoutSeed: number | null,
 ) {
   return tf.tidy(() => {
-    const input = tf.tensor4d(x, [size, options.imageSize, options.imageSize, 1]);
+    const inputSize = options.inputSize ?? options.imageSize;
+    const pixels = tf.tensor4d(x, [size, inputSize, inputSize, 1]);
+    const input =
+      inputSize === options.imageSize ? pixels : tf.image.resizeBilinear(pixels, [options.imageSize, options.imageSize], false, true);
     const labelTensor = tf.tensor1d(labels, 'int32');
     const oneHot = tf.oneHot(labelTensor, NUM_CLASSES) as tf.Tensor2D;
     let hits: tf.Scalar | null = null;
@@ -105,7 +111,7 @@ function computeStep(trainer: Trainer, x: Float32Array, labels: Int32Array, size
   if (piece >= size) return combine(trainer, options, [lossAndGrads(trainer, x, labels, size, options, options.dropoutSeed)], [size]);
   // Micro-batches: each piece's mean loss and gradients are weighted by its share of the batch, so
   // their sum is the whole batch's mean; each piece draws its own dropout mask from the step's seed.
-  const pixels = options.imageSize * options.imageSize;
+  const pixels = (options.inputSize ?? options.imageSize) ** 2;
   const parts = [];
   const sizes = [];
   for (let first = 0, i = 0; first < size; first += piece, i++) {

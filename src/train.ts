@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type ConfigSources, type TrainConfig, describeConfig, resumedConfig } from './config';
-import { batches, batchCount, type Dataset, loadFashionMnist, type Split, splitValidation } from './data';
+import { batches, batchCount, type Dataset, IMAGE_SIZE_RAW, loadFashionMnist, type Split, splitValidation } from './data';
 import { buildNin } from './model';
 import { initBackend, microBatchPlan, type BackendInfo, type MicroBatchPlan } from './backend';
 import { explainGpuError, throwIfGpuFault } from './backend/webgpu';
@@ -337,9 +337,12 @@ class EpochLoop {
   private async trainBatches(epoch: number, sums: PartialEpoch): Promise<void> {
     const { config, trainer } = this;
     this.progress?.startEpoch(epoch, sums.batches);
+    // On a GPU the batches stay 28x28 and are resized there (see inputSize): at thousands of images/s
+    // resizing to 224px in this one JS thread would be the bottleneck, and the upload 64x larger.
+    const inputSize = this.backend.name === 'webgpu' ? IMAGE_SIZE_RAW : config.imageSize;
     const stream = batches(this.data.train, {
       batchSize: config.batchSize,
-      imageSize: config.imageSize,
+      imageSize: inputSize,
       shuffle: true,
       seed: config.seed,
       epoch,
@@ -364,6 +367,7 @@ class EpochLoop {
           this.pending.push(
             deferredStep(trainer, batch.x, batch.labels, batch.size, {
               imageSize: config.imageSize,
+              inputSize,
               labelSmoothing: config.labelSmoothing,
               weightDecay: config.weightDecay,
               dropoutSeed: deriveSeed(config.seed, 2, step),

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { onednnStatus } from '../src/backend/onednn';
-import { batches, loadFashionMnist } from '../src/data';
+import { batches, IMAGE_SIZE_RAW, loadFashionMnist } from '../src/data';
 import { buildNin } from '../src/model';
-import { makeTrainer, trainStep, type StepOptions } from '../src/step';
+import { deferredStep, makeTrainer, trainStep, type StepOptions } from '../src/step';
 
 const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
 const SIZE = 67;
@@ -67,6 +67,41 @@ describe('trainStep', () => {
     whole.weights.forEach((w, i) => w.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - split.weights[i][j])))));
     // lr 0.5: weights within 5e-6 means gradients within 1e-5.
     assert.ok(worst <= 5e-6, `largest weight difference ${worst}`);
+  });
+
+  test('28x28 batches resized on the device (inputSize, as webgpu trains) give the step of batches resized on the CPU', async () => {
+    const data = loadFashionMnist({ trainLimit: 6, testLimit: 1 });
+    const stream = (imageSize: number) => [...batches(data.train, { batchSize: 6, imageSize, shuffle: false, seed: 0, epoch: 1 })][0];
+    const resized = stream(SIZE);
+    const raw = stream(IMAGE_SIZE_RAW);
+    const run = async (batch: typeof raw, inputSize: number | undefined, microBatchSize?: number) => {
+      const trainer = makeTrainer(buildNin({ imageSize: SIZE, seed: 5 }), tf.train.sgd(0.5));
+      const before = tf.memory().numTensors;
+      const metrics = deferredStep(trainer, batch.x, batch.labels, batch.size, {
+        imageSize: SIZE,
+        inputSize,
+        labelSmoothing: 0,
+        weightDecay: 0,
+        dropoutSeed: null,
+        microBatchSize,
+      });
+      const [loss, hits] = await metrics.data();
+      metrics.dispose();
+      assert.equal(tf.memory().numTensors, before, 'the step leaves only the weights it updated');
+      const weights = trainer.model.getWeights().map((w) => w.dataSync().slice());
+      trainer.model.dispose();
+      trainer.optimizer.dispose();
+      return { loss, hits, weights };
+    };
+    const onCpu = await run(resized, undefined);
+    for (const microBatchSize of [undefined, 4]) {
+      const onDevice = await run(raw, IMAGE_SIZE_RAW, microBatchSize);
+      assert.ok(Math.abs(onDevice.loss - onCpu.loss) <= 1e-5 * onCpu.loss, `loss ${onDevice.loss} vs ${onCpu.loss}`);
+      assert.equal(onDevice.hits, onCpu.hits);
+      let worst = 0;
+      onCpu.weights.forEach((w, i) => w.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - onDevice.weights[i][j])))));
+      assert.ok(worst <= 5e-6, `largest weight difference ${worst} (micro-batch ${microBatchSize})`);
+    }
   });
 
   test('a diverged loss skips the update', async () => {

@@ -170,6 +170,11 @@ describe('kernels on webgpu against cpu', () => {
     assert.equal((tf.getKernel('Conv2DBackpropFilter', 'webgpu') as { nin?: boolean } | undefined)?.nin, true);
   });
 
+  test('bilinear resize of 28x28 batches to 67px (half-pixel centres), as training resizes them on the GPU', async (t) => {
+    if (!needsAdapter(t)) return;
+    await compare([random([3, 28, 28, 1], 6)], (x) => [tf.image.resizeBilinear(x as tf.Tensor4D, [IMAGE_SIZE, IMAGE_SIZE], false, true)]);
+  });
+
   test('max-pool 3x3/2 with its gradient, relu, global average pool, softmax cross-entropy', async (t) => {
     if (!needsAdapter(t)) return;
     const x = random([2, 15, 15, 8], 4);
