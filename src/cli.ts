@@ -519,21 +519,34 @@ function lrFindCommand(printer: Printer): Command {
     .option('--nesterov', 'Nesterov momentum (with --optimizer momentum)')
     .option('--seed <n>', 'seed for initialisation, shuffling and dropout', configParser('seed'), DEFAULT_CONFIG.seed)
     .option('--train-limit <n>', 'use the first n training examples', configParser('trainLimit'))
-    .option('--out <file>', 'SVG plot of loss against learning rate', 'lr-find.svg');
+    .option('--out <file>', 'SVG plot of loss against learning rate', 'lr-find.svg')
+    .addOption(
+      new Option(
+        '--recipe <name>',
+        "test the rate for a named recipe: its image size, batch size, optimizer, initialisation, label smoothing and weight decay (flags given beside it override them); without it d2l's, at 96px",
+      ).choices(RECIPE_NAMES),
+    );
   addEngineOptions(command).option('--data-dir <dir>', DATA_DIR_HELP);
-  return command.option('--json', JSON_HELP).action(async (opts) => {
+  return command.option('--json', JSON_HELP).action(async (opts, cmd: Command) => {
     if (opts.startLr >= opts.endLr) throw new UsageError(`--start-lr ${opts.startLr} must be below --end-lr ${opts.endLr}`);
+    // A recipe's values where the user gave no flag; the recipe's learning rate is what the test looks for.
+    const recipe = opts.recipe ? resolveRecipe(opts.recipe as RecipeName, {}).config : null;
+    const pick = <K extends keyof TrainConfig>(attribute: string, key: K): TrainConfig[K] =>
+      recipe && cmd.getOptionValueSource(attribute) !== 'cli' ? recipe[key] : opts[attribute];
     const { lrFind } = await import('./lr-find');
     const result = await lrFind(
       {
-        imageSize: opts.imageSize,
-        batchSize: opts.batchSize,
+        imageSize: pick('imageSize', 'imageSize'),
+        batchSize: pick('batchSize', 'batchSize'),
         steps: opts.steps,
         startLr: opts.startLr,
         endLr: opts.endLr,
-        optimizer: opts.optimizer as OptimizerName,
-        momentum: opts.momentum,
-        nesterov: Boolean(opts.nesterov),
+        optimizer: pick('optimizer', 'optimizer'),
+        momentum: pick('momentum', 'momentum'),
+        nesterov: Boolean(pick('nesterov', 'nesterov')),
+        init: recipe ?? undefined,
+        labelSmoothing: recipe?.labelSmoothing,
+        weightDecay: recipe?.weightDecay,
         seed: opts.seed,
         trainLimit: opts.trainLimit ?? null,
         out: path.resolve(opts.out),

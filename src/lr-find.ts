@@ -3,7 +3,7 @@
 // where learning starts, where it is fastest and where it explodes. Also draws that curve as an SVG.
 import * as path from 'node:path';
 import { initBackend, microBatchPlan } from './backend';
-import { type BackendChoice, DEFAULT_RECIPE, type OptimizerName, type PrecisionChoice } from './config';
+import { type BackendChoice, DEFAULT_RECIPE, type OptimizerName, type PrecisionChoice, type Recipe } from './config';
 import { batches, loadFashionMnist } from './data';
 import { formatRate } from './format';
 import { buildNin } from './model';
@@ -23,6 +23,9 @@ export interface LrFindOptions {
   momentum: number; // 'momentum' only
   nesterov: boolean; // 'momentum' only
   seed: number; // initialisation, shuffling and dropout, as `nin train --seed` draws them
+  init?: Pick<Recipe, 'biasInit' | 'kernelInit' | 'classBias'>; // the fresh NiN's initialisation; default d2l's
+  labelSmoothing?: number; // as the recipe trains; default 0
+  weightDecay?: number; // as the recipe trains; default 0
   trainLimit: number | null; // first N training examples; null = all 60,000
   out: string | null; // SVG plot of loss against rate; null = none
   dataDir: string | null;
@@ -166,12 +169,20 @@ export async function lrFind(
   const backend = await initBackend(options.backend, options.threads, log, options.precision);
   if (backend.name !== 'webgpu') checkTrainingMemory(options.imageSize, options.batchSize);
   const data = loadFashionMnist({ dataDir: options.dataDir ?? undefined, trainLimit: options.trainLimit ?? undefined, testLimit: 1 });
+  const init = options.init ?? DEFAULT_RECIPE;
+  const classBias = init.classBias === null ? '' : `, class biases ${init.classBias}`;
   log(
-    `lr-find: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.optimizer}, lr ${formatRate(options.startLr)} to ${formatRate(options.endLr)} over at most ${options.steps} steps, ${data.train.count} training images`,
+    `lr-find: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.optimizer}, ${init.kernelInit} kernels, ${init.biasInit} biases${classBias}, lr ${formatRate(options.startLr)} to ${formatRate(options.endLr)} over at most ${options.steps} steps, ${data.train.count} training images`,
   );
 
   // The model and batches `nin train --seed` starts with, so the curve describes that run's start.
-  const model = buildNin({ imageSize: options.imageSize, seed: options.seed, biasInit: DEFAULT_RECIPE.biasInit });
+  const model = buildNin({
+    imageSize: options.imageSize,
+    seed: options.seed,
+    biasInit: init.biasInit,
+    kernelInit: init.kernelInit,
+    classBias: init.classBias,
+  });
   const trainer = makeTrainer(model, makeOptimizer({ ...options, learningRate: options.startLr }));
   const plan = microBatchPlan(backend, model, options.batchSize);
   if (plan) log(plan.note);
@@ -210,8 +221,8 @@ export async function lrFind(
         // Awaited: a backend that reads its results asynchronously may make the step a promise.
         const { loss } = await trainStep(trainer, batch.x, batch.labels, batch.size, {
           imageSize: options.imageSize,
-          labelSmoothing: 0,
-          weightDecay: 0,
+          labelSmoothing: options.labelSmoothing ?? 0,
+          weightDecay: options.weightDecay ?? 0,
           dropoutSeed: deriveSeed(options.seed, 2, i),
           microBatchSize: plan?.size,
         });

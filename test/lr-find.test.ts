@@ -270,6 +270,35 @@ describe('nin lr-find (process)', () => {
     assert.match(r.stderr, /^lr-find: /m, 'the banner goes to stderr');
   });
 
+  test("--recipe best tests best's optimizer and initialisation; flags beside it win", async () => {
+    const out = path.join(tempDir('h17-lrfind-recipe-'), 'lr.svg');
+    const args = ['lr-find', '--recipe', 'best', '--image-size', '67', '--batch-size', '8', '--steps', '3', '--train-limit', '24'];
+    const r = await runNin([...args, '--backend', BACKEND, '--out', out, '--json'], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as LrFindResult;
+    assert.equal(result.optimizer, 'momentum');
+    assert.equal(result.imageSize, 67);
+    assert.equal(result.batchSize, 8);
+    assert.match(r.stderr, /^lr-find: .*, 67px, batch 8, momentum, he kernels, zeros biases, class biases 1, /m);
+    const plain = await runNin([
+      'lr-find',
+      '--image-size',
+      '67',
+      '--batch-size',
+      '8',
+      '--steps',
+      '3',
+      '--train-limit',
+      '24',
+      '--backend',
+      BACKEND,
+      '--out',
+      out,
+    ]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stderr, /^lr-find: .*, 67px, batch 8, sgd, xavier kernels, pytorch biases, lr /m);
+  });
+
   test('--start-lr at or above --end-lr is a usage error', async () => {
     const r = await runNin(['lr-find', '--start-lr', '1', '--end-lr', '0.1']);
     assertOneLineError(r, 2, /--start-lr 1 must be below --end-lr 0\.1/);
