@@ -12,11 +12,21 @@ export interface SplitScore {
   loss: number; // mean softmax cross-entropy
   confusion: number[][]; // confusion[true][predicted]
   zeroLogitClasses: number[]; // classes whose logit was exactly 0 for every example: a dead last-block channel
+  misclassified?: Misclassified[]; // with ScoreOptions.misclassified, in the split's order
+}
+
+/** A test example the model got wrong: its index in the split, its class and the model's. */
+export interface Misclassified {
+  index: number;
+  label: number;
+  predicted: number;
 }
 
 export interface ScoreOptions {
   /** Awaited after each batch (a turn of the event loop lets signal handlers run); true stops the pass. */
   afterBatch?: (done: number, total: number) => Promise<boolean>;
+  /** Also list every misclassified example (nin serve's gallery). */
+  misclassified?: boolean;
 }
 
 /**
@@ -37,6 +47,7 @@ export async function scoreSplit(
   let correct = 0;
   let examples = 0;
   let done = 0;
+  const misclassified: Misclassified[] = [];
   for (const batch of batches(split, { batchSize, imageSize, shuffle: false, seed: 0, epoch: 0 })) {
     const outputs = tf.tidy(() => {
       const x = tf.tensor4d(batch.x, [batch.size, imageSize, imageSize, 1]);
@@ -53,6 +64,7 @@ export async function scoreSplit(
       const guess = predicted[i];
       confusion[truth][guess]++;
       if (truth === guess) correct++;
+      else if (options.misclassified) misclassified.push({ index: examples + i, label: truth, predicted: guess });
       lossSum += losses[i];
     }
     examples += batch.size;
@@ -60,7 +72,14 @@ export async function scoreSplit(
     if (options.afterBatch && (await options.afterBatch(done, total))) return null;
   }
   const zeroLogitClasses = examples ? nonzero.flatMap((live, c) => (live ? [] : [c])) : [];
-  return { examples, accuracy: examples ? correct / examples : 0, loss: examples ? lossSum / examples : 0, confusion, zeroLogitClasses };
+  const score: SplitScore = {
+    examples,
+    accuracy: examples ? correct / examples : 0,
+    loss: examples ? lossSum / examples : 0,
+    confusion,
+    zeroLogitClasses,
+  };
+  return options.misclassified ? { ...score, misclassified } : score;
 }
 
 /** A class the model has stopped recognising, and how it shows. */
@@ -87,6 +106,7 @@ export interface EvalOptions {
   dataDir?: string;
   backend?: BackendChoice;
   threads?: number | null;
+  misclassified?: boolean; // also list the misclassified test examples (not part of nin eval's output)
 }
 
 export interface ClassScore {
@@ -105,6 +125,7 @@ export interface EvalResult {
   loss: number;
   perClass: ClassScore[];
   confusion: number[][];
+  misclassified?: Misclassified[]; // only with EvalOptions.misclassified
 }
 
 export async function evaluate(
@@ -122,7 +143,9 @@ export async function evaluate(
       );
     }
     const data = loadFashionMnist({ dataDir: options.dataDir, trainLimit: 1, testLimit: options.testLimit });
-    const score = (await scoreSplit(model, data.test, options.batchSize ?? meta.config.batchSize, meta.imageSize)) as SplitScore;
+    const score = (await scoreSplit(model, data.test, options.batchSize ?? meta.config.batchSize, meta.imageSize, {
+      misclassified: options.misclassified,
+    })) as SplitScore;
     const perClass = CLASS_NAMES.map((name, c) => {
       const row = score.confusion[c];
       const total = row.reduce((a, b) => a + b, 0);
@@ -138,6 +161,7 @@ export async function evaluate(
       loss: score.loss,
       perClass,
       confusion: score.confusion,
+      ...(score.misclassified ? { misclassified: score.misclassified } : {}),
     };
   } finally {
     model.dispose();
