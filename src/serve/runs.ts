@@ -5,32 +5,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type CheckpointMeta, type EpochMetrics, readCheckpointMeta } from '../checkpoint';
+import type { CheckpointSummary, RunSummary } from './api';
 import type { TrainConfig } from '../config';
 import { readConfigFile } from '../config-check';
 import { NinError } from '../errors';
-import { findRuns, type PartialEpoch, readHistory, RUN_CHECKPOINTS, RUN_FILES, type RunCheckpoint, trainingPid } from '../run-dir';
-
-/** A checkpoint of a run, as the Runs view lists it. */
-export interface CheckpointSummary {
-  name: RunCheckpoint;
-  epoch: number;
-  createdAt: string;
-  imageSize: number;
-  metrics: EpochMetrics | null;
-  bestBy: string | null; // best/: the accuracy it was chosen on
-}
-
-/** One run as the page sees it; `error` says why a part of it could not be read. */
-export interface RunSummary {
-  id: string; // its name in URLs
-  name: string;
-  config: TrainConfig | null;
-  history: EpochMetrics[];
-  training: boolean; // a live process holds its lock
-  partial: PartialEpoch | null; // an epoch cut short or saved mid-way (last/)
-  checkpoints: CheckpointSummary[];
-  error: string | null;
-}
+import { findRuns, type PartialEpoch, readHistory, RUN_CHECKPOINTS, RUN_FILES, trainingPid } from '../run-dir';
 
 export interface RunSource {
   dirs: string[]; // run directories given on the command line (then only those)

@@ -13,7 +13,7 @@ import { NinError } from '../errors';
 import { RUN_CHECKPOINTS, type RunCheckpoint } from '../run-dir';
 import { HttpError, parseRequestPath, send, sendError, sendJson } from './http';
 import { Reports } from './report';
-import { RunStore, type RunSummary } from './runs';
+import { RunStore } from './runs';
 import { readSnapshot, SnapshotCache } from './snapshot';
 import { EventHub } from './sse';
 import { TestImages } from './test-images';
@@ -196,5 +196,3 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
       }),
   };
 }
-
-export type { RunSummary };
