@@ -189,6 +189,28 @@ describe('toFashionMnist', () => {
   });
 });
 
+describe('picture-prep (browser-safe)', () => {
+  test('the preparation and what it imports need nothing from Node, so a browser bundle can take them', () => {
+    // Walk the compiled modules' require() calls from picture-prep: only nin's own pure modules may appear.
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const js = fs.readFileSync(file, 'utf8');
+      for (const [, spec] of js.matchAll(/require\(["']([^"']+)["']\)/g)) {
+        assert.ok(spec.startsWith('./'), `${path.basename(file)} requires ${spec}`);
+        visit(path.join(path.dirname(file), `${spec}.js`));
+      }
+      assert.ok(
+        !/\b(Buffer|process|__dirname)\b/.test(js.replace(/\/\/.*|\/\*[\s\S]*?\*\//g, '')),
+        `${path.basename(file)} uses a Node global`,
+      );
+    };
+    visit(path.resolve(__dirname, '..', 'src', 'picture-prep.js'));
+    assert.deepEqual([...seen].map((f) => path.basename(f)).sort(), ['fashion-mnist.js', 'picture-prep.js']);
+  });
+});
+
 describe('decodeImage', () => {
   test('refuses empty files, non-pictures and damaged PNGs with the file name', () => {
     assert.throws(
