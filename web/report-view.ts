@@ -22,9 +22,15 @@ export function renderReportPickers(runId?: string, checkpoint?: string): void {
 }
 
 export function initReport(navigate: (hash: string) => void): void {
-  const go = () => navigate(`#/report/${encodeURIComponent(($('report-run') as HTMLSelectElement).value)}/${($('report-checkpoint') as HTMLSelectElement).value}`);
+  const go = () =>
+    navigate(
+      `#/report/${encodeURIComponent(($('report-run') as HTMLSelectElement).value)}/${($('report-checkpoint') as HTMLSelectElement).value}`,
+    );
   $('report-run').addEventListener('change', () => {
-    setOptions($('report-checkpoint') as HTMLSelectElement, checkpointOptions(state.runs.get(($('report-run') as HTMLSelectElement).value)));
+    setOptions(
+      $('report-checkpoint') as HTMLSelectElement,
+      checkpointOptions(state.runs.get(($('report-run') as HTMLSelectElement).value)),
+    );
     go();
   });
   $('report-checkpoint').addEventListener('change', go);
@@ -67,7 +73,18 @@ function render(report: ReportMessage): void {
     'table',
     { id: 'per-class' },
     el('caption', {}, 'Accuracy per class'),
-    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'class'), el('th', { scope: 'col' }, 'accuracy'), el('th', { scope: 'col' }, 'examples'), el('th', { scope: 'col' }, ''))),
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        el('th', { scope: 'col' }, 'class'),
+        el('th', { scope: 'col' }, 'accuracy'),
+        el('th', { scope: 'col' }, 'examples'),
+        el('th', { scope: 'col' }, ''),
+      ),
+    ),
     el(
       'tbody',
       {},
@@ -87,7 +104,16 @@ function render(report: ReportMessage): void {
     'table',
     { id: 'confusion' },
     el('caption', {}, 'Confusion matrix (rows: true class, columns: predicted)'),
-    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'true \\ predicted'), ...names.map((n, j) => el('th', { scope: 'col', title: n }, `${j} ${n}`)))),
+    el(
+      'thead',
+      {},
+      el(
+        'tr',
+        {},
+        el('th', { scope: 'col' }, 'true \\ predicted'),
+        ...names.map((n, j) => el('th', { scope: 'col', title: n }, `${j} ${n}`)),
+      ),
+    ),
     el(
       'tbody',
       {},
@@ -127,7 +153,6 @@ function render(report: ReportMessage): void {
             src: `api/test-images/${m.index}.png`,
             width: 28,
             height: 28,
-            loading: 'lazy',
             alt: `test image ${m.index}: a ${names[m.label]}, taken for a ${names[m.predicted]}`,
           }),
           el('figcaption', {}, `#${m.index}: `, el('strong', {}, names[m.label]), ' taken for ', names[m.predicted]),
@@ -136,12 +161,20 @@ function render(report: ReportMessage): void {
     ),
   );
   $('report-body').replaceChildren(
-    el('p', {}, `${report.checkpoint}, epoch ${report.epoch}, ${report.imageSize}px, ${report.examples} test images, ${report.backend} backend`),
+    el(
+      'p',
+      {},
+      `${report.checkpoint}, epoch ${report.epoch}, ${report.imageSize}px, ${report.examples} test images, ${report.backend} backend`,
+    ),
     el('p', { class: 'big', id: 'accuracy' }, `test acc ${fixed(report.accuracy, 4)}`),
     el('p', {}, `test loss ${fixed(report.loss, 4)}`),
     el('div', { class: 'table-scroll' }, perClass),
     el('div', { class: 'table-scroll' }, confusion),
-    el('h3', {}, `Misclassified: ${wrong.length} of ${report.examples}${wrong.length > GALLERY_SIZE ? ` (the first ${GALLERY_SIZE})` : ''}`),
+    el(
+      'h3',
+      {},
+      `Misclassified: ${wrong.length} of ${report.examples}${wrong.length > GALLERY_SIZE ? ` (the first ${GALLERY_SIZE})` : ''}`,
+    ),
     gallery,
   );
 }

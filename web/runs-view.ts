@@ -111,7 +111,9 @@ export function renderRuns(): void {
   for (const id of [...ticked]) if (!state.runs.has(id)) ticked.delete(id);
   // Events redraw the cards; a keyboard user's focus stays on the same checkbox.
   const focused = document.activeElement?.id;
-  $('run-list').replaceChildren(...(runs.length ? runs.map(card) : [el('p', {}, 'No runs yet: they appear here as nin train writes them.')]));
+  $('run-list').replaceChildren(
+    ...(runs.length ? runs.map(card) : [el('p', {}, 'No runs yet: they appear here as nin train writes them.')]),
+  );
   if (focused) document.getElementById(focused)?.focus();
   renderChart();
 }

@@ -1,0 +1,339 @@
+// Tests for nin serve without a browser: the JSON API, checkpoints handed out whole, reports equal to
+// nin eval's and cached in the run, the event stream, and every way of reaching outside the runs.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { initBackend } from '../src/backend';
+import { parseRequestPath, HttpError } from '../src/serve/http';
+import { serve, type ServeHandle } from '../src/serve/server';
+import type { RunSummary, RunsMessage } from '../src/serve/api';
+import { RUN_FILES } from '../src/run-dir';
+import { lines, runNin, startNin, waitForOutput } from './helpers/cli';
+import { metricsLine, SERVE_TEST_LIMIT, trainTinyRun, writeDoubledRun } from './helpers/serve-runs';
+
+let work: string;
+let out: string;
+let trained: string;
+let server: ServeHandle;
+const logged: string[] = [];
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** A request with the path sent exactly as written (no client-side normalisation of `..`). */
+function request(rawPath: string, options: { method?: string; host?: string } = {}): Promise<Answer> {
+  const url = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: rawPath,
+        method: options.method ?? 'GET',
+        headers: options.host ? { Host: options.host } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function json<T>(rawPath: string): Promise<T> {
+  const r = await request(rawPath);
+  assert.equal(r.status, 200, `${rawPath}: ${r.body.toString()}`);
+  return JSON.parse(r.body.toString()) as T;
+}
+
+before(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-serve-'));
+  out = path.join(work, 'runs');
+  trained = await trainTinyRun(out);
+  await initBackend('auto', null, () => {});
+  await writeDoubledRun(out);
+  server = await serve({ runs: [], out, host: '127.0.0.1', port: 0, backend: 'auto', threads: null, log: (l) => logged.push(l) });
+});
+
+after(async () => {
+  await server?.close();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('request paths', () => {
+  test('plain paths split into decoded segments', () => {
+    assert.deepEqual(parseRequestPath('/api/runs/a%20b?x=1').segments, ['api', 'runs', 'a b']);
+    assert.equal(parseRequestPath('/api/runs/x/weights.bin?snapshot=ab').query.get('snapshot'), 'ab');
+    assert.deepEqual(parseRequestPath('/').segments, []);
+  });
+
+  for (const bad of [
+    '/../etc/passwd',
+    '/a/%2e%2e/b',
+    '/a/%2F/b',
+    '/a%5cb',
+    '/a\\b',
+    '//etc/passwd',
+    '/a/./b',
+    '/%zz',
+    '/a%00b',
+    'http://x/y',
+    '*',
+  ]) {
+    test(`${JSON.stringify(bad)} is refused with 400`, () => {
+      assert.throws(
+        () => parseRequestPath(bad),
+        (err) => err instanceof HttpError && err.status === 400,
+      );
+    });
+  }
+});
+
+describe('the API', () => {
+  test('lists every run under --out with its config, history and checkpoints', async () => {
+    const message = await json<RunsMessage>('/api/runs');
+    assert.deepEqual(
+      message.runs.map((r) => r.id),
+      ['doubled', 'trained'],
+    );
+    const run = message.runs.find((r) => r.id === 'trained') as RunSummary;
+    assert.equal(run.config?.testLimit, SERVE_TEST_LIMIT);
+    assert.equal(run.history.length, 1);
+    assert.equal(run.training, false);
+    assert.deepEqual(run.checkpoints.map((c) => c.name).sort(), ['best', 'last']);
+    assert.equal(run.error, null);
+    assert.equal(message.classNames.length, 10);
+  });
+
+  test('model.json names a weights.bin of the same save, byte for byte the checkpoint', async () => {
+    const model = await json<{ weightsManifest: { paths: string[]; weights: { shape: number[] }[] }[] }>(
+      '/api/runs/trained/checkpoints/best/model.json',
+    );
+    const [weightsPath] = model.weightsManifest[0].paths;
+    assert.match(weightsPath, /^weights\.bin\?snapshot=[0-9a-f]{16}$/);
+    const weights = await request(`/api/runs/trained/checkpoints/best/${weightsPath}`);
+    assert.equal(weights.status, 200);
+    assert.deepEqual(weights.body, fs.readFileSync(path.join(trained, 'best', 'weights.bin')));
+    const expected = model.weightsManifest[0].weights.reduce((sum, w) => sum + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+    assert.equal(weights.body.length, expected);
+    const gone = await request('/api/runs/trained/checkpoints/best/weights.bin?snapshot=0000000000000000');
+    assert.equal(gone.status, 410);
+  });
+
+  test("a checkpoint's report equals nin eval --json, is cached in the run, and lists the misclassified examples", async () => {
+    const report = await json<{
+      confusion: number[][];
+      accuracy: number;
+      examples: number;
+      misclassified: { index: number; label: number; predicted: number }[];
+    }>('/api/runs/trained/checkpoints/best/report');
+    const r = await runNin(['eval', path.join(trained, 'best'), '--json', '--test-limit', String(SERVE_TEST_LIMIT)]);
+    assert.equal(r.code, 0, r.stderr);
+    const evaluated = JSON.parse(r.stdout);
+    assert.deepEqual(report.confusion, evaluated.confusion);
+    assert.equal(report.examples, evaluated.examples);
+    assert.ok(Math.abs(report.accuracy - evaluated.accuracy) < 1e-12);
+    const wrong = evaluated.confusion.reduce(
+      (sum: number, row: number[], i: number) => sum + row.reduce((a, b, j) => a + (i === j ? 0 : b), 0),
+      0,
+    );
+    assert.equal(report.misclassified.length, wrong);
+    for (const m of report.misclassified) assert.notEqual(m.label, m.predicted);
+    const cache = path.join(trained, RUN_FILES.reportBest);
+    assert.ok(fs.existsSync(cache), 'report-best.json written');
+    const before = fs.statSync(cache).mtimeMs;
+    const again = await json<{ confusion: number[][] }>('/api/runs/trained/checkpoints/best/report');
+    assert.deepEqual(again.confusion, report.confusion);
+    assert.equal(fs.statSync(cache).mtimeMs, before, 'served from the cache, not computed again');
+    assert.equal(logged.filter((l) => l.startsWith('report: evaluating')).length, 1);
+  });
+
+  test('a damaged cached report is computed again', async () => {
+    const cache = path.join(trained, RUN_FILES.reportLast);
+    fs.writeFileSync(cache, '{"key": {"createdAt": "x"}, "report": ');
+    const report = await json<{ confusion: number[][] }>('/api/runs/trained/checkpoints/last/report');
+    assert.equal(report.confusion.length, 10);
+    assert.doesNotThrow(() => JSON.parse(fs.readFileSync(cache, 'utf8')));
+  });
+
+  test('test images are 28x28 PNGs; an index out of range is 404', async () => {
+    const png = await request('/api/test-images/3.png');
+    assert.equal(png.status, 200);
+    assert.equal(png.headers['content-type'], 'image/png');
+    assert.deepEqual([...png.body.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+    assert.equal(png.body.readUInt32BE(16), 28);
+    assert.equal((await request('/api/test-images/99999.png')).status, 404);
+  });
+
+  test('the page is served, with a content security policy', async () => {
+    const page = await request('/');
+    if (page.status === 503) return; // not built: npm run build makes dist/web
+    assert.equal(page.status, 200);
+    assert.match(page.body.toString(), /<title>nin serve<\/title>/);
+    assert.match(String(page.headers['content-security-policy']), /default-src 'self'/);
+  });
+});
+
+describe('what is refused', () => {
+  const refused = [
+    '/../../../../etc/passwd',
+    '/api/runs/..%2f..%2f..%2fetc%2fpasswd',
+    '/api/runs/%2e%2e/checkpoints/best/model.json',
+    '/api/runs/trained/checkpoints/..%5c..%5cconfig.json/model.json',
+    '/api/runs/trained/checkpoints/../../../etc/model.json',
+    '//etc/passwd',
+    '/api/test-images/..%2F..%2Fetc%2Fpasswd',
+    '/api/runs/trained/checkpoints/best/optimizer.bin',
+    '/api/runs/trained/config.json',
+    '/api/runs/nope/checkpoints/best/model.json',
+    '/api/runs/trained/checkpoints/old/model.json',
+    '/etc/passwd',
+    '/api/test-images/-1.png',
+    '/%00',
+    '/%zz',
+  ];
+  for (const p of refused) {
+    test(`GET ${p}: 4xx with one short JSON line, no file, no stack`, async () => {
+      const r = await request(p);
+      assert.ok(r.status >= 400 && r.status < 500, `${p} answered ${r.status}`);
+      const text = r.body.toString();
+      const body = JSON.parse(text) as { error: string };
+      assert.equal(typeof body.error, 'string');
+      assert.ok(!text.includes('root:') && !text.includes('    at ') && !text.includes('"epochs"'), text);
+    });
+  }
+
+  test('a checkpoint that is a symlink out of its run is refused (403)', async () => {
+    const outside = path.join(work, 'outside');
+    const linked = path.join(work, 'linked-runs');
+    fs.mkdirSync(path.join(linked, 'sneaky'), { recursive: true });
+    fs.cpSync(path.join(trained, 'best'), outside, { recursive: true });
+    fs.copyFileSync(path.join(trained, RUN_FILES.config), path.join(linked, 'sneaky', RUN_FILES.config));
+    fs.symlinkSync(outside, path.join(linked, 'sneaky', 'best'));
+    const other = await serve({
+      runs: [path.join(linked, 'sneaky')],
+      out,
+      host: '127.0.0.1',
+      port: 0,
+      backend: 'auto',
+      threads: null,
+      log: () => {},
+    });
+    try {
+      const url = new URL(other.url);
+      const status = await new Promise<number>((resolve, reject) =>
+        http
+          .get({ host: url.hostname, port: url.port, path: '/api/runs/sneaky/checkpoints/best/model.json' }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on('error', reject),
+      );
+      assert.equal(status, 403);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('another Host than localhost is refused (DNS rebinding), and so is anything but GET', async () => {
+    assert.equal((await request('/api/runs', { host: 'evil.example:8080' })).status, 403);
+    assert.equal((await request('/api/runs', { host: 'localhost:1' })).status, 200);
+    assert.equal((await request('/api/runs', { method: 'POST' })).status, 405);
+    assert.equal((await request('/api/runs', { method: 'DELETE' })).status, 405);
+  });
+});
+
+describe('the event stream', () => {
+  test('a metrics line appended to a run is pushed within 5 seconds', async () => {
+    const url = new URL(server.url);
+    let buffer = '';
+    const events: { event: string; data: unknown; at: number }[] = [];
+    const req = http.get({ host: url.hostname, port: url.port, path: '/api/events' });
+    const response = await new Promise<http.IncomingMessage>((resolve) => req.on('response', resolve));
+    assert.equal(response.headers['content-type'], 'text/event-stream; charset=utf-8');
+    response.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(frame)?.[1];
+        const data = /^data: (.*)$/m.exec(frame)?.[1];
+        if (event && data) events.push({ event, data: JSON.parse(data), at: Date.now() });
+      }
+    });
+    try {
+      const wait = async (predicate: () => boolean, ms: number) => {
+        for (const end = Date.now() + ms; Date.now() < end;) {
+          if (predicate()) return true;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return predicate();
+      };
+      assert.ok(await wait(() => events.some((e) => e.event === 'runs'), 5000), 'the first event lists the runs');
+      const appendedAt = Date.now();
+      fs.appendFileSync(path.join(trained, RUN_FILES.metricsJsonl), metricsLine(2));
+      const pushed = () =>
+        events.find((e) => e.event === 'run' && (e.data as RunSummary).id === 'trained' && (e.data as RunSummary).history.length === 2);
+      assert.ok(await wait(() => pushed() !== undefined, 5000), 'the new epoch arrives within 5 s');
+      process.stderr.write(`# serve: the appended epoch was pushed after ${pushed()!.at - appendedAt} ms\n`);
+    } finally {
+      req.destroy();
+    }
+  });
+});
+
+describe('nin serve on the command line', () => {
+  test('prints its URL on stdout, serves, and stops cleanly on SIGTERM', async () => {
+    const proc = startNin(['serve', trained, '--port', '0']);
+    await waitForOutput(proc, (stdout) => /^http:\/\/127\.0\.0\.1:\d+\/\n/.test(stdout));
+    const url = lines(proc.stdout())[0];
+    const body = await new Promise<string>((resolve, reject) =>
+      http
+        .get(`${url}api/runs`, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (c: string) => (text += c));
+          res.on('end', () => resolve(text));
+        })
+        .on('error', reject),
+    );
+    assert.deepEqual(
+      (JSON.parse(body) as RunsMessage).runs.map((r) => r.id),
+      ['trained'],
+    );
+    proc.child.kill('SIGTERM');
+    const r = await proc.done;
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('another --host warns loudly on stderr', async () => {
+    const proc = startNin(['serve', trained, '--port', '0', '--host', '0.0.0.0']);
+    await waitForOutput(proc, (stdout) => stdout.includes('http://'));
+    assert.match(proc.stderr(), /WARNING: --host 0\.0\.0\.0 lets every machine/);
+    proc.child.kill('SIGTERM');
+    await proc.done;
+  });
+
+  test('a directory that is not a run is a usage error (exit 2, one line)', async () => {
+    const r = await runNin(['serve', work, '--port', '0']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^nin: .* is not a nin run directory \(no config\.json\)/);
+    assert.equal(lines(r.stderr).length, 1);
+  });
+
+  test('a port in use is one line, exit 1', async () => {
+    const port = new URL(server.url).port;
+    const r = await runNin(['serve', trained, '--port', port]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use; pass another --port`));
+  });
+});
