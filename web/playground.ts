@@ -221,30 +221,29 @@ export async function showPlayground(runId: string, checkpoint: string): Promise
     initDrawing();
   }
   const status = $('play-status');
+  const backendLine = $('backend');
   backendReady ??= pickBackend();
-  let backend: string;
   try {
-    backend = await backendReady;
+    backendLine.textContent = `TF.js backend: ${await backendReady}`;
+    backendLine.dataset.backend = tf.getBackend();
   } catch (err) {
-    report(err);
+    backendLine.textContent = `TF.js: ${(err as Error)?.message ?? err}`;
     return;
   }
   const summary = state.runs.get(runId)?.checkpoints.find((c) => c.name === checkpoint);
   if (!summary) {
-    status.textContent = `TF.js backend: ${backend}. No checkpoint to load yet.`;
+    status.textContent = 'No checkpoint to load yet: a run saves one after its first epoch.';
     return;
   }
   const wanted = `${runId}/${checkpoint}/${summary.createdAt}`;
-  if (wanted !== loaded) {
-    status.textContent = `TF.js backend: ${backend}. Loading ${runId}/${checkpoint}…`;
-    const next = await tf.loadLayersModel(apiPath(runId, checkpoint, 'model.json'));
-    model?.dispose();
-    model = next;
-    loaded = wanted;
-  }
-  const size = model!.inputs[0].shape[1];
-  status.textContent = `TF.js backend: ${backend}. Model: ${runId}/${checkpoint}, epoch ${summary.epoch}, ${size}x${size} input.`;
-  status.dataset.backend = tf.getBackend();
+  if (wanted === loaded) return;
+  status.textContent = `Loading ${runId}/${checkpoint}…`;
+  const next = await tf.loadLayersModel(apiPath(runId, checkpoint, 'model.json'));
+  model?.dispose();
+  model = next;
+  loaded = wanted;
+  const size = model.inputs[0].shape[1];
+  status.textContent = `Model: ${runId}/${checkpoint}, epoch ${summary.epoch}, ${size}x${size} input. Draw, or drop a photo.`;
   status.dataset.ready = wanted;
   await classify();
 }

@@ -105,8 +105,11 @@ function renderConfigs(runs: RunSummary[]): void {
 export function renderRuns(): void {
   const runs = runList();
   if (!initialised && runs.length) {
+    // At first: the runs training now, else the newest with an epoch (default run names are timestamps).
     initialised = true;
-    ticked.add(runs[0].id);
+    const training = runs.filter((r) => r.training);
+    const chosen = training.length ? training : [[...runs].reverse().find((r) => r.history.length) ?? runs[runs.length - 1]];
+    for (const r of chosen) ticked.add(r.id);
   }
   for (const id of [...ticked]) if (!state.runs.has(id)) ticked.delete(id);
   // Events redraw the cards; a keyboard user's focus stays on the same checkbox.
