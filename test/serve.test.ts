@@ -165,6 +165,40 @@ describe('the API', () => {
     assert.doesNotThrow(() => JSON.parse(fs.readFileSync(cache, 'utf8')));
   });
 
+  test('a report that cannot be written into the run is kept in memory', async () => {
+    const doubled = path.join(out, 'doubled');
+    // A directory where the cache file would go: reading it fails, and so does renaming onto it.
+    fs.mkdirSync(path.join(doubled, RUN_FILES.reportBest));
+    const first = await json<{ confusion: number[][] }>('/api/runs/doubled/checkpoints/best/report');
+    const count = logged.filter((l) => l.startsWith('report: evaluating')).length;
+    const second = await json<{ confusion: number[][] }>('/api/runs/doubled/checkpoints/best/report');
+    assert.deepEqual(second.confusion, first.confusion);
+    assert.equal(logged.filter((l) => l.startsWith('report: evaluating')).length, count, 'computed once');
+    assert.ok(logged.some((l) => l.startsWith('report: kept in memory only')));
+    fs.rmSync(path.join(doubled, RUN_FILES.reportBest), { recursive: true });
+  });
+
+  test('a run being trained says so, and a damaged log is named while the rest of the run still shows', async () => {
+    const doubled = path.join(out, 'doubled');
+    const runOf = async (id: string) => (await json<RunsMessage>('/api/runs')).runs.find((r) => r.id === id) as RunSummary;
+    const waitFor = async (id: string, predicate: (r: RunSummary) => boolean) => {
+      for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 50)))
+        if (predicate(await runOf(id))) return;
+      assert.fail(`${id} never changed as expected: ${JSON.stringify(await runOf(id))}`);
+    };
+    fs.writeFileSync(path.join(doubled, RUN_FILES.lock), `${process.pid}\n`);
+    await waitFor('doubled', (r) => r.training);
+    fs.rmSync(path.join(doubled, RUN_FILES.lock));
+    await waitFor('doubled', (r) => !r.training);
+    fs.writeFileSync(path.join(doubled, RUN_FILES.metricsJsonl), '{"epoch": 1, "loss": \n');
+    await waitFor('doubled', (r) => r.error !== null);
+    const run = await runOf('doubled');
+    assert.match(run.error as string, /metrics\.jsonl:1 is not JSON/);
+    assert.equal(run.checkpoints.length, 1);
+    fs.rmSync(path.join(doubled, RUN_FILES.metricsJsonl));
+    await waitFor('doubled', (r) => r.error === null);
+  });
+
   test('test images are 28x28 PNGs; an index out of range is 404', async () => {
     const png = await request('/api/test-images/3.png');
     assert.equal(png.status, 200);
