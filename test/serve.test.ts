@@ -2,6 +2,8 @@
 // nin eval's and cached in the run, the event stream, and every way of reaching outside the runs.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -199,6 +201,63 @@ describe('the API', () => {
     await waitFor('doubled', (r) => r.error === null);
   });
 
+  test('while checkpoints are swapped into place, model.json, meta.json and weights.bin are always of one save', async () => {
+    // Two saves of one run; a child process swaps them into best/ every 0.7 s, as saveCheckpoint swaps (a real run saves seconds apart).
+    const run = path.join(work, 'swapping', 'swapped');
+    fs.mkdirSync(run, { recursive: true });
+    fs.copyFileSync(path.join(trained, RUN_FILES.config), path.join(run, RUN_FILES.config));
+    fs.cpSync(path.join(trained, 'best'), path.join(run, 'best'), { recursive: true });
+    fs.cpSync(path.join(out, 'doubled', 'best'), path.join(run, 'spare'), { recursive: true });
+    const createdAt = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8')).createdAt as string;
+    const hash = (dir: string) =>
+      createHash('sha256')
+        .update(fs.readFileSync(path.join(dir, 'weights.bin')))
+        .digest('hex')
+        .slice(0, 16);
+    const saves = new Map([path.join(run, 'best'), path.join(run, 'spare')].map((d) => [createdAt(d), hash(d)]));
+    const swapper = spawn(process.execPath, [
+      '-e',
+      `const fs = require('fs'), p = require('path'), run = ${JSON.stringify(run)};
+       const sleep = new Int32Array(new SharedArrayBuffer(4));
+       for (const end = Date.now() + 30000; Date.now() < end; ) {
+         fs.renameSync(p.join(run, 'best'), p.join(run, '.best.old'));
+         fs.renameSync(p.join(run, 'spare'), p.join(run, 'best'));
+         fs.renameSync(p.join(run, '.best.old'), p.join(run, 'spare'));
+         Atomics.wait(sleep, 0, 0, 700);
+       }`,
+    ]);
+    const other = await serve({ runs: [run], out, host: '127.0.0.1', port: 0, backend: 'auto', threads: null, log: () => {} });
+    const url = new URL(other.url);
+    const get = (p: string) =>
+      new Promise<{ status: number; body: Buffer }>((resolve, reject) =>
+        http
+          .get({ host: url.hostname, port: url.port, path: p }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+          })
+          .on('error', reject),
+      );
+    const seen = new Set<string>();
+    try {
+      for (let i = 0; i < 40; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        const meta = await get('/api/runs/swapped/checkpoints/best/meta.json');
+        assert.equal(meta.status, 200, meta.body.toString());
+        const { createdAt: when, snapshot } = JSON.parse(meta.body.toString()) as { createdAt: string; snapshot: string };
+        assert.equal(snapshot, saves.get(when), 'meta.json and the weights are of one save');
+        const weights = await get(`/api/runs/swapped/checkpoints/best/weights.bin?snapshot=${snapshot}`);
+        assert.equal(weights.status, 200);
+        assert.equal(createHash('sha256').update(weights.body).digest('hex').slice(0, 16), snapshot);
+        seen.add(snapshot);
+      }
+    } finally {
+      swapper.kill();
+      await other.close();
+    }
+    assert.equal(seen.size, 2, 'both saves were served');
+  });
+
   test('test images are 28x28 PNGs; an index out of range is 404', async () => {
     const png = await request('/api/test-images/3.png');
     assert.equal(png.status, 200);
@@ -309,7 +368,7 @@ describe('the event stream', () => {
       const wait = async (predicate: () => boolean, ms: number) => {
         for (const end = Date.now() + ms; Date.now() < end;) {
           if (predicate()) return true;
-          await new Promise((r) => setTimeout(r, 20));
+          await new Promise((r) => setTimeout(r, 150));
         }
         return predicate();
       };

@@ -133,14 +133,13 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
       const checkpoint = checkpointOf(name);
       const dir = path.join(run.dir, checkpoint);
       if (file === 'model.json' || file === 'meta.json') {
-        const snapshot = readSnapshot(dir, run.real);
-        snapshots.add(snapshot);
+        const snapshot = readSnapshot(dir, run.real, snapshots);
         if (file === 'meta.json') return sendJson(res, { ...snapshot.meta, snapshot: snapshot.id });
         return send(res, 200, TYPES['.json'], snapshot.modelJson(`weights.bin?snapshot=${snapshot.id}`), { 'Cache-Control': 'no-store' });
       }
       if (file === 'weights.bin') {
         const id = query.get('snapshot');
-        const snapshot = id ? snapshots.get(id) : readSnapshot(dir, run.real);
+        const snapshot = id ? snapshots.get(id) : readSnapshot(dir, run.real, snapshots);
         if (!snapshot) throw new HttpError(410, 'that checkpoint save is no longer held; load model.json again');
         if (path.dirname(snapshot.dir) !== run.dir && path.dirname(snapshot.dir) !== path.resolve(run.dir))
           throw new HttpError(404, 'that snapshot is of another run');

@@ -5,26 +5,27 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type CheckpointMeta, readCheckpointFiles } from '../checkpoint';
+import { type CheckpointMeta, readCheckpointFiles, resolveCheckpointDir } from '../checkpoint';
 import { NinError } from '../errors';
 import { HttpError } from './http';
 
 export interface CheckpointSnapshot {
   id: string; // content hash of the weights: the weights URL names it
   dir: string; // the checkpoint directory it was read from
+  identity: string; // that directory's path and identity when it was read
   meta: CheckpointMeta;
   modelJson: (weightsPath: string) => string; // model.json, its weights path pointing at this snapshot
   weights: Uint8Array;
 }
 
-const ATTEMPTS = 5; // a checkpoint swapped while it is read is read again; saves are seconds apart
+const ATTEMPTS = 8; // a checkpoint swapped while it is read is read again; saves are seconds apart
 const KEPT = 6; // snapshots kept for their weights: a page loading one while a newer one lands still gets its own
 
 /** The identity of a directory: a checkpoint swap puts a new directory (another inode) in place. */
 function identity(dir: string): string | null {
   try {
     const stat = fs.statSync(dir);
-    return `${stat.dev}:${stat.ino}:${stat.mtimeMs}`;
+    return `${stat.dev}:${stat.ino}:${stat.mtimeMs}:${stat.ctimeMs}`; // a rename changes ctime: a directory swapped out and back in is noticed
   } catch {
     return null;
   }
@@ -36,27 +37,47 @@ function identity(dir: string): string | null {
  * they are read again. `inside` is the real path of the run: a checkpoint reached through a symlink
  * that leads out of it is refused.
  */
-export function readSnapshot(checkpointDir: string, inside: string): CheckpointSnapshot {
-  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const before = identity(checkpointDir);
-    if (before === null) throw new HttpError(404, `no ${path.basename(checkpointDir)}/ checkpoint in this run yet`);
-    const real = fs.realpathSync(checkpointDir);
-    if (!isInside(real, inside)) throw new HttpError(403, 'this checkpoint is a link out of its run; nin serve does not follow it');
-    let files;
+export function readSnapshot(checkpointDir: string, inside: string, cache?: SnapshotCache): CheckpointSnapshot {
+  for (let attempt = 1; ; attempt++) {
+    const last = attempt === ATTEMPTS;
+    let dir: string;
     try {
-      files = readCheckpointFiles(checkpointDir);
+      // best/, or its .best.old twin in the instant between a save's two renames.
+      dir = resolveCheckpointDir(checkpointDir);
     } catch (err) {
-      // A file missing or half-there mid-swap reads as damage; the next attempt sees the new save.
-      if (identity(checkpointDir) !== before && attempt < ATTEMPTS - 1) continue;
+      if (!last) continue;
+      if (!fs.existsSync(checkpointDir)) throw new HttpError(404, `no ${path.basename(checkpointDir)}/ checkpoint in this run yet`);
       throw err;
     }
-    if (identity(checkpointDir) !== before) continue;
+    const before = identity(dir);
+    if (before === null) {
+      if (last) break;
+      continue;
+    }
+    if (!isInside(fs.realpathSync(dir), inside))
+      throw new HttpError(403, 'this checkpoint is a link out of its run; nin serve does not follow it');
+    // The same directory, untouched since it was read: its files are the same (a save makes a new directory).
+    const known = cache?.byIdentity(dir, before);
+    if (known) return known;
+    let files;
+    try {
+      files = readCheckpointFiles(dir);
+    } catch (err) {
+      // A file missing or half-there mid-swap reads as damage; the next attempt sees the new save.
+      if (identity(dir) !== before && !last) continue;
+      throw err;
+    }
+    if (identity(dir) !== before) {
+      if (last) break;
+      continue;
+    }
     const weights = new Uint8Array(files.weightData);
     const id = createHash('sha256').update(weights).digest('hex').slice(0, 16);
-    const { topology, specs, meta, dir } = files;
-    return {
+    const { topology, specs, meta } = files;
+    const snapshot: CheckpointSnapshot = {
       id,
-      dir,
+      identity: `${dir}\n${before}`,
+      dir: files.dir,
       meta,
       weights,
       modelJson: (weightsPath) =>
@@ -68,6 +89,8 @@ export function readSnapshot(checkpointDir: string, inside: string): CheckpointS
           weightsManifest: [{ paths: [weightsPath], weights: specs }],
         }),
     };
+    cache?.add(snapshot);
+    return snapshot;
   }
   throw new NinError(`${checkpointDir} kept changing while it was read (a save every few milliseconds?); try again`);
 }
@@ -89,5 +112,10 @@ export class SnapshotCache {
 
   get(id: string): CheckpointSnapshot | undefined {
     return this.byId.get(id);
+  }
+
+  byIdentity(dir: string, identity: string): CheckpointSnapshot | undefined {
+    const key = `${dir}\n${identity}`;
+    return [...this.byId.values()].find((s) => s.identity === key);
   }
 }
