@@ -89,14 +89,17 @@ function renderConfigs(runs: RunSummary[]): void {
     el(
       'tbody',
       {},
-      ...keys.map((k) =>
-        el(
+      ...keys.map((k) => {
+        const values = runs.map((r) => JSON.stringify((r.config as unknown as Record<string, unknown> | null)?.[k] ?? null));
+        // Where compared runs differ is what a reader looks for.
+        const differs = new Set(values).size > 1;
+        return el(
           'tr',
-          {},
-          el('th', { scope: 'row' }, k),
-          ...runs.map((r) => el('td', {}, JSON.stringify((r.config as unknown as Record<string, unknown> | null)?.[k] ?? null))),
-        ),
-      ),
+          { class: differs ? 'differs' : undefined },
+          el('th', { scope: 'row' }, differs ? `${k} (differs)` : k),
+          ...values.map((v) => el('td', {}, v)),
+        );
+      }),
     ),
   );
   details.replaceChildren(el('div', { class: 'table-scroll' }, table));
