@@ -162,6 +162,18 @@ describe('nin serve in a browser', { skip: SKIP ? 'NIN_SKIP_BROWSER=1' : false }
     const worst = Math.max(...expected.map((p, i) => Math.abs(p - probabilities[i])));
     process.stderr.write(`# serve-browser: playground (cpu) vs nin predict: largest difference ${worst.toExponential(2)}\n`);
     assert.ok(worst < 1e-4, `largest difference ${worst}: ${probabilities} vs ${expected}`);
+    // The same picture dropped on the pad gets the same answer.
+    await page.click('#clear');
+    const bytes = fs.readFileSync(picture).toString('base64');
+    const drop = await page.evaluateHandle((b64) => {
+      const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([data], 'dropped.png', { type: 'image/png' }));
+      return transfer;
+    }, bytes);
+    await page.dispatchEvent('#draw', 'drop', { dataTransfer: drop });
+    await page.waitForFunction(() => document.getElementById('play-status')?.textContent?.includes('dropped.png'));
+    assert.deepEqual(JSON.parse((await page.getAttribute('#top', 'data-probabilities')) as string), probabilities);
     // The 28x28 picture the network saw is shown.
     const lit = await page.$eval('#seen', (c) => {
       const data = (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 28, 28).data;

@@ -22,9 +22,14 @@ async function pickBackend(): Promise<string> {
   const asked = new URLSearchParams(location.search).get('backend');
   const tried: string[] = [];
   for (const name of asked && BACKENDS.includes(asked) ? [asked] : BACKENDS) {
-    if (name === 'webgpu' && !('gpu' in navigator)) {
-      tried.push('WebGPU is not offered by this browser');
-      continue;
+    if (name === 'webgpu') {
+      const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+      // Asked first, so a browser with WebGPU but no usable GPU gets a plain reason instead of TF.js's warning.
+      const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;
+      if (!adapter) {
+        tried.push(gpu ? 'WebGPU has no GPU adapter here' : 'this browser has no WebGPU');
+        continue;
+      }
     }
     try {
       if (await tf.setBackend(name)) {
