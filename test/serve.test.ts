@@ -100,6 +100,49 @@ describe('request paths', () => {
   }
 });
 
+test('random request paths are refused with 400 or split into segments that name nothing outside', () => {
+  // A seeded walk over the characters that matter: separators, dots, percent-escapes and their digits.
+  const alphabet = [
+    '/',
+    '/',
+    '.',
+    '..',
+    '%',
+    '2',
+    'e',
+    'E',
+    'f',
+    'F',
+    '5',
+    'c',
+    'C',
+    '0',
+    '\\',
+    'a',
+    '?',
+    '%2e',
+    '%2f',
+    '%5c',
+    '%00',
+    '%25',
+  ];
+  let seed = 12345;
+  const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % alphabet.length;
+  for (let i = 0; i < 5000; i++) {
+    let raw = '/';
+    for (let n = 1 + (i % 12); n > 0; n--) raw += alphabet[next()];
+    try {
+      const { segments } = parseRequestPath(raw);
+      for (const segment of segments) {
+        assert.ok(segment !== '' && segment !== '.' && segment !== '..', `${raw} gave ${JSON.stringify(segments)}`);
+        assert.ok(!/[/\\\0]/.test(segment), `${raw} gave ${JSON.stringify(segments)}`);
+      }
+    } catch (err) {
+      assert.ok(err instanceof HttpError && err.status === 400, `${raw}: ${err}`);
+    }
+  }
+});
+
 describe('the API', () => {
   test('lists every run under --out with its config, history and checkpoints', async () => {
     const message = await json<RunsMessage>('/api/runs');
