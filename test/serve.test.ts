@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { initBackend } from '../src/backend';
 import { parseRequestPath, HttpError } from '../src/serve/http';
 import { serve, type ServeHandle } from '../src/serve/server';
@@ -316,6 +317,20 @@ describe('the API', () => {
     assert.equal(page.status, 200);
     assert.match(page.body.toString(), /<title>nin serve<\/title>/);
     assert.match(String(page.headers['content-security-policy']), /default-src 'self'/);
+    // Scripts go gzipped to a client that takes gzip, plain to one that does not.
+    const script = (await request('/app.js')).body;
+    const gzipped = await new Promise<Answer>((resolve, reject) => {
+      const url = new URL(server.url);
+      http
+        .get({ host: url.hostname, port: url.port, path: '/app.js', headers: { 'Accept-Encoding': 'gzip, deflate' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        })
+        .on('error', reject);
+    });
+    assert.equal(gzipped.headers['content-encoding'], 'gzip');
+    assert.deepEqual(gunzipSync(gzipped.body), script);
   });
 });
 
