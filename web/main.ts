@@ -3,7 +3,7 @@
 import { $, setOptions } from './dom';
 import { renderRuns } from './runs-view';
 import { initReport, renderReportPickers, showReport } from './report-view';
-import { checkpointOptions, connect, onChange, runList, state } from './state';
+import { checkpointOptions, connect, fillPickers, onChange, state } from './state';
 
 type View = 'runs' | 'report' | 'playground';
 const VIEWS: View[] = ['runs', 'report', 'playground'];
@@ -23,18 +23,6 @@ function navigate(hash: string): void {
 
 let playground: Promise<typeof import('./playground')> | null = null;
 
-function renderPlayPickers(runId?: string, checkpoint?: string): void {
-  const runSelect = $('play-run') as HTMLSelectElement;
-  setOptions(
-    runSelect,
-    runList()
-      .filter((r) => r.checkpoints.length)
-      .map((r) => ({ value: r.id, label: r.name })),
-    runId,
-  );
-  setOptions($('play-checkpoint') as HTMLSelectElement, checkpointOptions(state.runs.get(runSelect.value)), checkpoint);
-}
-
 function show(): void {
   const { view, run, checkpoint } = route();
   for (const v of VIEWS) {
@@ -49,7 +37,7 @@ function show(): void {
     showReport().catch((err) => ($('report-status').textContent = `error: ${err?.message ?? err}`));
   }
   if (view === 'playground') {
-    renderPlayPickers(run, checkpoint);
+    fillPickers('play-run', 'play-checkpoint', run, checkpoint);
     playground ??= import('./playground');
     const runId = ($('play-run') as HTMLSelectElement).value;
     const name = ($('play-checkpoint') as HTMLSelectElement).value;

@@ -2,23 +2,14 @@
 // matrix), computed by the server once and cached in the run, and the misclassified test images.
 import type { ReportMessage } from '../src/serve/api';
 import { $, el, fixed, setOptions } from './dom';
-import { apiPath, checkpointOptions, runList, state } from './state';
+import { apiPath, checkpointOptions, fillPickers, state } from './state';
 
 const GALLERY_SIZE = 60; // pictures shown; the count says how many there are in all
 let shown = ''; // run/checkpoint/createdAt of the report on the page
 let asked = '';
 
 export function renderReportPickers(runId?: string, checkpoint?: string): void {
-  const runSelect = $('report-run') as HTMLSelectElement;
-  const checkpointSelect = $('report-checkpoint') as HTMLSelectElement;
-  setOptions(
-    runSelect,
-    runList()
-      .filter((r) => r.checkpoints.length)
-      .map((r) => ({ value: r.id, label: r.name })),
-    runId,
-  );
-  setOptions(checkpointSelect, checkpointOptions(state.runs.get(runSelect.value)), checkpoint);
+  fillPickers('report-run', 'report-checkpoint', runId, checkpoint);
 }
 
 export function initReport(navigate: (hash: string) => void): void {

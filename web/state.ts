@@ -1,6 +1,7 @@
 // The page's picture of the server: the runs as the last event described them, kept current by the
 // one Server-Sent Events stream (the page never polls), and the views to tell when they change.
 import type { RunSummary, RunsMessage } from '../src/serve/api';
+import { $, setOptions } from './dom';
 
 export interface State {
   classNames: string[];
@@ -59,4 +60,17 @@ export function checkpointOptions(run: RunSummary | undefined): { value: string;
 
 export function apiPath(runId: string, checkpoint: string, file: string): string {
   return `api/runs/${encodeURIComponent(runId)}/checkpoints/${encodeURIComponent(checkpoint)}/${file}`;
+}
+
+/** Fills a view's run and checkpoint pickers (runs with a checkpoint only), keeping or taking the chosen ones. */
+export function fillPickers(runSelectId: string, checkpointSelectId: string, runId?: string, checkpoint?: string): void {
+  const runSelect = $(runSelectId) as HTMLSelectElement;
+  setOptions(
+    runSelect,
+    runList()
+      .filter((r) => r.checkpoints.length)
+      .map((r) => ({ value: r.id, label: r.name })),
+    runId,
+  );
+  setOptions($(checkpointSelectId) as HTMLSelectElement, checkpointOptions(state.runs.get(runSelect.value)), checkpoint);
 }

@@ -2,8 +2,9 @@
 // browser bundle takes nothing from Node with them).
 import type { EpochMetrics } from '../checkpoint';
 import type { TrainConfig } from '../config';
-import type { ClassScore, Misclassified } from '../eval';
+import type { Misclassified } from '../eval';
 import type { PartialEpoch, RunCheckpoint } from '../run-dir';
+import type { CheckpointReport } from './report';
 
 /** A checkpoint of a run, as the Runs view lists it. */
 export interface CheckpointSummary {
@@ -34,19 +35,7 @@ export interface RunsMessage {
   runs: RunSummary[];
 }
 
-/** GET /api/runs/<run>/checkpoints/<checkpoint>/report: nin eval's results and the misclassified examples. */
-export interface ReportMessage {
-  checkpoint: string; // <run>/<checkpoint>
-  imageSize: number;
-  epoch: number;
-  backend: string;
-  examples: number;
-  accuracy: number;
-  loss: number;
-  perClass: ClassScore[];
-  confusion: number[][];
-  misclassified: Misclassified[];
-  key: { createdAt: string; epoch: number; testLimit: number | null };
-}
+/** GET /api/runs/<run>/checkpoints/<checkpoint>/report: nin eval's results and the misclassified examples; `checkpoint` is <run>/<checkpoint>. */
+export type ReportMessage = CheckpointReport;
 
 export type { EpochMetrics, Misclassified, RunCheckpoint };
