@@ -392,7 +392,7 @@ function topologyMismatch(topology: Record<string, unknown>, imageSize: number):
 }
 
 /** What a checkpoint's model files hold once checked: TF.js's topology, weight specs and data. */
-interface ModelFiles {
+export interface ModelFiles {
   topology: Record<string, unknown>;
   specs: tf.io.WeightsManifestEntry[];
   weightData: ArrayBuffer;
@@ -516,20 +516,42 @@ function landedCheckpoint(dir: string): string | null {
   return null;
 }
 
+function readMeta(dir: string): CheckpointMeta {
+  const metaFile = path.join(dir, 'meta.json');
+  return validateMeta(readJson(metaFile, USE_ANOTHER, `${metaFile} is missing: the checkpoint is incomplete; use another one`), metaFile);
+}
+
+/** A checkpoint's meta.json alone, checked: what nin serve lists of a checkpoint without reading its weights. */
+export function readCheckpointMeta(target: string): CheckpointMeta {
+  return readMeta(resolveCheckpointDir(target));
+}
+
+/** A checkpoint's model files and meta.json, read and checked, before any model is built. */
+export interface CheckpointFiles extends ModelFiles {
+  dir: string;
+  meta: CheckpointMeta;
+}
+
+/**
+ * Reads and checks a checkpoint's meta.json, model.json and weights.bin without building the model
+ * (nin serve hands them to a browser as they are); any problem is one NinError line.
+ */
+export function readCheckpointFiles(target: string): CheckpointFiles {
+  const dir = resolveCheckpointDir(target);
+  const metaFile = path.join(dir, 'meta.json');
+  const meta = readMeta(dir);
+  const modelFiles = readModelFiles(dir, meta.imageSize);
+  if (meta.config.imageSize !== meta.imageSize)
+    new FieldChecker(metaFile, USE_ANOTHER).fail('config.imageSize', meta.config.imageSize, `its imageSize, ${meta.imageSize}`);
+  return { dir, meta, ...modelFiles };
+}
+
 /**
  * Loads a checkpoint after checking each of its files, all before TF.js builds anything; any
  * problem is one NinError line.
  */
 export async function loadCheckpoint(target: string): Promise<LoadedCheckpoint> {
-  const dir = resolveCheckpointDir(target);
-  const metaFile = path.join(dir, 'meta.json');
-  const meta = validateMeta(
-    readJson(metaFile, USE_ANOTHER, `${metaFile} is missing: the checkpoint is incomplete; use another one`),
-    metaFile,
-  );
-  const modelFiles = readModelFiles(dir, meta.imageSize);
-  if (meta.config.imageSize !== meta.imageSize)
-    new FieldChecker(metaFile, USE_ANOTHER).fail('config.imageSize', meta.config.imageSize, `its imageSize, ${meta.imageSize}`);
+  const { dir, meta, ...modelFiles } = readCheckpointFiles(target);
   const optimizerFiles = readOptimizerFiles(dir, meta);
   const model = await buildModel(modelFiles, path.join(dir, 'model.json'));
   let optimizerWeights: NamedTensor[] | null = null;

@@ -558,6 +558,67 @@ function lrFindCommand(printer: Printer): Command {
   });
 }
 
+function serveCommand(printer: Printer): Command {
+  const command = new Command('serve')
+    .description(
+      "a local web page over training runs: live curves, each checkpoint's report (nin eval) with its misclassified test images, and a playground that runs the model in the browser",
+    )
+    .argument('[runDir...]', 'run directories to serve (default: every run in --out, as they appear)')
+    .option('--port <n>', 'port to listen on (0: any free port)', integer('--port', 0, 65535), 8080)
+    .option('--host <address>', 'address to listen on; anything but 127.0.0.1 or localhost lets other machines read the runs', '127.0.0.1')
+    .option('--open', 'open the page in the default browser')
+    .option('--out <dir>', 'directory of runs (relative to the current directory)', 'checkpoints')
+    .option('--test-limit <n>', "reports use the first n test examples (default: each run's own --test-limit, else all)", parseTestLimit)
+    .option('--data-dir <dir>', DATA_DIR_HELP);
+  return addEngineOptions(command).action(async (runDirs: string[], opts) => {
+    const dirs = runDirs.map((d) => path.resolve(d));
+    for (const dir of dirs) {
+      if (!fs.existsSync(path.join(dir, 'config.json')))
+        throw new UsageError(
+          `${dir} is not a nin run directory (no config.json); pass <out>/<run> directories, or none to serve every run in --out`,
+        );
+    }
+    const out = path.resolve(opts.out);
+    if (!dirs.length && !fs.existsSync(out)) printer.err(`note: ${out} does not exist yet; runs appear here as nin train writes them`);
+    const { isLoopback, serve } = await import('./serve/server');
+    if (!isLoopback(opts.host)) {
+      printer.err(
+        `WARNING: --host ${opts.host} lets every machine that can reach this one read these runs, their configs and checkpoints, without a password; use the default 127.0.0.1 unless you mean it`,
+      );
+    }
+    const { backend, threads, dataDir } = runtimeOf(opts);
+    const handle = await serve({
+      runs: dirs,
+      out,
+      host: opts.host,
+      port: opts.port,
+      dataDir: dataDir ?? undefined,
+      testLimit: opts.testLimit,
+      backend,
+      threads,
+      log: printer.err,
+    });
+    printer.out(handle.url);
+    if (opts.open) {
+      const { spawn } = await import('node:child_process');
+      const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+      spawn(opener, [handle.url], { detached: true, stdio: 'ignore' })
+        .on('error', () => printer.err(`note: could not start ${opener}; open ${handle.url} yourself`))
+        .unref();
+    }
+    // Ctrl-C, SIGTERM or a closed terminal stop the server cleanly: exit 0, nothing to save.
+    const { takeOverSignals } = await import('./signals');
+    takeOverSignals();
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        printer.err('nin serve: stopped');
+        handle.close().then(resolve, resolve);
+      };
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, stop);
+    });
+  });
+}
+
 function infoCommand(printer: Printer): Command {
   return new Command('info')
     .description('versions, CPU features, threads, available backends and the dataset: what this machine offers nin')
@@ -600,6 +661,7 @@ export function buildProgram(
     predictCommand,
     infoCommand,
     lrFindCommand,
+    serveCommand,
   ]) {
     // Subcommands inherit the program's exit override and one-line error output.
     program.addCommand(command(printer).exitOverride().configureOutput(program.configureOutput()));

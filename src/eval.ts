@@ -16,11 +16,21 @@ export interface SplitScore {
   loss: number; // mean softmax cross-entropy
   confusion: number[][]; // confusion[true][predicted]
   zeroLogitClasses: number[]; // classes whose logit was exactly 0 for every example: a dead last-block channel
+  misclassified?: Misclassified[]; // with ScoreOptions.misclassified, in the split's order
+}
+
+/** A test example the model got wrong: its index in the split, its class and the model's. */
+export interface Misclassified {
+  index: number;
+  label: number;
+  predicted: number;
 }
 
 export interface ScoreOptions {
   /** Awaited after each batch (a turn of the event loop lets signal handlers run); true stops the pass. */
   afterBatch?: (done: number, total: number) => Promise<boolean>;
+  /** Also list every misclassified example (nin serve's gallery). */
+  misclassified?: boolean;
 }
 
 /**
@@ -45,6 +55,7 @@ export async function scoreSplit(
   // many batches at a time (on a GPU a read per batch would drain its queue every batch).
   const pending = new DeferredReads(READ_EVERY_BATCHES);
   const labelsOf: Int32Array[] = [];
+  const misclassified: Misclassified[] = [];
   const settle = async () => {
     const values = await pending.take();
     values.forEach((v, b) => {
@@ -55,6 +66,7 @@ export async function scoreSplit(
         const guess = v[i];
         confusion[truth][guess]++;
         if (truth === guess) correct++;
+        else if (options.misclassified) misclassified.push({ index: examples + i, label: truth, predicted: guess });
         lossSum += v[n + i];
       }
       for (let c = 0; c < NUM_CLASSES; c++) nonzero[c] ||= v[2 * n + c] !== 0;
@@ -85,7 +97,14 @@ export async function scoreSplit(
     pending.dispose();
   }
   const zeroLogitClasses = examples ? nonzero.flatMap((live, c) => (live ? [] : [c])) : [];
-  return { examples, accuracy: examples ? correct / examples : 0, loss: examples ? lossSum / examples : 0, confusion, zeroLogitClasses };
+  const score: SplitScore = {
+    examples,
+    accuracy: examples ? correct / examples : 0,
+    loss: examples ? lossSum / examples : 0,
+    confusion,
+    zeroLogitClasses,
+  };
+  return options.misclassified ? { ...score, misclassified } : score;
 }
 
 /** A class the model has stopped recognising, and how it shows. */
@@ -113,6 +132,7 @@ export interface EvalOptions {
   backend?: BackendChoice;
   threads?: number | null;
   precision?: PrecisionChoice; // default fp32
+  misclassified?: boolean; // also list the misclassified test examples (not part of nin eval's output)
 }
 
 export interface ClassScore {
@@ -131,6 +151,7 @@ export interface EvalResult {
   loss: number;
   perClass: ClassScore[];
   confusion: number[][];
+  misclassified?: Misclassified[]; // only with EvalOptions.misclassified
 }
 
 export async function evaluate(
@@ -148,7 +169,9 @@ export async function evaluate(
       );
     }
     const data = loadFashionMnist({ dataDir: options.dataDir, trainLimit: 1, testLimit: options.testLimit });
-    const score = (await scoreSplit(model, data.test, options.batchSize ?? meta.config.batchSize, meta.imageSize)) as SplitScore;
+    const score = (await scoreSplit(model, data.test, options.batchSize ?? meta.config.batchSize, meta.imageSize, {
+      misclassified: options.misclassified,
+    })) as SplitScore;
     const perClass = CLASS_NAMES.map((name, c) => {
       const row = score.confusion[c];
       const total = row.reduce((a, b) => a + b, 0);
@@ -164,6 +187,7 @@ export async function evaluate(
       loss: score.loss,
       perClass,
       confusion: score.confusion,
+      ...(score.misclassified ? { misclassified: score.misclassified } : {}),
     };
   } finally {
     model.dispose();

@@ -16,3 +16,4 @@ export { NinError, UsageError } from './errors';
 export { lrFind } from './lr-find';
 export { TensorBoardWriter } from './tensorboard';
 export { RECIPES, resolveRecipe } from './recipes';
+export { serve, type ServeOptions, type ServeHandle } from './serve/server';

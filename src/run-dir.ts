@@ -5,6 +5,7 @@
 //   metrics.jsonl, metrics.csv    one row per completed epoch, rebuilt from last/'s history
 //   curves.svg                    the curves of those rows
 //   last/, best/                  checkpoints (see checkpoint.ts)
+//   report-best.json, ...         nin serve's cached report of a checkpoint (nin eval's results)
 //   .lock                         the pid of the process training the run, while it trains
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,7 +34,13 @@ export const RUN_FILES = Object.freeze({
   last: 'last',
   best: 'best',
   lock: '.lock',
+  reportBest: 'report-best.json',
+  reportLast: 'report-last.json',
 });
+
+/** The checkpoints of a run, by their directory names. */
+export const RUN_CHECKPOINTS = Object.freeze(['best', 'last'] as const);
+export type RunCheckpoint = (typeof RUN_CHECKPOINTS)[number];
 
 const CSV_HEADER = 'epoch,loss,trainAcc,testAcc,examplesPerSec,seconds';
 const RUN_NAME = /^[A-Za-z0-9._-]+$/;
@@ -110,6 +117,30 @@ function lockOwner(lock: string): number | null {
   } catch {
     return null;
   }
+}
+
+/** The pid of the process training the run now, or null: no lock, or its process is gone. */
+export function trainingPid(runDir: string): number | null {
+  const owner = lockOwner(path.join(runDir, RUN_FILES.lock));
+  return owner !== null && isAlive(owner) ? owner : null;
+}
+
+/**
+ * The runs in `out`, sorted by name: its directories holding a config.json, without the hidden
+ * ones (a run being created is a hidden temporary directory until it is renamed into place).
+ */
+export function findRuns(out: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(out);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw describeFsError(err, `listing the runs in ${out}`, 'pass the --out directory nin train wrote to');
+  }
+  return names
+    .filter((name) => !name.startsWith('.') && fs.existsSync(path.join(out, name, RUN_FILES.config)))
+    .sort()
+    .map((name) => path.join(out, name));
 }
 
 /**
