@@ -3,7 +3,8 @@
 // runs) and inference on a TF.js backend, and with --profile prints where a step's time goes per kernel.
 // Uses the compiled dist/.
 // usage: node scripts/bench-step.js [--image-size 96] [--batch-size 64] [--steps 5] [--backend onednn]
-//          [--layouts plain|blocked-weights|blocked] [--threads n] [--optimizer sgd|momentum|adam] [--profile [--layers]]
+//          [--layouts plain|blocked-weights|blocked] [--threads n] [--precision fp32|bf16]
+//          [--optimizer sgd|momentum|adam] [--profile [--layers]]
 'use strict';
 const tf = require('@tensorflow/tfjs');
 const onednn = require('../dist/src/backend/onednn');

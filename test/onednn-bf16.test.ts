@@ -1,6 +1,7 @@
 // bf16 mixed precision on the onednn backend (--precision bf16): each convolution kernel agrees with its float32
 // self within bf16's rounding, a NiN step's loss and gradients agree with float32's, nothing leaks, a bf16 run
-// resumes to the same numbers as an uninterrupted one, and --precision is checked where it cannot run.
+// resumes to the same numbers as an uninterrupted one, and --precision is checked where it cannot run. Also the
+// per-step savings of the same issue: weights reordered once for many inference batches, never served stale.
 // The kernel tests skip, saying why, on a CPU without native bf16; the checks of the choice itself run anywhere.
 
 import { test, describe, before, after } from 'node:test';
@@ -14,6 +15,7 @@ import {
   onednnConvPrecision,
   onednnKernelCalls,
   onednnStatus,
+  onednnTimers,
   registerOnednnBackend,
   setOnednnConvPrecision,
   type ConvPrecision,
@@ -181,6 +183,63 @@ describe('bf16 convolutions on onednn', { skip: SKIP }, () => {
     }
     assert.equal(onednnConvPrecision(), 'fp32');
   });
+});
+
+describe('reordered weights kept between inference batches', { skip: status.available ? false : status.reason }, () => {
+  before(async () => {
+    registerOnednnBackend();
+    await tf.setBackend('onednn');
+  });
+
+  after(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  for (const precision of ['fp32', 'bf16'] as const) {
+    test(
+      `${precision}: each weight is reordered once for several batches, and new weights are never served stale`,
+      {
+        skip: precision === 'bf16' && SKIP,
+      },
+      async () => {
+        const imageSize = 67;
+        const model = buildNin({ imageSize, seed: 4 });
+        const x = tf.tensor4d(
+          randomValues(2 * imageSize * imageSize, 6).map((v) => v + 0.5),
+          [2, imageSize, imageSize, 1],
+        );
+        const predict = () => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync().slice());
+        setOnednnConvPrecision(precision);
+        try {
+          const first = predict();
+          const reorders = () => onednnTimers().reorderWeights.calls;
+          const before = reorders();
+          const again = predict();
+          assert.equal(reorders(), before, 'no weight reordered again for the next batch');
+          assert.deepEqual(again, first);
+          // New values for every weight (as an optimizer step gives): the next batch must see them.
+          const fresh = buildNin({ imageSize, seed: 5 });
+          model.setWeights(fresh.getWeights());
+          const changed = predict();
+          assert.ok(reorders() > before, 'new weights were reordered');
+          await tf.setBackend('cpu');
+          const expected = predict();
+          await tf.setBackend('onednn');
+          const tolerance = precision === 'bf16' ? 5e-2 : 1e-4;
+          assert.ok(
+            normRelativeError(changed, expected) <= tolerance,
+            `onednn after new weights vs cpu: ${normRelativeError(changed, expected)}`,
+          );
+          assert.ok(normRelativeError(changed, first) > 10 * tolerance, 'the new weights give other outputs');
+          fresh.dispose();
+        } finally {
+          setOnednnConvPrecision('fp32');
+          x.dispose();
+          model.dispose();
+        }
+      },
+    );
+  }
 });
 
 describe('--precision on the command line', () => {

@@ -678,7 +678,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     assert.throws(call, (err: Error) => err.name === name && message.test(err.message), `expected ${name} ${message}`);
 
   test('well-formed calls work (the cases below each break one thing)', () => {
-    assert.equal(native.conv2d(conv, floats(486), floats(108), floats(4), true, floats(392)), true);
+    assert.equal(native.conv2d(conv, floats(486), floats(108), floats(4), true, floats(392), 0), true);
     assert.equal(native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486), 0), true);
     assert.equal(native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), null), true);
     native.maxPool(pool, floats(256), floats(64));
@@ -692,9 +692,38 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     native.unary(relu, floats(0), floats(0), 0); // empty tensors are fine for elementwise ops
   });
 
+  test('tokens naming a filter or a dy are whole numbers from 0 to 2^53', () => {
+    const x = floats(486);
+    rejects(
+      () => native.conv2d(conv, x, floats(108), null, false, floats(392), -1),
+      'RangeError',
+      /^conv2d: filterToken must be an integer from 0/,
+    );
+    rejects(() => native.conv2d(conv, x, floats(108), null, false, floats(392), 1.5), 'RangeError', /filterToken must be an integer/);
+    rejects(
+      () => native.conv2d(conv, x, floats(108), null, false, floats(392), '1' as unknown as number),
+      'TypeError',
+      /^conv2d: filterToken must be a number, got a string$/,
+    );
+    rejects(
+      () => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486), 2 ** 54),
+      'RangeError',
+      /dyToken must be an integer/,
+    );
+    // A token that names nothing the addon converted is only a missed reuse: the results are those of token 0.
+    const dy = Float32Array.from({ length: 392 }, (_, i) => Math.sin(i));
+    const filter = Float32Array.from({ length: 108 }, (_, i) => Math.cos(i));
+    const plain = floats(486);
+    const named = floats(486);
+    assert.equal(native.conv2dBackpropInput(conv, dy, filter, plain, 0), true);
+    assert.equal(native.conv2dBackpropInput(conv, dy, filter, named, 123456), true);
+    assert.deepEqual(named, plain);
+    assert.ok(plain.some((v) => v !== 0));
+  });
+
   test('a short or long output', () => {
     rejects(
-      () => native.conv2d(conv, floats(486), floats(108), null, false, floats(391)),
+      () => native.conv2d(conv, floats(486), floats(108), null, false, floats(391), 0),
       'RangeError',
       /^conv2d: y must have 392 elements \(batch\*outHeight\*outWidth\*outChannels\), got 391$/,
     );
@@ -716,12 +745,12 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
 
   test('a short or long input', () => {
     rejects(
-      () => native.conv2d(conv, floats(10), floats(108), null, false, floats(392)),
+      () => native.conv2d(conv, floats(10), floats(108), null, false, floats(392), 0),
       'RangeError',
       /^conv2d: x must have 486 elements \(batch\*inHeight\*inWidth\*inChannels\), got 10$/,
     );
-    rejects(() => native.conv2d(conv, floats(486), floats(109), null, false, floats(392)), 'RangeError', /filter must have 108/);
-    rejects(() => native.conv2d(conv, floats(486), floats(108), floats(3), false, floats(392)), 'RangeError', /bias must have 4/);
+    rejects(() => native.conv2d(conv, floats(486), floats(109), null, false, floats(392), 0), 'RangeError', /filter must have 108/);
+    rejects(() => native.conv2d(conv, floats(486), floats(108), floats(3), false, floats(392), 0), 'RangeError', /bias must have 4/);
     rejects(() => native.maxPoolGrad(pool, floats(64), floats(255), floats(256)), 'RangeError', /^maxPoolGrad: x must have 256/);
     rejects(() => native.binary(add, same, floats(100), floats(3), floats(100), 1), 'RangeError', /^binary: b must have 100 elements/);
     rejects(
@@ -747,7 +776,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
 
   test('a wrong type', () => {
     rejects(
-      () => native.conv2d(conv, new Float64Array(486) as unknown as Float32Array, floats(108), null, false, floats(392)),
+      () => native.conv2d(conv, new Float64Array(486) as unknown as Float32Array, floats(108), null, false, floats(392), 0),
       'TypeError',
       /^conv2d: x must be a Float32Array, got a Float64Array$/,
     );
@@ -757,12 +786,12 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       /x must be a Float32Array, got an Array/,
     );
     rejects(
-      () => native.conv2d(conv, floats(486), floats(108), undefined as unknown as null, false, floats(392)),
+      () => native.conv2d(conv, floats(486), floats(108), undefined as unknown as null, false, floats(392), 0),
       'TypeError',
       /bias must be a Float32Array, got undefined/,
     );
     rejects(
-      () => native.conv2d(conv, floats(486), floats(108), null, 1 as unknown as boolean, floats(392)),
+      () => native.conv2d(conv, floats(486), floats(108), null, 1 as unknown as boolean, floats(392), 0),
       'TypeError',
       /relu must be a boolean, got the number 1/,
     );
@@ -783,7 +812,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   test('missing or extra arguments', () => {
     const call = (f: unknown, ...args: unknown[]) => (f as (...a: unknown[]) => unknown)(...args);
     rejects(() => call(native.unary, relu), 'TypeError', /^unary: expected 4 arguments, got 1$/);
-    rejects(() => call(native.conv2d, conv, floats(486), floats(108), null, false), 'TypeError', /^conv2d: expected 6 arguments, got 5$/);
+    rejects(() => call(native.conv2d, conv, floats(486), floats(108), null, false), 'TypeError', /^conv2d: expected 7 arguments, got 5$/);
     rejects(() => call(native.avgPool), 'TypeError', /^avgPool: expected 3 arguments, got 0$/);
     rejects(() => call(native.threads, 1), 'TypeError', /^threads: expected 0 arguments, got 1$/);
     rejects(() => call(native.sumTrailing, floats(12), floats(3), 3, 4, 5), 'TypeError', /expected 4 arguments, got 5/);
@@ -818,7 +847,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
 
   test('a bad shape: negative, zero, absurd, missing or extra fields', () => {
     rejects(
-      () => native.conv2d({ ...conv, batch: -2 }, floats(486), floats(108), null, false, floats(392)),
+      () => native.conv2d({ ...conv, batch: -2 }, floats(486), floats(108), null, false, floats(392), 0),
       'RangeError',
       /^conv2d: shape.batch must be an integer from 1 to 16777216, got -2$/,
     );
@@ -833,12 +862,12 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       /shape.strideWidth must be an integer from 1/,
     );
     rejects(
-      () => native.conv2d({ ...conv, padTop: -1 }, floats(486), floats(108), null, false, floats(392)),
+      () => native.conv2d({ ...conv, padTop: -1 }, floats(486), floats(108), null, false, floats(392), 0),
       'RangeError',
       /shape.padTop must be an integer from 0/,
     );
     rejects(
-      () => native.conv2d({ ...conv, outHeight: 2.5 }, floats(486), floats(108), null, false, floats(392)),
+      () => native.conv2d({ ...conv, outHeight: 2.5 }, floats(486), floats(108), null, false, floats(392), 0),
       'RangeError',
       /shape.outHeight .* got 2.5$/,
     );
@@ -856,7 +885,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     );
     const { padRight: _, ...missing } = conv;
     rejects(
-      () => native.conv2d(missing as ConvShape, floats(486), floats(108), null, false, floats(392)),
+      () => native.conv2d(missing as ConvShape, floats(486), floats(108), null, false, floats(392), 0),
       'TypeError',
       /^conv2d: shape.padRight must be a number, got undefined$/,
     );

@@ -295,9 +295,10 @@ PoolSizes pool_sizes(const Args& args, const nin::PoolShape& s) {
           args.elements("y", {s.batch, s.out_height, s.out_width, s.channels})};
 }
 
-// conv2d(shape, x, filter, bias | null, relu, y) -> false when oneDNN rejects the shape
+// conv2d(shape, x, filter, bias | null, relu, y, filterToken) -> false when oneDNN rejects the shape; filterToken:
+// 0, or a number the caller gives this filter's (immutable) values and no other's (see nin::conv_forward)
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
-  Args args(info, "conv2d", 6);
+  Args args(info, "conv2d", 7);
   const nin::ConvShape s = conv_shape(args, 0);
   const ConvSizes n = conv_sizes(args, s);
   const float* x = args.input(1, "x", n.x, kConvX);
@@ -305,7 +306,8 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const float* bias = args.is_null(3) ? nullptr : args.input(3, "bias", s.out_channels, kConvBias);
   const bool relu = args.boolean(4, "relu");
   float* y = args.output(5, "y", n.y, kConvY);
-  return Napi::Boolean::New(info.Env(), nin::conv_forward(s, x, filter, bias, relu, y));
+  const auto filter_token = static_cast<uint64_t>(args.integer(6, "filterToken", 0, kMaxToken));
+  return Napi::Boolean::New(info.Env(), nin::conv_forward(s, x, filter, filter_token, bias, relu, y));
 }
 
 // conv2dBackpropInput(shape, dy, filter, dx, dyToken) -> false when oneDNN rejects the shape; dyToken: 0, or

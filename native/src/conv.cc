@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -39,6 +40,17 @@ struct Port {
   dnnl::reorder to_inner;  // user -> buffer (inputs)
   dnnl::reorder to_user;   // buffer -> user (outputs)
   Timer timer;             // which reorder timer its reorders count to
+  // Reordered copies of named inputs (weights, named by a token the caller gives each weight tensor), so that
+  // inference, whose weights do not change between batches, reorders each once. Several slots because layers of
+  // one shape (NiN's two 1x1 convolutions per block) share an entry; a miss overwrites the oldest slot.
+  struct Named {
+    uint64_t token;
+    const float* data;
+    memory copy;
+  };
+  static constexpr size_t kNamedSlots = 4;
+  std::vector<Named> named;
+  size_t next_slot = 0;
 
   void init(const memory::desc& user_md, const memory::desc& inner_md, bool is_input, Timer reorder_timer) {
     user = user_md;
@@ -53,13 +65,32 @@ struct Port {
     }
   }
 
-  // The memory the primitive reads: the TF.js buffer itself, or a reordered copy of it.
-  memory input(const float* data) {
+  // The memory the primitive reads: the TF.js buffer itself, or a reordered copy of it. token: 0, or a number
+  // the caller gives this one immutable tensor (never another one), whose reordered copy is then kept.
+  memory input(const float* data, uint64_t token = 0) {
     memory plain(user, cpu_engine(), const_cast<float*>(data));
     if (inner == user) return plain;
+    if (token != 0) {
+      for (const Named& slot : named) {
+        if (slot.token == token && slot.data == data) return slot.copy;
+      }
+    }
+    memory target = buffer;
+    if (token != 0) {
+      if (named.size() < kNamedSlots) {
+        named.push_back(Named{token, data, memory(inner, cpu_engine())});
+        target = named.back().copy;
+      } else {
+        Named& slot = named[next_slot];
+        next_slot = (next_slot + 1) % kNamedSlots;
+        slot.token = token;
+        slot.data = data;
+        target = slot.copy;
+      }
+    }
     ScopedTimer time(timer);
-    to_inner.execute(cpu_stream(), plain, buffer);
-    return buffer;
+    to_inner.execute(cpu_stream(), plain, target);
+    return target;
   }
 
   // The memory the primitive writes; call finish() after executing to land it in the TF.js buffer.
@@ -257,7 +288,8 @@ BackwardWeightsEntry& backward_weights_entry(const ConvShape& s, bool with_bias)
 
 }  // namespace
 
-bool conv_forward(const ConvShape& s, const float* x, const float* filter, const float* bias, bool relu, float* y) {
+bool conv_forward(const ConvShape& s, const float* x, const float* filter, uint64_t filter_token, const float* bias,
+                  bool relu, float* y) {
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
     ForwardEntry& e = forward_entry(s, bias != nullptr);
@@ -265,7 +297,7 @@ bool conv_forward(const ConvShape& s, const float* x, const float* filter, const
     if (e.pads_through_gemm && !all_finite(filter, filter_size)) return false;
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, e.src.input(x)},
-        {DNNL_ARG_WEIGHTS, e.weights.input(filter)},
+        {DNNL_ARG_WEIGHTS, e.weights.input(filter, filter_token)},
         {DNNL_ARG_DST, e.dst.output(y)},
     };
     if (bias != nullptr) {

@@ -29,7 +29,10 @@ struct PoolShape {
 
 // Convolutions run on oneDNN. Each returns false when oneDNN rejects the shape (the caller falls back to JS).
 // relu: max(y, 0) with NaN kept, as TF.js's Relu (oneDNN's own ReLU post-op turns NaN into 0).
-bool conv_forward(const ConvShape& s, const float* x, const float* filter, const float* bias, bool relu, float* y);
+// filter_token: 0, or a number naming this filter tensor for good (its content never changes), so that its
+// reordered copy is kept for the next call with the same filter (inference: once per weight, not per batch).
+bool conv_forward(const ConvShape& s, const float* x, const float* filter, uint64_t filter_token, const float* bias,
+                  bool relu, float* y);
 // dy_token: 0, or what last_dy_token() returned right after the weight gradient of this same dy (a tensor that
 // stayed alive in between): its conversion into the primitive's layout (bf16, blocked) is then reused, not redone.
 bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx, uint64_t dy_token);

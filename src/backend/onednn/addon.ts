@@ -92,7 +92,16 @@ export interface Addon {
   readonly ConvLayouts: NativeEnum<typeof CONV_LAYOUTS>;
   readonly Precision: NativeEnum<typeof CONV_PRECISIONS>;
   // Convolutions return false when oneDNN rejects the shape; the caller then runs TF.js's kernel.
-  conv2d(shape: ConvShape, x: Float32Array, filter: Float32Array, bias: Float32Array | null, relu: boolean, y: Float32Array): boolean;
+  // filterToken: 0, or a number naming this filter's values for good (valuesToken): its reordered copy is then kept.
+  conv2d(
+    shape: ConvShape,
+    x: Float32Array,
+    filter: Float32Array,
+    bias: Float32Array | null,
+    relu: boolean,
+    y: Float32Array,
+    filterToken: number,
+  ): boolean;
   // dyToken: 0, or lastDyToken() read right after conv2dBackpropFilter of this same dy, whose conversion is then reused.
   conv2dBackpropInput(shape: ConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array, dyToken: number): boolean;
   conv2dBackpropFilter(shape: ConvShape, x: Float32Array, dy: Float32Array, dfilter: Float32Array, dbias: Float32Array | null): boolean;

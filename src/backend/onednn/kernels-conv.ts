@@ -12,6 +12,20 @@ export const FILTER_BIAS_GRAD = 'NinConv2DBackpropFilterBias';
  */
 export const DY_TOKEN_ATTR = 'ninDyToken';
 
+// TF.js never writes into a tensor's values once made (a variable's assign gives it new values), so a number per
+// dataId names fixed contents: the addon keeps a weight's reordered copy under it between inference batches.
+const valuesTokens = new WeakMap<object, number>();
+let nextValuesToken = 1;
+
+function valuesToken(t: tf.TensorInfo): number {
+  let token = valuesTokens.get(t.dataId);
+  if (token === undefined) {
+    token = nextValuesToken++;
+    valuesTokens.set(t.dataId, token);
+  }
+  return token;
+}
+
 // What the last native filter gradient's dy conversion is called (0: none, or the JS kernel ran).
 let lastDyToken = 0;
 
@@ -91,7 +105,7 @@ function conv2d(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBi
   );
   if (isEmpty(info)) return undefined;
   const y = output(backend, tf.util.sizeFromShape(info.outShape));
-  if (!native.conv2d(convShape(info), xValues, filterValues, biasValues, relu, y)) return undefined;
+  if (!native.conv2d(convShape(info), xValues, filterValues, biasValues, relu, y, valuesToken(filter))) return undefined;
   return backend.makeTensorInfo(info.outShape, 'float32', y);
 }
 
