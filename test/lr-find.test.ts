@@ -272,29 +272,15 @@ describe('nin lr-find (process)', () => {
 
   test("--recipe best tests best's optimizer and initialisation; flags beside it win", async () => {
     const out = path.join(tempDir('h17-lrfind-recipe-'), 'lr.svg');
-    const args = ['lr-find', '--recipe', 'best', '--image-size', '67', '--batch-size', '8', '--steps', '3', '--train-limit', '24'];
-    const r = await runNin([...args, '--backend', BACKEND, '--out', out, '--json'], { timeoutMs: 300_000 });
+    const small = ['--image-size', '67', '--batch-size', '8', '--steps', '3', '--train-limit', '24', '--backend', BACKEND, '--out', out];
+    const r = await runNin(['lr-find', '--recipe', 'best', ...small, '--json'], { timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout) as LrFindResult;
     assert.equal(result.optimizer, 'momentum');
     assert.equal(result.imageSize, 67);
     assert.equal(result.batchSize, 8);
     assert.match(r.stderr, /^lr-find: .*, 67px, batch 8, momentum, he kernels, zeros biases, class biases 1, /m);
-    const plain = await runNin([
-      'lr-find',
-      '--image-size',
-      '67',
-      '--batch-size',
-      '8',
-      '--steps',
-      '3',
-      '--train-limit',
-      '24',
-      '--backend',
-      BACKEND,
-      '--out',
-      out,
-    ]);
+    const plain = await runNin(['lr-find', ...small], { timeoutMs: 300_000 });
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(plain.stderr, /^lr-find: .*, 67px, batch 8, sgd, xavier kernels, pytorch biases, lr /m);
   });
