@@ -42,7 +42,12 @@ export const KERNEL_INITS: readonly KernelInit[] = ['xavier', 'he'];
 export interface ModelOptions {
   imageSize: number;
   seed: number;
-  /** zeros (default); or PyTorch's Conv2d default, uniform in +-1/sqrt(fan_in), which d2l's train_ch6 keeps. */
+  /**
+   * zeros (this function's default); or PyTorch's Conv2d default, uniform in +-1/sqrt(fan_in), which d2l's
+   * train_ch6 keeps. Training passes the config's choice (PyTorch's by default, src/config.ts); the default
+   * here serves the callers whose biases are overwritten or do not matter (loading a checkpoint, shapes,
+   * bench) and the test fixtures recorded from zero biases, so it stays zeros.
+   */
   biasInit?: BiasInit;
   /** xavier (default, d2l's), or he: keeps the activations' scale through NiN's twelve ReLU convs. */
   kernelInit?: KernelInit;

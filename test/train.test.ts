@@ -7,27 +7,18 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { onednnStatus } from '../src/backend/onednn';
 import { FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC } from '../src/data';
 import type { EpochMetrics } from '../src/checkpoint';
 import { resolveConfig, type TrainConfig } from '../src/config';
 import { train } from '../src/train';
 import { assertOneLineError, lines, runNin, startNin, type CliResult } from './helpers/cli';
 import { idxBytes, fixtureSplit, removeTempDirs, tempDir } from './helpers/idx';
+import { flagValue, SMALL_RUN_TIMEOUT, smallRunFlags, TEST_BACKEND } from './helpers/small-run';
 
 after(removeTempDirs);
 
-// onednn makes a step ~1000x faster than TF.js's pure-JS cpu kernels; the sizes below assume it.
-const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
-const SMALL = [
-  '--backend',
-  BACKEND,
-  '--image-size',
-  '67',
-  ...(BACKEND === 'onednn'
-    ? ['--train-limit', '64', '--test-limit', '32', '--batch-size', '16']
-    : ['--train-limit', '4', '--test-limit', '4', '--batch-size', '4']),
-];
+const BACKEND = TEST_BACKEND;
+const SMALL = smallRunFlags();
 const DIVERGE = [
   '--backend',
   BACKEND,
@@ -40,7 +31,7 @@ const DIVERGE = [
   '--batch-size',
   BACKEND === 'onednn' ? '8' : '4',
 ];
-const TRAIN_TIMEOUT = BACKEND === 'onednn' ? 120_000 : 600_000;
+const TRAIN_TIMEOUT = SMALL_RUN_TIMEOUT;
 
 interface Metrics {
   epoch: number;
@@ -117,7 +108,7 @@ describe('train -> eval round trip through the CLI', () => {
   test("nin eval <run> --json reproduces the best epoch's logged testAcc exactly; eval of last/ the last epoch's", async () => {
     const metrics = readMetrics(runDir);
     const bestEpoch = metrics.reduce((b, m) => (m.testAcc > b.testAcc ? m : b));
-    const testLimit = SMALL[SMALL.indexOf('--test-limit') + 1];
+    const testLimit = flagValue(SMALL, '--test-limit');
     const best = await runNin(['eval', runDir, '--json', '--backend', BACKEND, '--test-limit', testLimit], { timeoutMs: TRAIN_TIMEOUT });
     assertOk(best);
     const result = JSON.parse(best.stdout);
@@ -358,7 +349,7 @@ describe('bad dataset files via --data-dir: one error line, exit 1, no run left 
       '--backend',
       BACKEND,
       '--test-limit',
-      SMALL[SMALL.indexOf('--test-limit') + 1],
+      flagValue(SMALL, '--test-limit'),
       '--data-dir',
       dataDirWith(FILE_NAMES.testImages + '.gz', Buffer.from('nope')),
     ]);

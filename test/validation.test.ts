@@ -5,25 +5,17 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { onednnStatus } from '../src/backend/onednn';
 import { splitValidation, type Split } from '../src/data';
 import { lines, runNin, type CliResult } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
+import { flagValue, SMALL_RUN_TIMEOUT, smallRunFlags, TEST_BACKEND } from './helpers/small-run';
 
 after(removeTempDirs);
 
-const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
-const TINY = [
-  '--backend',
-  BACKEND,
-  '--image-size',
-  '67',
-  ...(BACKEND === 'onednn'
-    ? ['--train-limit', '64', '--test-limit', '32', '--batch-size', '16']
-    : ['--train-limit', '8', '--test-limit', '4', '--batch-size', '4']),
-];
+const BACKEND = TEST_BACKEND;
+const TINY = smallRunFlags(8); // 8 on cpu, so that a quarter can be held out
 const VAL = BACKEND === 'onednn' ? 16 : 4; // --val-split: a quarter of --train-limit
-const TIMEOUT = BACKEND === 'onednn' ? 120_000 : 600_000;
+const TIMEOUT = SMALL_RUN_TIMEOUT;
 
 function assertOk(r: CliResult): void {
   assert.equal(r.code, 0, `exit ${r.code} ${r.signal ?? ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
@@ -118,7 +110,7 @@ describe('nin train --val-split', () => {
 
   test('the epoch line, metrics.jsonl and metrics.csv carry val acc; the banner counts the split', () => {
     assertOk(run);
-    const trainLimit = Number(TINY[TINY.indexOf('--train-limit') + 1]);
+    const trainLimit = Number(flagValue(TINY, '--train-limit'));
     assert.match(run.stderr, new RegExp(`\\(${trainLimit - VAL} train, ${VAL} validation, `));
     const epochs = lines(run.stdout).filter((l) => l.startsWith('epoch '));
     assert.equal(epochs.length, 3);
@@ -164,7 +156,7 @@ describe('nin train --val-split', () => {
 
   test('--val-split out of range, or not below the training examples, is one error line and exit 2, leaving no run', async () => {
     const empty = tempDir('hv-val-refused-');
-    const trainLimit = TINY[TINY.indexOf('--train-limit') + 1];
+    const trainLimit = flagValue(TINY, '--train-limit');
     for (const n of ['60000', trainLimit]) {
       const r = await runNin(['train', ...TINY, '--val-split', n, '--out', empty], { timeoutMs: TIMEOUT });
       assert.equal(r.code, 2, r.stderr);
