@@ -6,6 +6,7 @@ import { loadCheckpoint } from './checkpoint';
 import { initBackend, type BackendInfo } from './backend';
 import type { BackendChoice, PrecisionChoice } from './config';
 import { DeferredReads } from './deferred-reads';
+import { hostImageSize, modelInput } from './step';
 
 /** Test batches whose results may wait on the device before being read back. */
 const READ_EVERY_BATCHES = 32;
@@ -74,11 +75,12 @@ export async function scoreSplit(
     });
     labelsOf.length = 0;
   };
+  const inputSize = hostImageSize(imageSize); // 28 on a GPU, which resizes each batch (step.ts)
   try {
-    for (const batch of batches(split, { batchSize, imageSize, shuffle: false, seed: 0, epoch: 0 })) {
+    for (const batch of batches(split, { batchSize, imageSize: inputSize, shuffle: false, seed: 0, epoch: 0 })) {
       pending.push(
         tf.tidy(() => {
-          const x = tf.tensor4d(batch.x, [batch.size, imageSize, imageSize, 1]);
+          const x = modelInput(batch.x, batch.size, inputSize, imageSize);
           const logits = forward(model, x, false);
           const labels = tf.tensor1d(batch.labels, 'int32');
           const perExample = tf.losses.softmaxCrossEntropy(tf.oneHot(labels, NUM_CLASSES), logits, undefined, undefined, tf.Reduction.NONE);

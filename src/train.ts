@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { type ConfigSources, type TrainConfig, describeConfig, resumedConfig } from './config';
-import { batches, batchCount, type Dataset, IMAGE_SIZE_RAW, loadFashionMnist, type Split, splitValidation } from './data';
+import { batches, batchCount, type Dataset, loadFashionMnist, type Split, splitValidation } from './data';
 import { buildNin } from './model';
 import { initBackend, microBatchPlan, type BackendInfo, type MicroBatchPlan } from './backend';
 import { explainGpuError, throwIfGpuFault } from './backend/webgpu';
@@ -19,7 +19,7 @@ import { takeOverSignals } from './signals';
 import { learningRateAt } from './schedule';
 import { TensorBoardWriter } from './tensorboard';
 import { DeferredReads } from './deferred-reads';
-import { deferredStep, diverged, makeOptimizer, makeTrainer, type Trainer } from './step';
+import { deferredStep, diverged, hostImageSize, makeOptimizer, makeTrainer, type Trainer } from './step';
 import { restoreOptimizerState, setLearningRate } from './tfjs-internals';
 import { NIN_VERSION } from './version';
 
@@ -337,9 +337,7 @@ class EpochLoop {
   private async trainBatches(epoch: number, sums: PartialEpoch): Promise<void> {
     const { config, trainer } = this;
     this.progress?.startEpoch(epoch, sums.batches);
-    // On a GPU the batches stay 28x28 and are resized there (see inputSize): at thousands of images/s
-    // resizing to 224px in this one JS thread would be the bottleneck, and the upload 64x larger.
-    const inputSize = this.backend.name === 'webgpu' ? IMAGE_SIZE_RAW : config.imageSize;
+    const inputSize = hostImageSize(config.imageSize); // 28 on a GPU, which resizes (step.ts)
     const stream = batches(this.data.train, {
       batchSize: config.batchSize,
       imageSize: inputSize,

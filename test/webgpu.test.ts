@@ -24,7 +24,9 @@ import { FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from '../src/checkpoin
 import { DEFAULT_CONFIG } from '../src/config';
 import { stepParity, syntheticBatch } from '../src/backend/webgpu/step-parity';
 import { buildNin, forward, NUM_CLASSES } from '../src/model';
-import { makeTrainer, trainingLoss, trainStep } from '../src/step';
+import { hostImageSize, makeTrainer, trainingLoss, trainStep } from '../src/step';
+import { scoreSplit, type SplitScore } from '../src/eval';
+import { fixtureSplit } from './helpers/idx';
 import { trainableVariables } from '../src/tfjs-internals';
 
 const IMAGE_SIZE = 67; // the smallest NiN accepts
@@ -199,6 +201,34 @@ describe('NiN on webgpu', () => {
       parity.gradientDifference <= STEP_TOLERANCE,
       `gradient ${parity.worstTensor} differs by ${parity.gradientDifference} of its largest value`,
     );
+  });
+
+  test(`the test pass sends 28x28 batches, resizes them on the device and scores as ${reference} does`, async (t) => {
+    if (!needsAdapter(t)) return;
+    const split = { ...fixtureSplit(12), count: 12 }; // batches of 8 and 4
+    await initBackend(reference, null);
+    const made = buildNin({ imageSize: IMAGE_SIZE, seed: 2, kernelInit: 'he', biasInit: 'zeros', classBias: 1 });
+    const weights = made.getWeights().map((w) => ({ shape: w.shape, values: w.dataSync().slice() }));
+    const scores: SplitScore[] = [];
+    for (const name of [reference, 'webgpu'] as const) {
+      await initBackend(name, null);
+      assert.equal(hostImageSize(IMAGE_SIZE), name === 'webgpu' ? 28 : IMAGE_SIZE, `${name} prepares batches at`);
+      const model = name === reference ? made : buildNin({ imageSize: IMAGE_SIZE, seed: 0 });
+      if (model !== made) model.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
+      let score: SplitScore | null = null;
+      const profile = await tf.profile(async () => {
+        score = await scoreSplit(model, split, 8, IMAGE_SIZE);
+      });
+      assert.equal(profile.kernelNames.includes('ResizeBilinear'), name === 'webgpu', `${name} resizes on the device`);
+      assert.ok(score !== null);
+      scores.push(score);
+      model.dispose();
+    }
+    throwIfGpuFault();
+    const [cpu, gpu] = scores;
+    assert.equal(gpu.examples, 12);
+    assert.deepEqual(gpu.confusion, cpu.confusion);
+    assert.ok(Math.abs(gpu.loss - cpu.loss) <= STEP_TOLERANCE * Math.abs(cpu.loss), `loss ${gpu.loss} vs ${cpu.loss}`);
   });
 
   test('tensor count and GPU memory stay flat over training steps', async (t) => {
