@@ -8,14 +8,34 @@ import type { LrFindResult } from './lr-find';
 import type { PlotResult } from './plot';
 import type { Prediction } from './predict';
 import type { ShapesResult } from './shapes';
+import type { Recipe } from './config';
 
 /** One line per epoch, in d2l's words. */
 export function formatEpoch(m: EpochMetrics, epochs: number): string {
   return `epoch ${m.epoch}/${epochs}: loss ${m.loss.toFixed(3)}, train acc ${m.trainAcc.toFixed(3)}, test acc ${m.testAcc.toFixed(3)}${m.valAcc === undefined ? '' : `, val acc ${m.valAcc.toFixed(3)}`}, ${m.examplesPerSec.toFixed(1)} examples/sec`;
 }
 
+/** The parts of a run's recipe that decide what to suggest when it does not learn. */
+export type RemedyContext = Pick<Recipe, 'learningRate' | 'warmupEpochs' | 'kernelInit' | 'classBias'>;
+
+/**
+ * What to try when a run sits at chance or loses classes after `epoch`, leaving out what it already does: no
+ * warm-up advice to a run with one, no --recipe best to a run with best's initialisation. During the warm-up
+ * the learning rate is still rising, so the line says that first: the run may yet start learning.
+ */
+export function remedies(run: RemedyContext, epoch: number): string {
+  const tries = [`a lower --lr (now ${run.learningRate})`];
+  if (run.warmupEpochs === 0) tries.push('a warm-up (--warmup-epochs 1)');
+  tries.push('another --seed');
+  if (run.kernelInit !== 'he' || run.classBias === null) tries.push('--recipe best');
+  const list = `${tries.slice(0, -1).join(', ')} or ${tries[tries.length - 1]}`;
+  return epoch < run.warmupEpochs
+    ? `the learning rate is still warming up (to ${run.learningRate} by the end of epoch ${run.warmupEpochs}); if it lasts, try ${list}`
+    : `try ${list}`;
+}
+
 /** The dead-class guard's one stderr line after an epoch: which classes, why, and what to try. */
-export function formatDeadClasses(dead: DeadClass[], epoch: number): string {
+export function formatDeadClasses(dead: DeadClass[], epoch: number, run: RemedyContext): string {
   const names = (reason: DeadClass['reason']) =>
     dead
       .filter((d) => d.reason === reason)
@@ -25,7 +45,12 @@ export function formatDeadClasses(dead: DeadClass[], epoch: number): string {
   if (names('zero-channel'))
     parts.push(`${names('zero-channel')} (last-block channel 0 on every test image, so its own weights get no gradient)`);
   if (names('never-predicted')) parts.push(`${names('never-predicted')} (never predicted on the test set)`);
-  return `warning: dead classes after epoch ${epoch}: ${parts.join('; ')}; training goes on (a dead class can come back as the layers below change); if they stay dead, try a lower --lr, a warm-up (--warmup-epochs 1), another --seed, or --recipe best`;
+  return `warning: dead classes after epoch ${epoch}: ${parts.join('; ')}; training goes on (a dead class can come back as the layers below change); if they stay dead, ${remedies(run, epoch)}`;
+}
+
+/** The hint after an epoch whose loss stayed near ln 10: nothing is being learned yet. */
+export function formatChanceHint(loss: number, epoch: number, run: RemedyContext): string {
+  return `hint: the loss stayed at chance level (${loss.toFixed(3)} ~ ln 10) in epoch ${epoch}; ${remedies(run, epoch)}`;
 }
 
 export function formatEval(r: EvalResult): string {

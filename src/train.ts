@@ -10,7 +10,7 @@ import { explainGpuError, throwIfGpuFault } from './backend/webgpu';
 import { type EpochMetrics, FORMAT_VERSION, loadInitialWeights } from './checkpoint';
 import { deadClasses, scoreSplit, type SplitScore } from './eval';
 import { InterruptedError, NinError, type StopSignal } from './errors';
-import { formatDeadClasses, formatEpoch } from './format';
+import { formatChanceHint, formatDeadClasses, formatEpoch } from './format';
 import { deriveSeed } from './random';
 import { createRun, openRun, type PartialEpoch, planRun, type RunDirectory, type RunMeta } from './run-dir';
 import { checkTrainingMemory } from './resources';
@@ -482,11 +482,9 @@ class EpochLoop {
     }
     this.out.print(formatEpoch(metrics, this.config.epochs));
     if (metrics.loss > 2.28) {
-      this.log(
-        `hint: the loss stayed at chance level (${metrics.loss.toFixed(3)} ~ ln 10) this epoch; NiN often needs a lower --lr or a warm-up to start learning`,
-      );
+      this.log(formatChanceHint(metrics.loss, epoch, this.config));
     }
-    if (dead.length) this.log(formatDeadClasses(dead, epoch));
+    if (dead.length) this.log(formatDeadClasses(dead, epoch, this.config));
   }
 
   /** last/'s meta.json after `epoch` completed epochs (and a cut-short one, when there is one). */

@@ -9,7 +9,9 @@ import { initBackend } from '../src/backend';
 import { onednnStatus } from '../src/backend/onednn';
 import { batches, CLASS_NAMES, type Split } from '../src/data';
 import { deadClasses, scoreSplit } from '../src/eval';
-import { formatDeadClasses } from '../src/format';
+import { formatChanceHint, formatDeadClasses } from '../src/format';
+import { DEFAULT_CONFIG } from '../src/config';
+import { RECIPES } from '../src/recipes';
 import { buildNin, forward, NUM_CLASSES } from '../src/model';
 import { lines, runNin } from './helpers/cli';
 import { fixtureSplit, removeTempDirs, tempDir } from './helpers/idx';
@@ -90,13 +92,28 @@ describe('scoreSplit and deadClasses', () => {
         { name: 'Shirt', reason: 'never-predicted' },
       ],
       3,
+      DEFAULT_CONFIG,
     );
     assert.equal(lines(line).length, 1);
     assert.match(
       line,
       /^warning: dead classes after epoch 3: Bag, Coat \(last-block channel 0 on every test image, so its own weights get no gradient\); Shirt \(never predicted on the test set\); training goes on/,
     );
-    assert.match(line, /a lower --lr, a warm-up \(--warmup-epochs 1\), another --seed, or --recipe best$/);
+    assert.match(line, /try a lower --lr \(now 0.1\), a warm-up \(--warmup-epochs 1\), another --seed or --recipe best$/);
+  });
+
+  test('what to try leaves out what the run already does, and says when it is still warming up', () => {
+    const best = { ...DEFAULT_CONFIG, ...RECIPES.best.values };
+    const dead = [{ name: 'Bag', reason: 'zero-channel' as const }];
+    assert.match(
+      formatDeadClasses(dead, 1, best),
+      /if they stay dead, the learning rate is still warming up \(to 0.03 by the end of epoch 2\); if it lasts, try a lower --lr \(now 0.03\) or another --seed$/,
+    );
+    assert.match(formatDeadClasses(dead, 2, best), /if they stay dead, try a lower --lr \(now 0.03\) or another --seed$/);
+    assert.equal(
+      formatChanceHint(2.3012, 1, DEFAULT_CONFIG),
+      'hint: the loss stayed at chance level (2.301 ~ ln 10) in epoch 1; try a lower --lr (now 0.1), a warm-up (--warmup-epochs 1), another --seed or --recipe best',
+    );
   });
 });
 
