@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { forward, NUM_CLASSES } from './model';
 import { deriveSeed } from './random';
-import { trainableVariables } from './tfjs-internals';
+import { sgdInternals, trainableVariables } from './tfjs-internals';
+import { SGD_UPDATE, type SgdUpdateAttrs } from './backend/onednn/kernels-update';
 import type { OptimizerName } from './config';
 import { IMAGE_SIZE_RAW } from './fashion-mnist';
 
@@ -158,16 +159,45 @@ function combine(trainer: Trainer, options: StepOptions, parts: ReturnType<typeo
         const grads: tf.NamedTensorMap = {};
         for (const v of trainer.variables) {
           grads[v.name] = single ? parts[0].grads[v.name] : tf.addN(parts.map((p, i) => tf.mul(p.grads[v.name], weights[i])));
-          // As PyTorch's SGD weight_decay: the gradient gains weightDecay * w.
-          if (options.weightDecay > 0) grads[v.name] = tf.add(grads[v.name], tf.mul(v, options.weightDecay));
         }
-        trainer.optimizer.applyGradients(grads);
+        applyUpdate(trainer, grads, options.weightDecay);
       }),
     dispose: () => {
       tf.dispose([loss, hits]);
       for (const p of parts) tf.dispose([p.value, p.hits, ...Object.values(p.grads)]);
     },
   };
+}
+
+/**
+ * Updates the trainer's variables from their gradients, with weight decay as PyTorch's SGD weight_decay (the
+ * gradient gains weightDecay * w). Where the backend has SGD_UPDATE (onednn) and the optimizer is SGD or
+ * momentum, each variable takes one kernel: the same float32 arithmetic as TF.js's ops below, in one pass instead
+ * of up to eight, with the optimizer's own state (its accumulators and step count), so checkpoints and --resume
+ * cannot tell the two apart. Otherwise (Adam, other backends) TF.js's ops and optimizer.
+ */
+export function applyUpdate(trainer: Trainer, grads: tf.NamedTensorMap, weightDecay: number): void {
+  const sgd = tf.getKernel(SGD_UPDATE, tf.getBackend()) === undefined ? null : sgdInternals(trainer.optimizer);
+  if (sgd === null) {
+    tf.tidy(() => {
+      const decayed: tf.NamedTensorMap = {};
+      for (const v of trainer.variables) decayed[v.name] = weightDecay > 0 ? tf.add(grads[v.name], tf.mul(v, weightDecay)) : grads[v.name];
+      trainer.optimizer.applyGradients(decayed);
+    });
+    return;
+  }
+  const attrs: SgdUpdateAttrs = { learningRate: sgd.learningRate, momentum: sgd.momentum, nesterov: sgd.nesterov, weightDecay };
+  trainer.variables.forEach((v, i) => {
+    const accumulation = sgd.momentum === null ? null : sgd.accumulation(i, v);
+    tf.tidy(() => {
+      const inputs: tf.NamedTensorMap = { value: v, gradient: grads[v.name] };
+      if (accumulation !== null) inputs.accumulation = accumulation;
+      const [value, newAccumulation] = tf.engine().runKernel(SGD_UPDATE, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      v.assign(value);
+      accumulation?.assign(newAccumulation);
+    });
+  });
+  sgd.incrementIterations();
 }
 
 /**

@@ -23,6 +23,51 @@ export function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
   else o.learningRate = rate;
 }
 
+/** What a one-pass SGD or momentum update needs of TF.js's optimizer: its settings and its state. */
+export interface SgdInternals {
+  learningRate: number;
+  momentum: number | null; // null: plain SGD
+  nesterov: boolean;
+  /** The momentum accumulator of the i-th variable applyGradients is given, made (zeros) as TF.js makes it when new. */
+  accumulation(i: number, value: tf.Variable): tf.Variable;
+  /** What applyGradients does after the updates: the step count checkpoints save (the optimizer's `iter`). */
+  incrementIterations(): void;
+}
+
+/**
+ * The settings and state of TF.js's SGD or Momentum optimizer, null for any other. They are protected or private
+ * fields (learningRate, momentum, useNesterov, accumulations, incrementIterations): a fused update (step.ts) must
+ * keep the very state applyGradients keeps, under its names (`<variable>/momentum`, in the order of the
+ * variables), so getWeights, setWeights and checkpoints see no difference, and either path can continue a run.
+ */
+export function sgdInternals(optimizer: tf.Optimizer): SgdInternals | null {
+  type Slot = { originalName: string; variable: tf.Variable };
+  const o = optimizer as unknown as {
+    learningRate: number;
+    momentum?: number;
+    useNesterov?: boolean;
+    accumulations?: Slot[];
+    incrementIterations(): void;
+  };
+  // By class name: TF.js's optimizer classes answer instanceof by duck typing (an SGDOptimizer is an instanceof
+  // MomentumOptimizer), and the name is what its serialization uses too.
+  const kind = optimizer.getClassName();
+  const isMomentum = kind === 'Momentum';
+  if (!isMomentum && kind !== 'SGD') return null;
+  if (isMomentum && (o.accumulations === undefined || typeof o.momentum !== 'number')) return null;
+  return {
+    learningRate: o.learningRate,
+    momentum: isMomentum ? (o.momentum as number) : null,
+    nesterov: isMomentum && o.useNesterov === true,
+    accumulation: (i, value) => {
+      const slots = o.accumulations as Slot[];
+      slots[i] ??= { originalName: `${value.name}/momentum`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+      return slots[i].variable;
+    },
+    incrementIterations: () => o.incrementIterations(),
+  };
+}
+
 /**
  * Restores an optimizer's state from its getWeights() output. Adam keeps beta1^t and beta2^t in the
  * private variables accBeta1/accBeta2, updated by one float32 multiplication per step; its setWeights

@@ -415,6 +415,26 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sgdUpdate(w, g, acc | null, wOut, accOut | null, negLr, momentum, nesterov, decay): w's length sets the others';
+// acc and accOut both null for plain SGD (see nin::sgd_update).
+Napi::Value SgdUpdate(const Napi::CallbackInfo& info) {
+  Args args(info, "sgdUpdate", 9);
+  int64_t size = 0;
+  const float* w = args.input(0, "w", &size);
+  const float* g = args.input(1, "g", size, "w's length");
+  const bool momentum = !args.is_null(2);
+  if (momentum == args.is_null(4)) {
+    args.type_error("acc and accOut must both be Float32Arrays (momentum) or both null (plain SGD)");
+  }
+  const float* acc = momentum ? args.input(2, "acc", size, "w's length") : nullptr;
+  float* w_out = args.output(3, "wOut", size, "w's length");
+  float* acc_out = momentum ? args.output(4, "accOut", size, "w's length") : nullptr;
+  const nin::SgdStep step{args.number(5, "negLr"), args.number(6, "momentum"), args.boolean(7, "nesterov"),
+                          args.number(8, "decay")};
+  nin::sgd_update(step, w, g, acc, w_out, acc_out, size);
+  return info.Env().Undefined();
+}
+
 // sumLeading(x, out, outer, inner): x is [outer, inner], out has inner values.
 Napi::Value SumLeading(const Napi::CallbackInfo& info) {
   Args args(info, "sumLeading", 4);
@@ -547,6 +567,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("sgdUpdate", Napi::Function::New(env, SgdUpdate));
   exports.Set("sumLeading", Napi::Function::New(env, SumLeading));
   exports.Set("sumTrailing", Napi::Function::New(env, SumTrailing));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));

@@ -1,5 +1,6 @@
 // Elementwise ops and reductions that dominate a training step once convolutions are fast: ReLU and its
-// gradient mask (Step), add/sub/mul/div with the broadcasts TF.js's SGD and bias addition use, and sums.
+// gradient mask (Step), add/sub/mul/div with the broadcasts TF.js's SGD and bias addition use, sums, and the
+// SGD / momentum update of one variable in one pass.
 #include <omp.h>
 
 #include <cmath>
@@ -112,6 +113,35 @@ void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* 
     case BinaryOp::kMul: binary_op<BinaryOp::kMul>(mode, a, b, out, size, inner); break;
     case BinaryOp::kDiv: binary_op<BinaryOp::kDiv>(mode, a, b, out, size, inner); break;
     case BinaryOp::kReluGrad: binary_op<BinaryOp::kReluGrad>(mode, a, b, out, size, inner); break;
+  }
+}
+
+void sgd_update(const SgdStep& step, const float* w, const float* g, const float* acc, float* w_out, float* acc_out,
+                int64_t size) {
+  ScopedTimer time(Timer::kElementwise);
+  const float c = step.neg_lr;
+  const float m = step.momentum;
+  const float decay = step.decay;
+  const bool decayed = decay != 0.f;
+  if (acc == nullptr) {
+    for_each(size, [=](int64_t i) {
+      const float grad = decayed ? g[i] + w[i] * decay : g[i];
+      w_out[i] = c * grad + w[i];
+    });
+  } else if (step.nesterov) {
+    for_each(size, [=](int64_t i) {
+      const float grad = decayed ? g[i] + w[i] * decay : g[i];
+      const float a = m * acc[i] + grad;
+      acc_out[i] = a;
+      w_out[i] = c * (grad + a * m) + w[i];
+    });
+  } else {
+    for_each(size, [=](int64_t i) {
+      const float grad = decayed ? g[i] + w[i] * decay : g[i];
+      const float a = m * acc[i] + grad;
+      acc_out[i] = a;
+      w_out[i] = c * a + w[i];
+    });
   }
 }
 

@@ -118,6 +118,20 @@ enum class Broadcast { kSame = 0, kScalarA = 1, kScalarB = 2, kRowB = 3, kRowA =
 inline constexpr const char* kBroadcastNames[] = {"same", "scalarA", "scalarB", "rowB", "rowA"};
 void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* out, int64_t size, int64_t inner);
 
+// One optimizer step on one variable as TF.js's SGD and Momentum optimizers compute it, with PyTorch-style weight
+// decay first as step.ts adds it (g + w * decay; none when decay is 0): the same float32 operations in the same
+// order, each rounded (no fused multiply-add: binding.gyp builds with -ffp-contract=off), so a run takes the same
+// steps whether this or TF.js's separate kernels update it. acc and acc_out null: plain SGD, w - lr * g.
+// Momentum: acc' = momentum * acc + g; w' = w - lr * acc', or with Nesterov w - lr * (g + acc' * momentum).
+struct SgdStep {
+  float neg_lr;  // -learning rate, as TF.js keeps it (a float32 scalar)
+  float momentum;
+  bool nesterov;
+  float decay;
+};
+void sgd_update(const SgdStep& step, const float* w, const float* g, const float* acc, float* w_out, float* acc_out,
+                int64_t size);
+
 // x viewed as [outer, inner]: sum over outer (leading axes) into inner values, or over inner into outer values.
 void sum_leading(const float* x, float* out, int64_t outer, int64_t inner);
 void sum_trailing(const float* x, float* out, int64_t outer, int64_t inner);

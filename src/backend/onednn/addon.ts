@@ -111,6 +111,18 @@ export interface Addon {
   avgPoolGrad(shape: PoolShape, dy: Float32Array, dx: Float32Array): void;
   unary(op: number, x: Float32Array, y: Float32Array, alpha: number): void;
   binary(op: number, broadcast: number, a: Float32Array, b: Float32Array, out: Float32Array, inner: number): void;
+  // One SGD (acc and accOut null) or momentum step of one variable, weight decay first (0: none); see nin::sgd_update.
+  sgdUpdate(
+    w: Float32Array,
+    g: Float32Array,
+    acc: Float32Array | null,
+    wOut: Float32Array,
+    accOut: Float32Array | null,
+    negLr: number,
+    momentum: number,
+    nesterov: boolean,
+    decay: number,
+  ): void;
   sumLeading(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
   sumTrailing(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
   setThreads(n: number): void;
@@ -137,8 +149,13 @@ const REBUILD_HINT = 'apt-get install libdnnl-dev, then npm rebuild';
 let addon: Addon | undefined;
 let loadFailure: string | undefined;
 
-/** The first enum name this TypeScript expects that the loaded addon lacks (a build older than the sources). */
-function missingEnumName(loaded: Addon): string | undefined {
+/** Functions added to the addon after its first release: a build without them is older than the sources. */
+const NEWER_FUNCTIONS = ['sgdUpdate'] as const;
+
+/** The first enum name or function this TypeScript expects that the loaded addon lacks (a build older than the sources). */
+function missingName(loaded: Addon): string | undefined {
+  const missingFunction = NEWER_FUNCTIONS.find((name) => typeof (loaded as unknown as Record<string, unknown>)[name] !== 'function');
+  if (missingFunction !== undefined) return missingFunction;
   const expected: [string, readonly string[]][] = [
     ['UnaryOp', UNARY_OPS],
     ['BinaryOp', BINARY_OPS],
@@ -163,7 +180,7 @@ function loadAddon(): Addon | undefined {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native addon loads only through require
     const loaded = require(ADDON_PATH) as Addon;
-    const missing = missingEnumName(loaded);
+    const missing = missingName(loaded);
     if (missing === undefined) addon = loaded;
     else loadFailure = `the oneDNN addon is older than nin's sources (it has no ${missing}): npm rebuild`;
   } catch (err) {

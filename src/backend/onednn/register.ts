@@ -17,6 +17,7 @@ import {
 } from './kernels-conv';
 import { binary, reduce, registerReluGradient, RELU_GRAD, reluGradKernel, reluGradNative, unary } from './kernels-elementwise';
 import { avgPoolGradKernel, maxPoolGradKernel, pool } from './kernels-pool';
+import { SGD_UPDATE, sgdUpdateKernel, sgdUpdateNative } from './kernels-update';
 
 export const ONEDNN_BACKEND = 'onednn';
 // Below 'cpu' (1): TF.js never picks this backend on its own, callers ask for it with tf.setBackend.
@@ -50,12 +51,13 @@ function ninKernels(): [string, tf.KernelFunc, NativeKernel][] {
     [RELU_GRAD, reluGradKernel as tf.KernelFunc, reluGradNative],
     [FUSED_CONV, cpuKernel(tf.FusedConv2D), fusedConv2dKernel],
     [FILTER_BIAS_GRAD, filterBiasGradKernel as tf.KernelFunc, filterBiasGradNative as unknown as NativeKernel],
+    [SGD_UPDATE, sgdUpdateKernel as tf.KernelFunc, sgdUpdateNative as unknown as NativeKernel],
   ];
 }
 
 /** The kernels the onednn backend runs natively (the rest are TF.js's pure-JS 'cpu' kernels). */
 export function onednnNativeKernels(): string[] {
-  return [...Object.keys(NATIVE_KERNELS), RELU_GRAD, FUSED_CONV, FILTER_BIAS_GRAD];
+  return [...Object.keys(NATIVE_KERNELS), RELU_GRAD, FUSED_CONV, FILTER_BIAS_GRAD, SGD_UPDATE];
 }
 
 let registered = false;
