@@ -1,9 +1,9 @@
 // nin serve's page: three views (Runs, Report, Playground) chosen by the URL's hash, over one
 // Server-Sent Events stream that keeps the runs current.
-import { $, setOptions } from './dom';
+import { $ } from './dom';
 import { renderRuns } from './runs-view';
 import { initReport, renderReportPickers, showReport } from './report-view';
-import { checkpointOptions, connect, fillPickers, onChange, state } from './state';
+import { connect, fillPickers, mountPickers, onChange, type Pickers } from './state';
 
 type View = 'runs' | 'report' | 'playground';
 const VIEWS: View[] = ['runs', 'report', 'playground'];
@@ -22,6 +22,7 @@ function navigate(hash: string): void {
 }
 
 let playground: Promise<typeof import('./playground')> | null = null;
+let playPickers: Pickers;
 
 function show(): void {
   const { view, run, checkpoint } = route();
@@ -37,25 +38,17 @@ function show(): void {
     showReport().catch((err) => ($('report-status').textContent = `error: ${err?.message ?? err}`));
   }
   if (view === 'playground') {
-    fillPickers('play-run', 'play-checkpoint', run, checkpoint);
+    fillPickers(playPickers, run, checkpoint);
     playground ??= import('./playground');
-    const runId = ($('play-run') as HTMLSelectElement).value;
-    const name = ($('play-checkpoint') as HTMLSelectElement).value;
+    const runId = playPickers.run.value;
+    const name = playPickers.checkpoint.value;
     playground.then((p) => p.showPlayground(runId, name)).catch((err) => ($('play-status').textContent = `error: ${err?.message ?? err}`));
   }
 }
 
 function init(): void {
   initReport(navigate);
-  const goPlay = () =>
-    navigate(
-      `#/playground/${encodeURIComponent(($('play-run') as HTMLSelectElement).value)}/${($('play-checkpoint') as HTMLSelectElement).value}`,
-    );
-  $('play-run').addEventListener('change', () => {
-    setOptions($('play-checkpoint') as HTMLSelectElement, checkpointOptions(state.runs.get(($('play-run') as HTMLSelectElement).value)));
-    goPlay();
-  });
-  $('play-checkpoint').addEventListener('change', goPlay);
+  playPickers = mountPickers('playground', navigate);
   window.addEventListener('hashchange', show);
   onChange(() => show());
   connect((text) => ($('connection').textContent = text));

@@ -1,36 +1,27 @@
 // The Report view: a checkpoint's nin eval results (test accuracy, per-class accuracy, confusion
 // matrix), computed by the server once and cached in the run, and the misclassified test images.
 import type { ReportMessage } from '../src/serve/api';
-import { $, el, fixed, setOptions } from './dom';
-import { apiPath, checkpointOptions, fillPickers, state } from './state';
+import { $, el, fixed } from './dom';
+import { apiPath, fillPickers, mountPickers, type Pickers, state } from './state';
 
 const GALLERY_SIZE = 60; // pictures shown; the count says how many there are in all
 let shown = ''; // run/checkpoint/createdAt of the report on the page
 let asked = '';
 
+let pickers: Pickers;
+
 export function renderReportPickers(runId?: string, checkpoint?: string): void {
-  fillPickers('report-run', 'report-checkpoint', runId, checkpoint);
+  fillPickers(pickers, runId, checkpoint);
 }
 
 export function initReport(navigate: (hash: string) => void): void {
-  const go = () =>
-    navigate(
-      `#/report/${encodeURIComponent(($('report-run') as HTMLSelectElement).value)}/${($('report-checkpoint') as HTMLSelectElement).value}`,
-    );
-  $('report-run').addEventListener('change', () => {
-    setOptions(
-      $('report-checkpoint') as HTMLSelectElement,
-      checkpointOptions(state.runs.get(($('report-run') as HTMLSelectElement).value)),
-    );
-    go();
-  });
-  $('report-checkpoint').addEventListener('change', go);
+  pickers = mountPickers('report', navigate);
 }
 
 /** Shows the report of the picked checkpoint; asks the server again only when that checkpoint has a new save. */
 export async function showReport(): Promise<void> {
-  const runId = ($('report-run') as HTMLSelectElement).value;
-  const checkpoint = ($('report-checkpoint') as HTMLSelectElement).value;
+  const runId = pickers.run.value;
+  const checkpoint = pickers.checkpoint.value;
   const status = $('report-status');
   const run = state.runs.get(runId);
   const summary = run?.checkpoints.find((c) => c.name === checkpoint);

@@ -1,7 +1,7 @@
 // The page's picture of the server: the runs as the last event described them, kept current by the
 // one Server-Sent Events stream (the page never polls), and the views to tell when they change.
 import type { RunSummary, RunsMessage } from '../src/serve/api';
-import { $, setOptions } from './dom';
+import { $, el, setOptions } from './dom';
 
 export interface State {
   classNames: string[];
@@ -62,15 +62,37 @@ export function apiPath(runId: string, checkpoint: string, file: string): string
   return `api/runs/${encodeURIComponent(runId)}/checkpoints/${encodeURIComponent(checkpoint)}/${file}`;
 }
 
-/** Fills a view's run and checkpoint pickers (runs with a checkpoint only), keeping or taking the chosen ones. */
-export function fillPickers(runSelectId: string, checkpointSelectId: string, runId?: string, checkpoint?: string): void {
-  const runSelect = $(runSelectId) as HTMLSelectElement;
+/** A view's run and checkpoint pickers: the two <select>s `mountPickers` put in its `.picker` box. */
+export interface Pickers {
+  run: HTMLSelectElement;
+  checkpoint: HTMLSelectElement;
+}
+
+/**
+ * Builds a view's run and checkpoint pickers into `#${view}-picker` (ids `${view}-run`, `${view}-checkpoint`),
+ * and makes a change of either go to `#/${view}/run/checkpoint`, the URL the view is drawn from.
+ */
+export function mountPickers(view: string, navigate: (hash: string) => void): Pickers {
+  const run = el('select', { id: `${view}-run` });
+  const checkpoint = el('select', { id: `${view}-checkpoint` });
+  $(`${view}-picker`).replaceChildren(el('label', {}, 'Run ', run), el('label', {}, 'Checkpoint ', checkpoint));
+  const go = () => navigate(`#/${view}/${encodeURIComponent(run.value)}/${encodeURIComponent(checkpoint.value)}`);
+  run.addEventListener('change', () => {
+    setOptions(checkpoint, checkpointOptions(state.runs.get(run.value)));
+    go();
+  });
+  checkpoint.addEventListener('change', go);
+  return { run, checkpoint };
+}
+
+/** Fills a view's pickers (runs with a checkpoint only), keeping or taking the chosen ones. */
+export function fillPickers(pickers: Pickers, runId?: string, checkpoint?: string): void {
   setOptions(
-    runSelect,
+    pickers.run,
     runList()
       .filter((r) => r.checkpoints.length)
       .map((r) => ({ value: r.id, label: r.name })),
     runId,
   );
-  setOptions($(checkpointSelectId) as HTMLSelectElement, checkpointOptions(state.runs.get(runSelect.value)), checkpoint);
+  setOptions(pickers.checkpoint, checkpointOptions(state.runs.get(pickers.run.value)), checkpoint);
 }
