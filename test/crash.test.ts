@@ -94,11 +94,12 @@ describe('kill -9', () => {
     const runDir = path.join(out, 'r');
     const kills: string[] = [];
     let finished: CliResult | null = null;
+    // A resume once the run directory exists; before that (every kill so far landed during start-up, as on a
+    // loaded machine) the run is started again.
+    const nextArgs = () =>
+      fs.existsSync(runDir) ? ['train', '--resume', runDir, '--backend', BACKEND] : ['train', ...ARGS, '--out', out, '--run', 'r'];
     for (let attempt = 0; attempt < 12 && !finished; attempt++) {
-      const args = fs.existsSync(runDir)
-        ? ['train', '--resume', runDir, '--backend', BACKEND]
-        : ['train', ...ARGS, '--out', out, '--run', 'r'];
-      const proc = startNin(args, { timeoutMs: TIMEOUT });
+      const proc = startNin(nextArgs(), { timeoutMs: TIMEOUT });
       // Early attempts die early (startup, first epoch); later ones get time to reach saves.
       const delay = 300 + Math.random() * (600 + attempt * 400);
       const ended = await Promise.race([proc.done, sleep(delay).then(() => null)]);
@@ -113,8 +114,8 @@ describe('kill -9', () => {
       await assertConsistent(runDir, `after kill -9 at ${Math.round(delay)} ms (kills so far: ${kills.join(', ')})`);
     }
     if (!finished) {
-      const r = await runNin(['train', '--resume', runDir, '--backend', BACKEND], { timeoutMs: TIMEOUT });
-      assertOk(r, `final resume after kills at ${kills.join(', ')}`);
+      const r = await runNin(nextArgs(), { timeoutMs: TIMEOUT });
+      assertOk(r, `final run after kills at ${kills.join(', ')}`);
     }
     assert.ok(kills.length > 0, 'at least one kill landed');
     assert.deepEqual(numbers(runDir), reference, `kills at ${kills.join(', ')}`);
