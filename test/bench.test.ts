@@ -2,11 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { onednnStatus } from '../src/backend/onednn';
+import { TEST_BACKEND } from './helpers/small-run';
 import { bench } from '../src/bench';
 import { formatBench } from '../src/format';
 
-const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
+const BACKEND = TEST_BACKEND;
 
 test('bench: positive speeds, no device memory on a CPU backend (null, with the reason), no tensor left', async () => {
   const before = tf.memory().numTensors;

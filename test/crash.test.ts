@@ -8,14 +8,14 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend } from '../src/backend';
-import { onednnStatus } from '../src/backend/onednn';
+import { TEST_BACKEND } from './helpers/small-run';
 import { loadCheckpoint } from '../src/checkpoint';
 import { lines, runNin, startNin, waitForOutput, type CliResult } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 
 after(removeTempDirs);
 
-const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
+const BACKEND = TEST_BACKEND;
 // Small enough that a whole run takes a few seconds on onednn, with several batches per epoch and a save every epoch.
 const EPOCHS = 4;
 const ARGS = [

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { onednnStatus } from '../src/backend/onednn';
+import { TEST_BACKEND } from './helpers/small-run';
 import { batches, CLASS_NAMES, type Split } from '../src/data';
 import { deadClasses, scoreSplit } from '../src/eval';
 import { formatChanceHint, formatDeadClasses } from '../src/format';
@@ -19,7 +19,7 @@ import { writeWeightsManifest } from './helpers/manifest';
 
 after(removeTempDirs);
 
-const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
+const BACKEND = TEST_BACKEND;
 const SIZE = 67;
 const BAG = 8;
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { onednnStatus } from '../src/backend/onednn';
+import { TEST_BACKEND } from './helpers/small-run';
 import { formatLrFind } from '../src/format';
 import {
   EXPLOSION_FACTOR,
@@ -25,7 +25,7 @@ import {
 import { assertOneLineError, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 
-const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
+const BACKEND = TEST_BACKEND;
 after(removeTempDirs);
 
 /** Points on a log-spaced grid of `steps` rates from 1e-5 to 10 with the given smoothed loss. */

@@ -4,7 +4,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { onednnStatus } from '../src/backend/onednn';
+import { TEST_BACKEND } from './helpers/small-run';
 import { DEFAULT_CONFIG, describeConfig, type TrainConfig } from '../src/config';
 import { CONFIG_FILE_SOURCE, RECIPE_NAMES, RECIPES, resolveConfigFile, resolveRecipe } from '../src/recipes';
 import { assertOneLineError, lines, runNin } from './helpers/cli';
@@ -12,7 +12,7 @@ import { removeTempDirs, tempDir } from './helpers/idx';
 
 after(removeTempDirs);
 
-const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
+const BACKEND = TEST_BACKEND;
 const TINY = [
   '--backend',
   BACKEND,

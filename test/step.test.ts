@@ -4,12 +4,12 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { onednnStatus } from '../src/backend/onednn';
+import { TEST_BACKEND } from './helpers/small-run';
 import { batches, IMAGE_SIZE_RAW, loadFashionMnist } from '../src/data';
 import { buildNin } from '../src/model';
 import { deferredStep, makeTrainer, trainStep, type StepOptions } from '../src/step';
 
-const BACKEND = onednnStatus().available ? 'onednn' : 'cpu';
+const BACKEND = TEST_BACKEND;
 const SIZE = 67;
 
 describe('trainStep', () => {

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { closeBackend, initBackend, microBatchPlan, type BackendInfo } from '../src/backend';
-import { onednnStatus } from '../src/backend/onednn';
+import { TEST_BACKEND } from './helpers/small-run';
 import {
   isSoftwareAdapter,
   largestTensorBytesPerImage,
@@ -37,7 +37,7 @@ let probe: AdapterProbe;
 /** Why the webgpu tests cannot run here, or null when an adapter exists. */
 let missing: string | null = null;
 /** The CPU backend to compare with: onednn where built, else TF.js's pure-JS kernels. */
-const reference = onednnStatus().available ? 'onednn' : 'cpu';
+const reference = TEST_BACKEND;
 
 before(async () => {
   probe = await probeAdapters();

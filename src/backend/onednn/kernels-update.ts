@@ -29,6 +29,13 @@ function parts(args: KernelArgs) {
   return { value, gradient, accumulation, attrs, backend };
 }
 
+/** The kernel's outputs: the new values, and the new accumulation when there is one (momentum). */
+function outputs(backend: MathBackendCPU, shape: number[], newW: Float32Array, newAcc: Float32Array | null): tf.TensorInfo[] {
+  const out = [backend.makeTensorInfo(shape, 'float32', newW)];
+  if (newAcc !== null) out.push(backend.makeTensorInfo(shape, 'float32', newAcc));
+  return out;
+}
+
 /** JS path (inputs the native one does not take): the same float32 operations, each rounded by Math.fround. */
 export function sgdUpdateKernel(args: KernelArgs): tf.TensorInfo[] {
   const { value, gradient, accumulation, attrs, backend } = parts(args);
@@ -49,9 +56,7 @@ export function sgdUpdateKernel(args: KernelArgs): tf.TensorInfo[] {
     newAcc[i] = a;
     newW[i] = f(c * (attrs.nesterov ? f(grad + f(a * m)) : a)) + w[i];
   }
-  const out = [backend.makeTensorInfo(value.shape, 'float32', newW)];
-  if (newAcc !== null) out.push(backend.makeTensorInfo(value.shape, 'float32', newAcc));
-  return out;
+  return outputs(backend, value.shape, newW, newAcc);
 }
 
 export function sgdUpdateNative(args: KernelArgs, native: Addon, backend: MathBackendCPU): tf.TensorInfo[] | undefined {
@@ -66,7 +71,5 @@ export function sgdUpdateNative(args: KernelArgs, native: Addon, backend: MathBa
   const newW = output(backend, w.length);
   const newAcc = acc === null ? null : output(backend, w.length);
   native.sgdUpdate(w, g, acc, newW, newAcc, Math.fround(-attrs.learningRate), attrs.momentum ?? 0, attrs.nesterov, attrs.weightDecay);
-  const out = [backend.makeTensorInfo(value.shape, 'float32', newW)];
-  if (newAcc !== null) out.push(backend.makeTensorInfo(value.shape, 'float32', newAcc));
-  return out;
+  return outputs(backend, value.shape, newW, newAcc);
 }
