@@ -6,7 +6,7 @@ import type { EpochMetrics } from './checkpoint';
 import type { TrainConfig } from './config';
 import { CLASS_NAMES } from './data';
 import { NinError } from './errors';
-import { readRegularFile } from './read-file';
+import { parseJson, readRegularFile } from './read-file';
 import { BIAS_INITS, KERNEL_INITS, MIN_IMAGE_SIZE } from './model';
 import { SCHEDULES } from './schedule';
 
@@ -114,7 +114,8 @@ export function shown(value: unknown): string {
       text = String(value); // JSON would say null
     else text = JSON.stringify(value) ?? String(value);
   } catch {
-    text = String(value);
+    // Too deep or cyclic to print (parseJson refuses such files; this is the last guard).
+    text = Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : typeof value;
   }
   text = text.replace(/\s+/g, ' ');
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
@@ -166,13 +167,7 @@ export function readConfigFile(file: string, fix: string = CONFIG_FIX): TrainCon
     what: 'a config file',
     missing: `${file} is missing; ${fix}`,
   }).toString('utf8');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new NinError(`${file} is not valid JSON (corrupt or truncated); ${fix}`);
-  }
-  return validateConfig(raw, file, fix);
+  return validateConfig(parseJson(text, file, fix), file, fix);
 }
 
 /** Field checks for the other files nin reads back: each throws one line naming the file and key. */

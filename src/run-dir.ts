@@ -21,7 +21,7 @@ import {
 } from './checkpoint';
 import type { TrainConfig } from './config';
 import { FieldChecker, readConfigFile, validateEpochMetrics } from './config-check';
-import { readRegularFile } from './read-file';
+import { MissingFileError, parseJson, readRegularFile } from './read-file';
 import { NinError, UsageError } from './errors';
 import { renderCurves } from './curves';
 import { describeFsError, makeDirs, TEMPORARY_PATTERN, temporaryName, writeDurable, writeFileAtomic } from './safe-file';
@@ -44,6 +44,8 @@ export type RunCheckpoint = (typeof RUN_CHECKPOINTS)[number];
 
 const CSV_HEADER = 'epoch,loss,trainAcc,testAcc,examplesPerSec,seconds';
 const RUN_NAME = /^[A-Za-z0-9._-]+$/;
+/** Longest --run: a file name holds 255 bytes, and the run is created under `.<name>.tmp-<pid>` first. */
+export const MAX_RUN_NAME = 200;
 
 /** State of an epoch cut short by a signal, so --resume continues mid-epoch with the same numbers. */
 export interface PartialEpoch {
@@ -84,6 +86,8 @@ export function planRun(out: string, run: string | undefined): RunPlan {
   if (run !== undefined) {
     if (!RUN_NAME.test(run) || run === '.' || run === '..')
       throw new UsageError(`--run ${JSON.stringify(run)}: use letters, digits, '.', '_' and '-' only`);
+    if (run.length > MAX_RUN_NAME)
+      throw new UsageError(`--run is ${run.length} characters long; use at most ${MAX_RUN_NAME} (a file name holds 255)`);
     const dir = path.join(out, run);
     if (fs.existsSync(dir))
       throw new UsageError(`--run ${run}: ${dir} already exists; pick another name or continue it with --resume ${dir}`);
@@ -110,18 +114,38 @@ function isAlive(pid: number): boolean {
   }
 }
 
+const MAX_LOCK_BYTES = 64; // a pid and a newline
+
+/**
+ * The pid a run's lock names; null when there is no lock or it names no pid (a crash before its
+ * write). A lock nin cannot have written (a FIFO, a directory, a link, a device, a huge file) is a
+ * one-line NinError: it is read without blocking, following no link, and never past 64 bytes.
+ */
 function lockOwner(lock: string): number | null {
+  let text: string;
   try {
-    const pid = Number(fs.readFileSync(lock, 'utf8').trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+    text = readRegularFile(lock, {
+      maxBytes: MAX_LOCK_BYTES,
+      what: 'a lock file',
+      noFollow: true,
+      fix: `nin train writes a pid there; remove it if no nin train is running on ${path.dirname(lock)}`,
+    }).toString('utf8');
+  } catch (err) {
+    if (err instanceof MissingFileError) return null;
+    throw err;
+  }
+  const pid = Number(text.trim());
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+}
+
+/** The pid of the process training the run now, or null: no lock, its process is gone, or the lock is no lock. */
+export function trainingPid(runDir: string): number | null {
+  let owner: number | null;
+  try {
+    owner = lockOwner(path.join(runDir, RUN_FILES.lock));
   } catch {
     return null;
   }
-}
-
-/** The pid of the process training the run now, or null: no lock, or its process is gone. */
-export function trainingPid(runDir: string): number | null {
-  const owner = lockOwner(path.join(runDir, RUN_FILES.lock));
   return owner !== null && isAlive(owner) ? owner : null;
 }
 
@@ -150,17 +174,16 @@ export function findRuns(out: string): string[] {
 function acquireLock(runDir: string): void {
   const lock = path.join(runDir, RUN_FILES.lock);
   const tmp = temporaryName(lock);
-  writeDurable(tmp, `${process.pid}\n`);
   try {
+    writeDurable(tmp, `${process.pid}\n`);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         fs.linkSync(tmp, lock);
         return;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
-          throw describeFsError(err, `locking ${runDir}`, 'pass a run directory you can write to');
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const owner = lockOwner(lock);
+      const owner = lockOwner(lock); // a lock that is no regular file is refused here, in one line
       if (owner !== null && owner !== process.pid && isAlive(owner)) {
         throw new NinError(
           `${runDir} is being trained by process ${owner}; wait for it to finish or stop it (kill ${owner}), then --resume ${runDir}`,
@@ -169,7 +192,10 @@ function acquireLock(runDir: string): void {
       fs.rmSync(lock, { force: true }); // its process is gone
     }
     throw new NinError(`${runDir} is being taken over by another process; try again`);
+  } catch (err) {
+    throw describeFsError(err, `locking ${runDir}`, 'free some space, or pass a run directory you can write to');
   } finally {
+    // Also after a failed write (a full disk): no `.lock.tmp-PID` is left behind.
     fs.rmSync(tmp, { force: true });
   }
 }
@@ -223,7 +249,11 @@ export class RunDirectory {
     this.closed = true;
     process.off('exit', this.releaseOnExit);
     const lock = this.file('lock');
-    if (lockOwner(lock) === process.pid) fs.rmSync(lock, { force: true });
+    try {
+      if (lockOwner(lock) === process.pid) fs.rmSync(lock, { force: true });
+    } catch {
+      // Not our lock any more (someone replaced it): it is not ours to remove.
+    }
   }
 }
 
@@ -243,12 +273,7 @@ export function readHistory(runDirOrFile: string): EpochMetrics[] {
   const history: EpochMetrics[] = [];
   text.split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
-    let m: unknown;
-    try {
-      m = JSON.parse(line);
-    } catch {
-      throw new NinError(`${file}:${i + 1} is not JSON (corrupt log); ${fix}`);
-    }
+    const m = parseJson(line, `${file}:${i + 1}`, fix, 'is not JSON (corrupt log)');
     const c = new FieldChecker(`${file}:${i + 1}`, fix);
     const metrics = validateEpochMetrics(m, c, '');
     if (metrics.epoch !== history.length + 1) c.fail('epoch', metrics.epoch, `${history.length + 1} (one row per epoch, in order)`);

@@ -27,6 +27,9 @@ const PROBLEMS: Record<string, string> = {
   ENOENT: 'a directory on the way is missing',
   EMFILE: 'too many open files',
   EIO: 'an input/output error from the device',
+  ENAMETOOLONG: 'a file name is too long',
+  ELOOP: 'too many symbolic links on the way',
+  ENXIO: 'no such device or address',
 };
 
 /**
