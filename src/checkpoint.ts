@@ -11,7 +11,8 @@ import { CONFIG_RULES, FieldChecker, isPlainObject, shown, validateConfig, valid
 import { NinError, UsageError } from './errors';
 import { describeFsError, fsyncDir, temporaryName, writeDurable } from './safe-file';
 import { buildNin, MIN_IMAGE_SIZE } from './model';
-import { readRegularFile, regularFileSize } from './read-file';
+import { MissingFileError, readJsonFile, readRegularFile, regularFileSize } from './read-file';
+import { followUserPath, oldName, readConsistent, resolveCheckpointDir } from './checkpoint-read';
 
 /** A tensor with its name, as tf.Optimizer.getWeights() returns them. */
 export interface NamedTensor {
@@ -60,10 +61,6 @@ interface ModelJson {
 function joinWeightData(data: tf.io.WeightData): Uint8Array {
   if (!Array.isArray(data)) return new Uint8Array(data);
   return new Uint8Array(tf.io.concatenateArrayBuffers(data));
-}
-
-function oldName(dir: string): string {
-  return path.join(path.dirname(dir), `.${path.basename(dir)}.old`);
 }
 
 /**
@@ -156,23 +153,24 @@ const MAX_WEIGHT_BYTES = 256e6; // NiN's weights are 8 MB, Adam's state twice th
 const MAX_WEIGHT_ENTRIES = 10_000;
 const MAX_EPOCHS = CONFIG_RULES.epochs.kind === 'integer' ? CONFIG_RULES.epochs.max : 10000;
 
-function readJson(file: string, fix: string, missing?: string): unknown {
-  const bytes = readRegularFile(file, { maxBytes: MAX_JSON_BYTES, fix, what: 'a JSON file', missing });
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new NinError(`${file} is not valid JSON (corrupt or truncated); ${fix}`);
-  }
+/** A checkpoint's JSON file (a link refused: nin writes none), or a weights manifest the user named (`follow`). */
+function readJson(file: string, fix: string, missing?: string, follow = false): unknown {
+  return readJsonFile(file, { maxBytes: MAX_JSON_BYTES, fix, missing, noFollow: !follow });
 }
 
-/** A .bin file of exactly `expectedBytes` bytes: the size is compared before anything is read. */
+/** A checkpoint's .bin file of exactly `expectedBytes` bytes: the size is compared before anything is read. */
 function readBin(file: string, expectedBytes: number, fix: string = USE_ANOTHER): ArrayBuffer {
-  const limits = { fix, what: 'a weights file', missing: `${file} is missing; the checkpoint is incomplete, ${fix}` };
-  const size = regularFileSize(file, limits);
-  if (size !== expectedBytes) {
-    throw new NinError(`${file} has ${size} bytes, its manifest says ${expectedBytes}: the file is truncated or corrupt; ${fix}`);
-  }
-  const buf = readRegularFile(file, { ...limits, maxBytes: expectedBytes });
+  const buf = readRegularFile(file, {
+    fix,
+    what: 'a weights file',
+    missing: `${file} is missing; the checkpoint is incomplete, ${fix}`,
+    noFollow: true,
+    maxBytes: expectedBytes,
+    checkSize: (size) => {
+      if (size !== expectedBytes)
+        throw new NinError(`${file} has ${size} bytes, its manifest says ${expectedBytes}: the file is truncated or corrupt; ${fix}`);
+    },
+  });
   return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
 }
 
@@ -446,12 +444,18 @@ const OPTIMIZER_SLOTS: Record<string, number> = { sgd: 0, momentum: 1, adam: 2 }
  * (the step count, an int32 scalar), then for each kind of slot one tensor per trainable weight,
  * in the model's order and with its shape (as setWeights applies them). Null when there is none.
  */
-function readOptimizerFiles(dir: string, meta: CheckpointMeta): { specs: tf.io.WeightsManifestEntry[]; data: ArrayBuffer } | null {
+function readOptimizerFiles(dir: string, meta: CheckpointMeta): OptimizerFiles | null {
   const file = path.join(dir, 'optimizer.json');
-  if (!fs.existsSync(file)) return null;
   const fix = 'resume from another checkpoint, or start a new run from these weights with --init-weights';
+  let json: unknown;
+  try {
+    json = readJson(file, fix);
+  } catch (err) {
+    if (err instanceof MissingFileError) return null; // best/ keeps no optimizer state
+    throw err;
+  }
   const c = new FieldChecker(file, fix);
-  const raw = c.object('the file', readJson(file, fix));
+  const raw = c.object('the file', json);
   const groups = c.array('weightsManifest', raw.weightsManifest, 1);
   if (groups.length !== 1) c.fail('weightsManifest', groups, 'one group (optimizer.bin)');
   const group = c.object('weightsManifest[0]', groups[0]);
@@ -490,32 +494,6 @@ function readOptimizerFiles(dir: string, meta: CheckpointMeta): { specs: tf.io.W
   return { specs, data };
 }
 
-/**
- * A checkpoint directory, or a run directory (then its best/, else last/). Read-only: a swap a
- * crash interrupted is read from its `.old` side, never repaired here, so evaluating a run while it
- * trains cannot disturb its saves (training repairs its own directories on --resume).
- */
-export function resolveCheckpointDir(target: string): string {
-  const landed = landedCheckpoint(target);
-  if (landed) return landed;
-  if (!fs.existsSync(target))
-    throw new NinError(`${target} does not exist; pass a checkpoint directory (with model.json) or a run directory`);
-  if (!fs.statSync(target).isDirectory())
-    throw new NinError(`${target} is not a directory; pass a checkpoint directory (with model.json) or a run directory`);
-  for (const sub of ['best', 'last']) {
-    const dir = landedCheckpoint(path.join(target, sub));
-    if (dir) return dir;
-  }
-  throw new NinError(`${target} has no model.json (and no best/ or last/ checkpoint); pass a checkpoint directory written by nin train`);
-}
-
-/** `dir` if it holds a model, else its `.old` twin when a save was cut between its two renames. */
-function landedCheckpoint(dir: string): string | null {
-  if (fs.existsSync(path.join(dir, 'model.json'))) return dir;
-  if (!fs.existsSync(dir) && fs.existsSync(path.join(oldName(dir), 'model.json'))) return oldName(dir);
-  return null;
-}
-
 function readMeta(dir: string): CheckpointMeta {
   const metaFile = path.join(dir, 'meta.json');
   return validateMeta(readJson(metaFile, USE_ANOTHER, `${metaFile} is missing: the checkpoint is incomplete; use another one`), metaFile);
@@ -523,36 +501,59 @@ function readMeta(dir: string): CheckpointMeta {
 
 /** A checkpoint's meta.json alone, checked: what nin serve lists of a checkpoint without reading its weights. */
 export function readCheckpointMeta(target: string): CheckpointMeta {
-  return readMeta(resolveCheckpointDir(target));
+  return readConsistent(target, readMeta).value;
 }
 
-/** A checkpoint's model files and meta.json, read and checked, before any model is built. */
+/** optimizer.json + optimizer.bin, checked: the specs and the bytes they describe. */
+export interface OptimizerFiles {
+  specs: tf.io.WeightsManifestEntry[];
+  data: ArrayBuffer;
+}
+
+/** A checkpoint's files of one save, read and checked, before any model is built. */
 export interface CheckpointFiles extends ModelFiles {
   dir: string;
+  identity: string; // the directory's identity while it was read (checkpoint-read.ts)
   meta: CheckpointMeta;
+  optimizer: OptimizerFiles | null; // null when not asked for, or when the checkpoint keeps none (best/)
 }
 
-/**
- * Reads and checks a checkpoint's meta.json, model.json and weights.bin without building the model
- * (nin serve hands them to a browser as they are); any problem is one NinError line.
- */
-export function readCheckpointFiles(target: string): CheckpointFiles {
-  const dir = resolveCheckpointDir(target);
+export interface ReadOptions {
+  optimizer?: boolean; // also optimizer.json and optimizer.bin (--resume; nin eval checks them too)
+  reuse?: (dir: string, identity: string) => CheckpointFiles | undefined; // a cache of reads by identity (nin serve)
+}
+
+/** The files of the one checkpoint directory `dir`, as they are now. */
+function readDirectoryFiles(dir: string, withOptimizer: boolean): Omit<CheckpointFiles, 'identity'> {
   const metaFile = path.join(dir, 'meta.json');
   const meta = readMeta(dir);
   const modelFiles = readModelFiles(dir, meta.imageSize);
   if (meta.config.imageSize !== meta.imageSize)
     new FieldChecker(metaFile, USE_ANOTHER).fail('config.imageSize', meta.config.imageSize, `its imageSize, ${meta.imageSize}`);
-  return { dir, meta, ...modelFiles };
+  return { dir, meta, ...modelFiles, optimizer: withOptimizer ? readOptimizerFiles(dir, meta) : null };
 }
 
 /**
- * Loads a checkpoint after checking each of its files, all before TF.js builds anything; any
- * problem is one NinError line.
+ * Reads and checks a checkpoint's meta.json, model.json and weights.bin (and its optimizer state,
+ * when asked), all of ONE save even while nin train swaps a new one into place (checkpoint-read.ts),
+ * without building the model (nin serve hands them to a browser as they are). No link inside is
+ * followed. Any problem is one NinError line.
+ */
+export function readCheckpointFiles(target: string, options: ReadOptions = {}): CheckpointFiles {
+  const { identity, value } = readConsistent<Omit<CheckpointFiles, 'identity'>>(
+    target,
+    (dir) => readDirectoryFiles(dir, Boolean(options.optimizer)),
+    options.reuse,
+  );
+  return { ...value, identity };
+}
+
+/**
+ * Loads a checkpoint after checking each of its files, all of one save and all before TF.js builds
+ * anything; any problem is one NinError line.
  */
 export async function loadCheckpoint(target: string): Promise<LoadedCheckpoint> {
-  const { dir, meta, ...modelFiles } = readCheckpointFiles(target);
-  const optimizerFiles = readOptimizerFiles(dir, meta);
+  const { dir, meta, optimizer: optimizerFiles, ...modelFiles } = readCheckpointFiles(target, { optimizer: true });
   const model = await buildModel(modelFiles, path.join(dir, 'model.json'));
   let optimizerWeights: NamedTensor[] | null = null;
   if (optimizerFiles) {
@@ -568,13 +569,49 @@ export async function loadCheckpoint(target: string): Promise<LoadedCheckpoint> 
  * it names, such as scripts/torch-init-weights.py writes from PyTorch's initialisation of d2l's NiN).
  * Every kernel and bias must be there with NiN's shape and finite values, or nothing is loaded.
  */
-export function loadInitialWeights(target: string, model: tf.LayersModel): void {
-  let manifestFile: string;
-  if (fs.existsSync(target) && fs.statSync(target).isDirectory()) manifestFile = path.join(resolveCheckpointDir(target), 'model.json');
-  else if (fs.existsSync(target)) manifestFile = target;
-  else throw new UsageError(`--init-weights ${target} does not exist; pass a checkpoint directory or a weights manifest (.json)`);
+export function loadInitialWeights(typed: string, model: tf.LayersModel): void {
+  // The user named this path (a flag or their config file): links in it are theirs, followed here.
+  const target = followUserPath(typed);
+  const stat = fs.statSync(target, { throwIfNoEntry: false });
+  if (!stat) throw new UsageError(`--init-weights ${typed} does not exist; pass a checkpoint directory or a weights manifest (.json)`);
   const fix = 'pass another checkpoint directory or TF.js weights manifest';
-  const manifest = readJson(manifestFile, fix);
+  const decoded: Record<string, tf.Tensor> = {};
+  try {
+    let source: string;
+    const dir = stat.isDirectory() ? resolveCheckpointDir(target) : null;
+    if (dir !== null && fs.lstatSync(path.join(dir, 'meta.json'), { throwIfNoEntry: false })) {
+      // A nin checkpoint: the weights of one save, checked as nin eval checks them.
+      const files = readCheckpointFiles(target);
+      source = path.join(files.dir, 'model.json');
+      Object.assign(decoded, tf.io.decodeWeights(files.weightData, files.specs));
+    } else {
+      // A weights manifest: the file named, or the model.json of a TF.js model directory.
+      source = dir === null ? target : path.join(dir, 'model.json');
+      readManifestWeights(source, fix, dir === null, decoded);
+    }
+    const values = model.weights.map((w) => {
+      const name = (w as unknown as { originalName: string }).originalName;
+      const t = decoded[name];
+      if (!t) throw new NinError(`${source} has no weight ${name}; it must hold all of NiN's kernels and biases`);
+      if (t.shape.join('x') !== w.shape.join('x')) {
+        throw new NinError(
+          `${source}: ${name} is ${t.shape.join('x')}, NiN's is ${w.shape.join('x')} (kernels are height x width x in x out)`,
+        );
+      }
+      return t;
+    });
+    model.setWeights(values);
+  } finally {
+    for (const t of Object.values(decoded)) t.dispose();
+  }
+}
+
+/**
+ * The weights a TF.js weights manifest names, each checked, decoded into `decoded`. `follow`: the
+ * manifest is the user's own file (a link to it is followed); one found in a directory is not.
+ */
+function readManifestWeights(manifestFile: string, fix: string, follow: boolean, decoded: Record<string, tf.Tensor>): void {
+  const manifest = readJson(manifestFile, fix, undefined, follow);
   if (!isPlainObject(manifest) || !Array.isArray(manifest.weightsManifest)) {
     throw new NinError(`${manifestFile} has no weightsManifest; pass a checkpoint directory or a TF.js weights manifest`);
   }
@@ -598,48 +635,31 @@ export function loadInitialWeights(target: string, model: tf.LayersModel): void 
       );
     return { paths, weights };
   });
-  const decoded: Record<string, tf.Tensor> = {};
-  try {
-    for (const group of groups) {
-      // A group's weights are laid out across its files in order, as TF.js shards them.
-      const files = group.paths.map((p) => path.join(path.dirname(manifestFile), p));
-      const limits = (file: string) => ({
-        fix,
-        what: 'a weights file',
-        missing: `${file} is missing; a weights manifest needs the .bin files it names beside it`,
-      });
-      const sizes = files.map((file) => regularFileSize(file, limits(file)));
-      const have = sizes.reduce((a, b) => a + b, 0);
-      const want = manifestBytes(group.weights);
-      if (have !== want) {
-        throw new NinError(
-          `${group.paths.join(', ')} next to ${manifestFile} hold ${have} bytes, the manifest says ${want}: truncated or corrupt`,
-        );
-      }
-      const joined = tf.io.concatenateArrayBuffers(
-        files.map((file, k) => {
-          const buf = readRegularFile(file, { ...limits(file), maxBytes: sizes[k] });
-          return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
-        }),
-      );
-      if (joined.byteLength !== want)
-        throw new NinError(`${group.paths.join(', ')} next to ${manifestFile} changed while being read; ${fix}`);
-      refuseNonFinite(group.paths.length === 1 ? files[0] : `${manifestFile}'s weight files`, joined, group.weights, fix);
-      Object.assign(decoded, tf.io.decodeWeights(joined, group.weights));
-    }
-    const values = model.weights.map((w) => {
-      const name = (w as unknown as { originalName: string }).originalName;
-      const t = decoded[name];
-      if (!t) throw new NinError(`${manifestFile} has no weight ${name}; it must hold all of NiN's kernels and biases`);
-      if (t.shape.join('x') !== w.shape.join('x')) {
-        throw new NinError(
-          `${manifestFile}: ${name} is ${t.shape.join('x')}, NiN's is ${w.shape.join('x')} (kernels are height x width x in x out)`,
-        );
-      }
-      return t;
+  for (const group of groups) {
+    // A group's weights are laid out across its files in order, as TF.js shards them.
+    const files = group.paths.map((p) => path.join(path.dirname(manifestFile), p));
+    const limits = (file: string) => ({
+      fix,
+      what: 'a weights file',
+      missing: `${file} is missing; a weights manifest needs the .bin files it names beside it`,
     });
-    model.setWeights(values);
-  } finally {
-    for (const t of Object.values(decoded)) t.dispose();
+    const sizes = files.map((file) => regularFileSize(file, limits(file)));
+    const have = sizes.reduce((a, b) => a + b, 0);
+    const want = manifestBytes(group.weights);
+    if (have !== want) {
+      throw new NinError(
+        `${group.paths.join(', ')} next to ${manifestFile} hold ${have} bytes, the manifest says ${want}: truncated or corrupt`,
+      );
+    }
+    const joined = tf.io.concatenateArrayBuffers(
+      files.map((file, k) => {
+        const buf = readRegularFile(file, { ...limits(file), maxBytes: sizes[k] });
+        return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+      }),
+    );
+    if (joined.byteLength !== want)
+      throw new NinError(`${group.paths.join(', ')} next to ${manifestFile} changed while being read; ${fix}`);
+    refuseNonFinite(group.paths.length === 1 ? files[0] : `${manifestFile}'s weight files`, joined, group.weights, fix);
+    Object.assign(decoded, tf.io.decodeWeights(joined, group.weights));
   }
 }

@@ -3,6 +3,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -506,7 +507,7 @@ describe('everything a checkpoint holds is checked at load, as strictly as the C
     await refused(dir, /model\.json: weightsManifest\[0\]\.weights\[0\]\.dtype is "int32"; it must be one of "float32"/);
   });
 
-  test('sizes are checked before reading: a 5 GB weights.bin (sparse) or meta.json, a directory or a device in their place', async () => {
+  test('sizes are checked before reading: a 5 GB weights.bin (sparse) or meta.json, a directory, a FIFO or a link in their place', async () => {
     const big = copyDir(saved, path.join(tempDir('nin-big-'), 'ckpt'));
     fs.truncateSync(path.join(big, 'weights.bin'), 5e9);
     await refused(big, /weights\.bin has 5000000000 bytes, its manifest says \d+: the file is truncated or corrupt/);
@@ -517,10 +518,15 @@ describe('everything a checkpoint holds is checked at load, as strictly as the C
     fs.rmSync(path.join(folder, 'meta.json'));
     fs.mkdirSync(path.join(folder, 'meta.json'));
     await refused(folder, /meta\.json is a directory, not a JSON file/);
+    const fifo = copyDir(saved, path.join(tempDir('nin-fifo-'), 'ckpt'));
+    fs.rmSync(path.join(fifo, 'weights.bin'));
+    execFileSync('mkfifo', [path.join(fifo, 'weights.bin')]);
+    await refused(fifo, /weights\.bin is not a regular file/);
+    // nin train writes no links into a checkpoint: one (here to a device) is refused, not followed.
     const device = copyDir(saved, path.join(tempDir('nin-dev-'), 'ckpt'));
     fs.rmSync(path.join(device, 'weights.bin'));
     fs.symlinkSync('/dev/zero', path.join(device, 'weights.bin'));
-    await refused(device, /weights\.bin is not a regular file/);
+    await refused(device, /weights\.bin is a symbolic link; nin follows no link inside a run or checkpoint/);
   });
 
   test('validateConfig: a config as the CLI resolves it passes; keys added later get what runs before them did; the rest is refused naming file, key and range', () => {

@@ -1,0 +1,68 @@
+// A child process that saves a run's last/ (with optimizer state) and best/ over and over through
+// the real saveCheckpoint, as `nin train --save-every 1s` does, only faster. Save n is marked in
+// every file: meta.json's epoch and optimizer.iterations are n, the last bias of the weights holds
+// n, and optimizer.bin's step count is n, so a reader can tell whether all it read is of one save.
+// Usage: node saver.js <runDir> <pauseMs> <seconds>; prints "saved <n>" after each save.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/backend';
+import { type CheckpointMeta, FORMAT_VERSION, saveCheckpoint } from '../../src/checkpoint';
+import { resolveConfig } from '../../src/config';
+import { buildNin } from '../../src/model';
+import { NIN_VERSION } from '../../src/version';
+
+export const SAVER_IMAGE_SIZE = 67;
+
+/** The config of the saved run: one step per epoch, so step n fits epoch n. */
+export const SAVER_CONFIG = resolveConfig({
+  imageSize: SAVER_IMAGE_SIZE,
+  batchSize: 4,
+  trainLimit: 4,
+  testLimit: 4,
+  optimizer: 'momentum',
+  backend: 'cpu',
+});
+
+async function main(): Promise<void> {
+  const [runDir, pauseMs, seconds] = process.argv.slice(2);
+  await initBackend('cpu', null, () => {});
+  fs.mkdirSync(runDir, { recursive: true });
+  fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify(SAVER_CONFIG, null, 2) + '\n');
+  const model = buildNin({ imageSize: SAVER_IMAGE_SIZE, seed: 0 });
+  const optimizer = tf.train.momentum(0.01, 0.9);
+  // One step, so the optimizer has its momentum slots.
+  const x = tf.zeros([1, SAVER_IMAGE_SIZE, SAVER_IMAGE_SIZE, 1]);
+  optimizer.minimize(() => tf.mean(model.apply(x, { training: false }) as tf.Tensor) as tf.Scalar);
+  x.dispose();
+  const end = Date.now() + Number(seconds) * 1000;
+  for (let n = 1; Date.now() < end; n++) {
+    const weights = model.getWeights();
+    const bias = weights[weights.length - 1];
+    model.setWeights([...weights.slice(0, -1), tf.fill(bias.shape, n)]);
+    const state = await optimizer.getWeights();
+    const optimizerWeights = [{ name: 'iter', tensor: tf.scalar(n, 'int32') }, ...state.slice(1)];
+    const meta: CheckpointMeta = {
+      formatVersion: FORMAT_VERSION,
+      nin: NIN_VERSION,
+      createdAt: new Date().toISOString(),
+      config: SAVER_CONFIG,
+      imageSize: SAVER_IMAGE_SIZE,
+      epoch: n,
+      metrics: null,
+      backend: 'cpu',
+      optimizer: { name: 'momentum', iterations: n },
+    };
+    await saveCheckpoint(path.join(runDir, 'last'), model, meta, { optimizerWeights });
+    await saveCheckpoint(path.join(runDir, 'best'), model, meta);
+    process.stdout.write(`saved ${n}\n`);
+    await new Promise((resolve) => setTimeout(resolve, Number(pauseMs)));
+  }
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`saver: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}
