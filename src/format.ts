@@ -10,6 +10,26 @@ import type { Prediction } from './predict';
 import type { ShapesResult } from './shapes';
 import type { Recipe } from './config';
 
+// Control characters (C0 with tab and newline, DEL, C1), Unicode's line separators and its
+// bidirectional overrides: in a name they would break a one-line output, move the cursor, recolour
+// the terminal or reorder what it shows.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A name nin did not choose (a path typed or found on disk, a file name) as it may be printed in a
+ * line: every control character escaped (`\n`, `\x1b`, `\u202e`), the rest as it is.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 /** One line per epoch, in d2l's words. */
 export function formatEpoch(m: EpochMetrics, epochs: number): string {
   return `epoch ${m.epoch}/${epochs}: loss ${m.loss.toFixed(3)}, train acc ${m.trainAcc.toFixed(3)}, test acc ${m.testAcc.toFixed(3)}${m.valAcc === undefined ? '' : `, val acc ${m.valAcc.toFixed(3)}`}, ${m.examplesPerSec.toFixed(1)} examples/sec`;
@@ -55,7 +75,7 @@ export function formatChanceHint(loss: number, epoch: number, run: RemedyContext
 
 export function formatEval(r: EvalResult): string {
   const lines = [
-    `checkpoint ${r.checkpoint} (epoch ${r.epoch}, ${r.imageSize}px) on ${r.examples} test images, ${r.backend} backend`,
+    `checkpoint ${printable(r.checkpoint)} (epoch ${r.epoch}, ${r.imageSize}px) on ${r.examples} test images, ${r.backend} backend`,
     `test acc ${r.accuracy.toFixed(4)}, test loss ${r.loss.toFixed(4)}`,
     '',
     'per class:',
@@ -81,7 +101,7 @@ export function formatShapes(result: ShapesResult): string {
 }
 
 export function formatPrediction(p: Prediction): string {
-  return `${p.file}: ${p.top.map((c) => `${c.name} ${c.probability.toFixed(3)}`).join(', ')}`;
+  return `${printable(p.file)}: ${p.top.map((c) => `${c.name} ${c.probability.toFixed(3)}`).join(', ')}`;
 }
 
 export function formatInfo(r: InfoResult): string {
@@ -147,7 +167,7 @@ export function formatBench(r: BenchResult): string {
 }
 
 export function formatPlot(r: PlotResult): string {
-  return `${r.out} (${r.runs.map((run) => `${run.name}: ${run.epochs} epoch${run.epochs === 1 ? '' : 's'}`).join(', ')})`;
+  return `${printable(r.out)} (${r.runs.map((run) => `${run.name}: ${run.epochs} epoch${run.epochs === 1 ? '' : 's'}`).join(', ')})`;
 }
 
 /** A learning rate in three significant digits: 0.000123 as 1.23e-4, 0.0316 as 0.0316, 10 as 10. */
@@ -190,6 +210,6 @@ export function formatLrFind(r: LrFindResult): string {
     lines.push(`suggested lr: ${formatRate(steepest)} (steepest fall of the smoothed loss)`);
     lines.push(`min loss / 10: ${formatRate(minimumOverTen)} (smoothed loss lowest at lr ${formatRate(minimumLoss)})`);
   }
-  if (r.plot) lines.push(`plot: ${r.plot}`);
+  if (r.plot) lines.push(`plot: ${printable(r.plot)}`);
   return lines.join('\n');
 }

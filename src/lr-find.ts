@@ -9,6 +9,8 @@ import { formatRate } from './format';
 import { buildNin } from './model';
 import { deriveSeed } from './random';
 import { checkTrainingMemory } from './resources';
+import { checkOutputFile } from './output-path';
+import { fontFile, svgToPng } from './plot';
 import { makeDirs, writeFileAtomic } from './safe-file';
 import { diverged, makeOptimizer, makeTrainer, trainStep } from './step';
 import { setLearningRate } from './tfjs-internals';
@@ -27,7 +29,7 @@ export interface LrFindOptions {
   labelSmoothing?: number; // as the recipe trains; default 0
   weightDecay?: number; // as the recipe trains; default 0
   trainLimit: number | null; // first N training examples; null = all 60,000
-  out: string | null; // SVG plot of loss against rate; null = none
+  out: string | null; // plot of loss against rate, SVG or PNG as its extension says; null = none
   dataDir: string | null;
   backend: BackendChoice;
   threads: number | null;
@@ -166,6 +168,9 @@ export async function lrFind(
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<LrFindResult> {
   const started = Date.now();
+  // The plot's path and format are checked before any step: a bad --out costs nothing.
+  const format = options.out ? checkOutputFile(options.out, { flag: '--out', command: 'nin lr-find', formats: ['svg', 'png'] }) : null;
+  if (format === 'png') fontFile();
   const backend = await initBackend(options.backend, options.threads, log, options.precision);
   if (backend.name !== 'webgpu') checkTrainingMemory(options.imageSize, options.batchSize);
   const data = loadFashionMnist({ dataDir: options.dataDir ?? undefined, trainLimit: options.trainLimit ?? undefined, testLimit: 1 });
@@ -258,7 +263,8 @@ export async function lrFind(
   };
   if (options.out) {
     makeDirs(path.dirname(options.out));
-    writeFileAtomic(options.out, renderLrFind(result), 'pass another --out');
+    if (format === 'png') svgToPng(renderLrFind(result), options.out);
+    else writeFileAtomic(options.out, renderLrFind(result), 'pass another --out');
     result.plot = options.out;
   }
   return result;

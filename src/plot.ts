@@ -2,9 +2,11 @@
 // by resvg with an explicit font file.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NinError, UsageError } from './errors';
+import { NinError } from './errors';
+import { checkOutputFile } from './output-path';
 import { writeFileAtomic } from './safe-file';
 import { renderCurves } from './curves';
+import { printable } from './format';
 import { plannedEpochs, readHistory, RUN_FILES } from './run-dir';
 
 export const COMPARISON_FILE = 'comparison.svg';
@@ -14,11 +16,11 @@ const FONT_ENV = 'NIN_FONT';
 /** The first four bytes of a font resvg reads: TrueType, OpenType (CFF), Apple TrueType, a collection. */
 const FONT_MAGIC = new Set(['\x00\x01\x00\x00', 'OTTO', 'true', 'ttcf']);
 
-/** A display name for each run: its directory name, or more of its path when two names collide. */
+/** A display name for each run: its directory name, or more of its path when two names collide; control characters escaped. */
 export function runNames(runDirs: string[]): string[] {
   const base = runDirs.map((d) => path.basename(path.resolve(d)));
   return runDirs.map((d, i) =>
-    base.indexOf(base[i]) !== base.lastIndexOf(base[i]) ? path.relative(process.cwd(), path.resolve(d)) || base[i] : base[i],
+    printable(base.indexOf(base[i]) !== base.lastIndexOf(base[i]) ? path.relative(process.cwd(), path.resolve(d)) || base[i] : base[i]),
   );
 }
 
@@ -33,52 +35,21 @@ export interface PlotResult {
   runs: { name: string; dir: string; epochs: number }[];
 }
 
-/** Checkpoint directories inside a run: written whole by nin train, never by anyone else. */
-const CHECKPOINT_DIRS = new Set<string>([RUN_FILES.last, RUN_FILES.best]);
-
-function isRunDir(dir: string): boolean {
-  return fs.existsSync(path.join(dir, RUN_FILES.config)) || fs.existsSync(path.join(dir, RUN_FILES.metricsJsonl));
-}
-
-/**
- * Where the figure goes, checked: never one of a run's own files (its config, logs, lock or
- * checkpoints; curves.svg is the figure itself), never into a checkpoint, and only a format its
- * extension names. Returns the format.
- */
-function checkOutput(out: string, pngAsked: boolean): 'svg' | 'png' {
-  const dir = path.dirname(out);
-  const name = path.basename(out);
-  const ownFiles = Object.values(RUN_FILES).filter((f) => f !== RUN_FILES.curves);
-  if (isRunDir(dir) && ownFiles.some((f) => f.toLowerCase() === name.toLowerCase())) {
-    throw new UsageError(
-      `--out ${out} is the run's own ${name}; nin plot never overwrites a run's files: pass another name ending in .svg or .png`,
-    );
-  }
-  const checkpoint =
-    fs.existsSync(path.join(dir, 'meta.json')) ||
-    fs.existsSync(path.join(dir, 'model.json')) ||
-    (CHECKPOINT_DIRS.has(path.basename(dir)) && isRunDir(path.dirname(dir)));
-  if (checkpoint)
-    throw new UsageError(`--out ${out} is inside the checkpoint ${dir}; nin plot never writes into a checkpoint: pass a file outside it`);
-  if (fs.existsSync(out) && fs.statSync(out).isDirectory())
-    throw new UsageError(`--out ${out} is a directory; pass a file name ending in .svg or .png`);
-  const extension = path.extname(name).toLowerCase();
-  if (extension !== '.svg' && extension !== '.png') {
-    throw new UsageError(`--out ${out}: nin plot writes SVG or PNG only; end the file name with .svg or .png`);
-  }
-  if (pngAsked && extension === '.svg')
-    throw new UsageError(`--png asks for PNG but --out ${out} names an SVG file; drop --png or end --out with .png`);
-  return extension === '.png' ? 'png' : 'svg';
-}
-
 /** `nin plot`: one figure for one or several runs, as SVG or PNG. */
 export function plot(runDirs: string[], options: PlotOptions = {}): PlotResult {
   if (runDirs.length === 0) throw new NinError('pass at least one run directory');
   const names = runNames(runDirs);
+  const defaultName = runDirs.length > 1 ? COMPARISON_FILE : RUN_FILES.curves;
+  const out = path.resolve(options.out ?? path.join(runDirs[0], options.png ? defaultName.replace(/\.svg$/, '.png') : defaultName));
+  // Where the figure goes is checked before any run is read: never a run's own file, never into a checkpoint.
+  const format = checkOutputFile(out, {
+    flag: '--out',
+    command: 'nin plot',
+    formats: ['svg', 'png'],
+    asked: options.png ? 'png' : undefined,
+    ownFile: RUN_FILES.curves,
+  });
   const runs = runDirs.map((dir, i) => ({ name: names[i], dir: path.resolve(dir), history: readHistory(dir) }));
-  const defaultName = runs.length > 1 ? COMPARISON_FILE : RUN_FILES.curves;
-  const out = path.resolve(options.out ?? path.join(runs[0].dir, options.png ? defaultName.replace(/\.svg$/, '.png') : defaultName));
-  const format = checkOutput(out, Boolean(options.png));
   const planned = Math.max(0, ...runs.map((r) => plannedEpochs(r.dir) ?? 0));
   const svg = renderCurves(runs, { epochs: planned || undefined });
   if (format === 'png') svgToPng(svg, out);
@@ -109,7 +80,8 @@ export function fontFile(env: NodeJS.ProcessEnv = process.env): string {
   const source = chosen ? `${FONT_ENV}=${file}` : file;
   let magic: string;
   try {
-    const fd = fs.openSync(file, 'r');
+    // Without blocking: a FIFO named as the font ends in one line instead of waiting forever.
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     try {
       const head = Buffer.alloc(4);
       magic = head.subarray(0, fs.readSync(fd, head, 0, 4, 0)).toString('latin1');

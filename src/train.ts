@@ -18,6 +18,7 @@ import { Progress } from './progress';
 import { takeOverSignals } from './signals';
 import { learningRateAt } from './schedule';
 import { TensorBoardWriter } from './tensorboard';
+import { checkOutputDir } from './output-path';
 import { DeferredReads } from './deferred-reads';
 import { deferredStep, diverged, hostImageSize, makeOptimizer, makeTrainer, type Trainer } from './step';
 import { restoreOptimizerState, setLearningRate } from './tfjs-internals';
@@ -109,6 +110,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // --resume: the run's own recipe and this start's runtime; a new run: checked before any work.
     run = options.resume ? openRun(options.resume) : null;
     const config = run ? resumedConfig(run.config, options.config, options.resumeEpochs) : options.config;
+    // Every directory this run will write, checked before any work (output-path.ts): nothing is created for a bad one.
+    if (!run) checkOutputDir(options.out, { flag: '--out', purpose: 'a directory for checkpoints' });
+    if (options.tensorboard) checkOutputDir(options.tensorboard, { flag: '--tensorboard', purpose: 'a directory for event files' });
     const plan = run ? null : planRun(options.out, options.run);
 
     const backend = await initBackend(config.backend, config.threads, log, config.precision);
