@@ -4,11 +4,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES, PRECISION_CHOICES } from './backend';
+import { followUserPath } from './checkpoint-read';
 import { CONFIG_RULES, describeRange, readConfigFile } from './config-check';
 import { type BackendChoice, DEFAULT_CONFIG, type OptimizerName, type PrecisionChoice, type Runtime, type TrainConfig } from './config';
 import { NinError, UsageError } from './errors';
 import { describeFsError } from './safe-file';
-import { formatBench, formatEval, formatInfo, formatLrFind, formatPlot, formatPrediction, formatShapes } from './format';
+import { formatBench, formatEval, formatInfo, formatLrFind, formatPlot, formatPrediction, formatShapes, printable } from './format';
 import {
   DEFAULT_RECIPE_NAME,
   RECIPE_NAMES,
@@ -325,6 +326,8 @@ function trainCommand(printer: Printer): Command {
       printer.out(JSON.stringify(config, null, 2));
       return;
     }
+    if (opts.tensorboard === '')
+      throw new UsageError("--tensorboard '' names no directory; pass a directory, or --tensorboard alone for <run>/tensorboard");
     const { train } = await import('./train');
     await train({
       config,
@@ -356,8 +359,9 @@ function evalCommand(printer: Printer): Command {
     .action(async (checkpoint: string, opts) => {
       const { evaluate } = await import('./eval');
       const runtime = runtimeOf(opts);
+      // The path typed is followed if it is a link (the user's own); nothing inside the checkpoint is.
       const result = await evaluate(
-        path.resolve(checkpoint),
+        followUserPath(checkpoint),
         {
           testLimit: opts.testLimit,
           batchSize: opts.batchSize,
@@ -476,7 +480,7 @@ function predictCommand(printer: Printer): Command {
     .action(async (checkpoint: string, images: string[], opts) => {
       const { predict } = await import('./predict');
       const { backend, threads, precision } = runtimeOf(opts);
-      const result = await predict(path.resolve(checkpoint), images, {
+      const result = await predict(followUserPath(checkpoint), images, {
         top: opts.top,
         invert: Boolean(opts.invert),
         backend,
@@ -485,7 +489,7 @@ function predictCommand(printer: Printer): Command {
       });
       if (opts.json) printer.out(JSON.stringify(result));
       else for (const p of result.predictions) printer.out(formatPrediction(p));
-      for (const f of result.failures) printer.err(`nin: ${f.error}`);
+      for (const f of result.failures) printer.err(`nin: ${printable(f.error)}`);
       if (result.failures.length) {
         throw new NinError(
           `${result.failures.length} of ${images.length} file${images.length === 1 ? '' : 's'} could not be classified (see above)`,
@@ -519,7 +523,7 @@ function lrFindCommand(printer: Printer): Command {
     .option('--nesterov', 'Nesterov momentum (with --optimizer momentum)')
     .option('--seed <n>', 'seed for initialisation, shuffling and dropout', configParser('seed'), DEFAULT_CONFIG.seed)
     .option('--train-limit <n>', 'use the first n training examples', configParser('trainLimit'))
-    .option('--out <file>', 'SVG plot of loss against learning rate', 'lr-find.svg')
+    .option('--out <file>', 'plot of loss against learning rate: SVG, or PNG for a name ending in .png', 'lr-find.svg')
     .addOption(
       new Option(
         '--recipe <name>',
@@ -645,10 +649,12 @@ export function buildProgram(
       writeOut: (s) => process.stdout.write(s),
       outputError: (s, write) =>
         write(
-          `nin: ${s
-            .replace(/^error: /, '')
-            .trim()
-            .replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`,
+          `nin: ${printable(
+            s
+              .replace(/^error: /, '')
+              .trim()
+              .replace(/\s*\n\s*/g, ' '),
+          )} (run with --help for usage)\n`,
         ),
     });
   for (const command of [
@@ -683,12 +689,13 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
     if (err instanceof NinError) {
-      process.stderr.write(`nin: ${err.message}\n`);
+      // Names in it (paths typed or found on disk) may hold newlines or terminal escapes: escaped, it stays one line.
+      process.stderr.write(`nin: ${printable(err.message)}\n`);
       if (verbose && err.stack) process.stderr.write(err.stack + '\n');
       return err.exitCode;
     }
     const e = err as Error;
-    process.stderr.write(`nin: internal error: ${e?.message ?? String(err)} (this is a bug; rerun with --verbose for the stack)\n`);
+    process.stderr.write(`nin: internal error: ${printable(String(e?.message ?? err))} (this is a bug; rerun with --verbose for the stack)\n`);
     if (verbose && e?.stack) process.stderr.write(e.stack + '\n');
     return 1;
   } finally {
