@@ -1,12 +1,15 @@
 // A seeded fuzz suite over everything nin reads: mutated IDX files, PNG and JPEG pictures,
 // checkpoints (meta.json, model.json, weights.bin, optimizer state), weights manifests, config.json
-// and metrics.jsonl go through the functions behind the CLI, and a sample through the CLI itself.
+// and metrics.jsonl go through the functions behind the CLI, and a sample through the CLI itself;
+// run directories whose files are FIFOs, links, directories, huge or deeply nested go through every
+// reader of a run (eval, --resume, plot, serve), in a child process that is killed if one hangs.
 // Each case must either load (and then hold sane, finite values) or end in one NinError line,
 // within a time limit: never another exception, a stack trace, "internal error" or a hang.
 // NIN_FUZZ_SEED=<n> replays another seed; a failure names its case and mutation.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -26,6 +29,7 @@ import { NIN_VERSION } from '../src/version';
 import { runNin } from './helpers/cli';
 import { fixtureFiles, removeTempDirs, tempDir, writeFixtureDir } from './helpers/idx';
 import { writeWeightsManifest } from './helpers/manifest';
+import { HTTP_PATHS, READERS, type Reading } from './helpers/hostile-readers';
 import { gradientJpeg, gradientPng, jpegSizeOffset, pngChunk, pngWithHeader, PNG_SIGNATURE } from './helpers/pictures';
 
 const SEED = Number(process.env.NIN_FUZZ_SEED ?? 13);
@@ -511,7 +515,7 @@ test(`fuzz: at least 1,000 mutated inputs through the functions behind the CLI (
 
 test(
   `fuzz through the real CLI: no stack trace, no internal error, one line per problem (seed ${SEED})`,
-  { timeout: 180_000 },
+  { timeout: 240_000 },
   async () => {
     const r = mulberry32(deriveSeed(SEED, 100));
     const bad = (text: string) => /internal error|this is a bug| {4}at |Unhandled|\bE[A-Z]{3,}\b/.test(text);
@@ -608,6 +612,64 @@ test(
       },
     });
 
+    // Hostile run files, as eval, --resume and plot read them: one line each, never a hang.
+    const hostile = (make: (run: string) => void): string => {
+      const run = fs.mkdtempSync(path.join(work, 'hostile-run-'));
+      const meta = JSON.parse(fs.readFileSync(path.join(checkpoint, 'meta.json'), 'utf8')) as { config: object; history: object[] };
+      fs.writeFileSync(path.join(run, 'config.json'), JSON.stringify(meta.config));
+      fs.writeFileSync(path.join(run, 'metrics.jsonl'), JSON.stringify(meta.history[0]) + '\n');
+      fs.cpSync(checkpoint, path.join(run, 'last'), { recursive: true });
+      make(run);
+      return run;
+    };
+    const fifoIn = (file: string) => (run: string) => {
+      fs.rmSync(path.join(run, file));
+      execFileSync('mkfifo', [path.join(run, file)]);
+    };
+    // One error line, the last (--resume logs its start before it reads last/).
+    const oneLine = (pattern: RegExp) => (res: Awaited<ReturnType<typeof runNin>>) => {
+      assert.equal(res.code, 1);
+      const errors = res.stderr.split('\n').filter((l) => l.startsWith('nin: '));
+      assert.equal(errors.length, 1);
+      assert.equal(res.stderr.trimEnd().split('\n').pop(), errors[0]);
+      assert.match(errors[0], pattern);
+    };
+    jobs.push(
+      {
+        label: 'eval of a run whose last/weights.bin is a FIFO',
+        args: ['eval', hostile(fifoIn('last/weights.bin')), '--backend', 'cpu', '--test-limit', '4'],
+        check: oneLine(/weights\.bin is not a regular file/),
+      },
+      {
+        label: '--resume of a run whose last/optimizer.bin is a FIFO',
+        args: ['train', '--resume', hostile(fifoIn('last/optimizer.bin')), '--backend', 'cpu'],
+        check: oneLine(/optimizer\.bin is not a regular file/),
+      },
+      {
+        label: '--resume of a run whose .lock is a FIFO',
+        args: ['train', '--resume', hostile((run) => execFileSync('mkfifo', [path.join(run, '.lock')])), '--backend', 'cpu'],
+        check: oneLine(/\.lock is not a regular file/),
+      },
+      {
+        label: 'plot of a run whose metrics.jsonl is a FIFO',
+        args: ['plot', hostile(fifoIn('metrics.jsonl')), '--out', path.join(work, 'hostile.svg')],
+        check: oneLine(/metrics\.jsonl is not a regular file/),
+      },
+      {
+        label: 'eval of a run whose last/ is a link out of it',
+        args: [
+          'eval',
+          hostile((run) => {
+            fs.rmSync(path.join(run, 'last'), { recursive: true });
+            fs.symlinkSync(checkpoint, path.join(run, 'last'));
+          }),
+          '--backend',
+          'cpu',
+        ],
+        check: oneLine(/last is a symbolic link; nin follows no link inside a run or checkpoint/),
+      },
+    );
+
     // Two at a time: the machine has two cores.
     for (let i = 0; i < jobs.length; i += 2) {
       await Promise.all(
@@ -627,5 +689,134 @@ test(
       );
     }
     console.log(`fuzz through the CLI (seed ${SEED}): ${jobs.length} processes`);
+  },
+);
+
+test(
+  'fuzz: run directories whose files are FIFOs, links, directories, huge (sparse) or nested 200,000 deep: eval, --resume, plot and serve end in one line or a clean HTTP error',
+  { timeout: 420_000 },
+  async () => {
+    const root = fs.mkdtempSync(path.join(work, 'hostile-'));
+    const outside = fs.mkdtempSync(path.join(work, 'outside-'));
+    const meta = JSON.parse(fs.readFileSync(path.join(checkpoint, 'meta.json'), 'utf8')) as Record<string, unknown> & {
+      config: object;
+      history: object[];
+    };
+    const deep = '['.repeat(200_000) + ']'.repeat(200_000);
+    // The run as nin train leaves it: config.json, metrics.jsonl, last/ with the optimizer state, best/ without.
+    const layout: Record<string, string | null> = {
+      'config.json': JSON.stringify(meta.config),
+      'metrics.jsonl': JSON.stringify(meta.history[0]) + '\n',
+      '.lock': null, // no process trains it
+    };
+    for (const f of fs.readdirSync(checkpoint)) layout[`last/${f}`] = path.join(checkpoint, f);
+    for (const f of ['meta.json', 'model.json', 'weights.bin']) layout[`best/${f}`] = path.join(checkpoint, f);
+
+    /** A copy outside the run of what `name` holds in it, for a link out of the run to point at. */
+    const outsideCopy = (name: string): string => {
+      const copy = path.join(outside, name.replace(/\//g, '_'));
+      if (fs.existsSync(copy)) return copy;
+      if (name === 'last' || name === 'best') {
+        fs.mkdirSync(copy);
+        for (const [file, source] of Object.entries(layout))
+          if (file.startsWith(`${name}/`)) fs.copyFileSync(source as string, path.join(copy, path.basename(file)));
+      } else {
+        const source = layout[name];
+        fs.writeFileSync(copy, source === null ? '1\n' : source.startsWith('/') ? fs.readFileSync(source) : source);
+      }
+      return copy;
+    };
+    const kinds: Record<string, (target: string, name: string) => void> = {
+      'a FIFO': (target) => execFileSync('mkfifo', [target]),
+      'a link to /dev/zero': (target) => fs.symlinkSync('/dev/zero', target),
+      'a link out of the run': (target, name) => fs.symlinkSync(outsideCopy(name), target),
+      'a directory': (target) => fs.mkdirSync(target),
+      'a regular file': (target) => fs.writeFileSync(target, 'not a directory\n'),
+      'a 3 GB sparse file': (target) => {
+        fs.writeFileSync(target, '');
+        fs.truncateSync(target, 3e9);
+      },
+      'JSON nested 200,000 deep': (target, name) =>
+        fs.writeFileSync(target, name.endsWith('.jsonl') ? `{"epoch":${deep}}\n` : name === '.lock' ? deep : `{"formatVersion":${deep}}`),
+    };
+    const applies = (name: string, kind: string): boolean => {
+      const dir = name === 'last' || name === 'best';
+      if (kind === 'a regular file') return dir;
+      if (kind === 'a directory' || kind === 'a 3 GB sparse file') return !dir;
+      if (kind === 'JSON nested 200,000 deep') return /\.json|\.lock/.test(name) && !dir;
+      return true;
+    };
+
+    const cases: { dir: string; label: string }[] = [];
+    for (const name of [...Object.keys(layout), 'last', 'best']) {
+      for (const [kind, make] of Object.entries(kinds)) {
+        if (!applies(name, kind)) continue;
+        const dir = path.join(root, `case-${cases.length}`);
+        for (const sub of ['', 'last', 'best']) fs.mkdirSync(path.join(dir, sub));
+        for (const [file, source] of Object.entries(layout)) {
+          if (source === null) continue;
+          if (source.startsWith('/'))
+            fs.linkSync(source, path.join(dir, file)); // readers only read
+          else fs.writeFileSync(path.join(dir, file), source);
+        }
+        const target = path.join(dir, name);
+        fs.rmSync(target, { recursive: true, force: true });
+        make(target, name);
+        cases.push({ dir, label: `${name} is ${kind}` });
+      }
+    }
+
+    const scratch = fs.mkdtempSync(path.join(work, 'scratch-'));
+    const child = spawn(
+      process.execPath,
+      [path.join(__dirname, 'helpers', 'hostile-readers.js'), JSON.stringify(cases.map((c) => c.dir)), scratch],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const BOUND_MS = 360_000; // ~450 readings; a hang is what this catches, not slowness
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), BOUND_MS);
+      child.on('close', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    const labelOf = (dir: string) => cases.find((c) => c.dir === dir)?.label ?? 'all runs';
+    const readings = stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Reading);
+    const last = readings[readings.length - 1];
+    assert.ok(code === 0, `the readers did not finish (exit ${code}); last: ${last && `${labelOf(last.run)}: ${last.reader}`}\n${stderr}`);
+    const ended = readings.filter((r) => !r.start);
+    const outcomes: Record<string, number> = {};
+    for (const r of ended) {
+      const what = `${labelOf(r.run)}: ${r.reader}`;
+      assert.notEqual(r.outcome, 'bad', `${what}: ${r.message}`);
+      if (r.status !== undefined)
+        assert.ok([200, 403, 404, 410, 422].includes(r.status), `${what}: HTTP ${r.status} (-1: no answer in 10 s)`);
+      assert.ok((r.ms ?? 0) < 30_000, `${what}: took ${r.ms} ms`);
+      const key = r.status !== undefined ? `http ${r.status}` : (r.outcome as string);
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+    }
+    assert.equal(ended.length, readings.length - ended.length, 'every reading that started ended');
+    assert.equal(ended.length, cases.length * (READERS.length + HTTP_PATHS.length) + 1);
+    // The refusals this suite exists for, by name.
+    const outcome = (label: string, reader: string) => ended.find((r) => labelOf(r.run) === label && r.reader === reader);
+    assert.match(String(outcome('best/weights.bin is a link out of the run', 'eval')?.message), /weights\.bin is a symbolic link/);
+    assert.equal(outcome('best is a link out of the run', 'http checkpoints/best/model.json')?.status, 403);
+    assert.match(String(outcome('.lock is a FIFO', 'resume')?.message), /\.lock is not a regular file/);
+    assert.match(String(outcome('last/optimizer.bin is a FIFO', 'resume')?.message), /optimizer\.bin is not a regular file/);
+    assert.match(String(outcome('metrics.jsonl is JSON nested 200,000 deep', 'plot')?.message), /nests objects or arrays more than 64/);
+    console.log(
+      `fuzz of hostile run files: ${cases.length} runs, ${ended.length} readings: ${Object.entries(outcomes)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+    );
   },
 );
