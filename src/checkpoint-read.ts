@@ -67,8 +67,7 @@ export function resolveCheckpointDir(target: string): string {
   const landed = landedCheckpoint(target);
   if (landed) return landed;
   const stat = entry(target);
-  if (!stat)
-    throw new NoCheckpointError(`${target} does not exist; pass a checkpoint directory (with model.json) or a run directory`);
+  if (!stat) throw new NoCheckpointError(`${target} does not exist; pass a checkpoint directory (with model.json) or a run directory`);
   if (!stat.isDirectory())
     throw new NinError(`${target} is not a directory; pass a checkpoint directory (with model.json) or a run directory`);
   for (const sub of ['best', 'last']) {

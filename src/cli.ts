@@ -695,7 +695,9 @@ export async function run(argv: string[]): Promise<number> {
       return err.exitCode;
     }
     const e = err as Error;
-    process.stderr.write(`nin: internal error: ${printable(String(e?.message ?? err))} (this is a bug; rerun with --verbose for the stack)\n`);
+    process.stderr.write(
+      `nin: internal error: ${printable(String(e?.message ?? err))} (this is a bug; rerun with --verbose for the stack)\n`,
+    );
     if (verbose && e?.stack) process.stderr.write(e.stack + '\n');
     return 1;
   } finally {

@@ -121,7 +121,9 @@ export function checkOutputFile(out: string, rule: OutputFileRule): FileFormat {
   const stat = exists(real);
   const dir = receivingDir(real, ancestor, false);
   if (isCheckpoint(dir))
-    throw new UsageError(`${flag} ${out} is inside the checkpoint ${dir}; ${command} never writes into a checkpoint: pass a file outside it`);
+    throw new UsageError(
+      `${flag} ${out} is inside the checkpoint ${dir}; ${command} never writes into a checkpoint: pass a file outside it`,
+    );
   if (stat?.isDirectory()) throw new UsageError(`${flag} ${out} is a directory; pass a file name ending in ${endings}`);
   if (stat && !stat.isFile()) throw new UsageError(`${flag} ${out} is not a regular file (a device, pipe or socket); ${fix}`);
   checkWritable(out, flag, real, dir, fix);
@@ -129,7 +131,9 @@ export function checkOutputFile(out: string, rule: OutputFileRule): FileFormat {
   const format = rule.formats.find((f) => EXTENSIONS[f] === extension);
   if (!format) {
     const what = rule.formats.map((f) => f.toUpperCase()).join(' or ');
-    throw new UsageError(`${flag} ${out}: ${command} writes ${what}${rule.formats.length > 1 ? ' only' : ''}; end the file name with ${endings}`);
+    throw new UsageError(
+      `${flag} ${out}: ${command} writes ${what}${rule.formats.length > 1 ? ' only' : ''}; end the file name with ${endings}`,
+    );
   }
   if (rule.asked && rule.asked !== format) {
     throw new UsageError(

@@ -10,7 +10,14 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
-import { loadCheckpoint, readCheckpointFiles, readCheckpointMeta, saveCheckpoint, type CheckpointMeta, FORMAT_VERSION } from '../src/checkpoint';
+import {
+  loadCheckpoint,
+  readCheckpointFiles,
+  readCheckpointMeta,
+  saveCheckpoint,
+  type CheckpointMeta,
+  FORMAT_VERSION,
+} from '../src/checkpoint';
 import { NinError } from '../src/errors';
 import { buildNin } from '../src/model';
 import { serve } from '../src/serve/server';

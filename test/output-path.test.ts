@@ -60,7 +60,10 @@ describe('checkOutputFile: a figure the user names', () => {
     for (const name of ['config.json', 'metrics.jsonl', 'metrics.csv', '.lock', 'report-best.json', 'CONFIG.JSON'])
       refused(() => checkOutputFile(path.join(run, name), FIGURE), /is the run's own .*; nin lr-find never overwrites a run's files/);
     for (const file of ['best/weights.bin', 'last/meta.json', 'best/plot.svg', 'last/new/plot.svg'])
-      refused(() => checkOutputFile(path.join(run, file), FIGURE), /is inside the checkpoint .*; nin lr-find never writes into a checkpoint/);
+      refused(
+        () => checkOutputFile(path.join(run, file), FIGURE),
+        /is inside the checkpoint .*; nin lr-find never writes into a checkpoint/,
+      );
     const link = path.join(path.dirname(run), 'innocent.svg');
     fs.symlinkSync(path.join(run, 'best', 'weights.bin'), link);
     refused(() => checkOutputFile(link, FIGURE), /is inside the checkpoint/);
@@ -90,7 +93,10 @@ describe('checkOutputFile: a figure the user names', () => {
     const dir = tempDir('nin-out-');
     assert.equal(checkOutputFile(path.join(dir, 'a.svg'), FIGURE), 'svg');
     assert.equal(checkOutputFile(path.join(dir, 'new', 'deeper', 'A.PNG'), FIGURE), 'png');
-    refused(() => checkOutputFile(path.join(dir, 'a.jpg'), FIGURE), /nin lr-find writes SVG or PNG only; end the file name with \.svg or \.png/);
+    refused(
+      () => checkOutputFile(path.join(dir, 'a.jpg'), FIGURE),
+      /nin lr-find writes SVG or PNG only; end the file name with \.svg or \.png/,
+    );
     refused(() => checkOutputFile(path.join(dir, 'a'), FIGURE), /end the file name with \.svg or \.png/);
     refused(
       () => checkOutputFile(path.join(dir, 'a.svg'), { ...FIGURE, asked: 'png' }),
@@ -108,7 +114,10 @@ describe('checkOutputDir: a directory the user names for a command to write into
     refused(() => checkOutputDir(path.join(run, 'metrics.jsonl'), rule), /is the run's own metrics\.jsonl/);
     refused(() => checkOutputDir(path.join(run, 'report-last.json'), rule), /is the run's own report-last\.json/);
     refused(() => checkOutputDir(path.join(run, 'best'), rule), /is the run's own best/);
-    refused(() => checkOutputDir(path.join(run, 'last', 'tb'), rule), /is inside the checkpoint .*last; nin never writes into a checkpoint/);
+    refused(
+      () => checkOutputDir(path.join(run, 'last', 'tb'), rule),
+      /is inside the checkpoint .*last; nin never writes into a checkpoint/,
+    );
     refused(() => checkOutputDir('/proc/nin-tb', rule), /is not writable \(\/proc holds/);
     const file = path.join(path.dirname(run), 'a-file');
     fs.writeFileSync(file, '');
