@@ -75,6 +75,13 @@ function timestamp(): string {
 
 /** Checks --out and --run and picks the run's directory; creates --out, nothing else. */
 export function planRun(out: string, run: string | undefined): RunPlan {
+  // The name first: a refused --run creates nothing, not even --out.
+  if (run !== undefined) {
+    if (!RUN_NAME.test(run) || run === '.' || run === '..')
+      throw new UsageError(`--run ${JSON.stringify(run)}: use letters, digits, '.', '_' and '-' only`);
+    if (run.length > MAX_RUN_NAME)
+      throw new UsageError(`--run is ${run.length} characters long; use at most ${MAX_RUN_NAME} (a file name holds 255)`);
+  }
   if (fs.existsSync(out) && !fs.statSync(out).isDirectory())
     throw new UsageError(`--out ${out} is a file; pass a directory for checkpoints`);
   try {
@@ -84,10 +91,6 @@ export function planRun(out: string, run: string | undefined): RunPlan {
     throw new UsageError(`--out ${out} is not writable; pass a directory you can write to`);
   }
   if (run !== undefined) {
-    if (!RUN_NAME.test(run) || run === '.' || run === '..')
-      throw new UsageError(`--run ${JSON.stringify(run)}: use letters, digits, '.', '_' and '-' only`);
-    if (run.length > MAX_RUN_NAME)
-      throw new UsageError(`--run is ${run.length} characters long; use at most ${MAX_RUN_NAME} (a file name holds 255)`);
     const dir = path.join(out, run);
     if (fs.existsSync(dir))
       throw new UsageError(`--run ${run}: ${dir} already exists; pick another name or continue it with --resume ${dir}`);
@@ -239,7 +242,8 @@ export class RunDirectory {
 
   /** last/, or null when the run stopped inside its first epoch (it then starts again from its initialisation). */
   async loadLast(): Promise<(LoadedCheckpoint & { meta: RunMeta }) | null> {
-    if (!fs.existsSync(path.join(this.file('last'), 'meta.json'))) return null;
+    // Nothing at all there (not even a link or an empty directory, which loadCheckpoint refuses in one line).
+    if (!fs.lstatSync(this.file('last'), { throwIfNoEntry: false })) return null;
     return (await loadCheckpoint(this.file('last'))) as LoadedCheckpoint & { meta: RunMeta };
   }
 

@@ -137,6 +137,17 @@ describe("a run's .lock that nin train cannot have written", () => {
     assert.deepEqual(fs.readdirSync(run).sort(), [RUN_FILES.config, RUN_FILES.metricsJsonl].sort(), 'nothing left behind');
   });
 
+  test('--resume of a run whose last/ is a link (even a dangling one) refuses it instead of starting the run over', async () => {
+    const run = runWithLock(() => {});
+    fs.symlinkSync(path.join(path.dirname(run), 'elsewhere'), path.join(run, 'last'));
+    const opened = openRun(run);
+    try {
+      await assert.rejects(opened.loadLast(), /last is a symbolic link; nin follows no link inside a run or checkpoint/);
+    } finally {
+      opened.close();
+    }
+  });
+
   test('a lock of a live process is still honoured', () => {
     const live = runWithLock((f) => fs.writeFileSync(f, `${process.ppid}\n`));
     assert.equal(trainingPid(live), process.ppid);
@@ -243,10 +254,10 @@ describe('JSON nested 200,000 deep, wherever nin reads JSON: one line, never a s
 
 describe('run names', () => {
   test('--run of 250 characters: one usage line before any work, nothing created', async () => {
-    const out = tempDir('nin-long-');
+    const out = path.join(tempDir('nin-long-'), 'runs');
     const r = await runNin(['train', '--run', 'r'.repeat(250), '--out', out, '--backend', TEST_BACKEND]);
     assertOneLineError(r, 2, /--run is 250 characters long; use at most 200/);
-    assert.deepEqual(fs.readdirSync(out), []);
+    assert.ok(!fs.existsSync(out), 'not even --out is created');
   });
 
   test('newlines and terminal escapes in a path found on disk or typed never reach the terminal raw', async () => {
