@@ -48,9 +48,12 @@ function isRunDir(dir: string): boolean {
   return exists(path.join(dir, RUN_FILES.config)) !== null || exists(path.join(dir, RUN_FILES.metricsJsonl)) !== null;
 }
 
-/** Whether `dir` is a checkpoint directory: it holds one's files, or is a run's last/ or best/ (or their .old twins). */
+/**
+ * Whether `dir` is a checkpoint directory: a run's last/ or best/ (or their .old twins), or any
+ * directory holding both a meta.json and a model.json. A model.json alone (a TF.js project's) is not one.
+ */
 function isCheckpoint(dir: string): boolean {
-  if (exists(path.join(dir, 'meta.json')) || exists(path.join(dir, 'model.json'))) return true;
+  if (exists(path.join(dir, 'meta.json')) && exists(path.join(dir, 'model.json'))) return true;
   const names = [RUN_FILES.last, RUN_FILES.best].flatMap((n) => [n, `.${n}.old`]);
   return names.includes(path.basename(dir)) && isRunDir(path.dirname(dir));
 }

@@ -103,6 +103,10 @@ describe('checkOutputFile: a figure the user names', () => {
       /--png asks for PNG but --out .*a\.svg names an SVG file; drop --png or end --out with \.png/,
     );
     assert.deepEqual(fs.readdirSync(dir), [], 'checking creates nothing');
+    // A directory with a model.json of its own (a TF.js project) is no checkpoint: figures may go there.
+    fs.writeFileSync(path.join(dir, 'model.json'), '{}');
+    assert.equal(checkOutputFile(path.join(dir, 'lr-find.svg'), FIGURE), 'svg');
+    checkOutputDir(path.join(dir, 'checkpoints'), { flag: '--out', purpose: 'a directory for checkpoints' });
   });
 });
 
