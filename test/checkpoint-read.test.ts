@@ -2,7 +2,7 @@
 // while a run saves beside it, and no reader follows a link found inside a run or checkpoint
 // (nin serve answers 403), while the CLI follows the link the user typed.
 
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -24,7 +24,7 @@ import { serve } from '../src/serve/server';
 import { NIN_VERSION } from '../src/version';
 import { assertOneLineError, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
-import { SAVER_CONFIG, SAVER_IMAGE_SIZE } from './helpers/saver';
+import { markedSaver, SAVER_CONFIG, SAVER_IMAGE_SIZE } from './helpers/saver';
 import { TEST_BACKEND } from './helpers/small-run';
 
 const SAVER = path.join(__dirname, 'helpers', 'saver.js');
@@ -41,11 +41,65 @@ function marker(model: tf.LayersModel): number {
 }
 
 describe('a run that is saving: every read is of one save', () => {
-  test('loadCheckpoint (nin eval, predict, --resume) and readCheckpointFiles (serve, --init-weights) of last/, best/ and the run', async () => {
+  test('a save that lands between two files of a read (made certain): the read is of one save, old or new', async () => {
+    const run = path.join(tempDir('nin-interleaved-'), 'run');
+    fs.mkdirSync(run, { recursive: true });
+    const save = await markedSaver();
+    for (const [name, withOptimizer] of [
+      ['last', true],
+      ['best', false],
+    ] as const) {
+      await save(path.join(run, name), 1, withOptimizer);
+      await save(path.join(run, `spare-${name}`), 2, withOptimizer);
+    }
+    // The moment a reader opens `file` of a checkpoint, a save lands: its directory is swapped for the
+    // other save's, by the same renames saveCheckpoint makes. The fs module itself is wrapped, so the
+    // reader's own open (whatever its flags) triggers it.
+    const fsModule = process.getBuiltinModule('node:fs');
+    const swapOn = (name: string, file: string) => {
+      let swapped = 0;
+      const open = fsModule.openSync;
+      const hook = mock.method(fsModule, 'openSync', (p: fs.PathLike, ...rest: unknown[]) => {
+        if (String(p) === path.join(run, name, file) && swapped === 0) {
+          swapped++;
+          const dir = path.join(run, name);
+          fs.renameSync(dir, path.join(run, `.${name}.old`));
+          fs.renameSync(path.join(run, `spare-${name}`), dir);
+          fs.renameSync(path.join(run, `.${name}.old`), path.join(run, `spare-${name}`));
+        }
+        return (open as (...args: unknown[]) => number)(p, ...rest);
+      });
+      return { restore: () => hook.mock.restore(), swapped: () => swapped };
+    };
+    for (const [name, file] of [
+      ['last', 'optimizer.bin'], // meta.json of one save, optimizer state of the next: 'iter is 2; it must be ... 1'
+      ['last', 'weights.bin'],
+      ['best', 'weights.bin'], // weights of the next save under this one's meta.json, unnoticed
+    ] as const) {
+      const swap = swapOn(name, file);
+      let loaded: Awaited<ReturnType<typeof loadCheckpoint>>;
+      try {
+        loaded = await loadCheckpoint(path.join(run, name));
+      } finally {
+        swap.restore();
+      }
+      try {
+        assert.equal(swap.swapped(), 1, `the save landed while ${name}/${file} was opened`);
+        assert.equal(marker(loaded.model), loaded.meta.epoch, `${name}, swapped at ${file}: weights of another save than meta.json`);
+        const iter = loaded.optimizerWeights?.find((w) => w.name === 'iter')?.tensor.dataSync()[0];
+        if (name === 'last') assert.equal(iter, loaded.meta.epoch, `${name}, swapped at ${file}: optimizer state of another save`);
+      } finally {
+        loaded.model.dispose();
+        for (const w of loaded.optimizerWeights ?? []) w.tensor.dispose();
+      }
+    }
+  });
+
+  test('a child process saving every 400 ms: loadCheckpoint (eval, predict, --resume) and readCheckpointFiles (serve, --init-weights) of last/, best/ and the run', async () => {
     const run = path.join(tempDir('nin-saving-'), 'run');
-    // Saves a few hundred ms apart, as a fast --save-every; each read takes a good part of that, so without
+    // Saves under half a second apart, faster than --save-every allows; each read takes a good part of that, so without
     // one read path the files of two saves mix within a few reads.
-    const saver = spawn(process.execPath, [SAVER, run, '250', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const saver = spawn(process.execPath, [SAVER, run, '400', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     saver.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
     saver.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
