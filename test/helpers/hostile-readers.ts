@@ -111,7 +111,8 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
+// Only as a child with its arguments: node --test also runs every file under dist/test, this one included.
+if (require.main === module && process.argv.length > 3) {
   main().then(
     () => process.exit(0),
     (err) => {

@@ -69,7 +69,8 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
+// Only as a child with its arguments: node --test also runs every file under dist/test, this one included.
+if (require.main === module && process.argv.length > 3) {
   main().catch((err) => {
     process.stderr.write(`saver: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
