@@ -175,8 +175,10 @@ export function shapes(options: ShapesOptions): ShapesResult {
 
 /**
  * The memory estimate `nin bench` can print beside its measured peak RSS: one training step of its
- * configuration (bench trains with plain SGD), by part, in bytes. The runtime (Node, TF.js, the synthetic
- * batch, backend caches) is not in it.
+ * configuration (bench trains with plain SGD), by part, in bytes. The runtime (Node, TF.js, oneDNN, backend
+ * caches: about 175 MiB) is not in it. Measured (README, `nin shapes`), nin's peak grows about twice as fast
+ * with the batch as this: TF.js keeps every activation's gradient until the backward pass ends (its tape's
+ * gradients live in one tidy), where this counts one layer's at a time, as PyTorch frees them.
  */
 export function benchMemoryEstimate(options: {
   imageSize: number;

@@ -25,7 +25,11 @@ interface Fixture {
 test.after(removeTempDirs);
 
 // d2l's NiN, and a variant with every architecture key off d2l's (the dense head's NHWC/NCHW flatten order,
-// 3x3 block convolutions, a width factor, a bottleneck, repeated blocks).
+// 3x3 block convolutions, a width factor, a bottleneck, repeated blocks). Not every variant can be checked
+// this way: Fashion-MNIST's flat background makes max-pool windows of near-equal values, whose argmax float
+// rounding flips, so the gradients of the first blocks differ by 10-50% between any two float32 computations
+// (PyTorch's float32 against its own float64 alike). Where those gradients are large (one 1x1 convolution per
+// block and a dense head), the losses part after three steps; this variant's stay within 3e-7 over five.
 const FIXTURES: [string, string][] = [
   ["d2l's NiN", 'torch-steps.json'],
   ['a NiN variant', 'torch-steps-variant.json'],
