@@ -2,7 +2,8 @@
 // nin's side of scripts/steps-vs-torch.sh and test/parity.test.ts: the same steps as scripts/torch-steps.py, through
 // nin's own training step (src/step.ts), data pipeline and optimizer: start from given weights, plain SGD
 // on the first training batches in file order, dropout off, one loss per step. Run `npm run build` (or npm ci) first.
-// Usage: node scripts/nin-steps.js <init.json> [steps=20] [image-size=96] [batch-size=128] [lr=0.1] [backend=onednn]
+// Usage: node scripts/nin-steps.js <init.json> [steps=20] [image-size=96] [batch-size=128] [lr=0.1] [backend=onednn] [architecture]
+// (architecture: a NiN variant as JSON with src/architecture.ts's keys, as torch-steps.py --architecture takes it; default d2l's).
 'use strict';
 const path = require('node:path');
 const dist = path.join(__dirname, '..', 'dist', 'src');
@@ -10,16 +11,18 @@ const tf = require('@tensorflow/tfjs');
 const { initBackend } = require(path.join(dist, 'backend'));
 const { loadInitialWeights } = require(path.join(dist, 'checkpoint'));
 const { batches, loadFashionMnist } = require(path.join(dist, 'data'));
+const { architectureOf } = require(path.join(dist, 'architecture'));
 const { buildNin } = require(path.join(dist, 'model'));
 const { makeTrainer, trainStep } = require(path.join(dist, 'step'));
 
 async function main() {
-  const [init, steps = '20', imageSize = '96', batchSize = '128', lr = '0.1', backend = 'onednn'] = process.argv.slice(2);
-  if (!init) throw new Error('usage: node scripts/nin-steps.js <init.json> [steps] [image-size] [batch-size] [lr] [backend]');
+  const [init, steps = '20', imageSize = '96', batchSize = '128', lr = '0.1', backend = 'onednn', variant = '{}'] = process.argv.slice(2);
+  if (!init)
+    throw new Error('usage: node scripts/nin-steps.js <init.json> [steps] [image-size] [batch-size] [lr] [backend] [architecture]');
   await initBackend(backend, 1, () => {});
   const [n, size, batch] = [Number(steps), Number(imageSize), Number(batchSize)];
   const data = loadFashionMnist({ trainLimit: n * batch, testLimit: 1 });
-  const model = buildNin({ imageSize: size, seed: 0 });
+  const model = buildNin({ imageSize: size, seed: 0, architecture: architectureOf(JSON.parse(variant)) });
   loadInitialWeights(init, model);
   const trainer = makeTrainer(model, tf.train.sgd(Number(lr)));
   let s = 0;

@@ -5,17 +5,19 @@
 # This checks the whole chain, resize, convolutions, pooling, loss, gradients and update, against PyTorch.
 # Needs python3-torch (apt-get install -y python3-torch) and a built nin (npm ci).
 # Usage: scripts/steps-vs-torch.sh [steps=20] [seed=0] [image-size=96] [backend=onednn]
+# ARCHITECTURE='{"blockConvs": 1, "head": "dense"}' (src/architecture.ts's keys) runs a NiN variant instead of d2l's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-20}
 seed=${2:-0}
 size=${3:-96}
 backend=${4:-onednn}
+architecture=${ARCHITECTURE:-'{}'}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 OMP_NUM_THREADS=1 /usr/bin/python3 scripts/torch-steps.py --seed "$seed" --steps "$steps" --image-size "$size" \
-  --init-out "$tmp/init.json" >"$tmp/torch.out"
-node scripts/nin-steps.js "$tmp/init.json" "$steps" "$size" 128 0.1 "$backend" >"$tmp/nin.out"
+  --architecture "$architecture" --init-out "$tmp/init.json" >"$tmp/torch.out"
+node scripts/nin-steps.js "$tmp/init.json" "$steps" "$size" 128 0.1 "$backend" "$architecture" >"$tmp/nin.out"
 node -e '
   const fs = require("fs");
   const losses = (f) => fs.readFileSync(f, "utf8").split("\n").filter((l) => l.startsWith("step")).map((l) => Number(l.split(" ")[3]));

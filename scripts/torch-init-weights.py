@@ -18,16 +18,35 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference"))
-from torch_nin import build_nin, named_convs  # noqa: E402
+from torch import nn  # noqa: E402
+from torch_nin import build_nin, named_layers  # noqa: E402
+
+
+def tfjs_layouts(net):
+    """(name, module, to_tfjs, from_tfjs) for every weight layer: the kernel's layout changes between the two.
+    A convolution's kernel is out x in x height x width in PyTorch, height x width x in x out in TF.js. A dense
+    layer's is out x features in PyTorch, features x out in TF.js, and the features are flattened in another
+    order: PyTorch flattens NCHW (channel-major), TF.js NHWC (position-major)."""
+    layouts, channels = [], None
+    for name, module in named_layers(net):
+        if isinstance(module, nn.Conv2d):
+            channels = module.out_channels
+            layouts.append((name, module, lambda w: w.permute(2, 3, 1, 0), lambda k: k.permute(3, 2, 0, 1)))
+            continue
+        c, units = channels, module.out_features
+        side = int(round((module.in_features // c) ** 0.5))
+        layouts.append((name, module,
+                        lambda w, c=c, side=side, units=units: w.reshape(units, c, side, side).permute(2, 3, 1, 0).reshape(-1, units),
+                        lambda k, c=c, side=side, units=units: k.reshape(side, side, c, units).permute(3, 2, 0, 1).reshape(units, -1)))
+    return layouts
 
 
 def write_manifest(net, out):
-    """Writes the weights as nin reads them: TF.js names, kernels height x width x in x out, float32."""
+    """Writes the weights as nin reads them: TF.js names and layouts (tfjs_layouts), float32."""
     bin_path = os.path.splitext(out)[0] + ".bin"
     specs, chunks = [], []
-    for name, conv in named_convs(net):
-        # PyTorch keeps kernels as out x in x height x width; TF.js as height x width x in x out.
-        for suffix, t in (("kernel", conv.weight.detach().permute(2, 3, 1, 0)), ("bias", conv.bias.detach())):
+    for name, layer, to_tfjs, _ in tfjs_layouts(net):
+        for suffix, t in (("kernel", to_tfjs(layer.weight.detach())), ("bias", layer.bias.detach())):
             specs.append({"name": f"{name}/{suffix}", "shape": list(t.shape), "dtype": "float32"})
             chunks.append(t.contiguous().numpy().astype("<f4").tobytes())
     with open(bin_path, "wb") as f:
@@ -38,7 +57,7 @@ def write_manifest(net, out):
 
 
 def read_manifest(net, manifest_file):
-    """Sets the convolutions' weights from a TF.js weights manifest (the inverse of write_manifest)."""
+    """Sets the layers' weights from a TF.js weights manifest (the inverse of write_manifest)."""
     with open(manifest_file) as f:
         groups = json.load(f)["weightsManifest"]
     base = os.path.dirname(os.path.abspath(manifest_file))
@@ -52,15 +71,18 @@ def read_manifest(net, manifest_file):
         values[spec["name"]] = torch.from_numpy(np.frombuffer(data, "<f4", count, offset).reshape(spec["shape"]).copy())
         offset += 4 * count
     with torch.no_grad():
-        for name, conv in named_convs(net):
-            conv.weight.copy_(values[f"{name}/kernel"].permute(3, 2, 0, 1))
-            conv.bias.copy_(values[f"{name}/bias"])
+        for name, layer, _, from_tfjs in tfjs_layouts(net):
+            layer.weight.copy_(from_tfjs(values[f"{name}/kernel"]))
+            layer.bias.copy_(values[f"{name}/bias"])
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="manifest to write (.json); the weights go beside it as .bin")
+    p.add_argument("--architecture", help="a NiN variant as JSON with nin's keys, e.g. '{\"blockConvs\": 1}' (default: d2l's)")
+    p.add_argument("--image-size", type=int, default=224, help="input size, which the dense head's weights depend on (default: 224)")
     a = p.parse_args()
-    bin_path = write_manifest(build_nin(a.seed), a.out)
-    print(f"wrote {a.out} and {bin_path}: PyTorch's initialisation of d2l's NiN, seed {a.seed}")
+    bin_path = write_manifest(build_nin(a.seed, a.architecture, a.image_size), a.out)
+    variant = f" variant {a.architecture}" if a.architecture else ""
+    print(f"wrote {a.out} and {bin_path}: PyTorch's initialisation of d2l's NiN{variant}, seed {a.seed}")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch's side of scripts/steps-vs-torch.sh: d2l's NiN (scripts/reference/torch_nin.py), from PyTorch's
+"""PyTorch's side of scripts/steps-vs-torch.sh: d2l's NiN or a variant (scripts/reference/torch_nin.py), from PyTorch's
 initialisation for a seed or from given weights, trained with plain SGD on the first training images in
 file order, dropout off, printing each step's loss.
 
@@ -25,6 +25,7 @@ p.add_argument("--steps", type=int, default=20)
 p.add_argument("--image-size", type=int, default=96)
 p.add_argument("--batch-size", type=int, default=128)
 p.add_argument("--lr", type=float, default=0.1)
+p.add_argument("--architecture", help="a NiN variant as JSON with nin's keys (src/architecture.ts), e.g. '{\"head\": \"dense\"}'; default d2l's")
 g = p.add_mutually_exclusive_group(required=True)
 g.add_argument("--init-out", help="draw PyTorch's initialisation for --seed and write it here for nin (.json + .bin)")
 g.add_argument("--init-weights", help="start from this TF.js weights manifest instead (as nin train --init-weights reads)")
@@ -33,7 +34,7 @@ a = p.parse_args()
 torch.set_num_threads(1)
 
 manifest = runpy.run_path(os.path.join(here, "torch-init-weights.py"))  # its name is not importable
-net = build_nin(a.seed)
+net = build_nin(a.seed, a.architecture, a.image_size)
 if a.init_weights:
     manifest["read_manifest"](net, a.init_weights)
 else:

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { TrainConfig } from './config';
+import { type Architecture, architectureOf, architectureProblem, describeArchitecture } from './architecture';
+import { OPTIMIZER_SLOTS, type TrainConfig } from './config';
 import { CONFIG_RULES, FieldChecker, isPlainObject, shown, validateConfig, validateEpochMetrics } from './config-check';
 import { NinError, UsageError } from './errors';
 import { describeFsError, fsyncDir, temporaryName, writeDurable } from './safe-file';
@@ -336,13 +337,14 @@ interface NinReference {
   weights: Map<string, number[]>; // every weight's shape by name
   trainable: number[][]; // the trainable weights' shapes, in the order optimizers keep their slots
 }
-const ninReferences = new Map<number, NinReference>();
+const ninReferences = new Map<string, NinReference>();
 
-/** d2l's NiN at `imageSize` as a checkpoint must hold it (built once per size). */
-function ninReference(imageSize: number): NinReference {
-  let reference = ninReferences.get(imageSize);
+/** The NiN of `architecture` at `imageSize` as a checkpoint must hold it (built once per pair). */
+function ninReference(imageSize: number, architecture: Architecture): NinReference {
+  const key = `${imageSize} ${JSON.stringify(architecture)}`;
+  let reference = ninReferences.get(key);
   if (!reference) {
-    const model = buildNin({ imageSize, seed: 0 });
+    const model = buildNin({ imageSize, seed: 0, architecture });
     const name = (w: tf.LayerVariable) => (w as unknown as { originalName: string }).originalName;
     reference = {
       layers: (model.toJSON(null, false) as unknown as { config: { layers: LayerJson[] } }).config.layers,
@@ -350,7 +352,7 @@ function ninReference(imageSize: number): NinReference {
       trainable: model.trainableWeights.map((w) => w.shape as number[]),
     };
     model.dispose();
-    ninReferences.set(imageSize, reference);
+    ninReferences.set(key, reference);
   }
   return reference;
 }
@@ -359,8 +361,8 @@ function ninReference(imageSize: number): NinReference {
  * How a saved topology differs from d2l's NiN at `imageSize`, or null. Every layer's kind, name
  * and configuration must be NiN's; only the initialisers (which depend on the seed) may differ.
  */
-function topologyMismatch(topology: Record<string, unknown>, imageSize: number): string | null {
-  const want = ninReference(imageSize).layers;
+function topologyMismatch(topology: Record<string, unknown>, imageSize: number, architecture: Architecture): string | null {
+  const want = ninReference(imageSize, architecture).layers;
   if (topology.class_name !== 'Sequential') return `its model is ${shown(topology.class_name)}, NiN's is "Sequential"`;
   const layers = isPlainObject(topology.config) ? topology.config.layers : undefined;
   if (!Array.isArray(layers)) return 'its modelTopology has no list of layers';
@@ -400,24 +402,27 @@ export interface ModelFiles {
  * model.json and weights.bin, checked before TF.js sees them: NiN's topology at the checkpoint's
  * image size, each of NiN's weights once with its shape, the file's size, and finite values.
  */
-function readModelFiles(dir: string, imageSize: number): ModelFiles {
+function readModelFiles(dir: string, imageSize: number, architecture: Architecture): ModelFiles {
   const file = path.join(dir, 'model.json');
   const { topology, specs } = validateModelJson(
     readJson(file, USE_ANOTHER, `${file} is missing; the checkpoint is incomplete, ${USE_ANOTHER}`),
     file,
   );
-  const architecture = (why: string) =>
-    new NinError(`${dir} holds another architecture than d2l's NiN at ${imageSize}px (${why}); use a checkpoint written by nin train`);
-  const mismatch = topologyMismatch(topology, imageSize);
-  if (mismatch) throw architecture(mismatch);
-  const { weights } = ninReference(imageSize);
+  const unbuildable = architectureProblem(architecture, imageSize);
+  if (unbuildable)
+    throw new NinError(`${path.join(dir, 'meta.json')}'s config describes no NiN nin builds (${unbuildable}); ${USE_ANOTHER}`);
+  const described = describeArchitecture(architecture);
+  const other = (why: string) =>
+    new NinError(`${dir} holds another architecture than ${described} at ${imageSize}px (${why}); use a checkpoint written by nin train`);
+  const mismatch = topologyMismatch(topology, imageSize, architecture);
+  if (mismatch) throw other(mismatch);
+  const { weights } = ninReference(imageSize, architecture);
   for (const spec of specs) {
     const shape = weights.get(spec.name);
-    if (!shape) throw architecture(`it has a weight ${JSON.stringify(spec.name).slice(0, 60)}, NiN has none of that name`);
-    if (shape.join('x') !== spec.shape.join('x'))
-      throw architecture(`${spec.name} is ${spec.shape.join('x')}, NiN's is ${shape.join('x')}`);
+    if (!shape) throw other(`it has a weight ${JSON.stringify(spec.name).slice(0, 60)}, NiN has none of that name`);
+    if (shape.join('x') !== spec.shape.join('x')) throw other(`${spec.name} is ${spec.shape.join('x')}, NiN's is ${shape.join('x')}`);
   }
-  if (specs.length !== weights.size) throw architecture(`it has ${specs.length} weights, NiN has ${weights.size}`);
+  if (specs.length !== weights.size) throw other(`it has ${specs.length} weights, NiN has ${weights.size}`);
   const weightsFile = path.join(dir, 'weights.bin');
   const weightData = readBin(weightsFile, manifestBytes(specs));
   refuseNonFinite(weightsFile, weightData, specs, USE_ANOTHER);
@@ -435,9 +440,6 @@ async function buildModel(files: ModelFiles, file: string): Promise<tf.LayersMod
     );
   }
 }
-
-/** Optimizer slots per trainable weight in TF.js's getWeights(): after `iter`, one list per kind of slot. */
-const OPTIMIZER_SLOTS: Record<string, number> = { sgd: 0, momentum: 1, adam: 2 };
 
 /**
  * optimizer.json + optimizer.bin: TF.js's optimizer.getWeights() for the run's optimizer: `iter`
@@ -466,7 +468,7 @@ function readOptimizerFiles(dir: string, meta: CheckpointMeta): OptimizerFiles |
   const iter = specs[0];
   if (!iter || iter.name !== 'iter' || iter.shape.length !== 0 || iter.dtype !== 'int32')
     c.fail(`${key}[0]`, iter, 'the step count: {"name":"iter","shape":[],"dtype":"int32"}');
-  const { trainable } = ninReference(meta.imageSize);
+  const { trainable } = ninReference(meta.imageSize, architectureOf(meta.config));
   const perWeight = OPTIMIZER_SLOTS[meta.config.optimizer];
   const slots = specs.slice(1);
   // Before the first step TF.js has no slots yet; after it, every weight has its own.
@@ -527,7 +529,7 @@ export interface ReadOptions {
 function readDirectoryFiles(dir: string, withOptimizer: boolean): Omit<CheckpointFiles, 'identity'> {
   const metaFile = path.join(dir, 'meta.json');
   const meta = readMeta(dir);
-  const modelFiles = readModelFiles(dir, meta.imageSize);
+  const modelFiles = readModelFiles(dir, meta.imageSize, architectureOf(meta.config));
   if (meta.config.imageSize !== meta.imageSize)
     new FieldChecker(metaFile, USE_ANOTHER).fail('config.imageSize', meta.config.imageSize, `its imageSize, ${meta.imageSize}`);
   return { dir, meta, ...modelFiles, optimizer: withOptimizer ? readOptimizerFiles(dir, meta) : null };

@@ -22,6 +22,7 @@ import {
 import { NIN_VERSION } from './version';
 import { SCHEDULES, type ScheduleName } from './schedule';
 import { BIAS_INITS, type BiasInit, KERNEL_INITS, type KernelInit, MIN_IMAGE_SIZE } from './model';
+import * as architecture from './architecture';
 
 /** Decimal notation only: Number() alone would also take 0x10, 0b1, 0o7 and a padded " 16 ". */
 const DECIMAL_INTEGER = /^\+?\d+$/;
@@ -377,15 +378,55 @@ function evalCommand(printer: Printer): Command {
 }
 
 function shapesCommand(printer: Printer): Command {
+  // The architecture's flags, from its rows (src/architecture.ts); the lead's config refactor will derive them for train too.
+  const { ARCHITECTURE_RULES: rules, DEFAULT_ARCHITECTURE: d2l, DEPTH_NAMES, HEADS, MAX_BLOCK_CONVS } = architecture;
   return new Command('shapes')
-    .description("each layer's output shape and parameter count, as d2l's notebook prints them")
+    .description(
+      "each layer's output shape, parameters and multiply-adds, as d2l's notebook prints them, and the memory of training and prediction, for d2l's NiN or a variant",
+    )
     .option('--image-size <n>', `input size (at least ${MIN_IMAGE_SIZE})`, parseImageSize, DEFAULT_CONFIG.imageSize)
+    .option('--batch-size <n>', 'batch size of the memory estimates', parseBatchSize, DEFAULT_CONFIG.batchSize)
+    .option(
+      '--block-convs <n>',
+      `1x1 convolutions after each block's first (0-${MAX_BLOCK_CONVS})`,
+      integer(rules.blockConvs.flag, 0, MAX_BLOCK_CONVS),
+      d2l.blockConvs,
+    )
+    .option(
+      '--block-kernel <n>',
+      "those convolutions' kernel: 1 or 3 (3x3, 'same' padding)",
+      integer(rules.blockKernel.flag, 1, 3),
+      d2l.blockKernel,
+    )
+    .addOption(
+      new Option('--head <name>', 'gap: global average pooling over the class channels (d2l), or dense: flatten + one dense layer')
+        .choices(HEADS as string[])
+        .default(d2l.head),
+    )
+    .option(
+      '--width <x>',
+      "factor on the blocks' 96/256/384 channels, rounded",
+      real(rules.width.flag, 0, architecture.MAX_WIDTH, true),
+      d2l.width,
+    )
+    .option(
+      '--bottleneck <k>',
+      'the last block goes 384 -> k -> 10 instead of 384 -> 10',
+      integer(rules.bottleneck.flag, 1, architecture.MAX_BOTTLENECK),
+    )
+    .addOption(
+      new Option('--depth <name>', "nin-12 is d2l's NiN; nin-18 and nin-24 repeat the NiN blocks of stages 2 and 3 (VGG's way)")
+        .choices(DEPTH_NAMES)
+        .default(d2l.depth),
+    )
     .option('--json', JSON_HELP)
     .action(async (opts) => {
-      const { initBackend } = await import('./backend');
-      await initBackend('cpu', null);
       const { shapes } = await import('./shapes');
-      const result = shapes({ imageSize: opts.imageSize });
+      const result = shapes({
+        imageSize: opts.imageSize,
+        batchSize: opts.batchSize,
+        architecture: architecture.architectureOf({ ...opts, bottleneck: opts.bottleneck ?? null }),
+      });
       printer.out(opts.json ? JSON.stringify(result) : formatShapes(result));
     });
 }

@@ -5,6 +5,8 @@ import type { ScheduleName } from './schedule';
 import type { BiasInit, KernelInit } from './model';
 
 export type OptimizerName = 'sgd' | 'momentum' | 'adam';
+/** Tensors of state an optimizer keeps per trainable weight (TF.js's slots): momentum its velocity, adam two moments. */
+export const OPTIMIZER_SLOTS: Readonly<Record<OptimizerName, number>> = Object.freeze({ sgd: 0, momentum: 1, adam: 2 });
 export type BackendChoice = 'auto' | 'webgpu' | 'tensorflow' | 'onednn' | 'cpu';
 /** The convolutions' arithmetic: float32, bf16 mixed precision (onednn only), or bf16 where the CPU runs it natively. */
 export type PrecisionChoice = 'fp32' | 'bf16' | 'auto';

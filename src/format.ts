@@ -94,10 +94,44 @@ export function formatEval(r: EvalResult): string {
 
 export function formatShapes(result: ShapesResult): string {
   const width = Math.max(...result.layers.map((l) => `${l.name} output shape:`.length));
+  const shape = Math.max(...result.layers.map((l) => `[${l.outputShape.join(', ')}]`.length));
+  const params = Math.max(...result.layers.map((l) => l.params.toLocaleString('en-US').length));
   const rows = result.layers.map(
-    (l) => `${`${l.name} output shape:`.padEnd(width)}\t [${l.outputShape.join(', ')}]\tparams ${l.params.toLocaleString('en-US')}`,
+    (l) =>
+      `${`${l.name} output shape:`.padEnd(width)}\t ${`[${l.outputShape.join(', ')}]`.padEnd(shape)}\tparams ${l.params.toLocaleString('en-US').padStart(params)}\tmult-adds ${l.multiplyAdds.toLocaleString('en-US')}`,
   );
-  return [...rows, `total params: ${result.totalParams.toLocaleString('en-US')}`].join('\n');
+  const { training, prediction } = result.memory;
+  const memoryRows: [string, number, number][] = [
+    ['weights', training.fp32.weights, training.bf16.weights],
+    ['gradients', training.fp32.gradients, training.bf16.gradients],
+    ['optimizer state, momentum', training.fp32.optimizerState.momentum, training.bf16.optimizerState.momentum],
+    ['optimizer state, adam', training.fp32.optimizerState.adam, training.bf16.optimizerState.adam],
+    ['activations kept for backward', training.fp32.activations, training.bf16.activations],
+    ['gradients in flight', training.fp32.gradientsInFlight, training.bf16.gradientsInFlight],
+    ['bf16 copies of one conv', training.fp32.bf16Copies, training.bf16.bf16Copies],
+    ['training step, sgd', training.fp32.total.sgd, training.bf16.total.sgd],
+    ['training step, momentum', training.fp32.total.momentum, training.bf16.total.momentum],
+    ['training step, adam', training.fp32.total.adam, training.bf16.total.adam],
+    ['prediction', prediction.fp32.total, prediction.bf16.total],
+  ];
+  const label = Math.max(...memoryRows.map(([l]) => l.length));
+  const column = Math.max(6, ...memoryRows.flatMap(([, a, b]) => [memorySize(a).length, memorySize(b).length]));
+  const megaMacs = (result.totalMultiplyAdds / 1e6).toFixed(1);
+  return [
+    ...rows,
+    `total params: ${result.totalParams.toLocaleString('en-US')}`,
+    `total mult-adds: ${result.totalMultiplyAdds.toLocaleString('en-US')} per image (${megaMacs} M), ${((result.totalMultiplyAdds * result.batchSize) / 1e9).toFixed(1)} G per batch of ${result.batchSize}`,
+    `memory of ${result.description} at ${result.imageSize}px, batch ${result.batchSize} (bf16: nin's --precision bf16, whose tensors stay float32):`,
+    `  ${''.padEnd(label)}  ${'fp32'.padStart(column)}  ${'bf16'.padStart(column)}`,
+    ...memoryRows.map(([l, a, b]) => `  ${l.padEnd(label)}  ${memorySize(a).padStart(column)}  ${memorySize(b).padStart(column)}`),
+  ].join('\n');
+}
+
+/** Bytes in MiB: one decimal below 10 MiB, whole MiB with separators above. */
+function memorySize(bytes: number): string {
+  if (bytes === 0) return '0';
+  const value = bytes / 2 ** 20;
+  return `${value < 10 ? value.toFixed(1) : Math.round(value).toLocaleString('en-US')} MiB`;
 }
 
 export function formatPrediction(p: Prediction): string {

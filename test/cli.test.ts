@@ -40,14 +40,15 @@ describe('nin shapes', () => {
     assert.equal(result.imageSize, 224);
   });
 
-  test('the text table prints one row per notebook line', async () => {
+  test('the text table prints one row per notebook line, then the totals and the memory table', async () => {
     const r = await runNin(['shapes']);
     assert.equal(r.code, 0, r.stderr);
     const out = lines(r.stdout);
-    assert.equal(out.length, 11);
+    assert.equal(out.length, 11 + 1 + 2 + 11);
     assert.match(out[0], /^Sequential output shape:\s+\[1, 96, 54, 54\]/);
     assert.match(out[9], /^Flatten output shape:\s+\[1, 10\]/);
     assert.match(out[10], /total params: 1,992,166/);
+    assert.match(out[11], /total mult-adds: 762,297,352 per image/);
   });
 
   test('--image-size 67 is the smallest that works; 66 exits 2 naming --image-size', async () => {
@@ -81,6 +82,11 @@ const NUMERIC: NumericOption[] = [
   { command: 'eval', option: '--batch-size', zeroValid: false, integer: true },
   { command: 'eval', option: '--threads', zeroValid: false, integer: true },
   { command: 'shapes', option: '--image-size', zeroValid: false, integer: true },
+  { command: 'shapes', option: '--batch-size', zeroValid: false, integer: true },
+  { command: 'shapes', option: '--block-convs', zeroValid: true, integer: true },
+  { command: 'shapes', option: '--block-kernel', zeroValid: false, integer: true },
+  { command: 'shapes', option: '--width', zeroValid: false, integer: false },
+  { command: 'shapes', option: '--bottleneck', zeroValid: false, integer: true },
   { command: 'bench', option: '--image-size', zeroValid: false, integer: true },
   { command: 'bench', option: '--batch-size', zeroValid: false, integer: true },
   { command: 'bench', option: '--steps', zeroValid: false, integer: true },

@@ -12,8 +12,10 @@ export function writeFormulaWeights(model: tf.LayersModel, dir: string): string 
   const weights: ManifestWeight[] = model.weights.map((w, k) => {
     const shape = w.shape as number[];
     const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    const isKernel = shape.length === 4;
-    const bound = isKernel ? Math.sqrt(6 / (shape[0] * shape[1] * (shape[2] + shape[3]))) : 0.05;
+    // A convolution's kernel is height x width x in x out, a dense layer's in x out: Xavier's bound for either.
+    const isKernel = shape.length >= 2;
+    const receptive = shape.slice(0, -2).reduce((a, b) => a * b, 1);
+    const bound = isKernel ? Math.sqrt(6 / (receptive * (shape[shape.length - 2] + shape[shape.length - 1]))) : 0.05;
     for (let i = 0; i < values.length; i++) {
       const s = Math.sin(12.9898 * i + 78.233 * (k + 1));
       values[i] = isKernel ? bound * s : bound * (1 + s);
