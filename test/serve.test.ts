@@ -477,17 +477,23 @@ describe('what is refused', () => {
 
   test('a malformed request, and the page when it is not built, are one JSON line too', async () => {
     const url = new URL(server.url);
-    const raw = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(Number(url.port), url.hostname, () =>
-        socket.end('GET / HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n'),
-      );
-      let text = '';
-      socket.setEncoding('utf8').on('data', (c: string) => (text += c));
-      socket.on('end', () => resolve(text));
-      socket.on('error', reject);
-    });
-    assert.match(raw, /^HTTP\/1\.1 400 /);
-    assert.equal(typeof (JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { error: string }).error, 'string');
+    // A header line without a colon (Node's parser refuses it), and an HTTP/1.1 request without a Host.
+    for (const bad of [
+      'GET / HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n',
+      'GET /api/runs HTTP/1.1\r\nConnection: close\r\n\r\n',
+    ]) {
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(url.port), url.hostname, () => socket.end(bad));
+        let text = '';
+        socket.setEncoding('utf8').on('data', (c: string) => (text += c));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      assert.match(raw, /^HTTP\/1\.1 400 /, JSON.stringify(bad));
+      const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+      assert.equal(body.split('\n').length, 1, body);
+      assert.equal(typeof (JSON.parse(body) as { error: string }).error, 'string');
+    }
     const empty = fs.mkdtempSync(path.join(work, 'no-page-'));
     const other = await serveAlso({ runs: [trained], webDir: empty });
     try {

@@ -119,6 +119,9 @@ export class Reports {
   get(runDir: string, name: RunCheckpoint): Promise<CheckpointReport> {
     if (this.closed) return Promise.reject(new HttpError(503, 'nin serve is stopping'));
     const checkpointDir = path.join(runDir, name);
+    // As the checkpoint's own files answer (snapshot.ts): none yet is 404; its twin of a save half-done is read.
+    if (!fs.existsSync(checkpointDir) && !fs.existsSync(path.join(runDir, `.${name}.old`)))
+      return Promise.reject(new HttpError(404, `no ${name}/ checkpoint in this run yet`));
     const key = this.keyOf(checkpointDir);
     const file = path.join(runDir, RUN_FILES[REPORT_FILE[name]]);
     const held = this.memory.get(file);

@@ -167,6 +167,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   };
 
   async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.headers.host === undefined) throw new HttpError(400, 'bad request: no Host header');
     // On loopback, only requests naming this machine: a page of another site reaching it by DNS rebinding names its own.
     if (loopback && !isLoopbackHost(req.headers.host))
       throw new HttpError(403, 'this server answers to localhost only (see nin serve --host)');
@@ -231,7 +232,8 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     throw new HttpError(404, 'not found');
   }
 
-  const server = http.createServer((req, res) => {
+  // Without a Host header, Node would answer 400 with no body on its own: route() answers it, one JSON line.
+  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return sendError(res, err);
       // A run's own file that cannot be read: the problem and its fix, as the CLI would say it.
