@@ -143,7 +143,7 @@ export class Reports {
     const gone = [...this.children].map(
       (child) =>
         new Promise<void>((resolve) =>
-          child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+          child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('close', () => resolve()),
         ),
     );
     for (const child of this.children) child.kill('SIGKILL');
@@ -199,7 +199,8 @@ export class Reports {
         this.children.delete(child);
         reject(new Error(`could not start the report process: ${err.message}`));
       });
-      child.on('exit', (code, signal) => {
+      // 'close', not 'exit': it comes after the IPC channel closed, so the answer has arrived if it was sent.
+      child.on('close', (code, signal) => {
         this.children.delete(child);
         if (answer?.ok) return resolve(answer.result);
         if (answer) return reject(answer.userError ? new NinError(answer.message) : new Error(answer.message));
