@@ -610,7 +610,11 @@ function serveCommand(printer: Printer): Command {
     )
     .argument('[runDir...]', 'run directories to serve (default: every run in --out, as they appear)')
     .option('--port <n>', 'port to listen on (0: any free port)', integer('--port', 0, 65535), 8080)
-    .option('--host <address>', 'address to listen on; anything but 127.0.0.1 or localhost lets other machines read the runs', '127.0.0.1')
+    .option(
+      '--host <address>',
+      'address to listen on; anything but a loopback address (127.0.0.1, ::1, localhost) lets other machines read the runs',
+      '127.0.0.1',
+    )
     .option('--open', 'open the page in the default browser')
     .option('--out <dir>', 'directory of runs (relative to the current directory)', 'checkpoints')
     .option('--test-limit <n>', "reports use the first n test examples (default: each run's own --test-limit, else all)", parseTestLimit)
@@ -625,13 +629,8 @@ function serveCommand(printer: Printer): Command {
     }
     const out = path.resolve(opts.out);
     if (!dirs.length && !fs.existsSync(out)) printer.err(`note: ${out} does not exist yet; runs appear here as nin train writes them`);
-    const { isLoopback, serve } = await import('./serve/server');
-    if (!isLoopback(opts.host)) {
-      printer.err(
-        `WARNING: --host ${opts.host} lets every machine that can reach this one read these runs, their configs and checkpoints, without a password; use the default 127.0.0.1 unless you mean it`,
-      );
-    }
-    const { backend, threads, dataDir } = runtimeOf(opts);
+    const { serve } = await import('./serve/server');
+    const { backend, threads, precision, dataDir } = runtimeOf(opts);
     const handle = await serve({
       runs: dirs,
       out,
@@ -641,8 +640,15 @@ function serveCommand(printer: Printer): Command {
       testLimit: opts.testLimit,
       backend,
       threads,
+      precision,
       log: printer.err,
     });
+    // Told by the address listened on, however --host spelled it.
+    if (!handle.loopback) {
+      printer.err(
+        `WARNING: --host ${opts.host} lets every machine that can reach this one read these runs, their configs and checkpoints, without a password; use the default 127.0.0.1 unless you mean it`,
+      );
+    }
     printer.out(handle.url);
     if (opts.open) {
       const { spawn } = await import('node:child_process');

@@ -153,8 +153,9 @@ export function trainingPid(runDir: string): number | null {
 }
 
 /**
- * The runs in `out`, sorted by name: its directories holding a config.json, without the hidden
- * ones (a run being created is a hidden temporary directory until it is renamed into place).
+ * The runs in `out`, sorted by name: its directories holding a config.json, hidden ones (`--run
+ * .name`) included, without the temporary ones (a run being created is `.<name>.tmp-<pid>` until it
+ * is renamed into place).
  */
 export function findRuns(out: string): string[] {
   let names: string[];
@@ -165,7 +166,7 @@ export function findRuns(out: string): string[] {
     throw describeFsError(err, `listing the runs in ${out}`, 'pass the --out directory nin train wrote to');
   }
   return names
-    .filter((name) => !name.startsWith('.') && fs.existsSync(path.join(out, name, RUN_FILES.config)))
+    .filter((name) => !TEMPORARY_PATTERN.test(name) && fs.existsSync(path.join(out, name, RUN_FILES.config)))
     .sort()
     .map((name) => path.join(out, name));
 }

@@ -2,7 +2,8 @@
 // checkpoints (meta.json, model.json, weights.bin, optimizer state), weights manifests, config.json
 // and metrics.jsonl go through the functions behind the CLI, and a sample through the CLI itself;
 // run directories whose files are FIFOs, links, directories, huge or deeply nested go through every
-// reader of a run (eval, --resume, plot, serve), in a child process that is killed if one hangs.
+// reader of a run (eval, --resume, plot, serve), in a child process that is killed if one hangs;
+// seeded random requests (methods, paths, query strings, headers) go to nin serve's routes.
 // Each case must either load (and then hold sane, finite values) or end in one NinError line,
 // within a time limit: never another exception, a stack trace, "internal error" or a hang.
 // NIN_FUZZ_SEED=<n> replays another seed; a failure names its case and mutation.
@@ -11,6 +12,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
@@ -22,6 +24,7 @@ import { FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC, readIdx, readSplit } from '../s
 import { NinError } from '../src/errors';
 import { buildNin, forward } from '../src/model';
 import { readHistory } from '../src/run-dir';
+import { serve } from '../src/serve/server';
 import { decodeImage } from '../src/picture-decode';
 import { toFashionMnist } from '../src/picture-prep';
 import { deriveSeed, mulberry32 } from '../src/random';
@@ -820,3 +823,250 @@ test(
     );
   },
 );
+
+// ---------------------------------------------------------------------------------------------
+// nin serve's routes
+
+interface RawAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/**
+ * Sends `request` byte for byte (methods, paths and headers no HTTP client would send) and reads the
+ * answer: the status line, the headers, and the body by its Content-Length (none for HEAD; an event
+ * stream is closed after its headers). Fails when no answer comes within `limitMs`.
+ */
+function rawRequest(port: number, request: Buffer, head: boolean, limitMs: number): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = Buffer.alloc(0);
+    let answer: RawAnswer | null = null;
+    let length = -1;
+    const finish = (error?: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (answer) resolve({ ...answer, body: length >= 0 ? answer.body.subarray(0, length) : answer.body });
+      else
+        reject(
+          error ?? new Error(`the connection closed without an answer (${data.length} bytes: ${data.toString('latin1').slice(0, 80)})`),
+        );
+    };
+    const timer = setTimeout(() => finish(new Error(`no answer within ${limitMs} ms`)), limitMs);
+    socket.on('connect', () => socket.write(request));
+    socket.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      if (!answer) {
+        const end = data.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const [statusLine, ...lines] = data.subarray(0, end).toString('latin1').split('\r\n');
+        const headers: Record<string, string> = {};
+        for (const line of lines) headers[line.slice(0, line.indexOf(':')).toLowerCase()] = line.slice(line.indexOf(':') + 1).trim();
+        answer = { status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(statusLine)?.[1] ?? 0), headers, body: Buffer.alloc(0) };
+        data = data.subarray(end + 4);
+        length = head || headers['content-type']?.startsWith('text/event-stream') ? 0 : Number(headers['content-length'] ?? -1);
+      }
+      answer.body = data;
+      if (length >= 0 && data.length >= length) finish();
+    });
+    socket.on('end', () => finish());
+    socket.on('error', (err) => finish(err));
+  });
+}
+
+test(
+  `fuzz: nin serve's routes under seeded random requests: never a 500, nothing from outside the runs, still up (seed ${SEED})`,
+  { timeout: 300_000 },
+  async () => {
+    const r = mulberry32(deriveSeed(SEED, 200));
+    // A secret beside the runs and inside --out: no answer may ever carry it.
+    const secret = `nin-fuzz-secret-${SEED}-${Math.floor(r() * 1e9)}`;
+    const root = fs.mkdtempSync(path.join(work, 'serve-'));
+    const out = path.join(root, 'runs');
+    fs.mkdirSync(path.join(out, 'not-a-run'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'secret.txt'), secret);
+    fs.writeFileSync(path.join(out, 'secret.txt'), secret);
+    fs.writeFileSync(path.join(out, 'not-a-run', 'weights.bin'), secret);
+    const names = ['plain', 'back\\slash', '.hidden', 'sp ace', 'per%25cent', 'ünï'];
+    const config = fs.readFileSync(path.join(checkpoint, 'meta.json'), 'utf8');
+    for (const name of names) {
+      const run = path.join(out, name);
+      fs.mkdirSync(run);
+      fs.writeFileSync(path.join(run, 'config.json'), JSON.stringify((JSON.parse(config) as { config: unknown }).config));
+      fs.cpSync(checkpoint, path.join(run, 'best'), { recursive: true });
+      if (name === 'plain') fs.cpSync(checkpoint, path.join(run, 'last'), { recursive: true });
+      fs.writeFileSync(path.join(run, 'notes.txt'), secret); // a file of a run that is not a checkpoint's
+    }
+    const log: string[] = [];
+    const server = await serve({ runs: [], out, host: '127.0.0.1', port: 0, backend: 'cpu', threads: null, log: (l) => log.push(l) });
+    try {
+      await fuzzServe(r, server, secret, names.length, () => log);
+    } finally {
+      await server.close();
+    }
+  },
+);
+
+/** The requests of the serve fuzz test, against `server` (a failure leaves the closing to the caller). */
+async function fuzzServe(
+  r: Rand,
+  server: Awaited<ReturnType<typeof serve>>,
+  secret: string,
+  runs: number,
+  log: () => string[],
+): Promise<void> {
+  const port = server.port;
+  const ids = ((await rawJson(port, '/api/runs')) as { runs: { id: string }[] }).runs.map((x) => x.id);
+  assert.equal(ids.length, runs, `every run is listed: ${ids.join(', ')}`);
+
+  const segments = [
+    ...['api', 'runs', 'checkpoints', 'best', 'last', 'model.json', 'meta.json', 'weights.bin', 'report', 'events', 'test-images'],
+    ...['0.png', '59999.png', '99999.png', '-1.png', '00001.png', 'index.html', 'app.js', 'style.css', 'favicon.ico'],
+    ...['..', '.', '%2e%2e', '%2E', '..%2f..', '%2f', '%5c', '\\', '%00', '%zz', '%', '~', '*', ';', '%20', '%0a'],
+    ...['etc', 'passwd', 'config.json', 'optimizer.bin', 'metrics.jsonl', '.lock', 'notes.txt', 'secret.txt', 'not-a-run', 'runs'],
+    ...ids.map(encodeURIComponent),
+    'x'.repeat(300),
+  ];
+  const randomPath = (): string => {
+    const shape = r();
+    if (shape < 0.05) return pick(r, ['*', 'http://127.0.0.1/api/runs', 'api/runs', '', '/%', '//etc/passwd', '/..', '/./api/runs']);
+    if (shape < 0.15) {
+      // A route exactly: these get past every check to the run's files (and now and then compute a report).
+      const file = pick(r, ['model.json', 'meta.json', 'weights.bin', 'report']);
+      return `/api/runs/${encodeURIComponent(pick(r, ids))}/checkpoints/${pick(r, ['best', 'last'])}/${file}`;
+    }
+    if (shape < 0.55) {
+      // A route's shape with some parts swapped.
+      const parts = [
+        'api',
+        'runs',
+        encodeURIComponent(pick(r, ids)),
+        'checkpoints',
+        pick(r, ['best', 'last']),
+        pick(r, ['model.json', 'meta.json', 'weights.bin', 'report']),
+      ];
+      const keep = 1 + int(r, parts.length);
+      const route = parts.slice(0, keep);
+      for (let k = r() < 0.4 ? 0 : int(r, 3); k > 0; k--) route[int(r, route.length)] = pick(r, segments);
+      return '/' + route.join(r() < 0.9 ? '/' : pick(r, ['//', '/./', '/../']));
+    }
+    return '/' + Array.from({ length: int(r, 7) }, () => pick(r, segments)).join('/');
+  };
+  const randomQuery = (): string => {
+    if (r() < 0.6) return '';
+    const pairs = Array.from({ length: 1 + int(r, 3) }, () =>
+      pick(r, [
+        'snapshot=0000000000000000',
+        'snapshot=../../secret',
+        'snapshot=',
+        'x=%zz',
+        'a=1&a=2',
+        '%00=%00',
+        'snapshot=' + 'f'.repeat(64),
+        '',
+      ]),
+    );
+    return '?' + pairs.join('&');
+  };
+  const methods = [
+    'GET',
+    'GET',
+    'GET',
+    'GET',
+    'HEAD',
+    'HEAD',
+    'POST',
+    'POST',
+    'PUT',
+    'DELETE',
+    'OPTIONS',
+    'PATCH',
+    'TRACE',
+    'PROPFIND',
+    'get',
+    'G(T',
+  ];
+  const hosts = [
+    `127.0.0.1:${port}`,
+    `127.0.0.1:${port}`,
+    'localhost',
+    '[::1]',
+    '127.1',
+    'evil.example',
+    '127.0.0.1.evil.example',
+    '',
+    'a'.repeat(300),
+    '[::1',
+  ];
+  const origins = [`http://127.0.0.1:${port}`, 'http://evil.example', 'null', 'http://localhost:1', 'garbage', `https://127.0.0.1:${port}`];
+  const sites = ['same-origin', 'same-site', 'cross-site', 'none', 'bogus'];
+
+  const seen: Record<number, number> = {};
+  const cases = 700;
+  for (let i = 0; i < cases; i++) {
+    const target = randomPath() + randomQuery();
+    // A report is asked for by POST: that route gets its method more often.
+    const method = target.includes('/report') && r() < 0.5 ? 'POST' : pick(r, methods);
+    const headers: string[] = [];
+    // Mostly this server's own Host, so that most requests reach the routes behind the Host check.
+    if (r() < 0.97) headers.push(`Host: ${r() < 0.7 ? `127.0.0.1:${port}` : pick(r, hosts)}`);
+    if (r() < 0.3) headers.push(`Origin: ${pick(r, origins)}`);
+    if (r() < 0.3) headers.push(`Sec-Fetch-Site: ${pick(r, sites)}`);
+    if (r() < 0.2) headers.push(`Accept-Encoding: ${pick(r, ['gzip', 'gzip;q=0', 'br, gzip;q=0.5', '*', 'gzip;q=abc'])}`);
+    if (r() < 0.1) headers.push(`Range: bytes=${pick(r, ['0-10', '-5', '100-', 'x'])}`);
+    if (r() < 0.05)
+      headers.push(pick(r, ['X-Bad header: 1', 'no colon', `X-Long: ${'y'.repeat(20_000)}`, 'Content-Length: -1', 'Content-Length: 1, 2']));
+    let body = '';
+    if (r() < 0.15) {
+      body = pick(r, ['{}', 'x'.repeat(int(r, 5000)), '\u0000\u0001']);
+      headers.push(r() < 0.8 ? `Content-Length: ${Buffer.byteLength(body)}` : 'Transfer-Encoding: chunked');
+      if (headers[headers.length - 1].startsWith('Transfer')) body = `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+    }
+    headers.push('Connection: close');
+    const request = Buffer.from(`${method} ${target} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n${body}`, 'utf8');
+    const label = `serve #${i + 1} (seed ${SEED}): ${method} ${target.slice(0, 120)} [${headers.map((h) => h.slice(0, 60)).join('; ')}]`;
+    // A report that passes every check is computed (once per checkpoint: then cached): seconds, not milliseconds.
+    const limit = method === 'POST' && target.includes('/report') ? 120_000 : CASE_LIMIT_MS;
+    let answer: RawAnswer;
+    try {
+      answer = await rawRequest(port, request, method === 'HEAD', limit);
+    } catch (err) {
+      throw new Error(`${label}: ${(err as Error).message}`);
+    }
+    seen[answer.status] = (seen[answer.status] ?? 0) + 1;
+    const text = answer.body.toString('latin1');
+    assert.ok(answer.status >= 200 && answer.status < 600, `${label}: status ${answer.status}`);
+    assert.ok(answer.status < 500 || answer.status === 503, `${label}: ${answer.status} ${text.slice(0, 200)}`);
+    assert.ok(!text.includes(secret) && !text.includes('root:x:0:0'), `${label}: the answer carries a file from outside the runs`);
+    if (answer.status >= 400 && method !== 'HEAD') {
+      assert.equal(answer.headers['content-type'], 'application/json; charset=utf-8', label);
+      assert.ok(!text.includes('\n') && !text.includes('    at '), `${label}: not one line: ${text.slice(0, 200)}`);
+      assert.equal(typeof (JSON.parse(text) as { error: unknown }).error, 'string', `${label}: ${text}`);
+    }
+  }
+  counts['serve'] = cases;
+  assert.deepEqual(
+    log().filter((l) => /internal error|this is a bug/.test(l)),
+    [],
+  );
+  // Still up, still serving every run.
+  assert.equal(((await rawJson(port, '/api/runs')) as { runs: unknown[] }).runs.length, runs);
+  const computed = log().filter((l) => l.startsWith('report: evaluating')).length;
+  console.log(
+    `fuzz of nin serve (seed ${SEED}): ${cases} requests, ${computed} reports computed: ${Object.entries(seen)
+      .map(([status, n]) => `${status} x${n}`)
+      .join(', ')}`,
+  );
+}
+
+async function rawJson(port: number, target: string): Promise<unknown> {
+  const answer = await rawRequest(
+    port,
+    Buffer.from(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`),
+    false,
+    10_000,
+  );
+  assert.equal(answer.status, 200, answer.body.toString());
+  return JSON.parse(answer.body.toString()) as unknown;
+}

@@ -1,11 +1,13 @@
 // nin serve in a real headless browser (Debian's chromium driven by playwright-core): the page loads
 // without console errors, a new epoch reaches the chart within 5 s, the report's confusion matrix is
 // nin eval's, and a photo in the playground gets nin predict's probabilities (TF.js in the browser
-// against TF.js in Node, within 1e-4). CI installs chromium (scripts/setup.sh); without it these tests
+// against TF.js in Node, within 1e-4), and a page of another site cannot make it compute a report. CI installs chromium (scripts/setup.sh); without it these tests
 // fail saying so, unless NIN_SKIP_BROWSER=1 skips them for local work.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PNG } from 'pngjs';
@@ -29,6 +31,7 @@ let picture: string;
 let server: ServeHandle;
 let browser: Browser;
 const problems: string[] = []; // console errors and uncaught exceptions of every page
+const logged: string[] = []; // the server's log
 
 function chromium(): string {
   const found = CHROMIUM_CANDIDATES.find((p): p is string => Boolean(p) && fs.existsSync(p as string));
@@ -88,7 +91,7 @@ describe('nin serve in a browser', { skip: SKIP ? 'NIN_SKIP_BROWSER=1' : false }
     doubled = await writeDoubledRun(out);
     picture = path.join(work, 'picture.png');
     writePicture(picture);
-    server = await serve({ runs: [], out, host: '127.0.0.1', port: 0, backend: 'auto', threads: null, log: () => {} });
+    server = await serve({ runs: [], out, host: '127.0.0.1', port: 0, backend: 'auto', threads: null, log: (l) => logged.push(l) });
     const { chromium: launcher } = await import('playwright-core');
     // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
     browser = await launcher.launch({ executablePath, args: ['--no-sandbox'] });
@@ -206,6 +209,53 @@ describe('nin serve in a browser', { skip: SKIP ? 'NIN_SKIP_BROWSER=1' : false }
     await shot(page, 'playground');
     assert.deepEqual(problems, []);
     await page.close();
+  });
+
+  test('a page of another site cannot make the server compute a report (fetch no-cors GET, no-cors POST, cors POST)', async () => {
+    const target = path.join(out, 'cross-site');
+    fs.mkdirSync(target);
+    fs.copyFileSync(path.join(trained, RUN_FILES.config), path.join(target, RUN_FILES.config));
+    fs.cpSync(path.join(trained, 'best'), path.join(target, 'best'), { recursive: true });
+    const listed = async () => {
+      const response = await fetch(`${server.url}api/runs`);
+      return ((await response.json()) as { runs: { id: string }[] }).runs.some((r) => r.id === 'cross-site');
+    };
+    for (const end = Date.now() + 10_000; !(await listed()) && Date.now() < end;) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(await listed(), 'the new run is served');
+    // The other site: a blank page on another origin of this machine (localhost is another site than 127.0.0.1).
+    const site = http.createServer((_, res) =>
+      res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><title>elsewhere</title>'),
+    );
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    // Not newPage(): the refused cors request is a console error by design.
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://localhost:${(site.address() as AddressInfo).port}/`);
+      const answers = await page.evaluate(async (url) => {
+        const seen: string[] = [];
+        for (const init of [{ mode: 'no-cors' }, { mode: 'no-cors', method: 'POST' }, { method: 'POST' }] as RequestInit[]) {
+          try {
+            const r = await fetch(url, init);
+            seen.push(`${init.method ?? 'GET'} ${init.mode ?? 'cors'}: ${r.type} ${r.status}`);
+          } catch (err) {
+            seen.push(`${init.method ?? 'GET'} ${init.mode ?? 'cors'}: ${(err as Error).message}`);
+          }
+        }
+        return seen;
+      }, `${server.url}api/runs/cross-site/checkpoints/best/report`);
+      process.stderr.write(`# serve-browser: another site's requests: ${answers.join('; ')}\n`);
+      // Each reached the server (an opaque answer, or a cors failure), and none was evaluated.
+      assert.equal(answers.length, 3);
+    } finally {
+      await page.close();
+      site.close();
+    }
+    assert.deepEqual(fs.readdirSync(target).sort(), ['best', RUN_FILES.config], 'nothing was written into the run');
+    assert.deepEqual(
+      logged.filter((l) => l.includes(target)),
+      [],
+      'nothing was evaluated',
+    );
   });
 
   test('on a phone-sized screen nothing scrolls sideways, and every control has a name', async () => {

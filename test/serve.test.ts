@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -14,7 +15,7 @@ import { parseRequestPath, HttpError } from '../src/serve/http';
 import { serve, type ServeHandle } from '../src/serve/server';
 import type { RunSummary, RunsMessage } from '../src/serve/api';
 import { RUN_FILES } from '../src/run-dir';
-import { lines, runNin, startNin, waitForOutput } from './helpers/cli';
+import { assertOneLineError, lines, runNin, startNin, waitForOutput } from './helpers/cli';
 import { metricsLine, SERVE_TEST_LIMIT, trainTinyRun, writeDoubledRun } from './helpers/serve-runs';
 
 let work: string;
@@ -29,17 +30,26 @@ interface Answer {
   body: Buffer;
 }
 
-/** A request with the path sent exactly as written (no client-side normalisation of `..`). */
-function request(rawPath: string, options: { method?: string; host?: string } = {}): Promise<Answer> {
-  const url = new URL(server.url);
+interface RequestOptions {
+  method?: string;
+  host?: string;
+  headers?: Record<string, string>;
+  server?: ServeHandle; // default: the suite's server
+  timeoutMs?: number; // fails instead of waiting for ever (default 60 s)
+}
+
+/** A request with the path sent exactly as written (no client-side normalisation of `..`), to the address the server printed. */
+function request(rawPath: string, options: RequestOptions = {}): Promise<Answer> {
+  const url = new URL((options.server ?? server).url);
+  const timeoutMs = options.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: url.hostname,
+        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
         port: url.port,
         path: rawPath,
         method: options.method ?? 'GET',
-        headers: options.host ? { Host: options.host } : {},
+        headers: { ...(options.host ? { Host: options.host } : {}), ...options.headers },
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -47,15 +57,47 @@ function request(rawPath: string, options: { method?: string; host?: string } = 
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
       },
     );
+    req.setTimeout(timeoutMs, () => {
+      req.destroy();
+      reject(new Error(`${options.method ?? 'GET'} ${rawPath}: no complete answer within ${timeoutMs} ms`));
+    });
     req.on('error', reject);
     req.end();
   });
 }
 
-async function json<T>(rawPath: string): Promise<T> {
-  const r = await request(rawPath);
+async function json<T>(rawPath: string, options: RequestOptions = {}): Promise<T> {
+  const r = await request(rawPath, options);
   assert.equal(r.status, 200, `${rawPath}: ${r.body.toString()}`);
   return JSON.parse(r.body.toString()) as T;
+}
+
+/** A checkpoint's report, asked for as the page asks: a POST. */
+function postReport<T>(rawPath: string, options: RequestOptions = {}): Promise<T> {
+  return json<T>(rawPath, { method: 'POST', ...options });
+}
+
+/** `<parent>/<name>`: a copy of the trained run's config.json and best/, with no report in it yet. */
+function copyTrained(parent: string, name: string): string {
+  const dir = path.join(parent, name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(path.join(trained, RUN_FILES.config), path.join(dir, RUN_FILES.config));
+  fs.cpSync(path.join(trained, 'best'), path.join(dir, 'best'), { recursive: true });
+  return dir;
+}
+
+/** Whether this machine lets a server listen on `address` (IPv6 may be switched off). */
+function canListen(address: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(0, address, () => probe.close(() => resolve(true)));
+  });
+}
+
+/** A server of its own, on the suite's defaults, with its log lines kept. */
+async function serveAlso(options: Partial<Parameters<typeof serve>[0]>, log: string[] = []): Promise<ServeHandle> {
+  return serve({ runs: [], out, host: '127.0.0.1', port: 0, backend: 'auto', threads: null, log: (l) => log.push(l), ...options });
 }
 
 before(async () => {
@@ -176,7 +218,7 @@ describe('the API', () => {
   });
 
   test("a checkpoint's report equals nin eval --json, is cached in the run, and lists the misclassified examples", async () => {
-    const report = await json<{
+    const report = await postReport<{
       confusion: number[][];
       accuracy: number;
       examples: number;
@@ -197,7 +239,7 @@ describe('the API', () => {
     const cache = path.join(trained, RUN_FILES.reportBest);
     assert.ok(fs.existsSync(cache), 'report-best.json written');
     const before = fs.statSync(cache).mtimeMs;
-    const again = await json<{ confusion: number[][] }>('/api/runs/trained/checkpoints/best/report');
+    const again = await postReport<{ confusion: number[][] }>('/api/runs/trained/checkpoints/best/report');
     assert.deepEqual(again.confusion, report.confusion);
     assert.equal(fs.statSync(cache).mtimeMs, before, 'served from the cache, not computed again');
     assert.equal(logged.filter((l) => l.startsWith('report: evaluating')).length, 1);
@@ -206,7 +248,7 @@ describe('the API', () => {
   test('a damaged cached report is computed again', async () => {
     const cache = path.join(trained, RUN_FILES.reportLast);
     fs.writeFileSync(cache, '{"key": {"createdAt": "x"}, "report": ');
-    const report = await json<{ confusion: number[][] }>('/api/runs/trained/checkpoints/last/report');
+    const report = await postReport<{ confusion: number[][] }>('/api/runs/trained/checkpoints/last/report');
     assert.equal(report.confusion.length, 10);
     assert.doesNotThrow(() => JSON.parse(fs.readFileSync(cache, 'utf8')));
   });
@@ -215,9 +257,9 @@ describe('the API', () => {
     const doubled = path.join(out, 'doubled');
     // A directory where the cache file would go: reading it fails, and so does renaming onto it.
     fs.mkdirSync(path.join(doubled, RUN_FILES.reportBest));
-    const first = await json<{ confusion: number[][] }>('/api/runs/doubled/checkpoints/best/report');
+    const first = await postReport<{ confusion: number[][] }>('/api/runs/doubled/checkpoints/best/report');
     const count = logged.filter((l) => l.startsWith('report: evaluating')).length;
-    const second = await json<{ confusion: number[][] }>('/api/runs/doubled/checkpoints/best/report');
+    const second = await postReport<{ confusion: number[][] }>('/api/runs/doubled/checkpoints/best/report');
     assert.deepEqual(second.confusion, first.confusion);
     assert.equal(logged.filter((l) => l.startsWith('report: evaluating')).length, count, 'computed once');
     assert.ok(logged.some((l) => l.startsWith('report: kept in memory only')));
@@ -395,11 +437,198 @@ describe('what is refused', () => {
     }
   });
 
-  test('another Host than localhost is refused (DNS rebinding), and so is anything but GET', async () => {
-    assert.equal((await request('/api/runs', { host: 'evil.example:8080' })).status, 403);
-    assert.equal((await request('/api/runs', { host: 'localhost:1' })).status, 200);
-    assert.equal((await request('/api/runs', { method: 'POST' })).status, 405);
-    assert.equal((await request('/api/runs', { method: 'DELETE' })).status, 405);
+  test('another Host than localhost is refused (DNS rebinding), and so is any method a route does not take', async () => {
+    for (const host of ['evil.example:8080', 'evil.example', '127.0.0.1.evil.example', 'localhost.evil.example', '127.0.0.1@evil.example'])
+      assert.equal((await request('/api/runs', { host })).status, 403, host);
+    // Every spelling of this machine's loopback, with any port.
+    for (const host of [
+      'localhost:1',
+      'LOCALHOST',
+      'localhost.',
+      '127.0.0.1',
+      '127.1:8080',
+      '0177.0.0.1',
+      '[::1]:80',
+      '[::ffff:127.0.0.1]',
+    ])
+      assert.equal((await request('/api/runs', { host })).status, 200, host);
+    for (const method of ['POST', 'DELETE', 'PUT', 'OPTIONS']) {
+      const r = await request('/api/runs', { method });
+      assert.equal(r.status, 405, method);
+      assert.equal(r.headers.allow, 'GET, HEAD');
+    }
+  });
+
+  // Each spelling listens on a loopback address; the Host check goes by the address listened on, not by the spelling.
+  for (const host of ['127.1', '0177.0.0.1', '127.0.0.2', '::ffff:127.0.0.1', '::1', '[::1]', 'localhost']) {
+    test(`--host ${host}: the Host check is on, and the printed URL reaches the server`, async (t) => {
+      if (host.includes(':') && !(await canListen('::1'))) return t.skip('this machine has no IPv6 loopback');
+      const other = await serveAlso({ runs: [trained], host });
+      try {
+        assert.ok(other.loopback);
+        assert.equal((await request('/api/runs', { server: other })).status, 200, `${other.url} answers`);
+        assert.equal((await request('/api/runs', { server: other, host: 'evil.example' })).status, 403);
+        assert.equal((await request('/api/runs', { server: other, host: `evil.example:${other.port}` })).status, 403);
+      } finally {
+        await other.close();
+      }
+    });
+  }
+
+  test('a malformed request, and the page when it is not built, are one JSON line too', async () => {
+    const url = new URL(server.url);
+    // A header line without a colon (Node's parser refuses it), and an HTTP/1.1 request without a Host.
+    for (const bad of [
+      'GET / HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n',
+      'GET /api/runs HTTP/1.1\r\nConnection: close\r\n\r\n',
+    ]) {
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(url.port), url.hostname, () => socket.end(bad));
+        let text = '';
+        socket.setEncoding('utf8').on('data', (c: string) => (text += c));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      assert.match(raw, /^HTTP\/1\.1 400 /, JSON.stringify(bad));
+      const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+      assert.equal(body.split('\n').length, 1, body);
+      assert.equal(typeof (JSON.parse(body) as { error: string }).error, 'string');
+    }
+    const empty = fs.mkdtempSync(path.join(work, 'no-page-'));
+    const other = await serveAlso({ runs: [trained], webDir: empty });
+    try {
+      const page = await request('/', { server: other });
+      assert.equal(page.status, 503);
+      assert.match((JSON.parse(page.body.toString()) as { error: string }).error, /npm run build/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('computing a report takes a POST from the page itself: a cross-site request is refused and writes nothing', async () => {
+    const dir = copyTrained(path.join(work, 'cross-site'), 'fresh');
+    const log: string[] = [];
+    const other = await serveAlso({ runs: [dir] }, log);
+    try {
+      const reportPath = '/api/runs/fresh/checkpoints/best/report';
+      const own = new URL(other.url).origin;
+      const attempts: RequestOptions[] = [
+        { method: 'GET' }, // what fetch(url, {mode: 'no-cors'}), an <img> or a link of a page elsewhere sends
+        { method: 'GET', headers: { 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'no-cors' } },
+        { method: 'HEAD' },
+        { method: 'POST', headers: { Origin: 'http://evil.example', 'Sec-Fetch-Site': 'cross-site', 'Sec-Fetch-Mode': 'no-cors' } },
+        { method: 'POST', headers: { Origin: 'http://evil.example' } }, // a browser that sends no Sec-Fetch-Site
+        { method: 'POST', headers: { Origin: 'http://localhost:1', 'Sec-Fetch-Site': 'same-site' } }, // another port of this machine
+        { method: 'POST', headers: { Origin: 'null', 'Sec-Fetch-Site': 'cross-site' } }, // a sandboxed frame
+        { method: 'POST', headers: { Origin: own, 'Sec-Fetch-Site': 'cross-site' } },
+        { method: 'POST', headers: { 'Sec-Fetch-Site': 'none' } },
+        { method: 'PUT', headers: { Origin: own, 'Sec-Fetch-Site': 'same-origin' } },
+      ];
+      for (const attempt of attempts) {
+        const r = await request(reportPath, { server: other, ...attempt });
+        const what = JSON.stringify(attempt);
+        assert.ok(r.status === 403 || r.status === 405, `${what}: answered ${r.status}`);
+        if (attempt.method !== 'HEAD') {
+          assert.equal(r.body.toString().split('\n').length, 1, what);
+          assert.equal(typeof (JSON.parse(r.body.toString()) as { error: string }).error, 'string', what);
+        }
+      }
+      assert.deepEqual(fs.readdirSync(dir).sort(), ['best', RUN_FILES.config], 'nothing was written into the run');
+      assert.deepEqual(
+        log.filter((l) => l.startsWith('report:')),
+        [],
+        'nothing was evaluated',
+      );
+      // The page's own request, as a browser sends it, computes the report and caches it in the run.
+      const computed = await postReport<{ examples: number }>(reportPath, {
+        server: other,
+        headers: { Origin: own, 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'cors' },
+      });
+      assert.equal(computed.examples, SERVE_TEST_LIMIT);
+      assert.ok(fs.existsSync(path.join(dir, RUN_FILES.reportBest)));
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('runs named with a backslash or a leading dot are listed, and every run listed can be viewed', async () => {
+    const names = ['back\\slash', '.hidden', 'per%cent', 'sp ace', 'q?x#y', 'ünï'];
+    const parent = path.join(work, 'names');
+    for (const name of names) copyTrained(parent, name);
+    // A run being created (a temporary directory renamed into place when whole) is not one yet.
+    copyTrained(parent, '.being-made.tmp-4242');
+    const other = await serveAlso({ out: parent });
+    try {
+      const listed = (await json<RunsMessage>('/api/runs', { server: other })).runs;
+      assert.deepEqual(listed.map((r) => r.name).sort(), [...names].sort());
+      for (const run of listed) {
+        const r = await request(`/api/runs/${encodeURIComponent(run.id)}/checkpoints/best/meta.json`, { server: other });
+        assert.equal(r.status, 200, `${run.name} (id ${run.id}): ${r.body.toString()}`);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('HEAD', () => {
+  test('answers every GET route with its headers and no body; HEAD /api/events ends at once', async () => {
+    for (const p of [
+      '/',
+      '/api/runs',
+      '/api/test-images/3.png',
+      '/api/runs/trained/checkpoints/best/model.json',
+      '/api/runs/trained/checkpoints/best/meta.json',
+      '/api/runs/trained/checkpoints/best/weights.bin',
+      '/api/runs/nope/checkpoints/best/model.json',
+    ]) {
+      const get = await request(p);
+      const head = await request(p, { method: 'HEAD', timeoutMs: 20_000 });
+      assert.equal(head.status, get.status, p);
+      assert.equal(head.body.length, 0, p);
+      assert.equal(head.headers['content-type'], get.headers['content-type'], p);
+      if (!p.endsWith('meta.json') && !p.endsWith('model.json'))
+        assert.equal(head.headers['content-length'], get.headers['content-length'], p);
+    }
+    // The event stream's headers, and the end: a HEAD has no body to stream.
+    const events = await request('/api/events', { method: 'HEAD', timeoutMs: 20_000 });
+    assert.equal(events.status, 200);
+    assert.equal(events.headers['content-type'], 'text/event-stream; charset=utf-8');
+    assert.equal(events.body.length, 0);
+    const report = await request('/api/runs/trained/checkpoints/best/report', { method: 'HEAD', timeoutMs: 20_000 });
+    assert.equal(report.status, 405);
+    assert.equal(report.headers.allow, 'POST');
+  });
+});
+
+describe('reports off the request thread', () => {
+  test('while a report is computed, /api/runs answers; closing the server ends the computation and writes nothing', async () => {
+    const dir = copyTrained(path.join(work, 'slow'), 'slow');
+    const log: string[] = [];
+    // The whole test set: an evaluation of many seconds.
+    const other = await serveAlso({ runs: [dir], testLimit: 10_000 }, log);
+    let finished = false;
+    const computing = request('/api/runs/slow/checkpoints/best/report', { server: other, method: 'POST' }).then(
+      (r) => ((finished = true), r),
+      (err: unknown) => ((finished = true), err),
+    );
+    let pid = 0;
+    try {
+      for (const end = Date.now() + 60_000; !pid && Date.now() < end; await new Promise((r) => setTimeout(r, 20)))
+        pid = Number(/^report: evaluating .* in process (\d+)$/.exec(log.find((l) => l.startsWith('report: evaluating')) ?? '')?.[1] ?? 0);
+      assert.ok(pid > 0, `the report started: ${log.join('; ')}`);
+      for (let i = 0; i < 5; i++) {
+        const runs = await request('/api/runs', { server: other });
+        assert.equal(runs.status, 200);
+        assert.equal(finished, false, `answer ${i + 1} came only after the report`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await other.close();
+    }
+    await computing;
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the process computing the report is gone');
+    assert.ok(!fs.existsSync(path.join(dir, RUN_FILES.reportBest)), 'no report was written');
   });
 });
 
@@ -472,6 +701,64 @@ describe('nin serve on the command line', () => {
     assert.match(proc.stderr(), /WARNING: --host 0\.0\.0\.0 lets every machine/);
     proc.child.kill('SIGTERM');
     await proc.done;
+  });
+
+  test('--host 127.1 listens on loopback: no warning, the URL of the address listened on, a foreign Host refused', async () => {
+    const proc = startNin(['serve', trained, '--port', '0', '--host', '127.1']);
+    try {
+      await waitForOutput(proc, (stdout) => stdout.includes('\n'));
+      const url = lines(proc.stdout())[0];
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+      assert.doesNotMatch(proc.stderr(), /WARNING/);
+      const status = (host?: string) =>
+        new Promise<number>((resolve, reject) =>
+          http
+            .get(`${url}api/runs`, { headers: host ? { Host: host } : {} }, (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            })
+            .on('error', reject),
+        );
+      assert.equal(await status(), 200);
+      assert.equal(await status('evil.example'), 403);
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.done;
+    }
+  });
+
+  test("--host '' is refused in one line (exit 2): it would listen on every interface", async () => {
+    const r = await runNin(['serve', trained, '--port', '0', '--host', ''], { timeoutMs: 60_000 });
+    assertOneLineError(r, 2, /--host '' names no address/);
+  });
+
+  test('Ctrl-C while a report is computed stops nin serve before the report is done, and ends its process', async () => {
+    const dir = copyTrained(path.join(work, 'interrupted'), 'interrupted');
+    const proc = startNin(['serve', dir, '--port', '0', '--test-limit', '10000']);
+    await waitForOutput(proc, (stdout) => /^http:\/\/127\.0\.0\.1:\d+\/\n/.test(stdout));
+    const url = new URL(`${lines(proc.stdout())[0]}api/runs/interrupted/checkpoints/best/report`);
+    const answer = new Promise<string>((resolve) => {
+      const req = http.request(url, { method: 'POST' }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c));
+        res.on('end', () => resolve(`${res.statusCode} ${text}`));
+        res.on('error', () => resolve(`${res.statusCode} cut off`));
+      });
+      req.on('error', (err) => resolve(`no answer (${err.message})`));
+      req.end();
+    });
+    await waitForOutput(proc, (_, stderr) => /report: evaluating .* in process \d+/.test(stderr));
+    const pid = Number(/in process (\d+)/.exec(proc.stderr())?.[1]);
+    const signalled = Date.now();
+    proc.child.kill('SIGINT');
+    const r = await proc.done;
+    process.stderr.write(`# serve: stopped ${Date.now() - signalled} ms after SIGINT while a report was computed\n`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /nin serve: stopped/);
+    assert.doesNotMatch(r.stderr, /internal error|this is a bug/);
+    assert.doesNotMatch(await answer, /^200 /, 'the report was not finished');
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the process computing the report is gone');
+    assert.ok(!fs.existsSync(path.join(dir, RUN_FILES.reportBest)), 'no report was written');
   });
 
   test('a directory that is not a run is a usage error (exit 2, one line)', async () => {

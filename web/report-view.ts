@@ -1,5 +1,6 @@
 // The Report view: a checkpoint's nin eval results (test accuracy, per-class accuracy, confusion
-// matrix), computed by the server once and cached in the run, and the misclassified test images.
+// matrix), computed by the server once (asked for by a POST) and cached in the run, and the
+// misclassified test images.
 import type { ReportMessage } from '../src/serve/api';
 import { $, el, fixed } from './dom';
 import { apiPath, fillPickers, mountPickers, type Pickers, state } from './state';
@@ -35,7 +36,8 @@ export async function showReport(): Promise<void> {
   asked = wanted;
   const limit = run.config?.testLimit;
   status.textContent = `computing the report of ${run.name}/${checkpoint} (epoch ${summary.epoch}) on ${limit ?? 'all 10,000'} test images… (once: it is cached in the run)`;
-  const response = await fetch(apiPath(runId, checkpoint, 'report'));
+  // A POST: computing a report writes it into the run, which the server does only for its own page.
+  const response = await fetch(apiPath(runId, checkpoint, 'report'), { method: 'POST' });
   const body = (await response.json()) as ReportMessage & { error?: string };
   if (asked !== wanted) return; // another checkpoint was picked meanwhile
   asked = '';

@@ -35,7 +35,7 @@ export interface RunsMessage {
   runs: RunSummary[];
 }
 
-/** GET /api/runs/<run>/checkpoints/<checkpoint>/report: nin eval's results and the misclassified examples; `checkpoint` is <run>/<checkpoint>. */
+/** POST /api/runs/<run>/checkpoints/<checkpoint>/report (from the page itself: same origin): nin eval's results and the misclassified examples; `checkpoint` is <run>/<checkpoint>. */
 export type ReportMessage = CheckpointReport;
 
 export type { EpochMetrics, Misclassified, RunCheckpoint };

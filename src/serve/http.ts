@@ -7,6 +7,7 @@ export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly headers: Record<string, string> = {}, // e.g. Allow with a 405
   ) {
     super(message);
     this.name = 'HttpError';
@@ -76,7 +77,10 @@ export function sendError(res: http.ServerResponse, err: HttpError): void {
     res.destroy();
     return;
   }
-  sendJson(res, { error: err.message }, err.status);
+  send(res, err.status, 'application/json; charset=utf-8', JSON.stringify({ error: err.message }), {
+    'Cache-Control': 'no-store',
+    ...err.headers,
+  });
 }
 
 /** Starts a response with its headers only (a Server-Sent Events stream). */

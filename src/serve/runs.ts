@@ -37,6 +37,16 @@ function message(err: unknown): string {
   return err instanceof NinError ? err.message : `could not be read (${(err as Error)?.message ?? String(err)})`;
 }
 
+/**
+ * A run's id in URLs: its directory name, with a backslash or a control character as `_`. The
+ * request path parser refuses backslashes (raw or %5c) in every segment, so a run named `a\b` would
+ * be listed yet unreachable; the page shows the name itself.
+ */
+export function runId(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return name.replace(/[\\\x00-\x1f\x7f]/g, '_') || 'run';
+}
+
 /** Reads a run's files into its summary; a part that cannot be read is named in `error`, the rest still shows. */
 export function readRun(id: string, dir: string): RunSummary {
   const errors: string[] = [];
@@ -142,7 +152,7 @@ export class RunStore {
     this.runs.clear();
   }
 
-  /** The run directories to serve now, each with a unique id (its name, with -2, -3... for repeats). */
+  /** The run directories to serve now, each with a unique id (its name as runId spells it, with -2, -3... for repeats). */
   private rescan(): void {
     if (this.closed) return;
     const dirs = this.source.dirs.length ? this.source.dirs : findRuns(this.source.out);
@@ -153,8 +163,9 @@ export class RunStore {
         seen.add(known.id);
         continue;
       }
-      let id = path.basename(dir);
-      for (let i = 2; this.runs.has(id) || seen.has(id); i++) id = `${path.basename(dir)}-${i}`;
+      const base = runId(path.basename(dir));
+      let id = base;
+      for (let i = 2; this.runs.has(id) || seen.has(id); i++) id = `${base}-${i}`;
       seen.add(id);
       this.add(id, dir);
     }

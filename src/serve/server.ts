@@ -1,18 +1,21 @@
 // `nin serve`: a local web app over training runs. A node:http server with a JSON API (the runs, their
 // checkpoints for TF.js in the browser, each checkpoint's report, the test images of its gallery), a
 // Server-Sent Events stream that pushes a run's new epochs as they are written, and the page bundled
-// at build time into dist/web. Read-only except for the report cache; only the runs given are reachable.
+// at build time into dist/web. Read-only except for the report cache, which only a POST from the page
+// itself fills; only the runs given are reachable.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import type { Duplex } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { initBackend } from '../backend';
-import type { BackendChoice } from '../config';
+import type { BackendChoice, PrecisionChoice } from '../config';
 import { CLASS_NAMES } from '../data';
-import { NinError } from '../errors';
+import { NinError, UsageError } from '../errors';
 import { RUN_CHECKPOINTS, type RunCheckpoint } from '../run-dir';
-import { HttpError, parseRequestPath, send, sendError, sendJson } from './http';
+import { HttpError, parseRequestPath, send, sendError, sendJson, startStream } from './http';
+import { isLoopbackAddress, isLoopbackHost, isSameOrigin } from './origin';
 import { Reports } from './report';
 import { RunStore } from './runs';
 import { readSnapshot, SnapshotCache } from './snapshot';
@@ -29,19 +32,21 @@ export interface ServeOptions {
   testLimit?: number; // reports on this many test images instead of each run's own --test-limit
   backend: BackendChoice; // the engine reports are computed on
   threads: number | null;
+  precision?: PrecisionChoice; // of reports' convolutions (default fp32)
   webDir?: string; // the bundled page (default: dist/web beside the compiled server)
   log: (line: string) => void; // stderr
 }
 
 export interface ServeHandle {
-  url: string;
+  url: string; // where a browser on this machine reaches it
   port: number;
+  address: string; // the address it listens on, as the socket reports it
+  loopback: boolean; // it listens on a loopback address: only this machine reaches it, and the Host check is on
   close: () => Promise<void>;
 }
 
 export const DEFAULT_WEB_DIR = path.resolve(__dirname, '..', '..', 'web');
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -52,10 +57,6 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json; charset=utf-8',
   '.txt': 'text/plain; charset=utf-8',
 };
-
-export function isLoopback(host: string): boolean {
-  return LOOPBACK_HOSTS.has(host) || /^127(\.\d{1,3}){3}$/.test(host);
-}
 
 interface WebFile {
   body: Buffer;
@@ -82,16 +83,56 @@ function acceptsGzip(req: http.IncomingMessage): boolean {
     .some((part) => /^\s*gzip\s*(;\s*q=(?!0(\.0*)?\s*$)[\d.]+\s*)?$/i.test(part));
 }
 
-/** The Host header names this server, on a loopback bind: a page of another site reaching it by DNS rebinding does not. */
-function hostAllowed(req: http.IncomingMessage, loopback: boolean): boolean {
-  if (!loopback) return true;
-  const host = req.headers.host ?? '';
-  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
-  return isLoopback(name);
+/** The methods each kind of route answers: reading is GET (and HEAD); computing a report is a POST. */
+const READ = ['GET', 'HEAD'];
+const COMPUTE = ['POST'];
+
+function allow(req: http.IncomingMessage, methods: string[]): void {
+  if (!methods.includes(req.method ?? ''))
+    throw new HttpError(
+      405,
+      methods === COMPUTE
+        ? 'a report is computed by POST (the page does it); GET reads nothing here'
+        : `only ${methods.join(' and ')} here: nin serve is read-only`,
+      { Allow: methods.join(', ') },
+    );
+}
+
+/** A malformed request Node's parser refused, answered as every other error is: one JSON line. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // As Node's own handler does: a socket mid-response (a response's headers already went out) or gone is only closed.
+  const current = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const body = JSON.stringify({
+    error: status === 431 ? 'request headers too large' : status === 408 ? 'request timed out' : 'bad request: not a valid HTTP request',
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** The address `--host` names for listen(): `[::1]` as ::1; an empty one is refused (Node would listen on every interface). */
+function listenAddress(host: string): string {
+  if (host.trim() === '')
+    throw new UsageError("--host '' names no address (it would listen on every interface); pass 127.0.0.1, or 0.0.0.0 for every interface");
+  return /^\[.*\]$/.test(host) ? host.slice(1, -1) : host;
+}
+
+/** The URL a browser on this machine opens: the address listened on; an unspecified one (every interface) is reached on loopback. */
+function urlOf(address: string, port: number): string {
+  if (address === '0.0.0.0') return `http://127.0.0.1:${port}/`;
+  if (address === '::') return `http://[::1]:${port}/`;
+  return `http://${address.includes(':') ? `[${address}]` : address}:${port}/`;
 }
 
 /** Starts the server; resolves once it listens. */
 export async function serve(options: ServeOptions): Promise<ServeHandle> {
+  const host = listenAddress(options.host);
   // Checkpoints are checked against NiN's topology, which TF.js builds on a backend; reports run on it.
   await initBackend(options.backend, options.threads, options.log);
   const web = readWebFiles(options.webDir ?? DEFAULT_WEB_DIR);
@@ -107,10 +148,12 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     testLimit: options.testLimit,
     backend: options.backend,
     threads: options.threads,
+    precision: options.precision ?? 'fp32',
     log: options.log,
   });
   const testImages = new TestImages(options.dataDir);
-  const loopback = isLoopback(options.host);
+  // Decided on the address listened on, not on how --host spells it (127.1, 0177.0.0.1, ::ffff:127.0.0.1, localhost...).
+  let loopback = true;
 
   const runOf = (id: string) => {
     const run = store.get(id);
@@ -124,14 +167,17 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   };
 
   async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'only GET and HEAD: nin serve is read-only');
-    if (!hostAllowed(req, loopback)) throw new HttpError(403, 'this server answers to localhost only (see nin serve --host)');
+    if (req.headers.host === undefined) throw new HttpError(400, 'bad request: no Host header');
+    // On loopback, only requests naming this machine: a page of another site reaching it by DNS rebinding names its own.
+    if (loopback && !isLoopbackHost(req.headers.host))
+      throw new HttpError(403, 'this server answers to localhost only (see nin serve --host)');
     const { segments, query } = parseRequestPath(req.url);
     const [first, ...rest] = segments;
     if (first === undefined || (segments.length === 1 && web.has(first))) {
+      allow(req, READ);
       const name = first ?? 'index.html';
       const file = web.get(name);
-      if (!file) return send(res, 503, 'text/plain; charset=utf-8', 'the page is not built: run npm run build in the nin directory\n');
+      if (!file) throw new HttpError(503, 'the page is not built: run npm run build in the nin directory');
       const headers = { 'Cache-Control': 'no-cache', Vary: 'Accept-Encoding' };
       if (acceptsGzip(req) && file.gzipped.length < file.body.length)
         return send(res, 200, TYPES[path.extname(name)], file.gzipped, { ...headers, 'Content-Encoding': 'gzip' });
@@ -139,14 +185,31 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     }
     if (first !== 'api') throw new HttpError(404, 'not found');
     const [what, id, sub, name, file] = rest;
-    if (what === 'runs' && rest.length === 1) return sendJson(res, { nin: NIN_VERSION, classNames: CLASS_NAMES, runs: store.list() });
+    if (what === 'runs' && rest.length === 1) {
+      allow(req, READ);
+      return sendJson(res, { nin: NIN_VERSION, classNames: CLASS_NAMES, runs: store.list() });
+    }
     if (what === 'events' && rest.length === 1) {
+      allow(req, READ);
+      if (req.method === 'HEAD') {
+        startStream(res, 'text/event-stream; charset=utf-8');
+        res.end();
+        return;
+      }
       hub.add(res, [{ event: 'runs', data: { nin: NIN_VERSION, classNames: CLASS_NAMES, runs: store.list() } }]);
       return;
     }
-    if (what === 'test-images' && rest.length === 2 && /^\d{1,6}\.png$/.test(id))
+    if (what === 'test-images' && rest.length === 2 && /^\d{1,6}\.png$/.test(id)) {
+      allow(req, READ);
       return send(res, 200, 'image/png', testImages.png(Number(id.slice(0, -4))), { 'Cache-Control': 'max-age=86400' });
+    }
     if (what === 'runs' && sub === 'checkpoints' && rest.length === 5) {
+      if (file === 'report') {
+        allow(req, COMPUTE);
+        // Computing writes into the run: only the page this server served may ask, never a page of another site.
+        if (!isSameOrigin(req)) throw new HttpError(403, 'a report is computed for the page nin serve serves only, not for another site');
+      } else if (file === 'model.json' || file === 'meta.json' || file === 'weights.bin') allow(req, READ);
+      else throw new HttpError(404, 'not found');
       const run = runOf(id);
       const checkpoint = checkpointOf(name);
       const dir = path.join(run.dir, checkpoint);
@@ -163,15 +226,14 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
           throw new HttpError(404, 'that snapshot is of another run');
         return send(res, 200, 'application/octet-stream', snapshot.weights, { 'Cache-Control': 'no-store' });
       }
-      if (file === 'report') {
-        const report = await reports.get(run.dir, checkpoint);
-        return sendJson(res, { ...report, checkpoint: `${run.summary.name}/${checkpoint}` });
-      }
+      const report = await reports.get(run.dir, checkpoint);
+      return sendJson(res, { ...report, checkpoint: `${run.summary.name}/${checkpoint}` });
     }
     throw new HttpError(404, 'not found');
   }
 
-  const server = http.createServer((req, res) => {
+  // Without a Host header, Node would answer 400 with no body on its own: route() answers it, one JSON line.
+  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return sendError(res, err);
       // A run's own file that cannot be read: the problem and its fix, as the CLI would say it.
@@ -182,6 +244,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
       sendError(res, new HttpError(500, 'internal error (this is a bug; the server log says more)'));
     });
   });
+  server.on('clientError', answerClientError);
   // A client that never finishes its request headers does not hold a connection for long.
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
@@ -190,6 +253,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     server.once('error', (err: NodeJS.ErrnoException) => {
       store.close();
       hub.close();
+      void reports.close();
       if (err.code === 'EADDRINUSE')
         reject(new NinError(`port ${options.port} on ${options.host} is in use; pass another --port (0 picks a free one)`));
       else if (err.code === 'EACCES') reject(new NinError(`port ${options.port} needs privileges; pass a --port above 1023`));
@@ -197,19 +261,24 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
         reject(new NinError(`--host ${options.host} is not an address of this machine; pass 127.0.0.1, or 0.0.0.0 for every interface`));
       else reject(new NinError(`could not listen on ${options.host}:${options.port} (${err.message})`));
     });
-    server.listen(options.port, options.host, () => resolve());
+    server.listen(options.port, host, () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
-  const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
+  const { address, port } = server.address() as AddressInfo;
+  loopback = isLoopbackAddress(address);
   return {
-    url: `http://${shownHost}:${port}/`,
+    url: urlOf(address, port),
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        store.close();
-        hub.close();
+    address,
+    loopback,
+    close: async () => {
+      store.close();
+      hub.close();
+      const stopped = reports.close(); // a report being computed is not waited for: its process is killed
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+      await stopped;
+    },
   };
 }
