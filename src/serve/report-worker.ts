@@ -5,6 +5,7 @@
 // with the result or one error line, and exits; it exits too when the server goes away.
 import { NinError } from '../errors';
 import { evaluate } from '../eval';
+import { LinkRefusedError } from '../read-file';
 import type { ReportJob, ReportWorkerAnswer } from './report';
 
 function answer(message: ReportWorkerAnswer): void {
@@ -31,6 +32,7 @@ process.once('message', (job: ReportJob) => {
       answer({
         ok: false,
         userError: err instanceof NinError,
+        linkRefused: err instanceof LinkRefusedError,
         message: err instanceof Error ? err.message : String(err),
       }),
   );

@@ -13,7 +13,7 @@ import { isPlainObject } from '../config-check';
 import { NUM_CLASSES } from '../model';
 import type { EvalResult, Misclassified } from '../eval';
 import { NinError } from '../errors';
-import { readRegularFile } from '../read-file';
+import { LinkRefusedError, readJsonFile } from '../read-file';
 import { RUN_FILES, type RunCheckpoint } from '../run-dir';
 import { writeFileAtomic } from '../safe-file';
 import { HttpError } from './http';
@@ -52,7 +52,8 @@ export interface ReportJob {
 }
 
 /** The child's one answer: the result, or the one line its error said. */
-export type ReportWorkerAnswer = { ok: true; result: EvalResult } | { ok: false; userError: boolean; message: string };
+export type ReportWorkerAnswer =
+  { ok: true; result: EvalResult } | { ok: false; userError: boolean; linkRefused?: boolean; message: string }; // linkRefused: a LinkRefusedError, answered 403
 
 export const REPORT_WORKER = path.join(__dirname, 'report-worker.js');
 const STDERR_KEPT = 2000; // characters of a crashed child's stderr kept for the server's log
@@ -68,9 +69,7 @@ function sameKey(a: ReportKey, b: ReportKey): boolean {
 function readCached(file: string, key: ReportKey): CheckpointReport | null {
   if (!fs.existsSync(file)) return null;
   try {
-    const raw: unknown = JSON.parse(
-      readRegularFile(file, { maxBytes: MAX_REPORT_BYTES, fix: 'it is computed again', what: 'a report' }).toString('utf8'),
-    );
+    const raw = readJsonFile(file, { maxBytes: MAX_REPORT_BYTES, fix: 'it is computed again', what: 'a report' });
     if (!isPlainObject(raw) || !isPlainObject(raw.key) || !isPlainObject(raw.report)) return null;
     if (!sameKey(raw.key as unknown as ReportKey, key)) return null;
     const report = raw.report as unknown as CheckpointReport;
@@ -203,7 +202,10 @@ export class Reports {
       child.on('close', (code, signal) => {
         this.children.delete(child);
         if (answer?.ok) return resolve(answer.result);
-        if (answer) return reject(answer.userError ? new NinError(answer.message) : new Error(answer.message));
+        if (answer) {
+          const error = answer.linkRefused ? LinkRefusedError : answer.userError ? NinError : Error;
+          return reject(new error(answer.message));
+        }
         // Stopped with the server (Ctrl-C reaches the whole process group): no report, nothing wrong.
         if (this.closed || signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP')
           return reject(new HttpError(503, `the report was not computed: nin serve is stopping (${signal ?? 'closed'})`));

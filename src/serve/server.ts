@@ -14,6 +14,7 @@ import type { BackendChoice, PrecisionChoice } from '../config';
 import { CLASS_NAMES } from '../data';
 import { NinError, UsageError } from '../errors';
 import { RUN_CHECKPOINTS, type RunCheckpoint } from '../run-dir';
+import { LinkRefusedError } from '../read-file';
 import { HttpError, parseRequestPath, send, sendError, sendJson, startStream } from './http';
 import { isLoopbackAddress, isLoopbackHost, isSameOrigin } from './origin';
 import { Reports } from './report';
@@ -236,7 +237,9 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return sendError(res, err);
-      // A run's own file that cannot be read: the problem and its fix, as the CLI would say it.
+      // A link inside a run is refused as the checkpoint routes refuse it; a run's own file that cannot be
+      // read is the problem and its fix, as the CLI would say it.
+      if (err instanceof LinkRefusedError) return sendError(res, new HttpError(403, err.message));
       if (err instanceof NinError) return sendError(res, new HttpError(422, err.message));
       options.log(
         `nin serve: internal error on ${req.method} ${String(req.url).slice(0, 200)}: ${(err as Error)?.message ?? String(err)} (this is a bug)`,
