@@ -167,6 +167,7 @@ export function formatLrFind(r: LrFindResult): string {
     steps: `all ${r.steps} steps taken`,
     exploded: `stopped at step ${last?.step}: the smoothed loss passed 4x its minimum`,
     diverged: `stopped at step ${(last?.step ?? 0) + 1}: the loss diverged`,
+    interrupted: `stopped after step ${last?.step ?? 0} of ${r.steps} by ${r.interruptedBy ?? 'a signal'}`,
   }[r.stoppedBy];
   const lines = [
     `lr-find on ${r.backend}, ${r.imageSize}px, batch ${r.batchSize}, ${r.optimizer}: lr ${formatRate(r.startLr)} to ${formatRate(r.endLr)}; ${stop}`,

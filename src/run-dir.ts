@@ -24,6 +24,7 @@ import { FieldChecker, readConfigFile, validateEpochMetrics } from './config-che
 import { readRegularFile } from './read-file';
 import { NinError, UsageError } from './errors';
 import { renderCurves } from './curves';
+import { resumeCommand } from './resume-command';
 import { describeFsError, makeDirs, TEMPORARY_PATTERN, temporaryName, writeDurable, writeFileAtomic } from './safe-file';
 
 export const RUN_FILES = Object.freeze({
@@ -86,7 +87,7 @@ export function planRun(out: string, run: string | undefined): RunPlan {
       throw new UsageError(`--run ${JSON.stringify(run)}: use letters, digits, '.', '_' and '-' only`);
     const dir = path.join(out, run);
     if (fs.existsSync(dir))
-      throw new UsageError(`--run ${run}: ${dir} already exists; pick another name or continue it with --resume ${dir}`);
+      throw new UsageError(`--run ${run}: ${dir} already exists; pick another name or continue it with ${resumeCommand(dir)}`);
     return { dir, named: true };
   }
   return { dir: freeName(out, timestamp()), named: false };
@@ -163,7 +164,7 @@ function acquireLock(runDir: string): void {
       const owner = lockOwner(lock);
       if (owner !== null && owner !== process.pid && isAlive(owner)) {
         throw new NinError(
-          `${runDir} is being trained by process ${owner}; wait for it to finish or stop it (kill ${owner}), then --resume ${runDir}`,
+          `${runDir} is being trained by process ${owner}; wait for it to finish or stop it (kill ${owner}), then ${resumeCommand(runDir)}`,
         );
       }
       fs.rmSync(lock, { force: true }); // its process is gone
