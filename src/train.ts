@@ -18,6 +18,7 @@ import { checkTrainingMemory } from './resources';
 import { formatDuration, Progress } from './progress';
 import { GRACE_SECONDS, NO_STOP, type Stop, takeOverSignals } from './signals';
 import { LongSteps } from './long-steps';
+import { estimateRun, type RunWork } from './estimate';
 import { learningRateAt } from './schedule';
 import { TensorBoardWriter } from './tensorboard';
 import { DeferredReads } from './deferred-reads';
@@ -110,6 +111,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
     const state = run ? await resumeState(run, config, log) : startState(config, log);
     try {
+      // How long it takes here, and the faster routes, before the first batch (estimate.ts).
+      const work = remainingWork(config, data, state);
+      const estimate = work.trainSteps ? await estimateRun(config, backend, work, (step) => stop.hardStoppable(step)) : null;
+      if (estimate) log(estimate);
       if (await stop.point())
         throw new InterruptedError(
           stop.signal!,
@@ -145,6 +150,19 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     stop.release();
     run?.close();
   }
+}
+
+/** The training steps, test batches and images left of a run (for the estimate). */
+function remainingWork(config: TrainConfig, data: TrainingData, state: TrainState): RunWork {
+  const epochs = Math.max(0, config.epochs - state.epochsDone);
+  const done = state.partial ?? { batches: 0, examples: 0 };
+  const testBatches =
+    batchCount(data.test.count, config.batchSize) + (data.validation ? batchCount(data.validation.count, config.batchSize) : 0);
+  return {
+    trainSteps: Math.max(0, epochs * batchCount(data.train.count, config.batchSize) - done.batches),
+    testBatches: epochs * testBatches,
+    trainImages: Math.max(0, epochs * data.train.count - done.examples),
+  };
 }
 
 /** The data an epoch sees: with --val-split, its held-out examples (derived from the seed, so resume holds out the same). */
