@@ -8,9 +8,17 @@ import { buildNin } from './model';
 import { initBackend, microBatchPlan, type BackendInfo, type MicroBatchPlan } from './backend';
 import { explainGpuError, throwIfGpuFault } from './backend/webgpu';
 import { type EpochMetrics, FORMAT_VERSION, loadInitialWeights } from './checkpoint';
-import { deadClasses, scoreSplit, type SplitScore } from './eval';
+import { type DeadClass, deadClasses, scoreSplit, type SplitScore } from './eval';
 import { InterruptedError, NinError } from './errors';
-import { formatChanceHint, formatDeadClasses, formatEpoch } from './format';
+import {
+  formatChanceHint,
+  formatDeadClasses,
+  formatDeadClassesAgain,
+  formatEarlyDeadClasses,
+  formatEpoch,
+  JUDGED_FROM_STEPS,
+  type RemedyContext,
+} from './format';
 import { resumeCommand } from './resume-command';
 import { deriveSeed } from './random';
 import { createRun, openRun, type PartialEpoch, planRun, type RunDirectory, type RunMeta } from './run-dir';
@@ -230,6 +238,32 @@ interface Output extends Pick<TrainOptions, 'terminal' | 'logEvery' | 'saveEvery
   print: (line: string) => void;
 }
 
+/**
+ * What the dead-class guard says on stderr after each epoch (metrics.jsonl names the classes every epoch):
+ * the full line once per run, then a short one only when the set of dead classes changes; before the run
+ * has taken JUDGED_FROM_STEPS steps, one short note, since a fresh NiN often starts with dead channels.
+ */
+export class DeadClassGuard {
+  private named: string | null = null; // the classes the last line named
+  private noted = false; // the early note was printed
+
+  constructor(private readonly run: RemedyContext) {}
+
+  line(dead: DeadClass[], epoch: number, steps: number): string | null {
+    if (!dead.length) return null;
+    if (steps < JUDGED_FROM_STEPS) {
+      if (this.noted) return null;
+      this.noted = true;
+      return formatEarlyDeadClasses(dead, steps);
+    }
+    const names = dead.map((d) => d.name).join(', ');
+    if (names === this.named) return null;
+    const first = this.named === null;
+    this.named = names;
+    return first ? formatDeadClasses(dead, epoch, this.run) : formatDeadClassesAgain(dead, epoch);
+  }
+}
+
 /** The part of a run that trains epochs: one method per stage of an epoch, over shared state. */
 class EpochLoop {
   private readonly trainer: Trainer;
@@ -243,6 +277,7 @@ class EpochLoop {
   private saveSeconds = 0; // the latest save of last/
   private secondsPerRead = 0; // the latest read's seconds per queued step (a GPU's steps run after the call)
   private toldAboutSlowBatches = false;
+  private readonly deadGuard: DeadClassGuard;
   private readonly steps: LongSteps; // training steps: timed, and guarded when slow
   private readonly testBatches: LongSteps;
   // Training steps queued since the last read (see settle): their [loss, hits] on the device, and what
@@ -263,6 +298,7 @@ class EpochLoop {
     private readonly out: Output,
   ) {
     this.trainer = state.trainer;
+    this.deadGuard = new DeadClassGuard(config);
     this.steps = new LongSteps(stop, backend.name, () => this.progress?.beat() ?? null);
     this.testBatches = new LongSteps(stop, backend.name, () => this.progress?.beat() ?? null);
     this.validationBatches = data.validation ? batchCount(data.validation.count, config.batchSize) : 0;
@@ -528,10 +564,12 @@ class EpochLoop {
       this.log(`warning: could not draw ${this.run.file('curves')}: ${(err as Error).message}`);
     }
     this.out.print(formatEpoch(metrics, this.config.epochs));
-    if (metrics.loss > 2.28) {
-      this.log(formatChanceHint(metrics.loss, epoch, this.config));
-    }
-    if (dead.length) this.log(formatDeadClasses(dead, epoch, this.config));
+    // After a handful of steps both are the usual start, not a finding: at most a short note.
+    const steps = epoch * this.perEpoch;
+    const judged = steps >= JUDGED_FROM_STEPS;
+    if (metrics.loss > 2.28 && judged) this.log(formatChanceHint(metrics.loss, epoch, this.config));
+    const line = this.deadGuard.line(dead, epoch, steps);
+    if (line) this.log(line);
   }
 
   /** last/'s meta.json after `epoch` completed epochs (and a cut-short one, when there is one). */
