@@ -11,7 +11,7 @@ import { applyUpdate, deferredStep, makeTrainer, type Trainer } from './step';
 import { mulberry32 } from './random';
 import { InterruptedError } from './errors';
 import { ELAPSED, LongSteps } from './long-steps';
-import { NO_STOP, type Stop, takeOverSignals } from './signals';
+import { GRACE_SECONDS, NO_STOP, type Stop, takeOverSignals } from './signals';
 
 export interface BenchOptions {
   imageSize: number;
@@ -133,7 +133,8 @@ async function benchWith(options: BenchOptions, log: (line: string) => void, sto
     if (plan) log(plan.note);
     // Steps are queued and their losses read back every READ_EVERY_STEPS steps, as training does:
     // on a GPU a read per step would time a drained queue per step.
-    const pending = new DeferredReads(READ_EVERY_STEPS);
+    // A slow GPU (a software adapter) reads sooner: a stop waits for what is queued (signals.ts).
+    const pending = new DeferredReads(READ_EVERY_STEPS, GRACE_SECONDS / 4);
     const step = async (i: number) => {
       pending.push(
         await steps.run(() =>

@@ -7,7 +7,7 @@ import { initBackend, type BackendInfo } from './backend';
 import type { BackendChoice, PrecisionChoice } from './config';
 import { DeferredReads } from './deferred-reads';
 import { hostImageSize, modelInput } from './step';
-import { NO_STOP, type Stop, takeOverSignals } from './signals';
+import { GRACE_SECONDS, NO_STOP, type Stop, takeOverSignals } from './signals';
 import { ELAPSED, LongSteps } from './long-steps';
 import { InterruptedError } from './errors';
 
@@ -61,7 +61,8 @@ export async function scoreSplit(
   let done = 0;
   // Each batch's predictions, losses and nonzero-logit flags wait on the device and are read back
   // many batches at a time (on a GPU a read per batch would drain its queue every batch).
-  const pending = new DeferredReads(READ_EVERY_BATCHES);
+  // On a GPU, at most a quarter of the grace a stop has queued: a stop waits for it (signals.ts).
+  const pending = new DeferredReads(READ_EVERY_BATCHES, GRACE_SECONDS / 4);
   const labelsOf: Int32Array[] = [];
   const misclassified: Misclassified[] = [];
   const settle = async () => {

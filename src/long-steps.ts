@@ -101,7 +101,7 @@ export class LongSteps {
   constructor(
     private readonly stop: Stop,
     private readonly backend: string, // TF.js's backend name: 'cpu' is always slow
-    private readonly beat: () => Beat | null, // the line for the next step, or null for none
+    private readonly beat: (expectedSeconds: number) => Beat | null, // the line for a step of about that long, or null for none
   ) {}
 
   /** Whether a step of about `seconds` is slow. */
@@ -114,7 +114,7 @@ export class LongSteps {
     const started = process.hrtime.bigint();
     try {
       if (!this.slow(expected)) return work();
-      const beat = this.beat();
+      const beat = this.beat(expected);
       return await this.stop.hardStoppable(() => (beat ? this.heartbeat.during(beat, work) : work()));
     } finally {
       this.seconds = Number(process.hrtime.bigint() - started) / 1e9;

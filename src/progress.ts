@@ -162,11 +162,11 @@ export class Progress {
   }
 
   /**
-   * The line a heartbeat shows while the next batch runs without a turn of the event loop (long-steps.ts):
-   * `epoch 1/10: batch 3/469 running for 4:02, ETA 1:02:03 (run 10:20:30)`, redrawn each second on a
-   * terminal, printed every logEvery seconds elsewhere.
+   * The line a heartbeat shows while the next batch (of about `expectedSeconds`) runs without a turn of the
+   * event loop (long-steps.ts): `epoch 1/10: batch 3/469 running for 4:02, ETA 1:02:03 (run 10:20:30)`,
+   * redrawn each second on a terminal, printed every logEvery seconds elsewhere.
    */
-  beat(): Beat {
+  beat(expectedSeconds = 0): Beat {
     const { done, total } = this.counts();
     const { epoch, run } = this.etas();
     const eta =
@@ -179,8 +179,11 @@ export class Progress {
       text: terminal && text.length > width ? text.slice(0, width) : text,
       terminal,
       everySeconds: terminal ? 1 : logEvery,
-      // In a log, only once a line is due: the regular lines go on from the heartbeat's last one.
-      firstSeconds: terminal ? 1 : Math.max(1, logEvery - (this.now() - this.lastLine) / 1000),
+      // In a log, only when the step runs well past the moment a line is due (a step of the usual length
+      // ends soon after it, and the line after it has the numbers); the regular lines go on from the last one.
+      firstSeconds: terminal
+        ? 1
+        : Math.max(0, logEvery - (this.now() - this.lastLine) / 1000) + Math.max(1, Math.min(1.5 * expectedSeconds, logEvery)),
       printed: (at) => {
         if (terminal) this.drawn = true;
         else this.lastLine = at;

@@ -275,14 +275,15 @@ class EpochLoop {
   private readonly validationBatches: number;
   private lastSave = Date.now();
   private saveSeconds = 0; // the latest save of last/
-  private secondsPerRead = 0; // the latest read's seconds per queued step (a GPU's steps run after the call)
+  private secondsPerRead = 0; // the latest read's seconds per step (a GPU's steps run after the call)
   private toldAboutSlowBatches = false;
   private readonly deadGuard: DeadClassGuard;
   private readonly steps: LongSteps; // training steps: timed, and guarded when slow
   private readonly testBatches: LongSteps;
   // Training steps queued since the last read (see settle): their [loss, hits] on the device, and what
   // the log needs of each.
-  private readonly pending = new DeferredReads(READ_EVERY_BATCHES);
+  // On a GPU, read before the queue holds a quarter of the grace a stop has: a stop waits for it.
+  private readonly pending = new DeferredReads(READ_EVERY_BATCHES, GRACE_SECONDS / 4);
   private queued: { step: number; size: number; learningRate: number }[] = [];
   private intervalStart = process.hrtime.bigint();
   // Seconds spent resizing batches since the last read, left out of the speed where steps run on the CPU (see settle).
@@ -299,8 +300,8 @@ class EpochLoop {
   ) {
     this.trainer = state.trainer;
     this.deadGuard = new DeadClassGuard(config);
-    this.steps = new LongSteps(stop, backend.name, () => this.progress?.beat() ?? null);
-    this.testBatches = new LongSteps(stop, backend.name, () => this.progress?.beat() ?? null);
+    this.steps = new LongSteps(stop, backend.name, (seconds) => this.progress?.beat(seconds) ?? null);
+    this.testBatches = new LongSteps(stop, backend.name, (seconds) => this.progress?.beat(seconds) ?? null);
     this.validationBatches = data.validation ? batchCount(data.validation.count, config.batchSize) : 0;
     this.perEpoch = batchCount(data.train.count, config.batchSize);
     this.best = sinceBest(state.history, monitored(config)).best;
@@ -438,9 +439,7 @@ class EpochLoop {
         throwIfGpuFault();
         // The next batch is prepared on the CPU while the GPU still runs this step: nothing waits for it yet.
         next = nextBatch();
-        // A stop waits for the queued steps: on a slow GPU (a software adapter) 32 of them would outlast it.
-        const queuedSeconds = this.queued.length * this.secondsPerRead;
-        if (this.pending.full || this.progress?.statsDue() || queuedSeconds > GRACE_SECONDS / 4) await this.settle(epoch, sums);
+        if (this.pending.full || this.progress?.statsDue()) await this.settle(epoch, sums);
         else this.progress?.trainBatch(sums.batches + this.queued.length);
         if (await this.stop.point()) throw await this.interrupted(epoch, sums);
         if (this.saveDue()) {
@@ -470,12 +469,14 @@ class EpochLoop {
     if (this.out.saveEvery && unsaved >= this.out.saveEvery) return true;
     // Not from the first step alone (it also sets up kernels), except on the pure-JS backend, whose first batch takes minutes.
     if (this.steps.count < 2 && this.backend.name !== 'cpu') return false;
-    if (this.steps.seconds + this.saveSeconds <= GRACE_SECONDS / 2 || unsaved < 10 * this.saveSeconds) return false;
+    // A GPU's step runs after the call that queues it: its time shows in the reads.
+    const stepSeconds = Math.max(this.steps.seconds, this.secondsPerRead);
+    if (stepSeconds + this.saveSeconds <= GRACE_SECONDS / 2 || unsaved < 10 * this.saveSeconds) return false;
     if (!this.toldAboutSlowBatches) {
       this.toldAboutSlowBatches = true;
       const stopAtOnce = this.stop.hasDeadline ? `${GRACE_SECONDS} s after a stop signal` : 'at a stop signal';
       this.log(
-        `note: a batch takes ${formatDuration(this.steps.seconds)} here, so last/ is saved after each one; a batch still running ${stopAtOnce} is lost, nothing before it`,
+        `note: a batch takes ${formatDuration(stepSeconds)} here, so last/ is saved after each one; a batch still running ${stopAtOnce} is lost, nothing before it`,
       );
     }
     return true;
