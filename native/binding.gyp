@@ -8,7 +8,8 @@
         "src/conv.cc",
         "src/pool.cc",
         "src/elementwise.cc",
-        "src/timers.cc"
+        "src/timers.cc",
+        "src/watchdog.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

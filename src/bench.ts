@@ -9,6 +9,9 @@ import { buildNin, forward } from './model';
 import { DeferredReads } from './deferred-reads';
 import { applyUpdate, deferredStep, makeTrainer, type Trainer } from './step';
 import { mulberry32 } from './random';
+import { InterruptedError } from './errors';
+import { ELAPSED, LongSteps } from './long-steps';
+import { GRACE_SECONDS, NO_STOP, type Stop, takeOverSignals } from './signals';
 
 export interface BenchOptions {
   imageSize: number;
@@ -18,6 +21,7 @@ export interface BenchOptions {
   threads: number | null;
   precision?: PrecisionChoice; // default fp32
   breakdown?: boolean; // also measure where a training step's time goes
+  handleSignals?: boolean; // a stop signal ends the benchmark after its step, with InterruptedError
 }
 
 /** One training step's mean time, in parts that add up to it (milliseconds). */
@@ -91,6 +95,16 @@ export async function bench(
   options: BenchOptions,
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<BenchResult> {
+  const stop = options.handleSignals ? takeOverSignals({ acknowledge: 'stopping after this step', kept: 'no result' }, log) : NO_STOP;
+  try {
+    return await benchWith(options, log, stop);
+  } finally {
+    stop.quiet();
+    stop.release();
+  }
+}
+
+async function benchWith(options: BenchOptions, log: (line: string) => void, stop: Stop): Promise<BenchResult> {
   const backend = await initBackend(options.backend, options.threads, log, options.precision ?? 'fp32');
   log(
     `bench: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.steps} steps after a warm-up`,
@@ -102,24 +116,39 @@ export async function bench(
   const x = new Float32Array(pixels).map(() => random());
   const labels = new Int32Array(options.batchSize).map(() => Math.floor(random() * 10));
   const native = backend.name === 'onednn';
+  // A pure-JS step at 224px takes hours: guarded, with a line every 30 s while one runs (long-steps.ts).
+  let what = 'warm-up step';
+  const steps = new LongSteps(stop, backend.name, () => ({
+    text: `bench: ${what} running for ${ELAPSED}`,
+    terminal: false,
+    everySeconds: 30,
+  }));
+  // A stop point after each step: the timings of a stopped benchmark are no result.
+  const stopPoint = async () => {
+    if (await stop.point()) throw new InterruptedError(stop.signal!, `no result (bench stopped during its ${what}s)`);
+  };
   try {
     // The step `nin train` takes, dropout on: the benchmark times exactly what training runs.
     const plan = microBatchPlan(backend, model, options.batchSize);
     if (plan) log(plan.note);
     // Steps are queued and their losses read back every READ_EVERY_STEPS steps, as training does:
     // on a GPU a read per step would time a drained queue per step.
-    const pending = new DeferredReads(READ_EVERY_STEPS);
+    // A slow GPU (a software adapter) reads sooner: a stop waits for what is queued (signals.ts).
+    const pending = new DeferredReads(READ_EVERY_STEPS, GRACE_SECONDS / 4);
     const step = async (i: number) => {
       pending.push(
-        deferredStep(trainer, x, labels, options.batchSize, {
-          imageSize: options.imageSize,
-          labelSmoothing: 0,
-          weightDecay: 0,
-          dropoutSeed: i,
-          microBatchSize: plan?.size,
-        }),
+        await steps.run(() =>
+          deferredStep(trainer, x, labels, options.batchSize, {
+            imageSize: options.imageSize,
+            labelSmoothing: 0,
+            weightDecay: 0,
+            dropoutSeed: i,
+            microBatchSize: plan?.size,
+          }),
+        ),
       );
       if (pending.full) await pending.take();
+      await stopPoint();
     };
     let t: bigint;
     try {
@@ -127,6 +156,7 @@ export async function bench(
       await pending.take();
       // The native timers run always (a clock read per kernel), so the timed steps are the measured ones.
       if (native) resetOnednnTimers();
+      what = 'training step';
       t = process.hrtime.bigint();
       for (let i = 1; i <= options.steps; i++) await step(i);
       await pending.take();
@@ -138,10 +168,12 @@ export async function bench(
     const breakdown = options.breakdown ? measureBreakdown(trainer, options, trainSeconds, stepTimes) : undefined;
 
     const input = tf.tensor4d(x, [options.batchSize, options.imageSize, options.imageSize, 1]);
+    what = 'inference step';
     const infer = async () => {
-      const y = tf.tidy(() => forward(model, input, false));
+      const y = await steps.run(() => tf.tidy(() => forward(model, input, false)));
       await y.data();
       y.dispose();
+      await stopPoint();
     };
     await infer();
     t = process.hrtime.bigint();
@@ -163,6 +195,7 @@ export async function bench(
       ...gpuMemory(backend.name),
     };
   } finally {
+    steps.close();
     model.dispose();
     trainer.optimizer.dispose();
   }

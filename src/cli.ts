@@ -7,7 +7,7 @@ import { BACKEND_CHOICES, PRECISION_CHOICES } from './backend';
 import { followUserPath } from './checkpoint-read';
 import { CONFIG_RULES, describeRange, readConfigFile } from './config-check';
 import { type BackendChoice, DEFAULT_CONFIG, type OptimizerName, type PrecisionChoice, type Runtime, type TrainConfig } from './config';
-import { NinError, UsageError } from './errors';
+import { InterruptedError, NinError, UsageError } from './errors';
 import { describeFsError } from './safe-file';
 import { formatBench, formatEval, formatInfo, formatLrFind, formatPlot, formatPrediction, formatShapes, printable } from './format';
 import {
@@ -370,6 +370,7 @@ function evalCommand(printer: Printer): Command {
           backend: runtime.backend,
           threads: runtime.threads,
           precision: runtime.precision,
+          handleSignals: true,
         },
         printer.err,
       );
@@ -488,6 +489,7 @@ function benchCommand(printer: Printer): Command {
           threads,
           precision,
           breakdown: Boolean(opts.breakdown),
+          handleSignals: true,
         },
         printer.err,
       );
@@ -527,10 +529,18 @@ function predictCommand(printer: Printer): Command {
         backend,
         threads,
         precision,
+        handleSignals: true,
       });
       if (opts.json) printer.out(JSON.stringify(result));
       else for (const p of result.predictions) printer.out(formatPrediction(p));
       for (const f of result.failures) printer.err(`nin: ${printable(f.error)}`);
+      if (result.interruptedBy) {
+        const n = result.predictions.length;
+        throw new InterruptedError(
+          result.interruptedBy,
+          n ? `${n} of ${images.length} pictures classified (above)` : `no picture classified of ${images.length}`,
+        );
+      }
       if (result.failures.length) {
         throw new NinError(
           `${result.failures.length} of ${images.length} file${images.length === 1 ? '' : 's'} could not be classified (see above)`,
@@ -596,10 +606,16 @@ function lrFindCommand(printer: Printer): Command {
         trainLimit: opts.trainLimit ?? null,
         out: path.resolve(opts.out),
         ...runtimeOf(opts),
+        handleSignals: true,
       },
       printer.err,
     );
     printer.out(opts.json ? JSON.stringify(result) : formatLrFind(result));
+    if (result.interruptedBy) {
+      const n = result.points.length;
+      const kept = `the curve of its first ${n} step${n === 1 ? '' : 's'} is above${result.plot ? ` and in ${result.plot}` : ''}`;
+      throw new InterruptedError(result.interruptedBy, kept);
+    }
   });
 }
 
@@ -657,16 +673,15 @@ function serveCommand(printer: Printer): Command {
         .on('error', () => printer.err(`note: could not start ${opener}; open ${handle.url} yourself`))
         .unref();
     }
-    // Ctrl-C, SIGTERM or a closed terminal stop the server cleanly: exit 0, nothing to save.
+    // Ctrl-C, SIGTERM or a closed terminal stop the server cleanly: exit 0, nothing to save. A second
+    // signal, or a server still busy GRACE_SECONDS later, ends nin at once (signals.ts).
     const { takeOverSignals } = await import('./signals');
-    takeOverSignals();
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        printer.err('nin serve: stopped');
-        handle.close().then(resolve, resolve);
-      };
-      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, stop);
-    });
+    const stop = takeOverSignals({ acknowledge: 'stopping the server', kept: 'serve changes nothing in the runs' }, printer.err);
+    await stop.stopped;
+    await handle.close().catch(() => {});
+    stop.quiet();
+    stop.release();
+    printer.err('nin serve: stopped');
   });
 }
 

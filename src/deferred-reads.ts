@@ -6,9 +6,20 @@ import * as tf from '@tensorflow/tfjs';
 
 export class DeferredReads {
   private readonly pending: tf.Tensor[] = [];
+  // On a GPU, the queued batches' work is still to run, and a stop (signals.ts) waits for it.
+  private readonly queuedWork = tf.getBackend() === 'webgpu';
+  private secondsPerBatch = 0; // measured by the last read: from its first batch's push to its values
+  private firstPush = 0n;
 
-  /** `limit`: how many batches may wait before `full` says to read (bounds memory and detection latency). */
-  constructor(readonly limit: number) {
+  /**
+   * `limit`: how many batches may wait before `full` says to read (bounds memory and detection latency).
+   * `maxSeconds`: on a GPU, also read before the waiting batches add up to this long (a software adapter
+   * takes seconds a batch), and after the first batch, which times them.
+   */
+  constructor(
+    readonly limit: number,
+    private readonly maxSeconds = Infinity,
+  ) {
     if (!Number.isInteger(limit) || limit < 1) throw new Error(`limit must be a positive integer, got ${limit}`);
   }
 
@@ -18,11 +29,14 @@ export class DeferredReads {
   }
 
   get full(): boolean {
-    return this.pending.length >= this.limit;
+    if (this.pending.length >= this.limit) return true;
+    if (!this.queuedWork || this.maxSeconds === Infinity || this.pending.length === 0) return false;
+    return this.secondsPerBatch === 0 || this.pending.length * this.secondsPerBatch > this.maxSeconds;
   }
 
   /** Takes ownership of one batch's values (any shape; read back flattened as float32). */
   push(values: tf.Tensor): void {
+    if (this.pending.length === 0) this.firstPush = process.hrtime.bigint();
     this.pending.push(values);
   }
 
@@ -37,6 +51,7 @@ export class DeferredReads {
     const joined = tf.tidy(() => tf.concat(taken.map((t) => tf.cast(t.flatten(), 'float32'))));
     try {
       const values = (await joined.data()) as Float32Array;
+      this.secondsPerBatch = Number(process.hrtime.bigint() - this.firstPush) / 1e9 / taken.length;
       let offset = 0;
       return sizes.map((n) => values.subarray(offset, (offset += n)));
     } finally {

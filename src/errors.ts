@@ -22,15 +22,16 @@ export class UsageError extends NinError {
 
 export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 
-/** Ctrl-C, SIGTERM or a closed terminal, after the current batch finished and `last/` was saved (when there was a run to save). */
+/**
+ * Ctrl-C, SIGTERM or a closed terminal ended a command at one of its stop points; `kept` says what it
+ * kept and how to go on ("last/ holds epoch 2; continue with nin train --resume checkpoints/r").
+ */
 export class InterruptedError extends NinError {
-  constructor(signal: StopSignal, saved = true) {
-    super(
-      saved
-        ? `interrupted by ${signal}; last/ was saved, continue with --resume`
-        : `interrupted by ${signal} before training started; nothing was saved`,
-      SIGNAL_EXIT_CODES[signal],
-    );
+  constructor(
+    readonly signal: StopSignal,
+    kept: string,
+  ) {
+    super(`interrupted by ${signal}; ${kept}`, SIGNAL_EXIT_CODES[signal]);
     this.name = 'InterruptedError';
   }
 }

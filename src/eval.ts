@@ -7,6 +7,9 @@ import { initBackend, type BackendInfo } from './backend';
 import type { BackendChoice, PrecisionChoice } from './config';
 import { DeferredReads } from './deferred-reads';
 import { hostImageSize, modelInput } from './step';
+import { GRACE_SECONDS, NO_STOP, type Stop, takeOverSignals } from './signals';
+import { ELAPSED, LongSteps } from './long-steps';
+import { InterruptedError } from './errors';
 
 /** Test batches whose results may wait on the device before being read back. */
 const READ_EVERY_BATCHES = 32;
@@ -28,15 +31,19 @@ export interface Misclassified {
 }
 
 export interface ScoreOptions {
-  /** Awaited after each batch (a turn of the event loop lets signal handlers run); true stops the pass. */
-  afterBatch?: (done: number, total: number) => Promise<boolean>;
+  /** Called after each batch (progress). */
+  afterBatch?: (done: number, total: number) => void;
+  /** Stop points after each batch: the pass ends (null) when a stop signal arrived. */
+  stop?: Stop;
+  /** Runs each batch's synchronous computation: a slow backend's guard (hard stops, heartbeat lines). */
+  runBatch?: <T>(work: () => T) => Promise<T>;
   /** Also list every misclassified example (nin serve's gallery). */
   misclassified?: boolean;
 }
 
 /**
  * Scores `model` on `split` batch by batch (d2l's evaluate_accuracy_gpu, plus loss and confusion).
- * Null when `afterBatch` stopped it.
+ * Null when a stop signal ended it (options.stop).
  */
 export async function scoreSplit(
   model: tf.LayersModel,
@@ -54,7 +61,8 @@ export async function scoreSplit(
   let done = 0;
   // Each batch's predictions, losses and nonzero-logit flags wait on the device and are read back
   // many batches at a time (on a GPU a read per batch would drain its queue every batch).
-  const pending = new DeferredReads(READ_EVERY_BATCHES);
+  // On a GPU, at most a quarter of the grace a stop has queued: a stop waits for it (signals.ts).
+  const pending = new DeferredReads(READ_EVERY_BATCHES, GRACE_SECONDS / 4);
   const labelsOf: Int32Array[] = [];
   const misclassified: Misclassified[] = [];
   const settle = async () => {
@@ -77,8 +85,9 @@ export async function scoreSplit(
   };
   const inputSize = hostImageSize(imageSize); // 28 on a GPU, which resizes each batch (step.ts)
   try {
+    const run = options.runBatch ?? (<T>(work: () => T) => Promise.resolve(work()));
     for (const batch of batches(split, { batchSize, imageSize: inputSize, shuffle: false, seed: 0, epoch: 0 })) {
-      pending.push(
+      const outputs = await run(() =>
         tf.tidy(() => {
           const x = modelInput(batch.x, batch.size, inputSize, imageSize);
           const logits = forward(model, x, false);
@@ -89,10 +98,12 @@ export async function scoreSplit(
           return tf.concat([tf.cast(tf.argMax(logits, 1), 'float32'), perExample.flatten(), flags]);
         }),
       );
+      pending.push(outputs);
       labelsOf.push(batch.labels);
       if (pending.full) await settle();
       done++;
-      if (options.afterBatch && (await options.afterBatch(done, total))) return null;
+      options.afterBatch?.(done, total);
+      if (await options.stop?.point()) return null;
     }
     await settle();
   } finally {
@@ -135,6 +146,7 @@ export interface EvalOptions {
   threads?: number | null;
   precision?: PrecisionChoice; // default fp32
   misclassified?: boolean; // also list the misclassified test examples (not part of nin eval's output)
+  handleSignals?: boolean; // a stop signal ends the pass after its batch, with InterruptedError
 }
 
 export interface ClassScore {
@@ -161,8 +173,28 @@ export async function evaluate(
   options: EvalOptions = {},
   log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Promise<EvalResult> {
+  const stop = options.handleSignals
+    ? takeOverSignals({ acknowledge: 'stopping after this test batch', kept: 'eval writes nothing' }, log)
+    : NO_STOP;
+  try {
+    return await evaluateWith(target, options, log, stop);
+  } finally {
+    stop.quiet();
+    stop.release();
+  }
+}
+
+async function evaluateWith(target: string, options: EvalOptions, log: (line: string) => void, stop: Stop): Promise<EvalResult> {
   const backend: BackendInfo = await initBackend(options.backend ?? 'auto', options.threads ?? null, log, options.precision);
   const { dir, model, meta } = await loadCheckpoint(target);
+  // A pure-JS test batch takes a minute or more: guarded, with a line every 30 s while one runs (long-steps.ts).
+  let current = 0;
+  let total = 0;
+  const steps = new LongSteps(stop, backend.name, () => ({
+    text: `eval: test batch ${current}/${total} running for ${ELAPSED}`,
+    terminal: false,
+    everySeconds: 30,
+  }));
   try {
     const runLimit = meta.config.testLimit;
     if (runLimit !== null && options.testLimit === undefined) {
@@ -171,9 +203,22 @@ export async function evaluate(
       );
     }
     const data = loadFashionMnist({ dataDir: options.dataDir, trainLimit: 1, testLimit: options.testLimit });
-    const score = (await scoreSplit(model, data.test, options.batchSize ?? meta.config.batchSize, meta.imageSize, {
+    const batchSize = options.batchSize ?? meta.config.batchSize;
+    total = batchCount(data.test.count, batchSize);
+    let done = 0;
+    const score = await scoreSplit(model, data.test, batchSize, meta.imageSize, {
       misclassified: options.misclassified,
-    })) as SplitScore;
+      stop,
+      afterBatch: (n) => (done = n),
+      runBatch: (work) => {
+        current++;
+        return steps.run(work);
+      },
+    });
+    if (!score) {
+      const images = Math.min(done * batchSize, data.test.count);
+      throw new InterruptedError(stop.signal!, `${images} of ${data.test.count} test images scored, no result (eval writes nothing)`);
+    }
     const perClass = CLASS_NAMES.map((name, c) => {
       const row = score.confusion[c];
       const total = row.reduce((a, b) => a + b, 0);
@@ -192,6 +237,7 @@ export async function evaluate(
       ...(score.misclassified ? { misclassified: score.misclassified } : {}),
     };
   } finally {
+    steps.close();
     model.dispose();
   }
 }

@@ -36,12 +36,13 @@ export function formatEpoch(m: EpochMetrics, epochs: number): string {
 }
 
 /** The parts of a run's recipe that decide what to suggest when it does not learn. */
-export type RemedyContext = Pick<Recipe, 'learningRate' | 'warmupEpochs' | 'kernelInit' | 'classBias'>;
+export type RemedyContext = Pick<Recipe, 'learningRate' | 'warmupEpochs' | 'epochs' | 'kernelInit' | 'classBias'>;
 
 /**
  * What to try when a run sits at chance or loses classes after `epoch`, leaving out what it already does: no
  * warm-up advice to a run with one, no --recipe best to a run with best's initialisation. During the warm-up
- * the learning rate is still rising, so the line says that first: the run may yet start learning.
+ * the learning rate is still rising, so the line says that first: the run may yet start learning. A warm-up
+ * longer than the run is cut to the run (schedule.ts), so it ends with the run's last epoch.
  */
 export function remedies(run: RemedyContext, epoch: number): string {
   const tries = [`a lower --lr (now ${run.learningRate})`];
@@ -49,10 +50,17 @@ export function remedies(run: RemedyContext, epoch: number): string {
   tries.push('another --seed');
   if (run.kernelInit !== 'he' || run.classBias === null) tries.push('--recipe best');
   const list = `${tries.slice(0, -1).join(', ')} or ${tries[tries.length - 1]}`;
-  return epoch < run.warmupEpochs
-    ? `the learning rate is still warming up (to ${run.learningRate} by the end of epoch ${run.warmupEpochs}); if it lasts, try ${list}`
+  const warmupEnds = Math.min(run.warmupEpochs, run.epochs);
+  return epoch < warmupEnds
+    ? `the learning rate is still warming up (to ${run.learningRate} by the end of epoch ${warmupEnds}); if it lasts, try ${list}`
     : `try ${list}`;
 }
+
+/**
+ * Training steps before the guard's line and the chance hint mean something: a fresh NiN often starts with
+ * dead class channels and at ln 10, and its first steps bring them back (README, "Dead classes").
+ */
+export const JUDGED_FROM_STEPS = 50;
 
 /** The dead-class guard's one stderr line after an epoch: which classes, why, and what to try. */
 export function formatDeadClasses(dead: DeadClass[], epoch: number, run: RemedyContext): string {
@@ -62,10 +70,20 @@ export function formatDeadClasses(dead: DeadClass[], epoch: number, run: RemedyC
       .map((d) => d.name)
       .join(', ');
   const parts = [];
-  if (names('zero-channel'))
-    parts.push(`${names('zero-channel')} (last-block channel 0 on every test image, so its own weights get no gradient)`);
-  if (names('never-predicted')) parts.push(`${names('never-predicted')} (never predicted on the test set)`);
-  return `warning: dead classes after epoch ${epoch}: ${parts.join('; ')}; training goes on (a dead class can come back as the layers below change); if they stay dead, ${remedies(run, epoch)}`;
+  if (names('zero-channel')) parts.push(`${names('zero-channel')} (channel 0 on every test image)`);
+  if (names('never-predicted')) parts.push(`${names('never-predicted')} (never predicted)`);
+  return `warning: dead classes after epoch ${epoch}: ${parts.join(', ')}; they can come back; if they stay, ${remedies(run, epoch)}`;
+}
+
+/** The guard after a later epoch of the same run, whose first line said the rest: only the classes. */
+export function formatDeadClassesAgain(dead: DeadClass[], epoch: number): string {
+  return `warning: dead classes after epoch ${epoch}: ${dead.map((d) => d.name).join(', ')}`;
+}
+
+/** Dead classes after fewer than JUDGED_FROM_STEPS steps: usual, so one short note. */
+export function formatEarlyDeadClasses(dead: DeadClass[], steps: number): string {
+  const which = dead.length <= 3 ? dead.map((d) => d.name).join(', ') : `${dead.length} of 10 classes`;
+  return `note: ${which} dead after ${steps} step${steps === 1 ? '' : 's'}, as often at the start (judged from ${JUDGED_FROM_STEPS} steps on)`;
 }
 
 /** The hint after an epoch whose loss stayed near ln 10: nothing is being learned yet. */
@@ -221,6 +239,7 @@ export function formatLrFind(r: LrFindResult): string {
     steps: `all ${r.steps} steps taken`,
     exploded: `stopped at step ${last?.step}: the smoothed loss passed 4x its minimum`,
     diverged: `stopped at step ${(last?.step ?? 0) + 1}: the loss diverged`,
+    interrupted: `stopped after step ${last?.step ?? 0} of ${r.steps} by ${r.interruptedBy ?? 'a signal'}`,
   }[r.stoppedBy];
   const lines = [
     `lr-find on ${r.backend}, ${r.imageSize}px, batch ${r.batchSize}, ${r.optimizer}: lr ${formatRate(r.startLr)} to ${formatRate(r.endLr)}; ${stop}`,

@@ -9,11 +9,14 @@ import { formatRate } from './format';
 import { buildNin } from './model';
 import { deriveSeed } from './random';
 import { checkTrainingMemory } from './resources';
-import { checkOutputFile } from './output-path';
+import { checkOutputFile, type FileFormat } from './output-path';
 import { fontFile, svgToPng } from './plot';
 import { makeDirs, writeFileAtomic } from './safe-file';
 import { diverged, makeOptimizer, makeTrainer, trainStep } from './step';
 import { setLearningRate } from './tfjs-internals';
+import type { StopSignal } from './errors';
+import { ELAPSED, LongSteps } from './long-steps';
+import { NO_STOP, type Stop, takeOverSignals } from './signals';
 
 export interface LrFindOptions {
   imageSize: number; // the CLI's default is 96: the curve's shape, not d2l's 224px, is sought, and 96px is ~5x faster
@@ -34,6 +37,7 @@ export interface LrFindOptions {
   backend: BackendChoice;
   threads: number | null;
   precision?: PrecisionChoice; // default fp32
+  handleSignals?: boolean; // a stop signal ends the test after its step, with the curve so far (stoppedBy 'interrupted')
 }
 
 /** fastai's smoothing of the recorded loss (Recorder's AvgSmoothLoss): an exponential moving average. */
@@ -48,8 +52,11 @@ export interface LrFindPoint {
   smoothed: number; // bias-corrected exponential moving average of the losses so far
 }
 
-/** Why the range test ended: all steps taken, smoothed loss above 4x its minimum, or a non-finite/huge loss. */
-export type LrFindStop = 'steps' | 'exploded' | 'diverged';
+/**
+ * Why the range test ended: all steps taken, smoothed loss above 4x its minimum, a non-finite/huge loss,
+ * or a stop signal (Ctrl-C).
+ */
+export type LrFindStop = 'steps' | 'exploded' | 'diverged' | 'interrupted';
 
 export interface LrSuggestions {
   steepest: number | null; // fastai's 'steep': the rate where the smoothed loss falls fastest against log(rate)
@@ -78,6 +85,7 @@ export interface LrFindResult {
   endLr: number;
   steps: number; // asked for
   stoppedBy: LrFindStop;
+  interruptedBy?: StopSignal; // with stoppedBy 'interrupted'
   points: LrFindPoint[];
   suggestions: LrSuggestions;
   plot: string | null;
@@ -111,13 +119,14 @@ export class LossSmoother {
 
 /**
  * The range test's loop: one step per rate until `steps` are taken, the smoothed loss exceeds 4x its
- * minimum, or a step's loss diverges (not recorded: it is not a number to plot). `step(lr, i)` takes
- * one training step at that rate and returns the batch's loss.
+ * minimum, a step's loss diverges (not recorded: it is not a number to plot), or `stopped()` says a stop
+ * signal arrived. `step(lr, i)` takes one training step at that rate and returns the batch's loss.
  */
 export async function runRangeTest(
   options: { steps: number; startLr: number; endLr: number; beta?: number },
   step: (lr: number, i: number) => number | Promise<number>,
   onPoint: (point: LrFindPoint) => void = () => {},
+  stopped: () => Promise<boolean> = async () => false,
 ): Promise<{ points: LrFindPoint[]; stoppedBy: LrFindStop }> {
   const smoother = new LossSmoother(options.beta);
   const points: LrFindPoint[] = [];
@@ -131,6 +140,7 @@ export async function runRangeTest(
     onPoint(point);
     best = Math.min(best, point.smoothed);
     if (point.smoothed > EXPLOSION_FACTOR * best) return { points, stoppedBy: 'exploded' };
+    if (i + 1 < options.steps && (await stopped())) return { points, stoppedBy: 'interrupted' };
   }
   return { points, stoppedBy: 'steps' };
 }
@@ -171,6 +181,24 @@ export async function lrFind(
   // The plot's path and format are checked before any step: a bad --out costs nothing.
   const format = options.out ? checkOutputFile(options.out, { flag: '--out', command: 'nin lr-find', formats: ['svg', 'png'] }) : null;
   if (format === 'png') fontFile();
+  const stop = options.handleSignals
+    ? takeOverSignals({ acknowledge: 'ending the test after this step', kept: 'no plot was written' }, log)
+    : NO_STOP;
+  try {
+    return await rangeTest(options, format, log, stop, started);
+  } finally {
+    stop.quiet();
+    stop.release();
+  }
+}
+
+async function rangeTest(
+  options: LrFindOptions,
+  format: FileFormat | null,
+  log: (line: string) => void,
+  stop: Stop,
+  started: number,
+): Promise<LrFindResult> {
   const backend = await initBackend(options.backend, options.threads, log, options.precision);
   if (backend.name !== 'webgpu') checkTrainingMemory(options.imageSize, options.batchSize);
   const data = loadFashionMnist({ dataDir: options.dataDir ?? undefined, trainLimit: options.trainLimit ?? undefined, testLimit: 1 });
@@ -215,6 +243,13 @@ export async function lrFind(
     return next.value as NonNullable<typeof next.value>;
   };
   const every = Math.max(1, Math.round(options.steps / 10));
+  // A pure-JS step takes minutes: a line every 30 s while one runs (long-steps.ts).
+  let current = 0;
+  const steps = new LongSteps(stop, backend.name, () => ({
+    text: `lr-find: step ${current}/${options.steps} running for ${ELAPSED}`,
+    terminal: false,
+    everySeconds: 30,
+  }));
   let range: Awaited<ReturnType<typeof runRangeTest>>;
   try {
     range = await runRangeTest(
@@ -222,23 +257,28 @@ export async function lrFind(
       async (lr, i) => {
         setLearningRate(trainer.optimizer, lr);
         const batch = nextBatch();
+        current = i + 1;
         // Dropout masks from training's stream (purpose 2, per global step), as `nin train` draws them.
         // Awaited: a backend that reads its results asynchronously may make the step a promise.
-        const { loss } = await trainStep(trainer, batch.x, batch.labels, batch.size, {
-          imageSize: options.imageSize,
-          labelSmoothing: options.labelSmoothing ?? 0,
-          weightDecay: options.weightDecay ?? 0,
-          dropoutSeed: deriveSeed(options.seed, 2, i),
-          microBatchSize: plan?.size,
-        });
+        const { loss } = await steps.run(() =>
+          trainStep(trainer, batch.x, batch.labels, batch.size, {
+            imageSize: options.imageSize,
+            labelSmoothing: options.labelSmoothing ?? 0,
+            weightDecay: options.weightDecay ?? 0,
+            dropoutSeed: deriveSeed(options.seed, 2, i),
+            microBatchSize: plan?.size,
+          }),
+        );
         return loss;
       },
       (p) => {
         if (p.step % every === 0 || p.step === 1)
           log(`step ${p.step}/${options.steps}: lr ${formatRate(p.lr)}, loss ${p.loss.toFixed(3)}, smoothed ${p.smoothed.toFixed(3)}`);
       },
+      () => stop.point(),
     );
   } finally {
+    steps.close();
     model.dispose();
     trainer.optimizer.dispose();
   }
@@ -256,6 +296,7 @@ export async function lrFind(
     endLr: options.endLr,
     steps: options.steps,
     stoppedBy: range.stoppedBy,
+    ...(range.stoppedBy === 'interrupted' ? { interruptedBy: stop.signal! } : {}),
     points: range.points,
     suggestions,
     plot: null,

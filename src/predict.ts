@@ -10,6 +10,9 @@ import { forward } from './model';
 import { decodeImage, oneLine, READABLE_FORMATS } from './picture-decode';
 import { toFashionMnist } from './picture-prep';
 import { readRegularFile } from './read-file';
+import type { StopSignal } from './errors';
+import { ELAPSED, LongSteps } from './long-steps';
+import { NO_STOP, type Stop, takeOverSignals } from './signals';
 
 // Re-exported: callers of predict's API find the decoder and the conversion with it.
 export { decodeImage } from './picture-decode';
@@ -24,6 +27,7 @@ export interface PredictOptions {
   backend?: BackendChoice;
   threads?: number | null;
   precision?: PrecisionChoice; // default fp32
+  handleSignals?: boolean; // a stop signal ends predict after its picture or batch, with the predictions so far
 }
 
 export interface ClassProbability {
@@ -52,10 +56,23 @@ export interface PredictResult {
   backend: string;
   predictions: Prediction[];
   failures: PredictFailure[]; // unreadable files; the others are still classified
+  interruptedBy?: StopSignal; // a stop signal ended it: predictions and failures hold the files done before it
 }
 
 /** Classifies each picture with the checkpoint; a file that cannot be read is a failure, not an exception. */
 export async function predict(target: string, files: string[], options: PredictOptions = {}): Promise<PredictResult> {
+  const stop = options.handleSignals
+    ? takeOverSignals({ acknowledge: 'stopping after this batch', kept: 'no prediction was printed' })
+    : NO_STOP;
+  try {
+    return await predictWith(target, files, options, stop);
+  } finally {
+    stop.quiet();
+    stop.release();
+  }
+}
+
+async function predictWith(target: string, files: string[], options: PredictOptions, stop: Stop): Promise<PredictResult> {
   const top = options.top ?? 3;
   const backend = await initBackend(options.backend ?? 'auto', options.threads ?? null, undefined, options.precision);
   const { dir, model, meta } = await loadCheckpoint(target);
@@ -75,17 +92,27 @@ export async function predict(target: string, files: string[], options: PredictO
           : `${file} could not be read as a picture (${oneLine(err)}); pass an intact picture (${READABLE_FORMATS})`;
       failures.push({ file, error });
     }
+    if (await stop.point()) break;
   }
 
   const predictions: Prediction[] = [];
+  // A pure-JS batch of 64 at 224px takes minutes: guarded, with a line every 30 s while one runs (long-steps.ts).
+  let first = 0;
+  const steps = new LongSteps(stop, backend.name, () => ({
+    text: `predict: pictures ${first + 1}-${Math.min(first + BATCH_SIZE, ready.length)} of ${ready.length} running for ${ELAPSED}`,
+    terminal: false,
+    everySeconds: 30,
+  }));
   try {
     const pixels = imageSize * imageSize;
-    for (let first = 0; first < ready.length; first += BATCH_SIZE) {
+    for (first = 0; first < ready.length && !stop.signal; first += BATCH_SIZE) {
       const chunk = ready.slice(first, first + BATCH_SIZE);
       const x = new Float32Array(chunk.length * pixels);
       chunk.forEach((item, i) => resizeInto(item.pixels, 0, imageSize, x, i * pixels));
       // Read asynchronously: a GPU backend cannot read back synchronously in Node.
-      const output = tf.tidy(() => tf.softmax(forward(model, tf.tensor4d(x, [chunk.length, imageSize, imageSize, 1]), false)));
+      const output = await steps.run(() =>
+        tf.tidy(() => tf.softmax(forward(model, tf.tensor4d(x, [chunk.length, imageSize, imageSize, 1]), false))),
+      );
       const probabilities = (await output.array()) as number[][];
       output.dispose();
       chunk.forEach((item, i) => {
@@ -100,11 +127,14 @@ export async function predict(target: string, files: string[], options: PredictO
           probabilities: probabilities[i],
         });
       });
+      await stop.point();
     }
   } finally {
+    steps.close();
     model.dispose();
   }
-  return { checkpoint: dir, epoch: meta.epoch, imageSize, backend: backend.name, predictions, failures };
+  const interrupted = stop.signal ? { interruptedBy: stop.signal } : {};
+  return { checkpoint: dir, epoch: meta.epoch, imageSize, backend: backend.name, predictions, failures, ...interrupted };
 }
 
 /** One line per picture: `shirt.jpg: Shirt 0.621, T-shirt/top 0.210, Pullover 0.081`. */

@@ -1,7 +1,9 @@
 // Progress of a training run on stderr, for people and for logs: on a terminal, one line redrawn in
 // place that fits the terminal's width (speed and ETAs always visible, the bar takes what is left);
 // elsewhere (nohup, CI, a log file), one plain line every `logEvery` seconds. Both show the test pass
-// too, and an ETA for the whole run as well as for the epoch.
+// too, and an ETA for the whole run as well as for the epoch. While one slow step holds the JS thread,
+// long-steps.ts prints beat()'s line for it.
+import { type Beat, ELAPSED } from './long-steps';
 
 export interface ProgressOptions {
   epochs: number; // the run's last epoch
@@ -157,6 +159,36 @@ export class Progress {
 
   private counts(): { done: number; total: number } {
     return { done: this.done, total: this.phase === 'train' ? this.options.batchesPerEpoch : this.options.testBatches };
+  }
+
+  /**
+   * The line a heartbeat shows while the next batch (of about `expectedSeconds`) runs without a turn of the
+   * event loop (long-steps.ts): `epoch 1/10: batch 3/469 running for 4:02, ETA 1:02:03 (run 10:20:30)`,
+   * redrawn each second on a terminal, printed every logEvery seconds elsewhere.
+   */
+  beat(expectedSeconds = 0): Beat {
+    const { done, total } = this.counts();
+    const { epoch, run } = this.etas();
+    const eta =
+      epoch === null ? '' : `, ETA ${formatDuration(epoch)}${run !== null && run !== epoch ? ` (run ${formatDuration(run)})` : ''}`;
+    const unit = this.phase === 'test' ? 'test batch' : 'batch';
+    const text = `epoch ${this.epoch}/${this.options.epochs}: ${unit} ${Math.min(done + 1, total)}/${total} running for ${ELAPSED}${eta}`;
+    const width = Math.max(20, (this.options.columns?.() ?? 80) - 1);
+    const { terminal, logEvery } = this.options;
+    return {
+      text: terminal && text.length > width ? text.slice(0, width) : text,
+      terminal,
+      everySeconds: terminal ? 1 : logEvery,
+      // In a log, only when the step runs well past the moment a line is due (a step of the usual length
+      // ends soon after it, and the line after it has the numbers); the regular lines go on from the last one.
+      firstSeconds: terminal
+        ? 1
+        : Math.max(0, logEvery - (this.now() - this.lastLine) / 1000) + Math.max(1, Math.min(1.5 * expectedSeconds, logEvery)),
+      printed: (at) => {
+        if (terminal) this.drawn = true;
+        else this.lastLine = at;
+      },
+    };
   }
 
   /** `epoch 3/10 [=====     ] 120/469 loss 0.412 acc 0.851 | 1234 img/s | ETA 4:12, run 1:02:03`, fitted to the width. */

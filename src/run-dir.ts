@@ -24,6 +24,7 @@ import { FieldChecker, readConfigFile, validateEpochMetrics } from './config-che
 import { MissingFileError, parseJson, readRegularFile } from './read-file';
 import { NinError, UsageError } from './errors';
 import { renderCurves } from './curves';
+import { resumeCommand } from './resume-command';
 import { describeFsError, makeDirs, TEMPORARY_PATTERN, temporaryName, writeDurable, writeFileAtomic } from './safe-file';
 
 export const RUN_FILES = Object.freeze({
@@ -93,7 +94,7 @@ export function planRun(out: string, run: string | undefined): RunPlan {
   if (run !== undefined) {
     const dir = path.join(out, run);
     if (fs.existsSync(dir))
-      throw new UsageError(`--run ${run}: ${dir} already exists; pick another name or continue it with --resume ${dir}`);
+      throw new UsageError(`--run ${run}: ${dir} already exists; pick another name or continue it with ${resumeCommand(dir)}`);
     return { dir, named: true };
   }
   return { dir: freeName(out, timestamp()), named: false };
@@ -190,7 +191,7 @@ function acquireLock(runDir: string): void {
       const owner = lockOwner(lock); // a lock that is no regular file is refused here, in one line
       if (owner !== null && owner !== process.pid && isAlive(owner)) {
         throw new NinError(
-          `${runDir} is being trained by process ${owner}; wait for it to finish or stop it (kill ${owner}), then --resume ${runDir}`,
+          `${runDir} is being trained by process ${owner}; wait for it to finish or stop it (kill ${owner}), then ${resumeCommand(runDir)}`,
         );
       }
       fs.rmSync(lock, { force: true }); // its process is gone

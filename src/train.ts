@@ -8,14 +8,25 @@ import { buildNin } from './model';
 import { initBackend, microBatchPlan, type BackendInfo, type MicroBatchPlan } from './backend';
 import { explainGpuError, throwIfGpuFault } from './backend/webgpu';
 import { type EpochMetrics, FORMAT_VERSION, loadInitialWeights } from './checkpoint';
-import { deadClasses, scoreSplit, type SplitScore } from './eval';
-import { InterruptedError, NinError, type StopSignal } from './errors';
-import { formatChanceHint, formatDeadClasses, formatEpoch } from './format';
+import { type DeadClass, deadClasses, scoreSplit, type SplitScore } from './eval';
+import { InterruptedError, NinError } from './errors';
+import {
+  formatChanceHint,
+  formatDeadClasses,
+  formatDeadClassesAgain,
+  formatEarlyDeadClasses,
+  formatEpoch,
+  JUDGED_FROM_STEPS,
+  type RemedyContext,
+} from './format';
+import { resumeCommand } from './resume-command';
 import { deriveSeed } from './random';
 import { createRun, openRun, type PartialEpoch, planRun, type RunDirectory, type RunMeta } from './run-dir';
 import { checkTrainingMemory } from './resources';
-import { Progress } from './progress';
-import { takeOverSignals } from './signals';
+import { formatDuration, Progress } from './progress';
+import { GRACE_SECONDS, NO_STOP, type Stop, takeOverSignals } from './signals';
+import { LongSteps } from './long-steps';
+import { estimateRun, type RunWork } from './estimate';
 import { learningRateAt } from './schedule';
 import { TensorBoardWriter } from './tensorboard';
 import { checkOutputDir } from './output-path';
@@ -60,51 +71,27 @@ interface TrainState {
  */
 const READ_EVERY_BATCHES = 32;
 
-const STOP_SIGNALS: StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** What last/ holds after `epoch` epochs and `partial` batches of the next, in words. */
+function describeLast(epoch: number, partial: PartialEpoch | null, perEpoch: number): string {
+  const batches = partial?.batches ? `${partial.batches} of ${perEpoch} batches of epoch ${epoch + 1}` : '';
+  if (epoch === 0) return batches ? `last/ holds ${batches}` : 'nothing was trained yet';
+  return `last/ holds epoch ${epoch}${batches ? ` and ${batches}` : ''}`;
+}
 
-/**
- * Signals that stop training at the next safe point (after a batch, or between test batches). Listening
- * from the very start of `train` means a signal during start-up is a clean stop too.
- */
-class Interrupts {
-  signal: StopSignal | null = null;
-  private readonly handlers = new Map<StopSignal, () => void>();
-
-  constructor(
-    private readonly enabled: boolean,
-    private readonly log: (line: string) => void,
-  ) {
-    if (!enabled) return;
-    takeOverSignals();
-    for (const signal of STOP_SIGNALS) {
-      const handler = () => {
-        if (this.signal) return;
-        this.signal = signal;
-        log(`\n${signal}: finishing this batch, then saving last/ ...`);
-      };
-      this.handlers.set(signal, handler);
-      process.on(signal, handler);
-    }
-  }
-
-  /**
-   * Steps and saves are synchronous or resolve in microtasks, so without a turn of the event loop a
-   * signal handler would never run until training ended. True when a signal arrived.
-   */
-  async check(): Promise<boolean> {
-    if (this.enabled) await new Promise((resolve) => setImmediate(resolve));
-    return this.signal !== null;
-  }
-
-  dispose(): void {
-    for (const [signal, handler] of this.handlers) process.off(signal, handler);
-  }
+/** What a stop keeps once last/ holds that much, and the command that goes on from there. */
+function keptLine(runDir: string, epoch: number, partial: PartialEpoch | null, perEpoch: number): string {
+  const held = describeLast(epoch, partial, perEpoch);
+  const trained = epoch > 0 || Boolean(partial?.batches);
+  return `${held}; ${trained ? 'continue with' : 'start it with'} ${resumeCommand(runDir)}`;
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const print = options.print ?? ((l: string) => process.stdout.write(l + '\n'));
-  const interrupts = new Interrupts(Boolean(options.handleSignals), log);
+  // Listening from the very start of `train` makes a signal during start-up a clean stop too.
+  const stop = options.handleSignals
+    ? takeOverSignals({ acknowledge: 'finishing this batch, then saving last/', kept: 'nothing was saved' }, log)
+    : NO_STOP;
   let run: RunDirectory | null = null;
   try {
     // --resume: the run's own recipe and this start's runtime; a new run: checked before any work.
@@ -136,11 +123,22 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
     const state = run ? await resumeState(run, config, log) : startState(config, log);
     try {
+      // How long it takes here, and the faster routes, before the first batch (estimate.ts).
+      const work = remainingWork(config, data, state);
+      const estimate = work.trainSteps ? await estimateRun(config, backend, work, (step) => stop.hardStoppable(step)) : null;
+      if (estimate) log(estimate);
+      if (await stop.point())
+        throw new InterruptedError(
+          stop.signal!,
+          run ? `continue with ${resumeCommand(run.dir)}` : 'training had not started; nothing was saved',
+        );
       // A new run's directory appears only now, so a bad --init-weights or backend leaves nothing behind.
       if (!run) run = createRun(plan as NonNullable<typeof plan>, config, log);
       run.writeLogs(state.history);
-      if (await interrupts.check()) throw new InterruptedError(interrupts.signal as StopSignal, false);
-      await new EpochLoop(run, config, backend, data, state, interrupts, { log, print, ...options }).runAll();
+      const kept = keptLine(run.dir, state.epochsDone, state.partial, batchCount(data.train.count, config.batchSize));
+      stop.setKept(kept);
+      if (await stop.point()) throw new InterruptedError(stop.signal!, kept);
+      await new EpochLoop(run, config, backend, data, state, stop, { log, print, ...options }).runAll();
     } finally {
       state.trainer.model.dispose();
       state.trainer.optimizer.dispose();
@@ -153,12 +151,30 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     return { runDir: run.dir, backend, history: state.history };
   } catch (err) {
     // A signal that arrived while starting up ends the command as a signal does, with its line.
-    if (interrupts.signal && !(err instanceof InterruptedError)) throw new InterruptedError(interrupts.signal, false);
+    if (stop.signal && !(err instanceof InterruptedError))
+      throw new InterruptedError(
+        stop.signal,
+        run ? `continue with ${resumeCommand(run.dir)}` : 'training had not started; nothing was saved',
+      );
     throw err;
   } finally {
-    interrupts.dispose();
+    stop.quiet();
+    stop.release();
     run?.close();
   }
+}
+
+/** The training steps, test batches and images left of a run (for the estimate). */
+function remainingWork(config: TrainConfig, data: TrainingData, state: TrainState): RunWork {
+  const epochs = Math.max(0, config.epochs - state.epochsDone);
+  const done = state.partial ?? { batches: 0, examples: 0 };
+  const testBatches =
+    batchCount(data.test.count, config.batchSize) + (data.validation ? batchCount(data.validation.count, config.batchSize) : 0);
+  return {
+    trainSteps: Math.max(0, epochs * batchCount(data.train.count, config.batchSize) - done.batches),
+    testBatches: epochs * testBatches,
+    trainImages: Math.max(0, epochs * data.train.count - done.examples),
+  };
 }
 
 /** The data an epoch sees: with --val-split, its held-out examples (derived from the seed, so resume holds out the same). */
@@ -226,6 +242,32 @@ interface Output extends Pick<TrainOptions, 'terminal' | 'logEvery' | 'saveEvery
   print: (line: string) => void;
 }
 
+/**
+ * What the dead-class guard says on stderr after each epoch (metrics.jsonl names the classes every epoch):
+ * the full line once per run, then a short one only when the set of dead classes changes; before the run
+ * has taken JUDGED_FROM_STEPS steps, one short note, since a fresh NiN often starts with dead channels.
+ */
+export class DeadClassGuard {
+  private named: string | null = null; // the classes the last line named
+  private noted = false; // the early note was printed
+
+  constructor(private readonly run: RemedyContext) {}
+
+  line(dead: DeadClass[], epoch: number, steps: number): string | null {
+    if (!dead.length) return null;
+    if (steps < JUDGED_FROM_STEPS) {
+      if (this.noted) return null;
+      this.noted = true;
+      return formatEarlyDeadClasses(dead, steps);
+    }
+    const names = dead.map((d) => d.name).join(', ');
+    if (names === this.named) return null;
+    const first = this.named === null;
+    this.named = names;
+    return first ? formatDeadClasses(dead, epoch, this.run) : formatDeadClassesAgain(dead, epoch);
+  }
+}
+
 /** The part of a run that trains epochs: one method per stage of an epoch, over shared state. */
 class EpochLoop {
   private readonly trainer: Trainer;
@@ -236,9 +278,16 @@ class EpochLoop {
   private best: number;
   private readonly validationBatches: number;
   private lastSave = Date.now();
+  private saveSeconds = 0; // the latest save of last/
+  private secondsPerRead = 0; // the latest read's seconds per step (a GPU's steps run after the call)
+  private toldAboutSlowBatches = false;
+  private readonly deadGuard: DeadClassGuard;
+  private readonly steps: LongSteps; // training steps: timed, and guarded when slow
+  private readonly testBatches: LongSteps;
   // Training steps queued since the last read (see settle): their [loss, hits] on the device, and what
   // the log needs of each.
-  private readonly pending = new DeferredReads(READ_EVERY_BATCHES);
+  // On a GPU, read before the queue holds a quarter of the grace a stop has: a stop waits for it.
+  private readonly pending = new DeferredReads(READ_EVERY_BATCHES, GRACE_SECONDS / 4);
   private queued: { step: number; size: number; learningRate: number }[] = [];
   private intervalStart = process.hrtime.bigint();
   // Seconds spent resizing batches since the last read, left out of the speed where steps run on the CPU (see settle).
@@ -250,10 +299,13 @@ class EpochLoop {
     private readonly backend: BackendInfo,
     private readonly data: TrainingData,
     private readonly state: TrainState,
-    private readonly interrupts: Interrupts,
+    private readonly stop: Stop,
     private readonly out: Output,
   ) {
     this.trainer = state.trainer;
+    this.deadGuard = new DeadClassGuard(config);
+    this.steps = new LongSteps(stop, backend.name, (seconds) => this.progress?.beat(seconds) ?? null);
+    this.testBatches = new LongSteps(stop, backend.name, (seconds) => this.progress?.beat(seconds) ?? null);
     this.validationBatches = data.validation ? batchCount(data.validation.count, config.batchSize) : 0;
     this.perEpoch = batchCount(data.train.count, config.batchSize);
     this.best = sinceBest(state.history, monitored(config)).best;
@@ -265,7 +317,7 @@ class EpochLoop {
             testBatches: batchCount(data.test.count, config.batchSize) + this.validationBatches,
             terminal: Boolean(out.terminal),
             logEvery: out.logEvery ?? 0,
-            columns: () => process.stderr.columns ?? 80,
+            columns: () => process.stderr.columns || 80, // 0 from a terminal that does not know its size
             write: (text) => process.stderr.write(text),
           })
         : null;
@@ -295,11 +347,13 @@ class EpochLoop {
         const validation = this.data.validation ? await this.score(this.data.validation, 0) : null;
         const test = this.data.validation && !validation ? null : await this.score(this.data.test, this.validationBatches);
         this.progress?.clear();
-        if (!test) throw await this.stop(epoch, sums);
+        if (!test) throw await this.interrupted(epoch, sums);
         await this.endEpoch(epoch, sums, test, validation, (Date.now() - started) / 1000);
-        if (await this.interrupts.check()) throw new InterruptedError(this.interrupts.signal as StopSignal);
+        if (await this.stop.point()) throw new InterruptedError(this.stop.signal!, this.kept(epoch, null));
       }
     } finally {
+      this.steps.close();
+      this.testBatches.close();
       this.progress?.clear();
       try {
         this.board?.close();
@@ -312,11 +366,16 @@ class EpochLoop {
   /** One evaluation pass (validation, then test) with progress after `offset` batches; null when a signal stopped it. */
   private score(split: Split, offset: number): Promise<SplitScore | null> {
     return scoreSplit(this.trainer.model, split, this.config.batchSize, this.config.imageSize, {
-      afterBatch: (done) => {
-        this.progress?.testBatch(offset + done);
-        return this.interrupts.check();
-      },
+      afterBatch: (done) => this.progress?.testBatch(offset + done),
+      stop: this.stop,
+      // A test batch (forward only) takes about a third of a training step until one is measured.
+      runBatch: (work) => this.testBatches.run(work, this.testBatches.count ? undefined : this.steps.seconds / 3),
     });
+  }
+
+  /** What a stop at once keeps now, and the command that goes on. */
+  private kept(epoch: number, partial: PartialEpoch | null): string {
+    return keptLine(this.run.dir, epoch, partial, this.perEpoch);
   }
 
   /** --early-stop: true (with its line) when the monitored accuracy has not improved for that many epochs. */
@@ -365,17 +424,17 @@ class EpochLoop {
         const step = (epoch - 1) * this.perEpoch + sums.batches + this.queued.length;
         const learningRate = learningRateAt(config, step, this.perEpoch);
         setLearningRate(trainer.optimizer, learningRate);
+        const work = () =>
+          deferredStep(trainer, batch.x, batch.labels, batch.size, {
+            imageSize: config.imageSize,
+            inputSize,
+            labelSmoothing: config.labelSmoothing,
+            weightDecay: config.weightDecay,
+            dropoutSeed: deriveSeed(config.seed, 2, step),
+            microBatchSize: this.plan?.size,
+          });
         try {
-          this.pending.push(
-            deferredStep(trainer, batch.x, batch.labels, batch.size, {
-              imageSize: config.imageSize,
-              inputSize,
-              labelSmoothing: config.labelSmoothing,
-              weightDecay: config.weightDecay,
-              dropoutSeed: deriveSeed(config.seed, 2, step),
-              microBatchSize: this.plan?.size,
-            }),
-          );
+          this.pending.push(await this.steps.run(work));
         } catch (err) {
           throw explainGpuError(err);
         }
@@ -386,9 +445,8 @@ class EpochLoop {
         next = nextBatch();
         if (this.pending.full || this.progress?.statsDue()) await this.settle(epoch, sums);
         else this.progress?.trainBatch(sums.batches + this.queued.length);
-        if (await this.interrupts.check()) throw await this.stop(epoch, sums);
-        // --save-every: last/ mid-epoch, as a stop would save it, so a kill -9 loses at most that long.
-        if (this.out.saveEvery && Date.now() - this.lastSave >= this.out.saveEvery * 1000) {
+        if (await this.stop.point()) throw await this.interrupted(epoch, sums);
+        if (this.saveDue()) {
           await this.settle(epoch, sums);
           await this.saveLast(epoch - 1, { ...sums });
           this.intervalStart = process.hrtime.bigint();
@@ -401,6 +459,31 @@ class EpochLoop {
       this.pending.dispose();
       this.queued = [];
     }
+  }
+
+  /**
+   * Whether to save last/ mid-epoch after this batch. --save-every: that often, as a stop would save it, so a
+   * kill -9 loses at most that long. And when a batch and a save take more than half the grace a stop has
+   * (GRACE_SECONDS), so that a stop may have to end nin with the batch still running: after every batch
+   * while a save costs under a tenth of the time since the last one, so a stop at once loses only the batch
+   * in flight and training runs at most ~10% slower (a pure-JS batch takes minutes, a save under a second).
+   */
+  private saveDue(): boolean {
+    const unsaved = (Date.now() - this.lastSave) / 1000;
+    if (this.out.saveEvery && unsaved >= this.out.saveEvery) return true;
+    // Not from the first step alone (it also sets up kernels), except on the pure-JS backend, whose first batch takes minutes.
+    if (this.steps.count < 2 && this.backend.name !== 'cpu') return false;
+    // A GPU's step runs after the call that queues it: its time shows in the reads.
+    const stepSeconds = Math.max(this.steps.seconds, this.secondsPerRead);
+    if (stepSeconds + this.saveSeconds <= GRACE_SECONDS / 2 || unsaved < 10 * this.saveSeconds) return false;
+    if (!this.toldAboutSlowBatches) {
+      this.toldAboutSlowBatches = true;
+      const stopAtOnce = this.stop.hasDeadline ? `${GRACE_SECONDS} s after a stop signal` : 'at a stop signal';
+      this.log(
+        `note: a batch takes ${formatDuration(stepSeconds)} here, so last/ is saved after each one; a batch still running ${stopAtOnce} is lost, nothing before it`,
+      );
+    }
+    return true;
   }
 
   /**
@@ -427,6 +510,7 @@ class EpochLoop {
     const seconds = Number(now - this.intervalStart) / 1e9 - (this.backend.name === 'webgpu' ? 0 : this.preparing);
     this.intervalStart = now;
     this.preparing = 0;
+    this.secondsPerRead = seconds / queued.length;
     sums.trainSeconds += seconds;
     const imagesPerSec = queued.reduce((n, q) => n + q.size, 0) / seconds;
     queued.forEach(({ step, size, learningRate }, i) => {
@@ -485,10 +569,12 @@ class EpochLoop {
       this.log(`warning: could not draw ${this.run.file('curves')}: ${(err as Error).message}`);
     }
     this.out.print(formatEpoch(metrics, this.config.epochs));
-    if (metrics.loss > 2.28) {
-      this.log(formatChanceHint(metrics.loss, epoch, this.config));
-    }
-    if (dead.length) this.log(formatDeadClasses(dead, epoch, this.config));
+    // After a handful of steps both are the usual start, not a finding: at most a short note.
+    const steps = epoch * this.perEpoch;
+    const judged = steps >= JUDGED_FROM_STEPS;
+    if (metrics.loss > 2.28 && judged) this.log(formatChanceHint(metrics.loss, epoch, this.config));
+    const line = this.deadGuard.line(dead, epoch, steps);
+    if (line) this.log(line);
   }
 
   /** last/'s meta.json after `epoch` completed epochs (and a cut-short one, when there is one). */
@@ -511,6 +597,7 @@ class EpochLoop {
   }
 
   private async saveLast(epoch: number, partial: PartialEpoch | null): Promise<void> {
+    const started = Date.now();
     const optimizerWeights = await this.trainer.optimizer.getWeights();
     try {
       await this.run.saveLast(this.trainer.model, this.meta(epoch, partial), optimizerWeights);
@@ -519,14 +606,17 @@ class EpochLoop {
       tf.dispose(optimizerWeights.filter((w) => w.name === 'iter').map((w) => w.tensor));
     }
     this.lastSave = Date.now();
+    this.saveSeconds = (this.lastSave - started) / 1000;
+    // Only now: a stop at once during the save keeps the previous last/ (saves are renamed into place).
+    this.stop.setKept(this.kept(epoch, partial));
   }
 
   /** A signal: save the epoch so far (its queued steps read and checked first), then end with the signal's error. */
-  private async stop(epoch: number, sums: PartialEpoch): Promise<InterruptedError> {
+  private async interrupted(epoch: number, sums: PartialEpoch): Promise<InterruptedError> {
     await this.settle(epoch, sums);
     this.progress?.clear();
     await this.saveLast(epoch - 1, sums);
-    return new InterruptedError(this.interrupts.signal as StopSignal);
+    return new InterruptedError(this.stop.signal!, this.kept(epoch - 1, sums));
   }
 
   private divergedError(what: string, loss: number, where: string): NinError {

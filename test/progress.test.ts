@@ -93,3 +93,33 @@ describe('progress', () => {
     assert.equal(terminal.progress.statsDue(), true);
   });
 });
+
+describe('the heartbeat line (a step that holds the JS thread)', () => {
+  test('names the batch running; in a log it comes only when a step runs well past a due line, and the lines go on from it', () => {
+    const { progress, written, tick } = harness();
+    progress.startEpoch(1, 0);
+    tick(6000);
+    progress.trainBatch(1, { loss: 2.3, accuracy: 0.1, imagesPerSec: 20 });
+    const beat = progress.beat(6);
+    assert.equal(beat.text, 'epoch 1/10: batch 2/100 running for {elapsed}, ETA 10:54 (run 1:49:54)');
+    assert.equal(beat.terminal, false);
+    assert.equal(beat.everySeconds, 30);
+    // The next line is due 24 s from now; a 6 s step ends about then: the heartbeat waits 9 s more.
+    assert.equal(beat.firstSeconds, 24 + 9);
+    // A step of 20 minutes: at most logEvery past the due line.
+    assert.equal(progress.beat(1200).firstSeconds, 24 + 30);
+    // A line printed by the heartbeat counts as the last line.
+    beat.printed?.(40_000);
+    tick(30_000); // 36 s: no line due until 70 s
+    progress.trainBatch(2, { loss: 2.3, accuracy: 0.1, imagesPerSec: 20 });
+    assert.deepEqual(written, []);
+  });
+
+  test('on a terminal it redraws every second', () => {
+    const { progress } = harness({ terminal: true, columns: () => 80 });
+    progress.startEpoch(1, 0);
+    const beat = progress.beat(60);
+    assert.deepEqual([beat.terminal, beat.everySeconds, beat.firstSeconds], [true, 1, 1]);
+    assert.match(beat.text, /^epoch 1\/10: batch 1\/100 running for \{elapsed\}$/);
+  });
+});

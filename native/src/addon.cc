@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "nin_onednn.h"
+#include "watchdog.h"
 
 namespace {
 
@@ -583,6 +584,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("resetTimers", Napi::Function::New(env, ResetTimers));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache));
   exports.Set("version", Napi::Function::New(env, Version));
+  nin::register_watchdog(env, exports);  // native/src/watchdog.cc: stop signals while JS is busy
   return exports;
 }
 
