@@ -4,10 +4,10 @@
 let cli;
 try {
   // First of all, so that a Ctrl-C while the CLI loads (TF.js takes a few hundred ms) is one line, not silence.
-  require('../dist/src/signals.js').exitOnSignals();
-  cli = require('../dist/src/cli.js');
+  require('../dist/src/sys/signals.js').exitOnSignals();
+  cli = require('../dist/src/cli/main.js');
 } catch (err) {
-  if (err && err.code === 'MODULE_NOT_FOUND' && /dist\/src\/(signals|cli)\.js/.test(String(err.message))) {
+  if (err && err.code === 'MODULE_NOT_FOUND' && /dist\/src\/(sys\/signals|cli\/main)\.js/.test(String(err.message))) {
     process.stderr.write('nin: not built yet; run npm ci (or npm run build) in the nin directory\n');
     process.exit(1);
   }

@@ -11,8 +11,8 @@ const os = require('node:os');
 const path = require('node:path');
 const jpeg = require('jpeg-js');
 const sharp = require('sharp');
-const { decodeImage } = require('../dist/src/picture-decode');
-const { toFashionMnist } = require('../dist/src/picture-prep');
+const { decodeImage } = require('../dist/src/predict/picture-decode');
+const { toFashionMnist } = require('../dist/src/predict/picture-prep');
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);

@@ -8,8 +8,8 @@
 'use strict';
 const tf = require('@tensorflow/tfjs');
 const onednn = require('../dist/src/backend/onednn');
-const { buildNin, forward } = require('../dist/src/model');
-const { makeTrainer, trainStep } = require('../dist/src/step');
+const { buildNin, forward } = require('../dist/src/model/nin');
+const { makeTrainer, trainStep } = require('../dist/src/train/step');
 
 function option(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);

@@ -9,11 +9,11 @@ const path = require('node:path');
 const dist = path.join(__dirname, '..', 'dist', 'src');
 const tf = require('@tensorflow/tfjs');
 const { initBackend } = require(path.join(dist, 'backend'));
-const { loadInitialWeights } = require(path.join(dist, 'checkpoint'));
-const { batches, loadFashionMnist } = require(path.join(dist, 'data'));
-const { architectureOf } = require(path.join(dist, 'architecture'));
-const { buildNin } = require(path.join(dist, 'model'));
-const { makeTrainer, trainStep } = require(path.join(dist, 'step'));
+const { loadInitialWeights } = require(path.join(dist, 'run', 'checkpoint', 'load'));
+const { batches, loadFashionMnist } = require(path.join(dist, 'data', 'idx'));
+const { architectureOf } = require(path.join(dist, 'model', 'architecture'));
+const { buildNin } = require(path.join(dist, 'model', 'nin'));
+const { makeTrainer, trainStep } = require(path.join(dist, 'train', 'step'));
 
 async function main() {
   const [init, steps = '20', imageSize = '96', batchSize = '128', lr = '0.1', backend = 'onednn', variant = '{}'] = process.argv.slice(2);

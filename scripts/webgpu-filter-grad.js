@@ -8,8 +8,8 @@
 const { performance } = require('node:perf_hooks');
 const tf = require('@tensorflow/tfjs');
 const { closeBackend, initBackend } = require('../dist/src/backend');
-const { buildNin } = require('../dist/src/model');
-const { mulberry32 } = require('../dist/src/random');
+const { buildNin } = require('../dist/src/model/nin');
+const { mulberry32 } = require('../dist/src/sys/random');
 // Loaded before the backend starts, to keep TF.js's own kernel before nin registers its own over it.
 require('@tensorflow/tfjs-backend-webgpu');
 const tfjsKernel = tf.getKernel('Conv2DBackpropFilter', 'webgpu');

@@ -17,14 +17,14 @@ import {
   MIN_IMAGE_SIZE,
   minImageSize,
   planNin,
-} from '../src/architecture';
+} from '../src/model/architecture';
 import { initBackend } from '../src/backend';
-import { type CheckpointMeta, FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from '../src/checkpoint';
-import { resolveConfig } from '../src/config';
-import { NinError, UsageError } from '../src/errors';
-import { activationsPerImage, buildNin, type ModelOptions } from '../src/model';
-import { deriveSeed } from '../src/random';
-import { NIN_VERSION } from '../src/version';
+import { type CheckpointMeta, FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from '../src/run/checkpoint/load';
+import { resolveConfig } from '../src/config/config';
+import { NinError, UsageError } from '../src/sys/errors';
+import { activationsPerImage, buildNin, type ModelOptions } from '../src/model/nin';
+import { deriveSeed } from '../src/sys/random';
+import { NIN_VERSION } from '../src/sys/version';
 import { REPO_ROOT } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 import { TEST_BACKEND } from './helpers/small-run';

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { TEST_BACKEND } from './helpers/small-run';
-import { bench } from '../src/bench';
-import { formatBench } from '../src/format';
+import { bench } from '../src/machine/bench';
+import { formatBench } from '../src/cli/format';
 
 const BACKEND = TEST_BACKEND;
 

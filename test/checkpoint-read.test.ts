@@ -17,11 +17,11 @@ import {
   saveCheckpoint,
   type CheckpointMeta,
   FORMAT_VERSION,
-} from '../src/checkpoint';
-import { NinError } from '../src/errors';
-import { buildNin } from '../src/model';
+} from '../src/run/checkpoint/load';
+import { NinError } from '../src/sys/errors';
+import { buildNin } from '../src/model/nin';
 import { serve } from '../src/serve/server';
-import { NIN_VERSION } from '../src/version';
+import { NIN_VERSION } from '../src/sys/version';
 import { assertOneLineError, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 import { markedSaver, SAVER_CONFIG, SAVER_IMAGE_SIZE } from './helpers/saver';

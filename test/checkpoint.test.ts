@@ -15,15 +15,15 @@ import {
   loadInitialWeights,
   recoverCheckpoint,
   saveCheckpoint,
-} from '../src/checkpoint';
-import { resolveConfig } from '../src/config';
-import { NinError, UsageError } from '../src/errors';
-import { buildNin, forward } from '../src/model';
-import { NIN_VERSION } from '../src/version';
+} from '../src/run/checkpoint/load';
+import { resolveConfig } from '../src/config/config';
+import { NinError, UsageError } from '../src/sys/errors';
+import { buildNin, forward } from '../src/model/nin';
+import { NIN_VERSION } from '../src/sys/version';
 import { assertOneLineError, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 import { writeWeightsManifest } from './helpers/manifest';
-import * as configCheckModule from '../src/config-check';
+import * as configCheckModule from '../src/config/check';
 
 const IMAGE_SIZE = 67;
 

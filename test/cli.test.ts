@@ -8,9 +8,9 @@ import * as path from 'node:path';
 import { assertOneLineError, lines, NIN_BIN, REPO_ROOT, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 import { spawn } from 'node:child_process';
-import * as cliModule from '../src/cli';
-import * as configCheckModule from '../src/config-check';
-import { DEFAULT_CONFIG } from '../src/config';
+import * as cliModule from '../src/cli/main';
+import * as configCheckModule from '../src/config/check';
+import { DEFAULT_CONFIG } from '../src/config/config';
 
 after(removeTempDirs);
 

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend } from '../src/backend';
 import { TEST_BACKEND } from './helpers/small-run';
-import { loadCheckpoint } from '../src/checkpoint';
+import { loadCheckpoint } from '../src/run/checkpoint/load';
 import { lines, runNin, startNin, waitForOutput, type CliResult } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
-import { NinError } from '../src/errors';
+import { NinError } from '../src/sys/errors';
 import {
   CLASS_NAMES,
   FILE_NAMES,
@@ -33,7 +33,7 @@ import {
   readIdx,
   readSplit,
   resizeInto,
-} from '../src/data';
+} from '../src/data/idx';
 import { checksums, fixtureFiles, fixtureSplit, idxBytes, removeTempDirs, sha256Hex, tempDir, writeFixtureDir } from './helpers/idx';
 
 after(removeTempDirs);

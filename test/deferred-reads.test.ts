@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { DeferredReads } from '../src/deferred-reads';
+import { DeferredReads } from '../src/train/deferred-reads';
 
 test('values come back in push order, one read for all, flattened to float32; nothing is left behind', async () => {
   const before = tf.memory().numTensors;

@@ -4,7 +4,7 @@
 
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { aboutDuration } from '../src/estimate';
+import { aboutDuration } from '../src/train/estimate';
 import { onednnStatus } from '../src/backend/onednn';
 import { SMALL_RUN_TIMEOUT, smallRunFlags, TEST_BACKEND } from './helpers/small-run';
 import { lines, runNin, startNin, waitForOutput } from './helpers/cli';

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { findDatasetDir } from '../src/data';
-import { formatInfo } from '../src/format';
-import { info, readCpu } from '../src/info';
-import { NIN_VERSION } from '../src/version';
+import { findDatasetDir } from '../src/data/idx';
+import { formatInfo } from '../src/cli/format';
+import { info, readCpu } from '../src/machine/info';
+import { NIN_VERSION } from '../src/sys/version';
 
 const NIN_BIN = path.resolve(__dirname, '..', '..', 'bin', 'nin.js');
 const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'nin-info-'));

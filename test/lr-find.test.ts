@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { TEST_BACKEND } from './helpers/small-run';
-import { formatLrFind } from '../src/format';
+import { formatLrFind } from '../src/cli/format';
 import {
   EXPLOSION_FACTOR,
   LossSmoother,
@@ -21,7 +21,7 @@ import {
   runRangeTest,
   SMOOTHING_BETA,
   suggestLearningRates,
-} from '../src/lr-find';
+} from '../src/train/lr-find';
 import { assertOneLineError, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 

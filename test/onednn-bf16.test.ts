@@ -20,8 +20,8 @@ import {
   setOnednnConvPrecision,
   type ConvPrecision,
 } from '../src/backend/onednn';
-import { buildNin } from '../src/model';
-import { makeTrainer, trainStep } from '../src/step';
+import { buildNin } from '../src/model/nin';
+import { makeTrainer, trainStep } from '../src/train/step';
 import { assertOneLineError, lines, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 

@@ -7,7 +7,7 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import * as tf from '@tensorflow/tfjs';
 import { OnednnConvLayouts, onednnKernelCalls, onednnStatus, registerOnednnBackend, setOnednnConvLayouts } from '../src/backend/onednn';
-import { buildNin } from '../src/model';
+import { buildNin } from '../src/model/nin';
 
 const TOLERANCE = 1e-3;
 

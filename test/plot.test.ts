@@ -9,13 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import { PNG } from 'pngjs';
-import type { EpochMetrics } from '../src/checkpoint';
+import type { EpochMetrics } from '../src/run/checkpoint/load';
 import { onednnStatus } from '../src/backend/onednn';
-import { resolveConfig } from '../src/config';
-import { NinError, UsageError } from '../src/errors';
-import { DEFAULT_FONT, fontFile, plot, svgToPng } from '../src/plot';
-import { renderCurves } from '../src/curves';
-import { readHistory, RunDirectory } from '../src/run-dir';
+import { resolveConfig } from '../src/config/config';
+import { NinError, UsageError } from '../src/sys/errors';
+import { DEFAULT_FONT, fontFile, plot, svgToPng } from '../src/report/plot';
+import { renderCurves } from '../src/report/curves';
+import { readHistory, RunDirectory } from '../src/run/run-dir';
 
 const NIN_BIN = path.resolve(__dirname, '..', '..', 'bin', 'nin.js');
 const METRIC_KEYS = ['loss', 'trainAcc', 'testAcc'];
@@ -335,7 +335,7 @@ describe(
   { skip: onednnStatus().available ? false : 'needs the onednn backend (the pure-JS one trains at ~0.1 images/s)' },
   () => {
     test('after each epoch; a plotting failure only warns', async () => {
-      const { train } = await import('../src/train');
+      const { train } = await import('../src/train/train');
       const out = path.join(work, 'runs');
       const config = resolveConfig({
         epochs: 1,

@@ -2,7 +2,7 @@
 // always visible; plain lines every --log-every seconds when stderr is not a terminal; the test pass.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, Progress, type ProgressOptions } from '../src/progress';
+import { formatDuration, Progress, type ProgressOptions } from '../src/train/progress';
 
 function harness(overrides: Partial<ProgressOptions> = {}) {
   let clock = 0;

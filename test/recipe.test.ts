@@ -2,10 +2,10 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { learningRateAt, type ScheduleSpec } from '../src/schedule';
-import { augmentImage, AUGMENT_PADDING } from '../src/augment';
-import { batches, type Split } from '../src/data';
-import { trainingLoss } from '../src/step';
+import { learningRateAt, type ScheduleSpec } from '../src/train/schedule';
+import { augmentImage, AUGMENT_PADDING } from '../src/data/augment';
+import { batches, type Split } from '../src/data/idx';
+import { trainingLoss } from '../src/train/step';
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`);
 
@@ -130,7 +130,7 @@ test('label smoothing gives the known cross-entropy on uniform logits and on a c
 
 test("--kernel-init he draws conv kernels as PyTorch's kaiming_uniform_ for ReLU, uniform in +-sqrt(6/fan_in); xavier (d2l's) in +-sqrt(6/(fan_in+fan_out))", async () => {
   await tf.setBackend('cpu');
-  const { buildNin } = await import('../src/model');
+  const { buildNin } = await import('../src/model/nin');
   const xavier = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros' });
   const he = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros', kernelInit: 'he' });
   try {
@@ -161,7 +161,7 @@ test("--kernel-init he draws conv kernels as PyTorch's kaiming_uniform_ for ReLU
 
 test("--class-bias sets the last convolution's ten biases and nothing else; without it they follow --bias-init", async () => {
   await tf.setBackend('cpu');
-  const { buildNin } = await import('../src/model');
+  const { buildNin } = await import('../src/model/nin');
   const plain = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros', kernelInit: 'he' });
   const alive = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros', kernelInit: 'he', classBias: 1 });
   try {
@@ -195,7 +195,7 @@ test("--class-bias sets the last convolution's ten biases and nothing else; with
 
 test("--bias-init pytorch draws conv biases as PyTorch's Conv2d default, uniform in +-1/sqrt(fan_in); --bias-init zeros makes them 0", async () => {
   await tf.setBackend('cpu');
-  const { buildNin } = await import('../src/model');
+  const { buildNin } = await import('../src/model/nin');
   const zeros = buildNin({ imageSize: 67, seed: 0, biasInit: 'zeros' });
   const torchLike = buildNin({ imageSize: 67, seed: 0, biasInit: 'pytorch' });
   try {

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TEST_BACKEND } from './helpers/small-run';
-import { DEFAULT_CONFIG, describeConfig, type TrainConfig } from '../src/config';
-import { CONFIG_FILE_SOURCE, RECIPE_NAMES, RECIPES, resolveConfigFile, resolveRecipe } from '../src/recipes';
+import { DEFAULT_CONFIG, describeConfig, type TrainConfig } from '../src/config/config';
+import { CONFIG_FILE_SOURCE, RECIPE_NAMES, RECIPES, resolveConfigFile, resolveRecipe } from '../src/config/recipes';
 import { assertOneLineError, lines, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { resolveConfig } from '../src/config';
-import { NinError } from '../src/errors';
-import { availableCores, capThreads, checkTrainingMemory, trainingBytes } from '../src/resources';
-import { createRun, openRun, planRun, RUN_FILES } from '../src/run-dir';
+import { resolveConfig } from '../src/config/config';
+import { NinError } from '../src/sys/errors';
+import { availableCores, capThreads, checkTrainingMemory, trainingBytes } from '../src/machine/resources';
+import { createRun, openRun, planRun, RUN_FILES } from '../src/run/run-dir';
 import { removeTempDirs, tempDir } from './helpers/idx';
 
 after(removeTempDirs);

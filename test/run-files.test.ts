@@ -10,13 +10,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { FORMAT_VERSION, loadCheckpoint, readCheckpointMeta } from '../src/checkpoint';
-import { readConfigFile } from '../src/config-check';
-import { resolveConfig } from '../src/config';
-import { NinError } from '../src/errors';
-import { openRun, readHistory, RUN_FILES, trainingPid } from '../src/run-dir';
+import { FORMAT_VERSION, loadCheckpoint, readCheckpointMeta } from '../src/run/checkpoint/load';
+import { readConfigFile } from '../src/config/check';
+import { resolveConfig } from '../src/config/config';
+import { NinError } from '../src/sys/errors';
+import { openRun, readHistory, RUN_FILES, trainingPid } from '../src/run/run-dir';
 import { serve } from '../src/serve/server';
-import { NIN_VERSION } from '../src/version';
+import { NIN_VERSION } from '../src/sys/version';
 import { assertOneLineError, lines, REPO_ROOT, runNin } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 import { metricsLine } from './helpers/serve-runs';
@@ -62,8 +62,8 @@ function probe(run: string, body: string): { result: Record<string, unknown>; ms
 
 /** What the readers of a run make of its lock, measured in a child: serve's trainingPid, --resume's openRun, and the memory they took. */
 const LOCK_READERS = `
-  const { trainingPid, openRun } = require(dist + '/run-dir.js');
-  const { NinError } = require(dist + '/errors.js');
+  const { trainingPid, openRun } = require(dist + '/run/run-dir.js');
+  const { NinError } = require(dist + '/sys/errors.js');
   const pid = trainingPid(run);
   let resume;
   try { openRun(run).close(); resume = 'opened'; } catch (err) { resume = err instanceof NinError ? err.message : 'internal: ' + err.message; }
@@ -170,7 +170,7 @@ describe('a file swapped for a FIFO between a check and the read', () => {
        const stat = fs.statSync, lstat = fs.lstatSync;
        fs.statSync = (p, ...rest) => stat(p === ${JSON.stringify(pipe)} ? ${JSON.stringify(regular)} : p, ...rest);
        fs.lstatSync = (p, ...rest) => lstat(p === ${JSON.stringify(pipe)} ? ${JSON.stringify(regular)} : p, ...rest);
-       const { readRegularFile } = require(dist + '/read-file.js');
+       const { readRegularFile } = require(dist + '/sys/read-file.js');
        try { readRegularFile(${JSON.stringify(pipe)}, { maxBytes: 100, fix: 'fix it' }); console.log('{"read":true}'); }
        catch (err) { console.log(JSON.stringify({ error: err.message, nin: err.name })); }`,
     );

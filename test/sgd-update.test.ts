@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { onednnKernelCalls, onednnStatus, registerOnednnBackend } from '../src/backend/onednn';
 import { requireAddon } from '../src/backend/onednn/addon';
 import { SGD_UPDATE } from '../src/backend/onednn/kernels-update';
-import { applyUpdate, makeOptimizer, type OptimizerSpec, type Trainer } from '../src/step';
+import { applyUpdate, makeOptimizer, type OptimizerSpec, type Trainer } from '../src/train/step';
 
 before(async () => {
   // Fail, not skip: CI builds the addon, so a missing one is a broken build.

@@ -5,8 +5,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type Architecture, architectureOf } from '../src/architecture';
-import { benchMemoryEstimate, shapes } from '../src/shapes';
+import { type Architecture, architectureOf } from '../src/model/architecture';
+import { benchMemoryEstimate, shapes } from '../src/model/shapes';
 import { assertOneLineError, lines, REPO_ROOT, runNin } from './helpers/cli';
 
 interface Counted {

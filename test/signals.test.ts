@@ -15,8 +15,8 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { initBackend } from '../src/backend';
 import { onednnStatus } from '../src/backend/onednn';
-import { GRACE_SECONDS } from '../src/signals';
-import { resumeCommand } from '../src/resume-command';
+import { GRACE_SECONDS } from '../src/sys/signals';
+import { resumeCommand } from '../src/run/resume-command';
 import { gradientPng } from './helpers/pictures';
 import { writeDoubledRun } from './helpers/serve-runs';
 import { TEST_BACKEND } from './helpers/small-run';
@@ -266,7 +266,7 @@ describe('nin train', () => {
 describe('signals.ts without a watchdog', () => {
   // A command whose stop takes long (it keeps working through its stop points): the second signal is heard by JS.
   const SCRIPT = `
-    const signals = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'src', 'signals.js'))});
+    const signals = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'src', 'sys', 'signals.js'))});
     signals.exitOnSignals();
     const stop = signals.takeOverSignals({ acknowledge: 'finishing', kept: 'the test keeps nothing' });
     process.stderr.write('ready\\n');

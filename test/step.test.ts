@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/backend';
 import { TEST_BACKEND } from './helpers/small-run';
-import { batches, IMAGE_SIZE_RAW, loadFashionMnist } from '../src/data';
-import { buildNin } from '../src/model';
-import { deferredStep, makeTrainer, trainStep, type StepOptions } from '../src/step';
+import { batches, IMAGE_SIZE_RAW, loadFashionMnist } from '../src/data/idx';
+import { buildNin } from '../src/model/nin';
+import { deferredStep, makeTrainer, trainStep, type StepOptions } from '../src/train/step';
 
 const BACKEND = TEST_BACKEND;
 const SIZE = 67;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { crc32c, FILE_VERSION, frameRecord, maskedCrc32c, TensorBoardWriter } from '../src/tensorboard';
+import { crc32c, FILE_VERSION, frameRecord, maskedCrc32c, TensorBoardWriter } from '../src/run/tensorboard';
 
 // ---- an independent reader -------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { splitValidation, type Split } from '../src/data';
+import { splitValidation, type Split } from '../src/data/idx';
 import { lines, runNin, type CliResult } from './helpers/cli';
 import { removeTempDirs, tempDir } from './helpers/idx';
 import { flagValue, SMALL_RUN_TIMEOUT, smallRunFlags, TEST_BACKEND } from './helpers/small-run';

@@ -20,12 +20,12 @@ import {
   throwIfGpuFault,
   type AdapterProbe,
 } from '../src/backend/webgpu';
-import { FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from '../src/checkpoint';
-import { DEFAULT_CONFIG } from '../src/config';
+import { FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from '../src/run/checkpoint/load';
+import { DEFAULT_CONFIG } from '../src/config/config';
 import { stepParity, syntheticBatch } from '../src/backend/webgpu/step-parity';
-import { buildNin, forward, NUM_CLASSES } from '../src/model';
-import { hostImageSize, makeTrainer, trainingLoss, trainStep } from '../src/step';
-import { scoreSplit, type SplitScore } from '../src/eval';
+import { buildNin, forward, NUM_CLASSES } from '../src/model/nin';
+import { hostImageSize, makeTrainer, trainingLoss, trainStep } from '../src/train/step';
+import { scoreSplit, type SplitScore } from '../src/report/eval';
 import { fixtureSplit } from './helpers/idx';
 import { trainableVariables } from '../src/tfjs-internals';
 

@@ -3,8 +3,8 @@
 // (src/picture-prep.ts, src/fashion-mnist.ts) before the model sees it. Loaded as its own chunk.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { IMAGE_SIZE_RAW, resizeInto } from '../src/fashion-mnist';
-import { type RgbaImage, toFashionMnist } from '../src/picture-prep';
+import { IMAGE_SIZE_RAW, resizeInto } from '../src/data/fashion-mnist';
+import { type RgbaImage, toFashionMnist } from '../src/predict/picture-prep';
 import { $, el } from './dom';
 import { apiPath, state } from './state';
 

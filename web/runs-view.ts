@@ -1,7 +1,7 @@
 // The Runs view: each run's state and progress, its config, and the curves of the ticked runs on one
 // chart, drawn by the same code that draws curves.svg (src/curves.ts) and redrawn on every event.
 import type { RunSummary } from '../src/serve/api';
-import { renderCurves } from '../src/curves';
+import { renderCurves } from '../src/report/curves';
 import { $, el, fixed } from './dom';
 import { runList, state } from './state';
 

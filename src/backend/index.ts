@@ -1,8 +1,8 @@
 // Which engine runs the math: picks and initialises a TF.js backend, and says why when one is missing.
 import * as tf from '@tensorflow/tfjs';
-import type { BackendChoice, PrecisionChoice } from '../config';
-import { NinError, UsageError } from '../errors';
-import { capThreads } from '../resources';
+import type { BackendChoice, PrecisionChoice } from '../config/config';
+import { NinError, UsageError } from '../sys/errors';
+import { capThreads } from '../machine/resources';
 import { loadTensorflow, tensorflowLoadError, tensorflowOnGpu } from './tensorflow';
 import { onednnStatus, registerOnednnBackend, setOnednnConvPrecision, setOnednnThreads, onednnThreads, type OnednnStatus } from './onednn';
 import {

@@ -3,9 +3,9 @@
 // own process it would hold up every other request and Ctrl-C until it ended. Here it only costs a
 // process the server can kill. One job per process: it reads the job from the IPC channel, answers
 // with the result or one error line, and exits; it exits too when the server goes away.
-import { NinError } from '../errors';
-import { evaluate } from '../eval';
-import { LinkRefusedError } from '../read-file';
+import { NinError } from '../sys/errors';
+import { evaluate } from '../report/eval';
+import { LinkRefusedError } from '../sys/read-file';
 import type { ReportJob, ReportWorkerAnswer } from './report';
 
 function answer(message: ReportWorkerAnswer): void {

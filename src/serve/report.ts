@@ -7,15 +7,15 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readCheckpointMeta } from '../checkpoint';
-import type { BackendChoice, PrecisionChoice } from '../config';
-import { isPlainObject } from '../config-check';
-import { NUM_CLASSES } from '../model';
-import type { EvalResult, Misclassified } from '../eval';
-import { NinError } from '../errors';
-import { LinkRefusedError, readJsonFile } from '../read-file';
-import { RUN_FILES, type RunCheckpoint } from '../run-dir';
-import { writeFileAtomic } from '../safe-file';
+import { readCheckpointMeta } from '../run/checkpoint/load';
+import type { BackendChoice, PrecisionChoice } from '../config/config';
+import { isPlainObject } from '../config/check';
+import { NUM_CLASSES } from '../model/nin';
+import type { EvalResult, Misclassified } from '../report/eval';
+import { NinError } from '../sys/errors';
+import { LinkRefusedError, readJsonFile } from '../sys/read-file';
+import { RUN_FILES, type RunCheckpoint } from '../run/run-dir';
+import { writeFileAtomic } from '../sys/safe-file';
 import { HttpError } from './http';
 
 /** Which save of a checkpoint, on how many test images, a report is of. */

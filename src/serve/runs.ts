@@ -4,12 +4,12 @@
 // timer behind it for file systems where watching is unreliable (network mounts, some containers).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type CheckpointMeta, type EpochMetrics, readCheckpointMeta } from '../checkpoint';
+import { type CheckpointMeta, type EpochMetrics, readCheckpointMeta } from '../run/checkpoint/load';
 import type { CheckpointSummary, RunSummary } from './api';
-import type { TrainConfig } from '../config';
-import { readConfigFile } from '../config-check';
-import { NinError } from '../errors';
-import { findRuns, type PartialEpoch, readHistory, RUN_CHECKPOINTS, RUN_FILES, trainingPid } from '../run-dir';
+import type { TrainConfig } from '../config/config';
+import { readConfigFile } from '../config/check';
+import { NinError } from '../sys/errors';
+import { findRuns, type PartialEpoch, readHistory, RUN_CHECKPOINTS, RUN_FILES, trainingPid } from '../run/run-dir';
 
 export interface RunSource {
   dirs: string[]; // run directories given on the command line (then only those)

@@ -10,11 +10,11 @@ import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { initBackend } from '../backend';
-import type { BackendChoice, PrecisionChoice } from '../config';
-import { CLASS_NAMES } from '../data';
-import { NinError, UsageError } from '../errors';
-import { RUN_CHECKPOINTS, type RunCheckpoint } from '../run-dir';
-import { LinkRefusedError } from '../read-file';
+import type { BackendChoice, PrecisionChoice } from '../config/config';
+import { CLASS_NAMES } from '../data/idx';
+import { NinError, UsageError } from '../sys/errors';
+import { RUN_CHECKPOINTS, type RunCheckpoint } from '../run/run-dir';
+import { LinkRefusedError } from '../sys/read-file';
 import { HttpError, parseRequestPath, send, sendError, sendJson, startStream } from './http';
 import { isLoopbackAddress, isLoopbackHost, isSameOrigin } from './origin';
 import { Reports } from './report';
@@ -22,7 +22,7 @@ import { RunStore } from './runs';
 import { readSnapshot, SnapshotCache } from './snapshot';
 import { EventHub } from './sse';
 import { TestImages } from './test-images';
-import { NIN_VERSION } from '../version';
+import { NIN_VERSION } from '../sys/version';
 
 export interface ServeOptions {
   runs: string[]; // run directories; empty: every run in `out`

@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type CheckpointFiles, type CheckpointMeta, readCheckpointFiles } from '../checkpoint';
-import { NoCheckpointError } from '../checkpoint-read';
-import { LinkRefusedError } from '../read-file';
+import { type CheckpointFiles, type CheckpointMeta, readCheckpointFiles } from '../run/checkpoint/load';
+import { NoCheckpointError } from '../run/checkpoint/read';
+import { LinkRefusedError } from '../sys/read-file';
 import { HttpError } from './http';
 
 export interface CheckpointSnapshot {

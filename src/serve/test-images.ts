@@ -1,7 +1,7 @@
 // Fashion-MNIST's test images as small PNGs for the report's gallery of misclassified examples: the
 // 28x28 gray pictures exactly as the dataset holds them (the page scales them up, pixelated).
 import { PNG } from 'pngjs';
-import { findDatasetDir, IMAGE_SIZE_RAW, readSplit, type Split } from '../data';
+import { findDatasetDir, IMAGE_SIZE_RAW, readSplit, type Split } from '../data/idx';
 import { HttpError } from './http';
 
 export class TestImages {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC } from '../../src/data';
+import { FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC } from '../../src/data/idx';
 
 /** An IDX file: big-endian int32 magic, big-endian int32 dims, then the uint8 data. */
 export function idxBytes(magic: number, dims: number[], data: Uint8Array): Buffer {

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
-import { type CheckpointMeta, FORMAT_VERSION, saveCheckpoint } from '../../src/checkpoint';
-import { resolveConfig } from '../../src/config';
-import { buildNin } from '../../src/model';
-import { NIN_VERSION } from '../../src/version';
+import { type CheckpointMeta, FORMAT_VERSION, saveCheckpoint } from '../../src/run/checkpoint/load';
+import { resolveConfig } from '../../src/config/config';
+import { buildNin } from '../../src/model/nin';
+import { NIN_VERSION } from '../../src/sys/version';
 
 export const SAVER_IMAGE_SIZE = 67;
 

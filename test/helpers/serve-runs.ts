@@ -4,11 +4,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { FORMAT_VERSION, saveCheckpoint } from '../../src/checkpoint';
-import { resolveConfig } from '../../src/config';
-import { buildNin } from '../../src/model';
-import { RUN_FILES } from '../../src/run-dir';
-import { NIN_VERSION } from '../../src/version';
+import { FORMAT_VERSION, saveCheckpoint } from '../../src/run/checkpoint/load';
+import { resolveConfig } from '../../src/config/config';
+import { buildNin } from '../../src/model/nin';
+import { RUN_FILES } from '../../src/run/run-dir';
+import { NIN_VERSION } from '../../src/sys/version';
 import { runNin } from './cli';
 
 export const SERVE_IMAGE_SIZE = 67;

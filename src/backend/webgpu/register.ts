@@ -1,7 +1,7 @@
 // Registers TF.js's `webgpu` backend on an adapter nin chose, owns the device it creates (errors,
 // loss, destruction at the end of a command), and turns GPU failures into errors that name the fix.
 import * as tf from '@tensorflow/tfjs';
-import { NinError } from '../../errors';
+import { NinError } from '../../sys/errors';
 import { adapterName, describeAdapter, noAdapterProblem, type AdapterReport } from './adapters';
 import { installNavigatorGpu, withoutNativeStderr } from './dawn';
 import { registerFilterGrad } from './kernels-conv';

@@ -2,9 +2,9 @@
 // loss and every gradient, as test/webgpu.test.ts and scripts/gpu-check.sh check them.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '..';
-import { buildNin, forward, NUM_CLASSES } from '../../model';
-import { mulberry32 } from '../../random';
-import { trainingLoss } from '../../step';
+import { buildNin, forward, NUM_CLASSES } from '../../model/nin';
+import { mulberry32 } from '../../sys/random';
+import { trainingLoss } from '../../train/step';
 import { trainableVariables } from '../../tfjs-internals';
 import { throwIfGpuFault } from './register';
 

@@ -1,0 +1,360 @@
+// The run directory <out>/<run>/ and everything in it: its layout, creating it whole, opening it again
+// for --resume, the one-writer lock, the logs and curves (written from memory after each epoch) and
+// the two checkpoints, saved through checkpoint.ts.
+//   config.json                   the resolved config (the recipe is frozen here)
+//   metrics.jsonl, metrics.csv    one row per completed epoch, rebuilt from last/'s history
+//   curves.svg                    the curves of those rows
+//   last/, best/                  checkpoints (see checkpoint.ts)
+//   report-best.json, ...         nin serve's cached report of a checkpoint (nin eval's results)
+//   .lock                         the pid of the process training the run, while it trains
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import {
+  type CheckpointMeta,
+  type EpochMetrics,
+  type NamedTensor,
+  loadCheckpoint,
+  type LoadedCheckpoint,
+  recoverCheckpoint,
+  saveCheckpoint,
+} from './checkpoint/load';
+import type { TrainConfig } from '../config/config';
+import { FieldChecker, readConfigFile, validateEpochMetrics } from '../config/check';
+import { MissingFileError, parseJson, readRegularFile } from '../sys/read-file';
+import { NinError, UsageError } from '../sys/errors';
+import { renderCurves } from '../report/curves';
+import { resumeCommand } from './resume-command';
+import { describeFsError, makeDirs, TEMPORARY_PATTERN, temporaryName, writeDurable, writeFileAtomic } from '../sys/safe-file';
+
+export const RUN_FILES = Object.freeze({
+  config: 'config.json',
+  metricsJsonl: 'metrics.jsonl',
+  metricsCsv: 'metrics.csv',
+  curves: 'curves.svg',
+  last: 'last',
+  best: 'best',
+  lock: '.lock',
+  reportBest: 'report-best.json',
+  reportLast: 'report-last.json',
+});
+
+/** The checkpoints of a run, by their directory names. */
+export const RUN_CHECKPOINTS = Object.freeze(['best', 'last'] as const);
+export type RunCheckpoint = (typeof RUN_CHECKPOINTS)[number];
+
+const CSV_HEADER = 'epoch,loss,trainAcc,testAcc,examplesPerSec,seconds';
+const RUN_NAME = /^[A-Za-z0-9._-]+$/;
+/** Longest --run: a file name holds 255 bytes, and the run is created under `.<name>.tmp-<pid>` first. */
+export const MAX_RUN_NAME = 200;
+
+/** State of an epoch cut short by a signal, so --resume continues mid-epoch with the same numbers. */
+export interface PartialEpoch {
+  batches: number;
+  lossSum: number;
+  correct: number;
+  examples: number;
+  trainSeconds: number;
+}
+
+/** What last/'s meta.json holds beyond a checkpoint's: the run's history so far and a cut-short epoch. */
+export interface RunMeta extends CheckpointMeta {
+  history: EpochMetrics[];
+  partial: PartialEpoch | null;
+  bestBy?: 'valAcc' | 'testAcc'; // the accuracy best/ is chosen on (absent: written before --val-split, testAcc)
+}
+
+/** Where a new run will go, checked before any work starts; created by `createRun` once the model is ready. */
+export interface RunPlan {
+  dir: string;
+  named: boolean; // the user chose the name with --run
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+/** Checks --out and --run and picks the run's directory; creates --out, nothing else. */
+export function planRun(out: string, run: string | undefined): RunPlan {
+  // The name first: a refused --run creates nothing, not even --out.
+  if (run !== undefined) {
+    if (!RUN_NAME.test(run) || run === '.' || run === '..')
+      throw new UsageError(`--run ${JSON.stringify(run)}: use letters, digits, '.', '_' and '-' only`);
+    if (run.length > MAX_RUN_NAME)
+      throw new UsageError(`--run is ${run.length} characters long; use at most ${MAX_RUN_NAME} (a file name holds 255)`);
+  }
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory())
+    throw new UsageError(`--out ${out} is a file; pass a directory for checkpoints`);
+  try {
+    makeDirs(out);
+    fs.accessSync(out, fs.constants.W_OK);
+  } catch {
+    throw new UsageError(`--out ${out} is not writable; pass a directory you can write to`);
+  }
+  if (run !== undefined) {
+    const dir = path.join(out, run);
+    if (fs.existsSync(dir))
+      throw new UsageError(`--run ${run}: ${dir} already exists; pick another name or continue it with ${resumeCommand(dir)}`);
+    return { dir, named: true };
+  }
+  return { dir: freeName(out, timestamp()), named: false };
+}
+
+/** `base`, else `base-2`, `base-3`, ...: the first name not taken in `out`. */
+function freeName(out: string, base: string): string {
+  for (let i = 1; ; i++) {
+    const dir = path.join(out, i === 1 ? base : `${base}-${i}`);
+    if (!fs.existsSync(dir)) return dir;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const MAX_LOCK_BYTES = 64; // a pid and a newline
+
+/**
+ * The pid a run's lock names; null when there is no lock or it names no pid (a crash before its
+ * write). A lock nin cannot have written (a FIFO, a directory, a link, a device, a huge file) is a
+ * one-line NinError: it is read without blocking, following no link, and never past 64 bytes.
+ */
+function lockOwner(lock: string): number | null {
+  let text: string;
+  try {
+    text = readRegularFile(lock, {
+      maxBytes: MAX_LOCK_BYTES,
+      what: 'a lock file',
+      noFollow: true,
+      fix: `nin train writes a pid there; remove it if no nin train is running on ${path.dirname(lock)}`,
+    }).toString('utf8');
+  } catch (err) {
+    if (err instanceof MissingFileError) return null;
+    throw err;
+  }
+  const pid = Number(text.trim());
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+}
+
+/** The pid of the process training the run now, or null: no lock, its process is gone, or the lock is no lock. */
+export function trainingPid(runDir: string): number | null {
+  let owner: number | null;
+  try {
+    owner = lockOwner(path.join(runDir, RUN_FILES.lock));
+  } catch {
+    return null;
+  }
+  return owner !== null && isAlive(owner) ? owner : null;
+}
+
+/**
+ * The runs in `out`, sorted by name: its directories holding a config.json, hidden ones (`--run
+ * .name`) included, without the temporary ones (a run being created is `.<name>.tmp-<pid>` until it
+ * is renamed into place).
+ */
+export function findRuns(out: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(out);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw describeFsError(err, `listing the runs in ${out}`, 'pass the --out directory nin train wrote to');
+  }
+  return names
+    .filter((name) => !TEMPORARY_PATTERN.test(name) && fs.existsSync(path.join(out, name, RUN_FILES.config)))
+    .sort()
+    .map((name) => path.join(out, name));
+}
+
+/**
+ * Takes the run's lock: a file holding our pid, linked into place so two processes can never both
+ * hold it. A lock whose process is gone (kill -9, a crash) is taken over.
+ */
+function acquireLock(runDir: string): void {
+  const lock = path.join(runDir, RUN_FILES.lock);
+  const tmp = temporaryName(lock);
+  try {
+    writeDurable(tmp, `${process.pid}\n`);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.linkSync(tmp, lock);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const owner = lockOwner(lock); // a lock that is no regular file is refused here, in one line
+      if (owner !== null && owner !== process.pid && isAlive(owner)) {
+        throw new NinError(
+          `${runDir} is being trained by process ${owner}; wait for it to finish or stop it (kill ${owner}), then ${resumeCommand(runDir)}`,
+        );
+      }
+      fs.rmSync(lock, { force: true }); // its process is gone
+    }
+    throw new NinError(`${runDir} is being taken over by another process; try again`);
+  } catch (err) {
+    throw describeFsError(err, `locking ${runDir}`, 'free some space, or pass a run directory you can write to');
+  } finally {
+    // Also after a failed write (a full disk): no `.lock.tmp-PID` is left behind.
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** The directory of a run being trained by this process: holds the lock until `close`. */
+export class RunDirectory {
+  private closed = false;
+  private readonly releaseOnExit = () => this.close();
+
+  constructor(
+    readonly dir: string,
+    readonly config: TrainConfig,
+  ) {
+    process.once('exit', this.releaseOnExit);
+  }
+
+  file(name: keyof typeof RUN_FILES): string {
+    return path.join(this.dir, RUN_FILES[name]);
+  }
+
+  /** The logs and curves are derived from last/'s history, so after any crash they match the checkpoint exactly. */
+  writeLogs(history: EpochMetrics[]): void {
+    writeFileAtomic(this.file('metricsJsonl'), history.map((m) => JSON.stringify(m) + '\n').join(''));
+    // A run with --val-split has its two columns on every row; one without has neither.
+    const validation = history.some((m) => m.valAcc !== undefined);
+    const header = validation ? `${CSV_HEADER},valLoss,valAcc` : CSV_HEADER;
+    writeFileAtomic(this.file('metricsCsv'), [header, ...history.map((m) => csvRow(m, validation))].join('\n') + '\n');
+  }
+
+  writeCurves(history: EpochMetrics[]): void {
+    writeFileAtomic(this.file('curves'), renderCurves([{ name: path.basename(this.dir), history }], { epochs: this.config.epochs }));
+  }
+
+  async saveLast(model: tf.LayersModel, meta: RunMeta, optimizerWeights: NamedTensor[]): Promise<void> {
+    await saveCheckpoint(this.file('last'), model, meta, { optimizerWeights });
+  }
+
+  async saveBest(model: tf.LayersModel, meta: RunMeta): Promise<void> {
+    await saveCheckpoint(this.file('best'), model, meta);
+  }
+
+  /** last/, or null when the run stopped inside its first epoch (it then starts again from its initialisation). */
+  async loadLast(): Promise<(LoadedCheckpoint & { meta: RunMeta }) | null> {
+    // Nothing at all there (not even a link or an empty directory, which loadCheckpoint refuses in one line).
+    if (!fs.lstatSync(this.file('last'), { throwIfNoEntry: false })) return null;
+    return (await loadCheckpoint(this.file('last'))) as LoadedCheckpoint & { meta: RunMeta };
+  }
+
+  /** Releases the lock (also on process exit). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    process.off('exit', this.releaseOnExit);
+    const lock = this.file('lock');
+    try {
+      if (lockOwner(lock) === process.pid) fs.rmSync(lock, { force: true });
+    } catch {
+      // Not our lock any more (someone replaced it): it is not ours to remove.
+    }
+  }
+}
+
+const MAX_LOG_BYTES = 16e6; // a 10000-epoch log is about 1.5 MB
+
+/** The per-epoch metrics of a run (its metrics.jsonl, or that file itself), each line checked. */
+export function readHistory(runDirOrFile: string): EpochMetrics[] {
+  const file = runDirOrFile.endsWith('.jsonl') ? runDirOrFile : path.join(runDirOrFile, RUN_FILES.metricsJsonl);
+  if (!fs.existsSync(runDirOrFile)) throw new NinError(`${runDirOrFile} does not exist; pass a run directory written by nin train`);
+  const fix = 'nin train rewrites it from last/ on --resume';
+  const text = readRegularFile(file, {
+    maxBytes: MAX_LOG_BYTES,
+    fix,
+    what: 'a training log',
+    missing: `${file} is missing; pass a run directory written by nin train (it holds metrics.jsonl)`,
+  }).toString('utf8');
+  const history: EpochMetrics[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    const m = parseJson(line, `${file}:${i + 1}`, fix, 'is not JSON (corrupt log)');
+    const c = new FieldChecker(`${file}:${i + 1}`, fix);
+    const metrics = validateEpochMetrics(m, c, '');
+    if (metrics.epoch !== history.length + 1) c.fail('epoch', metrics.epoch, `${history.length + 1} (one row per epoch, in order)`);
+    history.push(metrics);
+  });
+  return history;
+}
+
+/**
+ * The planned epoch count from the run's config.json, so a run in progress keeps d2l's fixed x
+ * range; undefined without one (a copied metrics.jsonl alone still plots). A config.json that is
+ * there is checked as --resume checks it.
+ */
+export function plannedEpochs(runDir: string): number | undefined {
+  const file = path.join(runDir, RUN_FILES.config);
+  if (!fs.existsSync(file)) return undefined;
+  return readConfigFile(file, 'restore it from a copy, or plot the metrics.jsonl file itself').epochs;
+}
+
+function csvRow(m: EpochMetrics, validation: boolean): string {
+  const row = [m.epoch, m.loss, m.trainAcc, m.testAcc, m.examplesPerSec, m.seconds];
+  return (validation ? [...row, m.valLoss ?? '', m.valAcc ?? ''] : row).join(',');
+}
+
+/**
+ * Creates the run directory whole, locked, config.json inside, by renaming a temporary one: a crash
+ * leaves no run or a run --resume can continue (from scratch while it has no last/ yet). A default
+ * name another process took meanwhile moves on to the next free one.
+ */
+export function createRun(plan: RunPlan, config: TrainConfig, log: (line: string) => void): RunDirectory {
+  let dir = plan.dir;
+  const tmp = temporaryName(dir);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  try {
+    fs.mkdirSync(tmp);
+    writeFileAtomic(path.join(tmp, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+    writeDurable(path.join(tmp, RUN_FILES.lock), `${process.pid}\n`);
+    for (;;) {
+      try {
+        fs.renameSync(tmp, dir);
+        break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        if (plan.named) throw new UsageError(`--run ${path.basename(dir)}: ${dir} was just created by another process; pick another name`);
+        const next = freeName(path.dirname(dir), path.basename(plan.dir));
+        log(`run name ${path.basename(dir)} was just taken by another run; using ${path.basename(next)}`);
+        dir = next;
+      }
+    }
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw describeFsError(err, `creating ${dir}`, 'choose a writable --out');
+  }
+  return new RunDirectory(dir, config);
+}
+
+/**
+ * Opens a run for --resume: takes its lock, finishes or undoes a checkpoint swap a crash cut short,
+ * and removes leftovers of killed saves.
+ */
+export function openRun(dir: string): RunDirectory {
+  const configFile = path.join(dir, RUN_FILES.config);
+  if (!fs.existsSync(configFile)) throw new UsageError(`--resume ${dir} is not a nin run directory (no config.json); pass <out>/<run>`);
+  const config = readConfigFile(configFile);
+  acquireLock(dir);
+  const run = new RunDirectory(dir, config);
+  try {
+    recoverCheckpoint(run.file('last'));
+    recoverCheckpoint(run.file('best'));
+    // Leftovers of a killed save (.last.tmp-PID, .metrics.jsonl.tmp-PID); we hold the lock, so no one else writes here.
+    for (const f of fs.readdirSync(dir)) if (TEMPORARY_PATTERN.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  } catch (err) {
+    run.close();
+    throw describeFsError(err, `opening ${dir}`, 'pass a run directory you can write to');
+  }
+  return run;
+}

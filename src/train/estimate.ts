@@ -1,0 +1,165 @@
+// How long a run takes on this machine, said before its first batch. A warm-up times a training step of a
+// few images at the run's image size, on its backend and in its precision, on a throwaway NiN: one step
+// to create the kernels, primitives or shaders, one timed. Per image, a batch of 8 and one of 128 train
+// at about the same speed on a CPU (within the noise of a shared machine, measured at 96 and 224px), so
+// the warm-up costs about a tenth of one of the run's batches, and a run of two batches does not take
+// noticeably longer. For a run of ten minutes or more, each faster route the run does not already take
+// is timed the same way, so its factor is this machine's: bf16 (--precision auto) on a CPU with
+// AVX512-BF16 or AMX, 96px (--image-size 96, about a fifth of 224px's work) and --recipe best (96px,
+// better accuracy in 10 epochs). The progress line's ETA refines the estimate once the run's own batches
+// are timed.
+//
+// The pure-JS cpu backend takes minutes for one step at 67px and hours at 224px, so its warm-up is one
+// image at 67px, scaled by the convolutions' arithmetic to the run's size (its kernels are plain loops:
+// time follows the arithmetic), and only for a run that is not itself about that short.
+import * as tf from '@tensorflow/tfjs';
+import type { BackendInfo } from '../backend';
+import { onednnStatus, requireAddon, setOnednnConvPrecision } from '../backend/onednn/addon';
+import { convFlopsPerImage } from '../machine/bench';
+import type { TrainConfig } from '../config/config';
+import { MIN_IMAGE_SIZE, buildNin } from '../model/nin';
+import { mulberry32 } from '../sys/random';
+import { deferredStep, hostImageSize, makeTrainer } from './step';
+
+/** Below this estimate, the faster routes are not worth their warm-up or a line. */
+const ROUTES_FROM_SECONDS = 600;
+/** Images in a warm-up step: the run's batch when smaller. */
+const WARMUP_BATCH = 8;
+/** The cpu backend's warm-up (one 67px image) is left out of runs smaller than this many such images. */
+const CPU_WARMUP_FROM_IMAGES = 50;
+/** How much faster the onednn backend trains than the pure-JS one: 130 vs 0.06 images/s at 67px, batch 16 vs 4, here (2 cores). */
+const ONEDNN_OVER_CPU = 2000;
+/** A test batch runs forward only: about a third of a training step (as progress.ts counts it). */
+const TEST_BATCH_SHARE = 1 / 3;
+
+/** What is left of a run. */
+export interface RunWork {
+  trainSteps: number; // training batches still to run
+  testBatches: number; // test (and validation) batches still to run, over all remaining epochs
+  trainImages: number; // images those training batches hold
+}
+
+/** "~40 s", "~12 min", "~3.4 h", "~9 days", "~8.3 years" (the pure-JS backend at 224px). */
+export function aboutDuration(seconds: number): string {
+  if (seconds < 90) return `~${Math.max(1, Math.round(seconds))} s`;
+  if (seconds < 90 * 60) return `~${Math.round(seconds / 60)} min`;
+  if (seconds < 48 * 3600) return `~${(seconds / 3600).toFixed(1)} h`;
+  if (seconds < 730 * 86400) return `~${Math.round(seconds / 86400)} days`;
+  return `~${(seconds / (365 * 86400)).toFixed(1)} years`;
+}
+
+/** Seconds per image of a training step of `batchSize` images at `imageSize` on a throwaway NiN, after a step that sets up. */
+async function secondsPerImage(imageSize: number, batchSize: number): Promise<number> {
+  const model = buildNin({ imageSize, seed: 0 });
+  const trainer = makeTrainer(model, tf.train.sgd(0.01));
+  const inputSize = hostImageSize(imageSize);
+  const random = mulberry32(0);
+  const x = new Float32Array(batchSize * inputSize * inputSize).map(() => random());
+  const labels = new Int32Array(batchSize).map(() => Math.floor(random() * 10));
+  const step = async (i: number) => {
+    const options = { imageSize, inputSize, labelSmoothing: 0, weightDecay: 0, dropoutSeed: i };
+    const metrics = deferredStep(trainer, x, labels, batchSize, options);
+    await metrics.data(); // a GPU's step has finished only when its result is read
+    metrics.dispose();
+  };
+  try {
+    await step(0);
+    const started = process.hrtime.bigint();
+    await step(1);
+    return Number(process.hrtime.bigint() - started) / 1e9 / batchSize;
+  } finally {
+    model.dispose();
+    trainer.optimizer.dispose();
+  }
+}
+
+function trainingFlops(imageSize: number): number {
+  const model = buildNin({ imageSize, seed: 0 });
+  try {
+    return convFlopsPerImage(model).training;
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * The estimate line for what is left of a run, or null for a tiny run on the cpu backend. `guard` runs
+ * each timed step (signals.ts: a long step stays stoppable).
+ */
+export async function estimateRun(
+  config: TrainConfig,
+  backend: BackendInfo,
+  work: RunWork,
+  guard: <T>(step: () => Promise<T>) => Promise<T>,
+): Promise<string | null> {
+  if (backend.name === 'cpu') return estimateCpu(config, work, guard);
+  const batch = Math.min(config.batchSize, WARMUP_BATCH);
+  const perImage = await guard(() => secondsPerImage(config.imageSize, batch));
+  const perStep = perImage * config.batchSize;
+  const total = perStep * (work.trainSteps + TEST_BATCH_SHARE * work.testBatches);
+  const line = `estimate: ${aboutDuration(total)} here (${perStep < 10 ? perStep.toFixed(2) : Math.round(perStep)} s a batch of ${config.batchSize})`;
+  if (total < ROUTES_FROM_SECONDS) return line;
+  const routes = await fasterRoutes(config, backend, perImage, batch, guard);
+  return routes.length ? `${line}; faster here: ${routes.join(', ')}` : line;
+}
+
+/** Each faster route the run does not take yet, with its factor timed on this machine. */
+async function fasterRoutes(
+  config: TrainConfig,
+  backend: BackendInfo,
+  perImage: number,
+  batch: number,
+  guard: <T>(step: () => Promise<T>) => Promise<T>,
+): Promise<string[]> {
+  const routes: string[] = [];
+  const factor = (seconds: number) => `${(perImage / seconds).toFixed(1)}x`;
+  const onednn = backend.name === 'onednn';
+  try {
+    if (onednn && backend.precision === 'fp32' && onednnStatus().nativeBf16) {
+      setOnednnConvPrecision('bf16');
+      try {
+        routes.push(`--precision auto ${factor(await guard(() => secondsPerImage(config.imageSize, batch)))}`);
+      } finally {
+        setOnednnConvPrecision(backend.precision);
+      }
+    }
+    if (config.imageSize > 96) {
+      const small = factor(await guard(() => secondsPerImage(96, batch)));
+      routes.push(`--image-size 96 ${small}`);
+      // --recipe best is 96px too; suggested unless the run already starts as it does.
+      if (config.kernelInit !== 'he' || config.classBias === null)
+        routes.push(`--recipe best ${small} (96px, ~0.92 test acc in 10 epochs)`);
+    }
+  } finally {
+    // The throwaway steps' primitives (bf16 ones among them) are not the run's: their memory goes back.
+    if (onednn) requireAddon().clearCache();
+  }
+  return routes;
+}
+
+/** The pure-JS backend: one 67px image timed, scaled to the run by the convolutions' arithmetic. */
+async function estimateCpu(config: TrainConfig, work: RunWork, guard: <T>(step: () => Promise<T>) => Promise<T>): Promise<string | null> {
+  const perImageFlops = trainingFlops(config.imageSize);
+  const warmupFlops = trainingFlops(MIN_IMAGE_SIZE);
+  const runFlops = perImageFlops * (work.trainImages + TEST_BATCH_SHARE * work.testBatches * config.batchSize);
+  if (runFlops < CPU_WARMUP_FROM_IMAGES * warmupFlops) return null;
+  const model = buildNin({ imageSize: MIN_IMAGE_SIZE, seed: 0 });
+  const trainer = makeTrainer(model, tf.train.sgd(0.01));
+  const x = new Float32Array(MIN_IMAGE_SIZE * MIN_IMAGE_SIZE).fill(0.5);
+  let seconds: number;
+  try {
+    const started = process.hrtime.bigint();
+    await guard(async () => {
+      const options = { imageSize: MIN_IMAGE_SIZE, labelSmoothing: 0, weightDecay: 0, dropoutSeed: 0 };
+      deferredStep(trainer, x, new Int32Array(1), 1, options).dispose();
+    });
+    seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  } finally {
+    model.dispose();
+    trainer.optimizer.dispose();
+  }
+  const imagesPerSec = warmupFlops / perImageFlops / seconds;
+  const total = runFlops / perImageFlops / imagesPerSec;
+  const fix = onednnStatus().available ? '--backend onednn is' : 'the onednn backend (apt-get install libdnnl-dev, then npm rebuild) is';
+  return `estimate: ${aboutDuration(total)} here: the cpu backend's pure-JS kernels train ~${imagesPerSec.toPrecision(2)} images/s at ${config.imageSize}px; ${fix} ~${ONEDNN_OVER_CPU.toLocaleString('en-US')}x faster`;
+}
