@@ -27,7 +27,7 @@ import { buildNin, forward, NUM_CLASSES } from '../src/model/nin';
 import { hostImageSize, makeTrainer, trainingLoss, trainStep } from '../src/train/step';
 import { scoreSplit, type SplitScore } from '../src/report/eval';
 import { fixtureSplit } from './helpers/idx';
-import { trainableVariables } from '../src/tfjs-internals';
+import { trainableVariables } from '../src/sys/tfjs-internals';
 
 const IMAGE_SIZE = 67; // the smallest NiN accepts
 const KERNEL_TOLERANCE = 1e-4; // relative to the largest magnitude of the expected output

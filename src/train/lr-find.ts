@@ -13,7 +13,7 @@ import { checkOutputFile, type FileFormat } from '../sys/output-path';
 import { fontFile, svgToPng } from '../report/plot';
 import { makeDirs, writeFileAtomic } from '../sys/safe-file';
 import { diverged, makeOptimizer, makeTrainer, trainStep } from './step';
-import { setLearningRate } from '../tfjs-internals';
+import { setLearningRate } from '../sys/tfjs-internals';
 import type { StopSignal } from '../sys/errors';
 import { ELAPSED, LongSteps } from './long-steps';
 import { NO_STOP, type Stop, takeOverSignals } from '../sys/signals';

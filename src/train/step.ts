@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { forward, NUM_CLASSES } from '../model/nin';
 import { deriveSeed } from '../sys/random';
-import { sgdInternals, trainableVariables } from '../tfjs-internals';
+import { sgdInternals, trainableVariables } from '../sys/tfjs-internals';
 import { SGD_UPDATE, type SgdUpdateAttrs } from '../backend/onednn/kernels-update';
 import type { OptimizerName } from '../config/config';
 import { IMAGE_SIZE_RAW } from '../data/fashion-mnist';

@@ -32,7 +32,7 @@ import { TensorBoardWriter } from '../run/tensorboard';
 import { checkOutputDir } from '../sys/output-path';
 import { DeferredReads } from './deferred-reads';
 import { deferredStep, diverged, hostImageSize, makeOptimizer, makeTrainer, type Trainer } from './step';
-import { restoreOptimizerState, setLearningRate } from '../tfjs-internals';
+import { restoreOptimizerState, setLearningRate } from '../sys/tfjs-internals';
 import { NIN_VERSION } from '../sys/version';
 
 export interface TrainOptions {

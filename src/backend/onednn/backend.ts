@@ -2,7 +2,7 @@
 // native kernels' outputs come from a buffer pool; and what a native kernel needs from it (arrays in and out).
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { cpuBackendValues } from '../../tfjs-internals';
+import { cpuBackendValues } from '../../sys/tfjs-internals';
 import type { Addon } from './addon';
 import { BufferPool } from './pool';
 

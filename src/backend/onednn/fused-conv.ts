@@ -4,7 +4,7 @@
 // instead: one native convolution with bias and ReLU, and a backward that takes the bias gradient from
 // oneDNN's weight gradient. Same math as TF.js's own fused gradient (dy * step(y), bias gradient = its sum).
 import * as tf from '@tensorflow/tfjs';
-import { isRecordingGradients, replaceFusedConv2d } from '../../tfjs-internals';
+import { isRecordingGradients, replaceFusedConv2d } from '../../sys/tfjs-internals';
 import { DY_TOKEN_ATTR, FILTER_BIAS_GRAD, isNhwc, isOne, takeDyToken } from './kernels-conv';
 import { RELU_GRAD } from './kernels-elementwise';
 

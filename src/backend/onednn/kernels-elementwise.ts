@@ -2,7 +2,7 @@
 // uses), Sum and Mean over leading or trailing axes, and ReLU's gradient as one kernel (RELU_GRAD).
 import * as tf from '@tensorflow/tfjs';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { cpuBackendValues, replaceGradient } from '../../tfjs-internals';
+import { cpuBackendValues, replaceGradient } from '../../sys/tfjs-internals';
 import type { Addon } from './addon';
 import { floats, KernelArgs, NativeKernel, output } from './backend';
 

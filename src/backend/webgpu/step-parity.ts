@@ -5,7 +5,7 @@ import { initBackend } from '..';
 import { buildNin, forward, NUM_CLASSES } from '../../model/nin';
 import { mulberry32 } from '../../sys/random';
 import { trainingLoss } from '../../train/step';
-import { trainableVariables } from '../../tfjs-internals';
+import { trainableVariables } from '../../sys/tfjs-internals';
 import { throwIfGpuFault } from './register';
 
 export interface LossAndGrads {
