@@ -1,0 +1,916 @@
+// Each kernel the onednn backend replaces, against the pure-JS 'cpu' kernel it replaces, on random inputs:
+// strides 1/2/4, valid/same/explicit padding, kernels 1/3/5/11, batches of 1 and more, non-square images.
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import * as os from 'node:os';
+import {
+  OnednnConvLayouts,
+  onednnConvLayouts,
+  onednnKernelCalls,
+  onednnStatus,
+  onednnThreads,
+  registerOnednnBackend,
+  setOnednnConvLayouts,
+  setOnednnThreads,
+} from '../../src/backend/onednn';
+import { ConvShape, PoolShape, requireAddon } from '../../src/backend/onednn/addon';
+
+const TOLERANCE = 1e-4;
+
+interface Input {
+  shape: number[];
+  values: Float32Array;
+}
+
+/** Deterministic values in [-1, 1) (or [0, 1) after ReLU-like clamping when `relu`), from a small LCG. */
+function random(shape: number[], seed: number, relu = false): Input {
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < values.length; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    const v = state / 2 ** 31 - 1;
+    values[i] = relu ? Math.max(0, v) : v;
+  }
+  return { shape, values };
+}
+
+interface Output {
+  shape: number[];
+  values: Float32Array;
+}
+
+/** Runs fn on fresh copies of the inputs on one backend, returns its output's shape and values. */
+async function runOn(backend: string, inputs: Input[], fn: (...t: tf.Tensor[]) => tf.Tensor): Promise<Output> {
+  await tf.setBackend(backend);
+  const tensors = inputs.map((i) => tf.tensor(i.values.slice(), i.shape));
+  const out = fn(...tensors);
+  const result = { shape: out.shape.slice(), values: Float32Array.from(out.dataSync()) };
+  tf.dispose([out, ...tensors]);
+  return result;
+}
+
+/** max |a - b| / max |b|: robust for sums of hundreds of terms, where single small entries carry large relative error. */
+function relativeError(actual: Float32Array, expected: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return diff / Math.max(scale, 1e-30);
+}
+
+/** Same op on 'cpu' and 'onednn': same shape, values within TOLERANCE, and `kernel` ran natively on onednn. */
+async function check(kernel: string, inputs: Input[], fn: (...t: tf.Tensor[]) => tf.Tensor): Promise<void> {
+  const expected = await runOn('cpu', inputs, fn);
+  const before = onednnKernelCalls()[kernel];
+  assert.ok(before, `${kernel} is not a replaced kernel`);
+  const actual = await runOn('onednn', inputs, fn);
+  const after = onednnKernelCalls()[kernel];
+  assert.ok(after.native > before.native, `${kernel} did not run natively`);
+  assert.equal(after.fallback, before.fallback, `${kernel} fell back to JS`);
+  assert.deepEqual(actual.shape, expected.shape);
+  for (const v of actual.values) assert.ok(!Number.isNaN(v), `${kernel} produced NaN`);
+  const error = relativeError(actual.values, expected.values);
+  assert.ok(error <= TOLERANCE, `${kernel}: relative error ${error}`);
+}
+
+type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
+
+interface ConvCase {
+  x: [number, number, number, number]; // NHWC
+  kernel: [number, number];
+  outChannels: number;
+  strides: number;
+  pad: Pad;
+  dilations?: number;
+}
+
+const CONV_CASES: ConvCase[] = [
+  { x: [1, 9, 7, 3], kernel: [1, 1], outChannels: 4, strides: 1, pad: 'valid' },
+  { x: [2, 23, 19, 3], kernel: [3, 3], outChannels: 8, strides: 2, pad: 'same' },
+  { x: [3, 30, 26, 4], kernel: [5, 5], outChannels: 6, strides: 1, pad: 'same' },
+  { x: [2, 67, 53, 1], kernel: [11, 11], outChannels: 16, strides: 4, pad: 'valid' },
+  { x: [2, 45, 38, 2], kernel: [11, 11], outChannels: 5, strides: 4, pad: 'same' },
+  {
+    x: [2, 15, 12, 5],
+    kernel: [3, 3],
+    outChannels: 7,
+    strides: 1,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
+  { x: [1, 20, 21, 8], kernel: [3, 5], outChannels: 9, strides: 4, pad: 'same' },
+  { x: [2, 14, 11, 6], kernel: [3, 3], outChannels: 10, strides: 2, pad: 1 },
+  { x: [1, 16, 13, 3], kernel: [3, 3], outChannels: 4, strides: 1, pad: 'same', dilations: 2 },
+  { x: [4, 6, 6, 96], kernel: [1, 1], outChannels: 96, strides: 1, pad: 'valid' },
+  { x: [3, 10, 9, 24], kernel: [5, 5], outChannels: 32, strides: 1, pad: 'same' },
+  { x: [2, 7, 7, 40], kernel: [3, 3], outChannels: 48, strides: 2, pad: 'valid' },
+];
+
+function describeConv(c: ConvCase): string {
+  const pad = Array.isArray(c.pad) ? JSON.stringify(c.pad) : c.pad;
+  return (
+    `x ${c.x.join('x')} kernel ${c.kernel.join('x')} -> ${c.outChannels}, stride ${c.strides}, pad ${pad}` +
+    (c.dilations ? `, dilation ${c.dilations}` : '')
+  );
+}
+
+function convInputs(c: ConvCase, seed: number): { x: Input; filter: Input; bias: Input; dy: Input } {
+  const filterShape = [c.kernel[0], c.kernel[1], c.x[3], c.outChannels];
+  const info = tf.backend_util.computeConv2DInfo(
+    c.x,
+    filterShape as [number, number, number, number],
+    c.strides,
+    c.dilations ?? 1,
+    c.pad as 'same',
+    undefined,
+    false,
+    'channelsLast',
+  );
+  return {
+    x: random(c.x, seed),
+    filter: random(filterShape, seed + 1),
+    bias: random([c.outChannels], seed + 2),
+    dy: random(info.outShape, seed + 3),
+  };
+}
+
+function convCases(layouts: OnednnConvLayouts): void {
+  before(() => setOnednnConvLayouts(layouts));
+
+  CONV_CASES.forEach((c, i) => {
+    describe(describeConv(c), () => {
+      const { x, filter, bias, dy } = convInputs(c, 100 + 10 * i);
+      const dilations = c.dilations ?? 1;
+      test('Conv2D', () =>
+        check('Conv2D', [x, filter], (xt, ft) => tf.conv2d(xt as tf.Tensor4D, ft as tf.Tensor4D, c.strides, c.pad, 'NHWC', dilations)));
+      test('FusedConv2D with bias and relu', () =>
+        check('FusedConv2D', [x, filter, bias], (xt, ft, bt) =>
+          tf.fused.conv2d({
+            x: xt as tf.Tensor4D,
+            filter: ft as tf.Tensor4D,
+            bias: bt,
+            strides: c.strides,
+            pad: c.pad,
+            dilations,
+            activation: 'relu',
+          }),
+        ));
+      test('FusedConv2D with bias, linear', () =>
+        check('FusedConv2D', [x, filter, bias], (xt, ft, bt) =>
+          tf.fused.conv2d({
+            x: xt as tf.Tensor4D,
+            filter: ft as tf.Tensor4D,
+            bias: bt,
+            strides: c.strides,
+            pad: c.pad,
+            dilations,
+            activation: 'linear',
+          }),
+        ));
+      test('FusedConv2D relu without bias', () =>
+        check('FusedConv2D', [x, filter], (xt, ft) =>
+          tf.fused.conv2d({
+            x: xt as tf.Tensor4D,
+            filter: ft as tf.Tensor4D,
+            strides: c.strides,
+            pad: c.pad,
+            dilations,
+            activation: 'relu',
+          }),
+        ));
+      if (dilations !== 1) return; // TF.js's conv gradients only exist without dilation
+      test('fused conv + bias + relu under a gradient tape (NinFusedConv2D): value and gradients', async () => {
+        const fused = (xt: tf.Tensor, ft: tf.Tensor, bt: tf.Tensor) =>
+          tf.fused.conv2d({
+            x: xt as tf.Tensor4D,
+            filter: ft as tf.Tensor4D,
+            bias: bt,
+            strides: c.strides,
+            pad: c.pad,
+            activation: 'relu',
+          });
+        const r = random(
+          tf.backend_util.computeConv2DInfo(
+            c.x,
+            filter.shape as [number, number, number, number],
+            c.strides,
+            1,
+            c.pad as 'same',
+            undefined,
+            false,
+            'channelsLast',
+          ).outShape,
+          7,
+        );
+        for (const which of [0, 1, 2, 3]) {
+          // which 0: the tape's forward value; 1-3: gradients of sum(y * r) for x, filter, bias.
+          await check(which === 0 ? 'NinFusedConv2D' : 'NinConv2DBackpropFilterBias', [x, filter, bias, r], (xt, ft, bt, rt) => {
+            const f = (p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt));
+            if (which === 0) {
+              let y: tf.Tensor | undefined;
+              tf.grads((p: tf.Tensor) => {
+                y = tf.keep(fused(p, ft, bt));
+                return tf.sum(y);
+              })([xt]);
+              return y!;
+            }
+            return tf.grads(f)([xt, ft, bt])[which - 1];
+          });
+        }
+      });
+      test('Conv2DBackpropInput', () =>
+        check(
+          'Conv2DBackpropInput',
+          [dy, filter],
+          (dyt, ft) =>
+            tf.engine().runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft }, {
+              inputShape: c.x,
+              strides: c.strides,
+              pad: c.pad,
+              dataFormat: 'NHWC',
+            } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        ));
+      test('Conv2DBackpropFilter', () =>
+        check(
+          'Conv2DBackpropFilter',
+          [x, dy],
+          (xt, dyt) =>
+            tf.engine().runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, {
+              filterShape: filter.shape,
+              strides: c.strides,
+              pad: c.pad,
+              dataFormat: 'NHWC',
+            } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        ));
+    });
+  });
+}
+
+interface PoolCase {
+  x: [number, number, number, number];
+  size: [number, number];
+  strides: number;
+  pad: 'valid' | 'same';
+}
+
+const POOL_CASES: PoolCase[] = [
+  { x: [2, 22, 22, 96], size: [3, 3], strides: 2, pad: 'valid' },
+  { x: [1, 13, 10, 5], size: [3, 3], strides: 2, pad: 'same' },
+  { x: [3, 9, 11, 70], size: [2, 3], strides: 1, pad: 'same' },
+  { x: [2, 5, 5, 10], size: [5, 5], strides: 5, pad: 'valid' },
+  { x: [2, 17, 15, 4], size: [5, 5], strides: 4, pad: 'same' },
+  { x: [1, 8, 8, 3], size: [1, 1], strides: 1, pad: 'valid' },
+];
+
+before(() => {
+  // Fail, not skip: CI builds the addon, so a missing one is a broken build.
+  const status = onednnStatus();
+  assert.ok(status.available, status.reason);
+  registerOnednnBackend();
+});
+
+after(async () => {
+  setOnednnConvLayouts('auto');
+  await tf.setBackend('cpu');
+});
+
+describe('convolutions in plain nhwc/hwio layouts', () => convCases('plain'));
+describe('convolutions with blocked weights', () => convCases('blocked-weights'));
+describe('convolutions with blocked weights and activations', () => convCases('blocked'));
+describe('convolutions with layouts chosen per shape (the default)', () => convCases('auto'));
+
+describe('pooling', () => {
+  POOL_CASES.forEach((c, i) => {
+    describe(`x ${c.x.join('x')} window ${c.size.join('x')} stride ${c.strides} pad ${c.pad}`, () => {
+      const x = random(c.x, 500 + i);
+      // After ReLU many window entries tie at 0: the gradient must go to the same (first) maximum as in TF.js.
+      const xRelu = random(c.x, 600 + i, true);
+      const info = tf.backend_util.computePool2DInfo(c.x, c.size, c.strides, 1, c.pad);
+      const dy = random(info.outShape, 700 + i);
+      const attrs = { filterSize: c.size, strides: c.strides, pad: c.pad } as unknown as tf.NamedAttrMap;
+      test('MaxPool', () => check('MaxPool', [x], (xt) => tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad)));
+      test('AvgPool', () => check('AvgPool', [x], (xt) => tf.avgPool(xt as tf.Tensor4D, c.size, c.strides, c.pad)));
+      for (const [name, input] of [
+        ['random', x],
+        ['relu ties', xRelu],
+      ] as const) {
+        test(`MaxPoolGrad (${name})`, () =>
+          check('MaxPoolGrad', [dy, input], (dyt, xt) => {
+            const y = tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad);
+            return tf.engine().runKernel('MaxPoolGrad', { dy: dyt, input: xt, output: y }, attrs) as tf.Tensor;
+          }));
+      }
+      test('AvgPoolGrad', () =>
+        check('AvgPoolGrad', [dy, x], (dyt, xt) => tf.engine().runKernel('AvgPoolGrad', { dy: dyt, input: xt }, attrs) as tf.Tensor));
+    });
+  });
+});
+
+describe('elementwise', () => {
+  const big = [3, 21, 17, 40]; // large enough for the threaded paths
+  const a = random(big, 801);
+  const b = random(big, 802);
+  const scalar = random([], 803);
+  const row = random([40], 804);
+  const row3 = random([1, 1, 40], 805);
+  test('Relu', () => check('Relu', [a], (t) => tf.relu(t)));
+  test('Relu on a small tensor', () => check('Relu', [random([7], 806)], (t) => tf.relu(t)));
+  test('Step', () => check('Step', [a], (t) => tf.step(t)));
+  test('Step with alpha', () => check('Step', [a], (t) => tf.step(t, 0.25)));
+  test('Sqrt', () => check('Sqrt', [a], (t) => tf.sqrt(tf.abs(t))));
+  test('Square', () => check('Square', [a], (t) => tf.square(t)));
+  const ops: [string, (p: tf.Tensor, q: tf.Tensor) => tf.Tensor][] = [
+    ['Add', tf.add],
+    ['Sub', tf.sub],
+    ['Multiply', tf.mul],
+    ['RealDiv', tf.div],
+  ];
+  for (const [kernel, op] of ops) {
+    test(`${kernel} same shape`, () => check(kernel, [a, b], op));
+    test(`${kernel} scalar first`, () => check(kernel, [scalar, b], op));
+    test(`${kernel} scalar second`, () => check(kernel, [a, scalar], op));
+    test(`${kernel} row over the last axis`, () => check(kernel, [a, row], op));
+    test(`${kernel} [1,1,C] row first`, () => check(kernel, [row3, b], op));
+  }
+  test('Multiply with a [1, C] x [N, 1] broadcast falls back to JS and agrees', async () => {
+    const p = random([5, 1], 810);
+    const q = random([1, 6], 811);
+    const expected = await runOn('cpu', [p, q], tf.mul);
+    const actual = await runOn('onednn', [p, q], tf.mul);
+    assert.deepEqual(actual.shape, expected.shape);
+    assert.ok(relativeError(actual.values, expected.values) <= TOLERANCE);
+  });
+});
+
+describe('reductions', () => {
+  const x = random([4, 13, 11, 96], 900);
+  test('Sum over [0, 1, 2] (bias gradient)', () => check('Sum', [x], (t) => tf.sum(t, [0, 1, 2])));
+  test('Sum over [0] keepDims', () => check('Sum', [x], (t) => tf.sum(t, 0, true)));
+  test('Sum over the last axis', () => check('Sum', [x], (t) => tf.sum(t, -1)));
+  test('Sum over [2, 3]', () => check('Sum', [x], (t) => tf.sum(t, [3, 2])));
+  test('Sum over everything', () => check('Sum', [x], (t) => tf.sum(t)));
+  test('Mean over leading and trailing axes', async () => {
+    await check('Mean', [x], (t) => tf.mean(t, 0));
+    await check('Mean', [x], (t) => tf.mean(t, -1, true));
+  });
+});
+
+test('status names the oneDNN version; registering twice is harmless', () => {
+  assert.match(onednnStatus().version ?? '', /^\d+\.\d+\.\d+$/);
+  registerOnednnBackend();
+  assert.ok(tf.findBackendFactory('onednn') != null);
+});
+
+test('threads: all cores the process may use by default, settable, positive integers only', () => {
+  const initial = onednnThreads();
+  // OpenMP counts the cores in the affinity mask (taskset, container CPU sets), as availableParallelism does.
+  if (process.env.OMP_NUM_THREADS === undefined) assert.equal(initial, os.availableParallelism());
+  setOnednnThreads(1);
+  assert.equal(onednnThreads(), 1);
+  assert.throws(() => setOnednnThreads(0), /positive integer/);
+  assert.throws(() => setOnednnThreads(1.5), /positive integer/);
+  setOnednnThreads(initial);
+  assert.equal(onednnThreads(), initial);
+});
+
+test('conv layouts switch, and reject unknown names', () => {
+  assert.equal(onednnConvLayouts(), 'auto');
+  for (const layouts of ['plain', 'blocked', 'blocked-weights', 'auto'] as const) {
+    setOnednnConvLayouts(layouts);
+    assert.equal(onednnConvLayouts(), layouts);
+  }
+  assert.throws(() => setOnednnConvLayouts('nchw' as OnednnConvLayouts), /conv layouts must be one of/);
+});
+
+describe('output buffer reuse', () => {
+  const big = random([64, 32, 32], 950); // above the pool's minimum size
+
+  test('arrays read with dataSync() stay intact after their tensor is disposed and its buffer reused', async () => {
+    await tf.setBackend('onednn');
+    const x = tf.tensor(big.values, big.shape);
+    const y = tf.relu(x);
+    const read = y.dataSync();
+    const expected = Float32Array.from(read);
+    y.dispose();
+    const z = tf.step(x); // takes the buffer y gave back
+    assert.deepEqual(read, expected);
+    tf.dispose([x, z]);
+  });
+
+  test('a JS kernel returning a view of a pooled buffer (Slice) keeps that buffer from being reused', async () => {
+    await tf.setBackend('onednn');
+    const x = tf.tensor(big.values, big.shape);
+    const y = tf.relu(x);
+    const slice = tf.slice(y, [3], [2]); // contiguous: TF.js returns a subarray view
+    const expected = Float32Array.from(slice.dataSync());
+    y.dispose();
+    const others = [tf.step(x), tf.neg(x), tf.relu(tf.neg(x))];
+    assert.deepEqual(slice.dataSync(), expected);
+    tf.dispose([x, slice, ...others]);
+  });
+});
+
+describe('fused ReLU gradient', () => {
+  const x = random([3, 21, 17, 40], 990);
+  x.values[5] = NaN;
+  x.values[6] = 0;
+  const dy = random([3, 21, 17, 40], 991);
+  const gradOfRelu = (xt: tf.Tensor, dyt: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.relu(t))(xt, dyt);
+
+  test('tf.grad of relu runs NinReluGrad natively and matches dy * step(x) on cpu, NaN included', async () => {
+    const expected = await runOn('cpu', [x, dy], gradOfRelu);
+    const before = onednnKernelCalls().NinReluGrad.native;
+    const actual = await runOn('onednn', [x, dy], gradOfRelu);
+    assert.ok(onednnKernelCalls().NinReluGrad.native > before, 'NinReluGrad did not run');
+    assert.deepEqual(actual.shape, expected.shape);
+    assert.ok(Number.isNaN(actual.values[5]) && Number.isNaN(expected.values[5]));
+    actual.values[5] = expected.values[5] = 0;
+    assert.deepEqual(actual.values, expected.values);
+  });
+});
+
+// ---- NaN and Inf: every native kernel gives what TF.js's cpu kernel gives -----------------------------
+
+/** A copy of `input` with NaN, +Inf and -Inf at `count` spread-out positions each (and zeros when `zeros`). */
+function withSpecials(input: Input, count = 1, zeros = false): Input {
+  const values = input.values.slice();
+  const specials = zeros ? [NaN, Infinity, -Infinity, 0] : [NaN, Infinity, -Infinity];
+  const slots = specials.length * count;
+  const step = Math.max(1, Math.floor(values.length / (slots + 1)));
+  for (let i = 0; i < slots; i++) values[(3 + i * step) % values.length] = specials[i % specials.length];
+  return { shape: input.shape, values };
+}
+
+interface SpecialsOptions {
+  mayFallBack?: boolean; // the addon may hand this call to TF.js on purpose (see pads_through_gemm in native/src/conv.cc)
+  reachOutput?: boolean; // NaN or Inf must reach the output (default true), so the comparison means something
+}
+
+/**
+ * Same op on 'cpu' and 'onednn': NaN exactly where cpu has NaN, the same infinities, finite values within
+ * TOLERANCE of the largest finite one; and `kernel` ran natively.
+ */
+async function checkSpecials(
+  kernel: string,
+  inputs: Input[],
+  fn: (...t: tf.Tensor[]) => tf.Tensor,
+  options: SpecialsOptions = {},
+): Promise<void> {
+  const { mayFallBack = false, reachOutput = true } = options;
+  const expected = await runOn('cpu', inputs, fn);
+  const before = onednnKernelCalls()[kernel];
+  const actual = await runOn('onednn', inputs, fn);
+  const after = onednnKernelCalls()[kernel];
+  if (!mayFallBack) assert.equal(after.fallback, before.fallback, `${kernel} fell back to JS`);
+  assert.ok(after.native + after.fallback > before.native + before.fallback, `${kernel} did not run`);
+  assert.deepEqual(actual.shape, expected.shape);
+  let scale = 0;
+  for (const v of expected.values) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
+  let special = 0;
+  for (let i = 0; i < expected.values.length; i++) {
+    const [a, e] = [actual.values[i], expected.values[i]];
+    const where = `${kernel} at ${i}: onednn ${a}, cpu ${e}`;
+    if (Number.isNaN(e) || !Number.isFinite(e)) {
+      special++;
+      assert.ok(Object.is(a, e), where);
+    } else {
+      assert.ok(Math.abs(a - e) <= TOLERANCE * Math.max(scale, 1e-30), where);
+    }
+  }
+  if (reachOutput) assert.ok(special > 0, `${kernel}: no NaN or Inf reached the output, so the test shows nothing`);
+}
+
+describe('NaN and Inf propagate as on cpu', () => {
+  const SPECIAL_CONV_CASES: ConvCase[] = [CONV_CASES[1], CONV_CASES[3], CONV_CASES[9], CONV_CASES[10]];
+  for (const layouts of ['plain', 'blocked-weights', 'blocked', 'auto'] as const) {
+    describe(`convolutions, ${layouts} layouts`, () => {
+      before(() => setOnednnConvLayouts(layouts));
+      after(() => setOnednnConvLayouts('auto'));
+      SPECIAL_CONV_CASES.forEach((c, i) => {
+        const { x, filter, bias, dy } = convInputs(c, 1000 + 10 * i);
+        // oneDNN's gemm kernels (plain layouts) multiply padding by the filter or dy: those calls go to TF.js.
+        const padded = { mayFallBack: layouts === 'plain' && c.pad !== 'valid' };
+        const conv = (xt: tf.Tensor, ft: tf.Tensor) => tf.conv2d(xt as tf.Tensor4D, ft as tf.Tensor4D, c.strides, c.pad);
+        const fused = (xt: tf.Tensor, ft: tf.Tensor, bt: tf.Tensor) =>
+          tf.fused.conv2d({
+            x: xt as tf.Tensor4D,
+            filter: ft as tf.Tensor4D,
+            bias: bt,
+            strides: c.strides,
+            pad: c.pad,
+            activation: 'relu',
+          });
+        const backpropInput = (dyt: tf.Tensor, ft: tf.Tensor) =>
+          tf.engine().runKernel('Conv2DBackpropInput', { dy: dyt, filter: ft }, {
+            inputShape: c.x,
+            strides: c.strides,
+            pad: c.pad,
+            dataFormat: 'NHWC',
+          } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const backpropFilter = (xt: tf.Tensor, dyt: tf.Tensor) =>
+          tf.engine().runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, {
+            filterShape: filter.shape,
+            strides: c.strides,
+            pad: c.pad,
+            dataFormat: 'NHWC',
+          } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        describe(describeConv(c), () => {
+          test('Conv2D, specials in x', () => checkSpecials('Conv2D', [withSpecials(x), filter], conv));
+          test('Conv2D, specials in the filter', () => checkSpecials('Conv2D', [x, withSpecials(filter)], conv, padded));
+          test('FusedConv2D with bias and relu, specials in x (ReLU keeps NaN)', () =>
+            checkSpecials('FusedConv2D', [withSpecials(x), filter, bias], fused));
+          test('FusedConv2D with bias and relu, specials in the bias', () =>
+            checkSpecials('FusedConv2D', [x, filter, withSpecials(bias)], fused));
+          test('FusedConv2D with bias and relu, specials in the filter', () =>
+            checkSpecials('FusedConv2D', [x, withSpecials(filter), bias], fused, padded));
+          test('NinFusedConv2D under a gradient tape: value and gradients, specials in x', async () => {
+            const xs = withSpecials(x);
+            const r = random(dy.shape, 7);
+            await checkSpecials('NinFusedConv2D', [xs, filter, bias], (xt, ft, bt) => {
+              let y: tf.Tensor | undefined;
+              tf.grads((p: tf.Tensor) => {
+                y = tf.keep(fused(p, ft, bt));
+                return tf.sum(y);
+              })([xt]);
+              return y!;
+            });
+            for (const which of [0, 1, 2]) {
+              await checkSpecials(
+                'NinConv2DBackpropFilterBias',
+                [xs, filter, bias, r],
+                (xt, ft, bt, rt) =>
+                  tf.grads((p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt)))([xt, ft, bt])[which],
+                padded,
+              );
+            }
+          });
+          test('Conv2DBackpropInput, specials in dy', () =>
+            checkSpecials('Conv2DBackpropInput', [withSpecials(dy), filter], backpropInput));
+          test('Conv2DBackpropInput, specials in the filter', () =>
+            checkSpecials('Conv2DBackpropInput', [dy, withSpecials(filter)], backpropInput));
+          test('Conv2DBackpropFilter, specials in x', () => checkSpecials('Conv2DBackpropFilter', [withSpecials(x), dy], backpropFilter));
+          test('Conv2DBackpropFilter, specials in dy', () =>
+            checkSpecials('Conv2DBackpropFilter', [x, withSpecials(dy)], backpropFilter, padded));
+        });
+      });
+    });
+  }
+
+  describe('pooling', () => {
+    POOL_CASES.slice(0, 3).forEach((c, i) => {
+      describe(`x ${c.x.join('x')} window ${c.size.join('x')} stride ${c.strides} pad ${c.pad}`, () => {
+        const x = withSpecials(random(c.x, 1500 + i), 4);
+        const info = tf.backend_util.computePool2DInfo(c.x, c.size, c.strides, 1, c.pad);
+        const dy = random(info.outShape, 1600 + i);
+        const attrs = { filterSize: c.size, strides: c.strides, pad: c.pad } as unknown as tf.NamedAttrMap;
+        const maxPoolGrad = (dyt: tf.Tensor, xt: tf.Tensor) =>
+          tf
+            .engine()
+            .runKernel(
+              'MaxPoolGrad',
+              { dy: dyt, input: xt, output: tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad) },
+              attrs,
+            ) as tf.Tensor;
+        // TF.js's max pool skips NaN (a window of NaN and 1 gives 1); its average pool keeps it.
+        test('MaxPool', () => checkSpecials('MaxPool', [x], (xt) => tf.maxPool(xt as tf.Tensor4D, c.size, c.strides, c.pad)));
+        test('AvgPool', () => checkSpecials('AvgPool', [x], (xt) => tf.avgPool(xt as tf.Tensor4D, c.size, c.strides, c.pad)));
+        test('MaxPoolGrad, specials in x (they move the maximum, as on cpu)', () =>
+          checkSpecials('MaxPoolGrad', [dy, x], maxPoolGrad, { reachOutput: false }));
+        test('MaxPoolGrad, specials in dy', () => checkSpecials('MaxPoolGrad', [withSpecials(dy, 4), random(c.x, 1700 + i)], maxPoolGrad));
+        test('AvgPoolGrad, specials in dy', () =>
+          checkSpecials(
+            'AvgPoolGrad',
+            [withSpecials(dy, 4), x],
+            (dyt, xt) => tf.engine().runKernel('AvgPoolGrad', { dy: dyt, input: xt }, attrs) as tf.Tensor,
+          ));
+      });
+    });
+  });
+
+  describe('elementwise and reductions', () => {
+    const big = [3, 21, 17, 40]; // large enough for the threaded paths
+    const a = withSpecials(random(big, 1801), 50, true);
+    const b = withSpecials(random(big, 1802), 50, true);
+    const small = withSpecials(random([13], 1806), 1, true);
+    test('Relu', () => checkSpecials('Relu', [a], (t) => tf.relu(t)));
+    test('Relu on a small tensor', () => checkSpecials('Relu', [small], (t) => tf.relu(t)));
+    test('Step', () => checkSpecials('Step', [a], (t) => tf.step(t)));
+    test('Step with alpha', () => checkSpecials('Step', [a], (t) => tf.step(t, 0.25)));
+    test('Sqrt (of negatives too)', () => checkSpecials('Sqrt', [a], (t) => tf.sqrt(t)));
+    test('Square', () => checkSpecials('Square', [a], (t) => tf.square(t)));
+    const ops: [string, (p: tf.Tensor, q: tf.Tensor) => tf.Tensor][] = [
+      ['Add', tf.add],
+      ['Sub', tf.sub],
+      ['Multiply', tf.mul],
+      ['RealDiv', tf.div],
+    ];
+    for (const [kernel, op] of ops) {
+      test(`${kernel} same shape`, () => checkSpecials(kernel, [a, b], op));
+      test(`${kernel} scalar NaN first`, () => checkSpecials(kernel, [{ shape: [], values: Float32Array.of(NaN) }, b], op));
+      test(`${kernel} scalar Inf second`, () => checkSpecials(kernel, [a, { shape: [], values: Float32Array.of(Infinity) }], op));
+      test(`${kernel} row over the last axis`, () => checkSpecials(kernel, [a, withSpecials(random([40], 1804), 2, true)], op));
+    }
+    test('Sum over [0, 1, 2] and over the last axis', async () => {
+      await checkSpecials('Sum', [a], (t) => tf.sum(t, [0, 1, 2]));
+      await checkSpecials('Sum', [a], (t) => tf.sum(t, -1));
+    });
+    test('Mean over leading and trailing axes', async () => {
+      await checkSpecials('Mean', [a], (t) => tf.mean(t, 0));
+      await checkSpecials('Mean', [a], (t) => tf.mean(t, [2, 3]));
+    });
+    test('NinReluGrad: specials in x and dy', () =>
+      checkSpecials('NinReluGrad', [a, b], (xt, dyt) => tf.grad((t: tf.Tensor) => tf.relu(t))(xt, dyt)));
+  });
+});
+
+// ---- the native boundary: a wrong call is a JS exception, never a crash -----------------------------------
+
+describe('the addon rejects wrong calls with a TypeError or RangeError naming the argument', () => {
+  const native = requireAddon();
+  const floats = (n: number) => new Float32Array(n);
+  // x 2x9x9x3 (486), filter 3x3x3x4 (108), y 2x7x7x4 (392).
+  const conv: ConvShape = {
+    batch: 2,
+    inHeight: 9,
+    inWidth: 9,
+    inChannels: 3,
+    filterHeight: 3,
+    filterWidth: 3,
+    outChannels: 4,
+    outHeight: 7,
+    outWidth: 7,
+    strideHeight: 1,
+    strideWidth: 1,
+    dilationHeight: 1,
+    dilationWidth: 1,
+    padTop: 0,
+    padBottom: 0,
+    padLeft: 0,
+    padRight: 0,
+  };
+  // x 1x8x8x4 (256), y 1x4x4x4 (64).
+  const pool: PoolShape = {
+    batch: 1,
+    inHeight: 8,
+    inWidth: 8,
+    channels: 4,
+    filterHeight: 2,
+    filterWidth: 2,
+    outHeight: 4,
+    outWidth: 4,
+    strideHeight: 2,
+    strideWidth: 2,
+    padTop: 0,
+    padLeft: 0,
+  };
+  const { relu } = native.UnaryOp;
+  const { add } = native.BinaryOp;
+  const { same, scalarA, rowB } = native.Broadcast;
+  const rejects = (call: () => unknown, name: 'TypeError' | 'RangeError', message: RegExp) =>
+    assert.throws(call, (err: Error) => err.name === name && message.test(err.message), `expected ${name} ${message}`);
+
+  test('well-formed calls work (the cases below each break one thing)', () => {
+    assert.equal(native.conv2d(conv, floats(486), floats(108), floats(4), true, floats(392), 0), true);
+    assert.equal(native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486), 0), true);
+    assert.equal(native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), null), true);
+    native.maxPool(pool, floats(256), floats(64));
+    native.maxPoolGrad(pool, floats(64), floats(256), floats(256));
+    native.avgPool(pool, floats(256), floats(64));
+    native.avgPoolGrad(pool, floats(64), floats(256));
+    native.unary(relu, floats(10), floats(10), 0);
+    native.binary(add, rowB, floats(12), floats(4), floats(12), 4);
+    native.sumLeading(floats(12), floats(4), 3, 4);
+    native.sumTrailing(floats(12), floats(3), 3, 4);
+    native.unary(relu, floats(0), floats(0), 0); // empty tensors are fine for elementwise ops
+  });
+
+  test('tokens naming a filter or a dy are whole numbers from 0 to 2^53', () => {
+    const x = floats(486);
+    rejects(
+      () => native.conv2d(conv, x, floats(108), null, false, floats(392), -1),
+      'RangeError',
+      /^conv2d: filterToken must be an integer from 0/,
+    );
+    rejects(() => native.conv2d(conv, x, floats(108), null, false, floats(392), 1.5), 'RangeError', /filterToken must be an integer/);
+    rejects(
+      () => native.conv2d(conv, x, floats(108), null, false, floats(392), '1' as unknown as number),
+      'TypeError',
+      /^conv2d: filterToken must be a number, got a string$/,
+    );
+    rejects(
+      () => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486), 2 ** 54),
+      'RangeError',
+      /dyToken must be an integer/,
+    );
+    // A token that names nothing the addon converted is only a missed reuse: the results are those of token 0.
+    const dy = Float32Array.from({ length: 392 }, (_, i) => Math.sin(i));
+    const filter = Float32Array.from({ length: 108 }, (_, i) => Math.cos(i));
+    const plain = floats(486);
+    const named = floats(486);
+    assert.equal(native.conv2dBackpropInput(conv, dy, filter, plain, 0), true);
+    assert.equal(native.conv2dBackpropInput(conv, dy, filter, named, 123456), true);
+    assert.deepEqual(named, plain);
+    assert.ok(plain.some((v) => v !== 0));
+  });
+
+  test('a short or long output', () => {
+    rejects(
+      () => native.conv2d(conv, floats(486), floats(108), null, false, floats(391), 0),
+      'RangeError',
+      /^conv2d: y must have 392 elements \(batch\*outHeight\*outWidth\*outChannels\), got 391$/,
+    );
+    rejects(
+      () => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(485), 0),
+      'RangeError',
+      /conv2dBackpropInput: dx must have 486/,
+    );
+    rejects(
+      () => native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), floats(3)),
+      'RangeError',
+      /dbias must have 4 elements \(outChannels\)/,
+    );
+    rejects(() => native.maxPool(pool, floats(256), floats(10)), 'RangeError', /^maxPool: y must have 64 elements/);
+    rejects(() => native.avgPoolGrad(pool, floats(64), floats(257)), 'RangeError', /^avgPoolGrad: dx must have 256/);
+    rejects(() => native.unary(relu, floats(4), floats(1 << 16), 0), 'RangeError', /^unary: y must have 4 elements \(x's length\)/);
+    rejects(() => native.sumLeading(floats(12), floats(3), 3, 4), 'RangeError', /^sumLeading: out must have 4 elements \(inner\)/);
+  });
+
+  test('a short or long input', () => {
+    rejects(
+      () => native.conv2d(conv, floats(10), floats(108), null, false, floats(392), 0),
+      'RangeError',
+      /^conv2d: x must have 486 elements \(batch\*inHeight\*inWidth\*inChannels\), got 10$/,
+    );
+    rejects(() => native.conv2d(conv, floats(486), floats(109), null, false, floats(392), 0), 'RangeError', /filter must have 108/);
+    rejects(() => native.conv2d(conv, floats(486), floats(108), floats(3), false, floats(392), 0), 'RangeError', /bias must have 4/);
+    rejects(() => native.maxPoolGrad(pool, floats(64), floats(255), floats(256)), 'RangeError', /^maxPoolGrad: x must have 256/);
+    rejects(() => native.binary(add, same, floats(100), floats(3), floats(100), 1), 'RangeError', /^binary: b must have 100 elements/);
+    rejects(
+      () => native.binary(add, scalarA, floats(2), floats(100), floats(100), 1),
+      'RangeError',
+      /^binary: a must have 1 elements \(one scalar/,
+    );
+    rejects(() => native.binary(add, rowB, floats(12), floats(3), floats(12), 4), 'RangeError', /^binary: b must have 4 elements \(inner/);
+    rejects(
+      () => native.sumLeading(floats(10), floats(4), 1000, 4),
+      'RangeError',
+      /^sumLeading: x must have 4000 elements \(outer\*inner\)/,
+    );
+  });
+
+  test('an output that shares memory with another buffer', () => {
+    const x = floats(10);
+    rejects(() => native.unary(relu, x, x, 0), 'RangeError', /^unary: y must not share memory with x$/);
+    const buffer = floats(20);
+    rejects(() => native.unary(relu, buffer.subarray(0, 10), buffer.subarray(5, 15), 0), 'RangeError', /share memory/);
+    native.binary(add, same, x, x, floats(10), 1); // inputs may share memory
+  });
+
+  test('a wrong type', () => {
+    rejects(
+      () => native.conv2d(conv, new Float64Array(486) as unknown as Float32Array, floats(108), null, false, floats(392), 0),
+      'TypeError',
+      /^conv2d: x must be a Float32Array, got a Float64Array$/,
+    );
+    rejects(
+      () => native.maxPool(pool, Array(256).fill(0) as unknown as Float32Array, floats(64)),
+      'TypeError',
+      /x must be a Float32Array, got an Array/,
+    );
+    rejects(
+      () => native.conv2d(conv, floats(486), floats(108), undefined as unknown as null, false, floats(392), 0),
+      'TypeError',
+      /bias must be a Float32Array, got undefined/,
+    );
+    rejects(
+      () => native.conv2d(conv, floats(486), floats(108), null, 1 as unknown as boolean, floats(392), 0),
+      'TypeError',
+      /relu must be a boolean, got the number 1/,
+    );
+    rejects(
+      () => native.unary('relu' as unknown as number, floats(4), floats(4), 0),
+      'TypeError',
+      /^unary: op must be a number, got a string$/,
+    );
+    rejects(() => native.unary(relu, floats(4), floats(4), null as unknown as number), 'TypeError', /alpha must be a number, got null/);
+    rejects(() => native.setThreads('2' as unknown as number), 'TypeError', /^setThreads: threads must be a number/);
+    rejects(
+      () => native.maxPool(Int32Array.from([1, 8, 8, 4, 2, 2, 4, 4, 2, 2, 0, 0]) as unknown as PoolShape, floats(256), floats(64)),
+      'TypeError',
+      /^maxPool: shape must be an object of 12 named sizes, got an Int32Array$/,
+    );
+  });
+
+  test('missing or extra arguments', () => {
+    const call = (f: unknown, ...args: unknown[]) => (f as (...a: unknown[]) => unknown)(...args);
+    rejects(() => call(native.unary, relu), 'TypeError', /^unary: expected 4 arguments, got 1$/);
+    rejects(() => call(native.conv2d, conv, floats(486), floats(108), null, false), 'TypeError', /^conv2d: expected 7 arguments, got 5$/);
+    rejects(() => call(native.avgPool), 'TypeError', /^avgPool: expected 3 arguments, got 0$/);
+    rejects(() => call(native.threads, 1), 'TypeError', /^threads: expected 0 arguments, got 1$/);
+    rejects(() => call(native.sumTrailing, floats(12), floats(3), 3, 4, 5), 'TypeError', /expected 4 arguments, got 5/);
+  });
+
+  test('an enum value out of range', () => {
+    rejects(
+      () => native.unary(4, floats(4), floats(4), 0),
+      'RangeError',
+      /^unary: op must be one of 0 relu, 1 step, 2 sqrt, 3 square, got 4$/,
+    );
+    rejects(() => native.unary(-1, floats(4), floats(4), 0), 'RangeError', /got -1$/);
+    rejects(() => native.unary(1.5, floats(4), floats(4), 0), 'RangeError', /got 1.5$/);
+    rejects(() => native.unary(NaN, floats(4), floats(4), 0), 'RangeError', /got nan$/i);
+    rejects(
+      () => native.binary(5, same, floats(4), floats(4), floats(4), 1),
+      'RangeError',
+      /^binary: op must be one of .*4 reluGrad, got 5$/,
+    );
+    rejects(
+      () => native.binary(add, 5, floats(4), floats(4), floats(4), 1),
+      'RangeError',
+      /^binary: broadcast must be one of .*4 rowA, got 5$/,
+    );
+    rejects(
+      () => native.setConvLayouts(4),
+      'RangeError',
+      /^setConvLayouts: layouts must be one of 0 plain, 1 blocked-weights, 2 blocked, 3 auto, got 4$/,
+    );
+    rejects(() => native.setThreads(0), 'RangeError', /^setThreads: threads must be an integer from 1 to/);
+  });
+
+  test('a bad shape: negative, zero, absurd, missing or extra fields', () => {
+    rejects(
+      () => native.conv2d({ ...conv, batch: -2 }, floats(486), floats(108), null, false, floats(392), 0),
+      'RangeError',
+      /^conv2d: shape.batch must be an integer from 1 to 16777216, got -2$/,
+    );
+    rejects(
+      () => native.maxPool({ ...pool, inHeight: 0 }, floats(256), floats(64)),
+      'RangeError',
+      /^maxPool: shape.inHeight must be an integer from 1/,
+    );
+    rejects(
+      () => native.maxPool({ ...pool, strideWidth: 0 }, floats(256), floats(64)),
+      'RangeError',
+      /shape.strideWidth must be an integer from 1/,
+    );
+    rejects(
+      () => native.conv2d({ ...conv, padTop: -1 }, floats(486), floats(108), null, false, floats(392), 0),
+      'RangeError',
+      /shape.padTop must be an integer from 0/,
+    );
+    rejects(
+      () => native.conv2d({ ...conv, outHeight: 2.5 }, floats(486), floats(108), null, false, floats(392), 0),
+      'RangeError',
+      /shape.outHeight .* got 2.5$/,
+    );
+    rejects(
+      () => native.maxPool({ ...pool, channels: 2 ** 31 }, floats(256), floats(64)),
+      'RangeError',
+      /shape.channels must be an integer from 1 to 16777216, got 2147483648$/,
+    );
+    // Each size is allowed, their product is not: the element count is checked before it can overflow.
+    const huge = { ...pool, batch: 2 ** 24, inHeight: 2 ** 24, inWidth: 2 ** 24, channels: 2 ** 24 };
+    rejects(
+      () => native.maxPool(huge, floats(256), floats(64)),
+      'RangeError',
+      /^maxPool: the shape gives x more than 2147483647 elements$/,
+    );
+    const { padRight: _, ...missing } = conv;
+    rejects(
+      () => native.conv2d(missing as ConvShape, floats(486), floats(108), null, false, floats(392), 0),
+      'TypeError',
+      /^conv2d: shape.padRight must be a number, got undefined$/,
+    );
+    rejects(
+      () => native.maxPool({ ...pool, padBottom: 0 } as PoolShape, floats(256), floats(64)),
+      'TypeError',
+      /^maxPool: shape must have exactly 12 fields, got 13$/,
+    );
+    rejects(
+      () => native.binary(add, rowB, floats(12), floats(5), floats(12), 5),
+      'RangeError',
+      /^binary: inner \(5\) must divide out's length \(12\)$/,
+    );
+    rejects(() => native.binary(add, rowB, floats(12), floats(0), floats(12), 0), 'RangeError', /^binary: inner must be an integer from 1/);
+    rejects(() => native.sumLeading(floats(12), floats(4), -3, 4), 'RangeError', /^sumLeading: outer must be an integer from 0/);
+  });
+
+  test('the enums are frozen objects read from the addon, in the order of nin_onednn.h', () => {
+    assert.deepEqual({ ...native.UnaryOp }, { relu: 0, step: 1, sqrt: 2, square: 3 });
+    assert.deepEqual({ ...native.BinaryOp }, { add: 0, sub: 1, mul: 2, div: 3, reluGrad: 4 });
+    assert.deepEqual({ ...native.Broadcast }, { same: 0, scalarA: 1, scalarB: 2, rowB: 3, rowA: 4 });
+    assert.deepEqual({ ...native.ConvLayouts }, { plain: 0, 'blocked-weights': 1, blocked: 2, auto: 3 });
+    for (const values of [native.UnaryOp, native.BinaryOp, native.Broadcast, native.ConvLayouts]) assert.ok(Object.isFrozen(values));
+    assert.throws(() => {
+      (native.UnaryOp as Record<string, number>).relu = 3;
+    }, TypeError);
+  });
+});
