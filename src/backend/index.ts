@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice, PrecisionChoice } from '../config/config';
 import { NinError, UsageError } from '../sys/errors';
+import { type Log, stderrLog } from '../sys/log';
 import { capThreads } from '../machine/resources';
 import { loadTensorflow, tensorflowLoadError, tensorflowOnGpu } from './tensorflow';
 import { onednnStatus, registerOnednnBackend, setOnednnConvPrecision, setOnednnThreads, onednnThreads, type OnednnStatus } from './onednn';
@@ -78,7 +79,7 @@ const SLOW_WARNING = 'warning: using TF.js pure-JS kernels, about 2,700x slower 
 export async function initBackend(
   choice: BackendChoice,
   threads: number | null,
-  warn: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+  warn: Log = stderrLog,
   precisionChoice: PrecisionChoice = 'fp32',
 ): Promise<BackendInfo> {
   // Production mode skips TF.js's debug checks and its "install tfjs-node" banner; we print our own warning.

@@ -27,6 +27,8 @@ import {
   resolveRecipe,
 } from '../config/recipes';
 import { NIN_VERSION } from '../sys/version';
+import { isStopExitCode } from '../sys/signals';
+import { type Log, stderrLog, stdoutLog } from '../sys/log';
 import { SCHEDULES, type ScheduleName } from '../train/schedule';
 import { BIAS_INITS, type BiasInit, KERNEL_INITS, type KernelInit, MIN_IMAGE_SIZE } from '../model/nin';
 import * as architecture from '../model/architecture';
@@ -113,9 +115,10 @@ function runtimeOf(opts: { backend: string; threads?: number; dataDir?: string; 
   };
 }
 
+/** Where a command's lines go: results to `out` (stdout), the rest to `err` (stderr). */
 interface Printer {
-  out: (text: string) => void;
-  err: (text: string) => void;
+  out: Log;
+  err: Log;
 }
 
 /** `nin train`'s options that make up the recipe: fixed for a run, so --resume refuses them. */
@@ -368,19 +371,16 @@ function evalCommand(printer: Printer): Command {
       const { evaluate } = await import('../report/eval');
       const runtime = runtimeOf(opts);
       // The path typed is followed if it is a link (the user's own); nothing inside the checkpoint is.
-      const result = await evaluate(
-        followUserPath(checkpoint),
-        {
-          testLimit: opts.testLimit,
-          batchSize: opts.batchSize,
-          dataDir: runtime.dataDir ?? undefined,
-          backend: runtime.backend,
-          threads: runtime.threads,
-          precision: runtime.precision,
-          handleSignals: true,
-        },
-        printer.err,
-      );
+      const result = await evaluate(followUserPath(checkpoint), {
+        testLimit: opts.testLimit,
+        batchSize: opts.batchSize,
+        dataDir: runtime.dataDir ?? undefined,
+        backend: runtime.backend,
+        threads: runtime.threads,
+        precision: runtime.precision,
+        handleSignals: true,
+        log: printer.err,
+      });
       printer.out(opts.json ? JSON.stringify(result) : formatEval(result));
     });
 }
@@ -487,19 +487,17 @@ function benchCommand(printer: Printer): Command {
     .action(async (opts) => {
       const { bench } = await import('../machine/bench');
       const { backend, threads, precision } = runtimeOf(opts);
-      const result = await bench(
-        {
-          imageSize: opts.imageSize,
-          batchSize: opts.batchSize,
-          steps: opts.steps,
-          backend,
-          threads,
-          precision,
-          breakdown: Boolean(opts.breakdown),
-          handleSignals: true,
-        },
-        printer.err,
-      );
+      const result = await bench({
+        imageSize: opts.imageSize,
+        batchSize: opts.batchSize,
+        steps: opts.steps,
+        backend,
+        threads,
+        precision,
+        breakdown: Boolean(opts.breakdown),
+        handleSignals: true,
+        log: printer.err,
+      });
       printer.out(opts.json ? JSON.stringify(result) : formatBench(result));
     });
 }
@@ -537,6 +535,7 @@ function predictCommand(printer: Printer): Command {
         threads,
         precision,
         handleSignals: true,
+        log: printer.err,
       });
       if (opts.json) printer.out(JSON.stringify(result));
       else for (const p of result.predictions) printer.out(formatPrediction(p));
@@ -596,27 +595,25 @@ function lrFindCommand(printer: Printer): Command {
     const pick = <K extends keyof TrainConfig>(attribute: string, key: K): TrainConfig[K] =>
       recipe && cmd.getOptionValueSource(attribute) !== 'cli' ? recipe[key] : opts[attribute];
     const { lrFind } = await import('../train/lr-find');
-    const result = await lrFind(
-      {
-        imageSize: pick('imageSize', 'imageSize'),
-        batchSize: pick('batchSize', 'batchSize'),
-        steps: opts.steps,
-        startLr: opts.startLr,
-        endLr: opts.endLr,
-        optimizer: pick('optimizer', 'optimizer'),
-        momentum: pick('momentum', 'momentum'),
-        nesterov: Boolean(pick('nesterov', 'nesterov')),
-        init: recipe ?? undefined,
-        labelSmoothing: recipe?.labelSmoothing,
-        weightDecay: recipe?.weightDecay,
-        seed: opts.seed,
-        trainLimit: opts.trainLimit ?? null,
-        out: path.resolve(opts.out),
-        ...runtimeOf(opts),
-        handleSignals: true,
-      },
-      printer.err,
-    );
+    const result = await lrFind({
+      imageSize: pick('imageSize', 'imageSize'),
+      batchSize: pick('batchSize', 'batchSize'),
+      steps: opts.steps,
+      startLr: opts.startLr,
+      endLr: opts.endLr,
+      optimizer: pick('optimizer', 'optimizer'),
+      momentum: pick('momentum', 'momentum'),
+      nesterov: Boolean(pick('nesterov', 'nesterov')),
+      init: recipe ?? undefined,
+      labelSmoothing: recipe?.labelSmoothing,
+      weightDecay: recipe?.weightDecay,
+      seed: opts.seed,
+      trainLimit: opts.trainLimit ?? null,
+      out: path.resolve(opts.out),
+      ...runtimeOf(opts),
+      handleSignals: true,
+      log: printer.err,
+    });
     printer.out(opts.json ? JSON.stringify(result) : formatLrFind(result));
     if (result.interruptedBy) {
       const n = result.points.length;
@@ -682,12 +679,11 @@ function serveCommand(printer: Printer): Command {
     }
     // Ctrl-C, SIGTERM or a closed terminal stop the server cleanly: exit 0, nothing to save. A second
     // signal, or a server still busy GRACE_SECONDS later, ends nin at once (signals.ts).
-    const { takeOverSignals } = await import('../sys/signals');
-    const stop = takeOverSignals({ acknowledge: 'stopping the server', kept: 'serve changes nothing in the runs' }, printer.err);
-    await stop.stopped;
-    await handle.close().catch(() => {});
-    stop.quiet();
-    stop.release();
+    const { withStop } = await import('../sys/signals');
+    await withStop(true, { acknowledge: 'stopping the server', kept: 'serve changes nothing in the runs' }, printer.err, async (stop) => {
+      await stop.stopped;
+      await handle.close().catch(() => {});
+    });
     printer.err('nin serve: stopped');
   });
 }
@@ -704,9 +700,7 @@ function infoCommand(printer: Printer): Command {
     });
 }
 
-export function buildProgram(
-  printer: Printer = { out: (t) => process.stdout.write(t + '\n'), err: (t) => process.stderr.write(t + '\n') },
-): Command {
+export function buildProgram(printer: Printer = { out: stdoutLog, err: stderrLog }): Command {
   const program = new Command('nin')
     .description("Train d2l's Network-in-Network on Fashion-MNIST with TensorFlow.js")
     .version(NIN_VERSION)
@@ -805,6 +799,6 @@ export function main(argv: string[]): void {
     // The command's own code, unless it succeeded but its output could not be written.
     process.exitCode = code !== 0 ? code : (process.exitCode ?? 0);
     // TF.js keeps no handles open, but an interrupted run should not linger.
-    if (code === 129 || code === 130 || code === 143) setImmediate(() => process.exit(code));
+    if (isStopExitCode(code)) setImmediate(() => process.exit(code));
   });
 }

@@ -11,7 +11,8 @@ import { applyUpdate, deferredStep, makeTrainer, type Trainer } from '../train/s
 import { mulberry32 } from '../sys/random';
 import { InterruptedError } from '../sys/errors';
 import { ELAPSED, LongSteps } from '../train/long-steps';
-import { GRACE_SECONDS, NO_STOP, type Stop, takeOverSignals } from '../sys/signals';
+import { type Log, stderrLog } from '../sys/log';
+import { GRACE_SECONDS, type Stop, withStop } from '../sys/signals';
 
 export interface BenchOptions {
   imageSize: number;
@@ -22,6 +23,7 @@ export interface BenchOptions {
   precision?: PrecisionChoice; // default fp32
   breakdown?: boolean; // also measure where a training step's time goes
   handleSignals?: boolean; // a stop signal ends the benchmark after its step, with InterruptedError
+  log?: Log; // stderr lines: the banner, a backend warning (default: stderr)
 }
 
 /** One training step's mean time, in parts that add up to it (milliseconds). */
@@ -91,20 +93,14 @@ export function convFlopsPerImage(model: tf.LayersModel): { forward: number; tra
 
 const round = (v: number) => Math.round(v * 100) / 100;
 
-export async function bench(
-  options: BenchOptions,
-  log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
-): Promise<BenchResult> {
-  const stop = options.handleSignals ? takeOverSignals({ acknowledge: 'stopping after this step', kept: 'no result' }, log) : NO_STOP;
-  try {
-    return await benchWith(options, log, stop);
-  } finally {
-    stop.quiet();
-    stop.release();
-  }
+export async function bench(options: BenchOptions): Promise<BenchResult> {
+  const log = options.log ?? stderrLog;
+  return withStop(options.handleSignals, { acknowledge: 'stopping after this step', kept: 'no result' }, log, (stop) =>
+    benchWith(options, log, stop),
+  );
 }
 
-async function benchWith(options: BenchOptions, log: (line: string) => void, stop: Stop): Promise<BenchResult> {
+async function benchWith(options: BenchOptions, log: Log, stop: Stop): Promise<BenchResult> {
   const backend = await initBackend(options.backend, options.threads, log, options.precision ?? 'fp32');
   log(
     `bench: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.steps} steps after a warm-up`,

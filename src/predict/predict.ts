@@ -10,9 +10,9 @@ import { forward } from '../model/nin';
 import { decodeImage, oneLine, READABLE_FORMATS } from './picture-decode';
 import { toFashionMnist } from './picture-prep';
 import { readRegularFile } from '../sys/read-file';
-import type { StopSignal } from '../sys/errors';
 import { ELAPSED, LongSteps } from '../train/long-steps';
-import { NO_STOP, type Stop, takeOverSignals } from '../sys/signals';
+import { type Log, stderrLog } from '../sys/log';
+import { type Stop, type StopSignal, withStop } from '../sys/signals';
 
 // Re-exported: callers of predict's API find the decoder and the conversion with it.
 export { decodeImage } from './picture-decode';
@@ -28,6 +28,7 @@ export interface PredictOptions {
   threads?: number | null;
   precision?: PrecisionChoice; // default fp32
   handleSignals?: boolean; // a stop signal ends predict after its picture or batch, with the predictions so far
+  log?: Log; // stderr lines: a backend warning, a stop (default: stderr)
 }
 
 export interface ClassProbability {
@@ -61,20 +62,14 @@ export interface PredictResult {
 
 /** Classifies each picture with the checkpoint; a file that cannot be read is a failure, not an exception. */
 export async function predict(target: string, files: string[], options: PredictOptions = {}): Promise<PredictResult> {
-  const stop = options.handleSignals
-    ? takeOverSignals({ acknowledge: 'stopping after this batch', kept: 'no prediction was printed' })
-    : NO_STOP;
-  try {
-    return await predictWith(target, files, options, stop);
-  } finally {
-    stop.quiet();
-    stop.release();
-  }
+  const log = options.log ?? stderrLog;
+  const texts = { acknowledge: 'stopping after this batch', kept: 'no prediction was printed' };
+  return withStop(options.handleSignals, texts, log, (stop) => predictWith(target, files, options, log, stop));
 }
 
-async function predictWith(target: string, files: string[], options: PredictOptions, stop: Stop): Promise<PredictResult> {
+async function predictWith(target: string, files: string[], options: PredictOptions, log: Log, stop: Stop): Promise<PredictResult> {
   const top = options.top ?? 3;
-  const backend = await initBackend(options.backend ?? 'auto', options.threads ?? null, undefined, options.precision);
+  const backend = await initBackend(options.backend ?? 'auto', options.threads ?? null, log, options.precision);
   const { dir, model, meta } = await loadCheckpoint(target);
   const imageSize = meta.imageSize;
   const failures: PredictFailure[] = [];

@@ -7,7 +7,8 @@ import { initBackend, type BackendInfo } from '../backend';
 import type { BackendChoice, PrecisionChoice } from '../config/config';
 import { DeferredReads } from '../train/deferred-reads';
 import { hostImageSize, modelInput } from '../train/step';
-import { GRACE_SECONDS, NO_STOP, type Stop, takeOverSignals } from '../sys/signals';
+import { type Log, stderrLog } from '../sys/log';
+import { GRACE_SECONDS, type Stop, withStop } from '../sys/signals';
 import { ELAPSED, LongSteps } from '../train/long-steps';
 import { InterruptedError } from '../sys/errors';
 
@@ -147,6 +148,7 @@ export interface EvalOptions {
   precision?: PrecisionChoice; // default fp32
   misclassified?: boolean; // also list the misclassified test examples (not part of nin eval's output)
   handleSignals?: boolean; // a stop signal ends the pass after its batch, with InterruptedError
+  log?: Log; // stderr lines: a backend warning, the note on the run's --test-limit (default: stderr)
 }
 
 export interface ClassScore {
@@ -168,23 +170,13 @@ export interface EvalResult {
   misclassified?: Misclassified[]; // only with EvalOptions.misclassified
 }
 
-export async function evaluate(
-  target: string,
-  options: EvalOptions = {},
-  log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
-): Promise<EvalResult> {
-  const stop = options.handleSignals
-    ? takeOverSignals({ acknowledge: 'stopping after this test batch', kept: 'eval writes nothing' }, log)
-    : NO_STOP;
-  try {
-    return await evaluateWith(target, options, log, stop);
-  } finally {
-    stop.quiet();
-    stop.release();
-  }
+export async function evaluate(target: string, options: EvalOptions = {}): Promise<EvalResult> {
+  const log = options.log ?? stderrLog;
+  const texts = { acknowledge: 'stopping after this test batch', kept: 'eval writes nothing' };
+  return withStop(options.handleSignals, texts, log, (stop) => evaluateWith(target, options, log, stop));
 }
 
-async function evaluateWith(target: string, options: EvalOptions, log: (line: string) => void, stop: Stop): Promise<EvalResult> {
+async function evaluateWith(target: string, options: EvalOptions, log: Log, stop: Stop): Promise<EvalResult> {
   const backend: BackendInfo = await initBackend(options.backend ?? 'auto', options.threads ?? null, log, options.precision);
   const { dir, model, meta } = await loadCheckpoint(target);
   // A pure-JS test batch takes a minute or more: guarded, with a line every 30 s while one runs (long-steps.ts).

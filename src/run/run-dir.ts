@@ -25,6 +25,7 @@ import { MissingFileError, parseJson, readRegularFile } from '../sys/read-file';
 import { NinError, UsageError } from '../sys/errors';
 import { renderCurves } from '../report/curves';
 import { resumeCommand } from './resume-command';
+import type { Log } from '../sys/log';
 import { describeFsError, makeDirs, TEMPORARY_PATTERN, temporaryName, writeDurable, writeFileAtomic } from '../sys/safe-file';
 
 export const RUN_FILES = Object.freeze({
@@ -309,7 +310,7 @@ function csvRow(m: EpochMetrics, validation: boolean): string {
  * leaves no run or a run --resume can continue (from scratch while it has no last/ yet). A default
  * name another process took meanwhile moves on to the next free one.
  */
-export function createRun(plan: RunPlan, config: TrainConfig, log: (line: string) => void): RunDirectory {
+export function createRun(plan: RunPlan, config: TrainConfig, log: Log): RunDirectory {
   let dir = plan.dir;
   const tmp = temporaryName(dir);
   fs.rmSync(tmp, { recursive: true, force: true });

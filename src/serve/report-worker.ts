@@ -4,6 +4,7 @@
 // process the server can kill. One job per process: it reads the job from the IPC channel, answers
 // with the result or one error line, and exits; it exits too when the server goes away.
 import { NinError } from '../sys/errors';
+import { quietLog } from '../sys/log';
 import { evaluate } from '../report/eval';
 import { LinkRefusedError } from '../sys/read-file';
 import type { ReportJob, ReportWorkerAnswer } from './report';
@@ -15,18 +16,15 @@ function answer(message: ReportWorkerAnswer): void {
 
 process.once('disconnect', () => process.exit(0)); // the server is gone: nobody wants the report
 process.once('message', (job: ReportJob) => {
-  evaluate(
-    job.checkpointDir,
-    {
-      testLimit: job.testLimit ?? undefined,
-      dataDir: job.dataDir,
-      backend: job.backend,
-      threads: job.threads,
-      precision: job.precision,
-      misclassified: true,
-    },
-    () => {}, // the server said which backend it runs on; its note about the run's --test-limit is answered by the job
-  ).then(
+  evaluate(job.checkpointDir, {
+    testLimit: job.testLimit ?? undefined,
+    dataDir: job.dataDir,
+    backend: job.backend,
+    threads: job.threads,
+    precision: job.precision,
+    misclassified: true,
+    log: quietLog, // the server said which backend it runs on; its note about the run's --test-limit is answered by the job
+  }).then(
     (result) => answer({ ok: true, result }),
     (err: unknown) =>
       answer({

@@ -16,6 +16,8 @@ import { NinError } from '../sys/errors';
 import { LinkRefusedError, readJsonFile } from '../sys/read-file';
 import { RUN_FILES, type RunCheckpoint } from '../run/run-dir';
 import { writeFileAtomic } from '../sys/safe-file';
+import { isStopSignal } from '../sys/signals';
+import type { Log } from '../sys/log';
 import { HttpError } from './http';
 
 /** Which save of a checkpoint, on how many test images, a report is of. */
@@ -37,7 +39,7 @@ export interface ReportOptions {
   backend: BackendChoice;
   threads: number | null;
   precision: PrecisionChoice;
-  log: (line: string) => void;
+  log: Log;
   workerScript?: string; // the child's entry (default: report-worker.js beside this file)
 }
 
@@ -207,7 +209,7 @@ export class Reports {
           return reject(new error(answer.message));
         }
         // Stopped with the server (Ctrl-C reaches the whole process group): no report, nothing wrong.
-        if (this.closed || signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP')
+        if (this.closed || isStopSignal(signal))
           return reject(new HttpError(503, `the report was not computed: nin serve is stopping (${signal ?? 'closed'})`));
         const tail = stderr.trim().split('\n').slice(-3).join(' | ');
         reject(new Error(`the report process ended with ${signal ?? `exit code ${code}`} and no report${tail ? `: ${tail}` : ''}`));

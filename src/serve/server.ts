@@ -15,6 +15,7 @@ import { CLASS_NAMES } from '../data/idx';
 import { NinError, UsageError } from '../sys/errors';
 import { RUN_CHECKPOINTS, type RunCheckpoint } from '../run/run-dir';
 import { LinkRefusedError } from '../sys/read-file';
+import { type Log, stderrLog } from '../sys/log';
 import { HttpError, parseRequestPath, send, sendError, sendJson, startStream } from './http';
 import { isLoopbackAddress, isLoopbackHost, isSameOrigin } from './origin';
 import { Reports } from './report';
@@ -35,7 +36,7 @@ export interface ServeOptions {
   threads: number | null;
   precision?: PrecisionChoice; // of reports' convolutions (default fp32)
   webDir?: string; // the bundled page (default: dist/web beside the compiled server)
-  log: (line: string) => void; // stderr
+  log?: Log; // stderr lines: warnings, internal errors (default: stderr)
 }
 
 export interface ServeHandle {
@@ -134,11 +135,11 @@ function urlOf(address: string, port: number): string {
 /** Starts the server; resolves once it listens. */
 export async function serve(options: ServeOptions): Promise<ServeHandle> {
   const host = listenAddress(options.host);
+  const log = options.log ?? stderrLog;
   // Checkpoints are checked against NiN's topology, which TF.js builds on a backend; reports run on it.
-  await initBackend(options.backend, options.threads, options.log);
+  await initBackend(options.backend, options.threads, log);
   const web = readWebFiles(options.webDir ?? DEFAULT_WEB_DIR);
-  if (!web.has('index.html'))
-    options.log(`warning: the page is not built (no ${options.webDir ?? DEFAULT_WEB_DIR}/index.html); run npm run build`);
+  if (!web.has('index.html')) log(`warning: the page is not built (no ${options.webDir ?? DEFAULT_WEB_DIR}/index.html); run npm run build`);
   const hub = new EventHub();
   const store = new RunStore({ dirs: options.runs, out: options.out }, (id, summary) =>
     summary ? hub.send('run', summary) : hub.send('removed', { id }),
@@ -150,7 +151,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     backend: options.backend,
     threads: options.threads,
     precision: options.precision ?? 'fp32',
-    log: options.log,
+    log: log,
   });
   const testImages = new TestImages(options.dataDir);
   // Decided on the address listened on, not on how --host spells it (127.1, 0177.0.0.1, ::ffff:127.0.0.1, localhost...).
@@ -241,7 +242,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
       // read is the problem and its fix, as the CLI would say it.
       if (err instanceof LinkRefusedError) return sendError(res, new HttpError(403, err.message));
       if (err instanceof NinError) return sendError(res, new HttpError(422, err.message));
-      options.log(
+      log(
         `nin serve: internal error on ${req.method} ${String(req.url).slice(0, 200)}: ${(err as Error)?.message ?? String(err)} (this is a bug)`,
       );
       sendError(res, new HttpError(500, 'internal error (this is a bug; the server log says more)'));

@@ -1,5 +1,5 @@
 // Errors a user can act on: thrown where detected, printed once (one line) by the CLI with their exit code.
-import { SIGNAL_EXIT_CODES } from './signals';
+import { SIGNAL_EXIT_CODES, type StopSignal } from './signals';
 
 /** A failure the user can fix; `message` is one line that names the fix. */
 export class NinError extends Error {
@@ -19,8 +19,6 @@ export class UsageError extends NinError {
     this.name = 'UsageError';
   }
 }
-
-export type StopSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 
 /**
  * Ctrl-C, SIGTERM or a closed terminal ended a command at one of its stop points; `kept` says what it

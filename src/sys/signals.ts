@@ -17,11 +17,22 @@
 // but the JS thread hears a signal; work the command knows to be slow then runs with the signals at their
 // default action (Stop.hardStoppable): the kernel ends nin at once, losing only that work, and the command
 // has said beforehand what such a stop keeps.
-import type { StopSignal } from './errors';
+import { type Log, stderrLog } from './log';
 
-/** The shell's exit code for a process ended by each signal (128 + its number). */
-export const SIGNAL_EXIT_CODES: Readonly<Record<StopSignal, number>> = Object.freeze({ SIGHUP: 129, SIGINT: 130, SIGTERM: 143 });
-export const STOP_SIGNALS: readonly StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** The stop signals, and the shell's exit code for a process each one ends (128 + its number): the one list. */
+export const SIGNAL_EXIT_CODES = Object.freeze({ SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const);
+export type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
+export const STOP_SIGNALS = Object.freeze(Object.keys(SIGNAL_EXIT_CODES) as StopSignal[]);
+
+/** Whether a signal Node reports (a child's, a process's) is one of the stop signals. */
+export function isStopSignal(signal: string | null): signal is StopSignal {
+  return signal !== null && Object.hasOwn(SIGNAL_EXIT_CODES, signal);
+}
+
+/** Whether an exit code is the one a stop signal gives (a command that ended on Ctrl-C, SIGTERM or SIGHUP). */
+export function isStopExitCode(code: number): boolean {
+  return (Object.values(SIGNAL_EXIT_CODES) as number[]).includes(code);
+}
 
 /**
  * Seconds from a first signal to the end of nin at the latest: a batch that has not finished by then is
@@ -110,7 +121,7 @@ export class Stop {
   constructor(
     private readonly enabled: boolean,
     texts: StopTexts,
-    private readonly log: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+    private readonly log: Log = stderrLog,
   ) {
     this.texts = texts;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
@@ -217,11 +228,26 @@ export const NO_STOP = new Stop(false, { acknowledge: '', kept: '' });
  * Takes the stop signals over for a command with long work (see the top of this file). The first signal
  * prints `${signal}: ${acknowledge}` and marks the stop; release() ends the hold.
  */
-export function takeOverSignals(texts: StopTexts, log?: (line: string) => void): Stop {
+export function takeOverSignals(texts: StopTexts, log: Log = stderrLog): Stop {
   active?.release();
   const stop = new Stop(true, texts, log);
   active = stop;
   listen();
   stop.watch();
   return stop;
+}
+
+/**
+ * Runs a command's work holding the stop signals (`handle`: the CLI asks for it; library callers keep their
+ * own signals and get NO_STOP), and ends the hold however the work ends: after it, a stop at once adds no
+ * line to the command's own.
+ */
+export async function withStop<T>(handle: boolean | undefined, texts: StopTexts, log: Log, work: (stop: Stop) => Promise<T>): Promise<T> {
+  const stop = handle ? takeOverSignals(texts, log) : NO_STOP;
+  try {
+    return await work(stop);
+  } finally {
+    stop.quiet();
+    stop.release();
+  }
 }

@@ -14,9 +14,9 @@ import { fontFile, svgToPng } from '../report/plot';
 import { makeDirs, writeFileAtomic } from '../sys/safe-file';
 import { diverged, makeOptimizer, makeTrainer, trainStep } from './step';
 import { setLearningRate } from '../sys/tfjs-internals';
-import type { StopSignal } from '../sys/errors';
 import { ELAPSED, LongSteps } from './long-steps';
-import { NO_STOP, type Stop, takeOverSignals } from '../sys/signals';
+import { type Log, stderrLog } from '../sys/log';
+import { type Stop, type StopSignal, withStop } from '../sys/signals';
 
 export interface LrFindOptions {
   imageSize: number; // the CLI's default is 96: the curve's shape, not d2l's 224px, is sought, and 96px is ~5x faster
@@ -38,6 +38,7 @@ export interface LrFindOptions {
   threads: number | null;
   precision?: PrecisionChoice; // default fp32
   handleSignals?: boolean; // a stop signal ends the test after its step, with the curve so far (stoppedBy 'interrupted')
+  log?: Log; // stderr lines: the banner, every tenth step (default: stderr)
 }
 
 /** fastai's smoothing of the recorded loss (Recorder's AvgSmoothLoss): an exponential moving average. */
@@ -173,32 +174,17 @@ export function suggestLearningRates(points: Pick<LrFindPoint, 'lr' | 'smoothed'
 // ---------------------------------------------------------------------------------------------
 // The command
 
-export async function lrFind(
-  options: LrFindOptions,
-  log: (line: string) => void = (l) => process.stderr.write(l + '\n'),
-): Promise<LrFindResult> {
+export async function lrFind(options: LrFindOptions): Promise<LrFindResult> {
+  const log = options.log ?? stderrLog;
   const started = Date.now();
   // The plot's path and format are checked before any step: a bad --out costs nothing.
   const format = options.out ? checkOutputFile(options.out, { flag: '--out', command: 'nin lr-find', formats: ['svg', 'png'] }) : null;
   if (format === 'png') fontFile();
-  const stop = options.handleSignals
-    ? takeOverSignals({ acknowledge: 'ending the test after this step', kept: 'no plot was written' }, log)
-    : NO_STOP;
-  try {
-    return await rangeTest(options, format, log, stop, started);
-  } finally {
-    stop.quiet();
-    stop.release();
-  }
+  const texts = { acknowledge: 'ending the test after this step', kept: 'no plot was written' };
+  return withStop(options.handleSignals, texts, log, (stop) => rangeTest(options, format, log, stop, started));
 }
 
-async function rangeTest(
-  options: LrFindOptions,
-  format: FileFormat | null,
-  log: (line: string) => void,
-  stop: Stop,
-  started: number,
-): Promise<LrFindResult> {
+async function rangeTest(options: LrFindOptions, format: FileFormat | null, log: Log, stop: Stop, started: number): Promise<LrFindResult> {
   const backend = await initBackend(options.backend, options.threads, log, options.precision);
   if (backend.name !== 'webgpu') checkTrainingMemory(options.imageSize, options.batchSize);
   const data = loadFashionMnist({ dataDir: options.dataDir ?? undefined, trainLimit: options.trainLimit ?? undefined, testLimit: 1 });

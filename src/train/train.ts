@@ -34,6 +34,7 @@ import { DeferredReads } from './deferred-reads';
 import { deferredStep, diverged, hostImageSize, makeOptimizer, makeTrainer, type Trainer } from './step';
 import { restoreOptimizerState, setLearningRate } from '../sys/tfjs-internals';
 import { NIN_VERSION } from '../sys/version';
+import { type Log, stderrLog, stdoutLog } from '../sys/log';
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -42,8 +43,8 @@ export interface TrainOptions {
   run?: string; // run name; default: a timestamp
   resume?: string; // run directory to continue
   resumeEpochs?: number; // with resume: a new total epoch count, when the user gave --epochs
-  log?: (line: string) => void; // stderr lines: banner, warnings
-  print?: (line: string) => void; // stdout lines: one per epoch, final summary
+  log?: Log; // stderr lines: banner, warnings (default: stderr)
+  print?: Log; // stdout lines: one per epoch, final summary (default: stdout)
   terminal?: boolean; // stderr is a terminal: progress is one line redrawn in place
   logEvery?: number; // otherwise, a plain progress line every this many seconds (0 or absent: none)
   saveEvery?: number; // also save last/ mid-epoch every this many seconds, as Ctrl-C does (0 or absent: never)
@@ -86,8 +87,8 @@ function keptLine(runDir: string, epoch: number, partial: PartialEpoch | null, p
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const print = options.print ?? ((l: string) => process.stdout.write(l + '\n'));
+  const log = options.log ?? stderrLog;
+  const print = options.print ?? stdoutLog;
   // Listening from the very start of `train` makes a signal during start-up a clean stop too.
   const stop = options.handleSignals
     ? takeOverSignals({ acknowledge: 'finishing this batch, then saving last/', kept: 'nothing was saved' }, log)
@@ -207,7 +208,7 @@ function sinceBest(history: EpochMetrics[], key: 'valAcc' | 'testAcc'): { best: 
 }
 
 /** A fresh model: seeded initialisation, or the weights of --init-weights. */
-function startState(config: TrainConfig, log: (line: string) => void): TrainState {
+function startState(config: TrainConfig, log: Log): TrainState {
   const model = buildNin({
     imageSize: config.imageSize,
     seed: config.seed,
@@ -223,7 +224,7 @@ function startState(config: TrainConfig, log: (line: string) => void): TrainStat
 }
 
 /** The model, optimizer and history of last/; without last/ the run starts again from its initialisation. */
-async function resumeState(run: RunDirectory, config: TrainConfig, log: (line: string) => void): Promise<TrainState> {
+async function resumeState(run: RunDirectory, config: TrainConfig, log: Log): Promise<TrainState> {
   const loaded = await run.loadLast();
   if (!loaded) {
     log('resuming from the start: the run stopped before its first checkpoint');
@@ -238,8 +239,8 @@ async function resumeState(run: RunDirectory, config: TrainConfig, log: (line: s
 }
 
 interface Output extends Pick<TrainOptions, 'terminal' | 'logEvery' | 'saveEvery' | 'tensorboard'> {
-  log: (line: string) => void;
-  print: (line: string) => void;
+  log: Log;
+  print: Log;
 }
 
 /**

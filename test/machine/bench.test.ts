@@ -10,7 +10,7 @@ const BACKEND = TEST_BACKEND;
 
 test('bench: positive speeds, no device memory on a CPU backend (null, with the reason), no tensor left', async () => {
   const before = tf.memory().numTensors;
-  const r = await bench({ imageSize: 67, batchSize: 2, steps: 2, backend: BACKEND, threads: null }, () => {});
+  const r = await bench({ imageSize: 67, batchSize: 2, steps: 2, backend: BACKEND, threads: null, log: () => {} });
   assert.ok(r.trainImagesPerSec > 0 && r.inferImagesPerSec > 0, JSON.stringify(r));
   assert.equal(r.gpuBytesAllocated, null);
   assert.match(r.gpuBytesAllocatedNote ?? '', /runs on the CPU/);

@@ -203,7 +203,7 @@ describe('lrFind on Fashion-MNIST (67px, batch 8, 20 steps, 300 images)', () => 
       threads: null,
     };
     tensorsBefore = tf.memory().numTensors;
-    result = await lrFind(options, () => {});
+    result = await lrFind({ ...options, log: () => {} });
   });
 
   test('takes steps at exponentially growing rates from a fresh NiN, and leaks no tensors', () => {
