@@ -19,7 +19,8 @@ export {
 export { buildNin, forward, NUM_CLASSES, MIN_IMAGE_SIZE } from './model/nin';
 export { type Architecture, architectureOf, checkArchitecture, DEFAULT_ARCHITECTURE, planNin } from './model/architecture';
 export { makeOptimizer, makeTrainer, trainStep, type StepOptions, type Trainer } from './train/step';
-export { loadCheckpoint, saveCheckpoint } from './run/checkpoint/load';
+export { loadCheckpoint } from './run/checkpoint/load';
+export { saveCheckpoint } from './run/checkpoint/save';
 export { loadFashionMnist, batches, CLASS_NAMES } from './data/idx';
 export { NinError, UsageError } from './sys/errors';
 export { lrFind } from './train/lr-find';

@@ -1,6 +1,6 @@
 // Every human-readable rendering of a command's result, in one place: the CLI prints these on stdout
 // (or `--json` prints the result object itself), and training prints its epoch lines with them.
-import type { EpochMetrics } from '../run/checkpoint/load';
+import type { EpochMetrics } from '../run/metrics';
 import type { DeadClass, EvalResult } from '../report/eval';
 import type { BenchResult } from '../machine/bench';
 import { CPU_FEATURES, type InfoResult } from '../machine/info';

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES, PRECISION_CHOICES } from '../backend';
 import { followUserPath } from '../run/checkpoint/read';
-import { CONFIG_RULES, describeRange, readConfigFile } from '../config/check';
+import { CONFIG_RULES, readConfigFile } from '../config/check';
+import { describeRange } from '../sys/field-check';
 import {
   type BackendChoice,
   DEFAULT_CONFIG,

@@ -1,11 +1,10 @@
-// Checking what nin reads back (a run's config.json, a checkpoint's meta.json) as strictly as the
-// command line checks its flags: one rule per config key with the flag's range, and field checks
-// whose one-line errors name the file, the key, the value found and the values allowed.
+// Checking a config nin reads back (a run's config.json, the config in a checkpoint's meta.json, a --config
+// file) as strictly as the command line checks its flags: one rule per config key with the flag's range, and
+// one-line errors naming the file, the key, the value found and the values allowed.
 import { BACKEND_CHOICES, PRECISION_CHOICES } from '../backend';
-import type { EpochMetrics } from '../run/checkpoint/load';
 import type { TrainConfig } from './config';
-import { CLASS_NAMES } from '../data/idx';
 import { NinError } from '../sys/errors';
+import { describeRange, isPlainObject, shown } from '../sys/field-check';
 import { parseJson, readRegularFile } from '../sys/read-file';
 import { BIAS_INITS, KERNEL_INITS, MIN_IMAGE_SIZE } from '../model/nin';
 import { SCHEDULES } from '../train/schedule';
@@ -53,13 +52,6 @@ export const CONFIG_RULES: { readonly [K in keyof TrainConfig]: Rule } = Object.
   precision: { kind: 'choice', flag: '--precision', choices: PRECISION_CHOICES, absent: { value: 'fp32' } },
 });
 
-/** "a whole number from 1 to 10000", "a number above 0 and at most 10000": the CLI's words for a range. */
-export function describeRange(kind: 'integer' | 'real', min: number, max: number, minExclusive = false): string {
-  if (max >= Number.MAX_VALUE) return `a finite ${kind === 'integer' ? 'whole ' : ''}number of at least ${min}`;
-  if (kind === 'integer') return `a whole number from ${min} to ${max}`;
-  return minExclusive ? `a number above ${min} and at most ${max}` : `a number from ${min} to ${max}`;
-}
-
 /** What a rule allows, in words: "a number above 0 and at most 10000 (as --lr)". */
 export function describeRule(rule: Rule): string {
   let allowed: string;
@@ -105,26 +97,6 @@ export function ruleAllows(rule: Rule, value: unknown): boolean {
   }
 }
 
-/** A value as it appears in the file, shortened so the error stays one readable line. */
-export function shown(value: unknown): string {
-  let text: string;
-  try {
-    if (value === undefined) text = 'missing';
-    else if (typeof value === 'number' && !Number.isFinite(value))
-      text = String(value); // JSON would say null
-    else text = JSON.stringify(value) ?? String(value);
-  } catch {
-    // Too deep or cyclic to print (parseJson refuses such files; this is the last guard).
-    text = Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : typeof value;
-  }
-  text = text.replace(/\s+/g, ' ');
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 export const CONFIG_FIX = 'restore the file from a copy, or start a new run';
 
 /**
@@ -168,76 +140,4 @@ export function readConfigFile(file: string, fix: string = CONFIG_FIX): TrainCon
     missing: `${file} is missing; ${fix}`,
   }).toString('utf8');
   return validateConfig(parseJson(text, file, fix), file, fix);
-}
-
-/** Field checks for the other files nin reads back: each throws one line naming the file and key. */
-export class FieldChecker {
-  constructor(
-    readonly file: string,
-    readonly fix: string,
-  ) {}
-
-  fail(key: string, value: unknown, expected: string): never {
-    throw new NinError(`${this.file}: ${key} is ${shown(value)}; it must be ${expected}; ${this.fix}`);
-  }
-
-  object(key: string, value: unknown): Record<string, unknown> {
-    if (!isPlainObject(value)) this.fail(key, value, 'an object');
-    return value;
-  }
-
-  integer(key: string, value: unknown, min: number, max: number): number {
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max)
-      this.fail(key, value, describeRange('integer', min, max));
-    return value;
-  }
-
-  real(key: string, value: unknown, min: number, max: number): number {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max)
-      this.fail(key, value, describeRange('real', min, max));
-    return value;
-  }
-
-  string(key: string, value: unknown): string {
-    if (typeof value !== 'string' || value === '') this.fail(key, value, 'a non-empty string');
-    return value;
-  }
-
-  choice<T extends string>(key: string, value: unknown, choices: readonly T[]): T {
-    if (typeof value !== 'string' || !choices.includes(value as T))
-      this.fail(key, value, `one of ${choices.map((c) => JSON.stringify(c)).join(', ')}`);
-    return value as T;
-  }
-
-  array(key: string, value: unknown, maxLength: number): unknown[] {
-    if (!Array.isArray(value) || value.length > maxLength) this.fail(key, value, `a list of at most ${maxLength} entries`);
-    return value;
-  }
-}
-
-/** One epoch's metrics as nin writes them (a checkpoint's history, a run's metrics.jsonl). */
-export function validateEpochMetrics(value: unknown, c: FieldChecker, key: string): EpochMetrics {
-  const m = c.object(key || 'the row', value);
-  const k = (field: string) => (key ? `${key}.${field}` : field);
-  const maxEpochs = CONFIG_RULES.epochs.kind === 'integer' ? CONFIG_RULES.epochs.max : Number.MAX_SAFE_INTEGER;
-  const metrics: EpochMetrics = {
-    epoch: c.integer(k('epoch'), m.epoch, 1, maxEpochs),
-    loss: c.real(k('loss'), m.loss, 0, Number.MAX_VALUE),
-    trainAcc: c.real(k('trainAcc'), m.trainAcc, 0, 1),
-    testAcc: c.real(k('testAcc'), m.testAcc, 0, 1),
-    examplesPerSec: c.real(k('examplesPerSec'), m.examplesPerSec, 0, Number.MAX_VALUE),
-    seconds: c.real(k('seconds'), m.seconds, 0, Number.MAX_VALUE),
-  };
-  // --val-split's pass: both or neither.
-  if (m.valLoss !== undefined || m.valAcc !== undefined) {
-    metrics.valLoss = c.real(k('valLoss'), m.valLoss, 0, Number.MAX_VALUE);
-    metrics.valAcc = c.real(k('valAcc'), m.valAcc, 0, 1);
-  }
-  // The dead-class guard's record (train.ts) survives a resume, which rewrites the logs from last/.
-  if (m.deadClasses !== undefined) {
-    metrics.deadClasses = c
-      .array(k('deadClasses'), m.deadClasses, CLASS_NAMES.length)
-      .map((name, i) => c.choice(`${k('deadClasses')}[${i}]`, name, CLASS_NAMES));
-  }
-  return metrics;
 }

@@ -1,7 +1,7 @@
 // Training curves as d2l's live plot draws them (train loss, train acc, test acc against epoch), as
 // a hand-written SVG; several runs share one figure. The run directory redraws its curves.svg after
 // each epoch with this, and `nin plot` (plot.ts) draws one or several runs.
-import type { EpochMetrics } from '../run/checkpoint/load';
+import type { EpochMetrics } from '../run/metrics';
 
 export interface RunCurves {
   name: string;

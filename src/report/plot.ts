@@ -7,7 +7,9 @@ import { checkOutputFile } from '../sys/output-path';
 import { writeFileAtomic } from '../sys/safe-file';
 import { renderCurves } from './curves';
 import { printable } from '../cli/format';
-import { plannedEpochs, readHistory, RUN_FILES } from '../run/run-dir';
+import { plannedEpochs } from '../run/run-dir';
+import { readHistory } from '../run/metrics';
+import { RUN_FILES } from '../run/layout';
 
 export const COMPARISON_FILE = 'comparison.svg';
 /** Debian's fonts-dejavu-core: DejaVu Sans is the first family curves.ts names. */

@@ -1,50 +1,24 @@
-// The run directory <out>/<run>/ and everything in it: its layout, creating it whole, opening it again
-// for --resume, the one-writer lock, the logs and curves (written from memory after each epoch) and
-// the two checkpoints, saved through checkpoint.ts.
-//   config.json                   the resolved config (the recipe is frozen here)
-//   metrics.jsonl, metrics.csv    one row per completed epoch, rebuilt from last/'s history
-//   curves.svg                    the curves of those rows
-//   last/, best/                  checkpoints (see checkpoint.ts)
-//   report-best.json, ...         nin serve's cached report of a checkpoint (nin eval's results)
-//   .lock                         the pid of the process training the run, while it trains
+// The run directory <out>/<run>/ (its files: layout.ts): choosing its name, creating it whole, opening it
+// again for --resume (lock.ts), and what a training run writes into it after each epoch: the logs and curves
+// (from memory) and the two checkpoints (through checkpoint/save.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import {
-  type CheckpointMeta,
-  type EpochMetrics,
-  type NamedTensor,
-  loadCheckpoint,
-  type LoadedCheckpoint,
-  recoverCheckpoint,
-  saveCheckpoint,
-} from './checkpoint/load';
+import type { CheckpointMeta } from './checkpoint/meta';
+import type { NamedTensor } from './checkpoint/files';
+import { loadCheckpoint, type LoadedCheckpoint } from './checkpoint/load';
+import { recoverCheckpoint, saveCheckpoint } from './checkpoint/save';
 import type { TrainConfig } from '../config/config';
-import { FieldChecker, readConfigFile, validateEpochMetrics } from '../config/check';
-import { MissingFileError, parseJson, readRegularFile } from '../sys/read-file';
-import { NinError, UsageError } from '../sys/errors';
+import { readConfigFile } from '../config/check';
+import { UsageError } from '../sys/errors';
 import { renderCurves } from '../report/curves';
 import { resumeCommand } from './resume-command';
 import type { Log } from '../sys/log';
 import { describeFsError, makeDirs, TEMPORARY_PATTERN, temporaryName, writeDurable, writeFileAtomic } from '../sys/safe-file';
+import { RUN_FILES } from './layout';
+import { acquireLock, releaseLock } from './lock';
+import { type EpochMetrics, metricsCsv, metricsJsonl } from './metrics';
 
-export const RUN_FILES = Object.freeze({
-  config: 'config.json',
-  metricsJsonl: 'metrics.jsonl',
-  metricsCsv: 'metrics.csv',
-  curves: 'curves.svg',
-  last: 'last',
-  best: 'best',
-  lock: '.lock',
-  reportBest: 'report-best.json',
-  reportLast: 'report-last.json',
-});
-
-/** The checkpoints of a run, by their directory names. */
-export const RUN_CHECKPOINTS = Object.freeze(['best', 'last'] as const);
-export type RunCheckpoint = (typeof RUN_CHECKPOINTS)[number];
-
-const CSV_HEADER = 'epoch,loss,trainAcc,testAcc,examplesPerSec,seconds';
 const RUN_NAME = /^[A-Za-z0-9._-]+$/;
 /** Longest --run: a file name holds 255 bytes, and the run is created under `.<name>.tmp-<pid>` first. */
 export const MAX_RUN_NAME = 200;
@@ -109,51 +83,6 @@ function freeName(out: string, base: string): string {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-const MAX_LOCK_BYTES = 64; // a pid and a newline
-
-/**
- * The pid a run's lock names; null when there is no lock or it names no pid (a crash before its
- * write). A lock nin cannot have written (a FIFO, a directory, a link, a device, a huge file) is a
- * one-line NinError: it is read without blocking, following no link, and never past 64 bytes.
- */
-function lockOwner(lock: string): number | null {
-  let text: string;
-  try {
-    text = readRegularFile(lock, {
-      maxBytes: MAX_LOCK_BYTES,
-      what: 'a lock file',
-      noFollow: true,
-      fix: `nin train writes a pid there; remove it if no nin train is running on ${path.dirname(lock)}`,
-    }).toString('utf8');
-  } catch (err) {
-    if (err instanceof MissingFileError) return null;
-    throw err;
-  }
-  const pid = Number(text.trim());
-  return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
-}
-
-/** The pid of the process training the run now, or null: no lock, its process is gone, or the lock is no lock. */
-export function trainingPid(runDir: string): number | null {
-  let owner: number | null;
-  try {
-    owner = lockOwner(path.join(runDir, RUN_FILES.lock));
-  } catch {
-    return null;
-  }
-  return owner !== null && isAlive(owner) ? owner : null;
-}
-
 /**
  * The runs in `out`, sorted by name: its directories holding a config.json, hidden ones (`--run
  * .name`) included, without the temporary ones (a run being created is `.<name>.tmp-<pid>` until it
@@ -171,39 +100,6 @@ export function findRuns(out: string): string[] {
     .filter((name) => !TEMPORARY_PATTERN.test(name) && fs.existsSync(path.join(out, name, RUN_FILES.config)))
     .sort()
     .map((name) => path.join(out, name));
-}
-
-/**
- * Takes the run's lock: a file holding our pid, linked into place so two processes can never both
- * hold it. A lock whose process is gone (kill -9, a crash) is taken over.
- */
-function acquireLock(runDir: string): void {
-  const lock = path.join(runDir, RUN_FILES.lock);
-  const tmp = temporaryName(lock);
-  try {
-    writeDurable(tmp, `${process.pid}\n`);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        fs.linkSync(tmp, lock);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      const owner = lockOwner(lock); // a lock that is no regular file is refused here, in one line
-      if (owner !== null && owner !== process.pid && isAlive(owner)) {
-        throw new NinError(
-          `${runDir} is being trained by process ${owner}; wait for it to finish or stop it (kill ${owner}), then ${resumeCommand(runDir)}`,
-        );
-      }
-      fs.rmSync(lock, { force: true }); // its process is gone
-    }
-    throw new NinError(`${runDir} is being taken over by another process; try again`);
-  } catch (err) {
-    throw describeFsError(err, `locking ${runDir}`, 'free some space, or pass a run directory you can write to');
-  } finally {
-    // Also after a failed write (a full disk): no `.lock.tmp-PID` is left behind.
-    fs.rmSync(tmp, { force: true });
-  }
 }
 
 /** The directory of a run being trained by this process: holds the lock until `close`. */
@@ -224,11 +120,8 @@ export class RunDirectory {
 
   /** The logs and curves are derived from last/'s history, so after any crash they match the checkpoint exactly. */
   writeLogs(history: EpochMetrics[]): void {
-    writeFileAtomic(this.file('metricsJsonl'), history.map((m) => JSON.stringify(m) + '\n').join(''));
-    // A run with --val-split has its two columns on every row; one without has neither.
-    const validation = history.some((m) => m.valAcc !== undefined);
-    const header = validation ? `${CSV_HEADER},valLoss,valAcc` : CSV_HEADER;
-    writeFileAtomic(this.file('metricsCsv'), [header, ...history.map((m) => csvRow(m, validation))].join('\n') + '\n');
+    writeFileAtomic(this.file('metricsJsonl'), metricsJsonl(history));
+    writeFileAtomic(this.file('metricsCsv'), metricsCsv(history));
   }
 
   writeCurves(history: EpochMetrics[]): void {
@@ -255,38 +148,8 @@ export class RunDirectory {
     if (this.closed) return;
     this.closed = true;
     process.off('exit', this.releaseOnExit);
-    const lock = this.file('lock');
-    try {
-      if (lockOwner(lock) === process.pid) fs.rmSync(lock, { force: true });
-    } catch {
-      // Not our lock any more (someone replaced it): it is not ours to remove.
-    }
+    releaseLock(this.dir);
   }
-}
-
-const MAX_LOG_BYTES = 16e6; // a 10000-epoch log is about 1.5 MB
-
-/** The per-epoch metrics of a run (its metrics.jsonl, or that file itself), each line checked. */
-export function readHistory(runDirOrFile: string): EpochMetrics[] {
-  const file = runDirOrFile.endsWith('.jsonl') ? runDirOrFile : path.join(runDirOrFile, RUN_FILES.metricsJsonl);
-  if (!fs.existsSync(runDirOrFile)) throw new NinError(`${runDirOrFile} does not exist; pass a run directory written by nin train`);
-  const fix = 'nin train rewrites it from last/ on --resume';
-  const text = readRegularFile(file, {
-    maxBytes: MAX_LOG_BYTES,
-    fix,
-    what: 'a training log',
-    missing: `${file} is missing; pass a run directory written by nin train (it holds metrics.jsonl)`,
-  }).toString('utf8');
-  const history: EpochMetrics[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    const m = parseJson(line, `${file}:${i + 1}`, fix, 'is not JSON (corrupt log)');
-    const c = new FieldChecker(`${file}:${i + 1}`, fix);
-    const metrics = validateEpochMetrics(m, c, '');
-    if (metrics.epoch !== history.length + 1) c.fail('epoch', metrics.epoch, `${history.length + 1} (one row per epoch, in order)`);
-    history.push(metrics);
-  });
-  return history;
 }
 
 /**
@@ -298,11 +161,6 @@ export function plannedEpochs(runDir: string): number | undefined {
   const file = path.join(runDir, RUN_FILES.config);
   if (!fs.existsSync(file)) return undefined;
   return readConfigFile(file, 'restore it from a copy, or plot the metrics.jsonl file itself').epochs;
-}
-
-function csvRow(m: EpochMetrics, validation: boolean): string {
-  const row = [m.epoch, m.loss, m.trainAcc, m.testAcc, m.examplesPerSec, m.seconds];
-  return (validation ? [...row, m.valLoss ?? '', m.valAcc ?? ''] : row).join(',');
 }
 
 /**

@@ -1,9 +1,10 @@
 // The shapes of nin serve's JSON API and events, shared by the server and the page (types only, so the
 // browser bundle takes nothing from Node with them).
-import type { EpochMetrics } from '../run/checkpoint/load';
+import type { EpochMetrics } from '../run/metrics';
 import type { TrainConfig } from '../config/config';
 import type { Misclassified } from '../report/eval';
-import type { PartialEpoch, RunCheckpoint } from '../run/run-dir';
+import type { PartialEpoch } from '../run/run-dir';
+import type { RunCheckpoint } from '../run/layout';
 import type { CheckpointReport } from './report';
 
 /** A checkpoint of a run, as the Runs view lists it. */

@@ -7,14 +7,14 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readCheckpointMeta } from '../run/checkpoint/load';
+import { readCheckpointMeta } from '../run/checkpoint/meta';
 import type { BackendChoice, PrecisionChoice } from '../config/config';
-import { isPlainObject } from '../config/check';
+import { isPlainObject } from '../sys/field-check';
 import { NUM_CLASSES } from '../model/nin';
 import type { EvalResult, Misclassified } from '../report/eval';
 import { NinError } from '../sys/errors';
 import { LinkRefusedError, readJsonFile } from '../sys/read-file';
-import { RUN_FILES, type RunCheckpoint } from '../run/run-dir';
+import { RUN_FILES, type RunCheckpoint } from '../run/layout';
 import { writeFileAtomic } from '../sys/safe-file';
 import { isStopSignal } from '../sys/signals';
 import type { Log } from '../sys/log';

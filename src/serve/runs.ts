@@ -4,12 +4,16 @@
 // timer behind it for file systems where watching is unreliable (network mounts, some containers).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type CheckpointMeta, type EpochMetrics, readCheckpointMeta } from '../run/checkpoint/load';
+import { type CheckpointMeta, readCheckpointMeta } from '../run/checkpoint/meta';
+import type { EpochMetrics } from '../run/metrics';
 import type { CheckpointSummary, RunSummary } from './api';
 import type { TrainConfig } from '../config/config';
 import { readConfigFile } from '../config/check';
 import { NinError } from '../sys/errors';
-import { findRuns, type PartialEpoch, readHistory, RUN_CHECKPOINTS, RUN_FILES, trainingPid } from '../run/run-dir';
+import { findRuns, type PartialEpoch } from '../run/run-dir';
+import { readHistory } from '../run/metrics';
+import { RUN_CHECKPOINTS, RUN_FILES } from '../run/layout';
+import { trainingPid } from '../run/lock';
 
 export interface RunSource {
   dirs: string[]; // run directories given on the command line (then only those)

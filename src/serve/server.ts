@@ -13,7 +13,7 @@ import { initBackend } from '../backend';
 import type { BackendChoice, PrecisionChoice } from '../config/config';
 import { CLASS_NAMES } from '../data/idx';
 import { NinError, UsageError } from '../sys/errors';
-import { RUN_CHECKPOINTS, type RunCheckpoint } from '../run/run-dir';
+import { RUN_CHECKPOINTS, type RunCheckpoint } from '../run/layout';
 import { LinkRefusedError } from '../sys/read-file';
 import { type Log, stderrLog } from '../sys/log';
 import { HttpError, parseRequestPath, send, sendError, sendJson, startStream } from './http';

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type CheckpointFiles, type CheckpointMeta, readCheckpointFiles } from '../run/checkpoint/load';
+import { type CheckpointFiles, readCheckpointFiles } from '../run/checkpoint/load';
+import type { CheckpointMeta } from '../run/checkpoint/meta';
 import { NoCheckpointError } from '../run/checkpoint/read';
 import { LinkRefusedError } from '../sys/read-file';
 import { HttpError } from './http';

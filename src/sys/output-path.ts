@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from './errors';
-import { RUN_FILES } from '../run/run-dir';
+import { RUN_FILES } from '../run/layout';
 
 export type FileFormat = 'svg' | 'png';
 

@@ -13,6 +13,15 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
 }
 
 /**
+ * A layer weight's name as a checkpoint stores it (`block1_conv1/kernel`). TF.js makes each LayerVariable's
+ * `name` unique in the process (a second model built gets `block1_conv1/kernel_1`) and keeps the name the
+ * layer gave it in the protected `originalName`, which is what model.save writes and loadLayersModel matches.
+ */
+export function weightName(weight: tf.LayerVariable): string {
+  return (weight as unknown as { originalName: string }).originalName;
+}
+
+/**
  * Sets the rate an optimizer applies next. SGD and momentum keep it as a tensor rebuilt by their
  * public setLearningRate; Adam has only the protected `learningRate` field, read at each update.
  */

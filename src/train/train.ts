@@ -7,7 +7,9 @@ import { batches, batchCount, type Dataset, loadFashionMnist, type Split, splitV
 import { buildNin } from '../model/nin';
 import { initBackend, microBatchPlan, type BackendInfo, type MicroBatchPlan } from '../backend';
 import { explainGpuError, throwIfGpuFault } from '../backend/webgpu';
-import { type EpochMetrics, FORMAT_VERSION, loadInitialWeights } from '../run/checkpoint/load';
+import type { EpochMetrics } from '../run/metrics';
+import { FORMAT_VERSION } from '../run/checkpoint/meta';
+import { loadInitialWeights } from '../run/checkpoint/weights-manifest';
 import { type DeadClass, deadClasses, scoreSplit, type SplitScore } from '../report/eval';
 import { InterruptedError, NinError } from '../sys/errors';
 import {

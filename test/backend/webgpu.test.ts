@@ -20,7 +20,9 @@ import {
   throwIfGpuFault,
   type AdapterProbe,
 } from '../../src/backend/webgpu';
-import { FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from '../../src/run/checkpoint/load';
+import { FORMAT_VERSION } from '../../src/run/checkpoint/meta';
+import { loadCheckpoint } from '../../src/run/checkpoint/load';
+import { saveCheckpoint } from '../../src/run/checkpoint/save';
 import { DEFAULT_CONFIG } from '../../src/config/config';
 import { stepParity, syntheticBatch } from '../../src/backend/webgpu/step-parity';
 import { buildNin, forward, NUM_CLASSES } from '../../src/model/nin';

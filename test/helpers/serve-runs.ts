@@ -4,10 +4,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { FORMAT_VERSION, saveCheckpoint } from '../../src/run/checkpoint/load';
+import { FORMAT_VERSION } from '../../src/run/checkpoint/meta';
+import { saveCheckpoint } from '../../src/run/checkpoint/save';
 import { resolveConfig } from '../../src/config/config';
 import { buildNin } from '../../src/model/nin';
-import { RUN_FILES } from '../../src/run/run-dir';
+import { RUN_FILES } from '../../src/run/layout';
 import { NIN_VERSION } from '../../src/sys/version';
 import { runNin } from './cli';
 

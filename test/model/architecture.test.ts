@@ -19,7 +19,9 @@ import {
   planNin,
 } from '../../src/model/architecture';
 import { initBackend } from '../../src/backend';
-import { type CheckpointMeta, FORMAT_VERSION, loadCheckpoint, saveCheckpoint } from '../../src/run/checkpoint/load';
+import { type CheckpointMeta, FORMAT_VERSION } from '../../src/run/checkpoint/meta';
+import { loadCheckpoint } from '../../src/run/checkpoint/load';
+import { saveCheckpoint } from '../../src/run/checkpoint/save';
 import { resolveConfig } from '../../src/config/config';
 import { NinError, UsageError } from '../../src/sys/errors';
 import { activationsPerImage, buildNin, type ModelOptions } from '../../src/model/nin';

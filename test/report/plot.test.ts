@@ -9,13 +9,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import { PNG } from 'pngjs';
-import type { EpochMetrics } from '../../src/run/checkpoint/load';
+import type { EpochMetrics } from '../../src/run/metrics';
 import { onednnStatus } from '../../src/backend/onednn';
 import { resolveConfig } from '../../src/config/config';
 import { NinError, UsageError } from '../../src/sys/errors';
 import { DEFAULT_FONT, fontFile, plot, svgToPng } from '../../src/report/plot';
 import { renderCurves } from '../../src/report/curves';
-import { readHistory, RunDirectory } from '../../src/run/run-dir';
+import { readHistory } from '../../src/run/metrics';
+import { RunDirectory } from '../../src/run/run-dir';
 
 const NIN_BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'nin.js');
 const METRIC_KEYS = ['loss', 'trainAcc', 'testAcc'];

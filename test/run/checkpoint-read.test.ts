@@ -10,14 +10,9 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
-import {
-  loadCheckpoint,
-  readCheckpointFiles,
-  readCheckpointMeta,
-  saveCheckpoint,
-  type CheckpointMeta,
-  FORMAT_VERSION,
-} from '../../src/run/checkpoint/load';
+import { loadCheckpoint, readCheckpointFiles } from '../../src/run/checkpoint/load';
+import { readCheckpointMeta, type CheckpointMeta, FORMAT_VERSION } from '../../src/run/checkpoint/meta';
+import { saveCheckpoint } from '../../src/run/checkpoint/save';
 import { NinError } from '../../src/sys/errors';
 import { buildNin } from '../../src/model/nin';
 import { serve } from '../../src/serve/server';

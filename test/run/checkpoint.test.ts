@@ -8,14 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
-import {
-  type CheckpointMeta,
-  FORMAT_VERSION,
-  loadCheckpoint,
-  loadInitialWeights,
-  recoverCheckpoint,
-  saveCheckpoint,
-} from '../../src/run/checkpoint/load';
+import { type CheckpointMeta, FORMAT_VERSION } from '../../src/run/checkpoint/meta';
+import { loadCheckpoint } from '../../src/run/checkpoint/load';
+import { loadInitialWeights } from '../../src/run/checkpoint/weights-manifest';
+import { recoverCheckpoint, saveCheckpoint } from '../../src/run/checkpoint/save';
 import { resolveConfig } from '../../src/config/config';
 import { NinError, UsageError } from '../../src/sys/errors';
 import { buildNin, forward } from '../../src/model/nin';

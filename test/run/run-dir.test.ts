@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { resolveConfig } from '../../src/config/config';
 import { NinError } from '../../src/sys/errors';
 import { availableCores, capThreads, checkTrainingMemory, trainingBytes } from '../../src/machine/resources';
-import { createRun, openRun, planRun, RUN_FILES } from '../../src/run/run-dir';
+import { createRun, openRun, planRun } from '../../src/run/run-dir';
+import { RUN_FILES } from '../../src/run/layout';
 import { removeTempDirs, tempDir } from '../helpers/idx';
 
 after(removeTempDirs);

@@ -10,11 +10,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { FORMAT_VERSION, loadCheckpoint, readCheckpointMeta } from '../../src/run/checkpoint/load';
+import { FORMAT_VERSION, readCheckpointMeta } from '../../src/run/checkpoint/meta';
+import { loadCheckpoint } from '../../src/run/checkpoint/load';
 import { readConfigFile } from '../../src/config/check';
 import { resolveConfig } from '../../src/config/config';
 import { NinError } from '../../src/sys/errors';
-import { openRun, readHistory, RUN_FILES, trainingPid } from '../../src/run/run-dir';
+import { openRun } from '../../src/run/run-dir';
+import { readHistory } from '../../src/run/metrics';
+import { RUN_FILES } from '../../src/run/layout';
+import { trainingPid } from '../../src/run/lock';
 import { serve } from '../../src/serve/server';
 import { NIN_VERSION } from '../../src/sys/version';
 import { assertOneLineError, lines, REPO_ROOT, runNin } from '../helpers/cli';
@@ -62,7 +66,8 @@ function probe(run: string, body: string): { result: Record<string, unknown>; ms
 
 /** What the readers of a run make of its lock, measured in a child: serve's trainingPid, --resume's openRun, and the memory they took. */
 const LOCK_READERS = `
-  const { trainingPid, openRun } = require(dist + '/run/run-dir.js');
+  const { openRun } = require(dist + '/run/run-dir.js');
+  const { trainingPid } = require(dist + '/run/lock.js');
   const { NinError } = require(dist + '/sys/errors.js');
   const pid = trainingPid(run);
   let resume;

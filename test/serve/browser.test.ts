@@ -14,7 +14,7 @@ import { PNG } from 'pngjs';
 import type { Browser, Page } from 'playwright-core';
 import { initBackend } from '../../src/backend';
 import { loadFashionMnist } from '../../src/data/idx';
-import { RUN_FILES } from '../../src/run/run-dir';
+import { RUN_FILES } from '../../src/run/layout';
 import { serve, type ServeHandle } from '../../src/serve/server';
 import { runNin } from '../helpers/cli';
 import { metricsLine, SERVE_TEST_LIMIT, trainTinyRun, writeDoubledRun } from '../helpers/serve-runs';

@@ -14,7 +14,7 @@ import { initBackend } from '../../src/backend';
 import { parseRequestPath, HttpError } from '../../src/serve/http';
 import { serve, type ServeHandle } from '../../src/serve/server';
 import type { RunSummary, RunsMessage } from '../../src/serve/api';
-import { RUN_FILES } from '../../src/run/run-dir';
+import { RUN_FILES } from '../../src/run/layout';
 import { assertOneLineError, lines, runNin, startNin, waitForOutput } from '../helpers/cli';
 import { metricsLine, SERVE_TEST_LIMIT, trainTinyRun, writeDoubledRun } from '../helpers/serve-runs';
 

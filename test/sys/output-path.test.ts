@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { UsageError } from '../../src/sys/errors';
 import { checkOutputDir, checkOutputFile, type OutputFileRule } from '../../src/sys/output-path';
 import { DEFAULT_FONT } from '../../src/report/plot';
-import { RUN_FILES } from '../../src/run/run-dir';
+import { RUN_FILES } from '../../src/run/layout';
 import { assertOneLineError, runNin } from '../helpers/cli';
 import { removeTempDirs, tempDir } from '../helpers/idx';
 import { metricsLine } from '../helpers/serve-runs';

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { FILE_NAMES, IMAGES_MAGIC, LABELS_MAGIC } from '../../src/data/idx';
-import type { EpochMetrics } from '../../src/run/checkpoint/load';
+import type { EpochMetrics } from '../../src/run/metrics';
 import { resolveConfig, type TrainConfig } from '../../src/config/config';
 import { train } from '../../src/train/train';
 import { assertOneLineError, lines, runNin, startNin, type CliResult } from '../helpers/cli';

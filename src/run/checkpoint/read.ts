@@ -1,5 +1,5 @@
 // Finding a checkpoint's directory and reading it as ONE save. nin train replaces a checkpoint by
-// renaming a new directory into place (checkpoint.ts), so a reader that opens meta.json, then
+// renaming a new directory into place (save.ts), so a reader that opens meta.json, then
 // weights.bin, then optimizer.bin by name may get files of two saves while a run is saving. Every
 // reader (nin eval, predict, --init-weights, --resume, nin serve) goes through readConsistent: it
 // resolves the directory, notes its identity, reads, and reads again when a save landed meanwhile.
@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { NinError } from '../../sys/errors';
 import { linkRefused, LinkRefusedError } from '../../sys/read-file';
 import { describeFsError } from '../../sys/safe-file';
+import { checkpointFile, oldName, RUN_CHECKPOINTS } from '../layout';
 
 /** No checkpoint where one was asked for (nin serve answers 404 when the directory is not there). */
 export class NoCheckpointError extends NinError {
@@ -25,11 +26,6 @@ const ATTEMPTS = 8;
 const PAUSE_MS = 10;
 
 const LINK_FIX = 'replace the link with the directory or file it points to, or pass that checkpoint directory itself';
-
-/** The name a checkpoint has between the two renames of a save: `.best.old` for `best`. */
-export function oldName(dir: string): string {
-  return path.join(path.dirname(dir), `.${path.basename(dir)}.old`);
-}
 
 /** lstat, or null when nothing is there. */
 function entry(file: string): fs.Stats | null {
@@ -47,7 +43,7 @@ function holdsModel(dir: string): boolean {
   const stat = entry(dir);
   if (!stat) return false;
   if (stat.isSymbolicLink()) throw linkRefused(dir, LINK_FIX);
-  return stat.isDirectory() && entry(path.join(dir, 'model.json')) !== null;
+  return stat.isDirectory() && entry(checkpointFile(dir, 'model')) !== null;
 }
 
 /** `dir` if it holds a model, else its `.old` twin when a save is between its two renames. */
@@ -70,7 +66,7 @@ export function resolveCheckpointDir(target: string): string {
   if (!stat) throw new NoCheckpointError(`${target} does not exist; pass a checkpoint directory (with model.json) or a run directory`);
   if (!stat.isDirectory())
     throw new NinError(`${target} is not a directory; pass a checkpoint directory (with model.json) or a run directory`);
-  for (const sub of ['best', 'last']) {
+  for (const sub of RUN_CHECKPOINTS) {
     const dir = landedCheckpoint(path.join(target, sub));
     if (dir) return dir;
   }
