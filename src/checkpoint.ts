@@ -49,6 +49,8 @@ export interface CheckpointMeta {
 
 export interface SaveOptions {
   optimizerWeights?: NamedTensor[];
+  /** Called the moment the new checkpoint is in place (before the directory sync and the old copy's removal). */
+  onInPlace?: () => void;
 }
 
 interface ModelJson {
@@ -132,6 +134,7 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, meta: C
   const old = oldName(dir);
   if (fs.existsSync(dir)) fs.renameSync(dir, old);
   fs.renameSync(tmp, dir);
+  options.onInPlace?.();
   fsyncDir(path.dirname(dir));
   fs.rmSync(old, { recursive: true, force: true });
 }
