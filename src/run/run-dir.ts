@@ -128,8 +128,8 @@ export class RunDirectory {
     writeFileAtomic(this.file('curves'), renderCurves([{ name: path.basename(this.dir), history }], { epochs: this.config.epochs }));
   }
 
-  async saveLast(model: tf.LayersModel, meta: RunMeta, optimizerWeights: NamedTensor[]): Promise<void> {
-    await saveCheckpoint(this.file('last'), model, meta, { optimizerWeights });
+  async saveLast(model: tf.LayersModel, meta: RunMeta, optimizerWeights: NamedTensor[], onInPlace?: () => void): Promise<void> {
+    await saveCheckpoint(this.file('last'), model, meta, { optimizerWeights, onInPlace });
   }
 
   async saveBest(model: tf.LayersModel, meta: RunMeta): Promise<void> {

@@ -200,7 +200,9 @@ export class Progress {
     const eta = ` | ETA ${formatDuration(epoch ?? NaN)}${run !== null && run !== epoch ? `, run ${formatDuration(run)}` : ''}`;
     const counts = ` ${done}/${total}`;
     const detail = this.detail && this.phase === 'train' ? ` ${this.detail}` : '';
-    const width = Math.max(20, (this.options.columns?.() ?? 80) - 1);
+    // A terminal whose size is unknown reports 0 columns (a serial console, some ptys): take 80 then, not 20.
+    const columns = this.options.columns?.() ?? 0;
+    const width = Math.max(20, (columns > 0 ? columns : 80) - 1);
     // What must stay visible: label, counts, speed, ETA. Then the loss, then the bar, as room allows.
     const fixed = label + counts + speed + eta;
     const withDetail = fixed.length + detail.length <= width ? detail : '';

@@ -603,15 +603,17 @@ class EpochLoop {
     const started = Date.now();
     const optimizerWeights = await this.trainer.optimizer.getWeights();
     try {
-      await this.run.saveLast(this.trainer.model, this.meta(epoch, partial), optimizerWeights);
+      // Only once it is in place: a stop at once before that keeps the previous last/. The watchdog's thread may
+      // still end nin between the rename and this call, understating the save, never overstating it.
+      await this.run.saveLast(this.trainer.model, this.meta(epoch, partial), optimizerWeights, () =>
+        this.stop.setKept(this.kept(epoch, partial)),
+      );
     } finally {
       // getWeights makes a new `iter` scalar each call (the slots are the optimizer's own variables): one tensor per save otherwise.
       tf.dispose(optimizerWeights.filter((w) => w.name === 'iter').map((w) => w.tensor));
     }
     this.lastSave = Date.now();
     this.saveSeconds = (this.lastSave - started) / 1000;
-    // Only now: a stop at once during the save keeps the previous last/ (saves are renamed into place).
-    this.stop.setKept(this.kept(epoch, partial));
   }
 
   /** A signal: save the epoch so far (its queued steps read and checked first), then end with the signal's error. */

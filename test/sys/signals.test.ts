@@ -188,14 +188,20 @@ describe('nin train', () => {
     assert.match(r.stderr, /^SIGINT: finishing this batch, then saving last\/ \(Ctrl-C again stops at once\)$/m, context(r));
     const runDir = path.join(out, 'r');
     assert.match(lastLine(r), /^nin: stopped at once by a second SIGINT; /, context(r));
-    // What it says is kept is what is there: a run not yet saved, or last/ as it was saved.
+    // What it says is kept is never more than what is there: the text changes only after last/ is renamed into
+    // place, so a second signal in the microseconds between the rename and that change (the watchdog's thread
+    // ends nin while the JS thread is between the two) may understate a save that just landed, never claim one
+    // that did not. Either way the command it names is the same.
     const meta = fs.existsSync(path.join(runDir, 'last', 'meta.json'))
       ? JSON.parse(fs.readFileSync(path.join(runDir, 'last', 'meta.json'), 'utf8'))
       : null;
-    const kept = meta
-      ? `last/ holds ${meta.partial.batches} of 30 batches of epoch 1; continue with`
-      : 'nothing was trained yet; start it with';
-    assert.equal(lastLine(r), `nin: stopped at once by a second SIGINT; ${kept} nin train --resume ${runDir}`);
+    const nothing = 'nothing was trained yet; start it with';
+    const kept = meta ? [`last/ holds ${meta.partial.batches} of 30 batches of epoch 1; continue with`, nothing] : [nothing];
+    const line = lastLine(r);
+    assert.ok(
+      kept.some((k) => line === `nin: stopped at once by a second SIGINT; ${k} nin train --resume ${runDir}`),
+      `${line}\n(last/ ${meta ? 'holds a save' : 'was not saved'})\n${context(r)}`,
+    );
   });
 
   test(

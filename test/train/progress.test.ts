@@ -58,6 +58,18 @@ describe('progress', () => {
     }
   });
 
+  test('a terminal that reports 0 columns (width unknown, as some serial consoles and ptys do) gets an 80-column line', () => {
+    const line = (columns: number) => {
+      const { progress, tick } = harness({ terminal: true, columns: () => columns });
+      progress.startEpoch(1, 0);
+      tick(1000);
+      progress.trainBatch(10, { loss: 1.5, accuracy: 0.5, imagesPerSec: 256 });
+      return progress.terminalLine();
+    };
+    assert.equal(line(0), line(80));
+    assert.match(line(0), /256 img\/s \| ETA \d+:\d\d, run \d+:\d\d$/);
+  });
+
   test('a terminal line is redrawn in place and cleared at the end of the epoch', () => {
     const { progress, written, tick } = harness({ terminal: true, columns: () => 80 });
     progress.startEpoch(1, 0);

@@ -2,6 +2,7 @@
 // (they download libtensorflow at install and need CUDA 11.2 + cuDNN 8.1 for the GPU). Loading either
 // registers the backend with TF.js.
 import * as tf from '@tensorflow/tfjs';
+import { supplyOldUtilChecks } from './node-util';
 
 let tensorflowPackage: string | null | undefined;
 let loadError = '';
@@ -12,6 +13,8 @@ export function loadTensorflow(): string | null {
   tensorflowPackage = null;
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
+      require.resolve(pkg); // throws when not installed: util stays untouched
+      supplyOldUtilChecks(); // Node 23+ removed a util function its kernels call
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional packages, loaded only when installed
       require(pkg);
       tensorflowPackage = pkg;

@@ -12,6 +12,8 @@ import type { CheckpointMeta } from './meta';
 
 export interface SaveOptions {
   optimizerWeights?: NamedTensor[];
+  /** Called the moment the new checkpoint is in place (before the directory sync and the old copy's removal). */
+  onInPlace?: () => void;
 }
 
 interface ModelJson {
@@ -95,6 +97,7 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, meta: C
   const old = oldName(dir);
   if (fs.existsSync(dir)) fs.renameSync(dir, old);
   fs.renameSync(tmp, dir);
+  options.onInPlace?.();
   fsyncDir(path.dirname(dir));
   fs.rmSync(old, { recursive: true, force: true });
 }
