@@ -6,6 +6,7 @@ import { initBackend, microBatchPlan, type Precision } from '../backend';
 import { NATIVE_TIMERS, onednnTimers, resetOnednnTimers, type NativeTimer } from '../backend/onednn';
 import { type BackendChoice, DEFAULT_RECIPE, type PrecisionChoice } from '../config/config';
 import { buildNin, forward } from '../model/nin';
+import { type Architecture, DEFAULT_ARCHITECTURE, describeArchitecture, sameArchitecture } from '../model/architecture';
 import { DeferredReads } from '../train/deferred-reads';
 import { applyUpdate, deferredStep, makeTrainer, type Trainer } from '../train/step';
 import { mulberry32 } from '../sys/random';
@@ -24,6 +25,7 @@ export interface BenchOptions {
   breakdown?: boolean; // also measure where a training step's time goes
   handleSignals?: boolean; // a stop signal ends the benchmark after its step, with InterruptedError
   log?: Log; // stderr lines: the banner, a backend warning (default: stderr)
+  architecture?: Architecture; // which NiN (model/architecture.ts); default d2l's
 }
 
 /** One training step's mean time, in parts that add up to it (milliseconds). */
@@ -102,10 +104,12 @@ export async function bench(options: BenchOptions): Promise<BenchResult> {
 
 async function benchWith(options: BenchOptions, log: Log, stop: Stop): Promise<BenchResult> {
   const backend = await initBackend(options.backend, options.threads, log, options.precision ?? 'fp32');
+  const architecture = options.architecture ?? DEFAULT_ARCHITECTURE;
+  const variant = sameArchitecture(architecture, DEFAULT_ARCHITECTURE) ? '' : `, ${describeArchitecture(architecture)}`;
   log(
-    `bench: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.steps} steps after a warm-up`,
+    `bench: ${backend.name} (${backend.detail})${variant}, ${options.imageSize}px, batch ${options.batchSize}, ${options.steps} steps after a warm-up`,
   );
-  const model = buildNin({ imageSize: options.imageSize, seed: 0 });
+  const model = buildNin({ imageSize: options.imageSize, seed: 0, architecture });
   const trainer = makeTrainer(model, tf.train.sgd(DEFAULT_RECIPE.learningRate));
   const random = mulberry32(0);
   const pixels = options.batchSize * options.imageSize * options.imageSize;

@@ -1,7 +1,6 @@
 // NiN's architecture as data: d2l's network and the variants its chapter's exercises ask for, one typed
 // description, checked against an image size, and the plan of layers that every builder follows
 // (model.ts builds it in TF.js, shapes.ts counts it; scripts/reference/torch_nin.py builds the same in PyTorch).
-import type { Rule } from '../config/check';
 import { UsageError } from '../sys/errors';
 
 export const NUM_CLASSES = 10;
@@ -46,20 +45,6 @@ export const ARCHITECTURE_KEYS = Object.keys(DEFAULT_ARCHITECTURE) as (keyof Arc
 export const MAX_BLOCK_CONVS = 4;
 export const MAX_WIDTH = 4;
 export const MAX_BOTTLENECK = 1024;
-
-/**
- * The config rows the architecture keys will need (config-check.ts's shape), with their flags. A config
- * written before these keys existed trained d2l's NiN, so an absent key means its d2l value. blockKernel's
- * 2 passes the row's range; checkArchitecture refuses it.
- */
-export const ARCHITECTURE_RULES: { readonly [K in keyof Architecture]: Rule } = Object.freeze({
-  blockConvs: { kind: 'integer', flag: '--block-convs', min: 0, max: MAX_BLOCK_CONVS, absent: { value: 2 } },
-  blockKernel: { kind: 'integer', flag: '--block-kernel', min: 1, max: 3, absent: { value: 1 } },
-  head: { kind: 'choice', flag: '--head', choices: HEADS, absent: { value: 'gap' } },
-  width: { kind: 'real', flag: '--width', min: 0, max: MAX_WIDTH, minExclusive: true, absent: { value: 1 } },
-  bottleneck: { kind: 'integer', flag: '--bottleneck', min: 1, max: MAX_BOTTLENECK, nullable: true, absent: { value: null } },
-  depth: { kind: 'choice', flag: '--depth', choices: DEPTH_NAMES, absent: { value: 'nin-12' } },
-});
 
 /** The architecture a config (config.json, meta.json's config, a flag object) describes: d2l's value for each key it lacks. */
 export function architectureOf(config: object): Architecture {

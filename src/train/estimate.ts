@@ -18,6 +18,7 @@ import { onednnStatus, requireAddon, setOnednnConvPrecision } from '../backend/o
 import { convFlopsPerImage } from '../machine/bench';
 import type { TrainConfig } from '../config/config';
 import { MIN_IMAGE_SIZE, buildNin } from '../model/nin';
+import { type Architecture, architectureOf } from '../model/architecture';
 import { mulberry32 } from '../sys/random';
 import { deferredStep, hostImageSize, makeTrainer } from './step';
 
@@ -49,8 +50,8 @@ export function aboutDuration(seconds: number): string {
 }
 
 /** Seconds per image of a training step of `batchSize` images at `imageSize` on a throwaway NiN, after a step that sets up. */
-async function secondsPerImage(imageSize: number, batchSize: number): Promise<number> {
-  const model = buildNin({ imageSize, seed: 0 });
+async function secondsPerImage(imageSize: number, batchSize: number, architecture: Architecture): Promise<number> {
+  const model = buildNin({ imageSize, seed: 0, architecture });
   const trainer = makeTrainer(model, tf.train.sgd(0.01));
   const inputSize = hostImageSize(imageSize);
   const random = mulberry32(0);
@@ -73,8 +74,8 @@ async function secondsPerImage(imageSize: number, batchSize: number): Promise<nu
   }
 }
 
-function trainingFlops(imageSize: number): number {
-  const model = buildNin({ imageSize, seed: 0 });
+function trainingFlops(imageSize: number, architecture: Architecture): number {
+  const model = buildNin({ imageSize, seed: 0, architecture });
   try {
     return convFlopsPerImage(model).training;
   } finally {
@@ -94,7 +95,7 @@ export async function estimateRun(
 ): Promise<string | null> {
   if (backend.name === 'cpu') return estimateCpu(config, work, guard);
   const batch = Math.min(config.batchSize, WARMUP_BATCH);
-  const perImage = await guard(() => secondsPerImage(config.imageSize, batch));
+  const perImage = await guard(() => secondsPerImage(config.imageSize, batch, architectureOf(config)));
   const perStep = perImage * config.batchSize;
   const total = perStep * (work.trainSteps + TEST_BATCH_SHARE * work.testBatches);
   const line = `estimate: ${aboutDuration(total)} here (${perStep < 10 ? perStep.toFixed(2) : Math.round(perStep)} s a batch of ${config.batchSize})`;
@@ -118,13 +119,13 @@ async function fasterRoutes(
     if (onednn && backend.precision === 'fp32' && onednnStatus().nativeBf16) {
       setOnednnConvPrecision('bf16');
       try {
-        routes.push(`--precision auto ${factor(await guard(() => secondsPerImage(config.imageSize, batch)))}`);
+        routes.push(`--precision auto ${factor(await guard(() => secondsPerImage(config.imageSize, batch, architectureOf(config))))}`);
       } finally {
         setOnednnConvPrecision(backend.precision);
       }
     }
     if (config.imageSize > 96) {
-      const small = factor(await guard(() => secondsPerImage(96, batch)));
+      const small = factor(await guard(() => secondsPerImage(96, batch, architectureOf(config))));
       routes.push(`--image-size 96 ${small}`);
       // --recipe best is 96px too; suggested unless the run already starts as it does.
       if (config.kernelInit !== 'he' || config.classBias === null)
@@ -139,11 +140,12 @@ async function fasterRoutes(
 
 /** The pure-JS backend: one 67px image timed, scaled to the run by the convolutions' arithmetic. */
 async function estimateCpu(config: TrainConfig, work: RunWork, guard: <T>(step: () => Promise<T>) => Promise<T>): Promise<string | null> {
-  const perImageFlops = trainingFlops(config.imageSize);
-  const warmupFlops = trainingFlops(MIN_IMAGE_SIZE);
+  const architecture = architectureOf(config);
+  const perImageFlops = trainingFlops(config.imageSize, architecture);
+  const warmupFlops = trainingFlops(MIN_IMAGE_SIZE, architecture);
   const runFlops = perImageFlops * (work.trainImages + TEST_BATCH_SHARE * work.testBatches * config.batchSize);
   if (runFlops < CPU_WARMUP_FROM_IMAGES * warmupFlops) return null;
-  const model = buildNin({ imageSize: MIN_IMAGE_SIZE, seed: 0 });
+  const model = buildNin({ imageSize: MIN_IMAGE_SIZE, seed: 0, architecture });
   const trainer = makeTrainer(model, tf.train.sgd(0.01));
   const x = new Float32Array(MIN_IMAGE_SIZE * MIN_IMAGE_SIZE).fill(0.5);
   let seconds: number;

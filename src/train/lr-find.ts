@@ -7,6 +7,7 @@ import { type BackendChoice, DEFAULT_RECIPE, type OptimizerName, type PrecisionC
 import { batches, loadFashionMnist } from '../data/idx';
 import { formatRate } from '../cli/format';
 import { buildNin } from '../model/nin';
+import { type Architecture, DEFAULT_ARCHITECTURE, describeArchitecture, sameArchitecture } from '../model/architecture';
 import { deriveSeed } from '../sys/random';
 import { checkTrainingMemory } from '../machine/resources';
 import { checkOutputFile, type FileFormat } from '../sys/output-path';
@@ -29,6 +30,7 @@ export interface LrFindOptions {
   nesterov: boolean; // 'momentum' only
   seed: number; // initialisation, shuffling and dropout, as `nin train --seed` draws them
   init?: Pick<Recipe, 'biasInit' | 'kernelInit' | 'classBias'>; // the fresh NiN's initialisation; default d2l's
+  architecture?: Architecture; // which NiN (model/architecture.ts); default d2l's
   labelSmoothing?: number; // as the recipe trains; default 0
   weightDecay?: number; // as the recipe trains; default 0
   trainLimit: number | null; // first N training examples; null = all 60,000
@@ -189,9 +191,11 @@ async function rangeTest(options: LrFindOptions, format: FileFormat | null, log:
   if (backend.name !== 'webgpu') checkTrainingMemory(options.imageSize, options.batchSize);
   const data = loadFashionMnist({ dataDir: options.dataDir ?? undefined, trainLimit: options.trainLimit ?? undefined, testLimit: 1 });
   const init = options.init ?? DEFAULT_RECIPE;
+  const architecture = options.architecture ?? DEFAULT_ARCHITECTURE;
+  const variant = sameArchitecture(architecture, DEFAULT_ARCHITECTURE) ? '' : `, ${describeArchitecture(architecture)}`;
   const classBias = init.classBias === null ? '' : `, class biases ${init.classBias}`;
   log(
-    `lr-find: ${backend.name} (${backend.detail}), ${options.imageSize}px, batch ${options.batchSize}, ${options.optimizer}, ${init.kernelInit} kernels, ${init.biasInit} biases${classBias}, lr ${formatRate(options.startLr)} to ${formatRate(options.endLr)} over at most ${options.steps} steps, ${data.train.count} training images`,
+    `lr-find: ${backend.name} (${backend.detail})${variant}, ${options.imageSize}px, batch ${options.batchSize}, ${options.optimizer}, ${init.kernelInit} kernels, ${init.biasInit} biases${classBias}, lr ${formatRate(options.startLr)} to ${formatRate(options.endLr)} over at most ${options.steps} steps, ${data.train.count} training images`,
   );
 
   // The model and batches `nin train --seed` starts with, so the curve describes that run's start.
@@ -201,6 +205,7 @@ async function rangeTest(options: LrFindOptions, format: FileFormat | null, log:
     biasInit: init.biasInit,
     kernelInit: init.kernelInit,
     classBias: init.classBias,
+    architecture,
   });
   const trainer = makeTrainer(model, makeOptimizer({ ...options, learningRate: options.startLr }));
   const plan = microBatchPlan(backend, model, options.batchSize);

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type ConfigSources, type TrainConfig, describeConfig, resumedConfig } from '../config/config';
 import { batches, batchCount, type Dataset, loadFashionMnist, type Split, splitValidation } from '../data/idx';
 import { buildNin } from '../model/nin';
+import { architectureOf } from '../model/architecture';
 import { initBackend, microBatchPlan, type BackendInfo, type MicroBatchPlan } from '../backend';
 import { explainGpuError, throwIfGpuFault } from '../backend/webgpu';
 import type { EpochMetrics } from '../run/metrics';
@@ -217,9 +218,10 @@ function startState(config: TrainConfig, log: Log): TrainState {
     biasInit: config.biasInit,
     kernelInit: config.kernelInit,
     classBias: config.classBias,
+    architecture: architectureOf(config),
   });
   if (config.initWeights) {
-    loadInitialWeights(config.initWeights, model);
+    loadInitialWeights(config.initWeights, model, architectureOf(config));
     log(`initial weights: ${config.initWeights}`);
   }
   return { trainer: makeTrainer(model, makeOptimizer(config)), epochsDone: 0, history: [], partial: null };

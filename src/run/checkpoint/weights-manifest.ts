@@ -9,6 +9,7 @@ import { FieldChecker, isPlainObject } from '../../sys/field-check';
 import { readRegularFile, regularFileSize } from '../../sys/read-file';
 import { weightName } from '../../sys/tfjs-internals';
 import { checkpointFile } from '../layout';
+import { type Architecture, architectureOf, DEFAULT_ARCHITECTURE, describeArchitecture, sameArchitecture } from '../../model/architecture';
 import { checkSpecs, manifestBytes, MAX_WEIGHT_BYTES, readCheckpointJson, refuseNonFinite } from './files';
 import { readCheckpointFiles } from './load';
 import { followUserPath, resolveCheckpointDir } from './read';
@@ -19,7 +20,7 @@ import { followUserPath, resolveCheckpointDir } from './read';
  * it names, such as scripts/torch-init-weights.py writes from PyTorch's initialisation of d2l's NiN).
  * Every kernel and bias must be there with NiN's shape and finite values, or nothing is loaded.
  */
-export function loadInitialWeights(typed: string, model: tf.LayersModel): void {
+export function loadInitialWeights(typed: string, model: tf.LayersModel, architecture: Architecture = DEFAULT_ARCHITECTURE): void {
   // The user named this path (a flag or their config file): links in it are theirs, followed here.
   const target = followUserPath(typed);
   const stat = fs.statSync(target, { throwIfNoEntry: false });
@@ -33,6 +34,12 @@ export function loadInitialWeights(typed: string, model: tf.LayersModel): void {
       // A nin checkpoint: the weights of one save, checked as nin eval checks them.
       const files = readCheckpointFiles(target);
       source = checkpointFile(files.dir, 'model');
+      // By name alone a variant's weights would half fit another NiN (its extra layers ignored): refused whole.
+      const theirs = architectureOf(files.meta.config);
+      if (!sameArchitecture(theirs, architecture))
+        throw new NinError(
+          `--init-weights ${typed} holds ${describeArchitecture(theirs)}, this run trains ${describeArchitecture(architecture)}: give the run its architecture's flags, or pass another checkpoint`,
+        );
       Object.assign(decoded, tf.io.decodeWeights(files.weightData, files.specs));
     } else {
       // A weights manifest: the file named, or the model.json of a TF.js model directory.
