@@ -1,5 +1,5 @@
 // nin as a library: the typed command functions the CLI calls, and the pieces they are built from.
-export { train, type TrainOptions, type TrainResult } from './train/train';
+export { train, type EpochEnd, type EpochListener, type StopRequest, type TrainOptions, type TrainResult } from './train/train';
 export { evaluate, scoreSplit, type EvalOptions, type EvalResult } from './report/eval';
 export { bench, type BenchOptions, type BenchResult } from './machine/bench';
 export { predict } from './predict/predict';
@@ -26,4 +26,6 @@ export { NinError, UsageError } from './sys/errors';
 export { lrFind } from './train/lr-find';
 export { TensorBoardWriter } from './run/tensorboard';
 export { RECIPES, resolveRecipe } from './config/recipes';
+export { CONFIG_KEYS, type ConfigKey, type KeyRow } from './config/keys';
+export { CONFIG_RULES } from './config/check';
 export { serve, type ServeOptions, type ServeHandle } from './serve/server';
