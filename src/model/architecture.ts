@@ -218,23 +218,62 @@ export function checkArchitecture(architecture: Architecture, imageSize: number)
  */
 export function planNin(architecture: Architecture, imageSize: number): Plan {
   checkArchitecture(architecture, imageSize);
-  const { blockConvs, blockKernel, head, width, bottleneck, depth } = architecture;
-  const layers: PlannedLayer[] = [];
-  const groups: LayerGroup[] = [];
-  let shape = [imageSize, imageSize, 1];
-  let weightIndex = 0;
-  const add = (layer: PlannedLayer, group: LayerGroup['name'] | null) => {
-    layers.push(layer);
-    shape = layer.output;
-    if (group) groups.push({ name: group, layers: [layer.name] });
-    else groups[groups.length - 1].layers.push(layer.name);
-  };
-  const conv = (name: string, filters: number, kernelSize: number, strides: number, padding: Padding, classes: boolean, first: boolean) => {
-    const [h, w, c] = shape;
+  const plan = new PlanBuilder(imageSize);
+  STAGES.forEach((_, s) => planStage(plan, architecture, s));
+  plan.head(architecture.head);
+  return { architecture: { ...architecture }, imageSize, layers: plan.layers, groups: plan.groups };
+}
+
+/** Stage `s` of the plan: the dropout before the classifier stage, its blocks (repeated by depth), its max-pool. */
+function planStage(plan: PlanBuilder, architecture: Architecture, s: number): void {
+  const { blockConvs, blockKernel, width, bottleneck, depth } = architecture;
+  const stage = STAGES[s];
+  const last = s === STAGES.length - 1;
+  if (last)
+    plan.add(
+      { kind: 'dropout', name: 'dropout', rate: DROPOUT_RATE, input: plan.shape, output: plan.shape, params: 0, multiplyAdds: 0 },
+      'Dropout',
+    );
+  for (let r = 0; r < DEPTHS[depth][s]; r++) {
+    const block = `block${s + 1}${r === 0 ? '' : String.fromCharCode(97 + r)}`;
+    const convs = 1 + blockConvs;
+    for (let c = 1; c <= convs; c++) {
+      // The last block narrows to the bottleneck until its last convolution, which outputs the classes.
+      const filters = last && bottleneck !== null && c < convs ? bottleneck : stageWidth(s, width);
+      const classes = last && c === convs;
+      // A 1x1 convolution pads nothing ('valid', as d2l's NiN has always been saved); a 3x3 one pads 'same'.
+      if (c > 1) plan.conv(`${block}_conv${c}`, filters, blockKernel, 1, blockKernel === 1 ? 'valid' : 'same', classes, false);
+      else if (r === 0) plan.conv(`${block}_conv1`, filters, stage.kernelSize, stage.strides, stage.padding, classes, true);
+      else plan.conv(`${block}_conv1`, filters, 3, 1, 'same', classes, true);
+    }
+  }
+  if (!last) plan.maxPool(`pool${s + 1}`);
+}
+
+/** The plan's layers as they are added, each from the shape the one before it left, grouped as PyTorch prints them. */
+class PlanBuilder {
+  readonly layers: PlannedLayer[] = [];
+  readonly groups: LayerGroup[] = [];
+  shape: number[];
+  private weightIndex = 0;
+
+  constructor(imageSize: number) {
+    this.shape = [imageSize, imageSize, 1];
+  }
+
+  add(layer: PlannedLayer, group: LayerGroup['name'] | null): void {
+    this.layers.push(layer);
+    this.shape = layer.output;
+    if (group) this.groups.push({ name: group, layers: [layer.name] });
+    else this.groups[this.groups.length - 1].layers.push(layer.name);
+  }
+
+  conv(name: string, filters: number, kernelSize: number, strides: number, padding: Padding, classes: boolean, first: boolean): void {
+    const [h, w, c] = this.shape;
     const size = [convSize(h, kernelSize, strides, padding), convSize(w, kernelSize, strides, padding)];
     const output = [...size, filters];
     const macs = size[0] * size[1] * filters * kernelSize * kernelSize * c;
-    add(
+    this.add(
       {
         kind: 'conv',
         name,
@@ -243,76 +282,63 @@ export function planNin(architecture: Architecture, imageSize: number): Plan {
         strides,
         padding,
         classes,
-        weightIndex: weightIndex++,
-        input: shape,
+        weightIndex: this.weightIndex++,
+        input: this.shape,
         output,
         params: kernelSize * kernelSize * c * filters + filters,
         multiplyAdds: macs,
       },
       first ? 'Sequential' : null,
     );
-  };
-  const stages = DEPTHS[depth];
-  STAGES.forEach((stage, s) => {
-    const last = s === STAGES.length - 1;
-    if (last)
-      add({ kind: 'dropout', name: 'dropout', rate: DROPOUT_RATE, input: shape, output: shape, params: 0, multiplyAdds: 0 }, 'Dropout');
-    for (let r = 0; r < stages[s]; r++) {
-      const block = `block${s + 1}${r === 0 ? '' : String.fromCharCode(97 + r)}`;
-      const convs = 1 + blockConvs;
-      for (let c = 1; c <= convs; c++) {
-        // The last block narrows to the bottleneck until its last convolution, which outputs the classes.
-        const filters = last && bottleneck !== null && c < convs ? bottleneck : stageWidth(s, width);
-        const classes = last && c === convs;
-        // A 1x1 convolution pads nothing ('valid', as d2l's NiN has always been saved); a 3x3 one pads 'same'.
-        if (c > 1) conv(`${block}_conv${c}`, filters, blockKernel, 1, blockKernel === 1 ? 'valid' : 'same', classes, false);
-        else if (r === 0) conv(`${block}_conv1`, filters, stage.kernelSize, stage.strides, stage.padding, classes, true);
-        else conv(`${block}_conv1`, filters, 3, 1, 'same', classes, true);
-      }
-    }
-    if (!last) {
-      const [h, w, c] = shape;
-      const pooled = (n: number) => Math.floor((n - POOL_SIZE) / POOL_STRIDES) + 1;
-      add(
-        {
-          kind: 'maxPool',
-          name: `pool${s + 1}`,
-          poolSize: POOL_SIZE,
-          strides: POOL_STRIDES,
-          input: shape,
-          output: [pooled(h), pooled(w), c],
-          params: 0,
-          multiplyAdds: 0,
-        },
-        'MaxPool2d',
-      );
-    }
-  });
-  const features = shape.reduce((a, b) => a * b, 1);
-  if (head === 'gap') {
-    // AdaptiveAvgPool2d((1, 1)) is an average over the whole remaining feature map.
-    add(
+  }
+
+  maxPool(name: string): void {
+    const [h, w, c] = this.shape;
+    const pooled = (n: number) => Math.floor((n - POOL_SIZE) / POOL_STRIDES) + 1;
+    this.add(
       {
-        kind: 'globalAvgPool',
-        name: 'global_avg_pool',
-        poolSize: shape[0],
-        input: shape,
-        output: [1, 1, shape[2]],
+        kind: 'maxPool',
+        name,
+        poolSize: POOL_SIZE,
+        strides: POOL_STRIDES,
+        input: this.shape,
+        output: [pooled(h), pooled(w), c],
         params: 0,
         multiplyAdds: 0,
       },
-      'AdaptiveAvgPool2d',
+      'MaxPool2d',
     );
-    add({ kind: 'flatten', name: 'flatten', input: shape, output: [shape[2]], params: 0, multiplyAdds: 0 }, 'Flatten');
-  } else {
-    add({ kind: 'flatten', name: 'flatten', input: shape, output: [features], params: 0, multiplyAdds: 0 }, 'Flatten');
-    add(
+  }
+
+  /** d2l's global average pooling, or a flatten into one dense layer to the classes. */
+  head(head: Head): void {
+    const shape = this.shape;
+    const features = shape.reduce((a, b) => a * b, 1);
+    if (head === 'gap') {
+      // AdaptiveAvgPool2d((1, 1)) is an average over the whole remaining feature map.
+      this.add(
+        {
+          kind: 'globalAvgPool',
+          name: 'global_avg_pool',
+          poolSize: shape[0],
+          input: shape,
+          output: [1, 1, shape[2]],
+          params: 0,
+          multiplyAdds: 0,
+        },
+        'AdaptiveAvgPool2d',
+      );
+      this.add({ kind: 'flatten', name: 'flatten', input: this.shape, output: [this.shape[2]], params: 0, multiplyAdds: 0 }, 'Flatten');
+      return;
+    }
+    this.add({ kind: 'flatten', name: 'flatten', input: shape, output: [features], params: 0, multiplyAdds: 0 }, 'Flatten');
+    this.add(
       {
         kind: 'dense',
         name: 'dense',
         units: NUM_CLASSES,
-        weightIndex: weightIndex++,
-        input: shape,
+        weightIndex: this.weightIndex++,
+        input: this.shape,
         output: [NUM_CLASSES],
         params: features * NUM_CLASSES + NUM_CLASSES,
         multiplyAdds: features * NUM_CLASSES,
@@ -320,5 +346,4 @@ export function planNin(architecture: Architecture, imageSize: number): Plan {
       'Linear',
     );
   }
-  return { architecture: { ...architecture }, imageSize, layers, groups };
 }

@@ -29,7 +29,7 @@ const RUN_DASHES = ['', '8 4', '2 3', '9 3 2 3', '14 4', '4 2 4 6'];
 const MAX_MARKED_EPOCHS = 20; // dots at each epoch up to this many (for every run alike); beyond, they only clutter
 const MAX_RUN_NAME = 28; // legend characters per run name
 const CHAR_WIDTH = 7.6; // px per character at 12px, generous for DejaVu Sans
-const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
+export const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
 function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] as string);
@@ -54,8 +54,26 @@ function tickLabel(value: number): string {
 
 const num = (v: number) => String(Math.round(v * 100) / 100);
 
-/** The SVG text of the curves of one or several runs on one axes. */
-export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): string {
+/** Where everything goes in a figure: its size, the axes' box and ranges, the metrics drawn, the legend's width. */
+interface Frame {
+  width: number;
+  height: number;
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+  xMin: number;
+  xMax: number;
+  yMax: number;
+  yStep: number;
+  several: boolean;
+  longest: number; // the most epochs a run has
+  metrics: readonly ((typeof METRICS)[number] | typeof VAL_ACC)[];
+  sx: (x: number) => number;
+  sy: (y: number) => number;
+}
+
+function frameOf(runs: RunCurves[], options: CurvesOptions): Frame {
   const height = options.height ?? 420;
   const several = runs.length > 1;
   const longest = Math.max(0, ...runs.map((r) => r.history.reduce((m, e) => Math.max(m, e.epoch), 0)));
@@ -79,17 +97,12 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   const bottom = height - 48;
   const sx = (x: number) => left + ((x - xMin) / (xMax - xMin)) * (right - left);
   const sy = (y: number) => bottom - (y / yMax) * (bottom - top);
+  return { width, height, left, right, top, bottom, xMin, xMax, yMax, yStep, several, longest, metrics, sx, sy };
+}
 
-  const out: string[] = [];
-  const title = options.title ?? runs.map((r) => r.name).join(' vs ');
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}" font-size="12">`,
-    `<title>${escapeXml(`training curves: ${title}`)}</title>`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    `<text x="${num((left + right) / 2)}" y="22" text-anchor="middle" font-size="14">${escapeXml(truncate(title, 80))}</text>`,
-  );
-
-  // Grid and ticks, as d2l's set_axes (axes.grid()).
+/** Grid and ticks, as d2l's set_axes (axes.grid()), the axes' box and their labels. */
+function drawAxes(out: string[], f: Frame): void {
+  const { left, right, top, bottom, xMin, xMax, yMax, yStep, sx, sy } = f;
   out.push('<g class="grid" stroke="#d9d9d9" stroke-width="1">');
   const xStep = Math.max(1, niceStep(xMax - xMin, 10));
   const xTicks: number[] = [];
@@ -107,24 +120,26 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   for (const x of xTicks) out.push(`<text x="${num(sx(x))}" y="${bottom + 17}" text-anchor="middle">${tickLabel(x)}</text>`);
   for (const y of yTicks) out.push(`<text x="${left - 6}" y="${num(sy(y) + 4)}" text-anchor="end">${tickLabel(y)}</text>`);
   out.push('</g>');
-  out.push(`<text class="xlabel" x="${num((left + right) / 2)}" y="${height - 12}" text-anchor="middle" font-size="13">epoch</text>`);
+  out.push(`<text class="xlabel" x="${num((left + right) / 2)}" y="${f.height - 12}" text-anchor="middle" font-size="13">epoch</text>`);
   out.push(
     `<text class="ylabel" transform="translate(16 ${num((top + bottom) / 2)}) rotate(-90)" text-anchor="middle" font-size="13">loss / accuracy</text>`,
   );
+}
 
-  // The curves: one polyline per run and metric, one point per epoch.
+/** The curves: one polyline per run and metric, one point per epoch (marked while there are few). */
+function drawCurves(out: string[], runs: RunCurves[], f: Frame): void {
   out.push('<g class="curves" fill="none" stroke-width="2" stroke-linejoin="round">');
   runs.forEach((run, r) => {
     const history = [...run.history].sort((a, b) => a.epoch - b.epoch);
-    for (const metric of metrics) {
+    for (const metric of f.metrics) {
       const points = history
         .filter((e) => Number.isFinite(e[metric.key]))
-        .map((e) => `${num(sx(e.epoch))},${num(sy(e[metric.key] as number))}`);
-      const dash = several ? RUN_DASHES[r % RUN_DASHES.length] : metric.dash;
+        .map((e) => `${num(f.sx(e.epoch))},${num(f.sy(e[metric.key] as number))}`);
+      const dash = f.several ? RUN_DASHES[r % RUN_DASHES.length] : metric.dash;
       out.push(
         `<polyline data-run="${escapeXml(run.name)}" data-metric="${metric.key}" stroke="${metric.colour}"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${points.join(' ')}"/>`,
       );
-      if (longest <= MAX_MARKED_EPOCHS) {
+      if (f.longest <= MAX_MARKED_EPOCHS) {
         for (const p of points) {
           const [x, y] = p.split(',');
           out.push(`<circle cx="${x}" cy="${y}" r="2.5" fill="${metric.colour}" stroke="none"/>`);
@@ -133,15 +148,12 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
     }
   });
   out.push('</g>');
-  if (runs.every((r) => r.history.length === 0)) {
-    out.push(
-      `<text x="${num((left + right) / 2)}" y="${num((top + bottom) / 2)}" text-anchor="middle" fill="#808080">no completed epochs yet</text>`,
-    );
-  }
+}
 
-  // Legend, right of the axes, so it never hides a curve.
-  const lx = right + 16;
-  let ly = top + 8;
+/** The legend, right of the axes, so it never hides a curve. */
+function drawLegend(out: string[], runs: RunCurves[], f: Frame): void {
+  const lx = f.right + 16;
+  let ly = f.top + 8;
   const entry = (label: string, colour: string, dash: string) => {
     out.push(
       `<line x1="${lx}" y1="${ly}" x2="${lx + 30}" y2="${ly}" stroke="${colour}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`,
@@ -151,19 +163,41 @@ export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): st
   };
   out.push('<g class="legend">');
   // One run: the legend also gives the last epoch's values, the numbers a reader looks for.
-  const last = several ? undefined : [...(runs[0]?.history ?? [])].sort((a, b) => a.epoch - b.epoch).pop();
-  for (const metric of metrics)
+  const last = f.several ? undefined : [...(runs[0]?.history ?? [])].sort((a, b) => a.epoch - b.epoch).pop();
+  for (const metric of f.metrics)
     entry(
       last?.[metric.key] !== undefined ? `${metric.label} ${last[metric.key]?.toFixed(3)}` : metric.label,
       metric.colour,
-      several ? '' : metric.dash,
+      f.several ? '' : metric.dash,
     );
   if (last) out.push(`<text x="${lx}" y="${ly + 6}" fill="#606060">after epoch ${last.epoch}</text>`);
-  if (several) {
+  if (f.several) {
     ly += 8;
     runs.forEach((run, r) => entry(truncate(run.name, MAX_RUN_NAME), '#404040', RUN_DASHES[r % RUN_DASHES.length]));
   }
   out.push('</g>');
+}
+
+/** The SVG text of the curves of one or several runs on one axes. */
+export function renderCurves(runs: RunCurves[], options: CurvesOptions = {}): string {
+  const f = frameOf(runs, options);
+  const { width, height, left, right, top, bottom } = f;
+  const out: string[] = [];
+  const title = options.title ?? runs.map((r) => r.name).join(' vs ');
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}" font-size="12">`,
+    `<title>${escapeXml(`training curves: ${title}`)}</title>`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    `<text x="${num((left + right) / 2)}" y="22" text-anchor="middle" font-size="14">${escapeXml(truncate(title, 80))}</text>`,
+  );
+  drawAxes(out, f);
+  drawCurves(out, runs, f);
+  if (runs.every((r) => r.history.length === 0)) {
+    out.push(
+      `<text x="${num((left + right) / 2)}" y="${num((top + bottom) / 2)}" text-anchor="middle" fill="#808080">no completed epochs yet</text>`,
+    );
+  }
+  drawLegend(out, runs, f);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
