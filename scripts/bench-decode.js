@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Times `nin predict`'s picture path on a phone-sized JPEG it writes itself (4000x3000, quality 90,
-// 4:2:0), stored upright and with EXIF orientation 6: sharp (src/picture-decode.ts) against the
+// 4:2:0), stored upright and with EXIF orientation 6: sharp (src/predict/picture-decode.ts) against the
 // jpeg-js decoder nin used before, each followed by nin's 28x28 preparation, alternating so all see
 // the same load.
 // Uses the compiled dist/ and jpeg-js (a devDependency).

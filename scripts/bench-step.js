@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Times nin's training step (src/step.ts: forward with seeded dropout, backward, update: what `nin train`
+// Times nin's training step (src/train/step.ts: forward with seeded dropout, backward, update: what `nin train`
 // runs) and inference on a TF.js backend, and with --profile prints where a step's time goes per kernel.
 // Uses the compiled dist/.
 // usage: node scripts/bench-step.js [--image-size 96] [--batch-size 64] [--steps 5] [--backend onednn]

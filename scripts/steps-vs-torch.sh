@@ -5,7 +5,7 @@
 # This checks the whole chain, resize, convolutions, pooling, loss, gradients and update, against PyTorch.
 # Needs python3-torch (apt-get install -y python3-torch) and a built nin (npm ci).
 # Usage: scripts/steps-vs-torch.sh [steps=20] [seed=0] [image-size=96] [backend=onednn]
-# ARCHITECTURE='{"blockConvs": 1, "head": "dense"}' (src/architecture.ts's keys) runs a NiN variant instead of d2l's.
+# ARCHITECTURE='{"blockConvs": 1, "head": "dense"}' (src/model/architecture.ts's keys) runs a NiN variant instead of d2l's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-20}
