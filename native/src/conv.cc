@@ -114,13 +114,45 @@ struct Geometry {
   memory::dims strides, dilates, pad_l, pad_r;
 };
 
-// oneDNN 2.6's bf16 weight-gradient kernel for spatial filters (jit_bf16, avx512_core_bf16) is 10-100x slower
+// Without AMX: oneDNN 2.6's bf16 weight-gradient kernel for spatial filters (jit_bf16, avx512_core_bf16) is 10-100x slower
 // than its float32 one on NiN's small late layers: 3x3 filters over 4x4 or 1x1 images (96px), and 3x3 filters
 // into 10 channels (224px: 235 ms against 4 ms). Those use oneDNN's bf16 gemm (im2col) kernel instead, which
 // takes them at or below float32's time; 1x1 filters and the large early layers keep the direct kernels.
 bool slow_bf16_weight_gradient(const ConvShape& s) {
   const bool spatial = (int64_t)s.filter_height * s.filter_width > 1;
   return spatial && (s.out_channels % 16 != 0 || (int64_t)s.out_height * s.out_width < 64);
+}
+
+bool has_amx() {
+  const auto isa = static_cast<int>(dnnl::get_effective_cpu_isa());
+  const auto amx = static_cast<int>(dnnl::cpu_isa::avx512_core_amx);
+  return (isa & amx) == amx;
+}
+
+// The implementation a bf16 weight gradient should use when oneDNN's first choice is slow, by substring of its
+// name; nullptr: oneDNN's first choice. On AMX (oneDNN 2.6's jit:avx512_core_amx_bf16 first), measured layer by
+// layer on NiN's shapes (one thread, CPU time, 96px batch 64 and 224px batch 32): filters over fewer than 16 input
+// channels (the 11x11 first layer, one channel) run 2-3x faster on the AVX512-BF16 direct kernel (4.9-10 ms
+// against 17-31 at 96px, 30 against 63 at 224px), and 1x1 filters over at most 16 output pixels on the gemm
+// kernel (2.4 ms against 4.6 for 384 channels on 4x4). Elsewhere AMX is fastest (up to 490 GFLOP/s a core).
+const char* preferred_bf16_weight_gradient(const ConvShape& s) {
+  if (!has_amx()) return nullptr;
+  if (s.in_channels < 16) return "jit_bf16:avx512_core_bf16";
+  const bool pointwise = s.filter_height == 1 && s.filter_width == 1;
+  if (pointwise && (int64_t)s.out_height * s.out_width <= 16) return "gemm";
+  return nullptr;
+}
+
+// The first implementation whose name contains `name` (all of pd's candidates in oneDNN's order), or oneDNN's
+// first choice when none does or name is nullptr. `make` builds a fresh primitive descriptor: iterating one moves it.
+template <typename Make>
+auto with_implementation(const char* name, Make make) -> decltype(make()) {
+  auto pd = make();
+  if (name == nullptr) return pd;
+  do {
+    if (std::string(pd.impl_info_str()).find(name) != std::string::npos) return pd;
+  } while (pd.next_impl());
+  return make();
 }
 
 Geometry geometry(const ConvShape& s, ConvLayouts layouts = g_layouts) {
@@ -268,7 +300,8 @@ BackwardWeightsEntry& backward_weights_entry(const ConvShape& s, bool with_bias)
   auto key = shape_key('w', s, with_bias ? 1 : 0);
   auto it = g_backward_weights.find(key);
   if (it != g_backward_weights.end()) return *it->second;
-  const bool gemm = g_precision == Precision::kBf16 && slow_bf16_weight_gradient(s);
+  const bool bf16 = g_precision == Precision::kBf16;
+  const bool gemm = bf16 && !has_amx() && slow_bf16_weight_gradient(s);
   Geometry g = geometry(s, gemm ? ConvLayouts::kPlain : g_layouts);
   auto hint = forward_pd(g, false);
   using bwd = dnnl::convolution_backward_weights;
@@ -276,7 +309,8 @@ BackwardWeightsEntry& backward_weights_entry(const ConvShape& s, bool with_bias)
                                     g.strides, g.dilates, g.pad_l, g.pad_r)
                         : bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_out, g.dst_any, g.strides,
                                     g.dilates, g.pad_l, g.pad_r);
-  bwd::primitive_desc pd(desc, cpu_engine(), hint);
+  auto pd = with_implementation(bf16 ? preferred_bf16_weight_gradient(s) : nullptr,
+                                [&] { return bwd::primitive_desc(desc, cpu_engine(), hint); });
   auto entry = std::make_unique<BackwardWeightsEntry>();
   entry->prim = dnnl::convolution_backward_weights(pd);
   entry->src.init(g.src, pd.src_desc(), true, Timer::kReorderActivations);
