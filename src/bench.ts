@@ -3,7 +3,7 @@
 // and with --breakdown, where a training step's time goes; on a GPU backend, the device memory TF.js allocated.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, microBatchPlan, type Precision } from './backend';
-import { NATIVE_TIMERS, onednnTimers, resetOnednnTimers, type NativeTimer } from './backend/onednn';
+import { benchmarkOnednnConv, convShape, NATIVE_TIMERS, onednnTimers, resetOnednnTimers, type NativeTimer } from './backend/onednn';
 import { type BackendChoice, DEFAULT_RECIPE, type PrecisionChoice } from './config';
 import { buildNin, forward } from './model';
 import { DeferredReads } from './deferred-reads';
@@ -20,17 +20,34 @@ export interface BenchOptions {
   breakdown?: boolean; // also measure where a training step's time goes
 }
 
-/** One training step's mean time, in parts that add up to it (milliseconds). */
+/** One training step's mean time, in parts that add up to it (milliseconds), wall and CPU. */
 export interface StepBreakdown {
   stepMs: number;
+  // Every thread's CPU time over the step: on a machine other programs share, wall time includes what the scheduler
+  // gave them, CPU time does not, so the CPU column compares runs on a busy machine.
+  stepCpuMs: number;
   // Native work per kind (onednn only; empty elsewhere): convolutions without their boundary reorders, the
   // reorders between TF.js's layouts and oneDNN's (and float32 <-> bf16), pooling, and elementwise ops and sums
   // outside the optimizer update.
   nativeMs: Partial<Record<NativeTimer, number>>;
+  nativeCpuMs: Partial<Record<NativeTimer, number>>;
   updateMs: number; // the optimizer's update of every weight, native part included
+  updateCpuMs: number;
   otherMs: number; // the rest: TF.js's JS kernels (loss, one-hot, argmax), its bookkeeping, garbage collection
+  otherCpuMs: number;
+  conversionsPerStep: number | null; // reorders of a tensor from one layout or precision into another (onednn only)
   convGflopPerStep: number; // the convolutions' arithmetic in one step: forward, input and weight gradients
   convGflopPerSec: number | null; // what the convolution kernels reach (onednn only)
+  convPeak: ConvPeak | null; // the fastest single layer, timed alone at start (onednn only)
+  convPeakFraction: number | null; // convGflopPerSec / convPeak's rate
+  stepPeakFraction: number | null; // the whole step's rate (convolution arithmetic / step time) / convPeak's rate
+}
+
+/** The peak the convolutions are held against: the fastest of the model's layers, each timed alone. */
+export interface ConvPeak {
+  gflopPerSec: number;
+  layer: string; // the layer that reached it
+  implementation: string; // oneDNN's kernel, e.g. "brgconv:avx512_core_amx_bf16"
 }
 
 export interface BenchResult {
@@ -122,11 +139,13 @@ export async function bench(
       if (pending.full) await pending.take();
     };
     let t: bigint;
+    let cpu: NodeJS.CpuUsage;
     try {
       await step(0); // warm-up: primitive creation, allocations
       await pending.take();
       // The native timers run always (a clock read per kernel), so the timed steps are the measured ones.
       if (native) resetOnednnTimers();
+      cpu = process.cpuUsage();
       t = process.hrtime.bigint();
       for (let i = 1; i <= options.steps; i++) await step(i);
       await pending.take();
@@ -134,8 +153,11 @@ export async function bench(
       pending.dispose();
     }
     const trainSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+    const trainCpuSeconds = cpuSecondsSince(cpu);
     const stepTimes = native ? onednnTimers() : null;
-    const breakdown = options.breakdown ? measureBreakdown(trainer, options, trainSeconds, stepTimes) : undefined;
+    const breakdown = options.breakdown
+      ? measureBreakdown(trainer, options, { seconds: trainSeconds, cpuSeconds: trainCpuSeconds }, stepTimes)
+      : undefined;
 
     const input = tf.tensor4d(x, [options.batchSize, options.imageSize, options.imageSize, 1]);
     const infer = async () => {
@@ -168,47 +190,105 @@ export async function bench(
   }
 }
 
+/** CPU seconds of every thread of this process since `start` (process.cpuUsage()). */
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(start);
+  return (user + system) / 1e6;
+}
+
+/** Repetitions of each layer in the peak measurement: the fastest counts, so a busy machine needs several. */
+const PEAK_REPETITIONS = 5;
+
+/**
+ * The convolutions' peak on this machine, threads and precision: each distinct convolution of the model timed alone
+ * (forward, in the layouts oneDNN prefers, nothing reordered), the fastest rate any reaches. Measured, not a
+ * constant: it differs by CPU (AMX, AVX512-BF16, AVX-512) and precision by an order of magnitude.
+ */
+function measureConvPeak(model: tf.LayersModel, batchSize: number): ConvPeak | null {
+  let peak: ConvPeak | null = null;
+  const seen = new Set<string>();
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'Conv2D') continue;
+    const config = layer.getConfig() as { strides: [number, number]; padding: 'valid' | 'same' };
+    const [, height, width, channels] = (layer.input as tf.SymbolicTensor).shape as number[];
+    const filterShape = layer.getWeights()[0].shape as [number, number, number, number];
+    const info = tf.backend_util.computeConv2DInfo([batchSize, height, width, channels], filterShape, config.strides, 1, config.padding);
+    const shape = convShape(info);
+    const key = JSON.stringify(shape);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const result = benchmarkOnednnConv(shape, PEAK_REPETITIONS);
+    if (result === null) continue;
+    const flops = 2 * info.outHeight * info.outWidth * info.outChannels * info.filterHeight * info.filterWidth * info.inChannels;
+    const rate = (flops * batchSize) / result.seconds / 1e9;
+    if (peak === null || rate > peak.gflopPerSec) {
+      peak = { gflopPerSec: round(rate), layer: layer.name, implementation: result.implementation };
+    }
+  }
+  return peak;
+}
+
 /**
  * Splits the timed steps' mean time: native work from the addon's timers over those steps; the optimizer update
  * timed alone afterwards, as many times, on zero gradients (plain SGD runs the same kernels whatever the gradient,
- * and w - lr * 0 leaves the weights as they were); the rest is what neither accounts for.
+ * and w - lr * 0 leaves the weights as they were); the rest is what neither accounts for. Then the convolutions'
+ * peak (measureConvPeak), which the step's convolutions and the whole step are held against.
  */
 function measureBreakdown(
   trainer: Trainer,
   options: BenchOptions,
-  trainSeconds: number,
+  train: { seconds: number; cpuSeconds: number },
   stepTimes: ReturnType<typeof onednnTimers> | null,
 ): StepBreakdown {
   const steps = options.steps;
   const zeros: tf.NamedTensorMap = Object.fromEntries(trainer.variables.map((v) => [v.name, tf.zerosLike(v)]));
   if (stepTimes) resetOnednnTimers();
+  const cpu = process.cpuUsage();
   const t = process.hrtime.bigint();
   for (let i = 0; i < steps; i++) applyUpdate(trainer, zeros, 0);
   const updateSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+  const updateCpuSeconds = cpuSecondsSince(cpu);
   const updateTimes = stepTimes ? onednnTimers() : null;
   tf.dispose(Object.values(zeros));
 
   const ms = (seconds: number) => round((1000 * seconds) / steps);
   const nativeMs: Partial<Record<NativeTimer, number>> = {};
+  const nativeCpuMs: Partial<Record<NativeTimer, number>> = {};
   let nativeSeconds = 0;
+  let nativeCpuSeconds = 0;
   if (stepTimes && updateTimes) {
     for (const name of NATIVE_TIMERS) {
       // The update's own native work (elementwise) is counted in updateMs, not twice.
       const seconds = Math.max(0, stepTimes[name].seconds - updateTimes[name].seconds);
+      const cpuSeconds = Math.max(0, stepTimes[name].cpuSeconds - updateTimes[name].cpuSeconds);
       nativeMs[name] = ms(seconds);
+      nativeCpuMs[name] = ms(cpuSeconds);
       nativeSeconds += seconds;
+      nativeCpuSeconds += cpuSeconds;
     }
   }
   const flops = convFlopsPerImage(trainer.model).training * options.batchSize;
   const convSeconds = stepTimes
     ? stepTimes.convForward.seconds + stepTimes.convBackwardData.seconds + stepTimes.convBackwardWeights.seconds
     : 0;
+  const convGflopPerSec = convSeconds > 0 ? (flops * steps) / convSeconds / 1e9 : null;
+  const convPeak = stepTimes ? measureConvPeak(trainer.model, options.batchSize) : null;
+  const stepGflopPerSec = (flops * steps) / train.seconds / 1e9;
+  const conversions = stepTimes ? stepTimes.reorderWeights.calls + stepTimes.reorderActivations.calls : null;
   return {
-    stepMs: ms(trainSeconds),
+    stepMs: ms(train.seconds),
+    stepCpuMs: ms(train.cpuSeconds),
     nativeMs,
+    nativeCpuMs,
     updateMs: ms(updateSeconds),
-    otherMs: ms(Math.max(0, trainSeconds - nativeSeconds - updateSeconds)),
+    updateCpuMs: ms(updateCpuSeconds),
+    otherMs: ms(Math.max(0, train.seconds - nativeSeconds - updateSeconds)),
+    otherCpuMs: ms(Math.max(0, train.cpuSeconds - nativeCpuSeconds - updateCpuSeconds)),
+    conversionsPerStep: conversions === null ? null : round(conversions / steps),
     convGflopPerStep: round(flops / 1e9),
-    convGflopPerSec: convSeconds > 0 ? round((flops * steps) / convSeconds / 1e9) : null,
+    convGflopPerSec: convGflopPerSec === null ? null : round(convGflopPerSec),
+    convPeak,
+    convPeakFraction: convPeak && convGflopPerSec !== null ? round(convGflopPerSec / convPeak.gflopPerSec) : null,
+    stepPeakFraction: convPeak ? round(stepGflopPerSec / convPeak.gflopPerSec) : null,
   };
 }

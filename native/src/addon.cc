@@ -335,6 +335,22 @@ Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), nin::conv_backward_filter(s, x, dy, dfilter, dbias));
 }
 
+// benchmarkConv(shape, repetitions) -> {seconds, cpuSeconds, implementation}, or null when oneDNN rejects the shape:
+// see nin::benchmark_conv_forward.
+Napi::Value BenchmarkConv(const Napi::CallbackInfo& info) {
+  Args args(info, "benchmarkConv", 2);
+  const nin::ConvShape s = conv_shape(args, 0);
+  conv_sizes(args, s);  // the same limits as a real call
+  const int repetitions = static_cast<int>(args.integer(1, "repetitions", 1, 1000));
+  nin::ConvBenchmark result;
+  if (!nin::benchmark_conv_forward(s, repetitions, &result)) return info.Env().Null();
+  Napi::Object object = Napi::Object::New(info.Env());
+  object.Set("seconds", result.seconds);
+  object.Set("cpuSeconds", result.cpu_seconds);
+  object.Set("implementation", result.implementation);
+  return object;
+}
+
 // maxPool(shape, x, y)
 Napi::Value MaxPool(const Napi::CallbackInfo& info) {
   Args args(info, "maxPool", 3);
@@ -504,16 +520,18 @@ Napi::Value Cpu(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// timers() -> {convForward: {seconds, calls}, ...} since the last resetTimers(): see nin::Timer.
+// timers() -> {convForward: {seconds, cpuSeconds, calls}, ...} since the last resetTimers(): see nin::Timer.
 Napi::Value Timers(const Napi::CallbackInfo& info) {
   Args args(info, "timers", 0);
   double seconds[nin::kTimerCount];
+  double cpu_seconds[nin::kTimerCount];
   int64_t calls[nin::kTimerCount];
-  nin::read_timers(seconds, calls);
+  nin::read_timers(seconds, cpu_seconds, calls);
   Napi::Object result = Napi::Object::New(info.Env());
   for (int i = 0; i < nin::kTimerCount; ++i) {
     Napi::Object timer = Napi::Object::New(info.Env());
     timer.Set("seconds", seconds[i]);
+    timer.Set("cpuSeconds", cpu_seconds[i]);
     timer.Set("calls", static_cast<double>(calls[i]));
     result.Set(nin::kTimerNames[i], timer);
   }
@@ -561,6 +579,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
+  exports.Set("benchmarkConv", Napi::Function::New(env, BenchmarkConv));
   exports.Set("maxPool", Napi::Function::New(env, MaxPool));
   exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
   exports.Set("avgPool", Napi::Function::New(env, AvgPool));

@@ -1,7 +1,13 @@
 // Convolutions on oneDNN 2.x: forward (with bias, and ReLU applied after), backward data and backward weights.
 // Primitives are created once per shape and cached; TF.js buffers are used in place (nhwc/hwio), and where
 // a primitive wants a blocked layout, reorders at the boundary go through buffers the cache entry owns.
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -114,8 +120,8 @@ struct Geometry {
   memory::dims strides, dilates, pad_l, pad_r;
 };
 
-// Without AMX: oneDNN 2.6's bf16 weight-gradient kernel for spatial filters (jit_bf16, avx512_core_bf16) is 10-100x slower
-// than its float32 one on NiN's small late layers: 3x3 filters over 4x4 or 1x1 images (96px), and 3x3 filters
+// Without AMX: oneDNN 2.6's bf16 weight-gradient kernel for spatial filters (jit_bf16, avx512_core_bf16) is 10-100x
+// slower than its float32 one on NiN's small late layers: 3x3 filters over 4x4 or 1x1 images (96px), and 3x3 filters
 // into 10 channels (224px: 235 ms against 4 ms). Those use oneDNN's bf16 gemm (im2col) kernel instead, which
 // takes them at or below float32's time; 1x1 filters and the large early layers keep the direct kernels.
 bool slow_bf16_weight_gradient(const ConvShape& s) {
@@ -404,6 +410,47 @@ bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, f
     }
     e.diff_weights.finish(dfilter);
     cpu_stream().wait();
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+bool benchmark_conv_forward(const ConvShape& s, int repetitions, ConvBenchmark* result) {
+  try {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    // Every tensor in the layout the primitive likes best, so no reorder is timed: the layer's speed alone.
+    Geometry g = geometry(s, ConvLayouts::kBlocked);
+    g.src_any = memory::desc(g.src_any.dims(), g.src_any.data_type(), tag::any);
+    g.dst_out = memory::desc(g.dst_out.dims(), g.dst_out.data_type(), tag::any);
+    auto pd = forward_pd(g, true);
+    dnnl::convolution_forward prim(pd);
+    // Zeros: the arithmetic units take as long on them (no denormals), and every call sees the same numbers.
+    const auto zeroed = [](const memory::desc& desc) {
+      memory m(desc, cpu_engine());
+      std::memset(m.get_data_handle(), 0, desc.get_size());
+      return m;
+    };
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, zeroed(pd.src_desc())},
+                                            {DNNL_ARG_WEIGHTS, zeroed(pd.weights_desc())},
+                                            {DNNL_ARG_BIAS, zeroed(pd.bias_desc())},
+                                            {DNNL_ARG_DST, zeroed(pd.dst_desc())}};
+    prim.execute(cpu_stream(), args);  // warm-up: first-touch of the buffers, caches
+    cpu_stream().wait();
+    result->seconds = result->cpu_seconds = std::numeric_limits<double>::infinity();
+    for (int i = 0; i < repetitions; ++i) {
+      const auto wall = std::chrono::steady_clock::now();
+      timespec cpu0, cpu1;
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu0);
+      prim.execute(cpu_stream(), args);
+      cpu_stream().wait();
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu1);
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+      const double cpu = (cpu1.tv_sec - cpu0.tv_sec) + 1e-9 * (cpu1.tv_nsec - cpu0.tv_nsec);
+      result->seconds = std::min(result->seconds, elapsed);
+      result->cpu_seconds = std::min(result->cpu_seconds, cpu);
+    }
+    result->implementation = pd.impl_info_str();
     return true;
   } catch (const dnnl::error&) {
     return false;

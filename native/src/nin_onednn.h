@@ -38,6 +38,15 @@ bool conv_forward(const ConvShape& s, const float* x, const float* filter, uint6
 bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx, uint64_t dy_token);
 // dbias may be null; otherwise it receives the bias gradient (dy summed over batch and space).
 bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter, float* dbias);
+// One forward convolution (with bias) timed alone in the current precision, every tensor in the layout the primitive
+// prefers (nothing reordered): the fastest of `repetitions` calls after a warm-up, wall and CPU (all threads)
+// seconds, and the implementation oneDNN ran. nin bench --breakdown measures the convolutions' peak with it.
+struct ConvBenchmark {
+  double seconds;
+  double cpu_seconds;
+  std::string implementation;
+};
+bool benchmark_conv_forward(const ConvShape& s, int repetitions, ConvBenchmark* result);
 // Names the dy the last weight gradient converted (0 when it used dy as it was); see conv_backward_data.
 uint64_t last_dy_token();
 // Memory layouts the convolution primitives ask for (format_tag::any lets oneDNN choose a blocked one, and
@@ -81,12 +90,12 @@ inline constexpr const char* kTimerNames[] = {"convForward",    "convBackwardDat
                                               "reorderWeights", "reorderActivations", "pool",
                                               "elementwise"};
 inline constexpr int kTimerCount = sizeof(kTimerNames) / sizeof(kTimerNames[0]);
-void add_time(Timer timer, int64_t nanoseconds);
-// Seconds and calls per timer, in kTimerNames' order.
-void read_timers(double* seconds, int64_t* calls);
+void add_time(Timer timer, int64_t nanoseconds, int64_t cpu_nanoseconds);
+// Wall seconds, CPU seconds (all threads) and calls per timer, in kTimerNames' order.
+void read_timers(double* seconds, double* cpu_seconds, int64_t* calls);
 void reset_timers();
 
-// Adds the time from its construction to its destruction to one timer.
+// Adds the wall and CPU time from its construction to its destruction to one timer.
 class ScopedTimer {
  public:
   explicit ScopedTimer(Timer timer);
@@ -97,6 +106,7 @@ class ScopedTimer {
  private:
   Timer timer_;
   int64_t start_;
+  int64_t cpu_start_;
 };
 
 void max_pool(const PoolShape& s, const float* x, float* y);

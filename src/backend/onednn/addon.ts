@@ -76,7 +76,15 @@ export const NATIVE_TIMERS = [
   'elementwise',
 ] as const;
 export type NativeTimer = (typeof NATIVE_TIMERS)[number];
-export type NativeTimes = Record<NativeTimer, { seconds: number; calls: number }>;
+/** Wall seconds, CPU seconds of every thread of the process (what the work cost on a shared machine), calls. */
+export type NativeTimes = Record<NativeTimer, { seconds: number; cpuSeconds: number; calls: number }>;
+
+/** One forward convolution timed alone, in the layouts oneDNN prefers: fastest of several calls. */
+export interface ConvBenchmark {
+  seconds: number;
+  cpuSeconds: number; // every thread's
+  implementation: string; // e.g. "brgconv:avx512_core_amx_bf16"
+}
 
 /** An enum as the addon exports it: a frozen {name: value} object. */
 type NativeEnum<Names extends readonly string[]> = Readonly<Record<Names[number], number>>;
@@ -105,6 +113,8 @@ export interface Addon {
   // dyToken: 0, or lastDyToken() read right after conv2dBackpropFilter of this same dy, whose conversion is then reused.
   conv2dBackpropInput(shape: ConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array, dyToken: number): boolean;
   conv2dBackpropFilter(shape: ConvShape, x: Float32Array, dy: Float32Array, dfilter: Float32Array, dbias: Float32Array | null): boolean;
+  // null when oneDNN rejects the shape; see nin::benchmark_conv_forward.
+  benchmarkConv(shape: ConvShape, repetitions: number): ConvBenchmark | null;
   maxPool(shape: PoolShape, x: Float32Array, y: Float32Array): void;
   maxPoolGrad(shape: PoolShape, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   avgPool(shape: PoolShape, x: Float32Array, y: Float32Array): void;
@@ -150,7 +160,7 @@ let addon: Addon | undefined;
 let loadFailure: string | undefined;
 
 /** Functions added to the addon after its first release: a build without them is older than the sources. */
-const NEWER_FUNCTIONS = ['sgdUpdate'] as const;
+const NEWER_FUNCTIONS = ['sgdUpdate', 'benchmarkConv'] as const;
 
 /** The first enum name or function this TypeScript expects that the loaded addon lacks (a build older than the sources). */
 function missingName(loaded: Addon): string | undefined {
@@ -260,4 +270,9 @@ export function onednnTimers(): NativeTimes {
 
 export function resetOnednnTimers(): void {
   requireAddon().resetTimers();
+}
+
+/** Times one forward convolution alone (current threads and precision); null when oneDNN rejects the shape. */
+export function benchmarkOnednnConv(shape: ConvShape, repetitions: number): ConvBenchmark | null {
+  return requireAddon().benchmarkConv(shape, repetitions);
 }
