@@ -41,11 +41,16 @@ export interface StepBreakdown {
   convPeak: ConvPeak | null; // the fastest single layer, timed alone at start (onednn only)
   convPeakFraction: number | null; // convGflopPerSec / convPeak's rate
   stepPeakFraction: number | null; // the whole step's rate (convolution arithmetic / step time) / convPeak's rate
+  // The same two fractions in CPU time (the peak's fastest CPU time against the step's): what they would be on a
+  // quiet machine when the wall-time ones are measured on a busy one (equal on a quiet one, less any spinning).
+  convPeakFractionCpu: number | null;
+  stepPeakFractionCpu: number | null;
 }
 
 /** The peak the convolutions are held against: the fastest of the model's layers, each timed alone. */
 export interface ConvPeak {
   gflopPerSec: number;
+  gflopPerCpuSec: number; // the same arithmetic per second of CPU time (every thread's)
   layer: string; // the layer that reached it
   implementation: string; // oneDNN's kernel, e.g. "brgconv:avx512_core_amx_bf16"
 }
@@ -222,7 +227,8 @@ function measureConvPeak(model: tf.LayersModel, batchSize: number): ConvPeak | n
     const flops = 2 * info.outHeight * info.outWidth * info.outChannels * info.filterHeight * info.filterWidth * info.inChannels;
     const rate = (flops * batchSize) / result.seconds / 1e9;
     if (peak === null || rate > peak.gflopPerSec) {
-      peak = { gflopPerSec: round(rate), layer: layer.name, implementation: result.implementation };
+      const cpuRate = (flops * batchSize) / result.cpuSeconds / 1e9;
+      peak = { gflopPerSec: round(rate), gflopPerCpuSec: round(cpuRate), layer: layer.name, implementation: result.implementation };
     }
   }
   return peak;
@@ -272,6 +278,9 @@ function measureBreakdown(
     ? stepTimes.convForward.seconds + stepTimes.convBackwardData.seconds + stepTimes.convBackwardWeights.seconds
     : 0;
   const convGflopPerSec = convSeconds > 0 ? (flops * steps) / convSeconds / 1e9 : null;
+  const convCpuSeconds = stepTimes
+    ? stepTimes.convForward.cpuSeconds + stepTimes.convBackwardData.cpuSeconds + stepTimes.convBackwardWeights.cpuSeconds
+    : 0;
   const convPeak = stepTimes ? measureConvPeak(trainer.model, options.batchSize) : null;
   const stepGflopPerSec = (flops * steps) / train.seconds / 1e9;
   const conversions = stepTimes ? stepTimes.reorderWeights.calls + stepTimes.reorderActivations.calls : null;
@@ -290,5 +299,7 @@ function measureBreakdown(
     convPeak,
     convPeakFraction: convPeak && convGflopPerSec !== null ? round(convGflopPerSec / convPeak.gflopPerSec) : null,
     stepPeakFraction: convPeak ? round(stepGflopPerSec / convPeak.gflopPerSec) : null,
+    convPeakFractionCpu: convPeak && convCpuSeconds > 0 ? round((flops * steps) / convCpuSeconds / 1e9 / convPeak.gflopPerCpuSec) : null,
+    stepPeakFractionCpu: convPeak ? round((flops * steps) / train.cpuSeconds / 1e9 / convPeak.gflopPerCpuSec) : null,
   };
 }

@@ -152,10 +152,12 @@ export function formatBench(r: BenchResult): string {
   if (b.conversionsPerStep !== null) lines.push(`conversions per step: ${b.conversionsPerStep} (reorders between layouts or precisions)`);
   if (b.convGflopPerSec !== null) {
     const peak = b.convPeak;
-    const ofPeak = peak && b.convPeakFraction !== null ? ` = ${percent(b.convPeakFraction)} of the peak` : '';
+    const inCpu = (fraction: number | null) => (fraction === null ? '' : ` (${percent(fraction)} in CPU time)`);
+    const ofPeak =
+      peak && b.convPeakFraction !== null ? ` = ${percent(b.convPeakFraction)} of the peak${inCpu(b.convPeakFractionCpu)}` : '';
     lines.push(`convolutions: ${b.convGflopPerSec} GFLOP/s${ofPeak}`);
     if (peak && b.stepPeakFraction !== null) {
-      lines.push(`whole step: ${percent(b.stepPeakFraction)} of the peak`);
+      lines.push(`whole step: ${percent(b.stepPeakFraction)} of the peak${inCpu(b.stepPeakFractionCpu)}`);
       lines.push(`peak: ${peak.gflopPerSec} GFLOP/s, ${peak.layer}'s forward timed alone (${peak.implementation})`);
     }
   }
