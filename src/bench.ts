@@ -3,7 +3,17 @@
 // and with --breakdown, where a training step's time goes; on a GPU backend, the device memory TF.js allocated.
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, microBatchPlan, type Precision } from './backend';
-import { benchmarkOnednnConv, convShape, NATIVE_TIMERS, onednnTimers, resetOnednnTimers, type NativeTimer } from './backend/onednn';
+import {
+  benchmarkOnednnConv,
+  type Conversions,
+  convShape,
+  NATIVE_TIMERS,
+  onednnConversions,
+  onednnTimers,
+  resetOnednnConversions,
+  resetOnednnTimers,
+  type NativeTimer,
+} from './backend/onednn';
 import { type BackendChoice, DEFAULT_RECIPE, type PrecisionChoice } from './config';
 import { buildNin, forward } from './model';
 import { DeferredReads } from './deferred-reads';
@@ -35,7 +45,9 @@ export interface StepBreakdown {
   updateCpuMs: number;
   otherMs: number; // the rest: TF.js's JS kernels (loss, one-hot, argmax), its bookkeeping, garbage collection
   otherCpuMs: number;
-  conversionsPerStep: number | null; // reorders of a tensor from one layout or precision into another (onednn only)
+  // Tensors converted per step (onednn only): into TF.js's float32 values for JavaScript, or from one native layout
+  // (or precision) into another for a kernel that reads another; what layout propagation leaves.
+  conversionsPerStep: Conversions | null;
   convGflopPerStep: number; // the convolutions' arithmetic in one step: forward, input and weight gradients
   convGflopPerSec: number | null; // what the convolution kernels reach (onednn only)
   convPeak: ConvPeak | null; // the fastest single layer, timed alone at start (onednn only)
@@ -149,7 +161,10 @@ export async function bench(
       await step(0); // warm-up: primitive creation, allocations
       await pending.take();
       // The native timers run always (a clock read per kernel), so the timed steps are the measured ones.
-      if (native) resetOnednnTimers();
+      if (native) {
+        resetOnednnTimers();
+        resetOnednnConversions();
+      }
       cpu = process.cpuUsage();
       t = process.hrtime.bigint();
       for (let i = 1; i <= options.steps; i++) await step(i);
@@ -160,8 +175,9 @@ export async function bench(
     const trainSeconds = Number(process.hrtime.bigint() - t) / 1e9;
     const trainCpuSeconds = cpuSecondsSince(cpu);
     const stepTimes = native ? onednnTimers() : null;
+    const conversions = native ? onednnConversions() : null;
     const breakdown = options.breakdown
-      ? measureBreakdown(trainer, options, { seconds: trainSeconds, cpuSeconds: trainCpuSeconds }, stepTimes)
+      ? measureBreakdown(trainer, options, { seconds: trainSeconds, cpuSeconds: trainCpuSeconds }, stepTimes, conversions)
       : undefined;
 
     const input = tf.tensor4d(x, [options.batchSize, options.imageSize, options.imageSize, 1]);
@@ -245,6 +261,7 @@ function measureBreakdown(
   options: BenchOptions,
   train: { seconds: number; cpuSeconds: number },
   stepTimes: ReturnType<typeof onednnTimers> | null,
+  conversions: Conversions | null,
 ): StepBreakdown {
   const steps = options.steps;
   const zeros: tf.NamedTensorMap = Object.fromEntries(trainer.variables.map((v) => [v.name, tf.zerosLike(v)]));
@@ -283,7 +300,6 @@ function measureBreakdown(
     : 0;
   const convPeak = stepTimes ? measureConvPeak(trainer.model, options.batchSize) : null;
   const stepGflopPerSec = (flops * steps) / train.seconds / 1e9;
-  const conversions = stepTimes ? stepTimes.reorderWeights.calls + stepTimes.reorderActivations.calls : null;
   return {
     stepMs: ms(train.seconds),
     stepCpuMs: ms(train.cpuSeconds),
@@ -293,7 +309,10 @@ function measureBreakdown(
     updateCpuMs: ms(updateCpuSeconds),
     otherMs: ms(Math.max(0, train.seconds - nativeSeconds - updateSeconds)),
     otherCpuMs: ms(Math.max(0, train.cpuSeconds - nativeCpuSeconds - updateCpuSeconds)),
-    conversionsPerStep: conversions === null ? null : round(conversions / steps),
+    conversionsPerStep:
+      conversions === null
+        ? null
+        : { toJavaScript: round(conversions.toJavaScript / steps), betweenLayouts: round(conversions.betweenLayouts / steps) },
     convGflopPerStep: round(flops / 1e9),
     convGflopPerSec: convGflopPerSec === null ? null : round(convGflopPerSec),
     convPeak,

@@ -127,6 +127,8 @@ function formatAdapters(probe: InfoResult['webgpu']): string[] {
   ];
 }
 
+const round2 = (v: number) => Math.round(v * 100) / 100;
+
 export function formatBench(r: BenchResult): string {
   const memory = r.gpuBytesAllocated === null ? '' : `, GPU memory ${mib(r.gpuBytesAllocated)}`;
   const line = `${r.backend} (${r.detail}), ${r.imageSize}px, batch ${r.batchSize}: train ${r.trainImagesPerSec} images/s, inference ${r.inferImagesPerSec} images/s${memory}`;
@@ -149,7 +151,12 @@ export function formatBench(r: BenchResult): string {
         `  ${name.padEnd(width)} ${ms.toFixed(2).padStart(8)} ${share(ms, b.stepMs)} ${cpuMs.toFixed(2).padStart(8)} ${share(cpuMs, b.stepCpuMs)}`,
     ),
   ];
-  if (b.conversionsPerStep !== null) lines.push(`conversions per step: ${b.conversionsPerStep} (reorders between layouts or precisions)`);
+  const c = b.conversionsPerStep;
+  if (c !== null) {
+    lines.push(
+      `conversions per step: ${round2(c.toJavaScript + c.betweenLayouts)} (${c.toJavaScript} into JavaScript's float32, ${c.betweenLayouts} between native layouts)`,
+    );
+  }
   if (b.convGflopPerSec !== null) {
     const peak = b.convPeak;
     const inCpu = (fraction: number | null) => (fraction === null ? '' : ` (${percent(fraction)} in CPU time)`);

@@ -104,6 +104,14 @@ export function cpuBackendValues(backend: MathBackendCPU, dataId: object): tf.ba
 }
 
 /**
+ * Sets the array behind a tensor on a MathBackendCPU: onednn keeps a tensor only in a native layout until JavaScript
+ * reads it, then fills in TF.js's float32 values here, where every CPU kernel and read looks for them.
+ */
+export function setCpuBackendValues(backend: MathBackendCPU, dataId: object, values: tf.backend_util.BackendValues): void {
+  backend.data.get(dataId).values = values;
+}
+
+/**
  * Whether a gradient tape is recording now. The engine keeps this in the private `state.gradientDepth`; onednn
  * reads it to replace tf.fused.conv2d's slow gradient-mode fallback (unfused Conv2D, Add, Relu) with its own op.
  */

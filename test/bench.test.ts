@@ -36,7 +36,7 @@ test(
       assert.ok(sum(parts) + update + other >= step - 0.05, JSON.stringify(b));
     }
     assert.ok(b.convGflopPerStep > 0);
-    assert.ok(b.conversionsPerStep !== null && b.conversionsPerStep >= 0);
+    assert.ok(b.conversionsPerStep !== null && b.conversionsPerStep.toJavaScript >= 0 && b.conversionsPerStep.betweenLayouts > 0);
     assert.ok(b.convPeak !== null && b.convPeak.gflopPerSec > 0 && /^block\d_conv\d$/.test(b.convPeak.layer), JSON.stringify(b.convPeak));
     assert.ok(b.convPeakFraction !== null && b.convPeakFraction > 0);
     assert.ok(b.stepPeakFraction !== null && b.stepPeakFraction > 0 && b.stepPeakFraction <= b.convPeakFraction);

@@ -636,7 +636,7 @@ describe('NaN and Inf propagate as on cpu', () => {
 describe('the addon rejects wrong calls with a TypeError or RangeError naming the argument', () => {
   const native = requireAddon();
   const floats = (n: number) => new Float32Array(n);
-  // x 2x9x9x3 (486), filter 3x3x3x4 (108), y 2x7x7x4 (392).
+  // x 2x9x9x3 (486), filter 3x3x3x4 (108), y 2x7x7x4 (392): in plain layouts (below) float32 of those sizes.
   const conv: ConvShape = {
     batch: 2,
     inHeight: 9,
@@ -676,82 +676,146 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   const { same, scalarA, rowB } = native.Broadcast;
   const rejects = (call: () => unknown, name: 'TypeError' | 'RangeError', message: RegExp) =>
     assert.throws(call, (err: Error) => err.name === name && message.test(err.message), `expected ${name} ${message}`);
+  // TF.js's own layouts, so that each buffer is a Float32Array of the tensor's element count.
+  before(() => setOnednnConvLayouts('plain'));
+  after(() => setOnednnConvLayouts('auto'));
+  const ports = (pass: 'forward' | 'backwardData' | 'backwardWeights', bias = false) => {
+    const p = native.convPorts(native.ConvPass[pass], conv, bias);
+    assert.ok(p !== null, `no ${pass} primitive`);
+    return p;
+  };
+  const poolX = () => native.plainLayout(native.LayoutRole.activation, [1, 4, 8, 8]);
+  const poolY = () => native.layoutLike(poolX(), [1, 4, 4, 4], false);
 
   test('well-formed calls work (the cases below each break one thing)', () => {
-    assert.equal(native.conv2d(conv, floats(486), floats(108), floats(4), true, floats(392), 0), true);
-    assert.equal(native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486), 0), true);
-    assert.equal(native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), null), true);
-    native.maxPool(pool, floats(256), floats(64));
-    native.maxPoolGrad(pool, floats(64), floats(256), floats(256));
-    native.avgPool(pool, floats(256), floats(64));
-    native.avgPoolGrad(pool, floats(64), floats(256));
+    const f = ports('forward', true);
+    const d = ports('backwardData');
+    const w = ports('backwardWeights', true);
+    assert.equal(native.conv2d(conv, f.x, floats(486), f.filter, floats(108), floats(4), true, f.y, floats(392)), true);
+    assert.equal(native.conv2dBackpropInput(conv, d.y, floats(392), d.filter, floats(108), d.x, floats(486)), true);
+    assert.equal(native.conv2dBackpropFilter(conv, w.x, floats(486), w.y, floats(392), w.filter, floats(108), floats(4)), true);
+    native.maxPool(pool, poolX(), floats(256), poolY(), floats(64));
+    native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(256), poolX(), floats(256));
+    native.avgPool(pool, poolX(), floats(256), poolY(), floats(64));
+    native.avgPoolGrad(pool, native.layoutLike(poolX(), [1, 4, 4, 4], true), new Uint16Array(64), poolX(), floats(256));
     native.unary(relu, floats(10), floats(10), 0);
     native.binary(add, rowB, floats(12), floats(4), floats(12), 4);
+    native.reluGrad(floats(12), new Uint16Array(12), new Uint16Array(12));
     native.sumLeading(floats(12), floats(4), 3, 4);
     native.sumTrailing(floats(12), floats(3), 3, 4);
     native.unary(relu, floats(0), floats(0), 0); // empty tensors are fine for elementwise ops
+    const blocked = native.layoutLike(poolX(), [1, 4, 8, 8], true);
+    native.reorder(poolX(), floats(256), blocked, new Uint16Array(256));
+    assert.equal(native.layout(blocked).bf16, true);
+    assert.equal(native.layout(blocked).plain, poolX());
   });
 
-  test('tokens naming a filter or a dy are whole numbers from 0 to 2^53', () => {
-    const x = floats(486);
+  test('layout ids: each kernel reads and writes the layouts convPorts names, and no id names nothing', () => {
+    const f = ports('forward');
+    const other = native.plainLayout(native.LayoutRole.activation, [2, 3, 9, 10]);
     rejects(
-      () => native.conv2d(conv, x, floats(108), null, false, floats(392), -1),
+      () => native.conv2d(conv, other, floats(540), f.filter, floats(108), null, false, f.y, floats(392)),
       'RangeError',
-      /^conv2d: filterToken must be an integer from 0/,
+      new RegExp(`^conv2d: xLayout must be ${f.x} \\(the layout this kernel reads\\), got ${other}$`),
     );
-    rejects(() => native.conv2d(conv, x, floats(108), null, false, floats(392), 1.5), 'RangeError', /filterToken must be an integer/);
     rejects(
-      () => native.conv2d(conv, x, floats(108), null, false, floats(392), '1' as unknown as number),
+      () => native.conv2d(conv, f.x, floats(486), f.filter, floats(108), null, false, f.x, floats(486)),
+      'RangeError',
+      /^conv2d: yLayout must be \d+ \(the layout this kernel writes\)/,
+    );
+    rejects(() => native.layout(1 << 30), 'RangeError', /^layout: id 1073741824 names no layout$/);
+    rejects(() => native.layout(0), 'RangeError', /^layout: id must be an integer from 1/);
+    rejects(
+      () => native.maxPool(pool, 1 << 30, floats(256), poolY(), floats(64)),
+      'RangeError',
+      /^maxPool: xLayout 1073741824 names no layout$/,
+    );
+    // A pooled tensor's layout must hold the shape's input, and the output must be arranged alike.
+    rejects(() => native.maxPool(pool, poolY(), floats(64), poolY(), floats(64)), 'RangeError', /^maxPool: xLayout must hold a 1x4x8x8/);
+    rejects(() => native.maxPool(pool, poolX(), floats(256), poolX(), floats(256)), 'RangeError', /^maxPool: yLayout must be \d+/);
+    // A reorder is between two layouts of one tensor.
+    const bigger = native.plainLayout(native.LayoutRole.activation, [1, 4, 8, 9]);
+    rejects(
+      () => native.reorder(poolX(), floats(256), bigger, floats(288)),
+      'RangeError',
+      /^reorder: fromLayout and toLayout must hold the same tensor/,
+    );
+    assert.equal(native.layoutLike(f.filter, [1, 1, 1, 1], false), 0, 'a filter layout is not one the pooling loops walk');
+  });
+
+  test('dims of a layout: an Array of positive sizes, as many as the role has', () => {
+    const { activation, vector } = native.LayoutRole;
+    rejects(() => native.plainLayout(activation, [1, 2, 3]), 'RangeError', /^plainLayout: dims must have 4 sizes, got 3$/);
+    rejects(() => native.plainLayout(vector, [1, 2]), 'RangeError', /^plainLayout: dims must have 1 sizes, got 2$/);
+    rejects(() => native.plainLayout(activation, [1, 0, 3, 4]), 'RangeError', /^plainLayout: dims\[1\] must be an integer from 1/);
+    rejects(
+      () => native.plainLayout(activation, new Int32Array(4) as unknown as number[]),
       'TypeError',
-      /^conv2d: filterToken must be a number, got a string$/,
+      /^plainLayout: dims must be an Array of 4 sizes, got an Int32Array$/,
     );
     rejects(
-      () => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486), 2 ** 54),
+      () => native.plainLayout(activation, [2 ** 24, 2 ** 24, 1, 1]),
       'RangeError',
-      /dyToken must be an integer/,
+      /^plainLayout: dims gives more than 2147483647 elements$/,
     );
-    // A token that names nothing the addon converted is only a missed reuse: the results are those of token 0.
-    const dy = Float32Array.from({ length: 392 }, (_, i) => Math.sin(i));
-    const filter = Float32Array.from({ length: 108 }, (_, i) => Math.cos(i));
-    const plain = floats(486);
-    const named = floats(486);
-    assert.equal(native.conv2dBackpropInput(conv, dy, filter, plain, 0), true);
-    assert.equal(native.conv2dBackpropInput(conv, dy, filter, named, 123456), true);
-    assert.deepEqual(named, plain);
-    assert.ok(plain.some((v) => v !== 0));
+    rejects(() => native.plainLayout(3, [1]), 'RangeError', /^plainLayout: role must be one of 0 activation, 1 weights, 2 vector, got 3$/);
   });
 
   test('a short or long output', () => {
+    const f = ports('forward');
+    const d = ports('backwardData');
+    const w = ports('backwardWeights', true);
     rejects(
-      () => native.conv2d(conv, floats(486), floats(108), null, false, floats(391), 0),
+      () => native.conv2d(conv, f.x, floats(486), f.filter, floats(108), null, false, f.y, floats(391)),
       'RangeError',
-      /^conv2d: y must have 392 elements \(batch\*outHeight\*outWidth\*outChannels\), got 391$/,
+      new RegExp(`^conv2d: y must have 1568 bytes \\(layout ${f.y}\\), got 1564$`),
     );
     rejects(
-      () => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(485), 0),
+      () => native.conv2dBackpropInput(conv, d.y, floats(392), d.filter, floats(108), d.x, floats(485)),
       'RangeError',
-      /conv2dBackpropInput: dx must have 486/,
+      /conv2dBackpropInput: dx must have 1944 bytes/,
     );
     rejects(
-      () => native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), floats(3)),
+      () => native.conv2dBackpropFilter(conv, w.x, floats(486), w.y, floats(392), w.filter, floats(108), floats(3)),
       'RangeError',
       /dbias must have 4 elements \(outChannels\)/,
     );
-    rejects(() => native.maxPool(pool, floats(256), floats(10)), 'RangeError', /^maxPool: y must have 64 elements/);
-    rejects(() => native.avgPoolGrad(pool, floats(64), floats(257)), 'RangeError', /^avgPoolGrad: dx must have 256/);
+    rejects(() => native.maxPool(pool, poolX(), floats(256), poolY(), floats(10)), 'RangeError', /^maxPool: y must have 256 bytes/);
+    rejects(
+      () => native.avgPoolGrad(pool, poolY(), floats(64), poolX(), floats(257)),
+      'RangeError',
+      /^avgPoolGrad: dx must have 1024 bytes/,
+    );
     rejects(() => native.unary(relu, floats(4), floats(1 << 16), 0), 'RangeError', /^unary: y must have 4 elements \(x's length\)/);
+    rejects(() => native.reluGrad(floats(4), floats(4), floats(5)), 'RangeError', /^reluGrad: out must have 4 elements \(dy's\)$/);
     rejects(() => native.sumLeading(floats(12), floats(3), 3, 4), 'RangeError', /^sumLeading: out must have 4 elements \(inner\)/);
+    rejects(() => native.reorder(poolX(), floats(256), poolX(), floats(255)), 'RangeError', /^reorder: to must have 1024 bytes/);
   });
 
   test('a short or long input', () => {
+    const f = ports('forward');
     rejects(
-      () => native.conv2d(conv, floats(10), floats(108), null, false, floats(392), 0),
+      () => native.conv2d(conv, f.x, floats(10), f.filter, floats(108), null, false, f.y, floats(392)),
       'RangeError',
-      /^conv2d: x must have 486 elements \(batch\*inHeight\*inWidth\*inChannels\), got 10$/,
+      new RegExp(`^conv2d: x must have 1944 bytes \\(layout ${f.x}\\), got 40$`),
     );
-    rejects(() => native.conv2d(conv, floats(486), floats(109), null, false, floats(392), 0), 'RangeError', /filter must have 108/);
-    rejects(() => native.conv2d(conv, floats(486), floats(108), floats(3), false, floats(392), 0), 'RangeError', /bias must have 4/);
-    rejects(() => native.maxPoolGrad(pool, floats(64), floats(255), floats(256)), 'RangeError', /^maxPoolGrad: x must have 256/);
+    rejects(
+      () => native.conv2d(conv, f.x, floats(486), f.filter, floats(109), null, false, f.y, floats(392)),
+      'RangeError',
+      /filter must have 432 bytes/,
+    );
+    const fb = ports('forward', true);
+    rejects(
+      () => native.conv2d(conv, fb.x, floats(486), fb.filter, floats(108), floats(3), false, fb.y, floats(392)),
+      'RangeError',
+      /bias must have 4/,
+    );
+    rejects(
+      () => native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(255), poolX(), floats(256)),
+      'RangeError',
+      /^maxPoolGrad: x must have 1024 bytes/,
+    );
+    rejects(() => native.reluGrad(floats(4), new Uint16Array(5), floats(4)), 'RangeError', /^reluGrad: y must have 4 elements/);
     rejects(() => native.binary(add, same, floats(100), floats(3), floats(100), 1), 'RangeError', /^binary: b must have 100 elements/);
     rejects(
       () => native.binary(add, scalarA, floats(2), floats(100), floats(100), 1),
@@ -772,28 +836,55 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     const buffer = floats(20);
     rejects(() => native.unary(relu, buffer.subarray(0, 10), buffer.subarray(5, 15), 0), 'RangeError', /share memory/);
     native.binary(add, same, x, x, floats(10), 1); // inputs may share memory
+    rejects(() => native.reluGrad(x, floats(10), x), 'RangeError', /^reluGrad: out must not share memory with dy$/);
+    const halves = new Uint16Array(40);
+    rejects(
+      () => native.reluGrad(floats(10), halves.subarray(0, 10), halves.subarray(5, 15)),
+      'RangeError',
+      /out must not share memory with y/,
+    );
+    const f = ports('forward');
+    const xs = floats(486);
+    rejects(
+      () => native.conv2d(conv, f.x, xs, f.filter, floats(108), null, false, f.x, xs),
+      'RangeError',
+      /^conv2d: yLayout must be/, // checked before memory: the layout comes first
+    );
   });
 
   test('a wrong type', () => {
+    const f = ports('forward');
+    const fb = ports('forward', true);
     rejects(
-      () => native.conv2d(conv, new Float64Array(486) as unknown as Float32Array, floats(108), null, false, floats(392), 0),
+      () =>
+        native.conv2d(conv, f.x, new Float64Array(486) as unknown as Float32Array, f.filter, floats(108), null, false, f.y, floats(392)),
       'TypeError',
-      /^conv2d: x must be a Float32Array, got a Float64Array$/,
+      /^conv2d: x must be a Float32Array or a Uint16Array \(bfloat16\), got a Float64Array$/,
     );
     rejects(
-      () => native.maxPool(pool, Array(256).fill(0) as unknown as Float32Array, floats(64)),
+      () => native.conv2d(conv, f.x, new Uint16Array(972), f.filter, floats(108), null, false, f.y, floats(392)),
       'TypeError',
-      /x must be a Float32Array, got an Array/,
+      new RegExp(`^conv2d: x must be a Float32Array \\(layout ${f.x} holds float32\\), got a Uint16Array$`),
     );
     rejects(
-      () => native.conv2d(conv, floats(486), floats(108), undefined as unknown as null, false, floats(392), 0),
+      () => native.maxPool(pool, poolX(), Array(256).fill(0) as unknown as Float32Array, poolY(), floats(64)),
+      'TypeError',
+      /x must be a Float32Array or a Uint16Array \(bfloat16\), got an Array/,
+    );
+    rejects(
+      () => native.conv2d(conv, fb.x, floats(486), fb.filter, floats(108), undefined as unknown as null, false, fb.y, floats(392)),
       'TypeError',
       /bias must be a Float32Array, got undefined/,
     );
     rejects(
-      () => native.conv2d(conv, floats(486), floats(108), null, 1 as unknown as boolean, floats(392), 0),
+      () => native.conv2d(conv, f.x, floats(486), f.filter, floats(108), null, 1 as unknown as boolean, f.y, floats(392)),
       'TypeError',
       /relu must be a boolean, got the number 1/,
+    );
+    rejects(
+      () => native.conv2d(conv, '1' as unknown as number, floats(486), f.filter, floats(108), null, false, f.y, floats(392)),
+      'TypeError',
+      /^conv2d: xLayout must be a number, got a string$/,
     );
     rejects(
       () => native.unary('relu' as unknown as number, floats(4), floats(4), 0),
@@ -803,19 +894,37 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     rejects(() => native.unary(relu, floats(4), floats(4), null as unknown as number), 'TypeError', /alpha must be a number, got null/);
     rejects(() => native.setThreads('2' as unknown as number), 'TypeError', /^setThreads: threads must be a number/);
     rejects(
-      () => native.maxPool(Int32Array.from([1, 8, 8, 4, 2, 2, 4, 4, 2, 2, 0, 0]) as unknown as PoolShape, floats(256), floats(64)),
+      () =>
+        native.maxPool(
+          Int32Array.from([1, 8, 8, 4, 2, 2, 4, 4, 2, 2, 0, 0]) as unknown as PoolShape,
+          poolX(),
+          floats(256),
+          poolY(),
+          floats(64),
+        ),
       'TypeError',
       /^maxPool: shape must be an object of 12 named sizes, got an Int32Array$/,
+    );
+    rejects(
+      () => native.layoutLike(poolX(), [1, 4, 8, 8], 1 as unknown as boolean),
+      'TypeError',
+      /^layoutLike: bf16 must be a boolean, got the number 1$/,
+    );
+    rejects(
+      () => native.convPorts(native.ConvPass.forward, conv, 'no' as unknown as boolean),
+      'TypeError',
+      /^convPorts: bias must be a boolean/,
     );
   });
 
   test('missing or extra arguments', () => {
     const call = (f: unknown, ...args: unknown[]) => (f as (...a: unknown[]) => unknown)(...args);
     rejects(() => call(native.unary, relu), 'TypeError', /^unary: expected 4 arguments, got 1$/);
-    rejects(() => call(native.conv2d, conv, floats(486), floats(108), null, false), 'TypeError', /^conv2d: expected 7 arguments, got 5$/);
-    rejects(() => call(native.avgPool), 'TypeError', /^avgPool: expected 3 arguments, got 0$/);
+    rejects(() => call(native.conv2d, conv, 1, floats(486), 2, floats(108)), 'TypeError', /^conv2d: expected 9 arguments, got 5$/);
+    rejects(() => call(native.avgPool), 'TypeError', /^avgPool: expected 5 arguments, got 0$/);
     rejects(() => call(native.threads, 1), 'TypeError', /^threads: expected 0 arguments, got 1$/);
     rejects(() => call(native.sumTrailing, floats(12), floats(3), 3, 4, 5), 'TypeError', /expected 4 arguments, got 5/);
+    rejects(() => call(native.reorder, 1, floats(1)), 'TypeError', /^reorder: expected 4 arguments, got 2$/);
   });
 
   test('an enum value out of range', () => {
@@ -828,14 +937,19 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     rejects(() => native.unary(1.5, floats(4), floats(4), 0), 'RangeError', /got 1.5$/);
     rejects(() => native.unary(NaN, floats(4), floats(4), 0), 'RangeError', /got nan$/i);
     rejects(
-      () => native.binary(5, same, floats(4), floats(4), floats(4), 1),
+      () => native.binary(4, same, floats(4), floats(4), floats(4), 1),
       'RangeError',
-      /^binary: op must be one of .*4 reluGrad, got 5$/,
+      /^binary: op must be one of 0 add, 1 sub, 2 mul, 3 div, got 4$/,
     );
     rejects(
       () => native.binary(add, 5, floats(4), floats(4), floats(4), 1),
       'RangeError',
       /^binary: broadcast must be one of .*4 rowA, got 5$/,
+    );
+    rejects(
+      () => native.convPorts(3, conv, false),
+      'RangeError',
+      /^convPorts: pass must be one of 0 forward, 1 backwardData, 2 backwardWeights, got 3$/,
     );
     rejects(
       () => native.setConvLayouts(4),
@@ -846,51 +960,42 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   });
 
   test('a bad shape: negative, zero, absurd, missing or extra fields', () => {
+    const f = ports('forward');
+    const forward = (shape: ConvShape) => native.conv2d(shape, f.x, floats(486), f.filter, floats(108), null, false, f.y, floats(392));
+    rejects(() => forward({ ...conv, batch: -2 }), 'RangeError', /^conv2d: shape.batch must be an integer from 1 to 16777216, got -2$/);
     rejects(
-      () => native.conv2d({ ...conv, batch: -2 }, floats(486), floats(108), null, false, floats(392), 0),
-      'RangeError',
-      /^conv2d: shape.batch must be an integer from 1 to 16777216, got -2$/,
-    );
-    rejects(
-      () => native.maxPool({ ...pool, inHeight: 0 }, floats(256), floats(64)),
+      () => native.maxPool({ ...pool, inHeight: 0 }, poolX(), floats(256), poolY(), floats(64)),
       'RangeError',
       /^maxPool: shape.inHeight must be an integer from 1/,
     );
     rejects(
-      () => native.maxPool({ ...pool, strideWidth: 0 }, floats(256), floats(64)),
+      () => native.maxPool({ ...pool, strideWidth: 0 }, poolX(), floats(256), poolY(), floats(64)),
       'RangeError',
       /shape.strideWidth must be an integer from 1/,
     );
+    rejects(() => forward({ ...conv, padTop: -1 }), 'RangeError', /shape.padTop must be an integer from 0/);
+    rejects(() => forward({ ...conv, outHeight: 2.5 }), 'RangeError', /shape.outHeight .* got 2.5$/);
     rejects(
-      () => native.conv2d({ ...conv, padTop: -1 }, floats(486), floats(108), null, false, floats(392), 0),
-      'RangeError',
-      /shape.padTop must be an integer from 0/,
-    );
-    rejects(
-      () => native.conv2d({ ...conv, outHeight: 2.5 }, floats(486), floats(108), null, false, floats(392), 0),
-      'RangeError',
-      /shape.outHeight .* got 2.5$/,
-    );
-    rejects(
-      () => native.maxPool({ ...pool, channels: 2 ** 31 }, floats(256), floats(64)),
+      () => native.maxPool({ ...pool, channels: 2 ** 31 }, poolX(), floats(256), poolY(), floats(64)),
       'RangeError',
       /shape.channels must be an integer from 1 to 16777216, got 2147483648$/,
     );
     // Each size is allowed, their product is not: the element count is checked before it can overflow.
     const huge = { ...pool, batch: 2 ** 24, inHeight: 2 ** 24, inWidth: 2 ** 24, channels: 2 ** 24 };
     rejects(
-      () => native.maxPool(huge, floats(256), floats(64)),
+      () => native.maxPool(huge, poolX(), floats(256), poolY(), floats(64)),
       'RangeError',
       /^maxPool: the shape gives x more than 2147483647 elements$/,
     );
-    const { padRight: _, ...missing } = conv;
     rejects(
-      () => native.conv2d(missing as ConvShape, floats(486), floats(108), null, false, floats(392), 0),
-      'TypeError',
-      /^conv2d: shape.padRight must be a number, got undefined$/,
+      () => native.convPorts(native.ConvPass.forward, { ...conv, inChannels: 2 ** 24, inHeight: 2 ** 24 }, false),
+      'RangeError',
+      /^convPorts: the shape gives x more than 2147483647 elements$/,
     );
+    const { padRight: _, ...missing } = conv;
+    rejects(() => forward(missing as ConvShape), 'TypeError', /^conv2d: shape.padRight must be a number, got undefined$/);
     rejects(
-      () => native.maxPool({ ...pool, padBottom: 0 } as PoolShape, floats(256), floats(64)),
+      () => native.maxPool({ ...pool, padBottom: 0 } as PoolShape, poolX(), floats(256), poolY(), floats(64)),
       'TypeError',
       /^maxPool: shape must have exactly 12 fields, got 13$/,
     );
@@ -905,10 +1010,13 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
 
   test('the enums are frozen objects read from the addon, in the order of nin_onednn.h', () => {
     assert.deepEqual({ ...native.UnaryOp }, { relu: 0, step: 1, sqrt: 2, square: 3 });
-    assert.deepEqual({ ...native.BinaryOp }, { add: 0, sub: 1, mul: 2, div: 3, reluGrad: 4 });
+    assert.deepEqual({ ...native.BinaryOp }, { add: 0, sub: 1, mul: 2, div: 3 });
     assert.deepEqual({ ...native.Broadcast }, { same: 0, scalarA: 1, scalarB: 2, rowB: 3, rowA: 4 });
     assert.deepEqual({ ...native.ConvLayouts }, { plain: 0, 'blocked-weights': 1, blocked: 2, auto: 3 });
-    for (const values of [native.UnaryOp, native.BinaryOp, native.Broadcast, native.ConvLayouts]) assert.ok(Object.isFrozen(values));
+    assert.deepEqual({ ...native.LayoutRole }, { activation: 0, weights: 1, vector: 2 });
+    assert.deepEqual({ ...native.ConvPass }, { forward: 0, backwardData: 1, backwardWeights: 2 });
+    const enums = [native.UnaryOp, native.BinaryOp, native.Broadcast, native.ConvLayouts, native.LayoutRole, native.ConvPass];
+    for (const values of enums) assert.ok(Object.isFrozen(values));
     assert.throws(() => {
       (native.UnaryOp as Record<string, number>).relu = 3;
     }, TypeError);

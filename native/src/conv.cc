@@ -1,6 +1,6 @@
 // Convolutions on oneDNN 2.x: forward (with bias, and ReLU applied after), backward data and backward weights.
-// Primitives are created once per shape and cached; TF.js buffers are used in place (nhwc/hwio), and where
-// a primitive wants a blocked layout, reorders at the boundary go through buffers the cache entry owns.
+// Primitives are created once per shape and pass and cached, each with the layouts it reads and writes
+// (conv_ports); the tensors arrive in those layouts (JS converts them first where needed) and are used in place.
 #include <time.h>
 
 #include <algorithm>
@@ -11,10 +11,9 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
-#include <vector>
 
-#include <oneapi/dnnl/dnnl.hpp>
-
+#include "bfloat16.h"
+#include "layouts.h"
 #include "nin_onednn.h"
 
 namespace nin {
@@ -24,99 +23,13 @@ using dnnl::memory;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-dnnl::stream& cpu_stream() {
-  static dnnl::stream stream(cpu_engine());
-  return stream;
-}
-
 ConvLayouts g_layouts = ConvLayouts::kAuto;
 
 Precision g_precision = Precision::kFp32;
 
-// One tensor at the TF.js boundary: its plain layout and the layout (and data type) the primitive wants.
-struct Port {
-  memory::desc user;
-  memory::desc inner;
-  memory buffer;           // owned copy in the inner layout, only when the layouts differ
-  dnnl::reorder to_inner;  // user -> buffer (inputs)
-  dnnl::reorder to_user;   // buffer -> user (outputs)
-  Timer timer;             // which reorder timer its reorders count to
-  // Reordered copies of named inputs (weights, named by a token the caller gives each weight tensor), so that
-  // inference, whose weights do not change between batches, reorders each once. Several slots because layers of
-  // one shape (NiN's two 1x1 convolutions per block) share an entry; a miss overwrites the oldest slot.
-  struct Named {
-    uint64_t token;
-    const float* data;
-    memory copy;
-  };
-  static constexpr size_t kNamedSlots = 4;
-  std::vector<Named> named;
-  size_t next_slot = 0;
-
-  void init(const memory::desc& user_md, const memory::desc& inner_md, bool is_input, Timer reorder_timer) {
-    user = user_md;
-    inner = inner_md;
-    timer = reorder_timer;
-    if (inner == user) return;
-    buffer = memory(inner, cpu_engine());
-    if (is_input) {
-      to_inner = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), user, cpu_engine(), inner));
-    } else {
-      to_user = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), inner, cpu_engine(), user));
-    }
-  }
-
-  // The memory the primitive reads: the TF.js buffer itself, or a reordered copy of it. token: 0, or a number
-  // the caller gives this one immutable tensor (never another one), whose reordered copy is then kept.
-  memory input(const float* data, uint64_t token = 0) {
-    memory plain(user, cpu_engine(), const_cast<float*>(data));
-    if (inner == user) return plain;
-    if (token != 0) {
-      for (const Named& slot : named) {
-        if (slot.token == token && slot.data == data) return slot.copy;
-      }
-    }
-    memory target = buffer;
-    if (token != 0) {
-      if (named.size() < kNamedSlots) {
-        named.push_back(Named{token, data, memory(inner, cpu_engine())});
-        target = named.back().copy;
-      } else {
-        Named& slot = named[next_slot];
-        next_slot = (next_slot + 1) % kNamedSlots;
-        slot.token = token;
-        slot.data = data;
-        target = slot.copy;
-      }
-    }
-    ScopedTimer time(timer);
-    to_inner.execute(cpu_stream(), plain, target);
-    return target;
-  }
-
-  // The memory the primitive writes; call finish() after executing to land it in the TF.js buffer.
-  memory output(float* data) {
-    if (inner == user) return memory(user, cpu_engine(), data);
-    return buffer;
-  }
-
-  void finish(float* data) {
-    if (inner == user) return;
-    ScopedTimer time(timer);
-    memory plain(user, cpu_engine(), data);
-    to_user.execute(cpu_stream(), buffer, plain);
-  }
-};
-
+// What a primitive reads and writes, by the tensor's role in the convolution (see ConvPorts).
 struct Geometry {
-  memory::desc src, weights, dst, bias;        // plain TF.js layouts
-  memory::desc src_any, weights_any, dst_any;  // what the primitive reads
-  memory::desc src_out, weights_out, dst_out;  // what it writes: float32 always
+  memory::desc x, filter, y, bias;  // x, filter, y: format_tag::any where oneDNN chooses
   memory::dims strides, dilates, pad_l, pad_r;
 };
 
@@ -161,34 +74,22 @@ auto with_implementation(const char* name, Make make) -> decltype(make()) {
   return make();
 }
 
-Geometry geometry(const ConvShape& s, ConvLayouts layouts = g_layouts) {
+// in: the element type of the activations and filter (bfloat16 in bf16). A bf16 primitive that cannot write
+// bfloat16 activations is created again writing float32 (make_forward, make_backward_data).
+Geometry geometry(const ConvShape& s, ConvLayouts layouts, dt in) {
   Geometry g;
-  memory::dims src_dims = {s.batch, s.in_channels, s.in_height, s.in_width};
-  memory::dims weights_dims = {s.out_channels, s.in_channels, s.filter_height, s.filter_width};
-  memory::dims dst_dims = {s.batch, s.out_channels, s.out_height, s.out_width};
-  g.src = memory::desc(src_dims, dt::f32, tag::nhwc);
-  g.weights = memory::desc(weights_dims, dt::f32, tag::hwio);
-  g.dst = memory::desc(dst_dims, dt::f32, tag::nhwc);
-  g.bias = memory::desc({s.out_channels}, dt::f32, tag::x);
-  // Weights in a blocked layout get oneDNN's direct AVX-512 kernels even with nhwc activations. Blocked
-  // activations add a reorder of each activation at each call: that pays (measured 2-6% of a NiN step at
-  // 96px) only for spatial kernels whose activations are small enough to reorder within the caches.
-  const int64_t activations = (int64_t)s.batch * ((int64_t)s.in_height * s.in_width * s.in_channels +
-                                                  (int64_t)s.out_height * s.out_width * s.out_channels);
-  const bool small_spatial =
-      (int64_t)s.filter_height * s.filter_width > 1 && s.in_channels >= 16 && activations <= (3 << 20);
+  const memory::dims x_dims = {s.batch, s.in_channels, s.in_height, s.in_width};
+  const memory::dims filter_dims = {s.out_channels, s.in_channels, s.filter_height, s.filter_width};
+  const memory::dims y_dims = {s.batch, s.out_channels, s.out_height, s.out_width};
+  // Blocked weights get oneDNN's direct kernels; with activations in the layouts oneDNN picks too (blocked
+  // nChw16c in float32 on AVX-512, nhwc with AMX), tensors stay in them from one layer to the next, and only
+  // the network's input and what JavaScript reads are converted. kAuto is that.
   const bool blocked_weights = layouts != ConvLayouts::kPlain;
-  const bool blocked_activations = layouts == ConvLayouts::kBlocked || (layouts == ConvLayouts::kAuto && small_spatial);
-  // bf16: the inputs the primitive multiplies (src, weights, and dst as the backward passes' diff_dst) are
-  // bfloat16; what it writes (dst forward, diff_src, diff_weights, diff_bias) stays float32, the accumulation
-  // type, so nothing TF.js reads is rounded twice. dst_in / dst_out are the two roles of the dst shape.
-  const dt in = g_precision == Precision::kBf16 ? dt::bf16 : dt::f32;
-  g.src_any = memory::desc(src_dims, in, blocked_activations ? tag::any : tag::nhwc);
-  g.weights_any = memory::desc(weights_dims, in, blocked_weights ? tag::any : tag::hwio);
-  g.dst_any = memory::desc(dst_dims, in, blocked_activations ? tag::any : tag::nhwc);
-  g.src_out = memory::desc(src_dims, dt::f32, blocked_activations ? tag::any : tag::nhwc);
-  g.weights_out = memory::desc(weights_dims, dt::f32, blocked_weights ? tag::any : tag::hwio);
-  g.dst_out = memory::desc(dst_dims, dt::f32, blocked_activations ? tag::any : tag::nhwc);
+  const bool blocked_activations = layouts == ConvLayouts::kBlocked || layouts == ConvLayouts::kAuto;
+  g.x = memory::desc(x_dims, in, blocked_activations ? tag::any : tag::nhwc);
+  g.filter = memory::desc(filter_dims, in, blocked_weights ? tag::any : tag::hwio);
+  g.y = memory::desc(y_dims, in, blocked_activations ? tag::any : tag::nhwc);
+  g.bias = memory::desc({s.out_channels}, dt::f32, tag::x);
   g.strides = {s.stride_height, s.stride_width};
   g.dilates = {s.dilation_height - 1, s.dilation_width - 1};
   g.pad_l = {s.pad_top, s.pad_left};
@@ -196,31 +97,20 @@ Geometry geometry(const ConvShape& s, ConvLayouts layouts = g_layouts) {
   return g;
 }
 
-dnnl::convolution_forward::primitive_desc forward_pd(const Geometry& g, bool with_bias) {
+dnnl::convolution_forward::primitive_desc forward_pd(const Geometry& g, bool with_bias, const memory::desc& y) {
   using fwd = dnnl::convolution_forward;
-  auto desc = with_bias ? fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, g.src_any,
-                                    g.weights_any, g.bias, g.dst_out, g.strides, g.dilates, g.pad_l, g.pad_r)
-                        : fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, g.src_any,
-                                    g.weights_any, g.dst_out, g.strides, g.dilates, g.pad_l, g.pad_r);
+  auto desc = with_bias ? fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, g.x,
+                                    g.filter, g.bias, y, g.strides, g.dilates, g.pad_l, g.pad_r)
+                        : fwd::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, g.x,
+                                    g.filter, y, g.strides, g.dilates, g.pad_l, g.pad_r);
   return fwd::primitive_desc(desc, cpu_engine());
 }
 
-struct ForwardEntry {
-  dnnl::convolution_forward prim;
-  Port src, weights, dst;
-  bool pads_through_gemm;  // see pads_through_gemm()
-};
-
-struct BackwardDataEntry {
-  dnnl::convolution_backward_data prim;
-  Port diff_dst, weights, diff_src;
-};
-
-struct BackwardWeightsEntry {
-  dnnl::convolution_backward_weights prim;
-  Port src, diff_dst, diff_weights;
-  bool pads_through_gemm;
-};
+// A memory descriptor like `desc` (format any or a fixed tag) in float32: the accumulation type, which bf16
+// primitives write where they cannot write bfloat16.
+memory::desc float32(const memory::desc& desc, bool any) {
+  return memory::desc(desc.dims(), dt::f32, any ? tag::any : tag::nhwc);
+}
 
 // oneDNN's gemm convolutions (im2col) multiply zero padding by the weights (forward) or by dy (weight
 // gradient), where TF.js skips padded taps: an infinite weight or dy then gives 0 * inf = NaN where TF.js
@@ -230,155 +120,193 @@ bool pads_through_gemm(const ConvShape& s, const char* impl) {
   return padded && std::string(impl).find("gemm") != std::string::npos;
 }
 
-bool all_finite(const float* data, int64_t size) {
+// Whether every value of a buffer of float32 or bfloat16 elements is finite.
+bool all_finite(const void* data, bool bf16, int64_t size) {
   int64_t non_finite = 0;
+  if (bf16) {
+    const auto* v = static_cast<const uint16_t*>(data);
 #pragma omp parallel for reduction(+ : non_finite) schedule(static) if (size >= (1 << 15))
-  for (int64_t i = 0; i < size; ++i) non_finite += !std::isfinite(data[i]);
+    for (int64_t i = 0; i < size; ++i) non_finite += (v[i] & 0x7f80u) == 0x7f80u;
+  } else {
+    const auto* v = static_cast<const float*>(data);
+#pragma omp parallel for reduction(+ : non_finite) schedule(static) if (size >= (1 << 15))
+    for (int64_t i = 0; i < size; ++i) non_finite += !std::isfinite(v[i]);
+  }
   return non_finite == 0;
 }
 
-std::string shape_key(char kind, const ConvShape& s, int flags) {
-  std::string key(1, kind);
+std::string shape_key(ConvPass pass, const ConvShape& s, bool bias) {
+  std::string key(1, static_cast<char>('0' + static_cast<int>(pass)));
   for (int v : {s.batch, s.in_height, s.in_width, s.in_channels, s.filter_height, s.filter_width, s.out_channels,
                 s.out_height, s.out_width, s.stride_height, s.stride_width, s.dilation_height, s.dilation_width,
                 s.pad_top, s.pad_bottom, s.pad_left, s.pad_right}) {
     key += std::to_string(v) + ",";
   }
-  key += std::to_string(flags) + "/" + std::to_string(static_cast<int>(g_layouts)) + "/" +
+  key += std::to_string(bias ? 1 : 0) + "/" + std::to_string(static_cast<int>(g_layouts)) + "/" +
          std::to_string(static_cast<int>(g_precision));
   return key;
 }
 
-// The caches and the buffers their entries own are shared by every worker thread that loads the addon.
-std::mutex g_mutex;
-
-template <typename Entry>
-using Cache = std::unordered_map<std::string, std::unique_ptr<Entry>>;
-
-// The dy the last weight gradient converted, kept for the input gradient of the same dy (conv_backward_data):
-// TF.js computes the two from one dy, one after the other, and both primitives often want it in the same layout.
-struct ConvertedDy {
-  const float* data = nullptr;
-  uint64_t token = 0;  // 0: none
-  memory::desc desc;
-  memory converted;
+// One cached primitive with its layouts (descriptors and their ids in the layout table).
+struct Entry {
+  dnnl::primitive prim;
+  memory::desc x, filter, y;
+  ConvPorts ports;
+  bool pads_through_gemm = false;
+  int64_t filter_size = 0;  // elements of the filter tensor (logical)
+  int64_t y_size = 0;       // elements of y (logical)
 };
-ConvertedDy g_last_dy;
-uint64_t g_dy_tokens = 0;
 
-Cache<ForwardEntry> g_forward;
-Cache<BackwardDataEntry> g_backward_data;
-Cache<BackwardWeightsEntry> g_backward_weights;
+// The cache is shared by every worker thread that loads the addon.
+std::mutex g_mutex;
+std::unordered_map<std::string, std::unique_ptr<Entry>> g_entries;
 
-ForwardEntry& forward_entry(const ConvShape& s, bool with_bias) {
-  auto key = shape_key('f', s, with_bias ? 1 : 0);
-  auto it = g_forward.find(key);
-  if (it != g_forward.end()) return *it->second;
-  Geometry g = geometry(s);
-  auto pd = forward_pd(g, with_bias);
-  auto entry = std::make_unique<ForwardEntry>();
-  entry->prim = dnnl::convolution_forward(pd);
-  entry->src.init(g.src, pd.src_desc(), true, Timer::kReorderActivations);
-  entry->weights.init(g.weights, pd.weights_desc(), true, Timer::kReorderWeights);
-  entry->dst.init(g.dst, pd.dst_desc(), false, Timer::kReorderActivations);
-  entry->pads_through_gemm = pads_through_gemm(s, pd.impl_info_str());
-  return *g_forward.emplace(key, std::move(entry)).first->second;
+void register_ports(Entry& e) {
+  e.ports = {layout_id(e.x, LayoutRole::kActivation), layout_id(e.filter, LayoutRole::kWeights),
+             layout_id(e.y, LayoutRole::kActivation)};
 }
 
-BackwardDataEntry& backward_data_entry(const ConvShape& s) {
-  auto key = shape_key('d', s, 0);
-  auto it = g_backward_data.find(key);
-  if (it != g_backward_data.end()) return *it->second;
-  Geometry g = geometry(s);
-  auto hint = forward_pd(g, false);
-  dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, g.src_out, g.weights_any, g.dst_any,
-                                             g.strides, g.dilates, g.pad_l, g.pad_r);
-  dnnl::convolution_backward_data::primitive_desc pd(desc, cpu_engine(), hint);
-  auto entry = std::make_unique<BackwardDataEntry>();
-  entry->prim = dnnl::convolution_backward_data(pd);
-  entry->diff_dst.init(g.dst, pd.diff_dst_desc(), true, Timer::kReorderActivations);
-  entry->weights.init(g.weights, pd.weights_desc(), true, Timer::kReorderWeights);
-  entry->diff_src.init(g.src, pd.diff_src_desc(), false, Timer::kReorderActivations);
-  return *g_backward_data.emplace(key, std::move(entry)).first->second;
+std::unique_ptr<Entry> make_forward(const ConvShape& s, bool bias) {
+  const dt in = g_precision == Precision::kBf16 ? dt::bf16 : dt::f32;
+  const Geometry g = geometry(s, g_layouts, in);
+  auto e = std::make_unique<Entry>();
+  dnnl::convolution_forward::primitive_desc pd;
+  try {
+    pd = forward_pd(g, bias, g.y);
+  } catch (const dnnl::error&) {
+    if (in == dt::f32) throw;
+    pd = forward_pd(g, bias,
+                    float32(g.y, g_layouts != ConvLayouts::kPlain && g_layouts != ConvLayouts::kBlockedWeights));
+  }
+  e->prim = dnnl::convolution_forward(pd);
+  e->x = pd.src_desc();
+  e->filter = pd.weights_desc();
+  e->y = pd.dst_desc();
+  e->pads_through_gemm = pads_through_gemm(s, pd.impl_info_str());
+  return e;
 }
 
-BackwardWeightsEntry& backward_weights_entry(const ConvShape& s, bool with_bias) {
-  auto key = shape_key('w', s, with_bias ? 1 : 0);
-  auto it = g_backward_weights.find(key);
-  if (it != g_backward_weights.end()) return *it->second;
+std::unique_ptr<Entry> make_backward_data(const ConvShape& s) {
+  const dt in = g_precision == Precision::kBf16 ? dt::bf16 : dt::f32;
+  const Geometry g = geometry(s, g_layouts, in);
+  const auto hint = forward_pd(g, false, g.y);
+  using bwd = dnnl::convolution_backward_data;
+  const auto make = [&](const memory::desc& dx) {
+    bwd::desc desc(dnnl::algorithm::convolution_direct, dx, g.filter, g.y, g.strides, g.dilates, g.pad_l, g.pad_r);
+    return bwd::primitive_desc(desc, cpu_engine(), hint);
+  };
+  bwd::primitive_desc pd;
+  try {
+    pd = make(g.x);
+  } catch (const dnnl::error&) {
+    if (in == dt::f32) throw;
+    pd = make(float32(g.x, g_layouts == ConvLayouts::kBlocked || g_layouts == ConvLayouts::kAuto));
+  }
+  auto e = std::make_unique<Entry>();
+  e->prim = bwd(pd);
+  e->x = pd.diff_src_desc();
+  e->filter = pd.weights_desc();
+  e->y = pd.diff_dst_desc();
+  return e;
+}
+
+std::unique_ptr<Entry> make_backward_weights(const ConvShape& s, bool bias) {
   const bool bf16 = g_precision == Precision::kBf16;
   const bool gemm = bf16 && !has_amx() && slow_bf16_weight_gradient(s);
-  Geometry g = geometry(s, gemm ? ConvLayouts::kPlain : g_layouts);
-  auto hint = forward_pd(g, false);
+  const Geometry g = geometry(s, gemm ? ConvLayouts::kPlain : g_layouts, bf16 ? dt::bf16 : dt::f32);
+  const auto hint = forward_pd(g, false, g.y);
+  // The weight gradient is float32, the accumulation type: the optimizer adds it to float32 weights.
+  const bool plain_weights = gemm || g_layouts == ConvLayouts::kPlain;
+  const memory::desc dfilter(g.filter.dims(), dt::f32, plain_weights ? tag::hwio : tag::any);
   using bwd = dnnl::convolution_backward_weights;
-  auto desc = with_bias ? bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_out, g.bias, g.dst_any,
-                                    g.strides, g.dilates, g.pad_l, g.pad_r)
-                        : bwd::desc(dnnl::algorithm::convolution_direct, g.src_any, g.weights_out, g.dst_any, g.strides,
-                                    g.dilates, g.pad_l, g.pad_r);
+  auto desc =
+      bias ? bwd::desc(dnnl::algorithm::convolution_direct, g.x, dfilter, g.bias, g.y, g.strides, g.dilates, g.pad_l,
+                       g.pad_r)
+           : bwd::desc(dnnl::algorithm::convolution_direct, g.x, dfilter, g.y, g.strides, g.dilates, g.pad_l, g.pad_r);
   auto pd = with_implementation(bf16 ? preferred_bf16_weight_gradient(s) : nullptr,
                                 [&] { return bwd::primitive_desc(desc, cpu_engine(), hint); });
-  auto entry = std::make_unique<BackwardWeightsEntry>();
-  entry->prim = dnnl::convolution_backward_weights(pd);
-  entry->src.init(g.src, pd.src_desc(), true, Timer::kReorderActivations);
-  entry->diff_dst.init(g.dst, pd.diff_dst_desc(), true, Timer::kReorderActivations);
-  entry->diff_weights.init(g.weights, pd.diff_weights_desc(), false, Timer::kReorderWeights);
-  entry->pads_through_gemm = pads_through_gemm(s, pd.impl_info_str());
-  return *g_backward_weights.emplace(key, std::move(entry)).first->second;
+  auto e = std::make_unique<Entry>();
+  e->prim = bwd(pd);
+  e->x = pd.src_desc();
+  e->filter = pd.diff_weights_desc();
+  e->y = pd.diff_dst_desc();
+  e->pads_through_gemm = pads_through_gemm(s, pd.impl_info_str());
+  return e;
 }
+
+// The cached entry of a pass and shape, created on first use; nullptr when oneDNN rejects it. Under g_mutex.
+Entry* entry(ConvPass pass, const ConvShape& s, bool bias) {
+  const std::string key = shape_key(pass, s, bias);
+  auto it = g_entries.find(key);
+  if (it != g_entries.end()) return it->second.get();
+  std::unique_ptr<Entry> e;
+  try {
+    switch (pass) {
+      case ConvPass::kForward: e = make_forward(s, bias); break;
+      case ConvPass::kBackwardData: e = make_backward_data(s); break;
+      case ConvPass::kBackwardWeights: e = make_backward_weights(s, bias); break;
+    }
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+  e->filter_size = (int64_t)s.filter_height * s.filter_width * s.in_channels * s.out_channels;
+  e->y_size = (int64_t)s.batch * s.out_height * s.out_width * s.out_channels;
+  register_ports(*e);
+  return g_entries.emplace(key, std::move(e)).first->second.get();
+}
+
+bool is_bf16(const memory::desc& desc) { return desc.data_type() == dt::bf16; }
+
+memory at(const memory::desc& desc, const void* data) { return memory(desc, cpu_engine(), const_cast<void*>(data)); }
 
 }  // namespace
 
-bool conv_forward(const ConvShape& s, const float* x, const float* filter, uint64_t filter_token, const float* bias,
-                  bool relu, float* y) {
+bool conv_ports(ConvPass pass, const ConvShape& s, bool bias, ConvPorts* ports) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  const Entry* e = entry(pass, s, pass == ConvPass::kBackwardData ? false : bias);
+  if (e == nullptr) return false;
+  *ports = e->ports;
+  return true;
+}
+
+bool conv_forward(const ConvShape& s, const void* x, const void* filter, const float* bias, bool relu, void* y) {
+  int64_t y_elements = 0;
+  bool y_bf16 = false;
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
-    ForwardEntry& e = forward_entry(s, bias != nullptr);
-    const int64_t filter_size = (int64_t)s.filter_height * s.filter_width * s.in_channels * s.out_channels;
-    if (e.pads_through_gemm && !all_finite(filter, filter_size)) return false;
+    Entry* e = entry(ConvPass::kForward, s, bias != nullptr);
+    if (e == nullptr) return false;
+    if (e->pads_through_gemm && !all_finite(filter, is_bf16(e->filter), e->filter_size)) return false;
     std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC, e.src.input(x)},
-        {DNNL_ARG_WEIGHTS, e.weights.input(filter, filter_token)},
-        {DNNL_ARG_DST, e.dst.output(y)},
-    };
-    if (bias != nullptr) {
-      args[DNNL_ARG_BIAS] =
-          memory(memory::desc({s.out_channels}, dt::f32, tag::x), cpu_engine(), const_cast<float*>(bias));
-    }
+        {DNNL_ARG_SRC, at(e->x, x)}, {DNNL_ARG_WEIGHTS, at(e->filter, filter)}, {DNNL_ARG_DST, at(e->y, y)}};
+    if (bias != nullptr) args[DNNL_ARG_BIAS] = at(memory::desc({s.out_channels}, dt::f32, tag::x), bias);
     {
       ScopedTimer time(Timer::kConvForward);
-      e.prim.execute(cpu_stream(), args);
+      e->prim.execute(cpu_stream(), args);
+      cpu_stream().wait();
     }
-    e.dst.finish(y);
-    cpu_stream().wait();
+    y_elements = static_cast<int64_t>(e->y.get_size() / (is_bf16(e->y) ? 2 : 4));
+    y_bf16 = is_bf16(e->y);
   } catch (const dnnl::error&) {
     return false;
   }
   // Not oneDNN's ReLU post-op: its JIT kernels compute max(y, 0) with an instruction that turns NaN into 0,
   // and its gemm kernels (plain layouts) turn -inf into NaN (0 * -inf). With one more pass over y, a diverged model
-  // reports NaN on this backend as on cpu; NiN's forward convolutions at 96px, batch 64 took 82.8 ms of CPU
-  // with it against 81.8 ms with the post-op (means of 4 alternating runs on a busy machine: noise-sized).
-  if (relu) unary(UnaryOp::kRelu, y, y, (int64_t)s.batch * s.out_height * s.out_width * s.out_channels, 0.f);
+  // reports NaN on this backend as on cpu. The pass covers a blocked layout's padding too: zeros stay zeros.
+  if (relu) relu_in_place(y, y_bf16, y_elements);
   return true;
 }
 
-bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx, uint64_t dy_token) {
+bool conv_backward_data(const ConvShape& s, const void* dy, const void* filter, void* dx) {
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
-    BackwardDataEntry& e = backward_data_entry(s);
-    // The token proves the pairing (the caller held dy since the weight gradient, so its memory was not reused);
-    // the pointer and layout checks make a stale or mistaken token fall back to converting dy again.
-    const bool reuse =
-        dy_token != 0 && dy_token == g_last_dy.token && dy == g_last_dy.data && e.diff_dst.inner == g_last_dy.desc;
-    std::unordered_map<int, memory> args = {
-        {DNNL_ARG_DIFF_DST, reuse ? g_last_dy.converted : e.diff_dst.input(dy)},
-        {DNNL_ARG_WEIGHTS, e.weights.input(filter)},
-        {DNNL_ARG_DIFF_SRC, e.diff_src.output(dx)},
-    };
-    {
-      ScopedTimer time(Timer::kConvBackwardData);
-      e.prim.execute(cpu_stream(), args);
-    }
-    e.diff_src.finish(dx);
+    Entry* e = entry(ConvPass::kBackwardData, s, false);
+    if (e == nullptr) return false;
+    std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, at(e->y, dy)},
+                                            {DNNL_ARG_WEIGHTS, at(e->filter, filter)},
+                                            {DNNL_ARG_DIFF_SRC, at(e->x, dx)}};
+    ScopedTimer time(Timer::kConvBackwardData);
+    e->prim.execute(cpu_stream(), args);
     cpu_stream().wait();
     return true;
   } catch (const dnnl::error&) {
@@ -386,29 +314,18 @@ bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter
   }
 }
 
-bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter, float* dbias) {
+bool conv_backward_weights(const ConvShape& s, const void* x, const void* dy, void* dfilter, float* dbias) {
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
-    BackwardWeightsEntry& e = backward_weights_entry(s, dbias != nullptr);
-    const int64_t dy_size = (int64_t)s.batch * s.out_height * s.out_width * s.out_channels;
-    if (e.pads_through_gemm && !all_finite(dy, dy_size)) return false;
-    std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC, e.src.input(x)},
-        {DNNL_ARG_DIFF_DST, e.diff_dst.input(dy)},
-        {DNNL_ARG_DIFF_WEIGHTS, e.diff_weights.output(dfilter)},
-    };
-    g_last_dy = ConvertedDy();
-    if (e.diff_dst.inner != e.diff_dst.user) {
-      g_last_dy = ConvertedDy{dy, ++g_dy_tokens, e.diff_dst.inner, e.diff_dst.buffer};
-    }
-    if (dbias != nullptr) {
-      args[DNNL_ARG_DIFF_BIAS] = memory(memory::desc({s.out_channels}, dt::f32, tag::x), cpu_engine(), dbias);
-    }
-    {
-      ScopedTimer time(Timer::kConvBackwardWeights);
-      e.prim.execute(cpu_stream(), args);
-    }
-    e.diff_weights.finish(dfilter);
+    Entry* e = entry(ConvPass::kBackwardWeights, s, dbias != nullptr);
+    if (e == nullptr) return false;
+    if (e->pads_through_gemm && !all_finite(dy, is_bf16(e->y), e->y_size)) return false;
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, at(e->x, x)},
+                                            {DNNL_ARG_DIFF_DST, at(e->y, dy)},
+                                            {DNNL_ARG_DIFF_WEIGHTS, at(e->filter, dfilter)}};
+    if (dbias != nullptr) args[DNNL_ARG_DIFF_BIAS] = at(memory::desc({s.out_channels}, dt::f32, tag::x), dbias);
+    ScopedTimer time(Timer::kConvBackwardWeights);
+    e->prim.execute(cpu_stream(), args);
     cpu_stream().wait();
     return true;
   } catch (const dnnl::error&) {
@@ -420,10 +337,8 @@ bool benchmark_conv_forward(const ConvShape& s, int repetitions, ConvBenchmark* 
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
     // Every tensor in the layout the primitive likes best, so no reorder is timed: the layer's speed alone.
-    Geometry g = geometry(s, ConvLayouts::kBlocked);
-    g.src_any = memory::desc(g.src_any.dims(), g.src_any.data_type(), tag::any);
-    g.dst_out = memory::desc(g.dst_out.dims(), g.dst_out.data_type(), tag::any);
-    auto pd = forward_pd(g, true);
+    const Geometry g = geometry(s, ConvLayouts::kBlocked, g_precision == Precision::kBf16 ? dt::bf16 : dt::f32);
+    auto pd = forward_pd(g, true, g.y);
     dnnl::convolution_forward prim(pd);
     // Zeros: the arithmetic units take as long on them (no denormals), and every call sees the same numbers.
     const auto zeroed = [](const memory::desc& desc) {
@@ -455,11 +370,6 @@ bool benchmark_conv_forward(const ConvShape& s, int repetitions, ConvBenchmark* 
   } catch (const dnnl::error&) {
     return false;
   }
-}
-
-uint64_t last_dy_token() {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  return g_last_dy.token;
 }
 
 void set_conv_layouts(ConvLayouts layouts) {
@@ -498,11 +408,11 @@ std::string cpu_isa() {
 }
 
 void clear_conv_cache() {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  g_last_dy = ConvertedDy();
-  g_forward.clear();
-  g_backward_data.clear();
-  g_backward_weights.clear();
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    g_entries.clear();
+  }
+  clear_reorders();
 }
 
 std::string onednn_version() {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "bfloat16.h"
 #include "nin_onednn.h"
 
 namespace nin {
@@ -45,7 +46,6 @@ inline float apply(float a, float b) {
   if constexpr (op == BinaryOp::kAdd) return a + b;
   if constexpr (op == BinaryOp::kSub) return a - b;
   if constexpr (op == BinaryOp::kMul) return a * b;
-  if constexpr (op == BinaryOp::kReluGrad) return a * step(b, 0u);
   return a / b;
 }
 
@@ -112,8 +112,70 @@ void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* 
     case BinaryOp::kSub: binary_op<BinaryOp::kSub>(mode, a, b, out, size, inner); break;
     case BinaryOp::kMul: binary_op<BinaryOp::kMul>(mode, a, b, out, size, inner); break;
     case BinaryOp::kDiv: binary_op<BinaryOp::kDiv>(mode, a, b, out, size, inner); break;
-    case BinaryOp::kReluGrad: binary_op<BinaryOp::kReluGrad>(mode, a, b, out, size, inner); break;
   }
+}
+
+void relu_in_place(void* y, bool bf16, int64_t size) {
+  ScopedTimer time(Timer::kElementwise);
+  if (bf16) {
+    // A bfloat16 below zero (sign bit set, magnitude from the smallest to infinity) becomes +0; NaN, -0 and
+    // positives stay, as v < 0 ? 0 : v leaves them in float32.
+    uint16_t* v = static_cast<uint16_t*>(y);
+    for_each(size, [=](int64_t i) {
+      const uint16_t u = v[i];
+      const uint16_t magnitude = u & 0x7fffu;
+      const bool negative = (u & 0x8000u) != 0 && magnitude != 0 && magnitude <= 0x7f80u;
+      v[i] = negative ? 0 : u;
+    });
+  } else {
+    float* v = static_cast<float*>(y);
+    for_each(size, [=](int64_t i) { v[i] = v[i] < 0.f ? 0.f : v[i]; });  // (v < 0) keeps NaN, as Math.max in TF.js
+  }
+}
+
+namespace {
+
+template <typename Dy, typename Y, typename Out>
+void relu_grad_loop(const Dy* dy, const Y* y, Out* out, int64_t size) {
+  const auto read = [](auto v) -> float {
+    if constexpr (sizeof(v) == 2)
+      return bf16_to_float(v);
+    else
+      return v;
+  };
+  for_each(size, [=](int64_t i) {
+    const float v = read(dy[i]) * step(read(y[i]), 0u);
+    if constexpr (sizeof(Out) == 2)
+      out[i] = float_to_bf16(v);
+    else
+      out[i] = v;
+  });
+}
+
+template <typename Dy, typename Y>
+void relu_grad_out(const Dy* dy, const Y* y, void* out, bool out_bf16, int64_t size) {
+  if (out_bf16)
+    relu_grad_loop(dy, y, static_cast<uint16_t*>(out), size);
+  else
+    relu_grad_loop(dy, y, static_cast<float*>(out), size);
+}
+
+template <typename Dy>
+void relu_grad_y(const Dy* dy, const void* y, bool y_bf16, void* out, bool out_bf16, int64_t size) {
+  if (y_bf16)
+    relu_grad_out(dy, static_cast<const uint16_t*>(y), out, out_bf16, size);
+  else
+    relu_grad_out(dy, static_cast<const float*>(y), out, out_bf16, size);
+}
+
+}  // namespace
+
+void relu_grad(const void* dy, bool dy_bf16, const void* y, bool y_bf16, void* out, bool out_bf16, int64_t size) {
+  ScopedTimer time(Timer::kElementwise);
+  if (dy_bf16)
+    relu_grad_y(static_cast<const uint16_t*>(dy), y, y_bf16, out, out_bf16, size);
+  else
+    relu_grad_y(static_cast<const float*>(dy), y, y_bf16, out, out_bf16, size);
 }
 
 void sgd_update(const SgdStep& step, const float* w, const float* g, const float* acc, float* w_out, float* acc_out,

@@ -1,9 +1,10 @@
 // Shared declarations of the nin_onednn addon: the kernels TF.js's onednn backend calls, in plain C++ terms.
-// Layouts are TF.js's: activations NHWC, convolution filters HWIO, all float32.
+// Tensors are float32 or bfloat16 (kept as uint16_t) in the layouts below.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace nin {
 
@@ -27,17 +28,53 @@ struct PoolShape {
   int stride_height, stride_width, pad_top, pad_left;
 };
 
-// Convolutions run on oneDNN. Each returns false when oneDNN rejects the shape (the caller falls back to JS).
+// ---- Layouts -------------------------------------------------------------------------------------------------
+// A tensor lives between native kernels in the layout its producer wrote: one of oneDNN's (blocked, bfloat16) or
+// TF.js's own (float32, row-major: nhwc activations, hwio filters). Each layout is registered once in the addon's
+// table and named by a small integer, which JS keeps beside the tensor's buffer (a Float32Array, or a Uint16Array
+// of bfloat16 values); kernels say which layouts they read and write, and JS converts a tensor only when the one it
+// has is not the one a kernel reads (reorder), or when JavaScript itself reads it (into the plain twin).
+enum class LayoutRole { kActivation = 0, kWeights = 1, kVector = 2 };
+inline constexpr const char* kLayoutRoleNames[] = {"activation", "weights", "vector"};
+
+struct LayoutInfo {
+  int64_t bytes;              // the buffer's size, padding included
+  bool bf16;                  // bfloat16 elements (else float32)
+  LayoutRole role;            // which plain twin it has
+  int plain;                  // the same tensor as TF.js keeps it: float32, nhwc / hwio / x
+  int f32;                    // the same arrangement in float32: layouts with equal f32 order elements alike
+  int block;                  // channels per plane for the pooling loops: 1 (nchw), 8 or 16 (nChw8c, nChw16c),
+                              // the channel count (nhwc); 0: another arrangement
+  std::vector<int64_t> dims;  // logical: N, C, H, W (activations); O, I, H, W (weights); C (vectors)
+};
+// False for an id that names no layout.
+bool layout_info(int id, LayoutInfo* info);
+// The plain layout of a tensor of these dims and role (registered on first use).
+int plain_layout(LayoutRole role, const std::vector<int64_t>& dims);
+// The layout arranged as `id` but with other dims (4) and element type; 0 when `id` is not one the loops walk.
+int layout_like(int id, const std::vector<int64_t>& dims, bool bf16);
+// Copies one tensor from one layout into another (bf16 rounds to nearest even); the caller has checked that both
+// ids exist, name the same tensor (one plain twin) and that each buffer has its layout's size.
+void reorder(int from, const void* src, int to, void* dst);
+void clear_reorders();
+
+// ---- Convolutions --------------------------------------------------------------------------------------------
+// Run on oneDNN, one primitive per shape and pass, created once and cached. Each returns false when oneDNN
+// rejects the shape or the call must go to TF.js (see pads_through_gemm in conv.cc); JS then runs TF.js's kernel.
+enum class ConvPass { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
+inline constexpr const char* kConvPassNames[] = {"forward", "backwardData", "backwardWeights"};
+// The layouts a pass reads and writes, by the tensor's role in the convolution: x (the input; dx for the input
+// gradient), filter (dfilter for the weight gradient) and y (the output; dy for both gradients). In bf16 every
+// one but the weight gradient is bfloat16, as PyTorch's CPU autocast keeps activations; sums run in float32.
+struct ConvPorts {
+  int x, filter, y;
+};
+bool conv_ports(ConvPass pass, const ConvShape& s, bool bias, ConvPorts* ports);
 // relu: max(y, 0) with NaN kept, as TF.js's Relu (oneDNN's own ReLU post-op turns NaN into 0).
-// filter_token: 0, or a number naming this filter tensor for good (its content never changes), so that its
-// reordered copy is kept for the next call with the same filter (inference: once per weight, not per batch).
-bool conv_forward(const ConvShape& s, const float* x, const float* filter, uint64_t filter_token, const float* bias,
-                  bool relu, float* y);
-// dy_token: 0, or what last_dy_token() returned right after the weight gradient of this same dy (a tensor that
-// stayed alive in between): its conversion into the primitive's layout (bf16, blocked) is then reused, not redone.
-bool conv_backward_data(const ConvShape& s, const float* dy, const float* filter, float* dx, uint64_t dy_token);
+bool conv_forward(const ConvShape& s, const void* x, const void* filter, const float* bias, bool relu, void* y);
+bool conv_backward_data(const ConvShape& s, const void* dy, const void* filter, void* dx);
 // dbias may be null; otherwise it receives the bias gradient (dy summed over batch and space).
-bool conv_backward_filter(const ConvShape& s, const float* x, const float* dy, float* dfilter, float* dbias);
+bool conv_backward_weights(const ConvShape& s, const void* x, const void* dy, void* dfilter, float* dbias);
 // One forward convolution (with bias) timed alone in the current precision, every tensor in the layout the primitive
 // prefers (nothing reordered): the fastest of `repetitions` calls after a warm-up, wall and CPU (all threads)
 // seconds, and the implementation oneDNN ran. nin bench --breakdown measures the convolutions' peak with it.
@@ -47,21 +84,18 @@ struct ConvBenchmark {
   std::string implementation;
 };
 bool benchmark_conv_forward(const ConvShape& s, int repetitions, ConvBenchmark* result);
-// Names the dy the last weight gradient converted (0 when it used dy as it was); see conv_backward_data.
-uint64_t last_dy_token();
-// Memory layouts the convolution primitives ask for (format_tag::any lets oneDNN choose a blocked one, and
-// the TF.js tensors are reordered into it): kPlain = nhwc/hwio as TF.js stores them (oneDNN's gemm kernels),
-// kBlockedWeights = nhwc activations with blocked weights (direct AVX-512 kernels), kBlocked = both blocked,
-// kAuto = blocked weights, and blocked activations too for spatial kernels on small activations.
+// Memory layouts the convolution primitives ask for (format_tag::any lets oneDNN choose a blocked one):
+// kPlain = nhwc/hwio as TF.js stores them (oneDNN's gemm kernels), kBlockedWeights = nhwc activations with blocked
+// weights, kBlocked = every tensor as oneDNN likes it, kAuto = the default (see geometry() in conv.cc).
 enum class ConvLayouts { kPlain = 0, kBlockedWeights = 1, kBlocked = 2, kAuto = 3 };
 // The names JS sees for each enum, in value order: the addon exports them as frozen objects ({plain: 0, ...})
 // and rejects a value past the end, so neither side copies a number by hand.
 inline constexpr const char* kConvLayoutsNames[] = {"plain", "blocked-weights", "blocked", "auto"};
 void set_conv_layouts(ConvLayouts layouts);
 ConvLayouts conv_layouts();
-// The arithmetic of the convolutions. kBf16 is mixed precision as PyTorch's CPU autocast: each input (x, dy,
-// the filter) is rounded to bfloat16 when reordered into the primitive's layout, products are summed in float32,
-// and every output (y, dx, the filter and bias gradients) is float32; TF.js's tensors stay float32 throughout.
+// The arithmetic of the convolutions. kBf16 is mixed precision as PyTorch's CPU autocast: the inputs and
+// activations bfloat16, products summed in float32, the weight and bias gradients float32; the weights and the
+// optimizer stay float32.
 enum class Precision { kFp32 = 0, kBf16 = 1 };
 inline constexpr const char* kPrecisionNames[] = {"fp32", "bf16"};
 void set_conv_precision(Precision precision);
@@ -71,7 +105,7 @@ Precision conv_precision();
 bool native_bf16();
 // The instruction set oneDNN dispatches to here, e.g. "avx512_core_bf16".
 std::string cpu_isa();
-// Drops cached primitives and their buffers.
+// Drops cached primitives (convolutions and reorders).
 void clear_conv_cache();
 std::string onednn_version();
 
@@ -109,24 +143,32 @@ class ScopedTimer {
   int64_t cpu_start_;
 };
 
-void max_pool(const PoolShape& s, const float* x, float* y);
-void max_pool_grad(const PoolShape& s, const float* dy, const float* x, float* dx);
-void avg_pool(const PoolShape& s, const float* x, float* y);
-void avg_pool_grad(const PoolShape& s, const float* dy, float* dx);
+// Pooling over a tensor in a layout the loops walk (LayoutInfo::block: `block` channels per plane), each window
+// in float32; bf16 marks bfloat16 buffers. Max pooling writes x's element type, its gradient and average pooling
+// write float32 (sums), in the same arrangement (out dims for y, in dims for dx).
+void max_pool(const PoolShape& s, int block, const void* x, bool bf16, void* y);
+void max_pool_grad(const PoolShape& s, int block, const void* dy, bool dy_bf16, const void* x, bool x_bf16, float* dx);
+void avg_pool(const PoolShape& s, int block, const void* x, bool bf16, float* y);
+void avg_pool_grad(const PoolShape& s, int block, const void* dy, bool dy_bf16, float* dx);
 
 enum class UnaryOp { kRelu = 0, kStep = 1, kSqrt = 2, kSquare = 3 };  // Sqrt and Square: Adam's update
 inline constexpr const char* kUnaryOpNames[] = {"relu", "step", "sqrt", "square"};
 void unary(UnaryOp op, const float* x, float* y, int64_t size, float alpha);
 
-// kReluGrad: a * step(b), ReLU's gradient dy * step(x) in one pass (bit-identical to TF.js's two kernels).
-enum class BinaryOp { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kReluGrad = 4 };
-inline constexpr const char* kBinaryOpNames[] = {"add", "sub", "mul", "div", "reluGrad"};
+enum class BinaryOp { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3 };
+inline constexpr const char* kBinaryOpNames[] = {"add", "sub", "mul", "div"};
 // How b lines up with a (the output has a's size unless stated):
 // kSame: same size; kScalarA: a is one value, out has b's size; kScalarB: b is one value;
 // kRowB: b has `inner` values repeated over a's rows (a bias over the last axis); kRowA: the mirror.
 enum class Broadcast { kSame = 0, kScalarA = 1, kScalarB = 2, kRowB = 3, kRowA = 4 };
 inline constexpr const char* kBroadcastNames[] = {"same", "scalarA", "scalarB", "rowB", "rowA"};
 void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* out, int64_t size, int64_t inner);
+
+// ReLU in place over `size` values of either type (a layout's padding is zeros and stays zeros).
+void relu_in_place(void* y, bool bf16, int64_t size);
+// ReLU's gradient dy * step(y) in one pass (bit-identical to TF.js's Step and Multiply in float32); the three
+// buffers hold `size` elements in one arrangement, each float32 or bfloat16 (out rounds to nearest even).
+void relu_grad(const void* dy, bool dy_bf16, const void* y, bool y_bf16, void* out, bool out_bf16, int64_t size);
 
 // One optimizer step on one variable as TF.js's SGD and Momentum optimizers compute it, with PyTorch-style weight
 // decay first as step.ts adds it (g + w * decay; none when decay is 0): the same float32 operations in the same

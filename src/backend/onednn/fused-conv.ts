@@ -5,7 +5,7 @@
 // oneDNN's weight gradient. Same math as TF.js's own fused gradient (dy * step(y), bias gradient = its sum).
 import * as tf from '@tensorflow/tfjs';
 import { isRecordingGradients, replaceFusedConv2d } from '../../tfjs-internals';
-import { DY_TOKEN_ATTR, FILTER_BIAS_GRAD, isNhwc, isOne, takeDyToken } from './kernels-conv';
+import { FILTER_BIAS_GRAD, isNhwc, isOne } from './kernels-conv';
 import { RELU_GRAD } from './kernels-elementwise';
 
 export const FUSED_CONV = 'NinFusedConv2D';
@@ -33,8 +33,7 @@ function registerFusedConvGradient(): void {
         dataFormat: 'NHWC',
         filterShape: filter.shape,
       } as unknown as tf.NamedAttrMap) as tf.Tensor[];
-      // The input gradient below reads the same dyActivation, which this closure keeps alive until then.
-      const dyToken = takeDyToken();
+      // The input gradient below reads the same dyActivation (in bf16, already in the layout both gradients read).
       return {
         // Lazy, so the first layer's input gradient (never needed) is not computed.
         x: () =>
@@ -44,7 +43,6 @@ function registerFusedConvGradient(): void {
             dimRoundingMode,
             dataFormat: 'NHWC',
             inputShape: x.shape,
-            [DY_TOKEN_ATTR]: dyToken,
           } as unknown as tf.NamedAttrMap) as tf.Tensor,
         filter: () => dfilter,
         bias: () => tf.reshape(dbias, bias.shape),

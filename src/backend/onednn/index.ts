@@ -18,4 +18,12 @@ export type { ConvBenchmark, ConvPrecision, NativeTimer, NativeTimes, OnednnConv
 export { FUSED_CONV } from './fused-conv';
 export { convShape, FILTER_BIAS_GRAD } from './kernels-conv';
 export { RELU_GRAD } from './kernels-elementwise';
-export { ONEDNN_BACKEND, onednnKernelCalls, onednnNativeKernels, registerOnednnBackend } from './register';
+export type { Conversions } from './backend';
+export {
+  ONEDNN_BACKEND,
+  onednnConversions,
+  onednnKernelCalls,
+  onednnNativeKernels,
+  registerOnednnBackend,
+  resetOnednnConversions,
+} from './register';

@@ -1,40 +1,12 @@
 // Convolution kernels on oneDNN: forward (plain, and fused with bias and ReLU), input and filter gradients,
-// and the filter gradient with the bias gradient in one pass (FILTER_BIAS_GRAD, for fused-conv.ts).
+// and the filter gradient with the bias gradient in one pass (FILTER_BIAS_GRAD, for fused-conv.ts). Each asks the
+// addon which layouts its primitive reads and writes (convPorts), takes its inputs in them (converted only when a
+// tensor has no copy there) and leaves its output in the primitive's layout for the next native kernel.
 import * as tf from '@tensorflow/tfjs';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { Addon, ConvShape } from './addon';
-import { floats, KernelArgs, NativeKernel, output, Tensor4Shape } from './backend';
+import type { Addon, ConvPass, ConvPorts, ConvShape } from './addon';
+import { floats, KernelArgs, NativeKernel, OnednnBackend, Tensor4Shape } from './backend';
 
 export const FILTER_BIAS_GRAD = 'NinConv2DBackpropFilterBias';
-/**
- * An attribute nin adds to Conv2DBackpropInput when the same dy's weight gradient ran just before (fused-conv.ts):
- * the addon then reuses that kernel's conversion of dy (to bf16, or to a blocked layout) instead of redoing it.
- */
-export const DY_TOKEN_ATTR = 'ninDyToken';
-
-// TF.js never writes into a tensor's values once made (a variable's assign gives it new values), so a number per
-// dataId names fixed contents: the addon keeps a weight's reordered copy under it between inference batches.
-const valuesTokens = new WeakMap<object, number>();
-let nextValuesToken = 1;
-
-function valuesToken(t: tf.TensorInfo): number {
-  let token = valuesTokens.get(t.dataId);
-  if (token === undefined) {
-    token = nextValuesToken++;
-    valuesTokens.set(t.dataId, token);
-  }
-  return token;
-}
-
-// What the last native filter gradient's dy conversion is called (0: none, or the JS kernel ran).
-let lastDyToken = 0;
-
-/** The token of the dy the last FILTER_BIAS_GRAD converted natively, once: reading it clears it. */
-export function takeDyToken(): number {
-  const token = lastDyToken;
-  lastDyToken = 0;
-  return token;
-}
 
 export function convShape(info: tf.backend_util.Conv2DInfo): ConvShape {
   const p = info.padInfo;
@@ -72,11 +44,16 @@ export function isOne(dilations: unknown): boolean {
   return dilations === undefined || dilations === 1 || (Array.isArray(dilations) && dilations.every((d) => d === 1));
 }
 
-function conv2d(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBiasAndActivation: boolean): tf.TensorInfo | undefined {
+/** The layouts of a pass for this shape, or null when oneDNN has no primitive for it. */
+function ports(native: Addon, pass: ConvPass, shape: ConvShape, bias: boolean): ConvPorts | null {
+  return native.convPorts(native.ConvPass[pass], shape, bias);
+}
+
+function conv2d(args: KernelArgs, native: Addon, backend: OnednnBackend, withBiasAndActivation: boolean): tf.TensorInfo | undefined {
   const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
   const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
   if (!isNhwc(attrs.dataFormat) || x === undefined || filter === undefined) return undefined;
-  if (x.shape.length !== 4 || filter.shape.length !== 4) return undefined;
+  if (x.shape.length !== 4 || filter.shape.length !== 4 || x.dtype !== 'float32' || filter.dtype !== 'float32') return undefined;
   let relu = false;
   let biasValues: Float32Array | null = null;
   if (withBiasAndActivation) {
@@ -90,9 +67,6 @@ function conv2d(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBi
       if (biasValues === null) return undefined;
     }
   }
-  const xValues = floats(backend, x);
-  const filterValues = floats(backend, filter);
-  if (xValues === undefined || filterValues === undefined) return undefined;
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as Tensor4Shape,
     filter.shape as Tensor4Shape,
@@ -104,9 +78,17 @@ function conv2d(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBi
     'channelsLast',
   );
   if (isEmpty(info)) return undefined;
-  const y = output(backend, tf.util.sizeFromShape(info.outShape));
-  if (!native.conv2d(convShape(info), xValues, filterValues, biasValues, relu, y, valuesToken(filter))) return undefined;
-  return backend.makeTensorInfo(info.outShape, 'float32', y);
+  const shape = convShape(info);
+  const p = ports(native, 'forward', shape, biasValues !== null);
+  if (p === null) return undefined;
+  const xData = backend.acquire(x, p.x);
+  const filterData = backend.acquire(filter, p.filter);
+  const y = backend.allocate(p.y);
+  if (!native.conv2d(shape, p.x, xData, p.filter, filterData, biasValues, relu, p.y, y)) {
+    backend.release(y);
+    return undefined;
+  }
+  return backend.output(info.outShape, p.y, y);
 }
 
 export const conv2dKernel: NativeKernel = (args, native, backend) => conv2d(args, native, backend, false);
@@ -116,9 +98,7 @@ export const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) =
   const { dy, filter } = args.inputs as Record<string, tf.TensorInfo>;
   const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
   if (!isNhwc(attrs.dataFormat) || dy.shape.length !== 4 || attrs.inputShape.length !== 4) return undefined;
-  const dyValues = floats(backend, dy);
-  const filterValues = floats(backend, filter);
-  if (dyValues === undefined || filterValues === undefined) return undefined;
+  if (dy.dtype !== 'float32' || filter.dtype !== 'float32' || filter.shape.length !== 4) return undefined;
   const info = tf.backend_util.computeConv2DInfo(
     attrs.inputShape as Tensor4Shape,
     filter.shape as Tensor4Shape,
@@ -130,22 +110,25 @@ export const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) =
     'channelsLast',
   );
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
-  const dx = output(backend, tf.util.sizeFromShape(info.inShape));
-  const token = (attrs as unknown as Record<string, unknown>)[DY_TOKEN_ATTR];
-  const dyToken = typeof token === 'number' && Number.isSafeInteger(token) && token > 0 ? token : 0;
-  if (!native.conv2dBackpropInput(convShape(info), dyValues, filterValues, dx, dyToken)) return undefined;
-  return backend.makeTensorInfo(info.inShape, 'float32', dx);
+  const shape = convShape(info);
+  const p = ports(native, 'backwardData', shape, false);
+  if (p === null) return undefined;
+  const dyData = backend.acquire(dy, p.y);
+  const filterData = backend.acquire(filter, p.filter);
+  const dx = backend.allocate(p.x);
+  if (!native.conv2dBackpropInput(shape, p.y, dyData, p.filter, filterData, p.x, dx)) {
+    backend.release(dx);
+    return undefined;
+  }
+  return backend.output(info.inShape, p.x, dx);
 };
 
 /** The filter gradient, with the bias gradient (dy summed over batch and space) when `withBias`. */
-function filterGrad(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBias: boolean): tf.TensorInfo[] | undefined {
-  lastDyToken = 0;
+function filterGrad(args: KernelArgs, native: Addon, backend: OnednnBackend, withBias: boolean): tf.TensorInfo[] | undefined {
   const { x, dy } = args.inputs as Record<string, tf.TensorInfo>;
   const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   if (!isNhwc(attrs.dataFormat) || x.shape.length !== 4 || dy.shape.length !== 4) return undefined;
-  const xValues = floats(backend, x);
-  const dyValues = floats(backend, dy);
-  if (xValues === undefined || dyValues === undefined) return undefined;
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32') return undefined;
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as Tensor4Shape,
     attrs.filterShape as Tensor4Shape,
@@ -157,17 +140,25 @@ function filterGrad(args: KernelArgs, native: Addon, backend: MathBackendCPU, wi
     'channelsLast',
   );
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
-  const dfilter = output(backend, tf.util.sizeFromShape(info.filterShape));
-  const dbias = withBias ? output(backend, info.outChannels) : null;
-  if (!native.conv2dBackpropFilter(convShape(info), xValues, dyValues, dfilter, dbias)) return undefined;
-  lastDyToken = native.lastDyToken();
-  const filterInfo = backend.makeTensorInfo(info.filterShape, 'float32', dfilter);
+  const shape = convShape(info);
+  const p = ports(native, 'backwardWeights', shape, withBias);
+  if (p === null) return undefined;
+  const xData = backend.acquire(x, p.x);
+  const dyData = backend.acquire(dy, p.y);
+  const dfilter = backend.allocate(p.filter);
+  const dbias = withBias ? backend.pool.take(info.outChannels) : null;
+  if (!native.conv2dBackpropFilter(shape, p.x, xData, p.y, dyData, p.filter, dfilter, dbias)) {
+    backend.release(dfilter);
+    if (dbias !== null) backend.release(dbias);
+    return undefined;
+  }
+  const filterInfo = backend.output(info.filterShape, p.filter, dfilter);
   return dbias === null ? [filterInfo] : [filterInfo, backend.makeTensorInfo([info.outChannels], 'float32', dbias)];
 }
 
 export const conv2dBackpropFilterKernel: NativeKernel = (args, native, backend) => filterGrad(args, native, backend, false)?.[0];
 
-export const filterBiasGradNative = (args: KernelArgs, native: Addon, backend: MathBackendCPU): tf.TensorInfo[] | undefined =>
+export const filterBiasGradNative = (args: KernelArgs, native: Addon, backend: OnednnBackend): tf.TensorInfo[] | undefined =>
   filterGrad(args, native, backend, true);
 
 export function cpuKernel(name: string): tf.KernelFunc {

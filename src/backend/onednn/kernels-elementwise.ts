@@ -98,14 +98,27 @@ export function reluGradKernel(args: KernelArgs): tf.TensorInfo {
   return backend.makeTensorInfo(dy.shape, 'float32', out);
 }
 
+/**
+ * Native RELU_GRAD: out = dy * step(y) in y's layout and element type (a bfloat16 activation's gradient is bfloat16,
+ * as under PyTorch's autocast), reading dy as it is when it is arranged as y (either element type), else converted.
+ */
 export const reluGradNative: NativeKernel = (args, native, backend) => {
-  const { dy, x } = args.inputs as Record<string, tf.TensorInfo>;
-  const dyValues = floats(backend, dy);
-  const xValues = floats(backend, x);
-  if (dyValues === undefined || xValues === undefined || dyValues.length !== xValues.length) return undefined;
-  const out = output(backend, dyValues.length);
-  native.binary(native.BinaryOp.reluGrad, native.Broadcast.same, dyValues, xValues, out, 1);
-  return backend.makeTensorInfo(dy.shape, 'float32', out);
+  const { dy, x: y } = args.inputs as Record<string, tf.TensorInfo>;
+  if (dy.dtype !== 'float32' || y.dtype !== 'float32' || !tf.util.arraysEqual(dy.shape, y.shape)) return undefined;
+  const copy = backend.producedCopy(y.dataId);
+  if (copy === undefined || tf.util.sizeFromShape(backend.layout(copy.layout).dims) !== tf.util.sizeFromShape(y.shape)) {
+    // y lives in TF.js's values (or a copy made for another shape): the plain float32 path.
+    const dyValues = floats(backend, dy);
+    const yValues = floats(backend, y);
+    if (dyValues === undefined || yValues === undefined) return undefined;
+    const out = output(backend, dyValues.length);
+    native.reluGrad(dyValues, yValues, out);
+    return backend.makeTensorInfo(dy.shape, 'float32', out);
+  }
+  const dyIn = backend.acquireArrangement(dy, backend.layout(copy.layout).f32);
+  const out = backend.allocate(copy.layout);
+  native.reluGrad(dyIn.data, copy.data, out);
+  return backend.output(y.shape, copy.layout, out);
 };
 
 /** ReLU's gradient through RELU_GRAD on the backend named `backendName`, TF.js's own (dy * step(x)) on any other. */
