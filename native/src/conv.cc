@@ -15,6 +15,7 @@
 #include "bfloat16.h"
 #include "layouts.h"
 #include "nin_onednn.h"
+#include "simd.h"
 
 namespace nin {
 namespace {
@@ -121,7 +122,7 @@ bool pads_through_gemm(const ConvShape& s, const char* impl) {
 }
 
 // Whether every value of a buffer of float32 or bfloat16 elements is finite.
-bool all_finite(const void* data, bool bf16, int64_t size) {
+NIN_VECTOR_CLONES bool all_finite(const void* data, bool bf16, int64_t size) {
   int64_t non_finite = 0;
   if (bf16) {
     const auto* v = static_cast<const uint16_t*>(data);

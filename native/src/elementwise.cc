@@ -9,6 +9,7 @@
 
 #include "bfloat16.h"
 #include "nin_onednn.h"
+#include "simd.h"
 
 namespace nin {
 namespace {
@@ -16,7 +17,7 @@ namespace {
 constexpr int64_t kParallelMin = 1 << 15;  // below this, threads cost more than they save
 
 template <typename F>
-void for_each(int64_t size, F f) {
+NIN_VECTOR_CLONES void for_each(int64_t size, F f) {
 #pragma omp parallel for schedule(static) if (size >= kParallelMin)
   for (int64_t i = 0; i < size; ++i) f(i);
 }
@@ -50,7 +51,8 @@ inline float apply(float a, float b) {
 }
 
 template <BinaryOp op>
-void binary_op(Broadcast mode, const float* a, const float* b, float* out, int64_t size, int64_t inner) {
+NIN_VECTOR_CLONES void binary_op(Broadcast mode, const float* a, const float* b, float* out, int64_t size,
+                                 int64_t inner) {
   switch (mode) {
     case Broadcast::kSame: for_each(size, [=](int64_t i) { out[i] = apply<op>(a[i], b[i]); }); break;
     case Broadcast::kScalarA: {
@@ -207,7 +209,7 @@ void sgd_update(const SgdStep& step, const float* w, const float* g, const float
   }
 }
 
-void sum_leading(const float* x, float* out, int64_t outer, int64_t inner) {
+NIN_VECTOR_CLONES void sum_leading(const float* x, float* out, int64_t outer, int64_t inner) {
   ScopedTimer time(Timer::kElementwise);
   // Each thread sums a slice of rows in double (as TF.js does); the partial sums are added at the end.
   const bool parallel = outer * inner >= kParallelMin;
@@ -232,7 +234,7 @@ void sum_leading(const float* x, float* out, int64_t outer, int64_t inner) {
   }
 }
 
-void sum_trailing(const float* x, float* out, int64_t outer, int64_t inner) {
+NIN_VECTOR_CLONES void sum_trailing(const float* x, float* out, int64_t outer, int64_t inner) {
   ScopedTimer time(Timer::kElementwise);
 #pragma omp parallel for schedule(static) if (outer * inner >= kParallelMin)
   for (int64_t r = 0; r < outer; ++r) {

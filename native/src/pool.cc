@@ -9,6 +9,7 @@
 
 #include "bfloat16.h"
 #include "nin_onednn.h"
+#include "simd.h"
 
 namespace nin {
 namespace {
@@ -48,7 +49,7 @@ inline float value(uint16_t v) { return bf16_to_float(v); }
 inline void put(float* p, float v) { *p = v; }
 inline void put(uint16_t* p, float v) { *p = float_to_bf16(v); }  // exact here: v came from a bfloat16
 
-void zero(float* data, int64_t size) {
+NIN_VECTOR_CLONES void zero(float* data, int64_t size) {
   constexpr int64_t kBlock = 1 << 16;
   const int64_t blocks = (size + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static)
@@ -58,7 +59,7 @@ void zero(float* data, int64_t size) {
 }
 
 template <typename T, bool kMax, typename Out>
-void pool_forward(const PoolShape& s, int block, const T* x, Out* y) {
+NIN_VECTOR_CLONES void pool_forward(const PoolShape& s, int block, const T* x, Out* y) {
   ScopedTimer time(Timer::kPool);
   const Planes p = planes(s, block);
   const float lowest = -std::numeric_limits<float>::infinity();
@@ -95,7 +96,7 @@ void pool_forward(const PoolShape& s, int block, const T* x, Out* y) {
 }
 
 template <typename Dy, typename X>
-void max_pool_backward(const PoolShape& s, int block, const Dy* dy, const X* x, float* dx) {
+NIN_VECTOR_CLONES void max_pool_backward(const PoolShape& s, int block, const Dy* dy, const X* x, float* dx) {
   ScopedTimer time(Timer::kPool);
   const Planes p = planes(s, block);
   const int chunks = (block + kChunk - 1) / kChunk;
@@ -141,7 +142,7 @@ void max_pool_backward(const PoolShape& s, int block, const Dy* dy, const X* x, 
 }
 
 template <typename Dy>
-void avg_pool_backward(const PoolShape& s, int block, const Dy* dy, float* dx) {
+NIN_VECTOR_CLONES void avg_pool_backward(const PoolShape& s, int block, const Dy* dy, float* dx) {
   ScopedTimer time(Timer::kPool);
   const Planes p = planes(s, block);
   const int chunks = (block + kChunk - 1) / kChunk;
