@@ -212,7 +212,7 @@ function convCases(layouts: OnednnConvLayouts): void {
         );
         for (const which of [0, 1, 2, 3]) {
           // which 0: the tape's forward value; 1-3: gradients of sum(y * r) for x, filter, bias.
-          await check(which === 0 ? 'NinFusedConv2D' : 'NinConv2DBackpropFilterBias', [x, filter, bias, r], (xt, ft, bt, rt) => {
+          await check(which === 0 ? 'NinFusedConv2D' : 'NinReluBiasGrad', [x, filter, bias, r], (xt, ft, bt, rt) => {
             const f = (p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt));
             if (which === 0) {
               let y: tf.Tensor | undefined;
@@ -437,6 +437,44 @@ describe('fused ReLU gradient', () => {
   });
 });
 
+describe('fused ReLU and bias gradient (NinReluBiasGrad)', () => {
+  // One activation in TF.js's layout, with NaN, infinities and zeros in both y and dy.
+  const y = withSpecials(random([3, 7, 5, 40], 995), 6, true);
+  const dy = withSpecials(random([3, 7, 5, 40], 996), 6, true);
+  const onCpu = (yt: tf.Tensor, dyt: tf.Tensor) => {
+    const out = tf.mul(dyt, tf.step(yt));
+    return [out, tf.sum(out, [0, 1, 2])];
+  };
+  const onOnednn = (yt: tf.Tensor, dyt: tf.Tensor) => tf.engine().runKernel('NinReluBiasGrad', { dy: dyt, x: yt }) as tf.Tensor[];
+
+  test('dy * step(y) and its sum per channel, as TF.js computes them, NaN and infinities included', async () => {
+    const results = async (backend: string, f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor[]) => {
+      await tf.setBackend(backend);
+      const [yt, dyt] = [tf.tensor(y.values, y.shape), tf.tensor(dy.values, dy.shape)];
+      const outs = f(yt, dyt);
+      const values = outs.map((t) => Float32Array.from(t.dataSync()));
+      tf.dispose([yt, dyt, ...outs]);
+      return values;
+    };
+    const [expectedOut, expectedBias] = await results('cpu', onCpu);
+    const before = onednnKernelCalls().NinReluBiasGrad.native;
+    const [actualOut, actualBias] = await results('onednn', onOnednn);
+    assert.equal(onednnKernelCalls().NinReluBiasGrad.native, before + 1, 'NinReluBiasGrad did not run natively');
+    for (let i = 0; i < expectedOut.length; i++) assert.ok(Object.is(actualOut[i], expectedOut[i]), `out at ${i}`);
+    let special = 0;
+    for (let c = 0; c < expectedBias.length; c++) {
+      const [a, e] = [actualBias[c], expectedBias[c]];
+      if (!Number.isFinite(e)) {
+        special++;
+        assert.ok(Object.is(a, e), `bias at ${c}: onednn ${a}, cpu ${e}`);
+      } else {
+        assert.ok(Math.abs(a - e) <= 1e-5 * Math.max(1, Math.abs(e)), `bias at ${c}: onednn ${a}, cpu ${e}`);
+      }
+    }
+    assert.ok(special > 0, 'no NaN or Inf reached the bias gradient');
+  });
+});
+
 // ---- NaN and Inf: every native kernel gives what TF.js's cpu kernel gives -----------------------------
 
 /** A copy of `input` with NaN, +Inf and -Inf at `count` spread-out positions each (and zeros when `zeros`). */
@@ -544,7 +582,7 @@ describe('NaN and Inf propagate as on cpu', () => {
             });
             for (const which of [0, 1, 2]) {
               await checkSpecials(
-                'NinConv2DBackpropFilterBias',
+                'NinReluBiasGrad',
                 [xs, filter, bias, r],
                 (xt, ft, bt, rt) =>
                   tf.grads((p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt)))([xt, ft, bt])[which],
@@ -693,7 +731,8 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     const w = ports('backwardWeights', true);
     assert.equal(native.conv2d(conv, f.x, floats(486), f.filter, floats(108), floats(4), true, f.y, floats(392)), true);
     assert.equal(native.conv2dBackpropInput(conv, d.y, floats(392), d.filter, floats(108), d.x, floats(486)), true);
-    assert.equal(native.conv2dBackpropFilter(conv, w.x, floats(486), w.y, floats(392), w.filter, floats(108), floats(4)), true);
+    assert.equal(native.conv2dBackpropFilter(conv, w.x, floats(486), w.y, floats(392), w.filter, floats(108)), true);
+    native.reluGradBias(poolX(), floats(256), poolX(), floats(256), floats(256), floats(4));
     native.maxPool(pool, poolX(), floats(256), poolY(), floats(64));
     native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(256), poolX(), floats(256));
     native.avgPool(pool, poolX(), floats(256), poolY(), floats(64));
@@ -741,6 +780,16 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       /^reorder: fromLayout and toLayout must hold the same tensor/,
     );
     assert.equal(native.layoutLike(f.filter, [1, 1, 1, 1], false), 0, 'a filter layout is not one the pooling loops walk');
+    rejects(
+      () => native.reluGradBias(poolX(), floats(256), poolY(), floats(64), floats(256), floats(4)),
+      'RangeError',
+      /^reluGradBias: dyLayout \(\d+\) must be arranged as yLayout/,
+    );
+    rejects(
+      () => native.reluGradBias(f.filter, floats(108), f.filter, floats(108), floats(108), floats(4)),
+      'RangeError',
+      /^reluGradBias: yLayout must be an activation/,
+    );
   });
 
   test('dims of a layout: an Array of positive sizes, as many as the role has', () => {
@@ -764,7 +813,6 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   test('a short or long output', () => {
     const f = ports('forward');
     const d = ports('backwardData');
-    const w = ports('backwardWeights', true);
     rejects(
       () => native.conv2d(conv, f.x, floats(486), f.filter, floats(108), null, false, f.y, floats(391)),
       'RangeError',
@@ -776,9 +824,14 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       /conv2dBackpropInput: dx must have 1944 bytes/,
     );
     rejects(
-      () => native.conv2dBackpropFilter(conv, w.x, floats(486), w.y, floats(392), w.filter, floats(108), floats(3)),
+      () => native.reluGradBias(poolX(), floats(256), poolX(), floats(256), floats(256), floats(3)),
       'RangeError',
-      /dbias must have 4 elements \(outChannels\)/,
+      /^reluGradBias: dbias must have 4 elements \(yLayout's channels\), got 3$/,
+    );
+    rejects(
+      () => native.reluGradBias(poolX(), floats(256), poolX(), floats(256), new Uint16Array(256), floats(4)),
+      'RangeError',
+      /^reluGradBias: out must be a Float32Array of 1024 bytes \(yLayout's\)$/,
     );
     rejects(() => native.maxPool(pool, poolX(), floats(256), poolY(), floats(10)), 'RangeError', /^maxPool: y must have 256 bytes/);
     rejects(

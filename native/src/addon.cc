@@ -470,20 +470,18 @@ Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), nin::conv_backward_data(s, dy, filter, dx));
 }
 
-// conv2dBackpropFilter(shape, xLayout, x, dyLayout, dy, dfilterLayout, dfilter, dbias | null) -> false when the
-// call must go to TF.js; each tensor in the layout convPorts(backwardWeights) names.
+// conv2dBackpropFilter(shape, xLayout, x, dyLayout, dy, dfilterLayout, dfilter) -> false when the call must go to
+// TF.js; each tensor in the layout convPorts(backwardWeights) names. (The bias gradient: reluGradBias.)
 Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
-  Args args(info, "conv2dBackpropFilter", 8);
+  Args args(info, "conv2dBackpropFilter", 7);
   const nin::ConvShape s = conv_shape(args, 0);
   check_conv_sizes(args, s);
-  const bool has_bias = !args.is_null(7);
-  const nin::ConvPorts ports = ports_of(args, nin::ConvPass::kBackwardWeights, s, has_bias);
+  const nin::ConvPorts ports = ports_of(args, nin::ConvPass::kBackwardWeights, s, false);
   nin::LayoutInfo layout;
   const void* x = args.tensor(1, "x", ports.x, false, &layout);
   const void* dy = args.tensor(3, "dy", ports.y, false, &layout);
   void* dfilter = args.tensor(5, "dfilter", ports.filter, true, &layout);
-  float* dbias = has_bias ? args.output(7, "dbias", s.out_channels, kConvBias) : nullptr;
-  return Napi::Boolean::New(info.Env(), nin::conv_backward_weights(s, x, dy, dfilter, dbias));
+  return Napi::Boolean::New(info.Env(), nin::conv_backward_weights(s, x, dy, dfilter));
 }
 
 // benchmarkConv(shape, repetitions) -> {seconds, cpuSeconds, implementation}, or null when oneDNN rejects the shape:
@@ -582,6 +580,36 @@ Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
   const void* dy = args.tensor(1, "dy", pool_layout(dx_id, s, true, dy_layout.bf16), false, &dy_layout);
   void* dx = args.tensor(3, "dx", dx_id, true, &dx_layout);
   nin::avg_pool_grad(s, block, dy, dy_layout.bf16, static_cast<float*>(dx));
+  return info.Env().Undefined();
+}
+
+// reluGradBias(yLayout, y, dyLayout, dy, out, dbias): out = dy * step(y) in y's layout, dbias the sum of out per
+// channel (see nin::relu_grad_bias); y an activation in a layout the loops walk, dy arranged alike (either type).
+Napi::Value ReluGradBias(const Napi::CallbackInfo& info) {
+  Args args(info, "reluGradBias", 6);
+  nin::LayoutInfo y_layout, dy_layout, out_layout;
+  const int y_id = args.layout(0, "yLayout", &y_layout);
+  if (y_layout.role != nin::LayoutRole::kActivation || y_layout.dims.size() != 4 || y_layout.block == 0) {
+    args.range_error("yLayout must be an activation in nhwc, nchw, nChw8c or nChw16c");
+  }
+  const void* y = args.tensor(0, "y", y_id, false, &y_layout);
+  const int dy_id = args.layout(2, "dyLayout", &dy_layout);
+  if (dy_layout.f32 != y_layout.f32) {
+    args.range_error("dyLayout (" + std::to_string(dy_id) + ") must be arranged as yLayout (" + std::to_string(y_id) +
+                     ")");
+  }
+  const void* dy = args.tensor(2, "dy", dy_id, false, &dy_layout);
+  int64_t out_bytes = 0;
+  bool out_bf16 = false;
+  void* out = args.buffer(4, "out", true, &out_bytes, &out_bf16);
+  if (out_bf16 != y_layout.bf16 || out_bytes != y_layout.bytes) {
+    args.range_error("out must be a " + std::string(y_layout.bf16 ? "Uint16Array" : "Float32Array") + " of " +
+                     std::to_string(y_layout.bytes) + " bytes (yLayout's)");
+  }
+  const int64_t channels = y_layout.dims[1];
+  float* dbias = args.output(5, "dbias", channels, "yLayout's channels");
+  const nin::ChannelPlanes planes{y_layout.dims[0], channels, y_layout.dims[2] * y_layout.dims[3], y_layout.block};
+  nin::relu_grad_bias(planes, dy, dy_layout.bf16, y, y_layout.bf16, out, dbias);
   return info.Env().Undefined();
 }
 
@@ -799,6 +827,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
+  exports.Set("reluGradBias", Napi::Function::New(env, ReluGradBias));
   exports.Set("sgdUpdate", Napi::Function::New(env, SgdUpdate));
   exports.Set("sumLeading", Napi::Function::New(env, SumLeading));
   exports.Set("sumTrailing", Napi::Function::New(env, SumTrailing));

@@ -211,7 +211,7 @@ std::unique_ptr<Entry> make_backward_data(const ConvShape& s) {
   return e;
 }
 
-std::unique_ptr<Entry> make_backward_weights(const ConvShape& s, bool bias) {
+std::unique_ptr<Entry> make_backward_weights(const ConvShape& s) {
   const bool bf16 = g_precision == Precision::kBf16;
   const bool gemm = bf16 && !has_amx() && slow_bf16_weight_gradient(s);
   const Geometry g = geometry(s, gemm ? ConvLayouts::kPlain : g_layouts, bf16 ? dt::bf16 : dt::f32);
@@ -220,10 +220,7 @@ std::unique_ptr<Entry> make_backward_weights(const ConvShape& s, bool bias) {
   const bool plain_weights = gemm || g_layouts == ConvLayouts::kPlain;
   const memory::desc dfilter(g.filter.dims(), dt::f32, plain_weights ? tag::hwio : tag::any);
   using bwd = dnnl::convolution_backward_weights;
-  auto desc =
-      bias ? bwd::desc(dnnl::algorithm::convolution_direct, g.x, dfilter, g.bias, g.y, g.strides, g.dilates, g.pad_l,
-                       g.pad_r)
-           : bwd::desc(dnnl::algorithm::convolution_direct, g.x, dfilter, g.y, g.strides, g.dilates, g.pad_l, g.pad_r);
+  bwd::desc desc(dnnl::algorithm::convolution_direct, g.x, dfilter, g.y, g.strides, g.dilates, g.pad_l, g.pad_r);
   auto pd = with_implementation(bf16 ? preferred_bf16_weight_gradient(s) : nullptr,
                                 [&] { return bwd::primitive_desc(desc, cpu_engine(), hint); });
   auto e = std::make_unique<Entry>();
@@ -245,7 +242,7 @@ Entry* entry(ConvPass pass, const ConvShape& s, bool bias) {
     switch (pass) {
       case ConvPass::kForward: e = make_forward(s, bias); break;
       case ConvPass::kBackwardData: e = make_backward_data(s); break;
-      case ConvPass::kBackwardWeights: e = make_backward_weights(s, bias); break;
+      case ConvPass::kBackwardWeights: e = make_backward_weights(s); break;
     }
   } catch (const dnnl::error&) {
     return nullptr;
@@ -264,7 +261,7 @@ memory at(const memory::desc& desc, const void* data) { return memory(desc, cpu_
 
 bool conv_ports(ConvPass pass, const ConvShape& s, bool bias, ConvPorts* ports) {
   std::lock_guard<std::mutex> lock(g_mutex);
-  const Entry* e = entry(pass, s, pass == ConvPass::kBackwardData ? false : bias);
+  const Entry* e = entry(pass, s, pass == ConvPass::kForward && bias);
   if (e == nullptr) return false;
   *ports = e->ports;
   return true;
@@ -315,16 +312,15 @@ bool conv_backward_data(const ConvShape& s, const void* dy, const void* filter, 
   }
 }
 
-bool conv_backward_weights(const ConvShape& s, const void* x, const void* dy, void* dfilter, float* dbias) {
+bool conv_backward_weights(const ConvShape& s, const void* x, const void* dy, void* dfilter) {
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
-    Entry* e = entry(ConvPass::kBackwardWeights, s, dbias != nullptr);
+    Entry* e = entry(ConvPass::kBackwardWeights, s, false);
     if (e == nullptr) return false;
     if (e->pads_through_gemm && !all_finite(dy, is_bf16(e->y), e->y_size)) return false;
     std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, at(e->x, x)},
                                             {DNNL_ARG_DIFF_DST, at(e->y, dy)},
                                             {DNNL_ARG_DIFF_WEIGHTS, at(e->filter, dfilter)}};
-    if (dbias != nullptr) args[DNNL_ARG_DIFF_BIAS] = at(memory::desc({s.out_channels}, dt::f32, tag::x), dbias);
     ScopedTimer time(Timer::kConvBackwardWeights);
     e->prim.execute(cpu_stream(), args);
     cpu_stream().wait();

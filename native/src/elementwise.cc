@@ -3,6 +3,7 @@
 // SGD / momentum update of one variable in one pass.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -15,6 +16,7 @@ namespace nin {
 namespace {
 
 constexpr int64_t kParallelMin = 1 << 15;  // below this, threads cost more than they save
+constexpr int kSumBlock = 64;              // channels a pixel's gradients are computed in before being summed
 
 template <typename F>
 NIN_VECTOR_CLONES void for_each(int64_t size, F f) {
@@ -170,7 +172,81 @@ void relu_grad_y(const Dy* dy, const void* y, bool y_bf16, void* out, bool out_b
     relu_grad_out(dy, static_cast<const float*>(y), out, out_bf16, size);
 }
 
+inline float as_float(float v) { return v; }
+inline float as_float(uint16_t v) { return bf16_to_float(v); }
+
+// One (dy, y) pair's gradient, rounded as it is stored: what the weight gradient reads, and so what the bias sums.
+template <typename Out>
+inline Out relu_grad_value(float dy, float y) {
+  const float v = dy * step(y, 0u);
+  if constexpr (sizeof(Out) == 2)
+    return float_to_bf16(v);
+  else
+    return v;
+}
+
+template <typename Dy, typename Y>
+NIN_VECTOR_CLONES void relu_grad_bias_loop(const ChannelPlanes& p, const Dy* dy, const Y* y, Y* out, float* dbias) {
+  const int64_t per_image = (p.channels + p.block - 1) / p.block;
+  const int64_t planes = p.batch * per_image;
+  const int64_t plane = p.pixels * p.block;
+  const int64_t width = per_image * p.block;  // channels with padding: the partial sums' length
+  const int threads = planes * plane >= kParallelMin ? omp_get_max_threads() : 1;
+  std::vector<double> partial((size_t)threads * width, 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int count = omp_get_num_threads();
+    double* sums = partial.data() + (size_t)t * width;
+    // Whole planes per thread, in a fixed split: the same sums in the same order whatever the timing.
+    for (int64_t q = planes * t / count; q < planes * (t + 1) / count; ++q) {
+      double* sum = sums + (q % per_image) * p.block;
+      const int64_t base = q * plane;
+      float row[kSumBlock];
+      for (int64_t pixel = 0; pixel < p.pixels; ++pixel) {
+        for (int c0 = 0; c0 < p.block; c0 += kSumBlock) {
+          const int n = std::min(kSumBlock, p.block - c0);
+          const int64_t at = base + pixel * p.block + c0;
+          for (int c = 0; c < n; ++c) {
+            const Y v = relu_grad_value<Y>(as_float(dy[at + c]), as_float(y[at + c]));
+            out[at + c] = v;
+            row[c] = as_float(v);
+          }
+          for (int c = 0; c < n; ++c) sum[c0 + c] += row[c];
+        }
+      }
+    }
+  }
+  for (int c = 0; c < p.channels; ++c) {
+    double total = 0.0;
+    for (int t = 0; t < threads; ++t) total += partial[(size_t)t * width + c];
+    dbias[c] = (float)total;
+  }
+}
+
 }  // namespace
+
+void relu_grad_bias(const ChannelPlanes& planes, const void* dy, bool dy_bf16, const void* y, bool y_bf16, void* out,
+                    float* dbias) {
+  ScopedTimer time(Timer::kElementwise);
+  const auto* dy16 = static_cast<const uint16_t*>(dy);
+  const auto* dy32 = static_cast<const float*>(dy);
+  if (y_bf16) {
+    const auto* y16 = static_cast<const uint16_t*>(y);
+    auto* out16 = static_cast<uint16_t*>(out);
+    if (dy_bf16)
+      relu_grad_bias_loop(planes, dy16, y16, out16, dbias);
+    else
+      relu_grad_bias_loop(planes, dy32, y16, out16, dbias);
+  } else {
+    const auto* y32 = static_cast<const float*>(y);
+    auto* out32 = static_cast<float*>(out);
+    if (dy_bf16)
+      relu_grad_bias_loop(planes, dy16, y32, out32, dbias);
+    else
+      relu_grad_bias_loop(planes, dy32, y32, out32, dbias);
+  }
+}
 
 void relu_grad(const void* dy, bool dy_bf16, const void* y, bool y_bf16, void* out, bool out_bf16, int64_t size) {
   ScopedTimer time(Timer::kElementwise);

@@ -69,12 +69,13 @@ inline constexpr const char* kConvPassNames[] = {"forward", "backwardData", "bac
 struct ConvPorts {
   int x, filter, y;
 };
+// bias: whether the forward adds one (no meaning for the gradients).
 bool conv_ports(ConvPass pass, const ConvShape& s, bool bias, ConvPorts* ports);
 // relu: max(y, 0) with NaN kept, as TF.js's Relu (oneDNN's own ReLU post-op turns NaN into 0).
 bool conv_forward(const ConvShape& s, const void* x, const void* filter, const float* bias, bool relu, void* y);
 bool conv_backward_data(const ConvShape& s, const void* dy, const void* filter, void* dx);
-// dbias may be null; otherwise it receives the bias gradient (dy summed over batch and space).
-bool conv_backward_weights(const ConvShape& s, const void* x, const void* dy, void* dfilter, float* dbias);
+// The filter gradient alone: the bias gradient comes from relu_grad_bias, in the pass that computes dy.
+bool conv_backward_weights(const ConvShape& s, const void* x, const void* dy, void* dfilter);
 // One forward convolution (with bias) timed alone in the current precision, every tensor in the layout the primitive
 // prefers (nothing reordered): the fastest of `repetitions` calls after a warm-up, wall and CPU (all threads)
 // seconds, and the implementation oneDNN ran. nin bench --breakdown measures the convolutions' peak with it.
@@ -169,6 +170,19 @@ void relu_in_place(void* y, bool bf16, int64_t size);
 // ReLU's gradient dy * step(y) in one pass (bit-identical to TF.js's Step and Multiply in float32); the three
 // buffers hold `size` elements in one arrangement, each float32 or bfloat16 (out rounds to nearest even).
 void relu_grad(const void* dy, bool dy_bf16, const void* y, bool y_bf16, void* out, bool out_bf16, int64_t size);
+
+// An activation tensor arranged in planes of `block` channels (LayoutInfo::block): batch * ceil(channels / block)
+// planes of `pixels` (height * width) pixels of `block` values each, the last plane's channels padded.
+struct ChannelPlanes {
+  int64_t batch, channels, pixels;
+  int block;
+};
+// ReLU's gradient and the bias gradient in one pass, for a convolution followed by ReLU: out = dy * step(y) in y's
+// element type (as relu_grad), and dbias[c] = the sum of out over every position of channel c, summed in double as
+// TF.js sums, of the values as stored (bfloat16-rounded in bf16: those the weight gradient reads). dy is arranged
+// as y, in either element type.
+void relu_grad_bias(const ChannelPlanes& planes, const void* dy, bool dy_bf16, const void* y, bool y_bf16, void* out,
+                    float* dbias);
 
 // One optimizer step on one variable as TF.js's SGD and Momentum optimizers compute it, with PyTorch-style weight
 // decay first as step.ts adds it (g + w * decay; none when decay is 0): the same float32 operations in the same

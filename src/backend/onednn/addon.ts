@@ -164,7 +164,6 @@ export interface Addon {
     dy: LayoutBuffer,
     dfilterLayout: number,
     dfilter: LayoutBuffer,
-    dbias: Float32Array | null,
   ): boolean;
   // null when oneDNN rejects the shape; see nin::benchmark_conv_forward.
   benchmarkConv(shape: ConvShape, repetitions: number): ConvBenchmark | null;
@@ -185,6 +184,8 @@ export interface Addon {
   binary(op: number, broadcast: number, a: Float32Array, b: Float32Array, out: Float32Array, inner: number): void;
   // dy * step(y) over three buffers of one element count in one arrangement, each float32 or bfloat16.
   reluGrad(dy: LayoutBuffer, y: LayoutBuffer, out: LayoutBuffer): void;
+  // The same in y's layout (out too), and dbias the per-channel sum of out: a convolution's ReLU and bias gradients.
+  reluGradBias(yLayout: number, y: LayoutBuffer, dyLayout: number, dy: LayoutBuffer, out: LayoutBuffer, dbias: Float32Array): void;
   // One SGD (acc and accOut null) or momentum step of one variable, weight decay first (0: none); see nin::sgd_update.
   sgdUpdate(
     w: Float32Array,
@@ -223,7 +224,7 @@ let addon: Addon | undefined;
 let loadFailure: string | undefined;
 
 /** Functions added to the addon after its first release: a build without them is older than the sources. */
-const NEWER_FUNCTIONS = ['sgdUpdate', 'benchmarkConv', 'convPorts', 'reluGrad'] as const;
+const NEWER_FUNCTIONS = ['sgdUpdate', 'benchmarkConv', 'convPorts', 'reluGrad', 'reluGradBias'] as const;
 
 /** The first enum name or function this TypeScript expects that the loaded addon lacks (a build older than the sources). */
 function missingName(loaded: Addon): string | undefined {

@@ -16,8 +16,8 @@ export {
 } from './addon';
 export type { ConvBenchmark, ConvPrecision, NativeTimer, NativeTimes, OnednnConvLayouts, OnednnStatus } from './addon';
 export { FUSED_CONV } from './fused-conv';
-export { convShape, FILTER_BIAS_GRAD } from './kernels-conv';
-export { RELU_GRAD } from './kernels-elementwise';
+export { convShape } from './kernels-conv';
+export { RELU_BIAS_GRAD, RELU_GRAD } from './kernels-elementwise';
 export type { Conversions } from './backend';
 export {
   ONEDNN_BACKEND,

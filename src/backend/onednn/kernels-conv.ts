@@ -1,12 +1,9 @@
-// Convolution kernels on oneDNN: forward (plain, and fused with bias and ReLU), input and filter gradients,
-// and the filter gradient with the bias gradient in one pass (FILTER_BIAS_GRAD, for fused-conv.ts). Each asks the
+// Convolution kernels on oneDNN: forward (plain, and fused with bias and ReLU), input and filter gradients. Each asks the
 // addon which layouts its primitive reads and writes (convPorts), takes its inputs in them (converted only when a
 // tensor has no copy there) and leaves its output in the primitive's layout for the next native kernel.
 import * as tf from '@tensorflow/tfjs';
 import type { Addon, ConvPass, ConvPorts, ConvShape } from './addon';
 import { floats, KernelArgs, NativeKernel, OnednnBackend, Tensor4Shape } from './backend';
-
-export const FILTER_BIAS_GRAD = 'NinConv2DBackpropFilterBias';
 
 export function convShape(info: tf.backend_util.Conv2DInfo): ConvShape {
   const p = info.padInfo;
@@ -123,8 +120,7 @@ export const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) =
   return backend.output(info.inShape, p.x, dx);
 };
 
-/** The filter gradient, with the bias gradient (dy summed over batch and space) when `withBias`. */
-function filterGrad(args: KernelArgs, native: Addon, backend: OnednnBackend, withBias: boolean): tf.TensorInfo[] | undefined {
+export const conv2dBackpropFilterKernel: NativeKernel = (args, native, backend) => {
   const { x, dy } = args.inputs as Record<string, tf.TensorInfo>;
   const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   if (!isNhwc(attrs.dataFormat) || x.shape.length !== 4 || dy.shape.length !== 4) return undefined;
@@ -141,39 +137,20 @@ function filterGrad(args: KernelArgs, native: Addon, backend: OnednnBackend, wit
   );
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
   const shape = convShape(info);
-  const p = ports(native, 'backwardWeights', shape, withBias);
+  const p = ports(native, 'backwardWeights', shape, false);
   if (p === null) return undefined;
   const xData = backend.acquire(x, p.x);
   const dyData = backend.acquire(dy, p.y);
   const dfilter = backend.allocate(p.filter);
-  const dbias = withBias ? backend.pool.take(info.outChannels) : null;
-  if (!native.conv2dBackpropFilter(shape, p.x, xData, p.y, dyData, p.filter, dfilter, dbias)) {
+  if (!native.conv2dBackpropFilter(shape, p.x, xData, p.y, dyData, p.filter, dfilter)) {
     backend.release(dfilter);
-    if (dbias !== null) backend.release(dbias);
     return undefined;
   }
-  const filterInfo = backend.output(info.filterShape, p.filter, dfilter);
-  return dbias === null ? [filterInfo] : [filterInfo, backend.makeTensorInfo([info.outChannels], 'float32', dbias)];
-}
-
-export const conv2dBackpropFilterKernel: NativeKernel = (args, native, backend) => filterGrad(args, native, backend, false)?.[0];
-
-export const filterBiasGradNative = (args: KernelArgs, native: Addon, backend: OnednnBackend): tf.TensorInfo[] | undefined =>
-  filterGrad(args, native, backend, true);
+  return backend.output(info.filterShape, p.filter, dfilter);
+};
 
 export function cpuKernel(name: string): tf.KernelFunc {
   const config = tf.getKernel(name, 'cpu');
   if (config === undefined) throw new Error(`TF.js has no cpu kernel ${name}`);
   return config.kernelFunc;
-}
-
-/** JS path of FILTER_BIAS_GRAD: TF.js's filter gradient and a sum of dy over batch and space. */
-export function filterBiasGradKernel(args: KernelArgs): tf.TensorInfo[] {
-  const dfilter = cpuKernel(tf.Conv2DBackpropFilter)(args) as tf.TensorInfo;
-  const dbias = cpuKernel(tf.Sum)({
-    inputs: { x: (args.inputs as Record<string, tf.TensorInfo>).dy },
-    backend: args.backend,
-    attrs: { axis: [0, 1, 2], keepDims: false },
-  }) as tf.TensorInfo;
-  return [dfilter, dbias];
 }

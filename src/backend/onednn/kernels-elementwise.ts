@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { cpuBackendValues, replaceGradient } from '../../tfjs-internals';
 import type { Addon } from './addon';
-import { floats, KernelArgs, NativeKernel, output } from './backend';
+import { floats, KernelArgs, NativeKernel, OnednnBackend, output } from './backend';
+import { cpuKernel } from './kernels-conv';
 
 type UnaryOp = keyof Addon['UnaryOp'];
 type BinaryOp = keyof Addon['BinaryOp'];
@@ -119,6 +120,39 @@ export const reluGradNative: NativeKernel = (args, native, backend) => {
   const out = backend.allocate(copy.layout);
   native.reluGrad(dyIn.data, copy.data, out);
   return backend.output(y.shape, copy.layout, out);
+};
+
+// A convolution's ReLU and bias gradients in one pass (fused-conv.ts): out = dy * step(y) and the bias gradient, out
+// summed over batch and space. TF.js computes the bias gradient from the same out (a Sum kernel); the weight
+// gradient then reads out as it is.
+export const RELU_BIAS_GRAD = 'NinReluBiasGrad';
+
+/** JS path of RELU_BIAS_GRAD (inputs the native one does not take): RELU_GRAD's, then TF.js's Sum over [0, 1, 2]. */
+export function reluBiasGradKernel(args: KernelArgs): tf.TensorInfo[] {
+  const out = reluGradKernel(args);
+  const sum = cpuKernel(tf.Sum)({ inputs: { x: out }, backend: args.backend, attrs: { axis: [0, 1, 2], keepDims: false } });
+  return [out, sum as tf.TensorInfo];
+}
+
+/** Native RELU_BIAS_GRAD: y (4-D) in the layout its producer wrote when the loops walk it, else in TF.js's own. */
+export const reluBiasGradNative = (args: KernelArgs, native: Addon, backend: OnednnBackend): tf.TensorInfo[] | undefined => {
+  const { dy, x: y } = args.inputs as Record<string, tf.TensorInfo>;
+  if (dy.dtype !== 'float32' || y.dtype !== 'float32' || y.shape.length !== 4 || !tf.util.arraysEqual(dy.shape, y.shape)) {
+    return undefined;
+  }
+  const [batch, height, width, channels] = y.shape;
+  if (batch * height * width * channels === 0) return undefined;
+  const dims = [batch, channels, height, width];
+  const copy = backend.producedCopy(y.dataId);
+  const walkable =
+    copy !== undefined && backend.layout(copy.layout).block !== 0 && tf.util.arraysEqual(backend.layout(copy.layout).dims, dims);
+  const yLayout = walkable ? copy.layout : backend.plainLayout('activation', dims);
+  const yData = backend.acquire(y, yLayout);
+  const dyIn = backend.acquireArrangement(dy, backend.layout(yLayout).f32);
+  const out = backend.allocate(yLayout);
+  const dbias = output(backend, channels);
+  native.reluGradBias(yLayout, yData, dyIn.layout, dyIn.data, out, dbias);
+  return [backend.output(y.shape, yLayout, out), backend.makeTensorInfo([channels], 'float32', dbias)];
 };
 
 /** ReLU's gradient through RELU_GRAD on the backend named `backendName`, TF.js's own (dy * step(x)) on any other. */

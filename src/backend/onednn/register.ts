@@ -5,17 +5,19 @@ import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { requireAddon } from './addon';
 import { type Conversions, NativeKernel, OnednnBackend, pinAliasedInputs } from './backend';
 import { FUSED_CONV, registerFusedConv } from './fused-conv';
+import { conv2dBackpropFilterKernel, conv2dBackpropInputKernel, conv2dKernel, cpuKernel, fusedConv2dKernel } from './kernels-conv';
 import {
-  conv2dBackpropFilterKernel,
-  conv2dBackpropInputKernel,
-  conv2dKernel,
-  cpuKernel,
-  FILTER_BIAS_GRAD,
-  filterBiasGradKernel,
-  filterBiasGradNative,
-  fusedConv2dKernel,
-} from './kernels-conv';
-import { binary, reduce, registerReluGradient, RELU_GRAD, reluGradKernel, reluGradNative, unary } from './kernels-elementwise';
+  binary,
+  reduce,
+  registerReluGradient,
+  RELU_BIAS_GRAD,
+  RELU_GRAD,
+  reluBiasGradKernel,
+  reluBiasGradNative,
+  reluGradKernel,
+  reluGradNative,
+  unary,
+} from './kernels-elementwise';
 import { avgPoolGradKernel, maxPoolGradKernel, pool } from './kernels-pool';
 import { SGD_UPDATE, sgdUpdateKernel, sgdUpdateNative } from './kernels-update';
 
@@ -56,14 +58,14 @@ function ninKernels(): [string, tf.KernelFunc, NativeKernel][] {
   return [
     [RELU_GRAD, reluGradKernel as tf.KernelFunc, reluGradNative],
     [FUSED_CONV, cpuKernel(tf.FusedConv2D), fusedConv2dKernel],
-    [FILTER_BIAS_GRAD, filterBiasGradKernel as tf.KernelFunc, filterBiasGradNative as unknown as NativeKernel],
+    [RELU_BIAS_GRAD, reluBiasGradKernel as tf.KernelFunc, reluBiasGradNative as unknown as NativeKernel],
     [SGD_UPDATE, sgdUpdateKernel as tf.KernelFunc, sgdUpdateNative as unknown as NativeKernel],
   ];
 }
 
 /** The kernels the onednn backend runs natively (the rest are TF.js's pure-JS 'cpu' kernels). */
 export function onednnNativeKernels(): string[] {
-  return [...Object.keys(NATIVE_KERNELS), RELU_GRAD, FUSED_CONV, FILTER_BIAS_GRAD, SGD_UPDATE];
+  return [...Object.keys(NATIVE_KERNELS), RELU_GRAD, FUSED_CONV, RELU_BIAS_GRAD, SGD_UPDATE];
 }
 
 let registered = false;
