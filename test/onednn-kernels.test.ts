@@ -1061,6 +1061,24 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     rejects(() => native.sumLeading(floats(12), floats(4), -3, 4), 'RangeError', /^sumLeading: outer must be an integer from 0/);
   });
 
+  test('alignment: the offset of the first 64-byte aligned byte of an ArrayBuffer, where pooled buffers start', async () => {
+    for (const bytes of [1, 1000, 1 << 20]) {
+      const offset = native.alignment(new ArrayBuffer(bytes));
+      assert.ok(Number.isInteger(offset) && offset >= 0 && offset < 64, `offset ${offset}`);
+    }
+    rejects(
+      () => native.alignment(new Float32Array(4) as unknown as ArrayBuffer),
+      'TypeError',
+      /^alignment: buffer must be an ArrayBuffer, got a Float32Array$/,
+    );
+    await tf.setBackend('onednn');
+    const pool = (tf.backend() as unknown as { pool: { take(n: number): Float32Array; takeLayout(b: number, h: boolean): Uint16Array } })
+      .pool;
+    for (const view of [pool.take(100), pool.take(1 << 20), pool.takeLayout(1 << 20, true)]) {
+      assert.equal(view.byteOffset, native.alignment(view.buffer as ArrayBuffer), 'a pooled buffer starts at an aligned address');
+    }
+  });
+
   test('the enums are frozen objects read from the addon, in the order of nin_onednn.h', () => {
     assert.deepEqual({ ...native.UnaryOp }, { relu: 0, step: 1, sqrt: 2, square: 3 });
     assert.deepEqual({ ...native.BinaryOp }, { add: 0, sub: 1, mul: 2, div: 3 });

@@ -200,6 +200,8 @@ export interface Addon {
   ): void;
   sumLeading(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
   sumTrailing(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
+  // Bytes from an ArrayBuffer's start to its first 64-byte aligned address (0-63).
+  alignment(buffer: ArrayBuffer): number;
   setThreads(n: number): void;
   threads(): number;
   cores(): number;
@@ -224,7 +226,7 @@ let addon: Addon | undefined;
 let loadFailure: string | undefined;
 
 /** Functions added to the addon after its first release: a build without them is older than the sources. */
-const NEWER_FUNCTIONS = ['sgdUpdate', 'benchmarkConv', 'convPorts', 'reluGrad', 'reluGradBias'] as const;
+const NEWER_FUNCTIONS = ['sgdUpdate', 'benchmarkConv', 'convPorts', 'reluGrad', 'reluGradBias', 'alignment'] as const;
 
 /** The first enum name or function this TypeScript expects that the loaded addon lacks (a build older than the sources). */
 function missingName(loaded: Addon): string | undefined {

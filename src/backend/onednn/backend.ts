@@ -31,9 +31,9 @@ export interface Conversions {
 }
 
 export class OnednnBackend extends MathBackendCPU {
-  readonly pool = new BufferPool();
-  readonly conversions: Conversions = { toJavaScript: 0, betweenLayouts: 0 };
   private readonly native: Addon = requireAddon();
+  readonly pool = new BufferPool((buffer) => this.native.alignment(buffer));
+  readonly conversions: Conversions = { toJavaScript: 0, betweenLayouts: 0 };
   // Per dataId, its values in native layouts: the one its producer wrote, and those converted since (a weight's
   // copy in a convolution's layout is made once per version of the weight, and kept as long as that version).
   private readonly copies = new Map<object, StoredCopy[]>();
