@@ -475,6 +475,50 @@ describe('fused ReLU and bias gradient (NinReluBiasGrad)', () => {
   });
 });
 
+describe('dropout with its mask drawn natively (NinDropoutMask)', () => {
+  const x = withSpecials(random([3, 5, 4, 40], 997), 4, true);
+
+  /** tf.dropout's output and its gradient for dy, on one backend (cpu: TF.js's own dropout). */
+  async function dropoutOn(backend: string, rate: number, seed: number | string) {
+    await tf.setBackend(backend);
+    const xt = tf.tensor(x.values, x.shape);
+    const dy = tf.tensor(random(x.shape, 998).values, x.shape);
+    const y = tf.dropout(xt, rate, undefined, seed);
+    const dx = tf.grad((t: tf.Tensor) => tf.dropout(t, rate, undefined, seed))(xt, dy);
+    const result = [Float32Array.from(y.dataSync()), Float32Array.from(dx.dataSync())];
+    tf.dispose([xt, dy, y, dx]);
+    return result;
+  }
+
+  for (const [rate, seed] of [
+    [0.5, 0],
+    [0.5, 123456789],
+    [0.3, 17],
+    [0.5, '7'],
+    [0.9, 2 ** 40 + 0.5],
+  ] as const) {
+    test(`rate ${rate}, seed ${JSON.stringify(seed)}: the mask and gradient TF.js draws, bit for bit, specials included`, async () => {
+      const [expectedY, expectedDx] = await dropoutOn('cpu', rate, seed);
+      const before = onednnKernelCalls().NinDropoutMask.native;
+      const [actualY, actualDx] = await dropoutOn('onednn', rate, seed);
+      assert.equal(onednnKernelCalls().NinDropoutMask.native, before + 2, 'NinDropoutMask did not run natively');
+      for (let i = 0; i < expectedY.length; i++)
+        assert.ok(Object.is(actualY[i], expectedY[i]), `y at ${i}: ${actualY[i]} vs ${expectedY[i]}`);
+      for (let i = 0; i < expectedDx.length; i++) assert.ok(Object.is(actualDx[i], expectedDx[i]), `dx at ${i}`);
+    });
+  }
+
+  test('what NinDropoutMask does not take goes to TF.js: no seed, a noise shape, rate 0', async () => {
+    await tf.setBackend('onednn');
+    const before = onednnKernelCalls().NinDropoutMask.native;
+    const xt = tf.tensor(x.values, x.shape);
+    const outs = [tf.dropout(xt, 0.5), tf.dropout(xt, 0.5, [3, 1, 1, 40], 1), tf.dropout(xt, 0, undefined, 1)];
+    assert.equal(onednnKernelCalls().NinDropoutMask.native, before);
+    assert.deepEqual(outs[2].dataSync(), xt.dataSync());
+    tf.dispose([xt, ...outs]);
+  });
+});
+
 // ---- NaN and Inf: every native kernel gives what TF.js's cpu kernel gives -----------------------------
 
 /** A copy of `input` with NaN, +Inf and -Inf at `count` spread-out positions each (and zeros when `zeros`). */
@@ -740,6 +784,8 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     native.unary(relu, floats(10), floats(10), 0);
     native.binary(add, rowB, floats(12), floats(4), floats(12), 4);
     native.reluGrad(floats(12), new Uint16Array(12), new Uint16Array(12));
+    native.multiply(new Uint16Array(12), floats(12), new Uint16Array(12));
+    native.dropoutMask(0.25, 0.5, 0.75, 1, 0.5, floats(12));
     native.sumLeading(floats(12), floats(4), 3, 4);
     native.sumTrailing(floats(12), floats(3), 3, 4);
     native.unary(relu, floats(0), floats(0), 0); // empty tensors are fine for elementwise ops
@@ -841,6 +887,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     );
     rejects(() => native.unary(relu, floats(4), floats(1 << 16), 0), 'RangeError', /^unary: y must have 4 elements \(x's length\)/);
     rejects(() => native.reluGrad(floats(4), floats(4), floats(5)), 'RangeError', /^reluGrad: out must have 4 elements \(dy's\)$/);
+    rejects(() => native.multiply(floats(4), floats(4), new Uint16Array(5)), 'RangeError', /^multiply: out must have 4 elements \(a's\)$/);
     rejects(() => native.sumLeading(floats(12), floats(3), 3, 4), 'RangeError', /^sumLeading: out must have 4 elements \(inner\)/);
     rejects(() => native.reorder(poolX(), floats(256), poolX(), floats(255)), 'RangeError', /^reorder: to must have 1024 bytes/);
   });
@@ -967,6 +1014,30 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       () => native.convPorts(native.ConvPass.forward, conv, 'no' as unknown as boolean),
       'TypeError',
       /^convPorts: bias must be a boolean/,
+    );
+  });
+
+  test('the dropout mask: a generator state and a rate in range', () => {
+    rejects(() => native.dropoutMask(1, 0.5, 0.5, 1, 0.5, floats(4)), 'RangeError', /^dropoutMask: s0 must be in \[0, 1\), got 1$/);
+    rejects(() => native.dropoutMask(0.5, -0.1, 0.5, 1, 0.5, floats(4)), 'RangeError', /^dropoutMask: s1 must be in \[0, 1\)/);
+    rejects(() => native.dropoutMask(0.5, 0.5, 0.5, 1.5, 0.5, floats(4)), 'RangeError', /^dropoutMask: c must be a whole number/);
+    rejects(() => native.dropoutMask(0.5, 0.5, 0.5, 2 ** 31, 0.5, floats(4)), 'RangeError', /^dropoutMask: c must be a whole number/);
+    rejects(() => native.dropoutMask(0.5, 0.5, NaN, 1, 0.5, floats(4)), 'RangeError', /^dropoutMask: s2 must be in \[0, 1\), got nan$/i);
+    rejects(
+      () => native.dropoutMask(0.5, 0.5, 0.5, 1, 1, floats(4)),
+      'RangeError',
+      /^dropoutMask: keep must be a float32 value in \(0, 1\), got 1$/,
+    );
+    rejects(() => native.dropoutMask(0.5, 0.5, 0.5, 1, 0.1, floats(4)), 'RangeError', /^dropoutMask: keep must be a float32 value/);
+    rejects(
+      () => native.dropoutMask('0' as unknown as number, 0.5, 0.5, 1, 0.5, floats(4)),
+      'TypeError',
+      /^dropoutMask: s0 must be a number, got a string$/,
+    );
+    rejects(
+      () => native.dropoutMask(0.5, 0.5, 0.5, 1, 0.5, new Uint16Array(4) as unknown as Float32Array),
+      'TypeError',
+      /mask must be a Float32Array/,
     );
   });
 

@@ -613,6 +613,50 @@ Napi::Value ReluGradBias(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// multiply(a, b, out): a * b; three buffers of one element count in one arrangement, each a Float32Array or a
+// Uint16Array (bfloat16).
+Napi::Value Multiply(const Napi::CallbackInfo& info) {
+  Args args(info, "multiply", 3);
+  int64_t a_bytes = 0, b_bytes = 0, out_bytes = 0;
+  bool a_bf16 = false, b_bf16 = false, out_bf16 = false;
+  const void* a = args.buffer(0, "a", false, &a_bytes, &a_bf16);
+  const void* b = args.buffer(1, "b", false, &b_bytes, &b_bf16);
+  void* out = args.buffer(2, "out", true, &out_bytes, &out_bf16);
+  const int64_t size = a_bytes / (a_bf16 ? 2 : 4);
+  if (b_bytes / (b_bf16 ? 2 : 4) != size) args.range_error("b must have " + std::to_string(size) + " elements (a's)");
+  if (out_bytes / (out_bf16 ? 2 : 4) != size)
+    args.range_error("out must have " + std::to_string(size) + " elements (a's)");
+  nin::multiply(a, a_bf16, b, b_bf16, out, out_bf16, size);
+  return info.Env().Undefined();
+}
+
+// dropoutMask(s0, s1, s2, c, keep, mask): see nin::dropout_mask; s0-s2 in [0, 1), c a whole number in [0, 2^31),
+// keep a float32 value in (0, 1).
+Napi::Value DropoutMask(const Napi::CallbackInfo& info) {
+  Args args(info, "dropoutMask", 6);
+  double state[4];
+  const char* names[] = {"s0", "s1", "s2", "c"};
+  for (size_t i = 0; i < 4; ++i) {
+    if (!info[i].IsNumber()) args.type_error(std::string(names[i]) + " must be a number, got " + describe(info[i]));
+    state[i] = info[i].As<Napi::Number>().DoubleValue();
+    const bool ok = i < 3 ? state[i] >= 0 && state[i] < 1
+                          : state[i] >= 0 && state[i] < 2147483648.0 && state[i] == std::floor(state[i]);
+    if (!ok)
+      args.range_error(std::string(names[i]) + (i < 3 ? " must be in [0, 1)" : " must be a whole number in [0, 2^31)") +
+                       ", got " + number_text(state[i]));
+  }
+  // keep must be a float32 value (1 - rate as TF.js rounds it): a double that is not one is rejected, not rounded.
+  if (!info[4].IsNumber()) args.type_error("keep must be a number, got " + describe(info[4]));
+  const double keep = info[4].As<Napi::Number>().DoubleValue();
+  if (!(keep > 0 && keep < 1) || static_cast<double>(static_cast<float>(keep)) != keep) {
+    args.range_error("keep must be a float32 value in (0, 1), got " + number_text(keep));
+  }
+  int64_t size = 0;
+  float* mask = args.output(5, "mask", &size);
+  nin::dropout_mask({state[0], state[1], state[2], state[3]}, static_cast<float>(keep), mask, size);
+  return info.Env().Undefined();
+}
+
 // reluGrad(dy, y, out): dy * step(y); three buffers of one element count in one arrangement, each a Float32Array
 // or a Uint16Array (bfloat16).
 Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
@@ -839,6 +883,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
   exports.Set("reluGradBias", Napi::Function::New(env, ReluGradBias));
+  exports.Set("multiply", Napi::Function::New(env, Multiply));
+  exports.Set("dropoutMask", Napi::Function::New(env, DropoutMask));
   exports.Set("sgdUpdate", Napi::Function::New(env, SgdUpdate));
   exports.Set("sumLeading", Napi::Function::New(env, SumLeading));
   exports.Set("sumTrailing", Napi::Function::New(env, SumTrailing));

@@ -248,6 +248,64 @@ void relu_grad_bias(const ChannelPlanes& planes, const void* dy, bool dy_bf16, c
   }
 }
 
+namespace {
+
+template <typename A, typename B, typename Out>
+NIN_VECTOR_CLONES void multiply_loop(const A* a, const B* b, Out* out, int64_t size) {
+#pragma omp parallel for schedule(static) if (size >= kParallelMin)
+  for (int64_t i = 0; i < size; ++i) {
+    const float v = as_float(a[i]) * as_float(b[i]);
+    if constexpr (sizeof(Out) == 2)
+      out[i] = float_to_bf16(v);
+    else
+      out[i] = v;
+  }
+}
+
+template <typename A, typename B>
+void multiply_out(const A* a, const B* b, void* out, bool out_bf16, int64_t size) {
+  if (out_bf16)
+    multiply_loop(a, b, static_cast<uint16_t*>(out), size);
+  else
+    multiply_loop(a, b, static_cast<float*>(out), size);
+}
+
+template <typename A>
+void multiply_b(const A* a, const void* b, bool b_bf16, void* out, bool out_bf16, int64_t size) {
+  if (b_bf16)
+    multiply_out(a, static_cast<const uint16_t*>(b), out, out_bf16, size);
+  else
+    multiply_out(a, static_cast<const float*>(b), out, out_bf16, size);
+}
+
+}  // namespace
+
+void multiply(const void* a, bool a_bf16, const void* b, bool b_bf16, void* out, bool out_bf16, int64_t size) {
+  ScopedTimer time(Timer::kElementwise);
+  if (a_bf16)
+    multiply_b(static_cast<const uint16_t*>(a), b, b_bf16, out, out_bf16, size);
+  else
+    multiply_b(static_cast<const float*>(a), b, b_bf16, out, out_bf16, size);
+}
+
+void dropout_mask(const AleaState& state, float keep, float* mask, int64_t size) {
+  ScopedTimer time(Timer::kElementwise);
+  // Baagoe's Alea generator, step for step as seedrandom's alea() (which TF.js's randomUniform draws from): each
+  // value is computed in double with the same operations (no fused multiply-add), so the stream is the same.
+  double s0 = state.s0, s1 = state.s1, s2 = state.s2, c = state.c;
+  // TF.js: floor(add(randomUniform, keep)) / keep, each op in double rounded to float32; keep is a float32 scalar.
+  for (int64_t i = 0; i < size; ++i) {
+    const double t = 2091639.0 * s0 + c * 2.3283064365386963e-10;  // 2^-32
+    s0 = s1;
+    s1 = s2;
+    c = static_cast<double>(static_cast<int32_t>(t));  // t | 0 in JavaScript, for t in [0, 2^31)
+    s2 = t - c;
+    const float uniform = static_cast<float>(s2);
+    const float shifted = static_cast<float>(static_cast<double>(uniform) + keep);
+    mask[i] = static_cast<float>(std::floor(static_cast<double>(shifted)) / keep);
+  }
+}
+
 void relu_grad(const void* dy, bool dy_bf16, const void* y, bool y_bf16, void* out, bool out_bf16, int64_t size) {
   ScopedTimer time(Timer::kElementwise);
   if (dy_bf16)

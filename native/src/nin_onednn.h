@@ -171,6 +171,19 @@ void relu_in_place(void* y, bool bf16, int64_t size);
 // buffers hold `size` elements in one arrangement, each float32 or bfloat16 (out rounds to nearest even).
 void relu_grad(const void* dy, bool dy_bf16, const void* y, bool y_bf16, void* out, bool out_bf16, int64_t size);
 
+// a * b over two buffers of `size` elements in one arrangement, each float32 or bfloat16, into out (either type;
+// bfloat16 rounds to nearest even): TF.js's Multiply in float32 (a dropout mask applied to a bf16 activation).
+void multiply(const void* a, bool a_bf16, const void* b, bool b_bf16, void* out, bool out_bf16, int64_t size);
+
+// The state of Baagoe's Alea generator after seeding (seedrandom's alea(seed), which TF.js's randomUniform uses).
+struct AleaState {
+  double s0, s1, s2, c;
+};
+// The multiplier TF.js's dropout(x, rate, undefined, seed) draws: floor(u + keep) / keep for each value u the
+// generator gives in turn, keep = 1 - rate as TF.js makes it a float32 scalar, rounded to float32 at each step as
+// TF.js's kernels round: the same mask, bit for bit.
+void dropout_mask(const AleaState& state, float keep, float* mask, int64_t size);
+
 // An activation tensor arranged in planes of `block` channels (LayoutInfo::block): batch * ceil(channels / block)
 // planes of `pixels` (height * width) pixels of `block` values each, the last plane's channels padded.
 struct ChannelPlanes {

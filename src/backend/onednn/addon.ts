@@ -186,6 +186,10 @@ export interface Addon {
   reluGrad(dy: LayoutBuffer, y: LayoutBuffer, out: LayoutBuffer): void;
   // The same in y's layout (out too), and dbias the per-channel sum of out: a convolution's ReLU and bias gradients.
   reluGradBias(yLayout: number, y: LayoutBuffer, dyLayout: number, dy: LayoutBuffer, out: LayoutBuffer, dbias: Float32Array): void;
+  // a * b over three buffers of one element count in one arrangement, each float32 or bfloat16.
+  multiply(a: LayoutBuffer, b: LayoutBuffer, out: LayoutBuffer): void;
+  // TF.js's dropout multiplier from an Alea generator in this state; keep = Math.fround(1 - rate) (see dropout.ts).
+  dropoutMask(s0: number, s1: number, s2: number, c: number, keep: number, mask: Float32Array): void;
   // One SGD (acc and accOut null) or momentum step of one variable, weight decay first (0: none); see nin::sgd_update.
   sgdUpdate(
     w: Float32Array,
@@ -226,7 +230,16 @@ let addon: Addon | undefined;
 let loadFailure: string | undefined;
 
 /** Functions added to the addon after its first release: a build without them is older than the sources. */
-const NEWER_FUNCTIONS = ['sgdUpdate', 'benchmarkConv', 'convPorts', 'reluGrad', 'reluGradBias', 'alignment'] as const;
+const NEWER_FUNCTIONS = [
+  'sgdUpdate',
+  'benchmarkConv',
+  'convPorts',
+  'reluGrad',
+  'reluGradBias',
+  'alignment',
+  'multiply',
+  'dropoutMask',
+] as const;
 
 /** The first enum name or function this TypeScript expects that the loaded addon lacks (a build older than the sources). */
 function missingName(loaded: Addon): string | undefined {

@@ -15,6 +15,7 @@ export {
   setOnednnThreads,
 } from './addon';
 export type { ConvBenchmark, ConvPrecision, NativeTimer, NativeTimes, OnednnConvLayouts, OnednnStatus } from './addon';
+export { DROPOUT_MASK } from './dropout';
 export { FUSED_CONV } from './fused-conv';
 export { convShape } from './kernels-conv';
 export { RELU_BIAS_GRAD, RELU_GRAD } from './kernels-elementwise';

@@ -29,9 +29,30 @@ function isLastAxisRow(row: number[], shape: number[]): boolean {
   return row[row.length - 1] === inner && tf.util.sizeFromShape(row) === inner;
 }
 
+/**
+ * Multiply of two tensors of one shape where one lives in a native layout: computed there (the other read in the same
+ * arrangement), the product in that layout and element type. A dropout mask applied to a bf16 activation, and to its
+ * gradient, so neither goes through TF.js's values; bfloat16 times 0 or 2 is exact.
+ */
+function nativeMultiply(a: tf.TensorInfo, b: tf.TensorInfo, native: Addon, backend: OnednnBackend): tf.TensorInfo | undefined {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || !tf.util.arraysEqual(a.shape, b.shape)) return undefined;
+  const size = tf.util.sizeFromShape(a.shape);
+  const [kept, other] = backend.producedCopy(a.dataId) !== undefined ? [a, b] : [b, a];
+  const copy = backend.producedCopy(kept.dataId);
+  if (copy === undefined || size === 0 || tf.util.sizeFromShape(backend.layout(copy.layout).dims) !== size) return undefined;
+  const otherIn = backend.acquireArrangement(other, backend.layout(copy.layout).f32);
+  const out = backend.allocate(copy.layout);
+  native.multiply(copy.data, otherIn.data, out);
+  return backend.output(a.shape, copy.layout, out);
+}
+
 export function binary(op: BinaryOp): NativeKernel {
   return (args, native, backend) => {
     const { a, b } = args.inputs as Record<string, tf.TensorInfo>;
+    if (op === 'mul') {
+      const product = nativeMultiply(a, b, native, backend);
+      if (product !== undefined) return product;
+    }
     const aValues = floats(backend, a);
     const bValues = floats(backend, b);
     if (aValues === undefined || bValues === undefined) return undefined;

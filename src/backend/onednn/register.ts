@@ -19,6 +19,7 @@ import {
   unary,
 } from './kernels-elementwise';
 import { avgPoolGradKernel, maxPoolGradKernel, pool } from './kernels-pool';
+import { DROPOUT_MASK, dropoutMaskKernel, dropoutMaskNative, registerDropout } from './dropout';
 import { SGD_UPDATE, sgdUpdateKernel, sgdUpdateNative } from './kernels-update';
 
 export const ONEDNN_BACKEND = 'onednn';
@@ -60,12 +61,13 @@ function ninKernels(): [string, tf.KernelFunc, NativeKernel][] {
     [FUSED_CONV, cpuKernel(tf.FusedConv2D), fusedConv2dKernel],
     [RELU_BIAS_GRAD, reluBiasGradKernel as tf.KernelFunc, reluBiasGradNative as unknown as NativeKernel],
     [SGD_UPDATE, sgdUpdateKernel as tf.KernelFunc, sgdUpdateNative as unknown as NativeKernel],
+    [DROPOUT_MASK, dropoutMaskKernel as tf.KernelFunc, dropoutMaskNative as NativeKernel],
   ];
 }
 
 /** The kernels the onednn backend runs natively (the rest are TF.js's pure-JS 'cpu' kernels). */
 export function onednnNativeKernels(): string[] {
-  return [...Object.keys(NATIVE_KERNELS), RELU_GRAD, FUSED_CONV, RELU_BIAS_GRAD, SGD_UPDATE];
+  return [...Object.keys(NATIVE_KERNELS), RELU_GRAD, FUSED_CONV, RELU_BIAS_GRAD, SGD_UPDATE, DROPOUT_MASK];
 }
 
 let registered = false;
@@ -153,5 +155,6 @@ export function registerOnednnBackend(): void {
   }
   registerReluGradient(ONEDNN_BACKEND);
   registerFusedConv(ONEDNN_BACKEND);
+  registerDropout(ONEDNN_BACKEND);
   registered = true;
 }
