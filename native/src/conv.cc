@@ -230,21 +230,22 @@ std::unique_ptr<Entry> make_backward_data(const ConvShape& s) {
 // oneDNN 2.6's bf16 weight gradient on AMX (jit:avx512_core_amx_bf16) reaches 130-210 GFLOP/s a core on NiN's
 // layers at 96px where its forward reaches 1,000-1,200, and 35-160 on 1x1 filters. A weight gradient is itself a
 // product of x and dy: for 1x1 filters (stride 1, no padding) dfilter[i][o] = sum over pixels of x[p][i] dy[p][o], a
-// matmul of x transposed and dy, which oneDNN's AMX matmul runs at 300-900 GFLOP/s; for a spatial filter at stride 1
-// it is a forward convolution of x over dy, with images and channels swapped (the batch as channels, x's channels
-// as the batch, dy's pixels as the filter), which AMX's forward kernels run fast while dy's images are small: at
-// 96px batch 64 the 5x5 layer (10x10 images) in 18 ms against 37.5, the 3x3 one (4x4) in 2.3 against 14 (one
-// thread); at 224px (26x26 and 12x12 images) it loses (80 against 55 ms), hence at most 100 pixels. Both write the
-// filter gradient in TF.js's hwio layout, where the optimizer and the next forward read it.
+// matmul of x transposed and dy, which oneDNN's AMX matmul runs at 300-900 GFLOP/s; for a spatial filter it is a
+// forward convolution of x over dy, with images and channels swapped (the batch as channels, x's channels as the
+// batch, dy's pixels as the filter, spread by the stride as a dilation), which AMX's forward kernels run fast while
+// dy's images are small or x has few channels: at 96px batch 64 the 5x5 layer (10x10 images) in 18 ms against 37.5,
+// the 3x3 one (4x4) in 2.3 against 14, the 11x11/4 stem (one channel) in 1.5 against 5-10 on the AVX512-BF16 kernel
+// (5.3 against 30 at 224px); the 5x5 and 3x3 layers at 224px (26x26 and 12x12 images) lose (80 against 55 ms), hence
+// at most 100 pixels unless x has under 16 channels. Both write the gradient in TF.js's hwio layout, where the
+// optimizer and the next forward read it (one thread, CPU time).
 Method weight_gradient_method(const ConvShape& s) {
   if (g_precision != Precision::kBf16 || !has_amx() || g_layouts == ConvLayouts::kPlain) return Method::kPrimitive;
-  if (s.stride_height != 1 || s.stride_width != 1 || s.dilation_height != 1 || s.dilation_width != 1) {
-    return Method::kPrimitive;
-  }
+  if (s.dilation_height != 1 || s.dilation_width != 1) return Method::kPrimitive;
   const bool pointwise = s.filter_height == 1 && s.filter_width == 1;
   const bool padded = s.pad_top > 0 || s.pad_bottom > 0 || s.pad_left > 0 || s.pad_right > 0;
-  if (pointwise && !padded) return Method::kMatmul;
-  if (!pointwise && (int64_t)s.out_height * s.out_width <= 100 && s.in_channels >= 16) return Method::kForwardConv;
+  const bool strided = s.stride_height != 1 || s.stride_width != 1;
+  if (pointwise && !padded && !strided) return Method::kMatmul;
+  if (!pointwise && ((int64_t)s.out_height * s.out_width <= 100 || s.in_channels < 16)) return Method::kForwardConv;
   return Method::kPrimitive;
 }
 
@@ -274,24 +275,35 @@ std::unique_ptr<Entry> make_forward_conv_weights(const ConvShape& s) {
   plain_ports(s, *e);
   e->method = Method::kForwardConv;
   const int64_t in = s.in_channels, out = s.out_channels;
-  // x as a batch of in_channels images of `batch` channels; dy as out_channels filters over `batch` channels.
+  // x as a batch of in_channels images of `batch` channels; dy as out_channels filters over `batch` channels, their
+  // taps `stride` apart (a dilation of stride - 1). The output has a position for each filter offset, and for a
+  // strided layer a few more past the filter's end (the input's last rows and columns, which no output pixel
+  // reached): those are dropped.
   e->x_view = memory::desc({in, s.batch, s.in_height, s.in_width}, dt::bf16,
                            memory::dims{1, (int64_t)s.in_height * s.in_width * in, (int64_t)s.in_width * in, in});
   e->dy_view =
       memory::desc({out, s.batch, s.out_height, s.out_width}, dt::bf16,
                    memory::dims{1, (int64_t)s.out_height * s.out_width * out, (int64_t)s.out_width * out, out});
+  const int64_t reach_h = (int64_t)(s.out_height - 1) * s.stride_height + 1;
+  const int64_t reach_w = (int64_t)(s.out_width - 1) * s.stride_width + 1;
+  const int64_t offsets_h = s.in_height + s.pad_top + s.pad_bottom - reach_h + 1;
+  const int64_t offsets_w = s.in_width + s.pad_left + s.pad_right - reach_w + 1;
+  if (offsets_h < s.filter_height || offsets_w < s.filter_width) throw dnnl::error(dnnl_unimplemented, "geometry");
   const memory::desc src({in, s.batch, s.in_height, s.in_width}, dt::bf16, tag::any);
   const memory::desc weights({out, s.batch, s.out_height, s.out_width}, dt::bf16, tag::any);
-  const memory::desc dst({in, out, s.filter_height, s.filter_width}, dt::f32, tag::any);
+  const memory::desc dst({in, out, offsets_h, offsets_w}, dt::f32, tag::any);
   dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
-                                       weights, dst, {1, 1}, {s.pad_top, s.pad_left}, {s.pad_bottom, s.pad_right});
+                                       weights, dst, {1, 1}, {s.stride_height - 1, s.stride_width - 1},
+                                       {s.pad_top, s.pad_left}, {s.pad_bottom, s.pad_right});
   dnnl::convolution_forward::primitive_desc pd(desc, cpu_engine());
   e->prim = dnnl::convolution_forward(pd);
   e->x_scratch = memory(pd.src_desc(), cpu_engine());
   e->dy_scratch = memory(pd.weights_desc(), cpu_engine());
   e->out_scratch = memory(pd.dst_desc(), cpu_engine());
-  // The output holds dfilter[o][i][kh][kw] at [i][o][kh][kw]: the same memory, its first two axes swapped.
-  e->out_view = pd.dst_desc().permute_axes({1, 0, 2, 3});
+  // The output holds dfilter[o][i][kh][kw] at [i][o][kh][kw]: the same memory with its first two axes swapped, and
+  // only the filter's offsets of it.
+  e->out_view =
+      pd.dst_desc().permute_axes({1, 0, 2, 3}).submemory_desc({out, in, s.filter_height, s.filter_width}, {0, 0, 0, 0});
   e->x_in = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), e->x_view, cpu_engine(), pd.src_desc()));
   e->dy_in = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), e->dy_view, cpu_engine(), pd.weights_desc()));
   e->out = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), e->out_view, cpu_engine(), e->filter));
@@ -300,10 +312,14 @@ std::unique_ptr<Entry> make_forward_conv_weights(const ConvShape& s) {
 }
 
 std::unique_ptr<Entry> make_backward_weights(const ConvShape& s) {
-  switch (weight_gradient_method(s)) {
-    case Method::kMatmul: return make_matmul_weights(s);
-    case Method::kForwardConv: return make_forward_conv_weights(s);
-    case Method::kPrimitive: break;
+  try {
+    switch (weight_gradient_method(s)) {
+      case Method::kMatmul: return make_matmul_weights(s);
+      case Method::kForwardConv: return make_forward_conv_weights(s);
+      case Method::kPrimitive: break;
+    }
+  } catch (const dnnl::error&) {
+    // oneDNN has no such matmul or convolution here: the weight-gradient primitive below.
   }
   const bool bf16 = g_precision == Precision::kBf16;
   const bool gemm = bf16 && !has_amx() && slow_bf16_weight_gradient(s);
