@@ -11,6 +11,7 @@ import {
   onednnKernelCalls,
   onednnStatus,
   onednnThreads,
+  onednnTimers,
   registerOnednnBackend,
   setOnednnConvLayouts,
   setOnednnThreads,
@@ -477,6 +478,50 @@ describe('fused ReLU and bias gradient (NinReluBiasGrad)', () => {
   });
 });
 
+describe('conv + bias + ReLU in one oneDNN kernel where no NaN can arise', () => {
+  // Three 1x1 convolutions with ReLU: the first runs ReLU in a pass of its own (its input, from JavaScript, has no
+  // known bound) and measures its output; the next two may take oneDNN's ReLU post-op, unless their weights could
+  // make a sum overflow (then NaN could arise, which the post-op would turn into 0).
+  const x = random([2, 5, 5, 16], 1901);
+  const filters = [random([1, 1, 16, 16], 1902), random([1, 1, 16, 16], 1903), random([1, 1, 16, 16], 1904)];
+  const bias = random([16], 1905);
+  const chain = (xt: tf.Tensor, ...rest: tf.Tensor[]) =>
+    rest
+      .slice(0, 3)
+      .reduce(
+        (y, f) =>
+          tf.fused.conv2d({ x: y as tf.Tensor4D, filter: f as tf.Tensor4D, bias: rest[3], strides: 1, pad: 'valid', activation: 'relu' }),
+        xt,
+      );
+  // Native elementwise passes: ReLU's own passes, and one L1 norm per filter the bound needs.
+  const passes = () => onednnTimers().elementwise.calls;
+
+  test('bounded inputs: one ReLU pass for three layers, the results as on cpu', async () => {
+    const expected = await runOn('cpu', [x, ...filters, bias], chain);
+    const before = passes();
+    const actual = await runOn('onednn', [x, ...filters, bias], chain);
+    assert.equal(passes() - before, 1 + 2, 'one ReLU pass and two filter norms: the last two layers applied ReLU inside');
+    assert.ok(relativeError(actual.values, expected.values) <= TOLERANCE);
+  });
+
+  test('weights large enough that a sum could overflow: ReLU in a pass, infinities and NaN as on cpu', async () => {
+    const huge = { shape: filters[1].shape, values: filters[1].values.map((v) => v * 1e37) };
+    const hugeToo = { shape: filters[2].shape, values: filters[2].values.map((v) => v * 1e37) };
+    const inputs = [x, filters[0], huge, hugeToo, bias];
+    const expected = await runOn('cpu', inputs, chain);
+    const before = passes();
+    const actual = await runOn('onednn', inputs, chain);
+    assert.equal(passes() - before, 3 + 2, 'three ReLU passes (and two filter norms): no layer applied ReLU inside');
+    let special = 0;
+    for (let i = 0; i < expected.values.length; i++) {
+      if (Number.isFinite(expected.values[i])) continue;
+      special++;
+      assert.ok(Object.is(actual.values[i], expected.values[i]), `at ${i}: onednn ${actual.values[i]}, cpu ${expected.values[i]}`);
+    }
+    assert.ok(special > 0, 'no infinity or NaN reached the output');
+  });
+});
+
 describe('dropout with its mask drawn natively (NinDropoutMask)', () => {
   const x = withSpecials(random([3, 5, 4, 40], 997), 4, true);
 
@@ -775,7 +820,12 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     const f = ports('forward', true);
     const d = ports('backwardData');
     const w = ports('backwardWeights', true);
-    assert.equal(native.conv2d(conv, f.x, floats(486), f.filter, floats(108), floats(4), true, f.y, floats(392)), true);
+    assert.equal(typeof native.conv2d(conv, f.x, floats(486), f.filter, floats(108), floats(4), true, f.y, floats(392)), 'boolean');
+    assert.equal(native.conv2d(conv, f.x, floats(486), f.filter, floats(108), floats(4), false, f.y, floats(392)), false);
+    assert.equal(native.reluInPlace(Float32Array.of(-1, 2, 0.5)), 2);
+    assert.ok(Number.isNaN(native.reluInPlace(Float32Array.of(-1, NaN))));
+    const sum = native.absSum(Float32Array.of(-1, 2, -0.5)); // an upper bound within 2^-15
+    assert.ok(sum >= 3.5 && sum <= 3.5 * (1 + 2 ** -15), `absSum ${sum}`);
     assert.equal(native.conv2dBackpropInput(conv, d.y, floats(392), d.filter, floats(108), d.x, floats(486)), true);
     assert.equal(native.conv2dBackpropFilter(conv, w.x, floats(486), w.y, floats(392), w.filter, floats(108)), true);
     native.reluGradBias(poolX(), floats(256), poolX(), floats(256), floats(256), floats(4));
@@ -935,6 +985,12 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   test('an output that shares memory with another buffer', () => {
     const x = floats(10);
     rejects(() => native.unary(relu, x, x, 0), 'RangeError', /^unary: y must not share memory with x$/);
+    rejects(
+      () => native.reluInPlace(new Float64Array(4) as unknown as Float32Array),
+      'TypeError',
+      /^reluInPlace: y must be a Float32Array or a Uint16Array/,
+    );
+    rejects(() => native.absSum([1, 2] as unknown as Float32Array), 'TypeError', /^absSum: x must be a Float32Array or a Uint16Array/);
     const buffer = floats(20);
     rejects(() => native.unary(relu, buffer.subarray(0, 10), buffer.subarray(5, 15), 0), 'RangeError', /share memory/);
     native.binary(add, same, x, x, floats(10), 1); // inputs may share memory
@@ -981,7 +1037,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     rejects(
       () => native.conv2d(conv, f.x, floats(486), f.filter, floats(108), null, 1 as unknown as boolean, f.y, floats(392)),
       'TypeError',
-      /relu must be a boolean, got the number 1/,
+      /fusedRelu must be a boolean, got the number 1/,
     );
     rejects(
       () => native.conv2d(conv, '1' as unknown as number, floats(486), f.filter, floats(108), null, false, f.y, floats(392)),

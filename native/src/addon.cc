@@ -439,8 +439,9 @@ nin::ConvPorts ports_of(const Args& args, nin::ConvPass pass, const nin::ConvSha
   return ports;
 }
 
-// conv2d(shape, xLayout, x, filterLayout, filter, bias | null, relu, yLayout, y) -> false when the call must go
-// to TF.js; each tensor in the layout convPorts(forward) names.
+// conv2d(shape, xLayout, x, filterLayout, filter, bias | null, fusedRelu, yLayout, y) -> null when the call must go
+// to TF.js, else whether ReLU was applied (fusedRelu asks for oneDNN's post-op: see nin::conv_forward); each tensor
+// in the layout convPorts(forward) names.
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   Args args(info, "conv2d", 9);
   const nin::ConvShape s = conv_shape(args, 0);
@@ -451,9 +452,11 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const void* x = args.tensor(1, "x", ports.x, false, &layout);
   const void* filter = args.tensor(3, "filter", ports.filter, false, &layout);
   const float* bias = has_bias ? args.input(5, "bias", s.out_channels, kConvBias) : nullptr;
-  const bool relu = args.boolean(6, "relu");
+  const bool fused_relu = args.boolean(6, "fusedRelu");
   void* y = args.tensor(7, "y", ports.y, true, &layout);
-  return Napi::Boolean::New(info.Env(), nin::conv_forward(s, x, filter, bias, relu, y));
+  bool relu_done = false;
+  if (!nin::conv_forward(s, x, filter, bias, fused_relu, y, &relu_done)) return info.Env().Null();
+  return Napi::Boolean::New(info.Env(), relu_done);
 }
 
 // conv2dBackpropInput(shape, dyLayout, dy, filterLayout, filter, dxLayout, dx) -> false when the call must go to
@@ -611,6 +614,24 @@ Napi::Value ReluGradBias(const Napi::CallbackInfo& info) {
   const nin::ChannelPlanes planes{y_layout.dims[0], channels, y_layout.dims[2] * y_layout.dims[3], y_layout.block};
   nin::relu_grad_bias(planes, dy, dy_layout.bf16, y, y_layout.bf16, out, dbias);
   return info.Env().Undefined();
+}
+
+// reluInPlace(y) -> the largest value ReLU leaves in y (NaN when y holds a NaN); y a Float32Array or a Uint16Array.
+Napi::Value ReluInPlace(const Napi::CallbackInfo& info) {
+  Args args(info, "reluInPlace", 1);
+  int64_t bytes = 0;
+  bool bf16 = false;
+  void* y = args.buffer(0, "y", true, &bytes, &bf16);
+  return Napi::Number::New(info.Env(), nin::relu_in_place(y, bf16, bytes / (bf16 ? 2 : 4)));
+}
+
+// absSum(x) -> the sum of |v| over x (a Float32Array or a Uint16Array), in double: NaN or infinity when x holds one.
+Napi::Value AbsSum(const Napi::CallbackInfo& info) {
+  Args args(info, "absSum", 1);
+  int64_t bytes = 0;
+  bool bf16 = false;
+  const void* x = args.buffer(0, "x", false, &bytes, &bf16);
+  return Napi::Number::New(info.Env(), nin::abs_sum(x, bf16, bytes / (bf16 ? 2 : 4)));
 }
 
 // multiply(a, b, out): a * b; three buffers of one element count in one arrangement, each a Float32Array or a
@@ -884,6 +905,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
   exports.Set("reluGradBias", Napi::Function::New(env, ReluGradBias));
   exports.Set("multiply", Napi::Function::New(env, Multiply));
+  exports.Set("reluInPlace", Napi::Function::New(env, ReluInPlace));
+  exports.Set("absSum", Napi::Function::New(env, AbsSum));
   exports.Set("dropoutMask", Napi::Function::New(env, DropoutMask));
   exports.Set("sgdUpdate", Napi::Function::New(env, SgdUpdate));
   exports.Set("sumLeading", Napi::Function::New(env, SumLeading));

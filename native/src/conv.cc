@@ -179,6 +179,9 @@ struct Entry {
   // Winograd (see winograd_shape): `prim` is it, `exact` the direct primitive for calls with a non-finite operand.
   bool winograd = false;
   dnnl::primitive exact;
+  // The forward with oneDNN's ReLU post-op, in the same layouts, made on first use (null when oneDNN has none).
+  bool relu_tried = false;
+  dnnl::primitive with_relu;
   Method method = Method::kPrimitive;
   // kMatmul: the operands as the matmul sees them (views of x, dy and the filter gradient's buffers).
   memory::desc a, b, c;
@@ -445,9 +448,40 @@ bool conv_ports(ConvPass pass, const ConvShape& s, bool bias, ConvPorts* ports) 
   return true;
 }
 
-bool conv_forward(const ConvShape& s, const void* x, const void* filter, const float* bias, bool relu, void* y) {
-  int64_t y_elements = 0;
-  bool y_bf16 = false;
+namespace {
+
+// The forward primitive of `e` with oneDNN's ReLU post-op, in e's layouts; null when oneDNN has none.
+dnnl::primitive* relu_variant(Entry& e, const ConvShape& s, bool bias) {
+  if (!e.relu_tried) {
+    e.relu_tried = true;
+    try {
+      Geometry g = geometry(s, g_layouts, e.x.data_type());
+      g.x = e.x;
+      g.filter = e.filter;
+      const auto algorithm = e.winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
+      using fwd = dnnl::convolution_forward;
+      auto desc = bias ? fwd::desc(dnnl::prop_kind::forward_training, algorithm, g.x, g.filter, g.bias, e.y, g.strides,
+                                   g.dilates, g.pad_l, g.pad_r)
+                       : fwd::desc(dnnl::prop_kind::forward_training, algorithm, g.x, g.filter, e.y, g.strides,
+                                   g.dilates, g.pad_l, g.pad_r);
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      dnnl::primitive_attr attr;
+      attr.set_post_ops(ops);
+      fwd::primitive_desc pd(desc, attr, cpu_engine());
+      if (pd.src_desc() == e.x && pd.weights_desc() == e.filter && pd.dst_desc() == e.y) e.with_relu = fwd(pd);
+    } catch (const dnnl::error&) {
+      // None: the caller runs the plain forward and a ReLU pass.
+    }
+  }
+  return e.with_relu ? &e.with_relu : nullptr;
+}
+
+}  // namespace
+
+bool conv_forward(const ConvShape& s, const void* x, const void* filter, const float* bias, bool fused_relu, void* y,
+                  bool* relu_done) {
+  *relu_done = false;
   try {
     std::lock_guard<std::mutex> lock(g_mutex);
     Entry* e = entry(ConvPass::kForward, s, bias != nullptr);
@@ -456,23 +490,18 @@ bool conv_forward(const ConvShape& s, const void* x, const void* filter, const f
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, at(e->x, x)}, {DNNL_ARG_WEIGHTS, at(e->filter, filter)}, {DNNL_ARG_DST, at(e->y, y)}};
     if (bias != nullptr) args[DNNL_ARG_BIAS] = at(memory::desc({s.out_channels}, dt::f32, tag::x), bias);
-    {
-      ScopedTimer time(Timer::kConvForward);
-      const bool exact =
-          e->winograd && !(all_finite(x, false, elements(e->x)) && all_finite(filter, false, elements(e->filter)));
-      (exact ? e->exact : e->prim).execute(cpu_stream(), args);
-      cpu_stream().wait();
-    }
-    y_elements = elements(e->y);
-    y_bf16 = is_bf16(e->y);
+    ScopedTimer time(Timer::kConvForward);
+    const bool exact =
+        e->winograd && !(all_finite(x, false, elements(e->x)) && all_finite(filter, false, elements(e->filter)));
+    dnnl::primitive* with_relu = fused_relu && !exact ? relu_variant(*e, s, bias != nullptr) : nullptr;
+    dnnl::primitive& prim = with_relu != nullptr ? *with_relu : exact ? e->exact : e->prim;
+    prim.execute(cpu_stream(), args);
+    cpu_stream().wait();
+    *relu_done = with_relu != nullptr;
+    return true;
   } catch (const dnnl::error&) {
     return false;
   }
-  // Not oneDNN's ReLU post-op: its JIT kernels compute max(y, 0) with an instruction that turns NaN into 0,
-  // and its gemm kernels (plain layouts) turn -inf into NaN (0 * -inf). With one more pass over y, a diverged model
-  // reports NaN on this backend as on cpu. The pass covers a blocked layout's padding too: zeros stay zeros.
-  if (relu) relu_in_place(y, y_bf16, y_elements);
-  return true;
 }
 
 bool conv_backward_data(const ConvShape& s, const void* dy, const void* filter, void* dx) {

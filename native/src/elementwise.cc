@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "bfloat16.h"
@@ -17,6 +19,9 @@ namespace {
 
 constexpr int64_t kParallelMin = 1 << 15;  // below this, threads cost more than they save
 constexpr int kSumBlock = 64;              // channels a pixel's gradients are computed in before being summed
+
+inline float as_float(float v) { return v; }
+inline float as_float(uint16_t v) { return bf16_to_float(v); }
 
 template <typename F>
 NIN_VECTOR_CLONES void for_each(int64_t size, F f) {
@@ -119,22 +124,94 @@ void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* 
   }
 }
 
-void relu_in_place(void* y, bool bf16, int64_t size) {
-  ScopedTimer time(Timer::kElementwise);
-  if (bf16) {
-    // A bfloat16 below zero (sign bit set, magnitude from the smallest to infinity) becomes +0; NaN, -0 and
-    // positives stay, as v < 0 ? 0 : v leaves them in float32.
-    uint16_t* v = static_cast<uint16_t*>(y);
-    for_each(size, [=](int64_t i) {
-      const uint16_t u = v[i];
-      const uint16_t magnitude = u & 0x7fffu;
-      const bool negative = (u & 0x8000u) != 0 && magnitude != 0 && magnitude <= 0x7f80u;
-      v[i] = negative ? 0 : u;
-    });
-  } else {
-    float* v = static_cast<float*>(y);
-    for_each(size, [=](int64_t i) { v[i] = v[i] < 0.f ? 0.f : v[i]; });  // (v < 0) keeps NaN, as Math.max in TF.js
+namespace {
+
+// ReLU in place and the largest value it leaves (ReLU's results are at least zero, so the largest magnitude), NaN
+// when any is NaN: the bound the next convolution's fused ReLU needs (see kernels-conv.ts). Written on the bits:
+// ReLU zeroes a value whose sign bit is set unless it is -0 or a NaN, as v < 0 ? 0 : v does (NaN and -0 stay), and
+// the magnitudes of what is left order as the values do, NaN's above infinity's, so an integer maximum (which
+// vectorizes) finds both the largest value and any NaN.
+template <typename T>
+NIN_VECTOR_CLONES float relu_max_loop(T* v, int64_t size) {
+  constexpr bool kHalf = sizeof(T) == 2;
+  using Bits = std::conditional_t<kHalf, uint16_t, uint32_t>;
+  constexpr uint32_t kSign = kHalf ? 0x8000u : 0x80000000u;
+  constexpr uint32_t kInf = kHalf ? 0x7f80u : 0x7f800000u;
+  Bits* bits = reinterpret_cast<Bits*>(v);
+  const int threads = size >= kParallelMin ? omp_get_max_threads() : 1;
+  std::vector<uint32_t> partial(threads, 0);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int count = omp_get_num_threads();
+    const int64_t begin = size * t / count;
+    const int64_t end = size * (t + 1) / count;
+    Bits local = 0;
+    for (int64_t i = begin; i < end; ++i) {
+      // Masks rather than branches, so that the loop vectorizes.
+      const Bits u = bits[i];
+      const Bits magnitude = u & static_cast<Bits>(kSign - 1);
+      const Bits negative =
+          static_cast<Bits>(((u & static_cast<Bits>(kSign)) != 0) & (magnitude != 0) & (magnitude <= kInf));
+      const Bits out = u & static_cast<Bits>(negative - 1);  // all ones unless negative
+      bits[i] = out;
+      const Bits out_magnitude = out & static_cast<Bits>(kSign - 1);
+      local = out_magnitude > local ? out_magnitude : local;
+    }
+    partial[t] = local;
   }
+  uint32_t largest = 0;
+  for (uint32_t p : partial) largest = p > largest ? p : largest;
+  if (largest > kInf) return std::numeric_limits<float>::quiet_NaN();
+  const uint32_t as_float_bits = kHalf ? largest << 16 : largest;
+  float result;
+  std::memcpy(&result, &as_float_bits, sizeof result);
+  return result;
+}
+
+// The sum of |v| over a buffer: per thread, 16 float lanes of at most 256 values each (a relative error under 2^-15,
+// so the result is scaled up by that to stay an upper bound), added into a double in a fixed order: the same sum
+// for the same thread count. NaN when any value is NaN, infinity when any is infinite.
+template <typename T>
+NIN_VECTOR_CLONES double abs_sum_loop(const T* v, int64_t size) {
+  constexpr int kLanes = 16;
+  constexpr int64_t kBlock = 256 * kLanes;
+  const int64_t blocks = (size + kBlock - 1) / kBlock;
+  const int threads = size >= kParallelMin ? omp_get_max_threads() : 1;
+  std::vector<double> partial(threads, 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const int count = omp_get_num_threads();
+    double sum = 0.0;
+    for (int64_t b = blocks * t / count; b < blocks * (t + 1) / count; ++b) {
+      float lanes[kLanes] = {};
+      const int64_t end = std::min(size, (b + 1) * kBlock);
+      int64_t i = b * kBlock;
+      for (; i + kLanes <= end; i += kLanes) {
+        for (int j = 0; j < kLanes; ++j) lanes[j] += std::fabs(as_float(v[i + j]));
+      }
+      for (; i < end; ++i) lanes[0] += std::fabs(as_float(v[i]));
+      for (int j = 0; j < kLanes; ++j) sum += lanes[j];
+    }
+    partial[t] = sum;
+  }
+  double total = 0.0;
+  for (double p : partial) total += p;
+  return total * (1.0 + 1.0 / 32768);
+}
+
+}  // namespace
+
+float relu_in_place(void* y, bool bf16, int64_t size) {
+  ScopedTimer time(Timer::kElementwise);
+  return bf16 ? relu_max_loop(static_cast<uint16_t*>(y), size) : relu_max_loop(static_cast<float*>(y), size);
+}
+
+double abs_sum(const void* data, bool bf16, int64_t size) {
+  ScopedTimer time(Timer::kElementwise);
+  return bf16 ? abs_sum_loop(static_cast<const uint16_t*>(data), size)
+              : abs_sum_loop(static_cast<const float*>(data), size);
 }
 
 namespace {
@@ -171,9 +248,6 @@ void relu_grad_y(const Dy* dy, const void* y, bool y_bf16, void* out, bool out_b
   else
     relu_grad_out(dy, static_cast<const float*>(y), out, out_bf16, size);
 }
-
-inline float as_float(float v) { return v; }
-inline float as_float(uint16_t v) { return bf16_to_float(v); }
 
 // One (dy, y) pair's gradient, rounded as it is stored: what the weight gradient reads, and so what the bias sums.
 template <typename Out>

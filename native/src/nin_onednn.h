@@ -71,8 +71,12 @@ struct ConvPorts {
 };
 // bias: whether the forward adds one (no meaning for the gradients).
 bool conv_ports(ConvPass pass, const ConvShape& s, bool bias, ConvPorts* ports);
-// relu: max(y, 0) with NaN kept, as TF.js's Relu (oneDNN's own ReLU post-op turns NaN into 0).
-bool conv_forward(const ConvShape& s, const void* x, const void* filter, const float* bias, bool relu, void* y);
+// fused_relu: apply ReLU inside the convolution (oneDNN's post-op), which turns NaN into 0 where TF.js's Relu keeps
+// it; the caller asks only when no NaN can arise (x and the filter finite and bounded so that no sum overflows;
+// see kernels-conv.ts), else runs relu_in_place after. relu_done: whether ReLU was applied (false when oneDNN has
+// no post-op version of this primitive).
+bool conv_forward(const ConvShape& s, const void* x, const void* filter, const float* bias, bool fused_relu, void* y,
+                  bool* relu_done);
 bool conv_backward_data(const ConvShape& s, const void* dy, const void* filter, void* dx);
 // The filter gradient alone: the bias gradient comes from relu_grad_bias, in the pass that computes dy.
 bool conv_backward_weights(const ConvShape& s, const void* x, const void* dy, void* dfilter);
@@ -165,8 +169,12 @@ enum class Broadcast { kSame = 0, kScalarA = 1, kScalarB = 2, kRowB = 3, kRowA =
 inline constexpr const char* kBroadcastNames[] = {"same", "scalarA", "scalarB", "rowB", "rowA"};
 void binary(BinaryOp op, Broadcast mode, const float* a, const float* b, float* out, int64_t size, int64_t inner);
 
-// ReLU in place over `size` values of either type (a layout's padding is zeros and stays zeros).
-void relu_in_place(void* y, bool bf16, int64_t size);
+// ReLU in place over `size` values of either type (a layout's padding is zeros and stays zeros); returns the largest
+// value it leaves, NaN when any is NaN.
+float relu_in_place(void* y, bool bf16, int64_t size);
+// An upper bound within 2^-15 of the sum of |v| over `size` values of either type (NaN or infinity when one is),
+// the same for the same thread count.
+double abs_sum(const void* data, bool bf16, int64_t size);
 // ReLU's gradient dy * step(y) in one pass (bit-identical to TF.js's Step and Multiply in float32); the three
 // buffers hold `size` elements in one arrangement, each float32 or bfloat16 (out rounds to nearest even).
 void relu_grad(const void* dy, bool dy_bf16, const void* y, bool y_bf16, void* out, bool out_bf16, int64_t size);

@@ -134,8 +134,10 @@ export interface Addon {
   reorder(fromLayout: number, from: LayoutBuffer, toLayout: number, to: LayoutBuffer): void;
   // null when oneDNN rejects the shape; then the caller runs TF.js's kernel.
   convPorts(pass: number, shape: ConvShape, bias: boolean): ConvPorts | null;
-  // Convolutions return false when the call must go to TF.js (see pads_through_gemm in native/src/conv.cc). Each
-  // tensor comes in the layout convPorts names for its pass, with the layout's id beside it.
+  // Convolutions hand the call to TF.js (false; null for conv2d) when they must (see multiplies_padding in
+  // native/src/conv.cc). Each tensor comes in the layout convPorts names for its pass, with the layout's id beside it.
+  // conv2d's fusedRelu asks for oneDNN's ReLU post-op, which turns NaN into 0: only for inputs where no NaN can arise
+  // (kernels-conv.ts); it returns whether ReLU was applied.
   conv2d(
     shape: ConvShape,
     xLayout: number,
@@ -143,10 +145,10 @@ export interface Addon {
     filterLayout: number,
     filter: LayoutBuffer,
     bias: Float32Array | null,
-    relu: boolean,
+    fusedRelu: boolean,
     yLayout: number,
     y: LayoutBuffer,
-  ): boolean;
+  ): boolean | null;
   conv2dBackpropInput(
     shape: ConvShape,
     dyLayout: number,
@@ -186,6 +188,10 @@ export interface Addon {
   reluGrad(dy: LayoutBuffer, y: LayoutBuffer, out: LayoutBuffer): void;
   // The same in y's layout (out too), and dbias the per-channel sum of out: a convolution's ReLU and bias gradients.
   reluGradBias(yLayout: number, y: LayoutBuffer, dyLayout: number, dy: LayoutBuffer, out: LayoutBuffer, dbias: Float32Array): void;
+  // ReLU in place (NaN kept, as TF.js's), returning the largest value left (NaN when one is NaN).
+  reluInPlace(y: LayoutBuffer): number;
+  // The sum of |v| in double (NaN or infinity when one is).
+  absSum(x: LayoutBuffer): number;
   // a * b over three buffers of one element count in one arrangement, each float32 or bfloat16.
   multiply(a: LayoutBuffer, b: LayoutBuffer, out: LayoutBuffer): void;
   // TF.js's dropout multiplier from an Alea generator in this state; keep = Math.fround(1 - rate) (see dropout.ts).

@@ -38,6 +38,13 @@ export class OnednnBackend extends MathBackendCPU {
   // copy in a convolution's layout is made once per version of the weight, and kept as long as that version).
   private readonly copies = new Map<object, StoredCopy[]>();
   private readonly layoutInfo = new Map<number, LayoutInfo>();
+  // Per dataId, an upper bound on |value| that also says every value is finite (absent: unknown). Native kernels
+  // keep it as they go (a ReLU pass measures it, pooling keeps it, a convolution multiplies it by its filter's L1
+  // norm): a convolution whose input bound proves that no sum can overflow, hence no NaN arise, may apply ReLU inside
+  // oneDNN's kernel (which turns NaN into 0) instead of in a pass of its own (kernels-conv.ts).
+  private readonly bounds = new Map<object, number>();
+  // The L1 norm of a buffer's values (a filter as a convolution reads it), computed once per buffer.
+  private readonly norms = new WeakMap<LayoutBuffer, number>();
   private readonly derivedLayouts = new Map<string, number>();
 
   /** A registered layout's description (ids never change meaning within a process, so it is asked once). */
@@ -148,6 +155,26 @@ export class OnednnBackend extends MathBackendCPU {
     return { layout: f32, data: this.acquire(t, f32) };
   }
 
+  /** The bound on |value| of a tensor (see `bounds`), or undefined when unknown. */
+  bound(dataId: object): number | undefined {
+    return this.bounds.get(dataId);
+  }
+
+  /** Records a tensor's bound; a non-finite one (NaN, infinity) says nothing and is not kept. */
+  setBound(dataId: object, bound: number | undefined): void {
+    if (bound !== undefined && Number.isFinite(bound)) this.bounds.set(dataId, bound);
+  }
+
+  /** The sum of |v| over a buffer (NaN or infinity when one is), computed once per buffer. */
+  l1Norm(data: LayoutBuffer): number {
+    let norm = this.norms.get(data);
+    if (norm === undefined) {
+      norm = this.native.absSum(data);
+      this.norms.set(data, norm);
+    }
+    return norm;
+  }
+
   /** An output buffer for a tensor in `layout`. */
   allocate(layout: number): LayoutBuffer {
     const info = this.layout(layout);
@@ -177,9 +204,16 @@ export class OnednnBackend extends MathBackendCPU {
     const values = cpuBackendValues(this, dataId);
     const released = super.disposeData(dataId, force);
     if (released) {
-      if (this.pool.lentOut(values)) this.pool.give(values);
-      for (const copy of this.copies.get(dataId) ?? []) this.pool.give(copy.data);
+      if (this.pool.lentOut(values)) {
+        this.norms.delete(values);
+        this.pool.give(values);
+      }
+      for (const copy of this.copies.get(dataId) ?? []) {
+        this.norms.delete(copy.data);
+        this.pool.give(copy.data);
+      }
       this.copies.delete(dataId);
+      this.bounds.delete(dataId);
     }
     return released;
   }
@@ -194,6 +228,7 @@ export class OnednnBackend extends MathBackendCPU {
   override dispose(): void {
     this.pool.clear();
     this.copies.clear();
+    this.bounds.clear();
     super.dispose();
   }
 }

@@ -85,8 +85,11 @@ export function dropoutMaskNative(args: KernelArgs, native: Addon, backend: Oned
   const { shape, rate, seed } = attrsOf(args);
   const { s0, s1, s2, c } = aleaState(seed);
   const mask = output(backend, tf.util.sizeFromShape(shape));
-  native.dropoutMask(s0, s1, s2, c, Math.fround(1 - rate), mask);
-  return backend.makeTensorInfo(shape, 'float32', mask);
+  const keep = Math.fround(1 - rate);
+  native.dropoutMask(s0, s1, s2, c, keep, mask);
+  const out = backend.makeTensorInfo(shape, 'float32', mask);
+  backend.setBound(out.dataId, 1 / keep + 1e-6); // the mask holds 0 and (rounded) 1 / keep
+  return out;
 }
 
 type DropoutOp = typeof tf.dropout;

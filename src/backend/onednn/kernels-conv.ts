@@ -2,7 +2,7 @@
 // addon which layouts its primitive reads and writes (convPorts), takes its inputs in them (converted only when a
 // tensor has no copy there) and leaves its output in the primitive's layout for the next native kernel.
 import * as tf from '@tensorflow/tfjs';
-import type { Addon, ConvPass, ConvPorts, ConvShape } from './addon';
+import type { Addon, ConvPass, ConvPorts, ConvShape, LayoutBuffer } from './addon';
 import { floats, KernelArgs, NativeKernel, OnednnBackend, Tensor4Shape } from './backend';
 
 export function convShape(info: tf.backend_util.Conv2DInfo): ConvShape {
@@ -81,11 +81,42 @@ function conv2d(args: KernelArgs, native: Addon, backend: OnednnBackend, withBia
   const xData = backend.acquire(x, p.x);
   const filterData = backend.acquire(filter, p.filter);
   const y = backend.allocate(p.y);
-  if (!native.conv2d(shape, p.x, xData, p.filter, filterData, biasValues, relu, p.y, y)) {
+  const bound = relu ? outputBound(backend, x, filterData, biasValues) : undefined;
+  const reluDone = native.conv2d(shape, p.x, xData, p.filter, filterData, biasValues, bound !== undefined, p.y, y);
+  if (reluDone === null) {
     backend.release(y);
     return undefined;
   }
-  return backend.output(info.outShape, p.y, y);
+  const out = backend.output(info.outShape, p.y, y);
+  // ReLU as TF.js computes it (NaN kept) in a pass of its own, which measures the next layer's bound on the way.
+  if (relu && !reluDone) backend.setBound(out.dataId, native.reluInPlace(y));
+  else if (reluDone) backend.setBound(out.dataId, bound);
+  return out;
+}
+
+// No float32 sum may come near overflow: below 1e36, against float32's largest 3.4e38.
+const SAFE_SUM = 1e36;
+// bf16 rounds x and the filter up by at most 2^-8 each: their product by at most this factor.
+const ROUNDING = 1.01;
+
+/**
+ * An upper bound on |y| that proves y = relu(conv(x, filter) + bias) can be computed with oneDNN's ReLU post-op and
+ * still give TF.js's result, or undefined. The post-op turns NaN into 0; a NaN can only come from a non-finite input
+ * or from a sum that overflows to infinity on both sides. Every partial sum of an output is at most
+ * max|x| * sum|filter| + max|bias| in magnitude, so when x's bound is known (finite values, see backend.ts), the
+ * filter and bias are finite and that product stays far below float32's largest value, no NaN can arise. The bound
+ * is then y's, for the next layer.
+ */
+function outputBound(backend: OnednnBackend, x: tf.TensorInfo, filter: LayoutBuffer, bias: Float32Array | null): number | undefined {
+  const xBound = backend.bound(x.dataId);
+  if (xBound === undefined) return undefined;
+  let biasBound = 0;
+  if (bias !== null) {
+    for (const v of bias) biasBound = Math.max(biasBound, Math.abs(v));
+    if (!Number.isFinite(biasBound)) return undefined;
+  }
+  const bound = xBound * ROUNDING * backend.l1Norm(filter) * ROUNDING + biasBound;
+  return bound < SAFE_SUM ? bound : undefined;
 }
 
 export const conv2dKernel: NativeKernel = (args, native, backend) => conv2d(args, native, backend, false);

@@ -43,7 +43,10 @@ function nativeMultiply(a: tf.TensorInfo, b: tf.TensorInfo, native: Addon, backe
   const otherIn = backend.acquireArrangement(other, backend.layout(copy.layout).f32);
   const out = backend.allocate(copy.layout);
   native.multiply(copy.data, otherIn.data, out);
-  return backend.output(a.shape, copy.layout, out);
+  const product = backend.output(a.shape, copy.layout, out);
+  const [boundA, boundB] = [backend.bound(a.dataId), backend.bound(b.dataId)];
+  if (boundA !== undefined && boundB !== undefined) backend.setBound(product.dataId, boundA * boundB * 1.01); // bf16 may round up
+  return product;
 }
 
 export function binary(op: BinaryOp): NativeKernel {

@@ -70,7 +70,10 @@ export function pool(kind: 'max' | 'avg'): NativeKernel {
     const y = backend.allocate(yLayout);
     if (kind === 'max') native.maxPool(poolShape(info), xIn.layout, xIn.data, yLayout, y);
     else native.avgPool(poolShape(info), xIn.layout, xIn.data, yLayout, y as Float32Array);
-    return backend.output(info.outShape, yLayout, y);
+    const out = backend.output(info.outShape, yLayout, y);
+    // A maximum or an average of values is bounded as they are.
+    backend.setBound(out.dataId, backend.bound(x.dataId));
+    return out;
   };
 }
 
