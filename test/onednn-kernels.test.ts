@@ -714,6 +714,13 @@ describe('NaN and Inf propagate as on cpu', () => {
         test('MaxPoolGrad, specials in x (they move the maximum, as on cpu)', () =>
           checkSpecials('MaxPoolGrad', [dy, x], maxPoolGrad, { reachOutput: false }));
         test('MaxPoolGrad, specials in dy', () => checkSpecials('MaxPoolGrad', [withSpecials(dy, 4), random(c.x, 1700 + i)], maxPoolGrad));
+        // Under a gradient tape the forward records where each maximum lies and the gradient scatters from that.
+        const gradOfPool = (dyt: tf.Tensor, xt: tf.Tensor) =>
+          tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, c.size, c.strides, c.pad))(xt, dyt);
+        test('tf.grad of maxPool (the recorded maxima), specials in x', () =>
+          checkSpecials('MaxPoolGrad', [dy, x], gradOfPool, { reachOutput: false }));
+        test('tf.grad of maxPool (the recorded maxima), specials in dy', () =>
+          checkSpecials('MaxPoolGrad', [withSpecials(dy, 4), random(c.x, 1700 + i)], gradOfPool));
         test('AvgPoolGrad, specials in dy', () =>
           checkSpecials(
             'AvgPoolGrad',
@@ -829,8 +836,8 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     assert.equal(native.conv2dBackpropInput(conv, d.y, floats(392), d.filter, floats(108), d.x, floats(486)), true);
     assert.equal(native.conv2dBackpropFilter(conv, w.x, floats(486), w.y, floats(392), w.filter, floats(108)), true);
     native.reluGradBias(poolX(), floats(256), poolX(), floats(256), floats(256), floats(4));
-    native.maxPool(pool, poolX(), floats(256), poolY(), floats(64));
-    native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(256), poolX(), floats(256));
+    native.maxPool(pool, poolX(), floats(256), poolY(), floats(64), null);
+    native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(256), poolX(), floats(256), null);
     native.avgPool(pool, poolX(), floats(256), poolY(), floats(64));
     native.avgPoolGrad(pool, native.layoutLike(poolX(), [1, 4, 4, 4], true), new Uint16Array(64), poolX(), floats(256));
     native.unary(relu, floats(10), floats(10), 0);
@@ -863,13 +870,17 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     rejects(() => native.layout(1 << 30), 'RangeError', /^layout: id 1073741824 names no layout$/);
     rejects(() => native.layout(0), 'RangeError', /^layout: id must be an integer from 1/);
     rejects(
-      () => native.maxPool(pool, 1 << 30, floats(256), poolY(), floats(64)),
+      () => native.maxPool(pool, 1 << 30, floats(256), poolY(), floats(64), null),
       'RangeError',
       /^maxPool: xLayout 1073741824 names no layout$/,
     );
     // A pooled tensor's layout must hold the shape's input, and the output must be arranged alike.
-    rejects(() => native.maxPool(pool, poolY(), floats(64), poolY(), floats(64)), 'RangeError', /^maxPool: xLayout must hold a 1x4x8x8/);
-    rejects(() => native.maxPool(pool, poolX(), floats(256), poolX(), floats(256)), 'RangeError', /^maxPool: yLayout must be \d+/);
+    rejects(
+      () => native.maxPool(pool, poolY(), floats(64), poolY(), floats(64), null),
+      'RangeError',
+      /^maxPool: xLayout must hold a 1x4x8x8/,
+    );
+    rejects(() => native.maxPool(pool, poolX(), floats(256), poolX(), floats(256), null), 'RangeError', /^maxPool: yLayout must be \d+/);
     // A reorder is between two layouts of one tensor.
     const bigger = native.plainLayout(native.LayoutRole.activation, [1, 4, 8, 9]);
     rejects(
@@ -931,7 +942,22 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       'RangeError',
       /^reluGradBias: out must be a Float32Array of 1024 bytes \(yLayout's\)$/,
     );
-    rejects(() => native.maxPool(pool, poolX(), floats(256), poolY(), floats(10)), 'RangeError', /^maxPool: y must have 256 bytes/);
+    rejects(() => native.maxPool(pool, poolX(), floats(256), poolY(), floats(10), null), 'RangeError', /^maxPool: y must have 256 bytes/);
+    rejects(
+      () => native.maxPool(pool, poolX(), floats(256), poolY(), floats(64), new Uint8Array(63)),
+      'RangeError',
+      /^maxPool: where must have 64 bytes \(one per element of the pooled output\), got 63$/,
+    );
+    rejects(
+      () => native.maxPool(pool, poolX(), floats(256), poolY(), floats(64), new Int8Array(64) as unknown as Uint8Array),
+      'TypeError',
+      /^maxPool: where must be a Uint8Array, got an Int8Array$/,
+    );
+    rejects(
+      () => native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(256), poolX(), floats(256), new Uint8Array(65)),
+      'RangeError',
+      /^maxPoolGrad: where must have 64 bytes/,
+    );
     rejects(
       () => native.avgPoolGrad(pool, poolY(), floats(64), poolX(), floats(257)),
       'RangeError',
@@ -963,7 +989,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       /bias must have 4/,
     );
     rejects(
-      () => native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(255), poolX(), floats(256)),
+      () => native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(255), poolX(), floats(256), null),
       'RangeError',
       /^maxPoolGrad: x must have 1024 bytes/,
     );
@@ -1025,7 +1051,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       new RegExp(`^conv2d: x must be a Float32Array \\(layout ${f.x} holds float32\\), got a Uint16Array$`),
     );
     rejects(
-      () => native.maxPool(pool, poolX(), Array(256).fill(0) as unknown as Float32Array, poolY(), floats(64)),
+      () => native.maxPool(pool, poolX(), Array(256).fill(0) as unknown as Float32Array, poolY(), floats(64), null),
       'TypeError',
       /x must be a Float32Array or a Uint16Array \(bfloat16\), got an Array/,
     );
@@ -1059,6 +1085,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
           floats(256),
           poolY(),
           floats(64),
+          null,
         ),
       'TypeError',
       /^maxPool: shape must be an object of 12 named sizes, got an Int32Array$/,
@@ -1146,26 +1173,26 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     const forward = (shape: ConvShape) => native.conv2d(shape, f.x, floats(486), f.filter, floats(108), null, false, f.y, floats(392));
     rejects(() => forward({ ...conv, batch: -2 }), 'RangeError', /^conv2d: shape.batch must be an integer from 1 to 16777216, got -2$/);
     rejects(
-      () => native.maxPool({ ...pool, inHeight: 0 }, poolX(), floats(256), poolY(), floats(64)),
+      () => native.maxPool({ ...pool, inHeight: 0 }, poolX(), floats(256), poolY(), floats(64), null),
       'RangeError',
       /^maxPool: shape.inHeight must be an integer from 1/,
     );
     rejects(
-      () => native.maxPool({ ...pool, strideWidth: 0 }, poolX(), floats(256), poolY(), floats(64)),
+      () => native.maxPool({ ...pool, strideWidth: 0 }, poolX(), floats(256), poolY(), floats(64), null),
       'RangeError',
       /shape.strideWidth must be an integer from 1/,
     );
     rejects(() => forward({ ...conv, padTop: -1 }), 'RangeError', /shape.padTop must be an integer from 0/);
     rejects(() => forward({ ...conv, outHeight: 2.5 }), 'RangeError', /shape.outHeight .* got 2.5$/);
     rejects(
-      () => native.maxPool({ ...pool, channels: 2 ** 31 }, poolX(), floats(256), poolY(), floats(64)),
+      () => native.maxPool({ ...pool, channels: 2 ** 31 }, poolX(), floats(256), poolY(), floats(64), null),
       'RangeError',
       /shape.channels must be an integer from 1 to 16777216, got 2147483648$/,
     );
     // Each size is allowed, their product is not: the element count is checked before it can overflow.
     const huge = { ...pool, batch: 2 ** 24, inHeight: 2 ** 24, inWidth: 2 ** 24, channels: 2 ** 24 };
     rejects(
-      () => native.maxPool(huge, poolX(), floats(256), poolY(), floats(64)),
+      () => native.maxPool(huge, poolX(), floats(256), poolY(), floats(64), null),
       'RangeError',
       /^maxPool: the shape gives x more than 2147483647 elements$/,
     );
@@ -1177,7 +1204,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     const { padRight: _, ...missing } = conv;
     rejects(() => forward(missing as ConvShape), 'TypeError', /^conv2d: shape.padRight must be a number, got undefined$/);
     rejects(
-      () => native.maxPool({ ...pool, padBottom: 0 } as PoolShape, poolX(), floats(256), poolY(), floats(64)),
+      () => native.maxPool({ ...pool, padBottom: 0 } as PoolShape, poolX(), floats(256), poolY(), floats(64), null),
       'TypeError',
       /^maxPool: shape must have exactly 12 fields, got 13$/,
     );

@@ -187,6 +187,20 @@ class Args {
     return data;
   }
 
+  // A Uint8Array of exactly `length` bytes.
+  uint8_t* bytes(size_t i, const std::string& name, int64_t length, const std::string& why, bool written) {
+    const Napi::Value v = info_[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      type_error(name + " must be a Uint8Array, got " + describe(v));
+    }
+    Napi::Uint8Array array = v.As<Napi::Uint8Array>();
+    if (static_cast<int64_t>(array.ElementLength()) != length) {
+      range_error(name + " must have " + std::to_string(length) + " bytes (" + why + "), got " +
+                  std::to_string(array.ElementLength()));
+    }
+    return static_cast<uint8_t*>(remember(name, array.Data(), length, written));
+  }
+
   bool is_null(size_t i) const { return info_[i].IsNull(); }
 
   // A shape object with exactly these fields, each an integer from `min` to kMaxSize.
@@ -524,9 +538,19 @@ int pool_layout(int base, const nin::PoolShape& s, bool out, bool bf16) {
                           bf16);
 }
 
-// maxPool(shape, xLayout, x, yLayout, y): y arranged as x with the out dims, of x's element type.
+// The record of where each window's maximum lies (see nin::max_pool): null, or a Uint8Array of one byte per element
+// of the pooled output's layout; windows of at most 255 pixels.
+uint8_t* maxima_record(Args& args, size_t i, const nin::PoolShape& s, const nin::LayoutInfo& y_layout, bool written) {
+  if (args.is_null(i)) return nullptr;
+  if ((int64_t)s.filter_height * s.filter_width > 255)
+    args.range_error("where must be null for windows over 255 pixels");
+  const int64_t elements = y_layout.bytes / (y_layout.bf16 ? 2 : 4);
+  return args.bytes(i, "where", elements, "one per element of the pooled output", written);
+}
+
+// maxPool(shape, xLayout, x, yLayout, y, where | null): y arranged as x with the out dims, of x's element type.
 Napi::Value MaxPool(const Napi::CallbackInfo& info) {
-  Args args(info, "maxPool", 5);
+  Args args(info, "maxPool", 6);
   const nin::PoolShape s = pool_shape(args, 0);
   check_pool_sizes(args, s);
   nin::LayoutInfo x_layout, y_layout;
@@ -534,7 +558,8 @@ Napi::Value MaxPool(const Napi::CallbackInfo& info) {
   const int block = pool_block(args, "x", x_layout, s, false);
   const void* x = args.tensor(1, "x", x_id, false, &x_layout);
   void* y = args.tensor(3, "y", pool_layout(x_id, s, true, x_layout.bf16), true, &y_layout);
-  nin::max_pool(s, block, x, x_layout.bf16, y);
+  uint8_t* where = maxima_record(args, 5, s, y_layout, true);
+  nin::max_pool(s, block, x, x_layout.bf16, y, where);
   return info.Env().Undefined();
 }
 
@@ -552,10 +577,11 @@ Napi::Value AvgPool(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// maxPoolGrad(shape, dyLayout, dy, xLayout, x, dxLayout, dx): dy arranged as x with the out dims (either element
-// type), dx as x in float32.
+// maxPoolGrad(shape, dyLayout, dy, xLayout, x, dxLayout, dx, where | null): dy arranged as x with the out dims
+// (either element type), dx as x in float32; where: maxPool's record for this x (then x is not read again, and dx
+// has dy's element type).
 Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
-  Args args(info, "maxPoolGrad", 7);
+  Args args(info, "maxPoolGrad", 8);
   const nin::PoolShape s = pool_shape(args, 0);
   check_pool_sizes(args, s);
   nin::LayoutInfo dy_layout, x_layout, dx_layout;
@@ -564,8 +590,9 @@ Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
   args.layout(1, "dyLayout", &dy_layout);
   const void* dy = args.tensor(1, "dy", pool_layout(x_id, s, true, dy_layout.bf16), false, &dy_layout);
   const void* x = args.tensor(3, "x", x_id, false, &x_layout);
-  void* dx = args.tensor(5, "dx", pool_layout(x_id, s, false, false), true, &dx_layout);
-  nin::max_pool_grad(s, block, dy, dy_layout.bf16, x, x_layout.bf16, static_cast<float*>(dx));
+  const uint8_t* where = maxima_record(args, 7, s, dy_layout, false);
+  void* dx = args.tensor(5, "dx", pool_layout(x_id, s, false, where != nullptr && dy_layout.bf16), true, &dx_layout);
+  nin::max_pool_grad(s, block, dy, dy_layout.bf16, x, x_layout.bf16, where, dx);
   return info.Env().Undefined();
 }
 

@@ -151,8 +151,13 @@ class ScopedTimer {
 // Pooling over a tensor in a layout the loops walk (LayoutInfo::block: `block` channels per plane), each window
 // in float32; bf16 marks bfloat16 buffers. Max pooling writes x's element type, its gradient and average pooling
 // write float32 (sums), in the same arrangement (out dims for y, in dims for dx).
-void max_pool(const PoolShape& s, int block, const void* x, bool bf16, void* y);
-void max_pool_grad(const PoolShape& s, int block, const void* dy, bool dy_bf16, const void* x, bool x_bf16, float* dx);
+// where: null, or one byte per element of y that max_pool fills with the offset of its window's maximum in the
+// window (row * filter_width + column; 255 for none) and max_pool_grad then reads instead of finding the maxima
+// again in x (the same ones: the first strict maximum, NaN never wins). Windows of at most 255 pixels. dx is float32,
+// or with `where` of dy's element type.
+void max_pool(const PoolShape& s, int block, const void* x, bool bf16, void* y, uint8_t* where);
+void max_pool_grad(const PoolShape& s, int block, const void* dy, bool dy_bf16, const void* x, bool x_bf16,
+                   const uint8_t* where, void* dx);
 void avg_pool(const PoolShape& s, int block, const void* x, bool bf16, float* y);
 void avg_pool_grad(const PoolShape& s, int block, const void* dy, bool dy_bf16, float* dx);
 

@@ -14,7 +14,8 @@
 namespace nin {
 namespace {
 
-constexpr int kChunk = 64;  // channels a window is processed in at once (on the stack)
+constexpr int kChunk = 64;           // channels a window is processed in at once (on the stack)
+constexpr int32_t kNoMaximum = 255;  // a recorded window without a maximum (all NaN, or all padding)
 
 struct Window {
   int row_begin, row_end, col_begin, col_end;
@@ -47,7 +48,7 @@ Planes planes(const PoolShape& s, int block) {
 inline float value(float v) { return v; }
 inline float value(uint16_t v) { return bf16_to_float(v); }
 inline void put(float* p, float v) { *p = v; }
-inline void put(uint16_t* p, float v) { *p = float_to_bf16(v); }  // exact here: v came from a bfloat16
+inline void put(uint16_t* p, float v) { *p = float_to_bf16(v); }
 
 NIN_VECTOR_CLONES void zero(float* data, int64_t size) {
   constexpr int64_t kBlock = 1 << 16;
@@ -141,6 +142,95 @@ NIN_VECTOR_CLONES void max_pool_backward(const PoolShape& s, int block, const Dy
   }
 }
 
+// Max pooling that also records where each window's maximum lies (its offset in the window, kNoMaximum for none),
+// the same first strict maximum max_pool_backward finds again from x: the gradient then scatters from the record.
+template <typename T>
+NIN_VECTOR_CLONES void max_pool_recording(const PoolShape& s, int block, const T* x, T* y, uint8_t* where) {
+  ScopedTimer time(Timer::kPool);
+  const Planes p = planes(s, block);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t plane = 0; plane < p.count; ++plane) {
+    for (int out_row = 0; out_row < s.out_height; ++out_row) {
+      const T* image = x + plane * p.in_plane;
+      const int row0 = out_row * s.stride_height - s.pad_top;
+      for (int out_col = 0; out_col < s.out_width; ++out_col) {
+        const int64_t at = plane * p.out_plane + ((int64_t)out_row * s.out_width + out_col) * block;
+        const int col0 = out_col * s.stride_width - s.pad_left;
+        const Window w = window(s, out_row, out_col);
+        for (int c0 = 0; c0 < block; c0 += kChunk) {
+          const int width = std::min(kChunk, block - c0);
+          float best[kChunk];
+          int32_t offset[kChunk];
+          for (int c = 0; c < width; ++c) {
+            best[c] = -std::numeric_limits<float>::infinity();
+            offset[c] = kNoMaximum;
+          }
+          for (int r = w.row_begin; r < w.row_end; ++r) {
+            for (int q = w.col_begin; q < w.col_end; ++q) {
+              const int32_t k = (r - row0) * s.filter_width + (q - col0);
+              const T* pixel = image + ((int64_t)r * s.in_width + q) * block + c0;
+              // Selects as max and bit masks of the same width, so this vectorizes.
+              for (int c = 0; c < width; ++c) {
+                const float v = value(pixel[c]);
+                const int32_t better = -(int32_t)(v > best[c]);
+                offset[c] = (k & better) | (offset[c] & ~better);
+                best[c] = best[c] < v ? v : best[c];
+              }
+            }
+          }
+          for (int c = 0; c < width; ++c) {
+            put(y + at + c0 + c, best[c]);
+            where[at + c0 + c] = static_cast<uint8_t>(offset[c]);
+          }
+        }
+      }
+    }
+  }
+}
+
+// The gradient from the record, gathered: each input pixel sums dy over the windows that cover it and recorded it as
+// their maximum, in window order (the order max_pool_backward's scatter adds them, so the same float32 sums), and
+// is written once, in dy's element type (bf16: rounding the sum here or in ReLU's gradient after, which multiplies by
+// 0 or 1, gives the same), with no pass to zero dx first.
+template <typename Dy>
+NIN_VECTOR_CLONES void max_pool_backward_recorded(const PoolShape& s, int block, const Dy* dy, const uint8_t* where,
+                                                  Dy* dx) {
+  ScopedTimer time(Timer::kPool);
+  const Planes p = planes(s, block);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t plane = 0; plane < p.count; ++plane) {
+    for (int r = 0; r < s.in_height; ++r) {
+      // Windows whose rows cover row r: out_row * stride - pad_top <= r < that + filter_height.
+      const int row_first = std::max(0, (r + s.pad_top - s.filter_height + s.stride_height) / s.stride_height);
+      const int row_last = std::min(s.out_height - 1, (r + s.pad_top) / s.stride_height);
+      for (int q = 0; q < s.in_width; ++q) {
+        const int col_first = std::max(0, (q + s.pad_left - s.filter_width + s.stride_width) / s.stride_width);
+        const int col_last = std::min(s.out_width - 1, (q + s.pad_left) / s.stride_width);
+        Dy* out = dx + plane * p.in_plane + ((int64_t)r * s.in_width + q) * block;
+        for (int c0 = 0; c0 < block; c0 += kChunk) {
+          const int width = std::min(kChunk, block - c0);
+          float sum[kChunk];
+          for (int c = 0; c < width; ++c) sum[c] = 0.f;
+          for (int out_row = row_first; out_row <= row_last; ++out_row) {
+            const int k_row = (r - (out_row * s.stride_height - s.pad_top)) * s.filter_width;
+            for (int out_col = col_first; out_col <= col_last; ++out_col) {
+              const int32_t k = k_row + (q - (out_col * s.stride_width - s.pad_left));
+              const int64_t at = plane * p.out_plane + ((int64_t)out_row * s.out_width + out_col) * block + c0;
+              for (int c = 0; c < width; ++c) {
+                // A select, not a branch, so this vectorizes; dy times a 0/1 mask would turn an infinite dy
+                // elsewhere into NaN here.
+                const float g = value(dy[at + c]);
+                sum[c] = (int32_t)where[at + c] == k ? sum[c] + g : sum[c];
+              }
+            }
+          }
+          for (int c = 0; c < width; ++c) put(out + c0 + c, sum[c]);
+        }
+      }
+    }
+  }
+}
+
 template <typename Dy>
 NIN_VECTOR_CLONES void avg_pool_backward(const PoolShape& s, int block, const Dy* dy, float* dx) {
   ScopedTimer time(Timer::kPool);
@@ -172,7 +262,15 @@ NIN_VECTOR_CLONES void avg_pool_backward(const PoolShape& s, int block, const Dy
 
 }  // namespace
 
-void max_pool(const PoolShape& s, int block, const void* x, bool bf16, void* y) {
+void max_pool(const PoolShape& s, int block, const void* x, bool bf16, void* y, uint8_t* where) {
+  if (where != nullptr) {
+    if (bf16) {
+      max_pool_recording(s, block, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), where);
+    } else {
+      max_pool_recording(s, block, static_cast<const float*>(x), static_cast<float*>(y), where);
+    }
+    return;
+  }
   if (bf16) {
     pool_forward<uint16_t, true>(s, block, static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y));
   } else {
@@ -188,19 +286,29 @@ void avg_pool(const PoolShape& s, int block, const void* x, bool bf16, float* y)
   }
 }
 
-void max_pool_grad(const PoolShape& s, int block, const void* dy, bool dy_bf16, const void* x, bool x_bf16, float* dx) {
+void max_pool_grad(const PoolShape& s, int block, const void* dy, bool dy_bf16, const void* x, bool x_bf16,
+                   const uint8_t* where, void* dx) {
+  if (where != nullptr) {
+    if (dy_bf16) {
+      max_pool_backward_recorded(s, block, static_cast<const uint16_t*>(dy), where, static_cast<uint16_t*>(dx));
+    } else {
+      max_pool_backward_recorded(s, block, static_cast<const float*>(dy), where, static_cast<float*>(dx));
+    }
+    return;
+  }
   const auto* dy16 = static_cast<const uint16_t*>(dy);
   const auto* dy32 = static_cast<const float*>(dy);
   const auto* x16 = static_cast<const uint16_t*>(x);
   const auto* x32 = static_cast<const float*>(x);
+  float* dx32 = static_cast<float*>(dx);
   if (dy_bf16 && x_bf16)
-    max_pool_backward(s, block, dy16, x16, dx);
+    max_pool_backward(s, block, dy16, x16, dx32);
   else if (dy_bf16)
-    max_pool_backward(s, block, dy16, x32, dx);
+    max_pool_backward(s, block, dy16, x32, dx32);
   else if (x_bf16)
-    max_pool_backward(s, block, dy32, x16, dx);
+    max_pool_backward(s, block, dy32, x16, dx32);
   else
-    max_pool_backward(s, block, dy32, x32, dx);
+    max_pool_backward(s, block, dy32, x32, dx32);
 }
 
 void avg_pool_grad(const PoolShape& s, int block, const void* dy, bool dy_bf16, float* dx) {

@@ -170,7 +170,9 @@ export interface Addon {
   // null when oneDNN rejects the shape; see nin::benchmark_conv_forward.
   benchmarkConv(shape: ConvShape, repetitions: number): ConvBenchmark | null;
   // Pooling over x in a layout the loops walk (block != 0); the other tensors arranged alike (layoutLike).
-  maxPool(shape: PoolShape, xLayout: number, x: LayoutBuffer, yLayout: number, y: LayoutBuffer): void;
+  // where: null, or one byte per element of y where maxPool records each window's maximum and maxPoolGrad scatters
+  // from it instead of finding the maxima in x again (windows of at most 255 pixels).
+  maxPool(shape: PoolShape, xLayout: number, x: LayoutBuffer, yLayout: number, y: LayoutBuffer, where: Uint8Array | null): void;
   maxPoolGrad(
     shape: PoolShape,
     dyLayout: number,
@@ -178,7 +180,8 @@ export interface Addon {
     xLayout: number,
     x: LayoutBuffer,
     dxLayout: number,
-    dx: Float32Array,
+    dx: LayoutBuffer, // float32, or with `where` dy's element type
+    where: Uint8Array | null,
   ): void;
   avgPool(shape: PoolShape, xLayout: number, x: LayoutBuffer, yLayout: number, y: Float32Array): void;
   avgPoolGrad(shape: PoolShape, dyLayout: number, dy: LayoutBuffer, dxLayout: number, dx: Float32Array): void;

@@ -24,6 +24,12 @@ interface StoredCopy extends NativeCopy {
   exact: boolean;
 }
 
+/** Where max pooling found each window's maximum, for a tensor it wrote: one byte per element of `layout`. */
+export interface MaximaRecord {
+  layout: number; // the pooled output's layout when it was recorded
+  where: Uint8Array;
+}
+
 /** Conversions since the last reset: into TF.js's float32 arrays, and from one native layout into another. */
 export interface Conversions {
   toJavaScript: number;
@@ -43,6 +49,8 @@ export class OnednnBackend extends MathBackendCPU {
   // norm): a convolution whose input bound proves that no sum can overflow, hence no NaN arise, may apply ReLU inside
   // oneDNN's kernel (which turns NaN into 0) instead of in a pass of its own (kernels-conv.ts).
   private readonly bounds = new Map<object, number>();
+  // Per max-pooled output's dataId, where each window's maximum lies (kernels-pool.ts), for its gradient.
+  private readonly maxima = new Map<object, MaximaRecord>();
   // The L1 norm of a buffer's values (a filter as a convolution reads it), computed once per buffer.
   private readonly norms = new WeakMap<LayoutBuffer, number>();
   private readonly derivedLayouts = new Map<string, number>();
@@ -175,6 +183,15 @@ export class OnednnBackend extends MathBackendCPU {
     return norm;
   }
 
+  /** Where max pooling found each window's maximum for the tensor it wrote (undefined when not recorded). */
+  maximaOf(dataId: object): MaximaRecord | undefined {
+    return this.maxima.get(dataId);
+  }
+
+  setMaxima(dataId: object, record: MaximaRecord): void {
+    this.maxima.set(dataId, record);
+  }
+
   /** An output buffer for a tensor in `layout`. */
   allocate(layout: number): LayoutBuffer {
     const info = this.layout(layout);
@@ -214,6 +231,7 @@ export class OnednnBackend extends MathBackendCPU {
       }
       this.copies.delete(dataId);
       this.bounds.delete(dataId);
+      this.maxima.delete(dataId);
     }
     return released;
   }
@@ -229,6 +247,7 @@ export class OnednnBackend extends MathBackendCPU {
     this.pool.clear();
     this.copies.clear();
     this.bounds.clear();
+    this.maxima.clear();
     super.dispose();
   }
 }
