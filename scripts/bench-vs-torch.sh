@@ -4,8 +4,9 @@
 # float32, and nin --precision bf16 against PyTorch under bf16 autocast (its fastest CPU setting on AVX512-BF16/AMX).
 # Both measure the same way: one warm-up step, then forward + backward + SGD update only, and inference. Prints each
 # measurement (JSON lines, nin's with --breakdown) and then one table per thread count: images/s of both, PyTorch's
-# absolute figures beside each ratio, and the fraction of the convolution peak (measured at start, per precision) a
-# whole nin training step reaches; `uptime` before and after says how quiet the machine was.
+# absolute figures beside each ratio, a training step's wall and CPU time (every thread's) for both, and the fraction
+# of the convolution peak (measured at start, per precision) a whole nin training step reaches in wall and in CPU time;
+# `uptime` before and after says how quiet the machine was.
 # Needs python3-torch (apt-get install -y python3-torch) and a built nin (npm ci).
 # Usage: [PRECISIONS="fp32 bf16"] [SETTINGS="96 64 5,224 32 3"] [THREADS="1 2"] scripts/bench-vs-torch.sh [rounds=2]
 # PRECISIONS: which pairs to run (bf16 needs a CPU with native bf16). SETTINGS: comma-separated
@@ -44,8 +45,8 @@ node -e '
   for (const threads of [...new Set(rows.map((r) => r.threads))]) {
     const byThreads = rows.filter((r) => r.threads === threads);
     console.log(`\n${threads} thread${threads === 1 ? "" : "s"} (means over the rounds; nin / PyTorch images/s):\n`);
-    console.log("| setting | nin | PyTorch | ratio | whole nin step, of the peak |");
-    console.log("|---|---|---|---|---|");
+    console.log("| setting | nin | PyTorch | ratio | step ms, wall / CPU: nin; PyTorch | whole nin step, of the peak (wall; CPU) |");
+    console.log("|---|---|---|---|---|---|");
     for (const size of [...new Set(byThreads.map((r) => r.imageSize))]) {
       for (const precision of [...new Set(byThreads.filter((r) => r.backend !== "pytorch").map((r) => r.precision))]) {
         const nin = byThreads.filter((r) => r.imageSize === size && r.backend !== "pytorch" && r.precision === precision);
@@ -53,15 +54,24 @@ node -e '
         const torch = byThreads.filter((r) => r.imageSize === size && r.backend === "pytorch" && r.autocast === autocast);
         if (nin.length === 0 || torch.length === 0) continue;
         const against = autocast === "none" ? "float32" : "bf16 autocast";
-        const fractions = nin.map((r) => r.breakdown?.stepPeakFraction).filter((v) => typeof v === "number");
-        const peaks = nin.map((r) => r.breakdown?.convPeak?.gflopPerSec).filter((v) => typeof v === "number");
+        const average = (vs) => vs.reduce((a, b) => a + b, 0) / vs.length;
+        const numbers = (rs, get) => rs.map(get).filter((v) => typeof v === "number");
+        const fractions = numbers(nin, (r) => r.breakdown?.stepPeakFraction);
+        const cpuFractions = numbers(nin, (r) => r.breakdown?.stepPeakFractionCpu);
+        const peaks = numbers(nin, (r) => r.breakdown?.convPeak?.gflopPerSec);
         const peak = fractions.length
-          ? `${percent(fractions.reduce((a, b) => a + b, 0) / fractions.length)} of ${Math.round(Math.max(...peaks))} GFLOP/s (${precision})`
+          ? `${percent(average(fractions))}; ${cpuFractions.length ? percent(average(cpuFractions)) : "?"} of ${Math.round(Math.max(...peaks))} GFLOP/s (${precision})`
           : "";
+        // CPU time (all threads) beside wall time: on a machine others share, wall time also counts their work.
+        const ms = (v) => (typeof v === "number" ? v.toFixed(0) : "?");
+        const stepMs = (rs) => average(rs.map((r) => (1000 * r.batchSize) / r.trainImagesPerSec));
+        const cpuMs = (rs) => { const vs = numbers(rs, (r) => r.breakdown?.stepCpuMs ?? r.trainStepCpuMs); return vs.length ? average(vs) : undefined; };
+        const times = `${ms(stepMs(nin))} / ${ms(cpuMs(nin))}; ${ms(stepMs(torch))} / ${ms(cpuMs(torch))}`;
         for (const [kind, key] of [["train", "trainImagesPerSec"], ["inference", "inferImagesPerSec"]]) {
           const [a, b] = [mean(nin, key), mean(torch, key)];
           const setting = `${kind} ${size}px b${nin[0].batchSize}, nin ${precision} vs PyTorch ${against}`;
-          console.log(`| ${setting} | ${fixed(a)} | ${fixed(b)} | ${(a / b).toFixed(2)}x | ${kind === "train" ? peak : ""} |`);
+          const train = kind === "train";
+          console.log(`| ${setting} | ${fixed(a)} | ${fixed(b)} | ${(a / b).toFixed(2)}x | ${train ? times : ""} | ${train ? peak : ""} |`);
         }
       }
     }
