@@ -6,6 +6,7 @@
       "sources": [
         "src/addon.cc",
         "src/conv.cc",
+        "src/layouts.cc",
         "src/pool.cc",
         "src/elementwise.cc",
         "src/timers.cc",

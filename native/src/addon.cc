@@ -78,6 +78,7 @@ class Args {
   }
 
   Napi::Env env() const { return info_.Env(); }
+  const Napi::CallbackInfo& info() const { return info_; }
 
   [[noreturn]] void type_error(const std::string& message) const {
     throw Napi::TypeError::New(info_.Env(), function_ + ": " + message);
@@ -137,6 +138,69 @@ class Args {
   const float* input(size_t i, const std::string& name, int64_t* length) { return sized(i, name, length, false); }
 
   float* output(size_t i, const std::string& name, int64_t* length) { return sized(i, name, length, true); }
+
+  // A Float32Array or a Uint16Array (bfloat16 values) of any length; `bf16` says which.
+  void* buffer(size_t i, const std::string& name, bool written, int64_t* bytes, bool* bf16) {
+    const Napi::Value v = info_[i];
+    const bool typed = v.IsTypedArray();
+    const napi_typedarray_type type = typed ? v.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
+    if (!typed || (type != napi_float32_array && type != napi_uint16_array)) {
+      type_error(name + " must be a Float32Array or a Uint16Array (bfloat16), got " + describe(v));
+    }
+    Napi::TypedArray array = v.As<Napi::TypedArray>();
+    if (static_cast<int64_t>(array.ElementLength()) > kMaxElements) {
+      range_error(name + " must have at most " + std::to_string(kMaxElements) + " elements, got " +
+                  std::to_string(array.ElementLength()));
+    }
+    *bytes = static_cast<int64_t>(array.ByteLength());
+    *bf16 = type == napi_uint16_array;
+    char* data = static_cast<char*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    return remember(name, data, *bytes, written);
+  }
+
+  // A layout id (argument i) that exists, and its description.
+  int layout(size_t i, const std::string& name, nin::LayoutInfo* info) const {
+    const int id = static_cast<int>(integer(i, name, 1, std::numeric_limits<int32_t>::max()));
+    if (!nin::layout_info(id, info)) range_error(name + " " + std::to_string(id) + " names no layout");
+    return id;
+  }
+
+  // The buffer at argument i + 1 of a tensor in the layout named at argument i, which must be `expected` (what the
+  // kernel reads or writes; 0: any layout whose dims are `dims`): the buffer's type and size are the layout's.
+  void* tensor(size_t i, const std::string& name, int expected, bool written, nin::LayoutInfo* info) {
+    const int id = layout(i, name + "Layout", info);
+    if (expected != 0 && id != expected) {
+      range_error(name + "Layout must be " + std::to_string(expected) + " (the layout this kernel " +
+                  (written ? "writes" : "reads") + "), got " + std::to_string(id));
+    }
+    int64_t bytes = 0;
+    bool bf16 = false;
+    void* data = buffer(i + 1, name, written, &bytes, &bf16);
+    if (bf16 != info->bf16) {
+      type_error(name + " must be a " + (info->bf16 ? "Uint16Array (layout " : "Float32Array (layout ") +
+                 std::to_string(id) + " holds " + (info->bf16 ? "bfloat16)" : "float32)") + ", got " +
+                 describe(info_[i + 1]));
+    }
+    if (bytes != info->bytes) {
+      range_error(name + " must have " + std::to_string(info->bytes) + " bytes (layout " + std::to_string(id) +
+                  "), got " + std::to_string(bytes));
+    }
+    return data;
+  }
+
+  // A Uint8Array of exactly `length` bytes.
+  uint8_t* bytes(size_t i, const std::string& name, int64_t length, const std::string& why, bool written) {
+    const Napi::Value v = info_[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      type_error(name + " must be a Uint8Array, got " + describe(v));
+    }
+    Napi::Uint8Array array = v.As<Napi::Uint8Array>();
+    if (static_cast<int64_t>(array.ElementLength()) != length) {
+      range_error(name + " must have " + std::to_string(length) + " bytes (" + why + "), got " +
+                  std::to_string(array.ElementLength()));
+    }
+    return static_cast<uint8_t*>(remember(name, array.Data(), length, written));
+  }
 
   bool is_null(size_t i) const { return info_[i].IsNull(); }
 
@@ -210,14 +274,18 @@ class Args {
   }
 
   float* remember(const std::string& name, Napi::Float32Array array, bool written) {
-    const char* begin = reinterpret_cast<const char*>(array.Data());
-    const Span span{name, begin, begin + array.ByteLength(), written};
+    return static_cast<float*>(remember(name, array.Data(), static_cast<int64_t>(array.ByteLength()), written));
+  }
+
+  void* remember(const std::string& name, void* data, int64_t bytes, bool written) {
+    const char* begin = static_cast<const char*>(data);
+    const Span span{name, begin, begin + bytes, written};
     for (const Span& other : spans_) {
       const bool overlap = span.begin < other.end && other.begin < span.end;
       if (overlap && (written || other.written)) range_error(name + " must not share memory with " + other.name);
     }
     spans_.push_back(span);
-    return array.Data();
+    return data;
   }
 
   const Napi::CallbackInfo& info_;
@@ -270,110 +338,389 @@ nin::PoolShape pool_shape(Args& args, size_t i) {
   return s;
 }
 
-// Element counts of a convolution's buffers, and the fields each comes from (for error messages).
-struct ConvSizes {
-  int64_t x, filter, y;
-};
-const char* const kConvX = "batch*inHeight*inWidth*inChannels";
-const char* const kConvFilter = "filterHeight*filterWidth*inChannels*outChannels";
-const char* const kConvY = "batch*outHeight*outWidth*outChannels";
+// The element counts a shape gives its tensors must fit in a buffer (each checked before it can overflow).
+void check_conv_sizes(const Args& args, const nin::ConvShape& s) {
+  args.elements("x", {s.batch, s.in_height, s.in_width, s.in_channels});
+  args.elements("filter", {s.filter_height, s.filter_width, s.in_channels, s.out_channels});
+  args.elements("y", {s.batch, s.out_height, s.out_width, s.out_channels});
+}
 const char* const kConvBias = "outChannels";
 
-ConvSizes conv_sizes(const Args& args, const nin::ConvShape& s) {
-  return {args.elements("x", {s.batch, s.in_height, s.in_width, s.in_channels}),
-          args.elements("filter", {s.filter_height, s.filter_width, s.in_channels, s.out_channels}),
-          args.elements("y", {s.batch, s.out_height, s.out_width, s.out_channels})};
+void check_pool_sizes(const Args& args, const nin::PoolShape& s) {
+  args.elements("x", {s.batch, s.in_height, s.in_width, s.channels});
+  args.elements("y", {s.batch, s.out_height, s.out_width, s.channels});
 }
 
-struct PoolSizes {
-  int64_t x, y;
-};
-const char* const kPoolX = "batch*inHeight*inWidth*channels";
-const char* const kPoolY = "batch*outHeight*outWidth*channels";
-
-PoolSizes pool_sizes(const Args& args, const nin::PoolShape& s) {
-  return {args.elements("x", {s.batch, s.in_height, s.in_width, s.channels}),
-          args.elements("y", {s.batch, s.out_height, s.out_width, s.channels})};
+// dims: an Array of 1 to 4 sizes, each an integer from 1 to 2^24, whose product is at most 2^31 - 1.
+std::vector<int64_t> dims_array(const Args& args, size_t i, const std::string& name, size_t count) {
+  const Napi::Value v = args.info()[i];
+  if (!v.IsArray())
+    args.type_error(name + " must be an Array of " + std::to_string(count) + " sizes, got " + describe(v));
+  const Napi::Array array = v.As<Napi::Array>();
+  if (array.Length() != count) {
+    args.range_error(name + " must have " + std::to_string(count) + " sizes, got " + std::to_string(array.Length()));
+  }
+  std::vector<int64_t> dims;
+  for (uint32_t k = 0; k < count; ++k) {
+    dims.push_back(args.integer(array.Get(k), name + "[" + std::to_string(k) + "]", 1, kMaxSize));
+  }
+  int64_t product = 1;
+  for (int64_t d : dims) {
+    if (product > kMaxElements / d)
+      args.range_error(name + " gives more than " + std::to_string(kMaxElements) + " elements");
+    product *= d;
+  }
+  return dims;
 }
 
-// conv2d(shape, x, filter, bias | null, relu, y, filterToken) -> false when oneDNN rejects the shape; filterToken:
-// 0, or a number the caller gives this filter's (immutable) values and no other's (see nin::conv_forward)
+Napi::Object layout_object(Napi::Env env, const nin::LayoutInfo& info) {
+  Napi::Object object = Napi::Object::New(env);
+  object.Set("bytes", static_cast<double>(info.bytes));
+  object.Set("bf16", info.bf16);
+  object.Set("role", static_cast<int>(info.role));
+  object.Set("plain", info.plain);
+  object.Set("f32", info.f32);
+  object.Set("block", info.block);
+  Napi::Array dims = Napi::Array::New(env, info.dims.size());
+  for (size_t k = 0; k < info.dims.size(); ++k) dims.Set(static_cast<uint32_t>(k), static_cast<double>(info.dims[k]));
+  object.Set("dims", dims);
+  return object;
+}
+
+// layout(id) -> {bytes, bf16, role, plain, f32, block, dims}: see nin::LayoutInfo.
+Napi::Value Layout(const Napi::CallbackInfo& info) {
+  Args args(info, "layout", 1);
+  nin::LayoutInfo layout;
+  args.layout(0, "id", &layout);
+  return layout_object(info.Env(), layout);
+}
+
+// plainLayout(role, dims) -> the id of TF.js's own layout of a tensor of these dims (N, C, H, W for activations,
+// O, I, H, W for weights: 4; C for vectors: 1).
+Napi::Value PlainLayout(const Napi::CallbackInfo& info) {
+  Args args(info, "plainLayout", 2);
+  const auto role = args.enumeration<nin::LayoutRole>(0, "role", nin::kLayoutRoleNames);
+  const auto dims = dims_array(args, 1, "dims", role == nin::LayoutRole::kVector ? 1 : 4);
+  return Napi::Number::New(info.Env(), nin::plain_layout(role, dims));
+}
+
+// layoutLike(id, dims, bf16) -> the id of a layout arranged as `id` with these dims (4) and element type, 0 when
+// `id` is not an arrangement the pooling loops walk (see nin::LayoutInfo::block).
+Napi::Value LayoutLike(const Napi::CallbackInfo& info) {
+  Args args(info, "layoutLike", 3);
+  nin::LayoutInfo layout;
+  const int id = args.layout(0, "id", &layout);
+  const auto dims = dims_array(args, 1, "dims", 4);
+  return Napi::Number::New(info.Env(), nin::layout_like(id, dims, args.boolean(2, "bf16")));
+}
+
+// reorder(fromLayout, from, toLayout, to): one tensor from one layout into another.
+Napi::Value Reorder(const Napi::CallbackInfo& info) {
+  Args args(info, "reorder", 4);
+  nin::LayoutInfo from_info, to_info;
+  const void* from = args.tensor(0, "from", 0, false, &from_info);
+  void* to = args.tensor(2, "to", 0, true, &to_info);
+  if (from_info.plain != to_info.plain) {
+    args.range_error("fromLayout and toLayout must hold the same tensor (plain layouts " +
+                     std::to_string(from_info.plain) + " and " + std::to_string(to_info.plain) + ")");
+  }
+  nin::reorder(args.integer(0, "fromLayout", 1, std::numeric_limits<int32_t>::max()), from,
+               args.integer(2, "toLayout", 1, std::numeric_limits<int32_t>::max()), to);
+  return info.Env().Undefined();
+}
+
+// convPorts(pass, shape, bias) -> {x, filter, y}: the layouts of a convolution pass (see nin::ConvPorts), or null
+// when oneDNN rejects the shape.
+Napi::Value ConvPorts(const Napi::CallbackInfo& info) {
+  Args args(info, "convPorts", 3);
+  const auto pass = args.enumeration<nin::ConvPass>(0, "pass", nin::kConvPassNames);
+  const nin::ConvShape s = conv_shape(args, 1);
+  check_conv_sizes(args, s);
+  const bool bias = args.boolean(2, "bias");
+  nin::ConvPorts ports;
+  if (!nin::conv_ports(pass, s, bias, &ports)) return info.Env().Null();
+  Napi::Object object = Napi::Object::New(info.Env());
+  object.Set("x", ports.x);
+  object.Set("filter", ports.filter);
+  object.Set("y", ports.y);
+  return object;
+}
+
+// The ports of a pass the caller has asked for with convPorts (a shape oneDNN rejects has none).
+nin::ConvPorts ports_of(const Args& args, nin::ConvPass pass, const nin::ConvShape& s, bool bias) {
+  nin::ConvPorts ports;
+  if (!nin::conv_ports(pass, s, bias, &ports))
+    args.range_error("oneDNN has no convolution of this shape (convPorts is null)");
+  return ports;
+}
+
+// conv2d(shape, xLayout, x, filterLayout, filter, bias | null, fusedRelu, yLayout, y) -> null when the call must go
+// to TF.js, else whether ReLU was applied (fusedRelu asks for oneDNN's post-op: see nin::conv_forward); each tensor
+// in the layout convPorts(forward) names.
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
-  Args args(info, "conv2d", 7);
+  Args args(info, "conv2d", 9);
   const nin::ConvShape s = conv_shape(args, 0);
-  const ConvSizes n = conv_sizes(args, s);
-  const float* x = args.input(1, "x", n.x, kConvX);
-  const float* filter = args.input(2, "filter", n.filter, kConvFilter);
-  const float* bias = args.is_null(3) ? nullptr : args.input(3, "bias", s.out_channels, kConvBias);
-  const bool relu = args.boolean(4, "relu");
-  float* y = args.output(5, "y", n.y, kConvY);
-  const auto filter_token = static_cast<uint64_t>(args.integer(6, "filterToken", 0, kMaxToken));
-  return Napi::Boolean::New(info.Env(), nin::conv_forward(s, x, filter, filter_token, bias, relu, y));
+  check_conv_sizes(args, s);
+  const bool has_bias = !args.is_null(5);
+  const nin::ConvPorts ports = ports_of(args, nin::ConvPass::kForward, s, has_bias);
+  nin::LayoutInfo layout;
+  const void* x = args.tensor(1, "x", ports.x, false, &layout);
+  const void* filter = args.tensor(3, "filter", ports.filter, false, &layout);
+  const float* bias = has_bias ? args.input(5, "bias", s.out_channels, kConvBias) : nullptr;
+  const bool fused_relu = args.boolean(6, "fusedRelu");
+  void* y = args.tensor(7, "y", ports.y, true, &layout);
+  bool relu_done = false;
+  if (!nin::conv_forward(s, x, filter, bias, fused_relu, y, &relu_done)) return info.Env().Null();
+  return Napi::Boolean::New(info.Env(), relu_done);
 }
 
-// conv2dBackpropInput(shape, dy, filter, dx, dyToken) -> false when oneDNN rejects the shape; dyToken: 0, or
-// lastDyToken() read right after conv2dBackpropFilter of this dy (see nin::conv_backward_data)
+// conv2dBackpropInput(shape, dyLayout, dy, filterLayout, filter, dxLayout, dx) -> false when the call must go to
+// TF.js; each tensor in the layout convPorts(backwardData) names.
 Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
-  Args args(info, "conv2dBackpropInput", 5);
+  Args args(info, "conv2dBackpropInput", 7);
   const nin::ConvShape s = conv_shape(args, 0);
-  const ConvSizes n = conv_sizes(args, s);
-  const float* dy = args.input(1, "dy", n.y, kConvY);
-  const float* filter = args.input(2, "filter", n.filter, kConvFilter);
-  float* dx = args.output(3, "dx", n.x, kConvX);
-  const auto dy_token = static_cast<uint64_t>(args.integer(4, "dyToken", 0, kMaxToken));
-  return Napi::Boolean::New(info.Env(), nin::conv_backward_data(s, dy, filter, dx, dy_token));
+  check_conv_sizes(args, s);
+  const nin::ConvPorts ports = ports_of(args, nin::ConvPass::kBackwardData, s, false);
+  nin::LayoutInfo layout;
+  const void* dy = args.tensor(1, "dy", ports.y, false, &layout);
+  const void* filter = args.tensor(3, "filter", ports.filter, false, &layout);
+  void* dx = args.tensor(5, "dx", ports.x, true, &layout);
+  return Napi::Boolean::New(info.Env(), nin::conv_backward_data(s, dy, filter, dx));
 }
 
-// conv2dBackpropFilter(shape, x, dy, dfilter, dbias | null) -> false when oneDNN rejects the shape
+// conv2dBackpropFilter(shape, xLayout, x, dyLayout, dy, dfilterLayout, dfilter) -> false when the call must go to
+// TF.js; each tensor in the layout convPorts(backwardWeights) names. (The bias gradient: reluGradBias.)
 Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
-  Args args(info, "conv2dBackpropFilter", 5);
+  Args args(info, "conv2dBackpropFilter", 7);
   const nin::ConvShape s = conv_shape(args, 0);
-  const ConvSizes n = conv_sizes(args, s);
-  const float* x = args.input(1, "x", n.x, kConvX);
-  const float* dy = args.input(2, "dy", n.y, kConvY);
-  float* dfilter = args.output(3, "dfilter", n.filter, kConvFilter);
-  float* dbias = args.is_null(4) ? nullptr : args.output(4, "dbias", s.out_channels, kConvBias);
-  return Napi::Boolean::New(info.Env(), nin::conv_backward_filter(s, x, dy, dfilter, dbias));
+  check_conv_sizes(args, s);
+  const nin::ConvPorts ports = ports_of(args, nin::ConvPass::kBackwardWeights, s, false);
+  nin::LayoutInfo layout;
+  const void* x = args.tensor(1, "x", ports.x, false, &layout);
+  const void* dy = args.tensor(3, "dy", ports.y, false, &layout);
+  void* dfilter = args.tensor(5, "dfilter", ports.filter, true, &layout);
+  return Napi::Boolean::New(info.Env(), nin::conv_backward_weights(s, x, dy, dfilter));
 }
 
-// maxPool(shape, x, y)
+// benchmarkConv(shape, repetitions) -> {seconds, cpuSeconds, implementation}, or null when oneDNN rejects the shape:
+// see nin::benchmark_conv_forward.
+Napi::Value BenchmarkConv(const Napi::CallbackInfo& info) {
+  Args args(info, "benchmarkConv", 2);
+  const nin::ConvShape s = conv_shape(args, 0);
+  check_conv_sizes(args, s);  // the same limits as a real call
+  const int repetitions = static_cast<int>(args.integer(1, "repetitions", 1, 1000));
+  nin::ConvBenchmark result;
+  if (!nin::benchmark_conv_forward(s, repetitions, &result)) return info.Env().Null();
+  Napi::Object object = Napi::Object::New(info.Env());
+  object.Set("seconds", result.seconds);
+  object.Set("cpuSeconds", result.cpu_seconds);
+  object.Set("implementation", result.implementation);
+  return object;
+}
+
+// Pooling's tensors: x (or dx) in a layout the loops walk, with the shape's input dims; the others arranged alike
+// (pool_layout). Returns the channels per plane of x's layout.
+int pool_block(const Args& args, const std::string& name, const nin::LayoutInfo& layout, const nin::PoolShape& s,
+               bool out) {
+  const std::vector<int64_t> expected = {s.batch, s.channels, out ? s.out_height : s.in_height,
+                                         out ? s.out_width : s.in_width};
+  if (layout.dims != expected || layout.role != nin::LayoutRole::kActivation) {
+    args.range_error(name + "Layout must hold a " + std::to_string(expected[0]) + "x" + std::to_string(expected[1]) +
+                     "x" + std::to_string(expected[2]) + "x" + std::to_string(expected[3]) +
+                     " activation (N, C, H, W) for this shape");
+  }
+  if (layout.block == 0) args.range_error(name + "Layout must be nhwc, nchw, nChw8c or nChw16c");
+  return layout.block;
+}
+
+// The layout arranged as `base` with the shape's out (or in) dims and the element type; 0 when none.
+int pool_layout(int base, const nin::PoolShape& s, bool out, bool bf16) {
+  return nin::layout_like(base, {s.batch, s.channels, out ? s.out_height : s.in_height, out ? s.out_width : s.in_width},
+                          bf16);
+}
+
+// The record of where each window's maximum lies (see nin::max_pool): null, or a Uint8Array of one byte per element
+// of the pooled output's layout; windows of at most 255 pixels.
+uint8_t* maxima_record(Args& args, size_t i, const nin::PoolShape& s, const nin::LayoutInfo& y_layout, bool written) {
+  if (args.is_null(i)) return nullptr;
+  if ((int64_t)s.filter_height * s.filter_width > 255)
+    args.range_error("where must be null for windows over 255 pixels");
+  const int64_t elements = y_layout.bytes / (y_layout.bf16 ? 2 : 4);
+  return args.bytes(i, "where", elements, "one per element of the pooled output", written);
+}
+
+// maxPool(shape, xLayout, x, yLayout, y, where | null): y arranged as x with the out dims, of x's element type.
 Napi::Value MaxPool(const Napi::CallbackInfo& info) {
-  Args args(info, "maxPool", 3);
+  Args args(info, "maxPool", 6);
   const nin::PoolShape s = pool_shape(args, 0);
-  const PoolSizes n = pool_sizes(args, s);
-  const float* x = args.input(1, "x", n.x, kPoolX);
-  nin::max_pool(s, x, args.output(2, "y", n.y, kPoolY));
+  check_pool_sizes(args, s);
+  nin::LayoutInfo x_layout, y_layout;
+  const int x_id = args.layout(1, "xLayout", &x_layout);
+  const int block = pool_block(args, "x", x_layout, s, false);
+  const void* x = args.tensor(1, "x", x_id, false, &x_layout);
+  void* y = args.tensor(3, "y", pool_layout(x_id, s, true, x_layout.bf16), true, &y_layout);
+  uint8_t* where = maxima_record(args, 5, s, y_layout, true);
+  nin::max_pool(s, block, x, x_layout.bf16, y, where);
   return info.Env().Undefined();
 }
 
-// avgPool(shape, x, y)
+// avgPool(shape, xLayout, x, yLayout, y): y arranged as x with the out dims, float32.
 Napi::Value AvgPool(const Napi::CallbackInfo& info) {
-  Args args(info, "avgPool", 3);
+  Args args(info, "avgPool", 5);
   const nin::PoolShape s = pool_shape(args, 0);
-  const PoolSizes n = pool_sizes(args, s);
-  const float* x = args.input(1, "x", n.x, kPoolX);
-  nin::avg_pool(s, x, args.output(2, "y", n.y, kPoolY));
+  check_pool_sizes(args, s);
+  nin::LayoutInfo x_layout, y_layout;
+  const int x_id = args.layout(1, "xLayout", &x_layout);
+  const int block = pool_block(args, "x", x_layout, s, false);
+  const void* x = args.tensor(1, "x", x_id, false, &x_layout);
+  void* y = args.tensor(3, "y", pool_layout(x_id, s, true, false), true, &y_layout);
+  nin::avg_pool(s, block, x, x_layout.bf16, static_cast<float*>(y));
   return info.Env().Undefined();
 }
 
-// maxPoolGrad(shape, dy, x, dx)
+// maxPoolGrad(shape, dyLayout, dy, xLayout, x, dxLayout, dx, where | null): dy arranged as x with the out dims
+// (either element type), dx as x in float32; where: maxPool's record for this x (then x is not read again, and dx
+// has dy's element type).
 Napi::Value MaxPoolGrad(const Napi::CallbackInfo& info) {
-  Args args(info, "maxPoolGrad", 4);
+  Args args(info, "maxPoolGrad", 8);
   const nin::PoolShape s = pool_shape(args, 0);
-  const PoolSizes n = pool_sizes(args, s);
-  const float* dy = args.input(1, "dy", n.y, kPoolY);
-  const float* x = args.input(2, "x", n.x, kPoolX);
-  nin::max_pool_grad(s, dy, x, args.output(3, "dx", n.x, kPoolX));
+  check_pool_sizes(args, s);
+  nin::LayoutInfo dy_layout, x_layout, dx_layout;
+  const int x_id = args.layout(3, "xLayout", &x_layout);
+  const int block = pool_block(args, "x", x_layout, s, false);
+  args.layout(1, "dyLayout", &dy_layout);
+  const void* dy = args.tensor(1, "dy", pool_layout(x_id, s, true, dy_layout.bf16), false, &dy_layout);
+  const void* x = args.tensor(3, "x", x_id, false, &x_layout);
+  const uint8_t* where = maxima_record(args, 7, s, dy_layout, false);
+  void* dx = args.tensor(5, "dx", pool_layout(x_id, s, false, where != nullptr && dy_layout.bf16), true, &dx_layout);
+  nin::max_pool_grad(s, block, dy, dy_layout.bf16, x, x_layout.bf16, where, dx);
   return info.Env().Undefined();
 }
 
-// avgPoolGrad(shape, dy, dx)
+// avgPoolGrad(shape, dyLayout, dy, dxLayout, dx): dx float32 in a layout the loops walk, dy arranged alike with
+// the out dims (either element type).
 Napi::Value AvgPoolGrad(const Napi::CallbackInfo& info) {
-  Args args(info, "avgPoolGrad", 3);
+  Args args(info, "avgPoolGrad", 5);
   const nin::PoolShape s = pool_shape(args, 0);
-  const PoolSizes n = pool_sizes(args, s);
-  const float* dy = args.input(1, "dy", n.y, kPoolY);
-  nin::avg_pool_grad(s, dy, args.output(2, "dx", n.x, kPoolX));
+  check_pool_sizes(args, s);
+  nin::LayoutInfo dy_layout, dx_layout;
+  const int dx_id = args.layout(3, "dxLayout", &dx_layout);
+  const int block = pool_block(args, "dx", dx_layout, s, false);
+  if (dx_layout.bf16) args.range_error("dxLayout must hold float32");
+  args.layout(1, "dyLayout", &dy_layout);
+  const void* dy = args.tensor(1, "dy", pool_layout(dx_id, s, true, dy_layout.bf16), false, &dy_layout);
+  void* dx = args.tensor(3, "dx", dx_id, true, &dx_layout);
+  nin::avg_pool_grad(s, block, dy, dy_layout.bf16, static_cast<float*>(dx));
+  return info.Env().Undefined();
+}
+
+// reluGradBias(yLayout, y, dyLayout, dy, out, dbias): out = dy * step(y) in y's layout, dbias the sum of out per
+// channel (see nin::relu_grad_bias); y an activation in a layout the loops walk, dy arranged alike (either type).
+Napi::Value ReluGradBias(const Napi::CallbackInfo& info) {
+  Args args(info, "reluGradBias", 6);
+  nin::LayoutInfo y_layout, dy_layout, out_layout;
+  const int y_id = args.layout(0, "yLayout", &y_layout);
+  if (y_layout.role != nin::LayoutRole::kActivation || y_layout.dims.size() != 4 || y_layout.block == 0) {
+    args.range_error("yLayout must be an activation in nhwc, nchw, nChw8c or nChw16c");
+  }
+  const void* y = args.tensor(0, "y", y_id, false, &y_layout);
+  const int dy_id = args.layout(2, "dyLayout", &dy_layout);
+  if (dy_layout.f32 != y_layout.f32) {
+    args.range_error("dyLayout (" + std::to_string(dy_id) + ") must be arranged as yLayout (" + std::to_string(y_id) +
+                     ")");
+  }
+  const void* dy = args.tensor(2, "dy", dy_id, false, &dy_layout);
+  int64_t out_bytes = 0;
+  bool out_bf16 = false;
+  void* out = args.buffer(4, "out", true, &out_bytes, &out_bf16);
+  if (out_bf16 != y_layout.bf16 || out_bytes != y_layout.bytes) {
+    args.range_error("out must be a " + std::string(y_layout.bf16 ? "Uint16Array" : "Float32Array") + " of " +
+                     std::to_string(y_layout.bytes) + " bytes (yLayout's)");
+  }
+  const int64_t channels = y_layout.dims[1];
+  float* dbias = args.output(5, "dbias", channels, "yLayout's channels");
+  const nin::ChannelPlanes planes{y_layout.dims[0], channels, y_layout.dims[2] * y_layout.dims[3], y_layout.block};
+  nin::relu_grad_bias(planes, dy, dy_layout.bf16, y, y_layout.bf16, out, dbias);
+  return info.Env().Undefined();
+}
+
+// reluInPlace(y) -> the largest value ReLU leaves in y (NaN when y holds a NaN); y a Float32Array or a Uint16Array.
+Napi::Value ReluInPlace(const Napi::CallbackInfo& info) {
+  Args args(info, "reluInPlace", 1);
+  int64_t bytes = 0;
+  bool bf16 = false;
+  void* y = args.buffer(0, "y", true, &bytes, &bf16);
+  return Napi::Number::New(info.Env(), nin::relu_in_place(y, bf16, bytes / (bf16 ? 2 : 4)));
+}
+
+// absSum(x) -> the sum of |v| over x (a Float32Array or a Uint16Array), in double: NaN or infinity when x holds one.
+Napi::Value AbsSum(const Napi::CallbackInfo& info) {
+  Args args(info, "absSum", 1);
+  int64_t bytes = 0;
+  bool bf16 = false;
+  const void* x = args.buffer(0, "x", false, &bytes, &bf16);
+  return Napi::Number::New(info.Env(), nin::abs_sum(x, bf16, bytes / (bf16 ? 2 : 4)));
+}
+
+// multiply(a, b, out): a * b; three buffers of one element count in one arrangement, each a Float32Array or a
+// Uint16Array (bfloat16).
+Napi::Value Multiply(const Napi::CallbackInfo& info) {
+  Args args(info, "multiply", 3);
+  int64_t a_bytes = 0, b_bytes = 0, out_bytes = 0;
+  bool a_bf16 = false, b_bf16 = false, out_bf16 = false;
+  const void* a = args.buffer(0, "a", false, &a_bytes, &a_bf16);
+  const void* b = args.buffer(1, "b", false, &b_bytes, &b_bf16);
+  void* out = args.buffer(2, "out", true, &out_bytes, &out_bf16);
+  const int64_t size = a_bytes / (a_bf16 ? 2 : 4);
+  if (b_bytes / (b_bf16 ? 2 : 4) != size) args.range_error("b must have " + std::to_string(size) + " elements (a's)");
+  if (out_bytes / (out_bf16 ? 2 : 4) != size)
+    args.range_error("out must have " + std::to_string(size) + " elements (a's)");
+  nin::multiply(a, a_bf16, b, b_bf16, out, out_bf16, size);
+  return info.Env().Undefined();
+}
+
+// dropoutMask(s0, s1, s2, c, keep, mask): see nin::dropout_mask; s0-s2 in [0, 1), c a whole number in [0, 2^31),
+// keep a float32 value in (0, 1).
+Napi::Value DropoutMask(const Napi::CallbackInfo& info) {
+  Args args(info, "dropoutMask", 6);
+  double state[4];
+  const char* names[] = {"s0", "s1", "s2", "c"};
+  for (size_t i = 0; i < 4; ++i) {
+    if (!info[i].IsNumber()) args.type_error(std::string(names[i]) + " must be a number, got " + describe(info[i]));
+    state[i] = info[i].As<Napi::Number>().DoubleValue();
+    const bool ok = i < 3 ? state[i] >= 0 && state[i] < 1
+                          : state[i] >= 0 && state[i] < 2147483648.0 && state[i] == std::floor(state[i]);
+    if (!ok)
+      args.range_error(std::string(names[i]) + (i < 3 ? " must be in [0, 1)" : " must be a whole number in [0, 2^31)") +
+                       ", got " + number_text(state[i]));
+  }
+  // keep must be a float32 value (1 - rate as TF.js rounds it): a double that is not one is rejected, not rounded.
+  if (!info[4].IsNumber()) args.type_error("keep must be a number, got " + describe(info[4]));
+  const double keep = info[4].As<Napi::Number>().DoubleValue();
+  if (!(keep > 0 && keep < 1) || static_cast<double>(static_cast<float>(keep)) != keep) {
+    args.range_error("keep must be a float32 value in (0, 1), got " + number_text(keep));
+  }
+  int64_t size = 0;
+  float* mask = args.output(5, "mask", &size);
+  nin::dropout_mask({state[0], state[1], state[2], state[3]}, static_cast<float>(keep), mask, size);
+  return info.Env().Undefined();
+}
+
+// reluGrad(dy, y, out): dy * step(y); three buffers of one element count in one arrangement, each a Float32Array
+// or a Uint16Array (bfloat16).
+Napi::Value ReluGrad(const Napi::CallbackInfo& info) {
+  Args args(info, "reluGrad", 3);
+  int64_t dy_bytes = 0, y_bytes = 0, out_bytes = 0;
+  bool dy_bf16 = false, y_bf16 = false, out_bf16 = false;
+  const void* dy = args.buffer(0, "dy", false, &dy_bytes, &dy_bf16);
+  const void* y = args.buffer(1, "y", false, &y_bytes, &y_bf16);
+  void* out = args.buffer(2, "out", true, &out_bytes, &out_bf16);
+  const int64_t size = dy_bytes / (dy_bf16 ? 2 : 4);
+  if (y_bytes / (y_bf16 ? 2 : 4) != size) args.range_error("y must have " + std::to_string(size) + " elements (dy's)");
+  if (out_bytes / (out_bf16 ? 2 : 4) != size) {
+    args.range_error("out must have " + std::to_string(size) + " elements (dy's)");
+  }
+  nin::relu_grad(dy, dy_bf16, y, y_bf16, out, out_bf16, size);
   return info.Env().Undefined();
 }
 
@@ -456,6 +803,17 @@ Napi::Value SumTrailing(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// alignment(buffer) -> how many bytes into an ArrayBuffer its first 64-byte aligned address lies (0 to 63): native
+// kernels read and write faster from there (a cache line per vector; AMX's tile loads ran 1.4-4x slower from an
+// address 16 bytes past one, where malloc puts V8's large ArrayBuffers).
+Napi::Value Alignment(const Napi::CallbackInfo& info) {
+  Args args(info, "alignment", 1);
+  const Napi::Value v = info[0];
+  if (!v.IsArrayBuffer()) args.type_error("buffer must be an ArrayBuffer, got " + describe(v));
+  const auto address = reinterpret_cast<uintptr_t>(v.As<Napi::ArrayBuffer>().Data());
+  return Napi::Number::New(info.Env(), static_cast<double>((64 - address % 64) % 64));
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Args args(info, "setThreads", 1);
   omp_set_num_threads(static_cast<int>(args.integer(0, "threads", 1, kMaxThreads)));
@@ -505,26 +863,22 @@ Napi::Value Cpu(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// timers() -> {convForward: {seconds, calls}, ...} since the last resetTimers(): see nin::Timer.
+// timers() -> {convForward: {seconds, cpuSeconds, calls}, ...} since the last resetTimers(): see nin::Timer.
 Napi::Value Timers(const Napi::CallbackInfo& info) {
   Args args(info, "timers", 0);
   double seconds[nin::kTimerCount];
+  double cpu_seconds[nin::kTimerCount];
   int64_t calls[nin::kTimerCount];
-  nin::read_timers(seconds, calls);
+  nin::read_timers(seconds, cpu_seconds, calls);
   Napi::Object result = Napi::Object::New(info.Env());
   for (int i = 0; i < nin::kTimerCount; ++i) {
     Napi::Object timer = Napi::Object::New(info.Env());
     timer.Set("seconds", seconds[i]);
+    timer.Set("cpuSeconds", cpu_seconds[i]);
     timer.Set("calls", static_cast<double>(calls[i]));
     result.Set(nin::kTimerNames[i], timer);
   }
   return result;
-}
-
-// lastDyToken() -> the token of the dy the last conv2dBackpropFilter converted, 0 for none.
-Napi::Value LastDyToken(const Napi::CallbackInfo& info) {
-  Args args(info, "lastDyToken", 0);
-  return Napi::Number::New(info.Env(), static_cast<double>(nin::last_dy_token()));
 }
 
 Napi::Value ResetTimers(const Napi::CallbackInfo& info) {
@@ -559,18 +913,33 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Broadcast", enum_object(env, nin::kBroadcastNames));
   exports.Set("ConvLayouts", enum_object(env, nin::kConvLayoutsNames));
   exports.Set("Precision", enum_object(env, nin::kPrecisionNames));
+  exports.Set("LayoutRole", enum_object(env, nin::kLayoutRoleNames));
+  exports.Set("ConvPass", enum_object(env, nin::kConvPassNames));
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
+  exports.Set("layout", Napi::Function::New(env, Layout));
+  exports.Set("plainLayout", Napi::Function::New(env, PlainLayout));
+  exports.Set("layoutLike", Napi::Function::New(env, LayoutLike));
+  exports.Set("reorder", Napi::Function::New(env, Reorder));
+  exports.Set("convPorts", Napi::Function::New(env, ConvPorts));
+  exports.Set("benchmarkConv", Napi::Function::New(env, BenchmarkConv));
   exports.Set("maxPool", Napi::Function::New(env, MaxPool));
   exports.Set("maxPoolGrad", Napi::Function::New(env, MaxPoolGrad));
   exports.Set("avgPool", Napi::Function::New(env, AvgPool));
   exports.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
+  exports.Set("reluGradBias", Napi::Function::New(env, ReluGradBias));
+  exports.Set("multiply", Napi::Function::New(env, Multiply));
+  exports.Set("reluInPlace", Napi::Function::New(env, ReluInPlace));
+  exports.Set("absSum", Napi::Function::New(env, AbsSum));
+  exports.Set("dropoutMask", Napi::Function::New(env, DropoutMask));
   exports.Set("sgdUpdate", Napi::Function::New(env, SgdUpdate));
   exports.Set("sumLeading", Napi::Function::New(env, SumLeading));
   exports.Set("sumTrailing", Napi::Function::New(env, SumTrailing));
+  exports.Set("alignment", Napi::Function::New(env, Alignment));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("cores", Napi::Function::New(env, Cores));
@@ -580,7 +949,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("convPrecision", Napi::Function::New(env, ConvPrecision));
   exports.Set("cpu", Napi::Function::New(env, Cpu));
   exports.Set("timers", Napi::Function::New(env, Timers));
-  exports.Set("lastDyToken", Napi::Function::New(env, LastDyToken));
   exports.Set("resetTimers", Napi::Function::New(env, ResetTimers));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache));
   exports.Set("version", Napi::Function::New(env, Version));

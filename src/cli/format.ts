@@ -3,6 +3,7 @@
 import type { EpochMetrics } from '../run/metrics';
 import type { DeadClass, EvalResult } from '../report/eval';
 import type { BenchResult } from '../machine/bench';
+import type { NativeTimer } from '../backend/onednn';
 import { CPU_FEATURES, type InfoResult } from '../machine/info';
 import type { LrFindResult } from '../train/lr-find';
 import type { PlotResult } from '../report/plot';
@@ -198,24 +199,48 @@ function formatAdapters(probe: InfoResult['webgpu']): string[] {
   ];
 }
 
+const round2 = (v: number) => Math.round(v * 100) / 100;
+
 export function formatBench(r: BenchResult): string {
   const memory = r.gpuBytesAllocated === null ? '' : `, GPU memory ${mib(r.gpuBytesAllocated)}`;
   const line = `${r.backend} (${r.detail}), ${r.imageSize}px, batch ${r.batchSize}: train ${r.trainImagesPerSec} images/s, inference ${r.inferImagesPerSec} images/s${memory}`;
   const b = r.breakdown;
   if (!b) return line;
-  const share = (ms: number) => `${((100 * ms) / b.stepMs).toFixed(1).padStart(5)}%`;
-  const rows: [string, number][] = [
-    ...Object.entries(b.nativeMs).map(([name, ms]): [string, number] => [name, ms]),
-    ['optimizerUpdate', b.updateMs],
-    ['other (TF.js)', b.otherMs],
+  const share = (ms: number, of: number) => `${((100 * ms) / of).toFixed(1).padStart(5)}%`;
+  const rows: [string, number, number][] = [
+    ...Object.entries(b.nativeMs).map(([name, ms]): [string, number, number] => [name, ms, b.nativeCpuMs[name as NativeTimer] ?? 0]),
+    ['optimizerUpdate', b.updateMs, b.updateCpuMs],
+    ['other (TF.js)', b.otherMs, b.otherCpuMs],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
-  const rate = b.convGflopPerSec === null ? '' : `, convolutions at ${b.convGflopPerSec} GFLOP/s`;
-  return [
+  const percent = (fraction: number) => `${Math.round(100 * fraction)}%`;
+  const lines = [
     line,
-    `training step ${b.stepMs} ms (${b.convGflopPerStep} GFLOP of convolutions${rate}):`,
-    ...rows.map(([name, ms]) => `  ${name.padEnd(width)} ${ms.toFixed(2).padStart(8)} ms ${share(ms)}`),
-  ].join('\n');
+    `training step ${b.stepMs} ms, ${b.stepCpuMs} ms of CPU (${b.convGflopPerStep} GFLOP of convolutions):`,
+    `  ${''.padEnd(width)} ${'ms'.padStart(8)} ${'share'.padStart(6)} ${'CPU ms'.padStart(8)} ${'share'.padStart(6)}`,
+    ...rows.map(
+      ([name, ms, cpuMs]) =>
+        `  ${name.padEnd(width)} ${ms.toFixed(2).padStart(8)} ${share(ms, b.stepMs)} ${cpuMs.toFixed(2).padStart(8)} ${share(cpuMs, b.stepCpuMs)}`,
+    ),
+  ];
+  const c = b.conversionsPerStep;
+  if (c !== null) {
+    lines.push(
+      `conversions per step: ${round2(c.toJavaScript + c.betweenLayouts)} (${c.toJavaScript} into JavaScript's float32, ${c.betweenLayouts} between native layouts)`,
+    );
+  }
+  if (b.convGflopPerSec !== null) {
+    const peak = b.convPeak;
+    const inCpu = (fraction: number | null) => (fraction === null ? '' : ` (${percent(fraction)} in CPU time)`);
+    const ofPeak =
+      peak && b.convPeakFraction !== null ? ` = ${percent(b.convPeakFraction)} of the peak${inCpu(b.convPeakFractionCpu)}` : '';
+    lines.push(`convolutions: ${b.convGflopPerSec} GFLOP/s${ofPeak}`);
+    if (peak && b.stepPeakFraction !== null) {
+      lines.push(`whole step: ${percent(b.stepPeakFraction)} of the peak${inCpu(b.stepPeakFractionCpu)}`);
+      lines.push(`peak: ${peak.gflopPerSec} GFLOP/s, ${peak.layer}'s forward timed alone (${peak.implementation})`);
+    }
+  }
+  return lines.join('\n');
 }
 
 export function formatPlot(r: PlotResult): string {

@@ -1,5 +1,6 @@
 // Every read or write of a TF.js private field lives here, each with why it is needed, so moving off
 // @tensorflow/tfjs 4.22 means reading this one file.
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 
@@ -113,6 +114,14 @@ export function cpuBackendValues(backend: MathBackendCPU, dataId: object): tf.ba
 }
 
 /**
+ * Sets the array behind a tensor on a MathBackendCPU: onednn keeps a tensor only in a native layout until JavaScript
+ * reads it, then fills in TF.js's float32 values here, where every CPU kernel and read looks for them.
+ */
+export function setCpuBackendValues(backend: MathBackendCPU, dataId: object, values: tf.backend_util.BackendValues): void {
+  backend.data.get(dataId).values = values;
+}
+
+/**
  * Whether a gradient tape is recording now. The engine keeps this in the private `state.gradientDepth`; onednn
  * reads it to replace tf.fused.conv2d's slow gradient-mode fallback (unfused Conv2D, Add, Relu) with its own op.
  */
@@ -134,6 +143,27 @@ export function replaceFusedConv2d(make: (original: FusedConv2dOp) => FusedConv2
   const replacement: FusedConv2dOp & Replaced = make(ops.conv2d);
   replacement.ninReplaced = true;
   ops.conv2d = replacement;
+}
+
+type DropoutOp = typeof tf.dropout;
+
+/**
+ * Replaces tf.dropout, which draws its mask in JavaScript (randomUniform is a loop over seedrandom's generator, not a
+ * kernel) and builds it with four more kernels. tf.dropout is a getter over @tensorflow/tfjs-core's exports, whose
+ * `dropout` property is a plain writable one in the CommonJS build; `make` gets the original for what it does not
+ * handle. Replaces once.
+ */
+export function replaceDropout(make: (original: DropoutOp) => DropoutOp): void {
+  // The tfjs-core that @tensorflow/tfjs itself loads (a dependency of it, not of nin): its module object, to write one
+  // export.
+  const corePath = require.resolve('@tensorflow/tfjs-core', { paths: [path.dirname(require.resolve('@tensorflow/tfjs'))] });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a module object is only reachable through require
+  const core = require(corePath) as { dropout: DropoutOp & Replaced };
+  if (core.dropout.ninReplaced) return;
+  const replacement: DropoutOp & Replaced = make(core.dropout);
+  replacement.ninReplaced = true;
+  core.dropout = replacement;
+  if (tf.dropout !== replacement) throw new Error('tf.dropout is not read from @tensorflow/tfjs-core (TF.js changed)');
 }
 
 /**

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { resolvePrecision } from '../../src/backend';
 import {
-  FILTER_BIAS_GRAD,
+  RELU_BIAS_GRAD,
   onednnConvPrecision,
   onednnKernelCalls,
   onednnStatus,
@@ -92,13 +92,15 @@ describe('bf16 convolutions on onednn', { skip: SKIP }, () => {
   });
 
   // NiN's kinds of layer: its 11x11/4 stem, a 1x1, the 5x5 'same', and 3x3 'same' layers on small images and into
-  // 10 channels, which take oneDNN's bf16 gemm kernel for the weight gradient instead of its direct one.
+  // 10 channels. Their weight gradients take each way the addon has: oneDNN's direct kernels, its gemm (bf16 without
+  // AMX), and with AMX a matmul (1x1) or a forward convolution (images of at most 100 pixels).
   const shapes = [
     { name: '11x11 stride 4, 1 -> 96', x: [2, 67, 67, 1], filter: [11, 11, 1, 96], strides: 4, pad: 'valid' },
     { name: '1x1, 96 -> 96', x: [2, 15, 15, 96], filter: [1, 1, 96, 96], strides: 1, pad: 'valid' },
     { name: '5x5 same, 96 -> 256', x: [2, 7, 7, 96], filter: [5, 5, 96, 256], strides: 1, pad: 'same' },
     { name: '3x3 same on 4x4, 256 -> 384 (gemm weight gradient)', x: [2, 4, 4, 256], filter: [3, 3, 256, 384], strides: 1, pad: 'same' },
     { name: '3x3 same, 384 -> 10 (gemm weight gradient)', x: [3, 5, 5, 384], filter: [3, 3, 384, 10], strides: 1, pad: 'same' },
+    { name: '5x5 same on 12x12, 32 -> 48 (direct weight gradient)', x: [2, 12, 12, 32], filter: [5, 5, 32, 48], strides: 1, pad: 'same' },
   ] as const;
 
   for (const shape of shapes) {
@@ -113,23 +115,28 @@ describe('bf16 convolutions on onednn', { skip: SKIP }, () => {
       const run = () =>
         tf.tidy(() => {
           const y = tf.fused.conv2d({ x, filter, bias, strides: shape.strides, pad: shape.pad, activation: 'relu' });
-          const dy = tf.tensor4d(randomValues(y.size, 4), y.shape);
+          const dyOut = tf.tensor4d(randomValues(y.size, 4), y.shape);
+          // The backward of conv + bias + ReLU as fused-conv.ts runs it: ReLU's and the bias gradients in one kernel,
+          // masked here by one tensor in both precisions (a mask from y would differ where bf16 moved a value
+          // across zero, which is the forward's rounding, not the gradients').
+          const mask = tf.tensor4d(randomValues(y.size, 6), y.shape);
+          const [dy, dbias] = tf.engine().runKernel(RELU_BIAS_GRAD, { dy: dyOut, x: mask }) as tf.Tensor[];
           const attrs = { strides: shape.strides, pad: shape.pad, dataFormat: 'NHWC' };
           const dx = tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, {
             ...attrs,
             inputShape: x.shape,
           } as unknown as tf.NamedAttrMap) as tf.Tensor;
-          const [dfilter, dbias] = tf.engine().runKernel(FILTER_BIAS_GRAD, { x, dy }, {
+          const dfilter = tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
             ...attrs,
             filterShape: filter.shape,
-          } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          } as unknown as tf.NamedAttrMap) as tf.Tensor;
           return [y, dx, dfilter, dbias].map((t) => t.dataSync().slice());
         });
-      const calls = () => onednnKernelCalls()[FILTER_BIAS_GRAD].native;
+      const calls = () => onednnKernelCalls()[tf.Conv2DBackpropFilter].native + onednnKernelCalls()[RELU_BIAS_GRAD].native;
       const nativeBefore = calls();
       const expected = run();
       const actual = inPrecision('bf16', run);
-      assert.equal(calls(), nativeBefore + 2, 'both runs took the native kernels');
+      assert.equal(calls(), nativeBefore + 4, 'both runs took the native kernels');
       const names = ['y', 'dx', 'dfilter', 'dbias'];
       let rounded = 0;
       for (let i = 0; i < names.length; i++) {
@@ -183,6 +190,87 @@ describe('bf16 convolutions on onednn', { skip: SKIP }, () => {
     }
     assert.equal(onednnConvPrecision(), 'fp32');
   });
+});
+
+describe('bf16 convolutions keep NaN and infinities where float32 TF.js has them', { skip: SKIP }, () => {
+  before(async () => {
+    registerOnednnBackend();
+    await tf.setBackend('onednn');
+  });
+
+  after(async () => {
+    setOnednnConvPrecision('fp32');
+    await tf.setBackend('cpu');
+  });
+
+  // One of each way the weight gradient is computed (see weight_gradient_method in native/src/conv.cc), padded and
+  // not: padded taps must stay skipped as TF.js skips them, so an infinite value next to the padding gives no NaN
+  // that TF.js does not give (oneDNN's AMX kernels multiply the padding; the addon hands those calls to TF.js).
+  const cases = [
+    { name: '1x1 (weight gradient: matmul on AMX)', x: [2, 6, 6, 32], filter: [1, 1, 32, 16], pad: 'valid' },
+    { name: '3x3 same on 4x4 (weight gradient: forward convolution on AMX)', x: [2, 4, 4, 32], filter: [3, 3, 32, 16], pad: 'same' },
+    { name: '5x5 same on 12x12 (weight gradient: the primitive)', x: [2, 12, 12, 32], filter: [5, 5, 32, 16], pad: 'same' },
+  ] as const;
+  const passes = [
+    ['forward', 'x'],
+    ['forward', 'filter'],
+    ['input gradient', 'dy'],
+    ['input gradient', 'filter'],
+    ['weight gradient', 'x'],
+    ['weight gradient', 'dy'],
+  ] as const;
+  for (const c of cases) {
+    for (const [pass, where] of passes) {
+      test(`${c.name}: ${pass}, specials in ${where}`, async () => {
+        const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+        const outShape = [c.x[0], c.x[1], c.x[2], c.filter[3]];
+        const values = {
+          x: randomValues(size(c.x), 11),
+          filter: randomValues(size(c.filter), 12, 0.1),
+          dy: randomValues(size(outShape), 13),
+        };
+        const specials = values[where];
+        // Corners and the middle: next to the padding and away from it.
+        [NaN, Infinity, -Infinity].forEach((v, i) => (specials[[0, Math.floor(specials.length / 2), specials.length - 1][i]] = v));
+        const attrs = { strides: 1, pad: c.pad, dataFormat: 'NHWC' };
+        const run = () =>
+          tf.tidy(() => {
+            const x = tf.tensor(values.x, [...c.x]) as tf.Tensor4D;
+            const filter = tf.tensor(values.filter, [...c.filter]) as tf.Tensor4D;
+            const dy = tf.tensor(values.dy, outShape);
+            const engine = tf.engine();
+            const result =
+              pass === 'forward'
+                ? tf.conv2d(x, filter, 1, c.pad)
+                : pass === 'input gradient'
+                  ? (engine.runKernel(tf.Conv2DBackpropInput, { dy, filter }, {
+                      ...attrs,
+                      inputShape: c.x,
+                    } as unknown as tf.NamedAttrMap) as tf.Tensor)
+                  : (engine.runKernel(tf.Conv2DBackpropFilter, { x, dy }, {
+                      ...attrs,
+                      filterShape: c.filter,
+                    } as unknown as tf.NamedAttrMap) as tf.Tensor);
+            return result.dataSync().slice();
+          });
+        await tf.setBackend('cpu');
+        const expected = run();
+        await tf.setBackend('onednn');
+        const actual = inPrecision('bf16', run);
+        let special = 0;
+        for (let i = 0; i < expected.length; i++) {
+          const where = `at ${i}: bf16 ${actual[i]}, cpu ${expected[i]}`;
+          if (Number.isFinite(expected[i])) {
+            assert.ok(Number.isFinite(actual[i]), where);
+          } else {
+            special++;
+            assert.ok(Object.is(actual[i], expected[i]), where);
+          }
+        }
+        assert.ok(special > 0, 'no NaN or Inf reached the output');
+      });
+    }
+  }
 });
 
 describe('reordered weights kept between inference batches', { skip: status.available ? false : status.reason }, () => {

@@ -11,6 +11,7 @@ import {
   onednnKernelCalls,
   onednnStatus,
   onednnThreads,
+  onednnTimers,
   registerOnednnBackend,
   setOnednnConvLayouts,
   setOnednnThreads,
@@ -112,6 +113,8 @@ const CONV_CASES: ConvCase[] = [
   { x: [4, 6, 6, 96], kernel: [1, 1], outChannels: 96, strides: 1, pad: 'valid' },
   { x: [3, 10, 9, 24], kernel: [5, 5], outChannels: 32, strides: 1, pad: 'same' },
   { x: [2, 7, 7, 40], kernel: [3, 3], outChannels: 48, strides: 2, pad: 'valid' },
+  // float32 Winograd (3x3, stride 1, channels in 16s), whose transforms would spread an infinity over a tile.
+  { x: [2, 6, 6, 32], kernel: [3, 3], outChannels: 32, strides: 1, pad: 'same' },
 ];
 
 function describeConv(c: ConvCase): string {
@@ -212,7 +215,7 @@ function convCases(layouts: OnednnConvLayouts): void {
         );
         for (const which of [0, 1, 2, 3]) {
           // which 0: the tape's forward value; 1-3: gradients of sum(y * r) for x, filter, bias.
-          await check(which === 0 ? 'NinFusedConv2D' : 'NinConv2DBackpropFilterBias', [x, filter, bias, r], (xt, ft, bt, rt) => {
+          await check(which === 0 ? 'NinFusedConv2D' : 'NinReluBiasGrad', [x, filter, bias, r], (xt, ft, bt, rt) => {
             const f = (p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt));
             if (which === 0) {
               let y: tf.Tensor | undefined;
@@ -437,6 +440,132 @@ describe('fused ReLU gradient', () => {
   });
 });
 
+describe('fused ReLU and bias gradient (NinReluBiasGrad)', () => {
+  // One activation in TF.js's layout, with NaN, infinities and zeros in both y and dy.
+  const y = withSpecials(random([3, 7, 5, 40], 995), 6, true);
+  const dy = withSpecials(random([3, 7, 5, 40], 996), 6, true);
+  const onCpu = (yt: tf.Tensor, dyt: tf.Tensor) => {
+    const out = tf.mul(dyt, tf.step(yt));
+    return [out, tf.sum(out, [0, 1, 2])];
+  };
+  const onOnednn = (yt: tf.Tensor, dyt: tf.Tensor) => tf.engine().runKernel('NinReluBiasGrad', { dy: dyt, x: yt }) as tf.Tensor[];
+
+  test('dy * step(y) and its sum per channel, as TF.js computes them, NaN and infinities included', async () => {
+    const results = async (backend: string, f: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor[]) => {
+      await tf.setBackend(backend);
+      const [yt, dyt] = [tf.tensor(y.values, y.shape), tf.tensor(dy.values, dy.shape)];
+      const outs = f(yt, dyt);
+      const values = outs.map((t) => Float32Array.from(t.dataSync()));
+      tf.dispose([yt, dyt, ...outs]);
+      return values;
+    };
+    const [expectedOut, expectedBias] = await results('cpu', onCpu);
+    const before = onednnKernelCalls().NinReluBiasGrad.native;
+    const [actualOut, actualBias] = await results('onednn', onOnednn);
+    assert.equal(onednnKernelCalls().NinReluBiasGrad.native, before + 1, 'NinReluBiasGrad did not run natively');
+    for (let i = 0; i < expectedOut.length; i++) assert.ok(Object.is(actualOut[i], expectedOut[i]), `out at ${i}`);
+    let special = 0;
+    for (let c = 0; c < expectedBias.length; c++) {
+      const [a, e] = [actualBias[c], expectedBias[c]];
+      if (!Number.isFinite(e)) {
+        special++;
+        assert.ok(Object.is(a, e), `bias at ${c}: onednn ${a}, cpu ${e}`);
+      } else {
+        assert.ok(Math.abs(a - e) <= 1e-5 * Math.max(1, Math.abs(e)), `bias at ${c}: onednn ${a}, cpu ${e}`);
+      }
+    }
+    assert.ok(special > 0, 'no NaN or Inf reached the bias gradient');
+  });
+});
+
+describe('conv + bias + ReLU in one oneDNN kernel where no NaN can arise', () => {
+  // Three 1x1 convolutions with ReLU: the first runs ReLU in a pass of its own (its input, from JavaScript, has no
+  // known bound) and measures its output; the next two may take oneDNN's ReLU post-op, unless their weights could
+  // make a sum overflow (then NaN could arise, which the post-op would turn into 0).
+  const x = random([2, 5, 5, 16], 1901);
+  const filters = [random([1, 1, 16, 16], 1902), random([1, 1, 16, 16], 1903), random([1, 1, 16, 16], 1904)];
+  const bias = random([16], 1905);
+  const chain = (xt: tf.Tensor, ...rest: tf.Tensor[]) =>
+    rest
+      .slice(0, 3)
+      .reduce(
+        (y, f) =>
+          tf.fused.conv2d({ x: y as tf.Tensor4D, filter: f as tf.Tensor4D, bias: rest[3], strides: 1, pad: 'valid', activation: 'relu' }),
+        xt,
+      );
+  // Native elementwise passes: ReLU's own passes, and one L1 norm per filter the bound needs.
+  const passes = () => onednnTimers().elementwise.calls;
+
+  test('bounded inputs: one ReLU pass for three layers, the results as on cpu', async () => {
+    const expected = await runOn('cpu', [x, ...filters, bias], chain);
+    const before = passes();
+    const actual = await runOn('onednn', [x, ...filters, bias], chain);
+    assert.equal(passes() - before, 1 + 2, 'one ReLU pass and two filter norms: the last two layers applied ReLU inside');
+    assert.ok(relativeError(actual.values, expected.values) <= TOLERANCE);
+  });
+
+  test('weights large enough that a sum could overflow: ReLU in a pass, infinities and NaN as on cpu', async () => {
+    const huge = { shape: filters[1].shape, values: filters[1].values.map((v) => v * 1e37) };
+    const hugeToo = { shape: filters[2].shape, values: filters[2].values.map((v) => v * 1e37) };
+    const inputs = [x, filters[0], huge, hugeToo, bias];
+    const expected = await runOn('cpu', inputs, chain);
+    const before = passes();
+    const actual = await runOn('onednn', inputs, chain);
+    assert.equal(passes() - before, 3 + 2, 'three ReLU passes (and two filter norms): no layer applied ReLU inside');
+    let special = 0;
+    for (let i = 0; i < expected.values.length; i++) {
+      if (Number.isFinite(expected.values[i])) continue;
+      special++;
+      assert.ok(Object.is(actual.values[i], expected.values[i]), `at ${i}: onednn ${actual.values[i]}, cpu ${expected.values[i]}`);
+    }
+    assert.ok(special > 0, 'no infinity or NaN reached the output');
+  });
+});
+
+describe('dropout with its mask drawn natively (NinDropoutMask)', () => {
+  const x = withSpecials(random([3, 5, 4, 40], 997), 4, true);
+
+  /** tf.dropout's output and its gradient for dy, on one backend (cpu: TF.js's own dropout). */
+  async function dropoutOn(backend: string, rate: number, seed: number | string) {
+    await tf.setBackend(backend);
+    const xt = tf.tensor(x.values, x.shape);
+    const dy = tf.tensor(random(x.shape, 998).values, x.shape);
+    const y = tf.dropout(xt, rate, undefined, seed);
+    const dx = tf.grad((t: tf.Tensor) => tf.dropout(t, rate, undefined, seed))(xt, dy);
+    const result = [Float32Array.from(y.dataSync()), Float32Array.from(dx.dataSync())];
+    tf.dispose([xt, dy, y, dx]);
+    return result;
+  }
+
+  for (const [rate, seed] of [
+    [0.5, 0],
+    [0.5, 123456789],
+    [0.3, 17],
+    [0.5, '7'],
+    [0.9, 2 ** 40 + 0.5],
+  ] as const) {
+    test(`rate ${rate}, seed ${JSON.stringify(seed)}: the mask and gradient TF.js draws, bit for bit, specials included`, async () => {
+      const [expectedY, expectedDx] = await dropoutOn('cpu', rate, seed);
+      const before = onednnKernelCalls().NinDropoutMask.native;
+      const [actualY, actualDx] = await dropoutOn('onednn', rate, seed);
+      assert.equal(onednnKernelCalls().NinDropoutMask.native, before + 2, 'NinDropoutMask did not run natively');
+      for (let i = 0; i < expectedY.length; i++)
+        assert.ok(Object.is(actualY[i], expectedY[i]), `y at ${i}: ${actualY[i]} vs ${expectedY[i]}`);
+      for (let i = 0; i < expectedDx.length; i++) assert.ok(Object.is(actualDx[i], expectedDx[i]), `dx at ${i}`);
+    });
+  }
+
+  test('what NinDropoutMask does not take goes to TF.js: no seed, a noise shape, rate 0', async () => {
+    await tf.setBackend('onednn');
+    const before = onednnKernelCalls().NinDropoutMask.native;
+    const xt = tf.tensor(x.values, x.shape);
+    const outs = [tf.dropout(xt, 0.5), tf.dropout(xt, 0.5, [3, 1, 1, 40], 1), tf.dropout(xt, 0, undefined, 1)];
+    assert.equal(onednnKernelCalls().NinDropoutMask.native, before);
+    assert.deepEqual(outs[2].dataSync(), xt.dataSync());
+    tf.dispose([xt, ...outs]);
+  });
+});
+
 // ---- NaN and Inf: every native kernel gives what TF.js's cpu kernel gives -----------------------------
 
 /** A copy of `input` with NaN, +Inf and -Inf at `count` spread-out positions each (and zeros when `zeros`). */
@@ -489,7 +618,7 @@ async function checkSpecials(
 }
 
 describe('NaN and Inf propagate as on cpu', () => {
-  const SPECIAL_CONV_CASES: ConvCase[] = [CONV_CASES[1], CONV_CASES[3], CONV_CASES[9], CONV_CASES[10]];
+  const SPECIAL_CONV_CASES: ConvCase[] = [CONV_CASES[1], CONV_CASES[3], CONV_CASES[9], CONV_CASES[10], CONV_CASES[12]];
   for (const layouts of ['plain', 'blocked-weights', 'blocked', 'auto'] as const) {
     describe(`convolutions, ${layouts} layouts`, () => {
       before(() => setOnednnConvLayouts(layouts));
@@ -544,7 +673,7 @@ describe('NaN and Inf propagate as on cpu', () => {
             });
             for (const which of [0, 1, 2]) {
               await checkSpecials(
-                'NinConv2DBackpropFilterBias',
+                'NinReluBiasGrad',
                 [xs, filter, bias, r],
                 (xt, ft, bt, rt) =>
                   tf.grads((p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(fused(p, q, s), rt)))([xt, ft, bt])[which],
@@ -585,6 +714,13 @@ describe('NaN and Inf propagate as on cpu', () => {
         test('MaxPoolGrad, specials in x (they move the maximum, as on cpu)', () =>
           checkSpecials('MaxPoolGrad', [dy, x], maxPoolGrad, { reachOutput: false }));
         test('MaxPoolGrad, specials in dy', () => checkSpecials('MaxPoolGrad', [withSpecials(dy, 4), random(c.x, 1700 + i)], maxPoolGrad));
+        // Under a gradient tape the forward records where each maximum lies and the gradient scatters from that.
+        const gradOfPool = (dyt: tf.Tensor, xt: tf.Tensor) =>
+          tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, c.size, c.strides, c.pad))(xt, dyt);
+        test('tf.grad of maxPool (the recorded maxima), specials in x', () =>
+          checkSpecials('MaxPoolGrad', [dy, x], gradOfPool, { reachOutput: false }));
+        test('tf.grad of maxPool (the recorded maxima), specials in dy', () =>
+          checkSpecials('MaxPoolGrad', [withSpecials(dy, 4), random(c.x, 1700 + i)], gradOfPool));
         test('AvgPoolGrad, specials in dy', () =>
           checkSpecials(
             'AvgPoolGrad',
@@ -636,7 +772,7 @@ describe('NaN and Inf propagate as on cpu', () => {
 describe('the addon rejects wrong calls with a TypeError or RangeError naming the argument', () => {
   const native = requireAddon();
   const floats = (n: number) => new Float32Array(n);
-  // x 2x9x9x3 (486), filter 3x3x3x4 (108), y 2x7x7x4 (392).
+  // x 2x9x9x3 (486), filter 3x3x3x4 (108), y 2x7x7x4 (392): in plain layouts (below) float32 of those sizes.
   const conv: ConvShape = {
     batch: 2,
     inHeight: 9,
@@ -676,82 +812,188 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   const { same, scalarA, rowB } = native.Broadcast;
   const rejects = (call: () => unknown, name: 'TypeError' | 'RangeError', message: RegExp) =>
     assert.throws(call, (err: Error) => err.name === name && message.test(err.message), `expected ${name} ${message}`);
+  // TF.js's own layouts, so that each buffer is a Float32Array of the tensor's element count.
+  before(() => setOnednnConvLayouts('plain'));
+  after(() => setOnednnConvLayouts('auto'));
+  const ports = (pass: 'forward' | 'backwardData' | 'backwardWeights', bias = false) => {
+    const p = native.convPorts(native.ConvPass[pass], conv, bias);
+    assert.ok(p !== null, `no ${pass} primitive`);
+    return p;
+  };
+  const poolX = () => native.plainLayout(native.LayoutRole.activation, [1, 4, 8, 8]);
+  const poolY = () => native.layoutLike(poolX(), [1, 4, 4, 4], false);
 
   test('well-formed calls work (the cases below each break one thing)', () => {
-    assert.equal(native.conv2d(conv, floats(486), floats(108), floats(4), true, floats(392), 0), true);
-    assert.equal(native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486), 0), true);
-    assert.equal(native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), null), true);
-    native.maxPool(pool, floats(256), floats(64));
-    native.maxPoolGrad(pool, floats(64), floats(256), floats(256));
-    native.avgPool(pool, floats(256), floats(64));
-    native.avgPoolGrad(pool, floats(64), floats(256));
+    const f = ports('forward', true);
+    const d = ports('backwardData');
+    const w = ports('backwardWeights', true);
+    assert.equal(typeof native.conv2d(conv, f.x, floats(486), f.filter, floats(108), floats(4), true, f.y, floats(392)), 'boolean');
+    assert.equal(native.conv2d(conv, f.x, floats(486), f.filter, floats(108), floats(4), false, f.y, floats(392)), false);
+    assert.equal(native.reluInPlace(Float32Array.of(-1, 2, 0.5)), 2);
+    assert.ok(Number.isNaN(native.reluInPlace(Float32Array.of(-1, NaN))));
+    const sum = native.absSum(Float32Array.of(-1, 2, -0.5)); // an upper bound within 2^-15
+    assert.ok(sum >= 3.5 && sum <= 3.5 * (1 + 2 ** -15), `absSum ${sum}`);
+    assert.equal(native.conv2dBackpropInput(conv, d.y, floats(392), d.filter, floats(108), d.x, floats(486)), true);
+    assert.equal(native.conv2dBackpropFilter(conv, w.x, floats(486), w.y, floats(392), w.filter, floats(108)), true);
+    native.reluGradBias(poolX(), floats(256), poolX(), floats(256), floats(256), floats(4));
+    native.maxPool(pool, poolX(), floats(256), poolY(), floats(64), null);
+    native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(256), poolX(), floats(256), null);
+    native.avgPool(pool, poolX(), floats(256), poolY(), floats(64));
+    native.avgPoolGrad(pool, native.layoutLike(poolX(), [1, 4, 4, 4], true), new Uint16Array(64), poolX(), floats(256));
     native.unary(relu, floats(10), floats(10), 0);
     native.binary(add, rowB, floats(12), floats(4), floats(12), 4);
+    native.reluGrad(floats(12), new Uint16Array(12), new Uint16Array(12));
+    native.multiply(new Uint16Array(12), floats(12), new Uint16Array(12));
+    native.dropoutMask(0.25, 0.5, 0.75, 1, 0.5, floats(12));
     native.sumLeading(floats(12), floats(4), 3, 4);
     native.sumTrailing(floats(12), floats(3), 3, 4);
     native.unary(relu, floats(0), floats(0), 0); // empty tensors are fine for elementwise ops
+    const blocked = native.layoutLike(poolX(), [1, 4, 8, 8], true);
+    native.reorder(poolX(), floats(256), blocked, new Uint16Array(256));
+    assert.equal(native.layout(blocked).bf16, true);
+    assert.equal(native.layout(blocked).plain, poolX());
   });
 
-  test('tokens naming a filter or a dy are whole numbers from 0 to 2^53', () => {
-    const x = floats(486);
+  test('layout ids: each kernel reads and writes the layouts convPorts names, and no id names nothing', () => {
+    const f = ports('forward');
+    const other = native.plainLayout(native.LayoutRole.activation, [2, 3, 9, 10]);
     rejects(
-      () => native.conv2d(conv, x, floats(108), null, false, floats(392), -1),
+      () => native.conv2d(conv, other, floats(540), f.filter, floats(108), null, false, f.y, floats(392)),
       'RangeError',
-      /^conv2d: filterToken must be an integer from 0/,
+      new RegExp(`^conv2d: xLayout must be ${f.x} \\(the layout this kernel reads\\), got ${other}$`),
     );
-    rejects(() => native.conv2d(conv, x, floats(108), null, false, floats(392), 1.5), 'RangeError', /filterToken must be an integer/);
     rejects(
-      () => native.conv2d(conv, x, floats(108), null, false, floats(392), '1' as unknown as number),
+      () => native.conv2d(conv, f.x, floats(486), f.filter, floats(108), null, false, f.x, floats(486)),
+      'RangeError',
+      /^conv2d: yLayout must be \d+ \(the layout this kernel writes\)/,
+    );
+    rejects(() => native.layout(1 << 30), 'RangeError', /^layout: id 1073741824 names no layout$/);
+    rejects(() => native.layout(0), 'RangeError', /^layout: id must be an integer from 1/);
+    rejects(
+      () => native.maxPool(pool, 1 << 30, floats(256), poolY(), floats(64), null),
+      'RangeError',
+      /^maxPool: xLayout 1073741824 names no layout$/,
+    );
+    // A pooled tensor's layout must hold the shape's input, and the output must be arranged alike.
+    rejects(
+      () => native.maxPool(pool, poolY(), floats(64), poolY(), floats(64), null),
+      'RangeError',
+      /^maxPool: xLayout must hold a 1x4x8x8/,
+    );
+    rejects(() => native.maxPool(pool, poolX(), floats(256), poolX(), floats(256), null), 'RangeError', /^maxPool: yLayout must be \d+/);
+    // A reorder is between two layouts of one tensor.
+    const bigger = native.plainLayout(native.LayoutRole.activation, [1, 4, 8, 9]);
+    rejects(
+      () => native.reorder(poolX(), floats(256), bigger, floats(288)),
+      'RangeError',
+      /^reorder: fromLayout and toLayout must hold the same tensor/,
+    );
+    assert.equal(native.layoutLike(f.filter, [1, 1, 1, 1], false), 0, 'a filter layout is not one the pooling loops walk');
+    rejects(
+      () => native.reluGradBias(poolX(), floats(256), poolY(), floats(64), floats(256), floats(4)),
+      'RangeError',
+      /^reluGradBias: dyLayout \(\d+\) must be arranged as yLayout/,
+    );
+    rejects(
+      () => native.reluGradBias(f.filter, floats(108), f.filter, floats(108), floats(108), floats(4)),
+      'RangeError',
+      /^reluGradBias: yLayout must be an activation/,
+    );
+  });
+
+  test('dims of a layout: an Array of positive sizes, as many as the role has', () => {
+    const { activation, vector } = native.LayoutRole;
+    rejects(() => native.plainLayout(activation, [1, 2, 3]), 'RangeError', /^plainLayout: dims must have 4 sizes, got 3$/);
+    rejects(() => native.plainLayout(vector, [1, 2]), 'RangeError', /^plainLayout: dims must have 1 sizes, got 2$/);
+    rejects(() => native.plainLayout(activation, [1, 0, 3, 4]), 'RangeError', /^plainLayout: dims\[1\] must be an integer from 1/);
+    rejects(
+      () => native.plainLayout(activation, new Int32Array(4) as unknown as number[]),
       'TypeError',
-      /^conv2d: filterToken must be a number, got a string$/,
+      /^plainLayout: dims must be an Array of 4 sizes, got an Int32Array$/,
     );
     rejects(
-      () => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(486), 2 ** 54),
+      () => native.plainLayout(activation, [2 ** 24, 2 ** 24, 1, 1]),
       'RangeError',
-      /dyToken must be an integer/,
+      /^plainLayout: dims gives more than 2147483647 elements$/,
     );
-    // A token that names nothing the addon converted is only a missed reuse: the results are those of token 0.
-    const dy = Float32Array.from({ length: 392 }, (_, i) => Math.sin(i));
-    const filter = Float32Array.from({ length: 108 }, (_, i) => Math.cos(i));
-    const plain = floats(486);
-    const named = floats(486);
-    assert.equal(native.conv2dBackpropInput(conv, dy, filter, plain, 0), true);
-    assert.equal(native.conv2dBackpropInput(conv, dy, filter, named, 123456), true);
-    assert.deepEqual(named, plain);
-    assert.ok(plain.some((v) => v !== 0));
+    rejects(() => native.plainLayout(3, [1]), 'RangeError', /^plainLayout: role must be one of 0 activation, 1 weights, 2 vector, got 3$/);
   });
 
   test('a short or long output', () => {
+    const f = ports('forward');
+    const d = ports('backwardData');
     rejects(
-      () => native.conv2d(conv, floats(486), floats(108), null, false, floats(391), 0),
+      () => native.conv2d(conv, f.x, floats(486), f.filter, floats(108), null, false, f.y, floats(391)),
       'RangeError',
-      /^conv2d: y must have 392 elements \(batch\*outHeight\*outWidth\*outChannels\), got 391$/,
+      new RegExp(`^conv2d: y must have 1568 bytes \\(layout ${f.y}\\), got 1564$`),
     );
     rejects(
-      () => native.conv2dBackpropInput(conv, floats(392), floats(108), floats(485), 0),
+      () => native.conv2dBackpropInput(conv, d.y, floats(392), d.filter, floats(108), d.x, floats(485)),
       'RangeError',
-      /conv2dBackpropInput: dx must have 486/,
+      /conv2dBackpropInput: dx must have 1944 bytes/,
     );
     rejects(
-      () => native.conv2dBackpropFilter(conv, floats(486), floats(392), floats(108), floats(3)),
+      () => native.reluGradBias(poolX(), floats(256), poolX(), floats(256), floats(256), floats(3)),
       'RangeError',
-      /dbias must have 4 elements \(outChannels\)/,
+      /^reluGradBias: dbias must have 4 elements \(yLayout's channels\), got 3$/,
     );
-    rejects(() => native.maxPool(pool, floats(256), floats(10)), 'RangeError', /^maxPool: y must have 64 elements/);
-    rejects(() => native.avgPoolGrad(pool, floats(64), floats(257)), 'RangeError', /^avgPoolGrad: dx must have 256/);
+    rejects(
+      () => native.reluGradBias(poolX(), floats(256), poolX(), floats(256), new Uint16Array(256), floats(4)),
+      'RangeError',
+      /^reluGradBias: out must be a Float32Array of 1024 bytes \(yLayout's\)$/,
+    );
+    rejects(() => native.maxPool(pool, poolX(), floats(256), poolY(), floats(10), null), 'RangeError', /^maxPool: y must have 256 bytes/);
+    rejects(
+      () => native.maxPool(pool, poolX(), floats(256), poolY(), floats(64), new Uint8Array(63)),
+      'RangeError',
+      /^maxPool: where must have 64 bytes \(one per element of the pooled output\), got 63$/,
+    );
+    rejects(
+      () => native.maxPool(pool, poolX(), floats(256), poolY(), floats(64), new Int8Array(64) as unknown as Uint8Array),
+      'TypeError',
+      /^maxPool: where must be a Uint8Array, got an Int8Array$/,
+    );
+    rejects(
+      () => native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(256), poolX(), floats(256), new Uint8Array(65)),
+      'RangeError',
+      /^maxPoolGrad: where must have 64 bytes/,
+    );
+    rejects(
+      () => native.avgPoolGrad(pool, poolY(), floats(64), poolX(), floats(257)),
+      'RangeError',
+      /^avgPoolGrad: dx must have 1024 bytes/,
+    );
     rejects(() => native.unary(relu, floats(4), floats(1 << 16), 0), 'RangeError', /^unary: y must have 4 elements \(x's length\)/);
+    rejects(() => native.reluGrad(floats(4), floats(4), floats(5)), 'RangeError', /^reluGrad: out must have 4 elements \(dy's\)$/);
+    rejects(() => native.multiply(floats(4), floats(4), new Uint16Array(5)), 'RangeError', /^multiply: out must have 4 elements \(a's\)$/);
     rejects(() => native.sumLeading(floats(12), floats(3), 3, 4), 'RangeError', /^sumLeading: out must have 4 elements \(inner\)/);
+    rejects(() => native.reorder(poolX(), floats(256), poolX(), floats(255)), 'RangeError', /^reorder: to must have 1024 bytes/);
   });
 
   test('a short or long input', () => {
+    const f = ports('forward');
     rejects(
-      () => native.conv2d(conv, floats(10), floats(108), null, false, floats(392), 0),
+      () => native.conv2d(conv, f.x, floats(10), f.filter, floats(108), null, false, f.y, floats(392)),
       'RangeError',
-      /^conv2d: x must have 486 elements \(batch\*inHeight\*inWidth\*inChannels\), got 10$/,
+      new RegExp(`^conv2d: x must have 1944 bytes \\(layout ${f.x}\\), got 40$`),
     );
-    rejects(() => native.conv2d(conv, floats(486), floats(109), null, false, floats(392), 0), 'RangeError', /filter must have 108/);
-    rejects(() => native.conv2d(conv, floats(486), floats(108), floats(3), false, floats(392), 0), 'RangeError', /bias must have 4/);
-    rejects(() => native.maxPoolGrad(pool, floats(64), floats(255), floats(256)), 'RangeError', /^maxPoolGrad: x must have 256/);
+    rejects(
+      () => native.conv2d(conv, f.x, floats(486), f.filter, floats(109), null, false, f.y, floats(392)),
+      'RangeError',
+      /filter must have 432 bytes/,
+    );
+    const fb = ports('forward', true);
+    rejects(
+      () => native.conv2d(conv, fb.x, floats(486), fb.filter, floats(108), floats(3), false, fb.y, floats(392)),
+      'RangeError',
+      /bias must have 4/,
+    );
+    rejects(
+      () => native.maxPoolGrad(pool, poolY(), floats(64), poolX(), floats(255), poolX(), floats(256), null),
+      'RangeError',
+      /^maxPoolGrad: x must have 1024 bytes/,
+    );
+    rejects(() => native.reluGrad(floats(4), new Uint16Array(5), floats(4)), 'RangeError', /^reluGrad: y must have 4 elements/);
     rejects(() => native.binary(add, same, floats(100), floats(3), floats(100), 1), 'RangeError', /^binary: b must have 100 elements/);
     rejects(
       () => native.binary(add, scalarA, floats(2), floats(100), floats(100), 1),
@@ -769,31 +1011,64 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   test('an output that shares memory with another buffer', () => {
     const x = floats(10);
     rejects(() => native.unary(relu, x, x, 0), 'RangeError', /^unary: y must not share memory with x$/);
+    rejects(
+      () => native.reluInPlace(new Float64Array(4) as unknown as Float32Array),
+      'TypeError',
+      /^reluInPlace: y must be a Float32Array or a Uint16Array/,
+    );
+    rejects(() => native.absSum([1, 2] as unknown as Float32Array), 'TypeError', /^absSum: x must be a Float32Array or a Uint16Array/);
     const buffer = floats(20);
     rejects(() => native.unary(relu, buffer.subarray(0, 10), buffer.subarray(5, 15), 0), 'RangeError', /share memory/);
     native.binary(add, same, x, x, floats(10), 1); // inputs may share memory
+    rejects(() => native.reluGrad(x, floats(10), x), 'RangeError', /^reluGrad: out must not share memory with dy$/);
+    const halves = new Uint16Array(40);
+    rejects(
+      () => native.reluGrad(floats(10), halves.subarray(0, 10), halves.subarray(5, 15)),
+      'RangeError',
+      /out must not share memory with y/,
+    );
+    const f = ports('forward');
+    const xs = floats(486);
+    rejects(
+      () => native.conv2d(conv, f.x, xs, f.filter, floats(108), null, false, f.x, xs),
+      'RangeError',
+      /^conv2d: yLayout must be/, // checked before memory: the layout comes first
+    );
   });
 
   test('a wrong type', () => {
+    const f = ports('forward');
+    const fb = ports('forward', true);
     rejects(
-      () => native.conv2d(conv, new Float64Array(486) as unknown as Float32Array, floats(108), null, false, floats(392), 0),
+      () =>
+        native.conv2d(conv, f.x, new Float64Array(486) as unknown as Float32Array, f.filter, floats(108), null, false, f.y, floats(392)),
       'TypeError',
-      /^conv2d: x must be a Float32Array, got a Float64Array$/,
+      /^conv2d: x must be a Float32Array or a Uint16Array \(bfloat16\), got a Float64Array$/,
     );
     rejects(
-      () => native.maxPool(pool, Array(256).fill(0) as unknown as Float32Array, floats(64)),
+      () => native.conv2d(conv, f.x, new Uint16Array(972), f.filter, floats(108), null, false, f.y, floats(392)),
       'TypeError',
-      /x must be a Float32Array, got an Array/,
+      new RegExp(`^conv2d: x must be a Float32Array \\(layout ${f.x} holds float32\\), got a Uint16Array$`),
     );
     rejects(
-      () => native.conv2d(conv, floats(486), floats(108), undefined as unknown as null, false, floats(392), 0),
+      () => native.maxPool(pool, poolX(), Array(256).fill(0) as unknown as Float32Array, poolY(), floats(64), null),
+      'TypeError',
+      /x must be a Float32Array or a Uint16Array \(bfloat16\), got an Array/,
+    );
+    rejects(
+      () => native.conv2d(conv, fb.x, floats(486), fb.filter, floats(108), undefined as unknown as null, false, fb.y, floats(392)),
       'TypeError',
       /bias must be a Float32Array, got undefined/,
     );
     rejects(
-      () => native.conv2d(conv, floats(486), floats(108), null, 1 as unknown as boolean, floats(392), 0),
+      () => native.conv2d(conv, f.x, floats(486), f.filter, floats(108), null, 1 as unknown as boolean, f.y, floats(392)),
       'TypeError',
-      /relu must be a boolean, got the number 1/,
+      /fusedRelu must be a boolean, got the number 1/,
+    );
+    rejects(
+      () => native.conv2d(conv, '1' as unknown as number, floats(486), f.filter, floats(108), null, false, f.y, floats(392)),
+      'TypeError',
+      /^conv2d: xLayout must be a number, got a string$/,
     );
     rejects(
       () => native.unary('relu' as unknown as number, floats(4), floats(4), 0),
@@ -803,19 +1078,62 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     rejects(() => native.unary(relu, floats(4), floats(4), null as unknown as number), 'TypeError', /alpha must be a number, got null/);
     rejects(() => native.setThreads('2' as unknown as number), 'TypeError', /^setThreads: threads must be a number/);
     rejects(
-      () => native.maxPool(Int32Array.from([1, 8, 8, 4, 2, 2, 4, 4, 2, 2, 0, 0]) as unknown as PoolShape, floats(256), floats(64)),
+      () =>
+        native.maxPool(
+          Int32Array.from([1, 8, 8, 4, 2, 2, 4, 4, 2, 2, 0, 0]) as unknown as PoolShape,
+          poolX(),
+          floats(256),
+          poolY(),
+          floats(64),
+          null,
+        ),
       'TypeError',
       /^maxPool: shape must be an object of 12 named sizes, got an Int32Array$/,
+    );
+    rejects(
+      () => native.layoutLike(poolX(), [1, 4, 8, 8], 1 as unknown as boolean),
+      'TypeError',
+      /^layoutLike: bf16 must be a boolean, got the number 1$/,
+    );
+    rejects(
+      () => native.convPorts(native.ConvPass.forward, conv, 'no' as unknown as boolean),
+      'TypeError',
+      /^convPorts: bias must be a boolean/,
+    );
+  });
+
+  test('the dropout mask: a generator state and a rate in range', () => {
+    rejects(() => native.dropoutMask(1, 0.5, 0.5, 1, 0.5, floats(4)), 'RangeError', /^dropoutMask: s0 must be in \[0, 1\), got 1$/);
+    rejects(() => native.dropoutMask(0.5, -0.1, 0.5, 1, 0.5, floats(4)), 'RangeError', /^dropoutMask: s1 must be in \[0, 1\)/);
+    rejects(() => native.dropoutMask(0.5, 0.5, 0.5, 1.5, 0.5, floats(4)), 'RangeError', /^dropoutMask: c must be a whole number/);
+    rejects(() => native.dropoutMask(0.5, 0.5, 0.5, 2 ** 31, 0.5, floats(4)), 'RangeError', /^dropoutMask: c must be a whole number/);
+    rejects(() => native.dropoutMask(0.5, 0.5, NaN, 1, 0.5, floats(4)), 'RangeError', /^dropoutMask: s2 must be in \[0, 1\), got nan$/i);
+    rejects(
+      () => native.dropoutMask(0.5, 0.5, 0.5, 1, 1, floats(4)),
+      'RangeError',
+      /^dropoutMask: keep must be a float32 value in \(0, 1\), got 1$/,
+    );
+    rejects(() => native.dropoutMask(0.5, 0.5, 0.5, 1, 0.1, floats(4)), 'RangeError', /^dropoutMask: keep must be a float32 value/);
+    rejects(
+      () => native.dropoutMask('0' as unknown as number, 0.5, 0.5, 1, 0.5, floats(4)),
+      'TypeError',
+      /^dropoutMask: s0 must be a number, got a string$/,
+    );
+    rejects(
+      () => native.dropoutMask(0.5, 0.5, 0.5, 1, 0.5, new Uint16Array(4) as unknown as Float32Array),
+      'TypeError',
+      /mask must be a Float32Array/,
     );
   });
 
   test('missing or extra arguments', () => {
     const call = (f: unknown, ...args: unknown[]) => (f as (...a: unknown[]) => unknown)(...args);
     rejects(() => call(native.unary, relu), 'TypeError', /^unary: expected 4 arguments, got 1$/);
-    rejects(() => call(native.conv2d, conv, floats(486), floats(108), null, false), 'TypeError', /^conv2d: expected 7 arguments, got 5$/);
-    rejects(() => call(native.avgPool), 'TypeError', /^avgPool: expected 3 arguments, got 0$/);
+    rejects(() => call(native.conv2d, conv, 1, floats(486), 2, floats(108)), 'TypeError', /^conv2d: expected 9 arguments, got 5$/);
+    rejects(() => call(native.avgPool), 'TypeError', /^avgPool: expected 5 arguments, got 0$/);
     rejects(() => call(native.threads, 1), 'TypeError', /^threads: expected 0 arguments, got 1$/);
     rejects(() => call(native.sumTrailing, floats(12), floats(3), 3, 4, 5), 'TypeError', /expected 4 arguments, got 5/);
+    rejects(() => call(native.reorder, 1, floats(1)), 'TypeError', /^reorder: expected 4 arguments, got 2$/);
   });
 
   test('an enum value out of range', () => {
@@ -828,14 +1146,19 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     rejects(() => native.unary(1.5, floats(4), floats(4), 0), 'RangeError', /got 1.5$/);
     rejects(() => native.unary(NaN, floats(4), floats(4), 0), 'RangeError', /got nan$/i);
     rejects(
-      () => native.binary(5, same, floats(4), floats(4), floats(4), 1),
+      () => native.binary(4, same, floats(4), floats(4), floats(4), 1),
       'RangeError',
-      /^binary: op must be one of .*4 reluGrad, got 5$/,
+      /^binary: op must be one of 0 add, 1 sub, 2 mul, 3 div, got 4$/,
     );
     rejects(
       () => native.binary(add, 5, floats(4), floats(4), floats(4), 1),
       'RangeError',
       /^binary: broadcast must be one of .*4 rowA, got 5$/,
+    );
+    rejects(
+      () => native.convPorts(3, conv, false),
+      'RangeError',
+      /^convPorts: pass must be one of 0 forward, 1 backwardData, 2 backwardWeights, got 3$/,
     );
     rejects(
       () => native.setConvLayouts(4),
@@ -846,51 +1169,42 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
   });
 
   test('a bad shape: negative, zero, absurd, missing or extra fields', () => {
+    const f = ports('forward');
+    const forward = (shape: ConvShape) => native.conv2d(shape, f.x, floats(486), f.filter, floats(108), null, false, f.y, floats(392));
+    rejects(() => forward({ ...conv, batch: -2 }), 'RangeError', /^conv2d: shape.batch must be an integer from 1 to 16777216, got -2$/);
     rejects(
-      () => native.conv2d({ ...conv, batch: -2 }, floats(486), floats(108), null, false, floats(392), 0),
-      'RangeError',
-      /^conv2d: shape.batch must be an integer from 1 to 16777216, got -2$/,
-    );
-    rejects(
-      () => native.maxPool({ ...pool, inHeight: 0 }, floats(256), floats(64)),
+      () => native.maxPool({ ...pool, inHeight: 0 }, poolX(), floats(256), poolY(), floats(64), null),
       'RangeError',
       /^maxPool: shape.inHeight must be an integer from 1/,
     );
     rejects(
-      () => native.maxPool({ ...pool, strideWidth: 0 }, floats(256), floats(64)),
+      () => native.maxPool({ ...pool, strideWidth: 0 }, poolX(), floats(256), poolY(), floats(64), null),
       'RangeError',
       /shape.strideWidth must be an integer from 1/,
     );
+    rejects(() => forward({ ...conv, padTop: -1 }), 'RangeError', /shape.padTop must be an integer from 0/);
+    rejects(() => forward({ ...conv, outHeight: 2.5 }), 'RangeError', /shape.outHeight .* got 2.5$/);
     rejects(
-      () => native.conv2d({ ...conv, padTop: -1 }, floats(486), floats(108), null, false, floats(392), 0),
-      'RangeError',
-      /shape.padTop must be an integer from 0/,
-    );
-    rejects(
-      () => native.conv2d({ ...conv, outHeight: 2.5 }, floats(486), floats(108), null, false, floats(392), 0),
-      'RangeError',
-      /shape.outHeight .* got 2.5$/,
-    );
-    rejects(
-      () => native.maxPool({ ...pool, channels: 2 ** 31 }, floats(256), floats(64)),
+      () => native.maxPool({ ...pool, channels: 2 ** 31 }, poolX(), floats(256), poolY(), floats(64), null),
       'RangeError',
       /shape.channels must be an integer from 1 to 16777216, got 2147483648$/,
     );
     // Each size is allowed, their product is not: the element count is checked before it can overflow.
     const huge = { ...pool, batch: 2 ** 24, inHeight: 2 ** 24, inWidth: 2 ** 24, channels: 2 ** 24 };
     rejects(
-      () => native.maxPool(huge, floats(256), floats(64)),
+      () => native.maxPool(huge, poolX(), floats(256), poolY(), floats(64), null),
       'RangeError',
       /^maxPool: the shape gives x more than 2147483647 elements$/,
     );
-    const { padRight: _, ...missing } = conv;
     rejects(
-      () => native.conv2d(missing as ConvShape, floats(486), floats(108), null, false, floats(392), 0),
-      'TypeError',
-      /^conv2d: shape.padRight must be a number, got undefined$/,
+      () => native.convPorts(native.ConvPass.forward, { ...conv, inChannels: 2 ** 24, inHeight: 2 ** 24 }, false),
+      'RangeError',
+      /^convPorts: the shape gives x more than 2147483647 elements$/,
     );
+    const { padRight: _, ...missing } = conv;
+    rejects(() => forward(missing as ConvShape), 'TypeError', /^conv2d: shape.padRight must be a number, got undefined$/);
     rejects(
-      () => native.maxPool({ ...pool, padBottom: 0 } as PoolShape, floats(256), floats(64)),
+      () => native.maxPool({ ...pool, padBottom: 0 } as PoolShape, poolX(), floats(256), poolY(), floats(64), null),
       'TypeError',
       /^maxPool: shape must have exactly 12 fields, got 13$/,
     );
@@ -903,12 +1217,33 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     rejects(() => native.sumLeading(floats(12), floats(4), -3, 4), 'RangeError', /^sumLeading: outer must be an integer from 0/);
   });
 
+  test('alignment: the offset of the first 64-byte aligned byte of an ArrayBuffer, where pooled buffers start', async () => {
+    for (const bytes of [1, 1000, 1 << 20]) {
+      const offset = native.alignment(new ArrayBuffer(bytes));
+      assert.ok(Number.isInteger(offset) && offset >= 0 && offset < 64, `offset ${offset}`);
+    }
+    rejects(
+      () => native.alignment(new Float32Array(4) as unknown as ArrayBuffer),
+      'TypeError',
+      /^alignment: buffer must be an ArrayBuffer, got a Float32Array$/,
+    );
+    await tf.setBackend('onednn');
+    const pool = (tf.backend() as unknown as { pool: { take(n: number): Float32Array; takeLayout(b: number, h: boolean): Uint16Array } })
+      .pool;
+    for (const view of [pool.take(100), pool.take(1 << 20), pool.takeLayout(1 << 20, true)]) {
+      assert.equal(view.byteOffset, native.alignment(view.buffer as ArrayBuffer), 'a pooled buffer starts at an aligned address');
+    }
+  });
+
   test('the enums are frozen objects read from the addon, in the order of nin_onednn.h', () => {
     assert.deepEqual({ ...native.UnaryOp }, { relu: 0, step: 1, sqrt: 2, square: 3 });
-    assert.deepEqual({ ...native.BinaryOp }, { add: 0, sub: 1, mul: 2, div: 3, reluGrad: 4 });
+    assert.deepEqual({ ...native.BinaryOp }, { add: 0, sub: 1, mul: 2, div: 3 });
     assert.deepEqual({ ...native.Broadcast }, { same: 0, scalarA: 1, scalarB: 2, rowB: 3, rowA: 4 });
     assert.deepEqual({ ...native.ConvLayouts }, { plain: 0, 'blocked-weights': 1, blocked: 2, auto: 3 });
-    for (const values of [native.UnaryOp, native.BinaryOp, native.Broadcast, native.ConvLayouts]) assert.ok(Object.isFrozen(values));
+    assert.deepEqual({ ...native.LayoutRole }, { activation: 0, weights: 1, vector: 2 });
+    assert.deepEqual({ ...native.ConvPass }, { forward: 0, backwardData: 1, backwardWeights: 2 });
+    const enums = [native.UnaryOp, native.BinaryOp, native.Broadcast, native.ConvLayouts, native.LayoutRole, native.ConvPass];
+    for (const values of enums) assert.ok(Object.isFrozen(values));
     assert.throws(() => {
       (native.UnaryOp as Record<string, number>).relu = 3;
     }, TypeError);

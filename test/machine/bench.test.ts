@@ -18,3 +18,30 @@ test('bench: positive speeds, no device memory on a CPU backend (null, with the 
   assert.match(formatBench({ ...r, gpuBytesAllocated: 3 * 2 ** 20 }), /GPU memory 3 MiB$/);
   assert.equal(tf.memory().numTensors, before);
 });
+
+test(
+  'bench --breakdown on onednn: wall and CPU parts add up to the step, conversions counted, the peak measured',
+  { skip: BACKEND !== 'onednn' && 'needs the onednn backend' },
+  async () => {
+    const r = await bench({ imageSize: 67, batchSize: 4, steps: 2, backend: 'onednn', threads: 1, breakdown: true, log: () => {} });
+    const b = r.breakdown;
+    assert.ok(b, 'no breakdown');
+    const sum = (parts: Partial<Record<string, number>>) => Object.values(parts).reduce((a: number, v) => a + (v ?? 0), 0);
+    for (const [parts, update, other, step] of [
+      [b.nativeMs, b.updateMs, b.otherMs, b.stepMs],
+      [b.nativeCpuMs, b.updateCpuMs, b.otherCpuMs, b.stepCpuMs],
+    ] as const) {
+      for (const v of [...Object.values(parts), update, other]) assert.ok((v ?? 0) >= 0, JSON.stringify(b));
+      // The update is timed apart from the steps, so the parts may exceed the step by it (and by rounding), never fall short.
+      assert.ok(sum(parts) + update + other >= step - 0.05, JSON.stringify(b));
+    }
+    assert.ok(b.convGflopPerStep > 0);
+    assert.ok(b.conversionsPerStep !== null && b.conversionsPerStep.toJavaScript >= 0 && b.conversionsPerStep.betweenLayouts > 0);
+    assert.ok(b.convPeak !== null && b.convPeak.gflopPerSec > 0 && /^block\d_conv\d$/.test(b.convPeak.layer), JSON.stringify(b.convPeak));
+    assert.ok(b.convPeakFraction !== null && b.convPeakFraction > 0);
+    assert.ok(b.stepPeakFraction !== null && b.stepPeakFraction > 0 && b.stepPeakFraction <= b.convPeakFraction);
+    const text = formatBench(r);
+    assert.match(text, /conversions per step: /);
+    assert.match(text, /whole step: \d+% of the peak/);
+  },
+);

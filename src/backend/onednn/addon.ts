@@ -49,19 +49,24 @@ export interface PoolShape {
 
 // The names of the addon's enums; their numbers come from the addon (nin_onednn.h's name tables).
 const UNARY_OPS = ['relu', 'step', 'sqrt', 'square'] as const;
-const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'reluGrad'] as const;
+const BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
 const BROADCASTS = ['same', 'scalarA', 'scalarB', 'rowB', 'rowA'] as const;
+const LAYOUT_ROLES = ['activation', 'weights', 'vector'] as const;
+const CONV_PASSES = ['forward', 'backwardData', 'backwardWeights'] as const;
+export type LayoutRole = (typeof LAYOUT_ROLES)[number];
+export type ConvPass = (typeof CONV_PASSES)[number];
 /**
  * Memory layouts of the convolutions, for benchmarks and tests: 'plain' runs oneDNN on TF.js's own
- * nhwc/hwio buffers (its gemm kernels); 'blocked-weights' reorders only the weights into oneDNN's blocked
- * layout, which gets its direct AVX-512 kernels; 'blocked' reorders activations too; 'auto' (the default)
- * is 'blocked-weights' plus blocked activations for spatial kernels on small activations, where it pays.
+ * nhwc/hwio layouts (its gemm kernels); 'blocked-weights' keeps nhwc activations and gives the weights oneDNN's
+ * blocked layout, which gets its direct AVX-512 kernels; 'blocked' lets oneDNN choose every layout; 'auto' (the
+ * default) is 'blocked': tensors stay in the layouts oneDNN chose from one layer to the next.
  */
 const CONV_LAYOUTS = ['plain', 'blocked-weights', 'blocked', 'auto'] as const;
 export type OnednnConvLayouts = (typeof CONV_LAYOUTS)[number];
 /**
- * The convolutions' arithmetic: 'fp32', or 'bf16', mixed precision as PyTorch's CPU autocast (bfloat16 inputs,
- * float32 accumulation and outputs; TF.js's tensors, the weights and the optimizer stay float32).
+ * The convolutions' arithmetic: 'fp32', or 'bf16', mixed precision as PyTorch's CPU autocast: activations and
+ * their gradients bfloat16 between native kernels, sums in float32, weights, weight gradients and the optimizer
+ * float32, and whatever JavaScript reads float32.
  */
 export const CONV_PRECISIONS = ['fp32', 'bf16'] as const;
 export type ConvPrecision = (typeof CONV_PRECISIONS)[number];
@@ -76,7 +81,36 @@ export const NATIVE_TIMERS = [
   'elementwise',
 ] as const;
 export type NativeTimer = (typeof NATIVE_TIMERS)[number];
-export type NativeTimes = Record<NativeTimer, { seconds: number; calls: number }>;
+/** Wall seconds, CPU seconds of every thread of the process (what the work cost on a shared machine), calls. */
+export type NativeTimes = Record<NativeTimer, { seconds: number; cpuSeconds: number; calls: number }>;
+
+/** One forward convolution timed alone, in the layouts oneDNN prefers: fastest of several calls. */
+export interface ConvBenchmark {
+  seconds: number;
+  cpuSeconds: number; // every thread's
+  implementation: string; // e.g. "brgconv:avx512_core_amx_bf16"
+}
+
+/** A tensor's buffer in some layout: float32, or bfloat16 values kept as the top 16 bits of a float32. */
+export type LayoutBuffer = Float32Array | Uint16Array;
+
+/** One registered memory layout (nin::LayoutInfo). */
+export interface LayoutInfo {
+  bytes: number; // a buffer's size, padding included
+  bf16: boolean; // bfloat16 elements (a Uint16Array), else float32 (a Float32Array)
+  role: number; // LayoutRole value: decides the plain twin
+  plain: number; // the same tensor as TF.js keeps it (float32, row-major of its shape)
+  f32: number; // the same arrangement in float32: layouts with equal f32 order their elements alike
+  block: number; // channels per plane for the pooling loops (0: an arrangement they do not walk)
+  dims: number[]; // N, C, H, W (activations); O, I, H, W (weights); C (vectors)
+}
+
+/** The layouts of one convolution pass, by the tensor's role (nin::ConvPorts). */
+export interface ConvPorts {
+  x: number;
+  filter: number;
+  y: number;
+}
 
 /** An enum as the addon exports it: a frozen {name: value} object. */
 type NativeEnum<Names extends readonly string[]> = Readonly<Record<Names[number], number>>;
@@ -91,26 +125,80 @@ export interface Addon {
   readonly Broadcast: NativeEnum<typeof BROADCASTS>;
   readonly ConvLayouts: NativeEnum<typeof CONV_LAYOUTS>;
   readonly Precision: NativeEnum<typeof CONV_PRECISIONS>;
-  // Convolutions return false when oneDNN rejects the shape; the caller then runs TF.js's kernel.
-  // filterToken: 0, or a number naming this filter's values for good (valuesToken): its reordered copy is then kept.
+  readonly LayoutRole: NativeEnum<typeof LAYOUT_ROLES>;
+  readonly ConvPass: NativeEnum<typeof CONV_PASSES>;
+  layout(id: number): LayoutInfo;
+  plainLayout(role: number, dims: number[]): number;
+  // 0 when `id` is not an arrangement the pooling loops walk.
+  layoutLike(id: number, dims: number[], bf16: boolean): number;
+  reorder(fromLayout: number, from: LayoutBuffer, toLayout: number, to: LayoutBuffer): void;
+  // null when oneDNN rejects the shape; then the caller runs TF.js's kernel.
+  convPorts(pass: number, shape: ConvShape, bias: boolean): ConvPorts | null;
+  // Convolutions hand the call to TF.js (false; null for conv2d) when they must (see multiplies_padding in
+  // native/src/conv.cc). Each tensor comes in the layout convPorts names for its pass, with the layout's id beside it.
+  // conv2d's fusedRelu asks for oneDNN's ReLU post-op, which turns NaN into 0: only for inputs where no NaN can arise
+  // (kernels-conv.ts); it returns whether ReLU was applied.
   conv2d(
     shape: ConvShape,
-    x: Float32Array,
-    filter: Float32Array,
+    xLayout: number,
+    x: LayoutBuffer,
+    filterLayout: number,
+    filter: LayoutBuffer,
     bias: Float32Array | null,
-    relu: boolean,
-    y: Float32Array,
-    filterToken: number,
+    fusedRelu: boolean,
+    yLayout: number,
+    y: LayoutBuffer,
+  ): boolean | null;
+  conv2dBackpropInput(
+    shape: ConvShape,
+    dyLayout: number,
+    dy: LayoutBuffer,
+    filterLayout: number,
+    filter: LayoutBuffer,
+    dxLayout: number,
+    dx: LayoutBuffer,
   ): boolean;
-  // dyToken: 0, or lastDyToken() read right after conv2dBackpropFilter of this same dy, whose conversion is then reused.
-  conv2dBackpropInput(shape: ConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array, dyToken: number): boolean;
-  conv2dBackpropFilter(shape: ConvShape, x: Float32Array, dy: Float32Array, dfilter: Float32Array, dbias: Float32Array | null): boolean;
-  maxPool(shape: PoolShape, x: Float32Array, y: Float32Array): void;
-  maxPoolGrad(shape: PoolShape, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
-  avgPool(shape: PoolShape, x: Float32Array, y: Float32Array): void;
-  avgPoolGrad(shape: PoolShape, dy: Float32Array, dx: Float32Array): void;
+  conv2dBackpropFilter(
+    shape: ConvShape,
+    xLayout: number,
+    x: LayoutBuffer,
+    dyLayout: number,
+    dy: LayoutBuffer,
+    dfilterLayout: number,
+    dfilter: LayoutBuffer,
+  ): boolean;
+  // null when oneDNN rejects the shape; see nin::benchmark_conv_forward.
+  benchmarkConv(shape: ConvShape, repetitions: number): ConvBenchmark | null;
+  // Pooling over x in a layout the loops walk (block != 0); the other tensors arranged alike (layoutLike).
+  // where: null, or one byte per element of y where maxPool records each window's maximum and maxPoolGrad scatters
+  // from it instead of finding the maxima in x again (windows of at most 255 pixels).
+  maxPool(shape: PoolShape, xLayout: number, x: LayoutBuffer, yLayout: number, y: LayoutBuffer, where: Uint8Array | null): void;
+  maxPoolGrad(
+    shape: PoolShape,
+    dyLayout: number,
+    dy: LayoutBuffer,
+    xLayout: number,
+    x: LayoutBuffer,
+    dxLayout: number,
+    dx: LayoutBuffer, // float32, or with `where` dy's element type
+    where: Uint8Array | null,
+  ): void;
+  avgPool(shape: PoolShape, xLayout: number, x: LayoutBuffer, yLayout: number, y: Float32Array): void;
+  avgPoolGrad(shape: PoolShape, dyLayout: number, dy: LayoutBuffer, dxLayout: number, dx: Float32Array): void;
   unary(op: number, x: Float32Array, y: Float32Array, alpha: number): void;
   binary(op: number, broadcast: number, a: Float32Array, b: Float32Array, out: Float32Array, inner: number): void;
+  // dy * step(y) over three buffers of one element count in one arrangement, each float32 or bfloat16.
+  reluGrad(dy: LayoutBuffer, y: LayoutBuffer, out: LayoutBuffer): void;
+  // The same in y's layout (out too), and dbias the per-channel sum of out: a convolution's ReLU and bias gradients.
+  reluGradBias(yLayout: number, y: LayoutBuffer, dyLayout: number, dy: LayoutBuffer, out: LayoutBuffer, dbias: Float32Array): void;
+  // ReLU in place (NaN kept, as TF.js's), returning the largest value left (NaN when one is NaN).
+  reluInPlace(y: LayoutBuffer): number;
+  // The sum of |v| in double (NaN or infinity when one is).
+  absSum(x: LayoutBuffer): number;
+  // a * b over three buffers of one element count in one arrangement, each float32 or bfloat16.
+  multiply(a: LayoutBuffer, b: LayoutBuffer, out: LayoutBuffer): void;
+  // TF.js's dropout multiplier from an Alea generator in this state; keep = Math.fround(1 - rate) (see dropout.ts).
+  dropoutMask(s0: number, s1: number, s2: number, c: number, keep: number, mask: Float32Array): void;
   // One SGD (acc and accOut null) or momentum step of one variable, weight decay first (0: none); see nin::sgd_update.
   sgdUpdate(
     w: Float32Array,
@@ -125,6 +213,8 @@ export interface Addon {
   ): void;
   sumLeading(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
   sumTrailing(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
+  // Bytes from an ArrayBuffer's start to its first 64-byte aligned address (0-63).
+  alignment(buffer: ArrayBuffer): number;
   setThreads(n: number): void;
   threads(): number;
   cores(): number;
@@ -134,7 +224,6 @@ export interface Addon {
   convPrecision(): number;
   cpu(): { isa: string; nativeBf16: boolean };
   timers(): NativeTimes;
-  lastDyToken(): number;
   resetTimers(): void;
   clearCache(): void;
   version(): string;
@@ -150,7 +239,16 @@ let addon: Addon | undefined;
 let loadFailure: string | undefined;
 
 /** Functions added to the addon after its first release: a build without them is older than the sources. */
-const NEWER_FUNCTIONS = ['sgdUpdate'] as const;
+const NEWER_FUNCTIONS = [
+  'sgdUpdate',
+  'benchmarkConv',
+  'convPorts',
+  'reluGrad',
+  'reluGradBias',
+  'alignment',
+  'multiply',
+  'dropoutMask',
+] as const;
 
 /** The first enum name or function this TypeScript expects that the loaded addon lacks (a build older than the sources). */
 function missingName(loaded: Addon): string | undefined {
@@ -162,6 +260,8 @@ function missingName(loaded: Addon): string | undefined {
     ['Broadcast', BROADCASTS],
     ['ConvLayouts', CONV_LAYOUTS],
     ['Precision', CONV_PRECISIONS],
+    ['LayoutRole', LAYOUT_ROLES],
+    ['ConvPass', CONV_PASSES],
   ];
   for (const [enumName, names] of expected) {
     const values = (loaded as unknown as Record<string, Record<string, unknown> | undefined>)[enumName];
@@ -260,4 +360,9 @@ export function onednnTimers(): NativeTimes {
 
 export function resetOnednnTimers(): void {
   requireAddon().resetTimers();
+}
+
+/** Times one forward convolution alone (current threads and precision); null when oneDNN rejects the shape. */
+export function benchmarkOnednnConv(shape: ConvShape, repetitions: number): ConvBenchmark | null {
+  return requireAddon().benchmarkConv(shape, repetitions);
 }

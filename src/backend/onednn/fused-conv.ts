@@ -1,12 +1,12 @@
 // Conv + bias + ReLU as one op while training. While a gradient tape records, TF.js's fused conv2d falls
 // back to Conv2D, Add(bias), Relu, whose backward adds Step, Multiply and Sum: four extra passes over every
 // activation. On the onednn backend, tf.fused.conv2d (what tf.layers.conv2d calls) records FUSED_CONV
-// instead: one native convolution with bias and ReLU, and a backward that takes the bias gradient from
-// oneDNN's weight gradient. Same math as TF.js's own fused gradient (dy * step(y), bias gradient = its sum).
+// instead: one native convolution with bias and ReLU, and a backward whose ReLU and bias gradients are one pass
+// (RELU_BIAS_GRAD). Same math as TF.js's own fused gradient (dy * step(y), bias gradient = its sum).
 import * as tf from '@tensorflow/tfjs';
 import { isRecordingGradients, replaceFusedConv2d } from '../../sys/tfjs-internals';
-import { DY_TOKEN_ATTR, FILTER_BIAS_GRAD, isNhwc, isOne, takeDyToken } from './kernels-conv';
-import { RELU_GRAD } from './kernels-elementwise';
+import { isNhwc, isOne } from './kernels-conv';
+import { RELU_BIAS_GRAD } from './kernels-elementwise';
 
 export const FUSED_CONV = 'NinFusedConv2D';
 
@@ -25,28 +25,21 @@ function registerFusedConvGradient(): void {
       const [x, filter, bias, y] = saved;
       const { strides, pad, dimRoundingMode } = attrs as unknown as FusedConvAttrs;
       const engine = tf.engine();
-      const dyActivation = engine.runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x: y }) as tf.Tensor;
-      const [dfilter, dbias] = engine.runKernel(FILTER_BIAS_GRAD, { x, dy: dyActivation }, {
-        strides,
-        pad,
-        dimRoundingMode,
-        dataFormat: 'NHWC',
-        filterShape: filter.shape,
-      } as unknown as tf.NamedAttrMap) as tf.Tensor[];
-      // The input gradient below reads the same dyActivation, which this closure keeps alive until then.
-      const dyToken = takeDyToken();
+      const [dyActivation, dbias] = engine.runKernel(RELU_BIAS_GRAD, { dy: dy as tf.Tensor, x: y }) as tf.Tensor[];
+      const convAttrs = { strides, pad, dimRoundingMode, dataFormat: 'NHWC' };
+      // The closures keep dyActivation alive until both convolution gradients have read it.
       return {
         // Lazy, so the first layer's input gradient (never needed) is not computed.
         x: () =>
           engine.runKernel(tf.Conv2DBackpropInput, { dy: dyActivation, filter }, {
-            strides,
-            pad,
-            dimRoundingMode,
-            dataFormat: 'NHWC',
+            ...convAttrs,
             inputShape: x.shape,
-            [DY_TOKEN_ATTR]: dyToken,
           } as unknown as tf.NamedAttrMap) as tf.Tensor,
-        filter: () => dfilter,
+        filter: () =>
+          engine.runKernel(tf.Conv2DBackpropFilter, { x, dy: dyActivation }, {
+            ...convAttrs,
+            filterShape: filter.shape,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor,
         bias: () => tf.reshape(dbias, bias.shape),
       };
     },

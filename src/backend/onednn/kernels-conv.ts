@@ -1,40 +1,9 @@
-// Convolution kernels on oneDNN: forward (plain, and fused with bias and ReLU), input and filter gradients,
-// and the filter gradient with the bias gradient in one pass (FILTER_BIAS_GRAD, for fused-conv.ts).
+// Convolution kernels on oneDNN: forward (plain, and fused with bias and ReLU), input and filter gradients. Each asks the
+// addon which layouts its primitive reads and writes (convPorts), takes its inputs in them (converted only when a
+// tensor has no copy there) and leaves its output in the primitive's layout for the next native kernel.
 import * as tf from '@tensorflow/tfjs';
-import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type { Addon, ConvShape } from './addon';
-import { floats, KernelArgs, NativeKernel, output, Tensor4Shape } from './backend';
-
-export const FILTER_BIAS_GRAD = 'NinConv2DBackpropFilterBias';
-/**
- * An attribute nin adds to Conv2DBackpropInput when the same dy's weight gradient ran just before (fused-conv.ts):
- * the addon then reuses that kernel's conversion of dy (to bf16, or to a blocked layout) instead of redoing it.
- */
-export const DY_TOKEN_ATTR = 'ninDyToken';
-
-// TF.js never writes into a tensor's values once made (a variable's assign gives it new values), so a number per
-// dataId names fixed contents: the addon keeps a weight's reordered copy under it between inference batches.
-const valuesTokens = new WeakMap<object, number>();
-let nextValuesToken = 1;
-
-function valuesToken(t: tf.TensorInfo): number {
-  let token = valuesTokens.get(t.dataId);
-  if (token === undefined) {
-    token = nextValuesToken++;
-    valuesTokens.set(t.dataId, token);
-  }
-  return token;
-}
-
-// What the last native filter gradient's dy conversion is called (0: none, or the JS kernel ran).
-let lastDyToken = 0;
-
-/** The token of the dy the last FILTER_BIAS_GRAD converted natively, once: reading it clears it. */
-export function takeDyToken(): number {
-  const token = lastDyToken;
-  lastDyToken = 0;
-  return token;
-}
+import type { Addon, ConvPass, ConvPorts, ConvShape, LayoutBuffer } from './addon';
+import { floats, KernelArgs, NativeKernel, OnednnBackend, Tensor4Shape } from './backend';
 
 export function convShape(info: tf.backend_util.Conv2DInfo): ConvShape {
   const p = info.padInfo;
@@ -72,11 +41,16 @@ export function isOne(dilations: unknown): boolean {
   return dilations === undefined || dilations === 1 || (Array.isArray(dilations) && dilations.every((d) => d === 1));
 }
 
-function conv2d(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBiasAndActivation: boolean): tf.TensorInfo | undefined {
+/** The layouts of a pass for this shape, or null when oneDNN has no primitive for it. */
+function ports(native: Addon, pass: ConvPass, shape: ConvShape, bias: boolean): ConvPorts | null {
+  return native.convPorts(native.ConvPass[pass], shape, bias);
+}
+
+function conv2d(args: KernelArgs, native: Addon, backend: OnednnBackend, withBiasAndActivation: boolean): tf.TensorInfo | undefined {
   const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
   const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
   if (!isNhwc(attrs.dataFormat) || x === undefined || filter === undefined) return undefined;
-  if (x.shape.length !== 4 || filter.shape.length !== 4) return undefined;
+  if (x.shape.length !== 4 || filter.shape.length !== 4 || x.dtype !== 'float32' || filter.dtype !== 'float32') return undefined;
   let relu = false;
   let biasValues: Float32Array | null = null;
   if (withBiasAndActivation) {
@@ -90,9 +64,6 @@ function conv2d(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBi
       if (biasValues === null) return undefined;
     }
   }
-  const xValues = floats(backend, x);
-  const filterValues = floats(backend, filter);
-  if (xValues === undefined || filterValues === undefined) return undefined;
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as Tensor4Shape,
     filter.shape as Tensor4Shape,
@@ -104,9 +75,48 @@ function conv2d(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBi
     'channelsLast',
   );
   if (isEmpty(info)) return undefined;
-  const y = output(backend, tf.util.sizeFromShape(info.outShape));
-  if (!native.conv2d(convShape(info), xValues, filterValues, biasValues, relu, y, valuesToken(filter))) return undefined;
-  return backend.makeTensorInfo(info.outShape, 'float32', y);
+  const shape = convShape(info);
+  const p = ports(native, 'forward', shape, biasValues !== null);
+  if (p === null) return undefined;
+  const xData = backend.acquire(x, p.x);
+  const filterData = backend.acquire(filter, p.filter);
+  const y = backend.allocate(p.y);
+  const bound = relu ? outputBound(backend, x, filterData, biasValues) : undefined;
+  const reluDone = native.conv2d(shape, p.x, xData, p.filter, filterData, biasValues, bound !== undefined, p.y, y);
+  if (reluDone === null) {
+    backend.release(y);
+    return undefined;
+  }
+  const out = backend.output(info.outShape, p.y, y);
+  // ReLU as TF.js computes it (NaN kept) in a pass of its own, which measures the next layer's bound on the way.
+  if (relu && !reluDone) backend.setBound(out.dataId, native.reluInPlace(y));
+  else if (reluDone) backend.setBound(out.dataId, bound);
+  return out;
+}
+
+// No float32 sum may come near overflow: below 1e36, against float32's largest 3.4e38.
+const SAFE_SUM = 1e36;
+// bf16 rounds x and the filter up by at most 2^-8 each: their product by at most this factor.
+const ROUNDING = 1.01;
+
+/**
+ * An upper bound on |y| that proves y = relu(conv(x, filter) + bias) can be computed with oneDNN's ReLU post-op and
+ * still give TF.js's result, or undefined. The post-op turns NaN into 0; a NaN can only come from a non-finite input
+ * or from a sum that overflows to infinity on both sides. Every partial sum of an output is at most
+ * max|x| * sum|filter| + max|bias| in magnitude, so when x's bound is known (finite values, see backend.ts), the
+ * filter and bias are finite and that product stays far below float32's largest value, no NaN can arise. The bound
+ * is then y's, for the next layer.
+ */
+function outputBound(backend: OnednnBackend, x: tf.TensorInfo, filter: LayoutBuffer, bias: Float32Array | null): number | undefined {
+  const xBound = backend.bound(x.dataId);
+  if (xBound === undefined) return undefined;
+  let biasBound = 0;
+  if (bias !== null) {
+    for (const v of bias) biasBound = Math.max(biasBound, Math.abs(v));
+    if (!Number.isFinite(biasBound)) return undefined;
+  }
+  const bound = xBound * ROUNDING * backend.l1Norm(filter) * ROUNDING + biasBound;
+  return bound < SAFE_SUM ? bound : undefined;
 }
 
 export const conv2dKernel: NativeKernel = (args, native, backend) => conv2d(args, native, backend, false);
@@ -116,9 +126,7 @@ export const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) =
   const { dy, filter } = args.inputs as Record<string, tf.TensorInfo>;
   const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
   if (!isNhwc(attrs.dataFormat) || dy.shape.length !== 4 || attrs.inputShape.length !== 4) return undefined;
-  const dyValues = floats(backend, dy);
-  const filterValues = floats(backend, filter);
-  if (dyValues === undefined || filterValues === undefined) return undefined;
+  if (dy.dtype !== 'float32' || filter.dtype !== 'float32' || filter.shape.length !== 4) return undefined;
   const info = tf.backend_util.computeConv2DInfo(
     attrs.inputShape as Tensor4Shape,
     filter.shape as Tensor4Shape,
@@ -130,22 +138,24 @@ export const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) =
     'channelsLast',
   );
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
-  const dx = output(backend, tf.util.sizeFromShape(info.inShape));
-  const token = (attrs as unknown as Record<string, unknown>)[DY_TOKEN_ATTR];
-  const dyToken = typeof token === 'number' && Number.isSafeInteger(token) && token > 0 ? token : 0;
-  if (!native.conv2dBackpropInput(convShape(info), dyValues, filterValues, dx, dyToken)) return undefined;
-  return backend.makeTensorInfo(info.inShape, 'float32', dx);
+  const shape = convShape(info);
+  const p = ports(native, 'backwardData', shape, false);
+  if (p === null) return undefined;
+  const dyData = backend.acquire(dy, p.y);
+  const filterData = backend.acquire(filter, p.filter);
+  const dx = backend.allocate(p.x);
+  if (!native.conv2dBackpropInput(shape, p.y, dyData, p.filter, filterData, p.x, dx)) {
+    backend.release(dx);
+    return undefined;
+  }
+  return backend.output(info.inShape, p.x, dx);
 };
 
-/** The filter gradient, with the bias gradient (dy summed over batch and space) when `withBias`. */
-function filterGrad(args: KernelArgs, native: Addon, backend: MathBackendCPU, withBias: boolean): tf.TensorInfo[] | undefined {
-  lastDyToken = 0;
+export const conv2dBackpropFilterKernel: NativeKernel = (args, native, backend) => {
   const { x, dy } = args.inputs as Record<string, tf.TensorInfo>;
   const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   if (!isNhwc(attrs.dataFormat) || x.shape.length !== 4 || dy.shape.length !== 4) return undefined;
-  const xValues = floats(backend, x);
-  const dyValues = floats(backend, dy);
-  if (xValues === undefined || dyValues === undefined) return undefined;
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32') return undefined;
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as Tensor4Shape,
     attrs.filterShape as Tensor4Shape,
@@ -157,32 +167,21 @@ function filterGrad(args: KernelArgs, native: Addon, backend: MathBackendCPU, wi
     'channelsLast',
   );
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
-  const dfilter = output(backend, tf.util.sizeFromShape(info.filterShape));
-  const dbias = withBias ? output(backend, info.outChannels) : null;
-  if (!native.conv2dBackpropFilter(convShape(info), xValues, dyValues, dfilter, dbias)) return undefined;
-  lastDyToken = native.lastDyToken();
-  const filterInfo = backend.makeTensorInfo(info.filterShape, 'float32', dfilter);
-  return dbias === null ? [filterInfo] : [filterInfo, backend.makeTensorInfo([info.outChannels], 'float32', dbias)];
-}
-
-export const conv2dBackpropFilterKernel: NativeKernel = (args, native, backend) => filterGrad(args, native, backend, false)?.[0];
-
-export const filterBiasGradNative = (args: KernelArgs, native: Addon, backend: MathBackendCPU): tf.TensorInfo[] | undefined =>
-  filterGrad(args, native, backend, true);
+  const shape = convShape(info);
+  const p = ports(native, 'backwardWeights', shape, false);
+  if (p === null) return undefined;
+  const xData = backend.acquire(x, p.x);
+  const dyData = backend.acquire(dy, p.y);
+  const dfilter = backend.allocate(p.filter);
+  if (!native.conv2dBackpropFilter(shape, p.x, xData, p.y, dyData, p.filter, dfilter)) {
+    backend.release(dfilter);
+    return undefined;
+  }
+  return backend.output(info.filterShape, p.filter, dfilter);
+};
 
 export function cpuKernel(name: string): tf.KernelFunc {
   const config = tf.getKernel(name, 'cpu');
   if (config === undefined) throw new Error(`TF.js has no cpu kernel ${name}`);
   return config.kernelFunc;
-}
-
-/** JS path of FILTER_BIAS_GRAD: TF.js's filter gradient and a sum of dy over batch and space. */
-export function filterBiasGradKernel(args: KernelArgs): tf.TensorInfo[] {
-  const dfilter = cpuKernel(tf.Conv2DBackpropFilter)(args) as tf.TensorInfo;
-  const dbias = cpuKernel(tf.Sum)({
-    inputs: { x: (args.inputs as Record<string, tf.TensorInfo>).dy },
-    backend: args.backend,
-    attrs: { axis: [0, 1, 2], keepDims: false },
-  }) as tf.TensorInfo;
-  return [dfilter, dbias];
 }

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { Addon } from './addon';
-import { floats, KernelArgs, output } from './backend';
+import { floats, KernelArgs, OnednnBackend, output } from './backend';
 
 export const SGD_UPDATE = 'NinSgdUpdate';
 
@@ -59,17 +59,43 @@ export function sgdUpdateKernel(args: KernelArgs): tf.TensorInfo[] {
   return outputs(backend, value.shape, newW, newAcc);
 }
 
-export function sgdUpdateNative(args: KernelArgs, native: Addon, backend: MathBackendCPU): tf.TensorInfo[] | undefined {
+/**
+ * Native path: one pass over flat float32 arrays in the gradient's layout (elementwise, so any layout serves as long as
+ * the three agree; a blocked layout's padding is zeros and stays zeros). The weights and the accumulation move into
+ * that layout at the first step and stay there: the next forward reads the new weights without converting them back,
+ * and only a checkpoint (JavaScript reading them) converts them to TF.js's layout.
+ */
+export function sgdUpdateNative(args: KernelArgs, native: Addon, backend: OnednnBackend): tf.TensorInfo[] | undefined {
   const { value, gradient, accumulation, attrs } = parts(args);
   if ((attrs.momentum === null) !== (accumulation === undefined)) return undefined;
-  const w = floats(backend, value);
-  const g = floats(backend, gradient);
-  const acc = accumulation === undefined ? null : floats(backend, accumulation);
-  if (w === undefined || g === undefined || acc === undefined || g.length !== w.length || (acc !== null && acc.length !== w.length)) {
-    return undefined;
+  const tensors = accumulation === undefined ? [value, gradient] : [value, gradient, accumulation];
+  if (tensors.some((t) => t.dtype !== 'float32' || !tf.util.arraysEqual(t.shape, value.shape))) return undefined;
+  const copy = backend.producedCopy(gradient.dataId);
+  const layout = copy === undefined ? undefined : backend.layout(copy.layout);
+  if (
+    copy === undefined ||
+    layout === undefined ||
+    layout.bf16 ||
+    tf.util.sizeFromShape(layout.dims) !== tf.util.sizeFromShape(value.shape)
+  ) {
+    const w = floats(backend, value);
+    const g = floats(backend, gradient);
+    const acc = accumulation === undefined ? null : floats(backend, accumulation);
+    if (w === undefined || g === undefined || acc === undefined || g.length !== w.length || (acc !== null && acc.length !== w.length)) {
+      return undefined;
+    }
+    const newW = output(backend, w.length);
+    const newAcc = acc === null ? null : output(backend, w.length);
+    native.sgdUpdate(w, g, acc, newW, newAcc, Math.fround(-attrs.learningRate), attrs.momentum ?? 0, attrs.nesterov, attrs.weightDecay);
+    return outputs(backend, value.shape, newW, newAcc);
   }
-  const newW = output(backend, w.length);
-  const newAcc = acc === null ? null : output(backend, w.length);
+  const w = backend.acquire(value, copy.layout) as Float32Array;
+  const acc = accumulation === undefined ? null : (backend.acquire(accumulation, copy.layout) as Float32Array);
+  const newW = backend.allocate(copy.layout) as Float32Array;
+  const newAcc = acc === null ? null : (backend.allocate(copy.layout) as Float32Array);
+  const g = copy.data as Float32Array;
   native.sgdUpdate(w, g, acc, newW, newAcc, Math.fround(-attrs.learningRate), attrs.momentum ?? 0, attrs.nesterov, attrs.weightDecay);
-  return outputs(backend, value.shape, newW, newAcc);
+  const out = [backend.output(value.shape, copy.layout, newW)];
+  if (newAcc !== null) out.push(backend.output(value.shape, copy.layout, newAcc));
+  return out;
 }
