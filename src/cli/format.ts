@@ -202,7 +202,12 @@ function formatAdapters(probe: InfoResult['webgpu']): string[] {
 const round2 = (v: number) => Math.round(v * 100) / 100;
 
 export function formatBench(r: BenchResult): string {
-  const memory = r.gpuBytesAllocated === null ? '' : `, GPU memory ${mib(r.gpuBytesAllocated)}`;
+  // The estimate counts the step's tensors only (model/shapes.ts); the process adds Node, TF.js and the runtime's caches.
+  const estimate = `the step's tensors ${mib(r.memory.estimateBytes)} by nin shapes' estimate`;
+  const memory =
+    r.gpuBytesAllocated === null
+      ? `, peak RSS ${mib(r.memory.peakRssBytes)} (${estimate})`
+      : `, GPU memory ${mib(r.gpuBytesAllocated)} (${estimate})`;
   const line = `${r.backend} (${r.detail}), ${r.imageSize}px, batch ${r.batchSize}: train ${r.trainImagesPerSec} images/s, inference ${r.inferImagesPerSec} images/s${memory}`;
   const b = r.breakdown;
   if (!b) return line;

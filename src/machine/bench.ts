@@ -16,6 +16,8 @@ import {
 } from '../backend/onednn';
 import { type BackendChoice, DEFAULT_RECIPE, type PrecisionChoice } from '../config/config';
 import { buildNin, forward } from '../model/nin';
+import { type BenchMemory, benchMemory, gpuMemory } from './resources';
+import { benchMemoryEstimate } from '../model/shapes';
 import { type Architecture, DEFAULT_ARCHITECTURE, describeArchitecture, sameArchitecture } from '../model/architecture';
 import { DeferredReads } from '../train/deferred-reads';
 import { applyUpdate, deferredStep, makeTrainer, type Trainer } from '../train/step';
@@ -91,23 +93,11 @@ export interface BenchResult {
   // buffer it created for reuse, so its size is its high-water mark); null with the reason elsewhere.
   gpuBytesAllocated: number | null;
   gpuBytesAllocatedNote?: string;
+  memory: BenchMemory;
 }
 
 /** Read back every this many steps, as `nin train` does when no progress line asks sooner. */
 const READ_EVERY_STEPS = 32;
-
-/** What the backend can say about the device memory it allocated. */
-function gpuMemory(backend: string): Pick<BenchResult, 'gpuBytesAllocated' | 'gpuBytesAllocatedNote'> {
-  const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
-  if (typeof memory.numBytesAllocatedInGPU === 'number') return { gpuBytesAllocated: memory.numBytesAllocatedInGPU };
-  return {
-    gpuBytesAllocated: null,
-    gpuBytesAllocatedNote:
-      backend === 'tensorflow'
-        ? 'libtensorflow does not report device memory to TF.js (nvidia-smi does)'
-        : `${backend} runs on the CPU: no device memory`,
-  };
-}
 
 /**
  * Floating-point operations of a model's convolutions per image: 2 per multiply-add, times three in training
@@ -185,6 +175,7 @@ async function benchWith(options: BenchOptions, log: Log, stop: Stop): Promise<B
       inferImagesPerSec: round((options.batchSize * options.steps) / inferSeconds),
       ...(breakdown ? { breakdown } : {}),
       ...gpuMemory(backend.name),
+      memory: benchMemory(benchMemoryEstimate({ ...options, precision: backend.precision, architecture }).bytes),
     };
   } finally {
     timing.steps.close();

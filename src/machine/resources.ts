@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { UsageError } from '../sys/errors';
+import * as tf from '@tensorflow/tfjs';
 import { activationsPerImage } from '../model/nin';
 
 /** Cores this process may use (the affinity mask, as OpenMP sees it). */
@@ -56,4 +57,27 @@ export function checkTrainingMemory(imageSize: number, batchSize: number, availa
   throw new UsageError(
     `--image-size ${imageSize} at --batch-size ${batchSize} needs about ${gb(needed)} of memory, this machine has ${gb(available)}; ${fix}`,
   );
+}
+
+/** What the backend can say about the device memory it allocated. */
+export function gpuMemory(backend: string): { gpuBytesAllocated: number | null; gpuBytesAllocatedNote?: string } {
+  const memory = tf.memory() as tf.MemoryInfo & { numBytesAllocatedInGPU?: number };
+  if (typeof memory.numBytesAllocatedInGPU === 'number') return { gpuBytesAllocated: memory.numBytesAllocatedInGPU };
+  return {
+    gpuBytesAllocated: null,
+    gpuBytesAllocatedNote:
+      backend === 'tensorflow'
+        ? 'libtensorflow does not report device memory to TF.js (nvidia-smi does)'
+        : `${backend} runs on the CPU: no device memory`,
+  };
+}
+
+/** A benchmark's memory: the most this process held, beside nin shapes' estimate of the step's tensors. */
+export interface BenchMemory {
+  peakRssBytes: number; // getrusage's maxrss: the whole process (Node, TF.js, oneDNN's caches, the data)
+  estimateBytes: number; // benchMemoryEstimate (model/shapes.ts): weights, gradients and activations of one SGD step
+}
+
+export function benchMemory(estimateBytes: number): BenchMemory {
+  return { peakRssBytes: process.resourceUsage().maxRSS * 1024, estimateBytes };
 }
