@@ -16,7 +16,10 @@ test('bench: positive speeds, no device memory on a CPU backend (null, with the 
   assert.equal(r.gpuBytesAllocated, null);
   assert.match(r.gpuBytesAllocatedNote ?? '', /runs on the CPU/);
   assert.doesNotMatch(formatBench(r), /GPU memory/);
-  assert.match(formatBench({ ...r, gpuBytesAllocated: 3 * 2 ** 20 }), /GPU memory 3 MiB \(the step's tensors \d+ MiB by nin shapes' estimate\)$/);
+  assert.match(
+    formatBench({ ...r, gpuBytesAllocated: 3 * 2 ** 20 }),
+    /GPU memory 3 MiB \(the step's tensors \d+ MiB by nin shapes' estimate\)$/,
+  );
   // The measured peak beside the estimate of the same step: the process holds at least the step's tensors.
   const estimate = benchMemoryEstimate({ imageSize: 67, batchSize: 2, precision: r.precision }).bytes;
   assert.equal(r.memory.estimateBytes, estimate);
