@@ -219,7 +219,9 @@ export class RunLockedError extends NinError {
 
 /** "process 123" on this host, "process 123 on node-7 (its lock written 40 s ago)" on another. */
 export function describeLockOwner(owner: LockOwner): string {
-  return owner.local ? `process ${owner.pid}` : `process ${owner.pid} on ${owner.host} (its lock written ${Math.round(owner.ageSeconds)} s ago)`;
+  return owner.local
+    ? `process ${owner.pid}`
+    : `process ${owner.pid} on ${owner.host} (its lock written ${Math.round(owner.ageSeconds)} s ago)`;
 }
 
 /**
@@ -258,7 +260,8 @@ function breakLock(lock: string, seen: LockFile | null, tmp: string, now: number
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     // Another process is taking over now; unless its takeover was cut short, it wins and we look again.
     const other = readLock(breaker, now);
-    if (other === null || (other.local ? !isAlive(other.pid) : other.ageSeconds >= BREAK_STALE_SECONDS)) fs.rmSync(breaker, { force: true });
+    if (other === null || (other.local ? !isAlive(other.pid) : other.ageSeconds >= BREAK_STALE_SECONDS))
+      fs.rmSync(breaker, { force: true });
     return;
   }
   const ours = fs.statSync(tmp).ino;

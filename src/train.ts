@@ -49,6 +49,8 @@ export interface TrainOptions {
   saveEvery?: number; // also save last/ mid-epoch every this many seconds, as Ctrl-C does (0 or absent: never)
   tensorboard?: string; // write TensorBoard event files into this directory ('' = <run>/tensorboard)
   handleSignals?: boolean; // SIGINT/SIGTERM/SIGHUP finish the batch, save last/, then throw InterruptedError
+  // After each epoch but the last, its checkpoints and logs written: a reason to end the run there, normally (a sweep's pruner).
+  onEpochEnd?: (history: EpochMetrics[]) => string | void;
 }
 
 export interface TrainResult {
@@ -237,7 +239,7 @@ async function resumeState(run: RunDirectory, config: TrainConfig, log: (line: s
   return { trainer: makeTrainer(loaded.model, optimizer), epochsDone: meta.epoch, history: meta.history ?? [], partial };
 }
 
-interface Output extends Pick<TrainOptions, 'terminal' | 'logEvery' | 'saveEvery' | 'tensorboard'> {
+interface Output extends Pick<TrainOptions, 'terminal' | 'logEvery' | 'saveEvery' | 'tensorboard' | 'onEpochEnd'> {
   log: (line: string) => void;
   print: (line: string) => void;
 }
@@ -350,6 +352,11 @@ class EpochLoop {
         if (!test) throw await this.interrupted(epoch, sums);
         await this.endEpoch(epoch, sums, test, validation, (Date.now() - started) / 1000);
         if (await this.stop.point()) throw new InterruptedError(this.stop.signal!, this.kept(epoch, null));
+        const reason = epoch < this.config.epochs ? this.out.onEpochEnd?.(this.state.history) : undefined;
+        if (reason) {
+          this.log(`stopping after epoch ${epoch} of ${this.config.epochs}: ${reason}`);
+          break;
+        }
       }
     } finally {
       this.steps.close();

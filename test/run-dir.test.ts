@@ -10,7 +10,17 @@ import * as path from 'node:path';
 import { resolveConfig } from '../src/config';
 import { NinError } from '../src/errors';
 import { availableCores, capThreads, checkTrainingMemory, trainingBytes } from '../src/resources';
-import { createRun, lockHolder, LOCK_HEARTBEAT_SECONDS, LOCK_STALE_SECONDS, openRun, planRun, RunLockedError, RUN_FILES, trainingPid } from '../src/run-dir';
+import {
+  createRun,
+  lockHolder,
+  LOCK_HEARTBEAT_SECONDS,
+  LOCK_STALE_SECONDS,
+  openRun,
+  planRun,
+  RunLockedError,
+  RUN_FILES,
+  trainingPid,
+} from '../src/run-dir';
 import { removeTempDirs, tempDir } from './helpers/idx';
 
 after(removeTempDirs);
@@ -109,7 +119,9 @@ describe('run directory', () => {
       (err: unknown) =>
         err instanceof RunLockedError &&
         err.owner?.host === 'node-7.cluster' &&
-        new RegExp(`^.* is being trained by process ${pid} on node-7\\.cluster \\(its lock written \\d+ s ago\\); .*10 minutes old$`).test(err.message),
+        new RegExp(`^.* is being trained by process ${pid} on node-7\\.cluster \\(its lock written \\d+ s ago\\); .*10 minutes old$`).test(
+          err.message,
+        ),
     );
     assert.equal(fs.readFileSync(lock, 'utf8'), `${pid}@node-7.cluster\n`, 'the other lock stays');
     // Its host stopped writing it just over LOCK_STALE_SECONDS ago.
