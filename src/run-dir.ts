@@ -113,10 +113,25 @@ function freeName(out: string, base: string): string {
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: it exists but belongs to someone else.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+/**
+ * Whether a process has ended but not been reaped (Linux: state Z in /proc/<pid>/stat). A trainer killed
+ * with -9 whose parent died too stays a zombie wherever nothing reaps orphans (a container whose pid 1 is
+ * not an init), and signal 0 still reaches it; it trains nothing. Elsewhere (no /proc) this says false.
+ */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }
 

@@ -109,7 +109,9 @@ export function openSweep(dir: string, space: Space | null, log: (line: string) 
   }
   const hash = spaceHash(space);
   if (stored) return reopen(stored, space, hash, log);
-  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0)
+  // Another process creating the same sweep this moment (array tasks starting together) leaves only these.
+  const creating = (name: string) => name === TRIALS_DIR || name === LOGS_DIR || name.startsWith(`.${SPACE_FILE}.tmp-`);
+  if (fs.existsSync(dir) && !fs.readdirSync(dir).every(creating))
     throw new UsageError(`${dir} is not empty and holds no ${SPACE_FILE}; pass a new or empty directory for the sweep`);
   checkOutputDir(dir, { flag: '--dir', purpose: 'a directory for the sweep' });
   const file = path.join(dir, SPACE_FILE);
