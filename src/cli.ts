@@ -624,7 +624,7 @@ function serveCommand(printer: Printer): Command {
     .description(
       "a local web page over training runs: live curves, each checkpoint's report (nin eval) with its misclassified test images, and a playground that runs the model in the browser",
     )
-    .argument('[runDir...]', 'run directories to serve (default: every run in --out, as they appear)')
+    .argument('[runDir...]', 'run directories to serve, or one sweep directory (its trials); default: every run in --out, as they appear')
     .option('--port <n>', 'port to listen on (0: any free port)', integer('--port', 0, 65535), 8080)
     .option(
       '--host <address>',
@@ -636,7 +636,13 @@ function serveCommand(printer: Printer): Command {
     .option('--test-limit <n>', "reports use the first n test examples (default: each run's own --test-limit, else all)", parseTestLimit)
     .option('--data-dir <dir>', DATA_DIR_HELP);
   return addEngineOptions(command).action(async (runDirs: string[], opts) => {
-    const dirs = runDirs.map((d) => path.resolve(d));
+    let dirs = runDirs.map((d) => path.resolve(d));
+    // A sweep directory (nin sweep): its trials are the runs, as they appear.
+    const sweepTrials = dirs.length === 1 ? path.join(dirs[0], 'trials') : null;
+    if (sweepTrials && fs.existsSync(path.join(dirs[0], 'space.json')) && fs.existsSync(sweepTrials)) {
+      opts.out = sweepTrials;
+      dirs = [];
+    }
     for (const dir of dirs) {
       if (!fs.existsSync(path.join(dir, 'config.json')))
         throw new UsageError(

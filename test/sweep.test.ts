@@ -5,10 +5,12 @@
 // the report. Trials are tiny: 67px, 256 training images, 2 epochs.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { removeTempDirs, tempDir } from './helpers/idx';
-import { assertOneLineError, runNin, startNin } from './helpers/cli';
+import { assertOneLineError, NIN_BIN, REPO_ROOT, runNin, startNin, waitForOutput } from './helpers/cli';
 import { TEST_BACKEND } from './helpers/small-run';
 import { checkSpace, spaceHash, spaceToJson, trialValues, type Space } from '../src/sweep/space';
 import { medianVerdict } from '../src/sweep/prune';
@@ -25,6 +27,8 @@ const FIXED =
     ? { imageSize: 67, trainLimit: 256, testLimit: 64, batchSize: 32, epochs: 2 }
     : { imageSize: 67, trainLimit: 8, testLimit: 4, batchSize: 4, epochs: 2 };
 const ENGINE = { backend: TEST_BACKEND, threads: 1 };
+/** Smaller still, where the number of images does not matter (several nodes, Slurm, pruning). */
+const TINY = TEST_BACKEND === 'onednn' ? { ...FIXED, trainLimit: 64, testLimit: 32, batchSize: 16 } : FIXED;
 
 function writeSpace(dir: string, space: object, name = 'space.json'): string {
   const file = path.join(dir, name);
@@ -179,7 +183,7 @@ describe('bad input: one line, exit 2, nothing written', () => {
   test('a trial index out of range, a directory of another space, a directory without a space', async () => {
     const root = tempDir('nin-sweep-bad-');
     const dir = path.join(root, 'sweep');
-    const file = writeSpace(root, { ...FOUR, fixed: { ...FIXED, epochs: 1 } });
+    const file = writeSpace(root, { ...FOUR, fixed: { ...TINY, epochs: 1 } });
     // Created by a first `run` of the space file, as a Slurm array's first task does; then the index checks.
     assertOneLineError(
       await runNin(['sweep', 'run', file, '--dir', dir, '--trial', '4']),
@@ -293,11 +297,31 @@ describe('trials as processes sharing one directory', () => {
     const svg = path.join(root, 'sweep.svg');
     assert.equal((await runNin(['sweep', 'report', dir, '--out', svg])).code, 0);
     assert.match(fs.readFileSync(svg, 'utf8'), /^<svg [^]*<circle [^]*<\/svg>/);
+
+    // nin serve DIR serves the sweep's trials as runs.
+    const serve = startNin(['serve', dir, '--port', '0']);
+    try {
+      await waitForOutput(serve, (stdout) => /^http:\/\/127\.0\.0\.1:\d+\/\n/.test(stdout));
+      const url = serve.stdout().split('\n')[0];
+      const body = await new Promise<string>((resolve, reject) =>
+        http
+          .get(`${url}api/runs`, (res) => {
+            let text = '';
+            res.setEncoding('utf8').on('data', (c: string) => (text += c));
+            res.on('end', () => resolve(text));
+          })
+          .on('error', reject),
+      );
+      assert.deepEqual((JSON.parse(body) as { runs: { id: string }[] }).runs.map((r) => r.id).sort(), ['0000', '0001', '0002', '0003']);
+    } finally {
+      serve.child.kill('SIGTERM');
+      await serve.done;
+    }
   });
 
   test('several "nodes": different indices from SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX fill one directory; the same index twice trains once', async () => {
     const root = tempDir('nin-sweep-nodes-');
-    const file = writeSpace(root, { ...FOUR, fixed: { ...FIXED, epochs: 1 }, vary: { seed: [0, 1, 2] } });
+    const file = writeSpace(root, { ...FOUR, fixed: { ...TINY, epochs: 1 }, vary: { seed: [0, 1, 2] } });
     const dir = path.join(root, 'sweep');
     // Three processes start together on the space file (the first creates the directory), as array tasks do.
     const runs = await Promise.all([
@@ -313,7 +337,7 @@ describe('trials as processes sharing one directory', () => {
     }
 
     // The same index twice at once (a retried task beside the first): one trains, the other skips with exit 0.
-    const file2 = writeSpace(root, { ...FOUR, fixed: { ...FIXED, epochs: 2 }, vary: { seed: [5] } }, 'one.json');
+    const file2 = writeSpace(root, { ...FOUR, fixed: { ...TINY, epochs: 2 }, vary: { seed: [5] } }, 'one.json');
     const dir2 = path.join(root, 'sweep2');
     const both = await Promise.all(
       [0, 1].map(() =>
@@ -335,7 +359,7 @@ describe('trials as processes sharing one directory', () => {
     const root = tempDir('nin-sweep-prune-');
     const file = writeSpace(root, {
       ...FOUR,
-      fixed: { ...FIXED, epochs: 3 },
+      fixed: { ...TINY, epochs: 3 },
       vary: { seed: [0, 1, 2, 3] },
       prune: { rule: 'median', afterEpoch: 1, minTrials: 3 },
     });
@@ -368,7 +392,77 @@ describe('trials as processes sharing one directory', () => {
     // A pruned trial has ended: not run again.
     const again = await runNin(['sweep', 'run', dir, '--trial', '0']);
     assert.match(again.stdout, /^trial 0 has ended \(pruned: pruned by the median rule/m);
+    // Killed between the verdict and trial.json: judged again on its epochs, not trained further.
+    const record0 = fs.readFileSync(trialFile(dir, 0, 'trial.json'), 'utf8');
+    fs.rmSync(trialFile(dir, 0, 'trial.json'));
+    const rejudged = await runNin(['sweep', 'run', dir, '--trial', '0']);
+    assert.equal(rejudged.code, 0, rejudged.stderr);
+    assert.match(rejudged.stdout, /^trial 0 pruned at epoch 1: pruned by the median rule/m);
+    assert.doesNotMatch(rejudged.stderr, /resuming/);
+    assert.deepEqual(epochsOf(dir, 0), [1]);
+    assert.equal(readJson(trialFile(dir, 0, 'trial.json')).reason, JSON.parse(record0).reason);
     const report = await runNin(['sweep', 'report', dir]);
     assert.match(report.stdout, /^0\s+0\s+pruned@1\s+1\/3\s/m);
+  });
+});
+
+describe('under a real Slurm (scripts/slurm-local.sh: one node on this machine)', () => {
+  const script = path.join(REPO_ROOT, 'scripts', 'slurm-local.sh');
+  const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+  const up = () => spawnSync(script, ['status']).status === 0;
+  // CI installs slurm-wlm (scripts/setup.sh) and starts it (.ci/run) for its three suites at once: there it never
+  // skips, and a suite never stops a Slurm it did not start. Run as root elsewhere, the test starts it and stops it.
+  const why =
+    process.platform !== 'linux'
+      ? 'Slurm runs on Linux here'
+      : up()
+        ? null
+        : process.getuid?.() !== 0
+          ? 'starting Slurm needs root (run scripts/slurm-local.sh start as root)'
+          : !has('slurmctld') || !has('sbatch')
+            ? 'slurm-wlm is not installed (scripts/setup.sh installs it)'
+            : null;
+  let started = false;
+  after(() => {
+    if (started) spawnSync(script, ['stop']);
+  });
+
+  test('sbatch --wait --array=0-1 runs a 2-trial sweep, one array task per trial', { skip: why ?? false, timeout: TIMEOUT }, async () => {
+    if (!up()) {
+      const r = spawnSync(script, ['start'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      started = true;
+    }
+    const root = tempDir('nin-sweep-slurm-');
+    const file = writeSpace(root, { ...FOUR, fixed: { ...TINY, epochs: 1 }, vary: { seed: [0, 1] } });
+    const dir = path.join(root, 'sweep');
+    // README's job script, with this checkout's node and nin: each task runs the trial of its $SLURM_ARRAY_TASK_ID.
+    const job = path.join(root, 'job.sh');
+    fs.writeFileSync(
+      job,
+      [
+        '#!/bin/sh',
+        '#SBATCH --job-name=nin-sweep-test',
+        '#SBATCH --cpus-per-task=1',
+        `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(NIN_BIN)} sweep run ${JSON.stringify(file)} --dir ${JSON.stringify(dir)} --threads "$SLURM_CPUS_PER_TASK"`,
+        '',
+      ].join('\n'),
+    );
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = spawn('sbatch', ['--wait', '--array=0-1', `--output=${root}/slurm-%a.out`, job], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (out += d));
+      p.on('close', (code) => resolve({ code, out }));
+    });
+    const logs = [0, 1].map((i) =>
+      fs.existsSync(path.join(root, `slurm-${i}.out`)) ? fs.readFileSync(path.join(root, `slurm-${i}.out`), 'utf8') : '',
+    );
+    assert.equal(r.code, 0, `${r.out}\n${logs.join('\n---\n')}`);
+    for (const i of [0, 1]) {
+      assert.equal(readJson(trialFile(dir, i, 'trial.json')).state, 'done', logs[i]);
+      assert.match(logs[i], new RegExp(`^trial ${i} done: 1 epochs`, 'm'));
+      assert.equal(readJson(trialFile(dir, i, 'config.json')).seed, i);
+    }
   });
 });

@@ -95,6 +95,12 @@ export async function runTrial(sweep: Sweep, i: number, options: RunTrialOptions
     : undefined;
   const dir = trialDir(sweep, i);
   const resume = status.state === 'partial';
+  // Killed between the pruner's verdict and trial.json: judged again on the epochs it has, not trained on.
+  const judged = rule && resume && status.history.length ? medianVerdict(rule, status.history, otherHistories(sweep, i), key) : null;
+  if (judged && status.history.length < config.epochs) {
+    writeRecord(sweep, i, { state: 'pruned', epoch: status.history.length, reason: judged });
+    return { kind: 'ended', state: 'pruned', message: `trial ${i} pruned at epoch ${status.history.length}: ${judged}` };
+  }
   options.log(`trial ${i} (${describeValues(status.values)}): ${resume ? 'resuming' : 'starting'} ${dir}`);
   const sources = Object.fromEntries(Object.keys(status.values).map((k) => [k, 'sweep']));
   const { train } = await import('../train');
