@@ -759,6 +759,7 @@ function sweepCommand(printer: Printer): Command {
     .option('--dir <dir>', 'the sweep directory, when <sweep> is the space file')
     .option('--trial <i>', 'the trial index', integer('--trial', 0, maxTrial))
     .option('--save-every <duration>', "also save the trial's last/ that often mid-epoch", parseDuration)
+    .option('--no-wait', "skip a trial another host's process holds, instead of waiting until it ends or its lock is stale")
     .option('--data-dir <dir>', DATA_DIR_HELP);
   addEngineOptions(runOne).action(async (target: string, opts, cmd: Command) => {
     const { readSpaceFile } = await import('./sweep/space');
@@ -783,6 +784,7 @@ function sweepCommand(printer: Printer): Command {
       log: printer.err,
       saveEvery: opts.saveEvery,
       handleSignals: true,
+      waitForOtherHost: opts.wait,
     });
     printer.out(outcome.message);
   });

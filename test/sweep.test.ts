@@ -12,11 +12,13 @@ import * as path from 'node:path';
 import { removeTempDirs, tempDir } from './helpers/idx';
 import { assertOneLineError, NIN_BIN, REPO_ROOT, runNin, startNin, waitForOutput } from './helpers/cli';
 import { TEST_BACKEND } from './helpers/small-run';
-import { checkSpace, spaceHash, spaceToJson, trialValues, type Space } from '../src/sweep/space';
+import { checkSpace, spaceHash, spaceToJson, trialConfigAt, trialValues, type Space } from '../src/sweep/space';
 import { medianVerdict } from '../src/sweep/prune';
 import { meanSd } from '../src/sweep/report';
 import { threadsPerWorker } from '../src/sweep/pool';
 import type { EpochMetrics } from '../src/checkpoint';
+import { trainConfigOf } from '../src/sweep/config-keys';
+import { LOCK_STALE_SECONDS } from '../src/run-dir';
 
 after(removeTempDirs);
 
@@ -353,6 +355,38 @@ describe('trials as processes sharing one directory', () => {
     assert.equal(skipped.length, 1);
     assert.equal(both.filter((r) => /epoch 1\/2/.test(r.stderr)).length, 1, 'only one process trained');
     assert.deepEqual(epochsOf(dir2, 0), [1, 2]);
+  });
+
+  test('a trial held by another host: --no-wait skips it; by default it is waited for and taken over once the lock is stale', async () => {
+    const root = tempDir('nin-sweep-host-');
+    const file = writeSpace(root, { ...FOUR, fixed: { ...TINY, epochs: 1 }, vary: { seed: [3] } });
+    const dir = path.join(root, 'sweep');
+    const space = checkSpace(readJson(file), file);
+    const trial = trialFile(dir, 0, '');
+    fs.mkdirSync(trial, { recursive: true });
+    fs.mkdirSync(path.join(dir, 'logs'));
+    fs.writeFileSync(path.join(dir, 'space.json'), JSON.stringify({ nin: 'test', hash: spaceHash(space), space: spaceToJson(space) }));
+    // The trial as a node that died 10 minutes less 4 seconds ago left it: its config, and its lock.
+    fs.writeFileSync(path.join(trial, 'config.json'), JSON.stringify(trainConfigOf(trialConfigAt(space, 0))));
+    const lock = path.join(trial, '.lock');
+    fs.writeFileSync(lock, '4242@node-7.cluster\n');
+    const age = (LOCK_STALE_SECONDS - 4) * 1000;
+    const stamp = (Date.now() - age) / 1000;
+    fs.utimesSync(lock, stamp, stamp);
+
+    const skipped = await runNin(['sweep', 'run', dir, '--trial', '0', '--no-wait']);
+    assert.equal(skipped.code, 0, skipped.stderr);
+    assert.match(skipped.stdout, /^trial 0 is being run by process 4242 on node-7\.cluster \(its lock written \d+ s ago\); skipped$/m);
+    fs.utimesSync(lock, stamp, stamp);
+
+    const waited = await runNin(['sweep', 'run', dir, '--trial', '0'], { env: { SLURM_ARRAY_TASK_ID: '' }, timeoutMs: TIMEOUT });
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.match(
+      waited.stderr,
+      /trial 0 is being run by process 4242 on node-7\.cluster .*; waiting until it ends, or until its lock is 10 minutes old/,
+    );
+    assert.match(waited.stdout, /^trial 0 done: 1 epochs/m);
+    assert.equal(readJson(trialFile(dir, 0, 'trial.json')).state, 'done');
   });
 
   test('pruning: a trial below the median of the trials already in the directory stops at the epoch end, recorded and reported', async () => {

@@ -4,9 +4,9 @@
 # prints it; a grid's product, or "trials"):
 #   sbatch --array=0-63%8 docs/sweep/slurm-sweep.sh
 # Each task runs trial $SLURM_ARRAY_TASK_ID with as many threads as CPUs it was given. A task whose trial
-# has ended, or is being run by another live task (a requeue beside the first), exits 0 at once; a
-# task killed mid-trial (preemption, a node lost) leaves last/ behind, and resubmitting the same array
-# resumes it. The first tasks create the sweep directory from the space file; later ones check it is
+# has ended, or is being run by another live task on the same node, exits 0 at once; one held from
+# another node is waited for until it ends or its lock is 10 minutes old (a node that died), then resumed.
+# A task killed mid-trial (preemption, a node lost) leaves last/ behind: the requeued task resumes it. The first tasks create the sweep directory from the space file; later ones check it is
 # the same space (another space: exit 2).
 #SBATCH --job-name=nin-sweep
 #SBATCH --cpus-per-task=4

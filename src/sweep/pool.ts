@@ -121,7 +121,8 @@ export async function startSweep(sweep: Sweep, options: StartOptions): Promise<S
         reject(err);
         return;
       }
-      const args = [bin, 'sweep', 'run', sweep.dir, '--trial', String(i), '--threads', String(threads)];
+      // --no-wait: a trial another host took meanwhile is its business; this worker moves on to the next.
+      const args = [bin, 'sweep', 'run', sweep.dir, '--trial', String(i), '--threads', String(threads), '--no-wait'];
       for (const [flag, value] of [
         ['--backend', options.runtime.backend],
         ['--precision', options.runtime.precision],

@@ -7,20 +7,27 @@ import * as path from 'node:path';
 import type { EpochMetrics } from '../checkpoint';
 import type { Runtime } from '../config';
 import { InterruptedError, NinError, UsageError } from '../errors';
-import { describeLockOwner, readHistory, RunLockedError } from '../run-dir';
+import { describeLockOwner, LOCK_STALE_SECONDS, type LockOwner, readHistory, RunLockedError } from '../run-dir';
 import { monitoredKey, trainConfigOf } from './config-keys';
 import { medianVerdict } from './prune';
 import { describeValues, trialConfigAt, trialName } from './space';
 import { ENDED_STATES, type Sweep, TRIALS_DIR, trialDir, trialStatus, writeRecord } from './sweep-dir';
 
-export type TrialOutcome = { kind: 'ended'; state: 'done' | 'pruned' | 'failed'; message: string } | { kind: 'skipped'; message: string }; // ended before, or another live process runs it
+export type TrialOutcome =
+  { kind: 'ended'; state: 'done' | 'pruned' | 'failed'; message: string } | { kind: 'skipped'; message: string; owner?: LockOwner }; // ended before, or another live process (`owner`) runs it
 
 export interface RunTrialOptions {
   runtime: Partial<Runtime>; // this start's engine settings, over the space's
   log: (line: string) => void; // stderr: train's banner and epoch lines, the pruning line
   saveEvery?: number;
   handleSignals?: boolean;
+  // A trial another host's process holds: wait until it ends, or take it over once its lock is stale, rather than
+  // skip it. A scheduler's retry of a task whose node died lands here (nothing else would ever resume the trial).
+  waitForOtherHost?: boolean;
 }
+
+/** How often a trial held by another host is looked at again while waiting for it. */
+const WAIT_POLL_SECONDS = 30;
 
 /** The index a scheduler gives this process: Slurm's array task id, else a Kubernetes Indexed Job's completion index. */
 export function scheduledIndex(env: NodeJS.ProcessEnv = process.env): { index: number; from: string } | null {
@@ -58,20 +65,41 @@ function otherHistories(sweep: Sweep, own: number): EpochMetrics[][] {
 function skippedByLock(sweep: Sweep, i: number, err: unknown): TrialOutcome | null {
   if (err instanceof RunLockedError) {
     const owner = err.owner ? describeLockOwner(err.owner) : 'another process';
-    return { kind: 'skipped', message: `trial ${i} is being run by ${owner}; skipped` };
+    return { kind: 'skipped', message: `trial ${i} is being run by ${owner}; skipped`, owner: err.owner ?? undefined };
   }
   // Created by another process between our look and our create: it holds the lock now.
   if (err instanceof UsageError && /was just created by another process|already exists/.test(err.message)) {
     const status = trialStatus(sweep, i);
     if (status.state === 'running' && status.owner)
-      return { kind: 'skipped', message: `trial ${i} is being run by ${describeLockOwner(status.owner)}; skipped` };
+      return { kind: 'skipped', message: `trial ${i} is being run by ${describeLockOwner(status.owner)}; skipped`, owner: status.owner };
     if (ENDED_STATES.includes(status.state)) return { kind: 'skipped', message: `trial ${i} has ended (${status.state}); nothing to do` };
   }
   return null;
 }
 
-/** Runs (or resumes) trial `i` to its end; a stop signal ends it with InterruptedError, its last/ kept for the next start. */
+/**
+ * Runs (or resumes) trial `i` to its end; a stop signal ends it with InterruptedError, its last/ kept for the
+ * next start. A trial that has ended, or that a live process of this host runs, is skipped; one held by
+ * another host is waited for (see waitForOtherHost), since on a cluster that is usually a retry of a task
+ * whose node died, and the lock's age is the only way to tell.
+ */
 export async function runTrial(sweep: Sweep, i: number, options: RunTrialOptions): Promise<TrialOutcome> {
+  let told = false;
+  for (;;) {
+    const outcome = await runTrialOnce(sweep, i, options);
+    const owner = outcome.kind === 'skipped' ? outcome.owner : undefined;
+    if (!owner || owner.local || !options.waitForOtherHost) return outcome;
+    if (!told)
+      options.log(
+        `trial ${i} is being run by ${describeLockOwner(owner)}; waiting until it ends, or until its lock is ${LOCK_STALE_SECONDS / 60} minutes old to take it over (--no-wait skips it)`,
+      );
+    told = true;
+    const untilStale = LOCK_STALE_SECONDS - owner.ageSeconds + 1;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(1, Math.min(WAIT_POLL_SECONDS, untilStale)) * 1000));
+  }
+}
+
+async function runTrialOnce(sweep: Sweep, i: number, options: RunTrialOptions): Promise<TrialOutcome> {
   const status = trialStatus(sweep, i);
   if (ENDED_STATES.includes(status.state))
     return {
@@ -79,7 +107,7 @@ export async function runTrial(sweep: Sweep, i: number, options: RunTrialOptions
       message: `trial ${i} has ended (${status.state}${status.record?.reason ? `: ${status.record.reason}` : ''}); nothing to do`,
     };
   if (status.state === 'running' && status.owner)
-    return { kind: 'skipped', message: `trial ${i} is being run by ${describeLockOwner(status.owner)}; skipped` };
+    return { kind: 'skipped', message: `trial ${i} is being run by ${describeLockOwner(status.owner)}; skipped`, owner: status.owner };
 
   const trial = trialConfigAt(sweep.space, i, options.runtime);
   const config = trainConfigOf(trial);
