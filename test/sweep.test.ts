@@ -321,6 +321,26 @@ describe('trials as processes sharing one directory', () => {
     }
   });
 
+  test('SIGTERM to the driver: passed on once to each worker, which saves its trial; exit 143; the same command continues', async () => {
+    const root = tempDir('nin-sweep-term-');
+    const file = writeSpace(root, { ...FOUR, fixed: { ...TINY, epochs: 2 }, vary: { seed: [0, 1] } });
+    const dir = path.join(root, 'sweep');
+    const first = startNin(['sweep', 'start', file, '--dir', dir, '--workers', '2'], { timeoutMs: TIMEOUT });
+    await waitForOutput(
+      first,
+      (_, stderr) => /trial 1 \(seed=1\): starting/.test(stderr) && fs.existsSync(trialFile(dir, 1, '.lock')),
+      TIMEOUT,
+    );
+    first.child.kill('SIGTERM');
+    const r = await first.done;
+    assert.equal(r.code, 143, r.stderr);
+    assert.match(r.stderr, /SIGTERM: stopping: each worker saves its trial's last\//);
+    assert.match(r.stderr, /nin: interrupted by SIGTERM; continue with nin sweep start --dir /);
+    const again = await runNin(['sweep', 'start', '--dir', dir, '--workers', '2'], { timeoutMs: TIMEOUT });
+    assert.equal(again.code, 0, again.stderr);
+    for (const i of [0, 1]) assert.deepEqual(epochsOf(dir, i), [1, 2]);
+  });
+
   test('several "nodes": different indices from SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX fill one directory; the same index twice trains once', async () => {
     const root = tempDir('nin-sweep-nodes-');
     const file = writeSpace(root, { ...FOUR, fixed: { ...TINY, epochs: 1 }, vary: { seed: [0, 1, 2] } });

@@ -97,16 +97,21 @@ export async function startSweep(sweep: Sweep, options: StartOptions): Promise<S
   );
 
   const running = new Map<number, ChildProcess>();
+  // The first stop signal is passed on to every worker once (each finishes its batch and saves its trial's last/)
+  // and no trial starts after it; the driver then waits for them. A second signal ends the driver at once, as
+  // nin train (signals.ts); the workers, in their own process groups, still save.
+  const { takeOverSignals } = await import('../signals');
+  const stop = takeOverSignals(
+    {
+      acknowledge: "stopping: each worker saves its trial's last/",
+      kept: `the workers save their trials' last/; continue with nin sweep start --dir ${sweep.dir}`,
+    },
+    log,
+  );
   let stopSignal: StopSignal | null = null;
-  const onSignal = (signal: StopSignal) => {
-    if (!stopSignal) log(`${signal}: stopping the workers (each saves its trial's last/); the same command continues the sweep`);
+  void stop.stopped.then((signal) => {
     stopSignal = signal;
     for (const child of running.values()) child.kill(signal);
-  };
-  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => {
-    const h = () => onSignal(s);
-    process.on(s, h);
-    return [s, h] as const;
   });
 
   const runOne = (i: number, worker: number) =>
@@ -154,7 +159,8 @@ export async function startSweep(sweep: Sweep, options: StartOptions): Promise<S
       }),
     );
   } finally {
-    for (const [s, h] of handlers) process.off(s, h);
+    stop.quiet();
+    stop.release();
   }
 
   const after = allStatuses(sweep);
