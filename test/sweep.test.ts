@@ -77,6 +77,15 @@ describe('the space: trial i is a pure function of (space, i)', () => {
     assert.equal(check({ vary: { seed: [0, 1, 2] }, trials: 2 }).trials, 2);
   });
 
+  test("the hash: the fixed keys' order and the budget and engine do not change it; a varied value does", () => {
+    const base = { fixed: { imageSize: 67, epochs: 2 }, vary: { seed: [0, 1] } };
+    const hash = spaceHash(check(base));
+    assert.equal(spaceHash(check({ fixed: { epochs: 2, imageSize: 67 }, vary: { seed: [0, 1] } })), hash);
+    assert.equal(spaceHash(check({ ...base, trials: 1, engine: { threads: 3 } })), hash);
+    assert.notEqual(spaceHash(check({ ...base, vary: { seed: [0, 2] } })), hash);
+    assert.notEqual(spaceHash(check({ ...base, fixed: { imageSize: 67, epochs: 3 } })), hash);
+  });
+
   test('random: draw i depends on the seed and i only (not the budget, not other draws); values stay in range', () => {
     const vary = {
       learningRate: { logUniform: [0.001, 0.3] },
@@ -323,22 +332,22 @@ describe('trials as processes sharing one directory', () => {
 
   test('SIGTERM to the driver: passed on once to each worker, which saves its trial; exit 143; the same command continues', async () => {
     const root = tempDir('nin-sweep-term-');
-    const file = writeSpace(root, { ...FOUR, fixed: { ...TINY, epochs: 2 }, vary: { seed: [0, 1] } });
+    // Trials of several seconds (256 images, 3 epochs), so one is surely being trained when the signal comes.
+    const file = writeSpace(root, { ...FOUR, fixed: { ...FIXED, epochs: 3 }, vary: { seed: [0, 1] } });
     const dir = path.join(root, 'sweep');
     const first = startNin(['sweep', 'start', file, '--dir', dir, '--workers', '2'], { timeoutMs: TIMEOUT });
-    await waitForOutput(
-      first,
-      (_, stderr) => /trial 1 \(seed=1\): starting/.test(stderr) && fs.existsSync(trialFile(dir, 1, '.lock')),
-      TIMEOUT,
-    );
+    await waitForOutput(first, (_, stderr) => /trial 1 \(seed=1\): starting/.test(stderr), TIMEOUT);
+    // The lock appears without a line of output: looked for on disk.
+    while (![0, 1].some((i) => fs.existsSync(trialFile(dir, i, '.lock')))) await new Promise((r) => setTimeout(r, 20));
     first.child.kill('SIGTERM');
     const r = await first.done;
     assert.equal(r.code, 143, r.stderr);
     assert.match(r.stderr, /SIGTERM: stopping: each worker saves its trial's last\//);
     assert.match(r.stderr, /nin: interrupted by SIGTERM; continue with nin sweep start --dir /);
+    assert.match(r.stderr, /trial [01] \(seed=[01]\) stopped at epoch \d\/3 \(exit 143: interrupted by SIGTERM; /);
     const again = await runNin(['sweep', 'start', '--dir', dir, '--workers', '2'], { timeoutMs: TIMEOUT });
     assert.equal(again.code, 0, again.stderr);
-    for (const i of [0, 1]) assert.deepEqual(epochsOf(dir, i), [1, 2]);
+    for (const i of [0, 1]) assert.deepEqual(epochsOf(dir, i), [1, 2, 3]);
   });
 
   test('several "nodes": different indices from SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX fill one directory; the same index twice trains once', async () => {

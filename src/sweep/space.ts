@@ -139,7 +139,9 @@ export function checkSpace(value: unknown, where: string): Space {
   const fixedRaw = value.fixed ?? {};
   if (!isPlainObject(fixedRaw)) fail(where, `fixed is ${shown(fixedRaw)}; give an object of key: value`);
   const fixed: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(fixedRaw)) {
+  // Sorted: the order fixed keys are written in changes nothing, so it must not change the hash. (The order of
+  // "vary" does: it orders the grid and the draws.)
+  for (const [key, v] of Object.entries(fixedRaw).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     checkKey(`${where}: fixed`, key);
     checkValue(`${where}: fixed`, key, v);
     fixed[key] = v;
