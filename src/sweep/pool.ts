@@ -83,6 +83,60 @@ export function describeEnd(sweep: Sweep, status: TrialStatus, seconds: number, 
   }
 }
 
+/** What the workers of one start share: the sweep, the command they run, and the children running now. */
+interface Launch {
+  sweep: Sweep;
+  options: StartOptions;
+  bin: string;
+  threads: number;
+  running: Map<number, ChildProcess>;
+}
+
+/**
+ * Runs trial `i` as `nin sweep run DIR --trial i` in its own process, its output appended to the trial's log,
+ * and resolves when it exits (however it ends: its line says how).
+ */
+function runWorker(launch: Launch, i: number, worker: number): Promise<void> {
+  const { sweep, options, bin, threads, running } = launch;
+  return new Promise<void>((resolve, reject) => {
+    const started = Date.now();
+    const status = trialStatus(sweep, i);
+    options.log(
+      `trial ${i} (${describeValues(status.values)}): ${status.state === 'partial' ? 'resuming' : 'starting'} on worker ${worker}`,
+    );
+    let fd: number;
+    try {
+      fd = fs.openSync(logFile(sweep, i), 'a');
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    // --no-wait: a trial another host took meanwhile is its business; this worker moves on to the next.
+    const args = [bin, 'sweep', 'run', sweep.dir, '--trial', String(i), '--threads', String(threads), '--no-wait'];
+    for (const [flag, value] of [
+      ['--backend', options.runtime.backend],
+      ['--precision', options.runtime.precision],
+      ['--data-dir', options.runtime.dataDir],
+      ['--save-every', options.saveEvery],
+    ] as const)
+      if (value !== undefined && value !== null) args.push(flag, String(value));
+    // Its own process group: a Ctrl-C reaches the driver alone, which passes it on once (a second one would stop a trial at once).
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', fd, fd],
+      detached: true,
+      env: { ...process.env, SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '' },
+    });
+    fs.closeSync(fd);
+    running.set(i, child);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      running.delete(i);
+      options.log(describeEnd(sweep, trialStatus(sweep, i), (Date.now() - started) / 1000, code, signal));
+      resolve();
+    });
+  });
+}
+
 /** Runs every trial of the sweep that has not ended, `workers` at a time; resolves when all are done or a signal stopped them. */
 export async function startSweep(sweep: Sweep, options: StartOptions): Promise<StartResult> {
   const { log } = options;
@@ -97,7 +151,7 @@ export async function startSweep(sweep: Sweep, options: StartOptions): Promise<S
     `sweep ${sweep.dir}: ${sweep.space.trials} trials, ${ended} ended, ${todo.length} to run${elsewhere ? `, ${elsewhere} run by other processes` : ''}; ${workers} worker${workers === 1 ? '' : 's'} x ${threads} thread${threads === 1 ? '' : 's'}`,
   );
 
-  const running = new Map<number, ChildProcess>();
+  const launch: Launch = { sweep, options, bin, threads, running: new Map() };
   // The first stop signal is passed on to every worker once (each finishes its batch and saves its trial's last/)
   // and no trial starts after it; the driver then waits for them. A second signal ends the driver at once, as
   // nin train (signals.ts); the workers, in their own process groups, still save.
@@ -112,76 +166,42 @@ export async function startSweep(sweep: Sweep, options: StartOptions): Promise<S
   let stopSignal: StopSignal | null = null;
   void stop.stopped.then((signal) => {
     stopSignal = signal;
-    for (const child of running.values()) child.kill(signal);
+    for (const child of launch.running.values()) child.kill(signal);
   });
-
-  const runOne = (i: number, worker: number) =>
-    new Promise<void>((resolve, reject) => {
-      const started = Date.now();
-      const status = trialStatus(sweep, i);
-      log(`trial ${i} (${describeValues(status.values)}): ${status.state === 'partial' ? 'resuming' : 'starting'} on worker ${worker}`);
-      let fd: number;
-      try {
-        fd = fs.openSync(logFile(sweep, i), 'a');
-      } catch (err) {
-        reject(err);
-        return;
-      }
-      // --no-wait: a trial another host took meanwhile is its business; this worker moves on to the next.
-      const args = [bin, 'sweep', 'run', sweep.dir, '--trial', String(i), '--threads', String(threads), '--no-wait'];
-      for (const [flag, value] of [
-        ['--backend', options.runtime.backend],
-        ['--precision', options.runtime.precision],
-        ['--data-dir', options.runtime.dataDir],
-        ['--save-every', options.saveEvery],
-      ] as const)
-        if (value !== undefined && value !== null) args.push(flag, String(value));
-      // Its own process group: a Ctrl-C reaches the driver alone, which passes it on once (a second one would stop a trial at once).
-      const child = spawn(process.execPath, args, {
-        stdio: ['ignore', fd, fd],
-        detached: true,
-        env: { ...process.env, SLURM_ARRAY_TASK_ID: '', JOB_COMPLETION_INDEX: '' },
-      });
-      fs.closeSync(fd);
-      running.set(i, child);
-      child.on('error', reject);
-      child.on('close', (code, signal) => {
-        running.delete(i);
-        log(describeEnd(sweep, trialStatus(sweep, i), (Date.now() - started) / 1000, code, signal));
-        resolve();
-      });
-    });
-
   try {
     let next = 0;
     await Promise.all(
       Array.from({ length: workers }, async (_, w) => {
-        while (!stopSignal && next < todo.length) await runOne(todo[next++], w + 1);
+        while (!stopSignal && next < todo.length) await runWorker(launch, todo[next++], w + 1);
       }),
     );
   } finally {
     stop.quiet();
     stop.release();
   }
+  return endOfStart(sweep, stopSignal, todo.length, log);
+}
 
-  const after = allStatuses(sweep);
+/** The closing line of a start, and its verdict: a stop signal, or trials left unfinished or failed, are one error line. */
+function endOfStart(sweep: Sweep, stopSignal: StopSignal | null, ranNow: number, log: (line: string) => void): StartResult {
   const counts = { pending: 0, running: 0, partial: 0, done: 0, pruned: 0, failed: 0 };
-  for (const s of after) counts[s.state]++;
+  for (const s of allStatuses(sweep)) counts[s.state]++;
   const finished = counts.done + counts.pruned + counts.failed;
+  const unfinished = counts.partial + counts.pending;
   log(
     `sweep ${sweep.dir}: ${finished} of ${sweep.space.trials} trials ended (${counts.done} done, ${counts.pruned} pruned, ${counts.failed} failed)` +
-      (counts.partial + counts.pending ? `, ${counts.partial + counts.pending} to run` : '') +
+      (unfinished ? `, ${unfinished} to run` : '') +
       (counts.running ? `, ${counts.running} run by other processes` : '') +
       `; table: nin sweep report ${sweep.dir}`,
   );
   if (stopSignal) throw new InterruptedError(stopSignal, `continue with nin sweep start --dir ${sweep.dir}`);
-  if (counts.partial + counts.pending)
+  if (unfinished)
     throw new NinError(
-      `${counts.partial + counts.pending} trial${counts.partial + counts.pending === 1 ? '' : 's'} did not finish (see the lines above and ${path.join(sweep.dir, 'logs')}); fix the cause, then nin sweep start --dir ${sweep.dir} continues`,
+      `${unfinished} trial${unfinished === 1 ? '' : 's'} did not finish (see the lines above and ${path.join(sweep.dir, 'logs')}); fix the cause, then nin sweep start --dir ${sweep.dir} continues`,
     );
   if (counts.failed)
     throw new NinError(
       `${counts.failed} trial${counts.failed === 1 ? '' : 's'} failed; see their logs in ${path.join(sweep.dir, 'logs')} (remove a trial's trial.json to run it again)`,
     );
-  return { dir: sweep.dir, trials: sweep.space.trials, counts, ranNow: todo.length };
+  return { dir: sweep.dir, trials: sweep.space.trials, counts, ranNow };
 }
