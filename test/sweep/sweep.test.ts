@@ -18,6 +18,8 @@ import { meanSd } from '../../src/sweep/report';
 import { threadsPerWorker } from '../../src/sweep/pool';
 import type { EpochMetrics } from '../../src/run/metrics';
 import { LOCK_STALE_SECONDS } from '../../src/run/lock';
+import { shapes } from '../../src/model/shapes';
+import { architectureOf } from '../../src/model/architecture';
 
 after(removeTempDirs);
 
@@ -327,6 +329,37 @@ describe('trials as processes sharing one directory', () => {
       serve.child.kill('SIGTERM');
       await serve.done;
     }
+  });
+
+  test('an architecture key varies like any recipe key: each trial trains its own network, and the report shows the key and its parameters', async () => {
+    const root = tempDir('nin-sweep-arch-');
+    // 67px, 256 training images, 1 epoch: d2l's global average pooling head against a dense one.
+    const file = writeSpace(root, { fixed: { ...FIXED, epochs: 1 }, vary: { head: ['gap', 'dense'] }, engine: ENGINE });
+    const dir = path.join(root, 'sweep');
+    const r = await runNin(['sweep', 'start', file, '--dir', dir], { timeoutMs: TIMEOUT });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /2 of 2 trials ended \(2 done, 0 pruned, 0 failed\)/);
+    // The count shapes.ts gives each variant at 67px, and what each trial's checkpoint really holds.
+    const expected = ['gap', 'dense'].map((head) => shapes({ imageSize: 67, architecture: architectureOf({ head }) }).totalParams);
+    assert.notEqual(expected[0], expected[1]);
+    for (const [i, head] of ['gap', 'dense'].entries()) {
+      assert.equal(readJson(trialFile(dir, i, 'config.json')).head, head, 'the key reaches the run as a config key');
+      const manifest = readJson(trialFile(dir, i, 'last/model.json')).weightsManifest[0].weights as { shape: number[] }[];
+      const trained = manifest.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+      assert.equal(trained, expected[i], `trial ${i} (head ${head}) trained a network of its own`);
+    }
+    const report = await runNin(['sweep', 'report', dir]);
+    assert.equal(report.code, 0, report.stderr);
+    assert.match(report.stdout, /^trial\s+head\s+state\s/m);
+    const shown = (n: number) => n.toLocaleString('en-US');
+    assert.match(report.stdout, new RegExp(`^0\\s+gap\\s+done\\s+1/1\\s.*\\s${shown(expected[0])}\\s`, 'm'));
+    assert.match(report.stdout, new RegExp(`^1\\s+dense\\s+done\\s+1/1\\s.*\\s${shown(expected[1])}\\s`, 'm'));
+    const json = JSON.parse((await runNin(['sweep', 'report', dir, '--json'])).stdout);
+    assert.deepEqual(json.varied, ['head']);
+    assert.deepEqual(
+      json.trials.map((t: { params: number }) => t.params),
+      expected,
+    );
   });
 
   test('SIGTERM to the driver: passed on once to each worker, which saves its trial; exit 143; the same command continues', async () => {
