@@ -151,7 +151,7 @@ describe('run directory', () => {
     const first = createRun(planRun(out, 'a'), config, quiet);
     first.close();
     const lock = path.join(first.dir, RUN_FILES.lock);
-    const dist = path.resolve(__dirname, '..', 'src');
+    const dist = path.resolve(__dirname, '..', '..', 'src', 'run');
     const results: string[] = [];
     for (let round = 0; round < 3; round++) {
       fs.writeFileSync(lock, `${deadPid()}\n`);
