@@ -180,8 +180,11 @@ describe('run directory', () => {
             p.on('close', () => resolve(text.trim()));
           }),
       );
+      // Listened for now: a child that dies at once (a wrong require path) fails the assertion below instead of hanging the test.
+      const closed = children.map((p) => new Promise((resolve) => p.on('close', resolve)));
       const both = await Promise.all(answers);
-      await Promise.all(children.map((p) => new Promise((resolve) => (p.stdin.end(), p.on('close', resolve)))));
+      for (const p of children) p.stdin.end();
+      await Promise.all(closed);
       results.push(both.sort().join(','));
     }
     for (const r of results) assert.equal(r, 'refused,took');
