@@ -9,9 +9,10 @@ export DEBIAN_FRONTEND=noninteractive
 # libdnnl-dev: the fast CPU backend; dataset-fashion-mnist: the official 60k/10k split;
 # g++/make/python3: node-gyp's toolchain; fonts-dejavu-core: the font nin plot --png draws text with
 # (resvg, from npm, renders the PNG and loads no system fonts); clang-format: npm run lint checks native/ with it;
-# chromium: the headless browser nin serve's page is tested in (playwright-core drives it; nothing is downloaded).
+# chromium: the headless browser nin serve's page is tested in (playwright-core drives it; nothing is downloaded);
+# slurm-wlm, munge: a one-node Slurm the nin sweep test starts (scripts/slurm-local.sh) to run trials as a job array.
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends libdnnl-dev dataset-fashion-mnist g++ make python3 fonts-dejavu-core clang-format chromium >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends libdnnl-dev dataset-fashion-mnist g++ make python3 fonts-dejavu-core clang-format chromium slurm-wlm munge >/dev/null
 # mesa-vulkan-drivers: Mesa's lavapipe, a Vulkan device that runs on the CPU, so the webgpu backend and
 # its tests run without a GPU (auto never picks it). Dawn needs Mesa 25 or newer; Debian 12 has it
 # only in bookworm-backports, which is added from the same archive the system already uses.

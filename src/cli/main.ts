@@ -11,6 +11,7 @@ import { type Printer } from './shared';
 import { trainCommand } from './train-command';
 import { benchCommand, evalCommand, lrFindCommand, predictCommand, shapesCommand } from './model-commands';
 import { dataCommand, infoCommand, plotCommand, serveCommand } from './run-commands';
+import { sweepCommand } from './sweep-command';
 
 export function buildProgram(printer: Printer = { out: stdoutLog, err: stderrLog }): Command {
   const program = new Command('nin')
@@ -43,9 +44,12 @@ export function buildProgram(printer: Printer = { out: stdoutLog, err: stderrLog
     infoCommand,
     lrFindCommand,
     serveCommand,
+    sweepCommand,
   ]) {
-    // Subcommands inherit the program's exit override and one-line error output.
-    program.addCommand(command(printer).exitOverride().configureOutput(program.configureOutput()));
+    // Subcommands (and theirs: nin sweep start) inherit the program's exit override and one-line error output.
+    const sub = command(printer).exitOverride().configureOutput(program.configureOutput());
+    for (const nested of sub.commands) nested.exitOverride().configureOutput(program.configureOutput());
+    program.addCommand(sub);
   }
   return program;
 }

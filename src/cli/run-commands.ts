@@ -62,7 +62,7 @@ export function serveCommand(printer: Printer): Command {
     .description(
       "a local web page over training runs: live curves, each checkpoint's report (nin eval) with its misclassified test images, and a playground that runs the model in the browser",
     )
-    .argument('[runDir...]', 'run directories to serve (default: every run in --out, as they appear)')
+    .argument('[runDir...]', 'run directories to serve, or one sweep directory (its trials); default: every run in --out, as they appear')
     .option('--port <n>', 'port to listen on (0: any free port)', integer('--port', 0, 65535), 8080)
     .option(
       '--host <address>',
@@ -76,7 +76,10 @@ export function serveCommand(printer: Printer): Command {
     )
     .addOption(configOption('dataDir'));
   return addEngineOptions(command).action(async (runDirs: string[], opts) => {
-    const dirs = runDirs.map((d) => path.resolve(d));
+    let dirs = runDirs.map((d) => path.resolve(d));
+    // A sweep directory (nin sweep): its trials are the runs, as they appear.
+    const trials = dirs.length === 1 ? (await import('../sweep/sweep-dir')).sweepTrialsDir(dirs[0]) : null;
+    if (trials) [opts.out, dirs] = [trials, []];
     for (const dir of dirs) {
       if (!fs.existsSync(path.join(dir, 'config.json')))
         throw new UsageError(

@@ -2,7 +2,7 @@
 // config it resolves: --recipe or --config, then the flags given; --resume refuses recipe flags.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { addConfigOptions, configOption, givenConfig, real, RESUME_REFUSES } from './config-options';
 import { readConfigFile } from '../config/check';
 import { RECIPE_KEYS } from '../config/config';
@@ -17,16 +17,7 @@ import {
   resolveRecipe,
 } from '../config/recipes';
 import { architectureOf, checkArchitecture } from '../model/architecture';
-import { addEngineOptions, type Printer } from './shared';
-
-/** `90s`, `10m`, `1.5h` or plain seconds, as seconds; decimal digits only. */
-function parseDuration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(value.trim());
-  const seconds = match ? Number(match[1]) * { s: 1, m: 60, h: 3600 }[(match[2] ?? 's') as 's' | 'm' | 'h'] : NaN;
-  if (!(seconds >= 1 && seconds <= 7 * 86400))
-    throw new InvalidArgumentError('--save-every must be a duration such as 90s, 10m or 1h (from 1s to 7 days).');
-  return seconds;
-}
+import { addEngineOptions, parseDuration, type Printer } from './shared';
 
 /** A recipe option the user gave, as typed: `--no-nesterov` rather than `--nesterov` when it set false. */
 function givenFlag(cmd: Command, attribute: string): string {

@@ -7,7 +7,8 @@
 //                                    and in last/ optimizer.json + optimizer.bin (the optimizer's state)
 //   <out>/<run>/report-best.json ... nin serve's cached report of a checkpoint (nin eval's results)
 //   <out>/<run>/tensorboard/         --tensorboard's event files, by default
-//   <out>/<run>/.lock                the pid of the process training the run, while it trains
+//   <out>/<run>/.lock                `pid@host` of the process training the run, while it trains (rewritten
+//                                    every minute: on a directory shared by several hosts, its age says it lives)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 

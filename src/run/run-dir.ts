@@ -16,7 +16,7 @@ import { resumeCommand } from './resume-command';
 import type { Log } from '../sys/log';
 import { describeFsError, makeDirs, TEMPORARY_PATTERN, temporaryName, writeDurable, writeFileAtomic } from '../sys/safe-file';
 import { RUN_FILES } from './layout';
-import { acquireLock, releaseLock } from './lock';
+import { acquireLock, isFreshLockAttempt, LOCK_HEARTBEAT_SECONDS, lockText, refreshLock, releaseLock } from './lock';
 import { type EpochMetrics, metricsCsv, metricsJsonl } from './metrics';
 
 const RUN_NAME = /^[A-Za-z0-9._-]+$/;
@@ -106,12 +106,20 @@ export function findRuns(out: string): string[] {
 export class RunDirectory {
   private closed = false;
   private readonly releaseOnExit = () => this.close();
+  private readonly heartbeat: NodeJS.Timeout;
 
   constructor(
     readonly dir: string,
     readonly config: TrainConfig,
   ) {
     process.once('exit', this.releaseOnExit);
+    // Other hosts know the lock lives by its age; unref'd: it never keeps the process alive.
+    this.heartbeat = setInterval(() => this.refreshLock(), LOCK_HEARTBEAT_SECONDS * 1000).unref();
+  }
+
+  /** The heartbeat: rewrites the lock while it is ours, so other hosts see the run is trained. */
+  refreshLock(): void {
+    if (!this.closed) refreshLock(this.dir);
   }
 
   file(name: keyof typeof RUN_FILES): string {
@@ -147,6 +155,7 @@ export class RunDirectory {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.heartbeat);
     process.off('exit', this.releaseOnExit);
     releaseLock(this.dir);
   }
@@ -175,7 +184,7 @@ export function createRun(plan: RunPlan, config: TrainConfig, log: Log): RunDire
   try {
     fs.mkdirSync(tmp);
     writeFileAtomic(path.join(tmp, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
-    writeDurable(path.join(tmp, RUN_FILES.lock), `${process.pid}\n`);
+    writeDurable(path.join(tmp, RUN_FILES.lock), lockText());
     for (;;) {
       try {
         fs.renameSync(tmp, dir);
@@ -209,8 +218,12 @@ export function openRun(dir: string): RunDirectory {
   try {
     recoverCheckpoint(run.file('last'));
     recoverCheckpoint(run.file('best'));
-    // Leftovers of a killed save (.last.tmp-PID, .metrics.jsonl.tmp-PID); we hold the lock, so no one else writes here.
-    for (const f of fs.readdirSync(dir)) if (TEMPORARY_PATTERN.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+    // Leftovers of a killed save (.last.tmp-PID, .metrics.jsonl.tmp-PID); we hold the lock, so no one else writes here
+    // (but another process may be trying the lock right now: its fresh .lock.tmp-PID stays).
+    for (const f of fs.readdirSync(dir)) {
+      if (!TEMPORARY_PATTERN.test(f) || isFreshLockAttempt(path.join(dir, f))) continue;
+      fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+    }
   } catch (err) {
     run.close();
     throw describeFsError(err, `opening ${dir}`, 'pass a run directory you can write to');
