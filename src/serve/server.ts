@@ -144,7 +144,6 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   const store = new RunStore({ dirs: options.runs, out: options.out }, (id, summary) =>
     summary ? hub.send('run', summary) : hub.send('removed', { id }),
   );
-  const snapshots = new SnapshotCache();
   const reports = new Reports({
     dataDir: options.dataDir,
     testLimit: options.testLimit,
@@ -153,111 +152,45 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     precision: options.precision ?? 'fp32',
     log: log,
   });
-  const testImages = new TestImages(options.dataDir);
-  // Decided on the address listened on, not on how --host spells it (127.1, 0177.0.0.1, ::ffff:127.0.0.1, localhost...).
-  let loopback = true;
-
-  const runOf = (id: string) => {
-    const run = store.get(id);
-    if (!run) throw new HttpError(404, `no run ${JSON.stringify(id)} is served here`);
-    return run;
-  };
-  const checkpointOf = (name: string): RunCheckpoint => {
-    if (!(RUN_CHECKPOINTS as readonly string[]).includes(name))
-      throw new HttpError(404, `no checkpoint ${JSON.stringify(name)}: best or last`);
-    return name as RunCheckpoint;
-  };
-
-  async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (req.headers.host === undefined) throw new HttpError(400, 'bad request: no Host header');
-    // On loopback, only requests naming this machine: a page of another site reaching it by DNS rebinding names its own.
-    if (loopback && !isLoopbackHost(req.headers.host))
-      throw new HttpError(403, 'this server answers to localhost only (see nin serve --host)');
-    const { segments, query } = parseRequestPath(req.url);
-    const [first, ...rest] = segments;
-    if (first === undefined || (segments.length === 1 && web.has(first))) {
-      allow(req, READ);
-      const name = first ?? 'index.html';
-      const file = web.get(name);
-      if (!file) throw new HttpError(503, 'the page is not built: run npm run build in the nin directory');
-      const headers = { 'Cache-Control': 'no-cache', Vary: 'Accept-Encoding' };
-      if (acceptsGzip(req) && file.gzipped.length < file.body.length)
-        return send(res, 200, TYPES[path.extname(name)], file.gzipped, { ...headers, 'Content-Encoding': 'gzip' });
-      return send(res, 200, TYPES[path.extname(name)], file.body, headers);
-    }
-    if (first !== 'api') throw new HttpError(404, 'not found');
-    const [what, id, sub, name, file] = rest;
-    if (what === 'runs' && rest.length === 1) {
-      allow(req, READ);
-      return sendJson(res, { nin: NIN_VERSION, classNames: CLASS_NAMES, runs: store.list() });
-    }
-    if (what === 'events' && rest.length === 1) {
-      allow(req, READ);
-      if (req.method === 'HEAD') {
-        startStream(res, 'text/event-stream; charset=utf-8');
-        res.end();
-        return;
-      }
-      hub.add(res, [{ event: 'runs', data: { nin: NIN_VERSION, classNames: CLASS_NAMES, runs: store.list() } }]);
-      return;
-    }
-    if (what === 'test-images' && rest.length === 2 && /^\d{1,6}\.png$/.test(id)) {
-      allow(req, READ);
-      return send(res, 200, 'image/png', testImages.png(Number(id.slice(0, -4))), { 'Cache-Control': 'max-age=86400' });
-    }
-    if (what === 'runs' && sub === 'checkpoints' && rest.length === 5) {
-      if (file === 'report') {
-        allow(req, COMPUTE);
-        // Computing writes into the run: only the page this server served may ask, never a page of another site.
-        if (!isSameOrigin(req)) throw new HttpError(403, 'a report is computed for the page nin serve serves only, not for another site');
-      } else if (file === 'model.json' || file === 'meta.json' || file === 'weights.bin') allow(req, READ);
-      else throw new HttpError(404, 'not found');
-      const run = runOf(id);
-      const checkpoint = checkpointOf(name);
-      const dir = path.join(run.dir, checkpoint);
-      if (file === 'model.json' || file === 'meta.json') {
-        const snapshot = readSnapshot(dir, run.real, snapshots);
-        if (file === 'meta.json') return sendJson(res, { ...snapshot.meta, snapshot: snapshot.id });
-        return send(res, 200, TYPES['.json'], snapshot.modelJson(`weights.bin?snapshot=${snapshot.id}`), { 'Cache-Control': 'no-store' });
-      }
-      if (file === 'weights.bin') {
-        const id = query.get('snapshot');
-        const snapshot = id ? snapshots.get(id) : readSnapshot(dir, run.real, snapshots);
-        if (!snapshot) throw new HttpError(410, 'that checkpoint save is no longer held; load model.json again');
-        if (path.dirname(snapshot.dir) !== run.dir && path.dirname(snapshot.dir) !== path.resolve(run.dir))
-          throw new HttpError(404, 'that snapshot is of another run');
-        return send(res, 200, 'application/octet-stream', snapshot.weights, { 'Cache-Control': 'no-store' });
-      }
-      const report = await reports.get(run.dir, checkpoint);
-      return sendJson(res, { ...report, checkpoint: `${run.summary.name}/${checkpoint}` });
-    }
-    throw new HttpError(404, 'not found');
-  }
-
+  const router = new Router(web, hub, store, reports, new TestImages(options.dataDir));
   // Without a Host header, Node would answer 400 with no body on its own: route() answers it, one JSON line.
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
-    route(req, res).catch((err: unknown) => {
-      if (err instanceof HttpError) return sendError(res, err);
-      // A link inside a run is refused as the checkpoint routes refuse it; a run's own file that cannot be
-      // read is the problem and its fix, as the CLI would say it.
-      if (err instanceof LinkRefusedError) return sendError(res, new HttpError(403, err.message));
-      if (err instanceof NinError) return sendError(res, new HttpError(422, err.message));
-      log(
-        `nin serve: internal error on ${req.method} ${String(req.url).slice(0, 200)}: ${(err as Error)?.message ?? String(err)} (this is a bug)`,
-      );
-      sendError(res, new HttpError(500, 'internal error (this is a bug; the server log says more)'));
-    });
+    router.route(req, res).catch((err: unknown) => answerError(err, req, res, log));
   });
   server.on('clientError', answerClientError);
   // A client that never finishes its request headers does not hold a connection for long.
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
 
-  await new Promise<void>((resolve, reject) => {
+  const closeParts = () => {
+    store.close();
+    hub.close();
+    return reports.close(); // a report being computed is not waited for: its process is killed
+  };
+  await listen(server, host, options, closeParts);
+  const { address, port } = server.address() as AddressInfo;
+  router.loopback = isLoopbackAddress(address);
+  return {
+    url: urlOf(address, port),
+    port,
+    address,
+    loopback: router.loopback,
+    close: async () => {
+      const stopped = closeParts();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await stopped;
+    },
+  };
+}
+
+/** Listens on `host`; a port in use, a privileged port or an address not of this machine is one line. */
+function listen(server: http.Server, host: string, options: ServeOptions, closeParts: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
-      store.close();
-      hub.close();
-      void reports.close();
+      void closeParts();
       if (err.code === 'EADDRINUSE')
         reject(new NinError(`port ${options.port} on ${options.host} is in use; pass another --port (0 picks a free one)`));
       else if (err.code === 'EACCES') reject(new NinError(`port ${options.port} needs privileges; pass a --port above 1023`));
@@ -267,22 +200,110 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     });
     server.listen(options.port, host, () => resolve());
   });
-  const { address, port } = server.address() as AddressInfo;
-  loopback = isLoopbackAddress(address);
-  return {
-    url: urlOf(address, port),
-    port,
-    address,
-    loopback,
-    close: async () => {
-      store.close();
-      hub.close();
-      const stopped = reports.close(); // a report being computed is not waited for: its process is killed
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await stopped;
-    },
-  };
+}
+
+/** A request that failed: its HTTP error, as one JSON line. */
+function answerError(err: unknown, req: http.IncomingMessage, res: http.ServerResponse, log: Log): void {
+  if (err instanceof HttpError) return sendError(res, err);
+  // A link inside a run is refused as the checkpoint routes refuse it; a run's own file that cannot be
+  // read is the problem and its fix, as the CLI would say it.
+  if (err instanceof LinkRefusedError) return sendError(res, new HttpError(403, err.message));
+  if (err instanceof NinError) return sendError(res, new HttpError(422, err.message));
+  log(
+    `nin serve: internal error on ${req.method} ${String(req.url).slice(0, 200)}: ${(err as Error)?.message ?? String(err)} (this is a bug)`,
+  );
+  sendError(res, new HttpError(500, 'internal error (this is a bug; the server log says more)'));
+}
+
+/** The routes: the page's files, the runs and their events, test images, and each checkpoint's files and report. */
+class Router {
+  // Decided on the address listened on, not on how --host spells it (127.1, 0177.0.0.1, ::ffff:127.0.0.1, localhost...).
+  loopback = true;
+  private readonly snapshots = new SnapshotCache();
+
+  constructor(
+    private readonly web: Map<string, WebFile>,
+    private readonly hub: EventHub,
+    private readonly store: RunStore,
+    private readonly reports: Reports,
+    private readonly testImages: TestImages,
+  ) {}
+
+  async route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (req.headers.host === undefined) throw new HttpError(400, 'bad request: no Host header');
+    // On loopback, only requests naming this machine: a page of another site reaching it by DNS rebinding names its own.
+    if (this.loopback && !isLoopbackHost(req.headers.host))
+      throw new HttpError(403, 'this server answers to localhost only (see nin serve --host)');
+    const { segments, query } = parseRequestPath(req.url);
+    const [first, ...rest] = segments;
+    if (first === undefined || (segments.length === 1 && this.web.has(first))) return this.page(req, res, first ?? 'index.html');
+    if (first !== 'api') throw new HttpError(404, 'not found');
+    const [what, id, sub, name, file] = rest;
+    if (what === 'runs' && rest.length === 1) {
+      allow(req, READ);
+      return sendJson(res, { nin: NIN_VERSION, classNames: CLASS_NAMES, runs: this.store.list() });
+    }
+    if (what === 'events' && rest.length === 1) {
+      allow(req, READ);
+      if (req.method === 'HEAD') {
+        startStream(res, 'text/event-stream; charset=utf-8');
+        res.end();
+        return;
+      }
+      this.hub.add(res, [{ event: 'runs', data: { nin: NIN_VERSION, classNames: CLASS_NAMES, runs: this.store.list() } }]);
+      return;
+    }
+    if (what === 'test-images' && rest.length === 2 && /^\d{1,6}\.png$/.test(id)) {
+      allow(req, READ);
+      return send(res, 200, 'image/png', this.testImages.png(Number(id.slice(0, -4))), { 'Cache-Control': 'max-age=86400' });
+    }
+    if (what === 'runs' && sub === 'checkpoints' && rest.length === 5) return this.checkpointFile(req, res, { id, name, file, query });
+    throw new HttpError(404, 'not found');
+  }
+
+  private page(req: http.IncomingMessage, res: http.ServerResponse, name: string): void {
+    allow(req, READ);
+    const file = this.web.get(name);
+    if (!file) throw new HttpError(503, 'the page is not built: run npm run build in the nin directory');
+    const headers = { 'Cache-Control': 'no-cache', Vary: 'Accept-Encoding' };
+    if (acceptsGzip(req) && file.gzipped.length < file.body.length)
+      return send(res, 200, TYPES[path.extname(name)], file.gzipped, { ...headers, 'Content-Encoding': 'gzip' });
+    return send(res, 200, TYPES[path.extname(name)], file.body, headers);
+  }
+
+  /** /api/runs/ID/checkpoints/NAME/FILE: model.json, meta.json and weights.bin of one save, or its report (a POST). */
+  private async checkpointFile(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    at: { id: string; name: string; file: string; query: URLSearchParams },
+  ): Promise<void> {
+    const { file } = at;
+    if (file === 'report') {
+      allow(req, COMPUTE);
+      // Computing writes into the run: only the page this server served may ask, never a page of another site.
+      if (!isSameOrigin(req)) throw new HttpError(403, 'a report is computed for the page nin serve serves only, not for another site');
+    } else if (file === 'model.json' || file === 'meta.json' || file === 'weights.bin') allow(req, READ);
+    else throw new HttpError(404, 'not found');
+    const run = this.store.get(at.id);
+    if (!run) throw new HttpError(404, `no run ${JSON.stringify(at.id)} is served here`);
+    if (!(RUN_CHECKPOINTS as readonly string[]).includes(at.name))
+      throw new HttpError(404, `no checkpoint ${JSON.stringify(at.name)}: best or last`);
+    const checkpoint = at.name as RunCheckpoint;
+    const dir = path.join(run.dir, checkpoint);
+    if (file === 'model.json' || file === 'meta.json') {
+      const snapshot = readSnapshot(dir, run.real, this.snapshots);
+      if (file === 'meta.json') return sendJson(res, { ...snapshot.meta, snapshot: snapshot.id });
+      return send(res, 200, TYPES['.json'], snapshot.modelJson(`weights.bin?snapshot=${snapshot.id}`), { 'Cache-Control': 'no-store' });
+    }
+    if (file === 'weights.bin') {
+      const id = at.query.get('snapshot');
+      const snapshot = id ? this.snapshots.get(id) : readSnapshot(dir, run.real, this.snapshots);
+      if (!snapshot) throw new HttpError(410, 'that checkpoint save is no longer held; load model.json again');
+      if (path.dirname(snapshot.dir) !== run.dir && path.dirname(snapshot.dir) !== path.resolve(run.dir))
+        throw new HttpError(404, 'that snapshot is of another run');
+      return send(res, 200, 'application/octet-stream', snapshot.weights, { 'Cache-Control': 'no-store' });
+    }
+    const report = await this.reports.get(run.dir, checkpoint);
+    return sendJson(res, { ...report, checkpoint: `${run.summary.name}/${checkpoint}` });
+  }
 }

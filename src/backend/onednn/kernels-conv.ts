@@ -64,16 +64,7 @@ function conv2d(args: KernelArgs, native: Addon, backend: OnednnBackend, withBia
       if (biasValues === null) return undefined;
     }
   }
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as Tensor4Shape,
-    filter.shape as Tensor4Shape,
-    attrs.strides,
-    attrs.dilations ?? 1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = nhwcConvInfo(x.shape, filter.shape, attrs, attrs.dilations ?? 1);
   if (isEmpty(info)) return undefined;
   const shape = convShape(info);
   const p = ports(native, 'forward', shape, biasValues !== null);
@@ -122,21 +113,31 @@ function outputBound(backend: OnednnBackend, x: tf.TensorInfo, filter: LayoutBuf
 export const conv2dKernel: NativeKernel = (args, native, backend) => conv2d(args, native, backend, false);
 export const fusedConv2dKernel: NativeKernel = (args, native, backend) => conv2d(args, native, backend, true);
 
-export const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) => {
-  const { dy, filter } = args.inputs as Record<string, tf.TensorInfo>;
-  const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-  if (!isNhwc(attrs.dataFormat) || dy.shape.length !== 4 || attrs.inputShape.length !== 4) return undefined;
-  if (dy.dtype !== 'float32' || filter.dtype !== 'float32' || filter.shape.length !== 4) return undefined;
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape as Tensor4Shape,
-    filter.shape as Tensor4Shape,
+/** TF.js's geometry of an NHWC convolution from a kernel's attributes (its strides, padding and rounding). */
+function nhwcConvInfo(
+  inputShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: { strides: [number, number] | number; pad: tf.Conv2DAttrs['pad']; dimRoundingMode?: 'floor' | 'round' | 'ceil' },
+  dilations: [number, number] | number = 1,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    inputShape as Tensor4Shape,
+    filterShape as Tensor4Shape,
     attrs.strides,
-    1,
+    dilations,
     attrs.pad,
     attrs.dimRoundingMode,
     false,
     'channelsLast',
   );
+}
+
+export const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) => {
+  const { dy, filter } = args.inputs as Record<string, tf.TensorInfo>;
+  const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+  if (!isNhwc(attrs.dataFormat) || dy.shape.length !== 4 || attrs.inputShape.length !== 4) return undefined;
+  if (dy.dtype !== 'float32' || filter.dtype !== 'float32' || filter.shape.length !== 4) return undefined;
+  const info = nhwcConvInfo(attrs.inputShape, filter.shape, attrs);
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
   const shape = convShape(info);
   const p = ports(native, 'backwardData', shape, false);
@@ -156,16 +157,7 @@ export const conv2dBackpropFilterKernel: NativeKernel = (args, native, backend) 
   const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
   if (!isNhwc(attrs.dataFormat) || x.shape.length !== 4 || dy.shape.length !== 4) return undefined;
   if (x.dtype !== 'float32' || dy.dtype !== 'float32') return undefined;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as Tensor4Shape,
-    attrs.filterShape as Tensor4Shape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    'channelsLast',
-  );
+  const info = nhwcConvInfo(x.shape, attrs.filterShape, attrs);
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
   const shape = convShape(info);
   const p = ports(native, 'backwardWeights', shape, false);
