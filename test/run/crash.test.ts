@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { initBackend } from '../../src/backend';
 import { TEST_BACKEND } from '../helpers/small-run';
 import { loadCheckpoint } from '../../src/run/checkpoint/load';
-import { lines, runNin, startNin, waitForOutput, type CliResult } from '../helpers/cli';
+import { lines, REPO_ROOT, runNin, startNin, waitForOutput, type CliResult } from '../helpers/cli';
+import { resumeCommand } from '../../src/run/resume-command';
 import { removeTempDirs, tempDir } from '../helpers/idx';
 
 after(removeTempDirs);
@@ -193,12 +194,12 @@ describe('SIGINT, SIGTERM and SIGHUP', () => {
       const meta = JSON.parse(fs.readFileSync(path.join(runDir, 'last', 'meta.json'), 'utf8'));
       assert.ok(meta.partial, `expected a partial epoch in last/meta.json (epoch ${meta.epoch}); signal too late? stdout: ${r.stdout}`);
       assert.ok(meta.partial.batches > 0);
-      // The last line says what last/ holds and the command that continues (the run directory is absolute
-      // here: shorter than the way there from the repository).
+      // The last line says what last/ holds and the command that continues (the run directory as the user
+      // would type it from nin's working directory: relative or absolute, whichever is shorter).
       const perEpoch = BACKEND === 'onednn' ? 48 : 4;
       assert.equal(
         lines(r.stderr).at(-1),
-        `nin: interrupted by ${signal}; last/ holds epoch ${meta.epoch} and ${meta.partial.batches} of ${perEpoch} batches of epoch ${meta.epoch + 1}; continue with nin train --resume ${runDir}`,
+        `nin: interrupted by ${signal}; last/ holds epoch ${meta.epoch} and ${meta.partial.batches} of ${perEpoch} batches of epoch ${meta.epoch + 1}; continue with ${resumeCommand(runDir, REPO_ROOT)}`,
       );
       assert.equal(readMetrics(runDir).length, meta.epoch);
 

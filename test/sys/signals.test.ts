@@ -203,7 +203,7 @@ describe('nin train', () => {
     const kept = meta ? [`last/ holds ${meta.partial.batches} of 30 batches of epoch 1; continue with`, nothing] : [nothing];
     const line = lastLine(r);
     assert.ok(
-      kept.some((k) => line === `nin: stopped at once by a second SIGINT; ${k} nin train --resume ${runDir}`),
+      kept.some((k) => line === `nin: stopped at once by a second SIGINT; ${k} ${resumeCommand(runDir, REPO_ROOT)}`),
       `${line}\n(last/ ${meta ? 'holds a save' : 'was not saved'})\n${context(r)}`,
     );
   });
@@ -233,7 +233,7 @@ describe('nin train', () => {
       assert.match(r.stderr, /^SIGTERM: finishing this batch, then saving last\/ \(a second signal stops at once\)$/m, context(r));
       assert.equal(
         lastLine(r),
-        `nin: stopped at once ${GRACE_SECONDS} s after SIGTERM; nothing was trained yet; start it with nin train --resume ${path.join(out, 'r')}`,
+        `nin: stopped at once ${GRACE_SECONDS} s after SIGTERM; nothing was trained yet; start it with ${resumeCommand(path.join(out, 'r'), REPO_ROOT)}`,
       );
       assert.ok(ms < 60_000, `${ms} ms: the step of minutes ran to its end\n${context(r)}`);
     },
@@ -255,7 +255,7 @@ describe('nin train', () => {
       assert.match(
         lastLine(r),
         new RegExp(
-          `^nin: (interrupted by SIGTERM|stopped at once ${GRACE_SECONDS} s after SIGTERM); last/ holds ${meta.partial.batches} of 3 batches of epoch 1; continue with nin train --resume ${runDir}$`,
+          `^nin: (interrupted by SIGTERM|stopped at once ${GRACE_SECONDS} s after SIGTERM); last/ holds ${meta.partial.batches} of 3 batches of epoch 1; continue with ${resumeCommand(runDir, REPO_ROOT).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`,
         ),
         context(r),
       );
