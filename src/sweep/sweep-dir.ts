@@ -117,8 +117,10 @@ export function openSweep(dir: string, space: Space | null, log: (line: string) 
   }
   const hash = spaceHash(space);
   if (stored) return reopen(stored, space, hash, log);
-  // Another process creating the same sweep this moment (array tasks starting together) leaves only these.
-  const creating = (name: string) => name === TRIALS_DIR || name === LOGS_DIR || name.startsWith(`.${SPACE_FILE}.tmp-`);
+  // Another process creating the same sweep this moment (array tasks starting together) leaves only these,
+  // its space file included once it linked it after this process looked: the link below then finds it (EEXIST).
+  const creating = (name: string) =>
+    name === TRIALS_DIR || name === LOGS_DIR || name === SPACE_FILE || name.startsWith(`.${SPACE_FILE}.tmp-`);
   if (fs.existsSync(dir) && !fs.readdirSync(dir).every(creating))
     throw new UsageError(`${dir} is not empty and holds no ${SPACE_FILE}; pass a new or empty directory for the sweep`);
   checkOutputDir(dir, { flag: '--dir', purpose: 'a directory for the sweep' });

@@ -184,10 +184,14 @@ export class Stop {
     if (this.watched) this.arm();
   }
 
-  /** The command is ending with its own last line: a stop at once from now on adds nothing to it. */
+  /**
+   * The command is ending with its own last line: a first signal from now on needs no acknowledgement. What a
+   * stop at once keeps stays said: a second signal can still land before that last line is written, and
+   * nin never ends silently (a blank here once ended a run with exit 130 and no line at all).
+   */
   quiet(): void {
     if (!this.enabled) return;
-    this.texts = { acknowledge: '', kept: '' };
+    this.texts = { ...this.texts, acknowledge: '' };
     if (this.watched) this.arm();
   }
 
