@@ -13,14 +13,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const NIN = path.join(__dirname, '..', 'bin', 'nin.js');
-const ARCHITECTURE_FLAGS = {
-  blockConvs: '--block-convs',
-  blockKernel: '--block-kernel',
-  head: '--head',
-  width: '--width',
-  bottleneck: '--bottleneck',
-  depth: '--depth',
-};
+// The architecture keys and their flags from the key table itself (the build's), not a copy here.
+const { ARCHITECTURE_KEYS } = require('../dist/src/model/architecture');
+const { CONFIG_RULES } = require('../dist/src/config/check');
 
 function nin(args) {
   return JSON.parse(execFileSync(process.execPath, [NIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
@@ -52,8 +47,8 @@ for (const dir of process.argv.slice(2)) {
   for (const group of report.groups) {
     const config = trialConfig(dir, group.trials[0]);
     const flags = ['--image-size', String(config.imageSize), '--batch-size', String(config.batchSize), '--json'];
-    for (const [key, flag] of Object.entries(ARCHITECTURE_FLAGS))
-      if (config[key] !== null && config[key] !== undefined) flags.push(flag, String(config[key]));
+    for (const key of ARCHITECTURE_KEYS)
+      if (config[key] !== null && config[key] !== undefined) flags.push(CONFIG_RULES[key].flag, String(config[key]));
     const shapes = nin(['shapes', ...flags]);
     const variant = Object.entries(group.values)
       .map(([k, v]) => `${k} ${v}`)
