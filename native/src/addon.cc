@@ -429,6 +429,19 @@ Napi::Value Reorder(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// reorderIsReference(fromLayout, toLayout) -> whether oneDNN has only its reference (slow) code for this reorder.
+Napi::Value ReorderIsReference(const Napi::CallbackInfo& info) {
+  Args args(info, "reorderIsReference", 2);
+  nin::LayoutInfo from_info, to_info;
+  const int from = args.layout(0, "fromLayout", &from_info);
+  const int to = args.layout(1, "toLayout", &to_info);
+  if (from_info.plain != to_info.plain) {
+    args.range_error("fromLayout and toLayout must hold the same tensor (plain layouts " +
+                     std::to_string(from_info.plain) + " and " + std::to_string(to_info.plain) + ")");
+  }
+  return Napi::Boolean::New(info.Env(), nin::reorder_is_reference(from, to));
+}
+
 // convPorts(pass, shape, bias) -> {x, filter, y}: the layouts of a convolution pass (see nin::ConvPorts), or null
 // when oneDNN rejects the shape.
 Napi::Value ConvPorts(const Napi::CallbackInfo& info) {
@@ -922,6 +935,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("plainLayout", Napi::Function::New(env, PlainLayout));
   exports.Set("layoutLike", Napi::Function::New(env, LayoutLike));
   exports.Set("reorder", Napi::Function::New(env, Reorder));
+  exports.Set("reorderIsReference", Napi::Function::New(env, ReorderIsReference));
   exports.Set("convPorts", Napi::Function::New(env, ConvPorts));
   exports.Set("benchmarkConv", Napi::Function::New(env, BenchmarkConv));
   exports.Set("maxPool", Napi::Function::New(env, MaxPool));

@@ -56,6 +56,8 @@ int layout_like(int id, const std::vector<int64_t>& dims, bool bf16);
 // Copies one tensor from one layout into another (bf16 rounds to nearest even); the caller has checked that both
 // ids exist, name the same tensor (one plain twin) and that each buffer has its layout's size.
 void reorder(int from, const void* src, int to, void* dst);
+// Whether oneDNN reorders between these layouts (same checks as reorder) only with its slow reference code.
+bool reorder_is_reference(int from, int to);
 void clear_reorders();
 
 // ---- Convolutions --------------------------------------------------------------------------------------------

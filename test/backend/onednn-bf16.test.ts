@@ -273,6 +273,54 @@ describe('bf16 convolutions keep NaN and infinities where float32 TF.js has them
   }
 });
 
+describe('bf16 copies reordered from float32 where oneDNN has only reference code', { skip: SKIP }, () => {
+  before(async () => {
+    registerOnednnBackend();
+    await tf.setBackend('onednn');
+  });
+
+  after(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  // A weight's bf16 copy for one convolution pass is made from its copy for another when oneDNN reorders between the
+  // two quickly, else from its float32 values (backend.ts's acquire): both round the same float32 values the same
+  // way, so the two sources must give the same bits. Here every bf16 copy is refused as a source, as if every such
+  // reorder were oneDNN's reference code, and two steps must match the normal run exactly.
+  test('two steps give the same bits whichever source each bf16 copy is made from', async () => {
+    const imageSize = 67;
+    const backend = tf.backend() as unknown as { native: { reorderIsReference(from: number, to: number): boolean } };
+    const run = async (refuseBf16Sources: boolean) => {
+      const native = backend.native;
+      const original = native.reorderIsReference;
+      const referenceReorders = (backend as unknown as { referenceReorders: Map<string, boolean> }).referenceReorders;
+      referenceReorders.clear();
+      if (refuseBf16Sources) native.reorderIsReference = () => true;
+      setOnednnConvPrecision('bf16');
+      const model = buildNin({ imageSize, seed: 8 });
+      const trainer = makeTrainer(model, tf.train.sgd(0.05));
+      try {
+        const x = randomValues(4 * imageSize * imageSize, 9).map((v) => v + 0.5);
+        const labels = new Int32Array([1, 3, 5, 7]);
+        const options = { imageSize, labelSmoothing: 0, weightDecay: 0, dropoutSeed: null };
+        const losses = [];
+        for (let i = 0; i < 2; i++) losses.push((await trainStep(trainer, x, labels, 4, options)).loss);
+        return { losses, weights: model.getWeights().map((w) => w.dataSync().slice()) };
+      } finally {
+        native.reorderIsReference = original;
+        referenceReorders.clear();
+        setOnednnConvPrecision('fp32');
+        trainer.optimizer.dispose();
+        model.dispose();
+      }
+    };
+    const normal = await run(false);
+    const fromFloat32 = await run(true);
+    assert.deepEqual(fromFloat32.losses, normal.losses);
+    fromFloat32.weights.forEach((w, i) => assert.deepEqual(w, normal.weights[i], `weight ${i}`));
+  });
+});
+
 describe('reordered weights kept between inference batches', { skip: status.available ? false : status.reason }, () => {
   before(async () => {
     registerOnednnBackend();

@@ -850,6 +850,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     native.unary(relu, floats(0), floats(0), 0); // empty tensors are fine for elementwise ops
     const blocked = native.layoutLike(poolX(), [1, 4, 8, 8], true);
     native.reorder(poolX(), floats(256), blocked, new Uint16Array(256));
+    assert.equal(typeof native.reorderIsReference(poolX(), blocked), 'boolean');
     assert.equal(native.layout(blocked).bf16, true);
     assert.equal(native.layout(blocked).plain, poolX());
   });
@@ -888,6 +889,12 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       'RangeError',
       /^reorder: fromLayout and toLayout must hold the same tensor/,
     );
+    rejects(
+      () => native.reorderIsReference(poolX(), bigger),
+      'RangeError',
+      /^reorderIsReference: fromLayout and toLayout must hold the same tensor/,
+    );
+    rejects(() => native.reorderIsReference(poolX(), 1 << 30), 'RangeError', /^reorderIsReference: toLayout 1073741824 names no layout$/);
     assert.equal(native.layoutLike(f.filter, [1, 1, 1, 1], false), 0, 'a filter layout is not one the pooling loops walk');
     rejects(
       () => native.reluGradBias(poolX(), floats(256), poolY(), floats(64), floats(256), floats(4)),
@@ -1134,6 +1141,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     rejects(() => call(native.threads, 1), 'TypeError', /^threads: expected 0 arguments, got 1$/);
     rejects(() => call(native.sumTrailing, floats(12), floats(3), 3, 4, 5), 'TypeError', /expected 4 arguments, got 5/);
     rejects(() => call(native.reorder, 1, floats(1)), 'TypeError', /^reorder: expected 4 arguments, got 2$/);
+    rejects(() => call(native.reorderIsReference, 1), 'TypeError', /^reorderIsReference: expected 2 arguments, got 1$/);
   });
 
   test('an enum value out of range', () => {

@@ -132,6 +132,8 @@ export interface Addon {
   // 0 when `id` is not an arrangement the pooling loops walk.
   layoutLike(id: number, dims: number[], bf16: boolean): number;
   reorder(fromLayout: number, from: LayoutBuffer, toLayout: number, to: LayoutBuffer): void;
+  // Whether oneDNN has only its slow reference code for this reorder (both layouts of one tensor).
+  reorderIsReference(fromLayout: number, toLayout: number): boolean;
   // null when oneDNN rejects the shape; then the caller runs TF.js's kernel.
   convPorts(pass: number, shape: ConvShape, bias: boolean): ConvPorts | null;
   // Convolutions hand the call to TF.js (false; null for conv2d) when they must (see multiplies_padding in

@@ -54,6 +54,8 @@ export class OnednnBackend extends MathBackendCPU {
   // The L1 norm of a buffer's values (a filter as a convolution reads it), computed once per buffer.
   private readonly norms = new WeakMap<LayoutBuffer, number>();
   private readonly derivedLayouts = new Map<string, number>();
+  // Per `from>to` layout pair, whether oneDNN reorders it only with its reference code (asked once per pair).
+  private readonly referenceReorders = new Map<string, boolean>();
 
   /** A registered layout's description (ids never change meaning within a process, so it is asked once). */
   layout(id: number): LayoutInfo {
@@ -135,11 +137,13 @@ export class OnednnBackend extends MathBackendCPU {
     const info = this.layout(layout);
     if (info.plain === layout) return this.values(t.dataId) as Float32Array;
     // From a copy of this tensor (same plain twin) that holds it exactly, or into bfloat16 from any bfloat16 copy
-    // (which rounded the same values the same way), else from TF.js's values.
+    // (which rounded the same values the same way: half the bytes to read), else from TF.js's values. Not from a
+    // bfloat16 copy oneDNN reorders only with its reference code: from float32 is then 10-100x faster.
     const sameTensor = (c: StoredCopy) => this.layout(c.layout).plain === info.plain;
     const source =
-      (info.bf16 ? copies?.find((c) => sameTensor(c) && this.layout(c.layout).bf16) : undefined) ??
-      copies?.find((c) => sameTensor(c) && c.exact);
+      (info.bf16
+        ? copies?.find((c) => sameTensor(c) && this.layout(c.layout).bf16 && !this.referenceReorder(c.layout, layout))
+        : undefined) ?? copies?.find((c) => sameTensor(c) && c.exact);
     const data = this.pool.takeLayout(info.bytes, info.bf16);
     if (source !== undefined) {
       this.native.reorder(source.layout, source.data, layout, data);
@@ -151,6 +155,17 @@ export class OnednnBackend extends MathBackendCPU {
     const exact = !info.bf16 || (source !== undefined ? source.exact && this.layout(source.layout).bf16 : false);
     this.attach(t.dataId, { layout, data, exact });
     return data;
+  }
+
+  /** Whether oneDNN has only its slow reference code for reordering `from` into `to` (see layouts.cc). */
+  private referenceReorder(from: number, to: number): boolean {
+    const key = `${from}>${to}`;
+    let reference = this.referenceReorders.get(key);
+    if (reference === undefined) {
+      reference = this.native.reorderIsReference(from, to);
+      this.referenceReorders.set(key, reference);
+    }
+    return reference;
   }
 
   /**
