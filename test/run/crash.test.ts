@@ -269,7 +269,13 @@ describe('a full disk while saving', () => {
       const errors = lines(r.stderr).filter((l) => l.startsWith('nin: '));
       assert.equal(errors.length, 1, context);
       assert.match(errors[0], /no space left on device/, context);
-      assert.match(errors[0], /free some space or pass another --out, then --resume/, context);
+      // It ends with the command that continues the run, as a Ctrl-C's line does (the child runs in REPO_ROOT).
+      assert.ok(
+        errors[0].endsWith(
+          `; the previous checkpoint is intact: free some space or move the run to a disk with room, then continue with ${resumeCommand(runDir, REPO_ROOT)}`,
+        ),
+        context,
+      );
       assert.ok(!r.stderr.includes('    at '), context);
       assert.deepEqual(lines(r.stdout).filter((l) => l.startsWith('epoch ')).length, 1, 'epoch 1 completed and was reported');
       const last = await loadCheckpoint(path.join(runDir, 'last'));

@@ -19,6 +19,7 @@ import { openRun } from '../../src/run/run-dir';
 import { readHistory } from '../../src/run/metrics';
 import { RUN_FILES } from '../../src/run/layout';
 import { trainingPid } from '../../src/run/lock';
+import { resumeCommand } from '../../src/run/resume-command';
 import { serve } from '../../src/serve/server';
 import { NIN_VERSION } from '../../src/sys/version';
 import { assertOneLineError, lines, REPO_ROOT, runNin } from '../helpers/cli';
@@ -140,6 +141,27 @@ describe("a run's .lock that nin train cannot have written", () => {
       full.mock.restore();
     }
     assert.deepEqual(fs.readdirSync(run).sort(), [RUN_FILES.config, RUN_FILES.metricsJsonl].sort(), 'nothing left behind');
+  });
+
+  test('a full disk while a training run writes its logs: one line that ends with the command to continue it', () => {
+    const run = runWithLock(() => {});
+    const opened = openRun(run);
+    const full = mock.method(process.getBuiltinModule('node:fs'), 'writeSync', () => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    });
+    try {
+      assert.throws(
+        () => opened.writeLogs([]),
+        (err: unknown) =>
+          err instanceof NinError &&
+          err.message ===
+            `no space left on device while writing ${path.join(run, RUN_FILES.metricsJsonl)}; ` +
+              `free some space or move the run to a disk with room, then continue with ${resumeCommand(run)}`,
+      );
+    } finally {
+      full.mock.restore();
+      opened.close();
+    }
   });
 
   test('--resume of a run whose last/ is a link (even a dangling one) refuses it instead of starting the run over', async () => {
