@@ -22,10 +22,10 @@ import { trainingPid } from '../../src/run/lock';
 import { resumeCommand } from '../../src/run/resume-command';
 import { serve } from '../../src/serve/server';
 import { NIN_VERSION } from '../../src/sys/version';
-import { assertOneLineError, lines, REPO_ROOT, runNin } from '../helpers/cli';
+import { assertOneLineError, type CliResult, lines, REPO_ROOT, runNin, startNin, waitForOutput } from '../helpers/cli';
 import { removeTempDirs, tempDir } from '../helpers/idx';
 import { metricsLine } from '../helpers/serve-runs';
-import { TEST_BACKEND } from '../helpers/small-run';
+import { SMALL_RUN_TIMEOUT, smallRunFlags, TEST_BACKEND } from '../helpers/small-run';
 
 after(removeTempDirs);
 
@@ -300,4 +300,70 @@ describe('run names', () => {
     assert.ok(!plotted.stdout.includes('\x1b') && !plotted.stdout.includes('\x9b'), plotted.stdout);
     assert.match(plotted.stdout, /\(run\\nline two\\x1b\[31mred\\x9b: 1 epoch\)/);
   });
+
+  test(
+    "nin train's lines name an odd --out, --data-dir, --tensorboard and --init-weights escaped, each on its line",
+    { timeout: 4 * SMALL_RUN_TIMEOUT },
+    async () => {
+      const ODD = 'odd\nline two\x1b[31mred\x9b';
+      const ESCAPED = 'odd\\nline two\\x1b[31mred\\x9b';
+      const shown = (p: string) => p.split(ODD).join(ESCAPED);
+      const rawEscape = (text: string) => text.includes('\x1b') || text.includes('\x9b');
+      const parent = tempDir('nin-names-');
+      const out = path.join(parent, `out-${ODD}`);
+      const data = path.join(parent, `data-${ODD}`);
+      const board = path.join(parent, `tb-${ODD}`);
+      fs.mkdirSync(data);
+      const official = '/usr/share/datasets/fashion-mnist';
+      for (const f of fs.readdirSync(official)) fs.symlinkSync(path.join(official, f), path.join(data, f));
+      const flags = [...smallRunFlags(), '--data-dir', data, '--out', out];
+
+      /** stderr's lines, after checking that no control character reached either stream raw. */
+      const checked = (r: CliResult): string[] => {
+        const context = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+        assert.equal(r.code, 0, context);
+        assert.ok(!rawEscape(r.stdout + r.stderr), context);
+        assert.equal(lines(r.stdout).filter((l) => !l.startsWith('epoch ')).length, 2, `the summary only\n${context}`);
+        return lines(r.stderr);
+      };
+      const first = checked(
+        await runNin(['train', ...flags, '--epochs', '1', '--run', 'r', '--tensorboard', board], { timeoutMs: SMALL_RUN_TIMEOUT }),
+      );
+      assert.ok(first.includes(`nin ${NIN_VERSION}: training ${shown(path.join(out, 'r'))}`), first.join('\n'));
+      assert.ok(
+        first.some((l) => l.startsWith(`data: ${shown(data)} (`)),
+        first.join('\n'),
+      );
+      assert.ok(
+        first.some((l) => l.startsWith(`config: `) && l.includes(` dataDir=${shown(data)} `)),
+        first.join('\n'),
+      );
+      assert.ok(
+        first.some((l) => l.startsWith(`tensorboard: ${shown(board)}/events.out.tfevents.`)),
+        first.join('\n'),
+      );
+
+      const weights = path.join(out, 'r', 'last');
+      const second = checked(
+        await runNin(['train', ...flags, '--epochs', '1', '--run', 'r2', '--init-weights', weights], { timeoutMs: SMALL_RUN_TIMEOUT }),
+      );
+      assert.ok(second.includes(`initial weights: ${shown(weights)}`), second.join('\n'));
+
+      // A second Ctrl-C ends nin at once with the command that continues the run: that line too (written by signals.ts or
+      // the addon's watchdog, not by the CLI's error printer) shows the path escaped. A second signal that comes after the
+      // first stop already saved and ended nin meets the CLI's own line instead: escaped as well.
+      const stopped = startNin(['train', ...flags, '--epochs', '1000', '--run', 'r3'], { timeoutMs: SMALL_RUN_TIMEOUT });
+      await waitForOutput(stopped, (stdout) => /^epoch 1\//m.test(stdout), SMALL_RUN_TIMEOUT);
+      stopped.child.kill('SIGINT');
+      await waitForOutput(stopped, (_stdout, stderr) => /^SIGINT: /m.test(stderr), SMALL_RUN_TIMEOUT).catch(() => {});
+      stopped.child.kill('SIGINT');
+      const r = await stopped.done;
+      const context = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+      assert.equal(r.code, 130, context);
+      assert.ok(!rawEscape(r.stdout + r.stderr), context);
+      const last = lines(r.stderr).at(-1) ?? '';
+      assert.match(last, /^nin: (stopped at once by a second SIGINT|interrupted by SIGINT); /, context);
+      assert.ok(last.endsWith(`; continue with ${shown(resumeCommand(path.join(out, 'r3'), REPO_ROOT))}`), context);
+    },
+  );
 });
