@@ -437,6 +437,65 @@ describe('what is refused', () => {
     }
   });
 
+  test("a run's config.json and metrics.jsonl that are symlinks out of the run are listed as unreadable, never read", async () => {
+    // Files outside every served run, each with a mark that must not reach a client: a seed no run has, 42 epochs of history.
+    const elsewhere = path.join(work, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    const config = JSON.parse(fs.readFileSync(path.join(trained, RUN_FILES.config), 'utf8'));
+    fs.writeFileSync(path.join(elsewhere, 'config.json'), JSON.stringify({ ...config, seed: 9876543 }));
+    fs.writeFileSync(path.join(elsewhere, 'metrics.jsonl'), Array.from({ length: 42 }, (_, i) => metricsLine(i + 1)).join(''));
+    const planted = path.join(work, 'planted-runs', 'planted');
+    fs.mkdirSync(planted, { recursive: true });
+    for (const file of [RUN_FILES.config, RUN_FILES.metricsJsonl]) fs.symlinkSync(path.join(elsewhere, file), path.join(planted, file));
+    // Listed by name (the directories given) and found under --out alike.
+    for (const options of [{ runs: [planted] }, { out: path.dirname(planted) }]) {
+      const other = await serveAlso(options);
+      try {
+        const answer = await request('/api/runs', { server: other });
+        assert.equal(answer.status, 200);
+        const text = answer.body.toString();
+        assert.ok(!text.includes('9876543') && !text.includes('"epoch":42'), text);
+        const run = (JSON.parse(text) as RunsMessage).runs.find((r) => r.name === 'planted');
+        assert.ok(run, text);
+        assert.equal(run.config, null);
+        assert.deepEqual(run.history, []);
+        for (const file of [RUN_FILES.config, RUN_FILES.metricsJsonl])
+          assert.ok(run.error?.includes(`${path.join(planted, file)} is a symbolic link; nin follows no link`), run.error ?? 'no error');
+      } finally {
+        await other.close();
+      }
+    }
+  });
+
+  test('a cached report that is a symlink out of the run is computed again, not served', async () => {
+    const dir = copyTrained(path.join(work, 'report-link-runs'), 'reportlink');
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'best', 'meta.json'), 'utf8'));
+    // A well-formed report of this very save (its key matches), with a mark no real one has, outside the run.
+    const counts = Array.from({ length: 10 }, () => Array.from({ length: 10 }, () => 0));
+    const planted = {
+      key: { createdAt: meta.createdAt, epoch: meta.epoch, testLimit: meta.config.testLimit ?? null },
+      report: { accuracy: 0.123456789, loss: 1, confusion: counts, perClass: counts, misclassified: [] },
+    };
+    const outside = path.join(work, 'outside-report.json');
+    fs.writeFileSync(outside, JSON.stringify(planted));
+    fs.symlinkSync(outside, path.join(dir, RUN_FILES.reportBest));
+    const other = await serveAlso({ runs: [dir] });
+    try {
+      const report = await postReport<{ accuracy: number; confusion: number[][] }>('/api/runs/reportlink/checkpoints/best/report', {
+        server: other,
+      });
+      assert.notEqual(report.accuracy, 0.123456789);
+      assert.equal(
+        report.confusion.flat().reduce((a, b) => a + b, 0),
+        SERVE_TEST_LIMIT,
+        'computed from the checkpoint',
+      );
+      assert.deepEqual(JSON.parse(fs.readFileSync(outside, 'utf8')), planted, 'the file outside is left alone');
+    } finally {
+      await other.close();
+    }
+  });
+
   test('another Host than localhost is refused (DNS rebinding), and so is any method a route does not take', async () => {
     for (const host of ['evil.example:8080', 'evil.example', '127.0.0.1.evil.example', 'localhost.evil.example', '127.0.0.1@evil.example'])
       assert.equal((await request('/api/runs', { host })).status, 403, host);
