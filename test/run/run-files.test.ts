@@ -8,7 +8,6 @@ import { test, describe, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { FORMAT_VERSION, readCheckpointMeta } from '../../src/run/checkpoint/meta';
 import { loadCheckpoint } from '../../src/run/checkpoint/load';
@@ -20,11 +19,11 @@ import { readHistory } from '../../src/run/metrics';
 import { RUN_FILES } from '../../src/run/layout';
 import { trainingPid } from '../../src/run/lock';
 import { resumeCommand } from '../../src/run/resume-command';
-import { serve } from '../../src/serve/server';
 import { NIN_VERSION } from '../../src/sys/version';
 import { assertOneLineError, type CliResult, lines, REPO_ROOT, runNin, startNin, waitForOutput } from '../helpers/cli';
 import { removeTempDirs, tempDir } from '../helpers/idx';
 import { metricsLine } from '../helpers/serve-runs';
+import { requestText, serveHere } from '../helpers/server';
 import { SMALL_RUN_TIMEOUT, smallRunFlags, TEST_BACKEND } from '../helpers/small-run';
 
 after(removeTempDirs);
@@ -255,19 +254,9 @@ describe('JSON nested 200,000 deep, wherever nin reads JSON: one line, never a s
 
   test("nin serve: a deep meta.json is a 422 with the line, not a 500; the run's listing names it", async () => {
     const run = deepCheckpoint();
-    const server = await serve({ runs: [run], out: run, host: '127.0.0.1', port: 0, backend: 'cpu', threads: null, log: () => {} });
+    const server = await serveHere({ runs: [run], out: run, backend: 'cpu' });
     try {
-      const url = new URL(server.url);
-      const get = (p: string) =>
-        new Promise<{ status: number; body: string }>((resolve, reject) =>
-          http
-            .get({ host: url.hostname, port: url.port, path: p }, (res) => {
-              let body = '';
-              res.setEncoding('utf8').on('data', (c: string) => (body += c));
-              res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-            })
-            .on('error', reject),
-        );
+      const get = (p: string) => requestText(server.url, p);
       const meta = await get('/api/runs/run/checkpoints/last/meta.json');
       assert.equal(meta.status, 422, meta.body);
       assert.match(meta.body, /nests objects or arrays more than 64 levels deep/);
