@@ -138,8 +138,7 @@ export class RunDirectory {
   }
 
   writeCurves(history: EpochMetrics[]): void {
-    const curves = renderCurves([{ name: path.basename(this.dir), history }], { epochs: this.config.epochs });
-    writeFileAtomic(this.file('curves'), curves, this.writeFix);
+    writeFileAtomic(this.file('curves'), renderCurves([{ name: path.basename(this.dir), history }], { epochs: this.config.epochs }));
   }
 
   async saveLast(model: tf.LayersModel, meta: RunMeta, optimizerWeights: NamedTensor[], onInPlace?: () => void): Promise<void> {
