@@ -95,13 +95,17 @@ export function validateConfig(value: unknown, file: string, fix: string = CONFI
 
 const MAX_CONFIG_BYTES = 1e6; // a config.json is about 600 bytes
 
-/** A run's config.json, read (a regular file of sane size), parsed and validated: a TrainConfig or one NinError line. */
-export function readConfigFile(file: string, fix: string = CONFIG_FIX): TrainConfig {
+/**
+ * A run's config.json, read (a regular file of sane size), parsed and validated: a TrainConfig or one NinError line.
+ * `noFollow`: a symbolic link is refused, not read (nin serve: nothing outside the served runs).
+ */
+export function readConfigFile(file: string, fix: string = CONFIG_FIX, options: { noFollow?: boolean } = {}): TrainConfig {
   const text = readRegularFile(file, {
     maxBytes: MAX_CONFIG_BYTES,
     fix,
     what: 'a config file',
     missing: `${file} is missing; ${fix}`,
+    noFollow: options.noFollow,
   }).toString('utf8');
   return validateConfig(parseJson(text, file, fix), file, fix);
 }

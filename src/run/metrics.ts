@@ -69,8 +69,11 @@ function csvRow(m: EpochMetrics, validation: boolean): string {
 
 const MAX_LOG_BYTES = 16e6; // a 10000-epoch log is about 1.5 MB
 
-/** The per-epoch metrics of a run (its metrics.jsonl, or that file itself), each line checked. */
-export function readHistory(runDirOrFile: string): EpochMetrics[] {
+/**
+ * The per-epoch metrics of a run (its metrics.jsonl, or that file itself), each line checked. `noFollow`: a
+ * metrics.jsonl that is a symbolic link is refused, not read (nin serve: nothing outside the served runs).
+ */
+export function readHistory(runDirOrFile: string, options: { noFollow?: boolean } = {}): EpochMetrics[] {
   const file = runDirOrFile.endsWith('.jsonl') ? runDirOrFile : path.join(runDirOrFile, RUN_FILES.metricsJsonl);
   if (!fs.existsSync(runDirOrFile)) throw new NinError(`${runDirOrFile} does not exist; pass a run directory written by nin train`);
   const fix = 'nin train rewrites it from last/ on --resume';
@@ -79,6 +82,7 @@ export function readHistory(runDirOrFile: string): EpochMetrics[] {
     fix,
     what: 'a training log',
     missing: `${file} is missing; pass a run directory written by nin train (it holds metrics.jsonl)`,
+    noFollow: options.noFollow,
   }).toString('utf8');
   const history: EpochMetrics[] = [];
   text.split('\n').forEach((line, i) => {

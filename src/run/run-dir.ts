@@ -126,10 +126,15 @@ export class RunDirectory {
     return path.join(this.dir, RUN_FILES[name]);
   }
 
+  /** The end of a line for a file this run could not write (a full disk), with the command that continues it, as a stop's line ends. */
+  private get writeFix(): string {
+    return `free some space or move the run to a disk with room, then continue with ${resumeCommand(this.dir)}`;
+  }
+
   /** The logs and curves are derived from last/'s history, so after any crash they match the checkpoint exactly. */
   writeLogs(history: EpochMetrics[]): void {
-    writeFileAtomic(this.file('metricsJsonl'), metricsJsonl(history));
-    writeFileAtomic(this.file('metricsCsv'), metricsCsv(history));
+    writeFileAtomic(this.file('metricsJsonl'), metricsJsonl(history), this.writeFix);
+    writeFileAtomic(this.file('metricsCsv'), metricsCsv(history), this.writeFix);
   }
 
   writeCurves(history: EpochMetrics[]): void {
@@ -137,11 +142,11 @@ export class RunDirectory {
   }
 
   async saveLast(model: tf.LayersModel, meta: RunMeta, optimizerWeights: NamedTensor[], onInPlace?: () => void): Promise<void> {
-    await saveCheckpoint(this.file('last'), model, meta, { optimizerWeights, onInPlace });
+    await saveCheckpoint(this.file('last'), model, meta, { optimizerWeights, onInPlace, fix: this.writeFix });
   }
 
   async saveBest(model: tf.LayersModel, meta: RunMeta): Promise<void> {
-    await saveCheckpoint(this.file('best'), model, meta);
+    await saveCheckpoint(this.file('best'), model, meta, { fix: this.writeFix });
   }
 
   /** last/, or null when the run stopped inside its first epoch (it then starts again from its initialisation). */

@@ -71,7 +71,8 @@ function sameKey(a: ReportKey, b: ReportKey): boolean {
 function readCached(file: string, key: ReportKey): CheckpointReport | null {
   if (!fs.existsSync(file)) return null;
   try {
-    const raw = readJsonFile(file, { maxBytes: MAX_REPORT_BYTES, fix: 'it is computed again', what: 'a report' });
+    // A link is refused (then computed again and replaced by the file itself): nothing outside the run is served.
+    const raw = readJsonFile(file, { maxBytes: MAX_REPORT_BYTES, fix: 'it is computed again', what: 'a report', noFollow: true });
     if (!isPlainObject(raw) || !isPlainObject(raw.key) || !isPlainObject(raw.report)) return null;
     if (!sameKey(raw.key as unknown as ReportKey, key)) return null;
     const report = raw.report as unknown as CheckpointReport;

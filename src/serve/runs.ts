@@ -51,22 +51,24 @@ export function runId(name: string): string {
   return name.replace(/[\\\x00-\x1f\x7f]/g, '_') || 'run';
 }
 
-/** Reads a run's files into its summary; a part that cannot be read is named in `error`, the rest still shows. */
+/**
+ * Reads a run's files into its summary; a part that cannot be read is named in `error`, the rest still shows.
+ * A link is refused, not followed, as for checkpoints (readSnapshot): a link planted in a run reads nothing outside it.
+ */
 export function readRun(id: string, dir: string): RunSummary {
   const errors: string[] = [];
   let config: TrainConfig | null = null;
   try {
-    config = readConfigFile(path.join(dir, RUN_FILES.config), 'restore it from a copy');
+    config = readConfigFile(path.join(dir, RUN_FILES.config), 'restore it from a copy', { noFollow: true });
   } catch (err) {
     errors.push(message(err));
   }
   let history: EpochMetrics[] = [];
-  if (fs.existsSync(path.join(dir, RUN_FILES.metricsJsonl))) {
-    try {
-      history = readHistory(dir);
-    } catch (err) {
-      errors.push(message(err));
-    }
+  try {
+    // lstat: a dangling link is reported too, not taken for a run without a log yet.
+    if (fs.lstatSync(path.join(dir, RUN_FILES.metricsJsonl), { throwIfNoEntry: false })) history = readHistory(dir, { noFollow: true });
+  } catch (err) {
+    errors.push(message(err));
   }
   const checkpoints: CheckpointSummary[] = [];
   let partial: PartialEpoch | null = null;

@@ -9,7 +9,7 @@ import { initBackend, type BackendInfo } from '../backend';
 import type { EpochMetrics } from '../run/metrics';
 import { loadInitialWeights } from '../run/checkpoint/weights-manifest';
 import { InterruptedError } from '../sys/errors';
-import { formatEpoch } from '../cli/format';
+import { formatEpoch, printable } from '../cli/format';
 import { resumeCommand } from '../run/resume-command';
 import { createRun, openRun, type PartialEpoch, planRun, type RunDirectory } from '../run/run-dir';
 import { checkTrainingMemory } from '../machine/resources';
@@ -67,7 +67,8 @@ function describeLast(epoch: number, partial: PartialEpoch | null, perEpoch: num
 function keptLine(runDir: string, epoch: number, partial: PartialEpoch | null, perEpoch: number): string {
   const held = describeLast(epoch, partial, perEpoch);
   const trained = epoch > 0 || Boolean(partial?.batches);
-  return `${held}; ${trained ? 'continue with' : 'start it with'} ${resumeCommand(runDir)}`;
+  // Also the line a stop at once writes itself (signals.ts, the watchdog): a typed path's control characters escaped there too.
+  return `${held}; ${trained ? 'continue with' : 'start it with'} ${printable(resumeCommand(runDir))}`;
 }
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
@@ -91,8 +92,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const backend = await initBackend(config.backend, config.threads, log, config.precision);
     // A GPU backend splits a batch that does not fit into micro-batches; on a CPU it would swap or be killed.
     if (backend.name !== 'webgpu') checkTrainingMemory(config.imageSize, config.batchSize);
-    log(`nin ${NIN_VERSION}: ${run ? 'resuming' : 'training'} ${run?.dir ?? plan?.dir}`);
-    log(`config: ${describeConfig(config, run ? {} : options.sources)}`);
+    // Paths the user typed (--out, --resume, --data-dir, --init-weights) are printed with their control characters escaped.
+    log(`nin ${NIN_VERSION}: ${run ? 'resuming' : 'training'} ${printable(run?.dir ?? plan?.dir ?? '')}`);
+    log(`config: ${printable(describeConfig(config, run ? {} : options.sources))}`);
     log(`backend: ${backend.name} (${backend.detail})`);
     const data = trainingData(config, log);
 
@@ -182,7 +184,7 @@ function trainingData(config: TrainConfig, log: Log): TrainingData {
   );
   const validation = data.validation ? `${data.validation.count} validation, ` : '';
   log(
-    `data: ${data.dir} (${data.train.count} train, ${validation}${data.test.count} test, resized to ${config.imageSize}x${config.imageSize})`,
+    `data: ${printable(data.dir)} (${data.train.count} train, ${validation}${data.test.count} test, resized to ${config.imageSize}x${config.imageSize})`,
   );
   return data;
 }
@@ -205,7 +207,7 @@ function startState(config: TrainConfig, log: Log): TrainState {
   });
   if (config.initWeights) {
     loadInitialWeights(config.initWeights, model, architectureOf(config));
-    log(`initial weights: ${config.initWeights}`);
+    log(`initial weights: ${printable(config.initWeights)}`);
   }
   return { trainer: makeTrainer(model, makeOptimizer(config)), epochsDone: 0, history: [], partial: null };
 }

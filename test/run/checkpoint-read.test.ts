@@ -6,7 +6,6 @@ import { test, describe, before, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend';
@@ -15,9 +14,9 @@ import { readCheckpointMeta, type CheckpointMeta, FORMAT_VERSION } from '../../s
 import { saveCheckpoint } from '../../src/run/checkpoint/save';
 import { NinError } from '../../src/sys/errors';
 import { buildNin } from '../../src/model/nin';
-import { serve } from '../../src/serve/server';
 import { NIN_VERSION } from '../../src/sys/version';
 import { assertOneLineError, runNin } from '../helpers/cli';
+import { requestText, serveHere } from '../helpers/server';
 import { removeTempDirs, tempDir } from '../helpers/idx';
 import { markedSaver, SAVER_CONFIG, SAVER_IMAGE_SIZE } from '../helpers/saver';
 import { TEST_BACKEND } from '../helpers/small-run';
@@ -205,19 +204,8 @@ describe('links inside a run or checkpoint are refused; the path the user typed 
 
   test('nin serve: 403 for model.json, weights.bin, meta.json and the report; no report is computed or cached', async () => {
     const runs = [linkedDir(), linkedFile()];
-    const server = await serve({ runs, out: work, host: '127.0.0.1', port: 0, backend: 'cpu', threads: null, log: () => {} });
-    const url = new URL(server.url);
-    const request = (p: string, method = 'GET') =>
-      new Promise<{ status: number; body: string }>((resolve, reject) =>
-        http
-          .request({ host: url.hostname, port: url.port, path: p, method }, (res) => {
-            let body = '';
-            res.setEncoding('utf8').on('data', (c: string) => (body += c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-          })
-          .on('error', reject)
-          .end(),
-      );
+    const server = await serveHere({ runs, out: work, backend: 'cpu' });
+    const request = (p: string, method = 'GET') => requestText(server.url, p, { method });
     const get = (p: string) => request(p);
     try {
       for (const dir of runs) {

@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { initBackend } from '../../src/backend';
 import { TEST_BACKEND } from '../helpers/small-run';
 import { loadCheckpoint } from '../../src/run/checkpoint/load';
-import { lines, REPO_ROOT, runNin, startNin, waitForOutput, type CliResult } from '../helpers/cli';
+import { lines, REPO_ROOT, runNin, startNin, type CliResult } from '../helpers/cli';
+import { assertOk, loggedNumbers, type LoggedNumbers, resumeTrain, trainThenSignal } from '../helpers/resume';
 import { resumeCommand } from '../../src/run/resume-command';
 import { removeTempDirs, tempDir } from '../helpers/idx';
 
@@ -32,38 +33,16 @@ const ARGS = [
 ];
 const TIMEOUT = BACKEND === 'onednn' ? 120_000 : 900_000;
 
-interface Metrics {
-  epoch: number;
-  loss: number;
-  trainAcc: number;
-  testAcc: number;
-}
-
-function readMetrics(runDir: string): Metrics[] {
-  const file = path.join(runDir, 'metrics.jsonl');
-  if (!fs.existsSync(file)) return [];
-  return lines(fs.readFileSync(file, 'utf8')).map((l) => JSON.parse(l));
-}
-
-/** The numbers that must not depend on interruptions (not the timings). */
-function numbers(runDir: string) {
-  return readMetrics(runDir).map(({ epoch, loss, trainAcc, testAcc }) => ({ epoch, loss, trainAcc, testAcc }));
-}
-
-function assertOk(r: CliResult, what: string): void {
-  assert.equal(r.code, 0, `${what}: exit ${r.code} ${r.signal ?? ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-let reference: ReturnType<typeof numbers>;
+let reference: LoggedNumbers[];
 
 before(async () => {
   await initBackend('cpu', null); // for loadCheckpoint checks in this process
   const out = tempDir('nin-crash-ref-');
   const r = await runNin(['train', ...ARGS, '--out', out, '--run', 'ref'], { timeoutMs: TIMEOUT });
   assertOk(r, 'reference run');
-  reference = numbers(path.join(out, 'ref'));
+  reference = loggedNumbers(path.join(out, 'ref'));
   assert.deepEqual(
     reference.map((m) => m.epoch),
     [1, 2, 3, 4],
@@ -74,7 +53,7 @@ before(async () => {
 async function assertConsistent(runDir: string, context: string): Promise<void> {
   if (!fs.existsSync(runDir)) return;
   assert.ok(fs.existsSync(path.join(runDir, 'config.json')), `${context}: a run directory without config.json`);
-  const logged = readMetrics(runDir).map((m) => m.epoch);
+  const logged = loggedNumbers(runDir).map((m) => m.epoch);
   assert.deepEqual(
     logged,
     logged.map((_, i) => i + 1),
@@ -119,7 +98,7 @@ describe('kill -9', () => {
       assertOk(r, `final run after kills at ${kills.join(', ')}`);
     }
     assert.ok(kills.length > 0, 'at least one kill landed');
-    assert.deepEqual(numbers(runDir), reference, `kills at ${kills.join(', ')}`);
+    assert.deepEqual(loggedNumbers(runDir), reference, `kills at ${kills.join(', ')}`);
     assert.deepEqual(
       fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')),
       [],
@@ -137,10 +116,9 @@ describe('kill -9', () => {
     fs.renameSync(path.join(runDir, 'last'), path.join(runDir, '.last.old'));
     fs.cpSync(path.join(runDir, '.last.old'), path.join(runDir, '.last.tmp-99999'), { recursive: true });
     fs.writeFileSync(path.join(runDir, 'metrics.jsonl.tmp-99999'), '{"epoch": 3');
-    const r = await runNin(['train', '--resume', runDir, '--epochs', String(EPOCHS), '--backend', BACKEND], { timeoutMs: TIMEOUT });
-    assertOk(r, 'resume');
+    const r = await resumeTrain(runDir, { more: ['--epochs', String(EPOCHS)], timeoutMs: TIMEOUT });
     assert.match(r.stderr, /resuming after epoch 2/);
-    assert.deepEqual(numbers(runDir), reference);
+    assert.deepEqual(loggedNumbers(runDir), reference);
     assert.deepEqual(
       fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')),
       [],
@@ -152,10 +130,9 @@ describe('kill -9', () => {
     const runDir = path.join(out, 'r');
     assertOk(await runNin(['train', ...ARGS, '--out', out, '--run', 'r'], { timeoutMs: TIMEOUT }), 'run');
     for (const f of fs.readdirSync(runDir)) if (f !== 'config.json') fs.rmSync(path.join(runDir, f), { recursive: true });
-    const r = await runNin(['train', '--resume', runDir, '--backend', BACKEND], { timeoutMs: TIMEOUT });
-    assertOk(r, 'resume');
+    const r = await resumeTrain(runDir, { timeoutMs: TIMEOUT });
     assert.match(r.stderr, /resuming from the start/);
-    assert.deepEqual(numbers(runDir), reference);
+    assert.deepEqual(loggedNumbers(runDir), reference);
   });
 });
 
@@ -183,11 +160,10 @@ describe('SIGINT, SIGTERM and SIGHUP', () => {
       const straightOut = tempDir('nin-signal-ref-');
       assertOk(await runNin(['train', ...args, '--out', straightOut, '--run', 'ref'], { timeoutMs: TIMEOUT }), 'reference');
 
-      const proc = startNin(['train', ...args, '--out', out, '--run', 'r'], { timeoutMs: TIMEOUT });
-      await waitForOutput(proc, (stdout) => /^epoch 1\/3: /m.test(stdout), TIMEOUT);
-      await sleep(BACKEND === 'onednn' ? 150 : 1000);
-      proc.child.kill(signal);
-      const r = await proc.done;
+      const r = await trainThenSignal([...args, '--out', out, '--run', 'r'], signal, (stdout) => /^epoch 1\/3: /m.test(stdout), {
+        afterMs: BACKEND === 'onednn' ? 150 : 1000,
+        timeoutMs: TIMEOUT,
+      });
       assert.equal(r.code, code, `exit ${r.code} ${r.signal ?? ''}\nstderr: ${r.stderr}`);
       assert.match(r.stderr, new RegExp(`${signal}: finishing this batch, then saving last/`));
       assert.ok(!r.stderr.includes('    at '));
@@ -201,15 +177,14 @@ describe('SIGINT, SIGTERM and SIGHUP', () => {
         lines(r.stderr).at(-1),
         `nin: interrupted by ${signal}; last/ holds epoch ${meta.epoch} and ${meta.partial.batches} of ${perEpoch} batches of epoch ${meta.epoch + 1}; continue with ${resumeCommand(runDir, REPO_ROOT)}`,
       );
-      assert.equal(readMetrics(runDir).length, meta.epoch);
+      assert.equal(loggedNumbers(runDir).length, meta.epoch);
 
-      const resumed = await runNin(['train', '--resume', runDir, '--backend', BACKEND], { timeoutMs: TIMEOUT });
-      assertOk(resumed, 'resume');
+      const resumed = await resumeTrain(runDir, { timeoutMs: TIMEOUT });
       assert.match(
         resumed.stderr,
         new RegExp(`resuming after epoch ${meta.epoch} and ${meta.partial.batches} batches of epoch ${meta.epoch + 1}`),
       );
-      assert.deepEqual(numbers(runDir), numbers(path.join(straightOut, 'ref')));
+      assert.deepEqual(loggedNumbers(runDir), loggedNumbers(path.join(straightOut, 'ref')));
     });
   }
 });
@@ -235,19 +210,17 @@ describe('a signal during the test pass', () => {
     assertOk(await runNin(['train', ...args, '--out', refOut, '--run', 'ref'], { timeoutMs: TIMEOUT }), 'reference');
     const out = tempDir('nin-testpass-');
     const runDir = path.join(out, 'r');
-    const proc = startNin(['train', ...args, '--out', out, '--run', 'r'], { timeoutMs: TIMEOUT });
-    await waitForOutput(proc, (_stdout, stderr) => /^data: /m.test(stderr), TIMEOUT);
-    await sleep(1500);
-    proc.child.kill('SIGINT');
-    const r = await proc.done;
+    const r = await trainThenSignal([...args, '--out', out, '--run', 'r'], 'SIGINT', (_stdout, stderr) => /^data: /m.test(stderr), {
+      afterMs: 1500,
+      timeoutMs: TIMEOUT,
+    });
     assert.equal(r.code, 130, `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
     assert.equal(r.stdout, '', 'no epoch line: the test pass did not finish');
     const meta = JSON.parse(fs.readFileSync(path.join(runDir, 'last', 'meta.json'), 'utf8'));
     assert.deepEqual([meta.epoch, meta.partial?.batches], [0, 1]);
-    const resumed = await runNin(['train', '--resume', runDir, '--backend', BACKEND], { timeoutMs: TIMEOUT });
-    assertOk(resumed, 'resume');
+    const resumed = await resumeTrain(runDir, { timeoutMs: TIMEOUT });
     assert.match(resumed.stderr, /resuming after epoch 0 and 1 batches of epoch 1/);
-    assert.deepEqual(numbers(runDir), numbers(path.join(refOut, 'ref')));
+    assert.deepEqual(loggedNumbers(runDir), loggedNumbers(path.join(refOut, 'ref')));
   });
 });
 
@@ -269,13 +242,19 @@ describe('a full disk while saving', () => {
       const errors = lines(r.stderr).filter((l) => l.startsWith('nin: '));
       assert.equal(errors.length, 1, context);
       assert.match(errors[0], /no space left on device/, context);
-      assert.match(errors[0], /free some space or pass another --out, then --resume/, context);
+      // It ends with the command that continues the run, as a Ctrl-C's line does (the child runs in REPO_ROOT).
+      assert.ok(
+        errors[0].endsWith(
+          `; the previous checkpoint is intact: free some space or move the run to a disk with room, then continue with ${resumeCommand(runDir, REPO_ROOT)}`,
+        ),
+        context,
+      );
       assert.ok(!r.stderr.includes('    at '), context);
       assert.deepEqual(lines(r.stdout).filter((l) => l.startsWith('epoch ')).length, 1, 'epoch 1 completed and was reported');
       const last = await loadCheckpoint(path.join(runDir, 'last'));
       last.model.dispose();
       assert.equal(last.meta.epoch, 1, 'the previous last/ is intact');
-      assert.deepEqual(numbers(runDir), reference.slice(0, 1));
+      assert.deepEqual(loggedNumbers(runDir), reference.slice(0, 1));
       assert.deepEqual(
         fs.readdirSync(runDir).filter((f) => f.startsWith('.') || f.includes('.tmp-')),
         [],
@@ -285,9 +264,8 @@ describe('a full disk while saving', () => {
       // Moved to a disk with room, the run continues to the same end.
       const moved = path.join(tempDir('nin-full-moved-'), 'r');
       fs.cpSync(runDir, moved, { recursive: true });
-      const resumed = await runNin(['train', '--resume', moved, '--backend', BACKEND], { timeoutMs: TIMEOUT });
-      assertOk(resumed, 'resume on a disk with room');
-      assert.deepEqual(numbers(moved), reference);
+      await resumeTrain(moved, { timeoutMs: TIMEOUT });
+      assert.deepEqual(loggedNumbers(moved), reference);
     } finally {
       execFileSync('umount', [mnt]);
     }

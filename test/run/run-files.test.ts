@@ -8,7 +8,6 @@ import { test, describe, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { FORMAT_VERSION, readCheckpointMeta } from '../../src/run/checkpoint/meta';
 import { loadCheckpoint } from '../../src/run/checkpoint/load';
@@ -19,12 +18,13 @@ import { openRun } from '../../src/run/run-dir';
 import { readHistory } from '../../src/run/metrics';
 import { RUN_FILES } from '../../src/run/layout';
 import { trainingPid } from '../../src/run/lock';
-import { serve } from '../../src/serve/server';
+import { resumeCommand } from '../../src/run/resume-command';
 import { NIN_VERSION } from '../../src/sys/version';
-import { assertOneLineError, lines, REPO_ROOT, runNin } from '../helpers/cli';
+import { assertOneLineError, type CliResult, lines, REPO_ROOT, runNin, startNin, waitForOutput } from '../helpers/cli';
 import { removeTempDirs, tempDir } from '../helpers/idx';
 import { metricsLine } from '../helpers/serve-runs';
-import { TEST_BACKEND } from '../helpers/small-run';
+import { requestText, serveHere } from '../helpers/server';
+import { SMALL_RUN_TIMEOUT, smallRunFlags, TEST_BACKEND } from '../helpers/small-run';
 
 after(removeTempDirs);
 
@@ -142,6 +142,27 @@ describe("a run's .lock that nin train cannot have written", () => {
     assert.deepEqual(fs.readdirSync(run).sort(), [RUN_FILES.config, RUN_FILES.metricsJsonl].sort(), 'nothing left behind');
   });
 
+  test('a full disk while a training run writes its logs: one line that ends with the command to continue it', () => {
+    const run = runWithLock(() => {});
+    const opened = openRun(run);
+    const full = mock.method(process.getBuiltinModule('node:fs'), 'writeSync', () => {
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    });
+    try {
+      assert.throws(
+        () => opened.writeLogs([]),
+        (err: unknown) =>
+          err instanceof NinError &&
+          err.message ===
+            `no space left on device while writing ${path.join(run, RUN_FILES.metricsJsonl)}; ` +
+              `free some space or move the run to a disk with room, then continue with ${resumeCommand(run)}`,
+      );
+    } finally {
+      full.mock.restore();
+      opened.close();
+    }
+  });
+
   test('--resume of a run whose last/ is a link (even a dangling one) refuses it instead of starting the run over', async () => {
     const run = runWithLock(() => {});
     fs.symlinkSync(path.join(path.dirname(run), 'elsewhere'), path.join(run, 'last'));
@@ -233,19 +254,9 @@ describe('JSON nested 200,000 deep, wherever nin reads JSON: one line, never a s
 
   test("nin serve: a deep meta.json is a 422 with the line, not a 500; the run's listing names it", async () => {
     const run = deepCheckpoint();
-    const server = await serve({ runs: [run], out: run, host: '127.0.0.1', port: 0, backend: 'cpu', threads: null, log: () => {} });
+    const server = await serveHere({ runs: [run], out: run, backend: 'cpu' });
     try {
-      const url = new URL(server.url);
-      const get = (p: string) =>
-        new Promise<{ status: number; body: string }>((resolve, reject) =>
-          http
-            .get({ host: url.hostname, port: url.port, path: p }, (res) => {
-              let body = '';
-              res.setEncoding('utf8').on('data', (c: string) => (body += c));
-              res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-            })
-            .on('error', reject),
-        );
+      const get = (p: string) => requestText(server.url, p);
       const meta = await get('/api/runs/run/checkpoints/last/meta.json');
       assert.equal(meta.status, 422, meta.body);
       assert.match(meta.body, /nests objects or arrays more than 64 levels deep/);
@@ -278,4 +289,70 @@ describe('run names', () => {
     assert.ok(!plotted.stdout.includes('\x1b') && !plotted.stdout.includes('\x9b'), plotted.stdout);
     assert.match(plotted.stdout, /\(run\\nline two\\x1b\[31mred\\x9b: 1 epoch\)/);
   });
+
+  test(
+    "nin train's lines name an odd --out, --data-dir, --tensorboard and --init-weights escaped, each on its line",
+    { timeout: 4 * SMALL_RUN_TIMEOUT },
+    async () => {
+      const ODD = 'odd\nline two\x1b[31mred\x9b';
+      const ESCAPED = 'odd\\nline two\\x1b[31mred\\x9b';
+      const shown = (p: string) => p.split(ODD).join(ESCAPED);
+      const rawEscape = (text: string) => text.includes('\x1b') || text.includes('\x9b');
+      const parent = tempDir('nin-names-');
+      const out = path.join(parent, `out-${ODD}`);
+      const data = path.join(parent, `data-${ODD}`);
+      const board = path.join(parent, `tb-${ODD}`);
+      fs.mkdirSync(data);
+      const official = '/usr/share/datasets/fashion-mnist';
+      for (const f of fs.readdirSync(official)) fs.symlinkSync(path.join(official, f), path.join(data, f));
+      const flags = [...smallRunFlags(), '--data-dir', data, '--out', out];
+
+      /** stderr's lines, after checking that no control character reached either stream raw. */
+      const checked = (r: CliResult): string[] => {
+        const context = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+        assert.equal(r.code, 0, context);
+        assert.ok(!rawEscape(r.stdout + r.stderr), context);
+        assert.equal(lines(r.stdout).filter((l) => !l.startsWith('epoch ')).length, 2, `the summary only\n${context}`);
+        return lines(r.stderr);
+      };
+      const first = checked(
+        await runNin(['train', ...flags, '--epochs', '1', '--run', 'r', '--tensorboard', board], { timeoutMs: SMALL_RUN_TIMEOUT }),
+      );
+      assert.ok(first.includes(`nin ${NIN_VERSION}: training ${shown(path.join(out, 'r'))}`), first.join('\n'));
+      assert.ok(
+        first.some((l) => l.startsWith(`data: ${shown(data)} (`)),
+        first.join('\n'),
+      );
+      assert.ok(
+        first.some((l) => l.startsWith(`config: `) && l.includes(` dataDir=${shown(data)} `)),
+        first.join('\n'),
+      );
+      assert.ok(
+        first.some((l) => l.startsWith(`tensorboard: ${shown(board)}/events.out.tfevents.`)),
+        first.join('\n'),
+      );
+
+      const weights = path.join(out, 'r', 'last');
+      const second = checked(
+        await runNin(['train', ...flags, '--epochs', '1', '--run', 'r2', '--init-weights', weights], { timeoutMs: SMALL_RUN_TIMEOUT }),
+      );
+      assert.ok(second.includes(`initial weights: ${shown(weights)}`), second.join('\n'));
+
+      // A second Ctrl-C ends nin at once with the command that continues the run: that line too (written by signals.ts or
+      // the addon's watchdog, not by the CLI's error printer) shows the path escaped. A second signal that comes after the
+      // first stop already saved and ended nin meets the CLI's own line instead: escaped as well.
+      const stopped = startNin(['train', ...flags, '--epochs', '1000', '--run', 'r3'], { timeoutMs: SMALL_RUN_TIMEOUT });
+      await waitForOutput(stopped, (stdout) => /^epoch 1\//m.test(stdout), SMALL_RUN_TIMEOUT);
+      stopped.child.kill('SIGINT');
+      await waitForOutput(stopped, (_stdout, stderr) => /^SIGINT: /m.test(stderr), SMALL_RUN_TIMEOUT).catch(() => {});
+      stopped.child.kill('SIGINT');
+      const r = await stopped.done;
+      const context = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+      assert.equal(r.code, 130, context);
+      assert.ok(!rawEscape(r.stdout + r.stderr), context);
+      const last = lines(r.stderr).at(-1) ?? '';
+      assert.match(last, /^nin: (stopped at once by a second SIGINT|interrupted by SIGINT); /, context);
+      assert.ok(last.endsWith(`; continue with ${shown(resumeCommand(path.join(out, 'r3'), REPO_ROOT))}`), context);
+    },
+  );
 });

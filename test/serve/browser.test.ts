@@ -15,9 +15,10 @@ import type { Browser, Page } from 'playwright-core';
 import { initBackend } from '../../src/backend';
 import { loadFashionMnist } from '../../src/data/idx';
 import { RUN_FILES } from '../../src/run/layout';
-import { serve, type ServeHandle } from '../../src/serve/server';
+import type { ServeHandle } from '../../src/serve/server';
 import { runNin } from '../helpers/cli';
 import { metricsLine, SERVE_TEST_LIMIT, trainTinyRun, writeDoubledRun } from '../helpers/serve-runs';
+import { serveHere } from '../helpers/server';
 
 const SKIP = process.env.NIN_SKIP_BROWSER === '1';
 const CHROMIUM_CANDIDATES = [process.env.NIN_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
@@ -91,7 +92,7 @@ describe('nin serve in a browser', { skip: SKIP ? 'NIN_SKIP_BROWSER=1' : false }
     doubled = await writeDoubledRun(out);
     picture = path.join(work, 'picture.png');
     writePicture(picture);
-    server = await serve({ runs: [], out, host: '127.0.0.1', port: 0, backend: 'auto', threads: null, log: (l) => logged.push(l) });
+    server = await serveHere({ out, log: (l) => logged.push(l) });
     const { chromium: launcher } = await import('playwright-core');
     // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
     browser = await launcher.launch({ executablePath, args: ['--no-sandbox'] });

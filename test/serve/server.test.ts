@@ -12,10 +12,18 @@ import * as path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { initBackend } from '../../src/backend';
 import { parseRequestPath, HttpError } from '../../src/serve/http';
-import { serve, type ServeHandle } from '../../src/serve/server';
+import type { ServeHandle, ServeOptions } from '../../src/serve/server';
 import type { RunSummary, RunsMessage } from '../../src/serve/api';
 import { RUN_FILES } from '../../src/run/layout';
-import { assertOneLineError, lines, runNin, startNin, waitForOutput } from '../helpers/cli';
+import { assertOneLineError, lines, runNin, waitForOutput } from '../helpers/cli';
+import {
+  type Answer,
+  request as requestAt,
+  type RequestOptions as ServerRequestOptions,
+  requestText,
+  serveHere,
+  startServe,
+} from '../helpers/server';
 import { metricsLine, SERVE_TEST_LIMIT, trainTinyRun, writeDoubledRun } from '../helpers/serve-runs';
 
 let work: string;
@@ -24,46 +32,13 @@ let trained: string;
 let server: ServeHandle;
 const logged: string[] = [];
 
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
-
-interface RequestOptions {
-  method?: string;
-  host?: string;
-  headers?: Record<string, string>;
+interface RequestOptions extends ServerRequestOptions {
   server?: ServeHandle; // default: the suite's server
-  timeoutMs?: number; // fails instead of waiting for ever (default 60 s)
 }
 
 /** A request with the path sent exactly as written (no client-side normalisation of `..`), to the address the server printed. */
 function request(rawPath: string, options: RequestOptions = {}): Promise<Answer> {
-  const url = new URL((options.server ?? server).url);
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: url.port,
-        path: rawPath,
-        method: options.method ?? 'GET',
-        headers: { ...(options.host ? { Host: options.host } : {}), ...options.headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      },
-    );
-    req.setTimeout(timeoutMs, () => {
-      req.destroy();
-      reject(new Error(`${options.method ?? 'GET'} ${rawPath}: no complete answer within ${timeoutMs} ms`));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return requestAt((options.server ?? server).url, rawPath, options);
 }
 
 async function json<T>(rawPath: string, options: RequestOptions = {}): Promise<T> {
@@ -96,8 +71,8 @@ function canListen(address: string): Promise<boolean> {
 }
 
 /** A server of its own, on the suite's defaults, with its log lines kept. */
-async function serveAlso(options: Partial<Parameters<typeof serve>[0]>, log: string[] = []): Promise<ServeHandle> {
-  return serve({ runs: [], out, host: '127.0.0.1', port: 0, backend: 'auto', threads: null, log: (l) => log.push(l), ...options });
+async function serveAlso(options: Partial<ServeOptions>, log: string[] = []): Promise<ServeHandle> {
+  return serveHere({ out, log: (l) => log.push(l), ...options });
 }
 
 before(async () => {
@@ -106,7 +81,7 @@ before(async () => {
   trained = await trainTinyRun(out);
   await initBackend('auto', null, () => {});
   await writeDoubledRun(out);
-  server = await serve({ runs: [], out, host: '127.0.0.1', port: 0, backend: 'auto', threads: null, log: (l) => logged.push(l) });
+  server = await serveAlso({}, logged);
 });
 
 after(async () => {
@@ -312,18 +287,8 @@ describe('the API', () => {
          Atomics.wait(sleep, 0, 0, 700);
        }`,
     ]);
-    const other = await serve({ runs: [run], out, host: '127.0.0.1', port: 0, backend: 'auto', threads: null, log: () => {} });
-    const url = new URL(other.url);
-    const get = (p: string) =>
-      new Promise<{ status: number; body: Buffer }>((resolve, reject) =>
-        http
-          .get({ host: url.hostname, port: url.port, path: p }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-          })
-          .on('error', reject),
-      );
+    const other = await serveAlso({ runs: [run] });
+    const get = (p: string) => request(p, { server: other });
     const seen = new Set<string>();
     try {
       for (let i = 0; i < 40; i++) {
@@ -412,26 +377,68 @@ describe('what is refused', () => {
     fs.cpSync(path.join(trained, 'best'), outside, { recursive: true });
     fs.copyFileSync(path.join(trained, RUN_FILES.config), path.join(linked, 'sneaky', RUN_FILES.config));
     fs.symlinkSync(outside, path.join(linked, 'sneaky', 'best'));
-    const other = await serve({
-      runs: [path.join(linked, 'sneaky')],
-      out,
-      host: '127.0.0.1',
-      port: 0,
-      backend: 'auto',
-      threads: null,
-      log: () => {},
-    });
+    const other = await serveAlso({ runs: [path.join(linked, 'sneaky')] });
     try {
-      const url = new URL(other.url);
-      const status = await new Promise<number>((resolve, reject) =>
-        http
-          .get({ host: url.hostname, port: url.port, path: '/api/runs/sneaky/checkpoints/best/model.json' }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          })
-          .on('error', reject),
+      assert.equal((await request('/api/runs/sneaky/checkpoints/best/model.json', { server: other })).status, 403);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test("a run's config.json and metrics.jsonl that are symlinks out of the run are listed as unreadable, never read", async () => {
+    // Files outside every served run, each with a mark that must not reach a client: a seed no run has, 42 epochs of history.
+    const elsewhere = path.join(work, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    const config = JSON.parse(fs.readFileSync(path.join(trained, RUN_FILES.config), 'utf8'));
+    fs.writeFileSync(path.join(elsewhere, 'config.json'), JSON.stringify({ ...config, seed: 9876543 }));
+    fs.writeFileSync(path.join(elsewhere, 'metrics.jsonl'), Array.from({ length: 42 }, (_, i) => metricsLine(i + 1)).join(''));
+    const planted = path.join(work, 'planted-runs', 'planted');
+    fs.mkdirSync(planted, { recursive: true });
+    for (const file of [RUN_FILES.config, RUN_FILES.metricsJsonl]) fs.symlinkSync(path.join(elsewhere, file), path.join(planted, file));
+    // Listed by name (the directories given) and found under --out alike.
+    for (const options of [{ runs: [planted] }, { out: path.dirname(planted) }]) {
+      const other = await serveAlso(options);
+      try {
+        const answer = await request('/api/runs', { server: other });
+        assert.equal(answer.status, 200);
+        const text = answer.body.toString();
+        assert.ok(!text.includes('9876543') && !text.includes('"epoch":42'), text);
+        const run = (JSON.parse(text) as RunsMessage).runs.find((r) => r.name === 'planted');
+        assert.ok(run, text);
+        assert.equal(run.config, null);
+        assert.deepEqual(run.history, []);
+        for (const file of [RUN_FILES.config, RUN_FILES.metricsJsonl])
+          assert.ok(run.error?.includes(`${path.join(planted, file)} is a symbolic link; nin follows no link`), run.error ?? 'no error');
+      } finally {
+        await other.close();
+      }
+    }
+  });
+
+  test('a cached report that is a symlink out of the run is computed again, not served', async () => {
+    const dir = copyTrained(path.join(work, 'report-link-runs'), 'reportlink');
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'best', 'meta.json'), 'utf8'));
+    // A well-formed report of this very save (its key matches), with a mark no real one has, outside the run.
+    const counts = Array.from({ length: 10 }, () => Array.from({ length: 10 }, () => 0));
+    const planted = {
+      key: { createdAt: meta.createdAt, epoch: meta.epoch, testLimit: meta.config.testLimit ?? null },
+      report: { accuracy: 0.123456789, loss: 1, confusion: counts, perClass: counts, misclassified: [] },
+    };
+    const outside = path.join(work, 'outside-report.json');
+    fs.writeFileSync(outside, JSON.stringify(planted));
+    fs.symlinkSync(outside, path.join(dir, RUN_FILES.reportBest));
+    const other = await serveAlso({ runs: [dir] });
+    try {
+      const report = await postReport<{ accuracy: number; confusion: number[][] }>('/api/runs/reportlink/checkpoints/best/report', {
+        server: other,
+      });
+      assert.notEqual(report.accuracy, 0.123456789);
+      assert.equal(
+        report.confusion.flat().reduce((a, b) => a + b, 0),
+        SERVE_TEST_LIMIT,
+        'computed from the checkpoint',
       );
-      assert.equal(status, 403);
+      assert.deepEqual(JSON.parse(fs.readFileSync(outside, 'utf8')), planted, 'the file outside is left alone');
     } finally {
       await other.close();
     }
@@ -674,18 +681,9 @@ describe('the event stream', () => {
 
 describe('nin serve on the command line', () => {
   test('prints its URL on stdout, serves, and stops cleanly on SIGTERM', async () => {
-    const proc = startNin(['serve', trained, '--port', '0']);
-    await waitForOutput(proc, (stdout) => /^http:\/\/127\.0\.0\.1:\d+\/\n/.test(stdout));
-    const url = lines(proc.stdout())[0];
-    const body = await new Promise<string>((resolve, reject) =>
-      http
-        .get(`${url}api/runs`, (res) => {
-          let text = '';
-          res.setEncoding('utf8').on('data', (c: string) => (text += c));
-          res.on('end', () => resolve(text));
-        })
-        .on('error', reject),
-    );
+    const { proc, url } = await startServe([trained]);
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const { body } = await requestText(url, '/api/runs');
     assert.deepEqual(
       (JSON.parse(body) as RunsMessage).runs.map((r) => r.id),
       ['trained'],
@@ -696,31 +694,19 @@ describe('nin serve on the command line', () => {
   });
 
   test('another --host warns loudly on stderr', async () => {
-    const proc = startNin(['serve', trained, '--port', '0', '--host', '0.0.0.0']);
-    await waitForOutput(proc, (stdout) => stdout.includes('http://'));
+    const { proc } = await startServe([trained, '--host', '0.0.0.0']);
     assert.match(proc.stderr(), /WARNING: --host 0\.0\.0\.0 lets every machine/);
     proc.child.kill('SIGTERM');
     await proc.done;
   });
 
   test('--host 127.1 listens on loopback: no warning, the URL of the address listened on, a foreign Host refused', async () => {
-    const proc = startNin(['serve', trained, '--port', '0', '--host', '127.1']);
+    const { proc, url } = await startServe([trained, '--host', '127.1']);
     try {
-      await waitForOutput(proc, (stdout) => stdout.includes('\n'));
-      const url = lines(proc.stdout())[0];
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
       assert.doesNotMatch(proc.stderr(), /WARNING/);
-      const status = (host?: string) =>
-        new Promise<number>((resolve, reject) =>
-          http
-            .get(`${url}api/runs`, { headers: host ? { Host: host } : {} }, (res) => {
-              res.resume();
-              resolve(res.statusCode ?? 0);
-            })
-            .on('error', reject),
-        );
-      assert.equal(await status(), 200);
-      assert.equal(await status('evil.example'), 403);
+      assert.equal((await requestAt(url, '/api/runs')).status, 200);
+      assert.equal((await requestAt(url, '/api/runs', { host: 'evil.example' })).status, 403);
     } finally {
       proc.child.kill('SIGTERM');
       await proc.done;
@@ -734,9 +720,8 @@ describe('nin serve on the command line', () => {
 
   test('Ctrl-C while a report is computed stops nin serve before the report is done, and ends its process', async () => {
     const dir = copyTrained(path.join(work, 'interrupted'), 'interrupted');
-    const proc = startNin(['serve', dir, '--port', '0', '--test-limit', '10000']);
-    await waitForOutput(proc, (stdout) => /^http:\/\/127\.0\.0\.1:\d+\/\n/.test(stdout));
-    const url = new URL(`${lines(proc.stdout())[0]}api/runs/interrupted/checkpoints/best/report`);
+    const { proc, url: base } = await startServe([dir, '--test-limit', '10000']);
+    const url = new URL(`${base}api/runs/interrupted/checkpoints/best/report`);
     const answer = new Promise<string>((resolve) => {
       const req = http.request(url, { method: 'POST' }, (res) => {
         let text = '';

@@ -7,10 +7,10 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { removeTempDirs, tempDir } from '../helpers/idx';
 import { assertOneLineError, NIN_BIN, REPO_ROOT, runNin, startNin, waitForOutput } from '../helpers/cli';
+import { requestText, startServe } from '../helpers/server';
 import { TEST_BACKEND } from '../helpers/small-run';
 import { checkSpace, spaceHash, spaceToJson, trialConfigAt, trialValues, type Space } from '../../src/sweep/space';
 import { medianVerdict } from '../../src/sweep/prune';
@@ -311,19 +311,9 @@ describe('trials as processes sharing one directory', () => {
     assert.match(fs.readFileSync(svg, 'utf8'), /^<svg [^]*<circle [^]*<\/svg>/);
 
     // nin serve DIR serves the sweep's trials as runs.
-    const serve = startNin(['serve', dir, '--port', '0']);
+    const { proc: serve, url } = await startServe([dir]);
     try {
-      await waitForOutput(serve, (stdout) => /^http:\/\/127\.0\.0\.1:\d+\/\n/.test(stdout));
-      const url = serve.stdout().split('\n')[0];
-      const body = await new Promise<string>((resolve, reject) =>
-        http
-          .get(`${url}api/runs`, (res) => {
-            let text = '';
-            res.setEncoding('utf8').on('data', (c: string) => (text += c));
-            res.on('end', () => resolve(text));
-          })
-          .on('error', reject),
-      );
+      const { body } = await requestText(url, '/api/runs');
       assert.deepEqual((JSON.parse(body) as { runs: { id: string }[] }).runs.map((r) => r.id).sort(), ['0000', '0001', '0002', '0003']);
     } finally {
       serve.child.kill('SIGTERM');

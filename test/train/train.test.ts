@@ -14,6 +14,7 @@ import { train } from '../../src/train/train';
 import { assertOneLineError, lines, runNin, startNin, type CliResult } from '../helpers/cli';
 import { idxBytes, fixtureSplit, removeTempDirs, tempDir } from '../helpers/idx';
 import { flagValue, SMALL_RUN_TIMEOUT, smallRunFlags, TEST_BACKEND } from '../helpers/small-run';
+import { assertOk, loggedNumbers, resumeTrain } from '../helpers/resume';
 
 after(removeTempDirs);
 
@@ -42,10 +43,6 @@ interface Metrics {
 
 export function readMetrics(runDir: string): Metrics[] {
   return lines(fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')).map((l) => JSON.parse(l));
-}
-
-function assertOk(r: CliResult): void {
-  assert.equal(r.code, 0, `exit ${r.code} ${r.signal ?? ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
 }
 
 /** A training failure: banner lines first, then exactly one `nin: ` line naming the problem, no stack. */
@@ -148,14 +145,12 @@ describe('train -> eval round trip through the CLI', () => {
   });
 
   test('--resume with --epochs 3 continues from epoch 3 to the same numbers as an uninterrupted 3-epoch run', async () => {
-    const resumed = await runNin(['train', '--resume', runDir, '--epochs', '3', '--backend', BACKEND], { timeoutMs: TRAIN_TIMEOUT });
-    assertOk(resumed);
+    const resumed = await resumeTrain(runDir, { more: ['--epochs', '3'], timeoutMs: TRAIN_TIMEOUT });
     assert.match(resumed.stderr, /resuming after epoch 2/);
     assert.match(lines(resumed.stdout)[0], /^epoch 3\/3: /);
     const straight = await runNin(['train', ...SMALL, '--epochs', '3', '--out', out, '--run', 'straight'], { timeoutMs: TRAIN_TIMEOUT });
     assertOk(straight);
-    const strip = (ms: Metrics[]) => ms.map(({ epoch, loss, trainAcc, testAcc }) => ({ epoch, loss, trainAcc, testAcc }));
-    assert.deepEqual(strip(readMetrics(runDir)), strip(readMetrics(path.join(out, 'straight'))));
+    assert.deepEqual(loggedNumbers(runDir), loggedNumbers(path.join(out, 'straight')));
   });
 });
 
@@ -490,8 +485,7 @@ describe('progress in logs, mid-epoch saves, TensorBoard', () => {
     const saved = JSON.parse(fs.readFileSync(meta, 'utf8'));
     assert.equal(saved.epoch, 0);
     assert.ok(saved.partial?.batches > 0, JSON.stringify(saved.partial));
-    const resumed = await runNin(['train', '--resume', runDir, '--backend', BACKEND], { timeoutMs: TRAIN_TIMEOUT });
-    assertOk(resumed);
+    const resumed = await resumeTrain(runDir, { timeoutMs: TRAIN_TIMEOUT });
     assert.match(resumed.stderr, /resuming after epoch 0 and \d+ batches of epoch 1/);
     assert.match(resumed.stdout, /^epoch 1\/1: /m);
   });

@@ -14,6 +14,8 @@ export interface SaveOptions {
   optimizerWeights?: NamedTensor[];
   /** Called the moment the new checkpoint is in place (before the directory sync and the old copy's removal). */
   onInPlace?: () => void;
+  /** What the user does when the files cannot be written (a full disk): `nin train` names the command that continues the run. */
+  fix?: string;
 }
 
 interface ModelJson {
@@ -90,7 +92,7 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, meta: C
     fsyncDir(tmp);
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw describeFsError(err, `saving ${dir}`, 'the previous checkpoint is intact: free some space or pass another --out, then --resume');
+    throw describeFsError(err, `saving ${dir}`, `the previous checkpoint is intact: ${options.fix ?? 'free some space, then save again'}`);
   }
   // Swap: dir -> .dir.old, tmp -> dir, drop .old. A crash between the renames is undone by recoverCheckpoint.
   recoverCheckpoint(dir);

@@ -2,6 +2,7 @@
 // run: if its file cannot be written (a full disk), training goes on without it, with one warning.
 import * as path from 'node:path';
 import type { Log } from '../../sys/log';
+import { printable } from '../../cli/format';
 import { TensorBoardWriter } from '../../run/tensorboard';
 import type { EpochEnd, EpochListener, StepValues } from './listener';
 
@@ -15,7 +16,7 @@ export class TensorBoardLog implements EpochListener {
     private readonly log: Log,
   ) {
     this.board = new TensorBoardWriter(dir || path.join(runDir, 'tensorboard'));
-    log(`tensorboard: ${this.board.file}`);
+    log(`tensorboard: ${printable(this.board.file)}`);
   }
 
   onStep({ step, ...values }: StepValues): void {
@@ -41,7 +42,7 @@ export class TensorBoardLog implements EpochListener {
       this.board?.scalars(Object.fromEntries(Object.entries(values).map(([k, v]) => [`${group}/${k}`, v])), step);
       if (flush) this.board?.flush();
     } catch (err) {
-      this.log(`warning: TensorBoard events are no longer written: ${(err as Error).message}`);
+      this.log(`warning: TensorBoard events are no longer written: ${printable((err as Error).message)}`);
       this.board = null;
     }
   }
