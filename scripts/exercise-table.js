@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // README's exercise table from sweep directories: one row per configuration of each sweep (its seeds
 // pooled), with the variant's parameters, multiply-adds and training memory from `nin shapes`, the
-// images/s its trials trained at, and the final test accuracy as mean ± sample sd over the seeds.
+// images/s its trials trained at, the final test accuracy as mean ± sample sd over the seeds, and the
+// same over the seeds that did not collapse: a run that ends with nine of the ten classes never
+// predicted (its last epoch's deadClasses) is at chance, NiN's known failure, counted apart.
 //
 //   node scripts/exercise-table.js SWEEP_DIR... > table.md
 //
@@ -38,6 +40,24 @@ function imagesPerSec(dir, trials) {
   return speeds.length ? speeds[Math.floor(speeds.length / 2)] : null;
 }
 
+/** Whether a trial ended collapsed: nine or more classes never predicted in its last epoch. */
+function collapsed(dir, trial) {
+  const file = path.join(dir, 'trials', String(trial).padStart(4, '0'), 'metrics.jsonl');
+  const lines = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim());
+  return (JSON.parse(lines[lines.length - 1]).deadClasses ?? []).length >= 9;
+}
+
+function meanSd(values) {
+  if (values.length === 0) return '-';
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  if (values.length === 1) return mean.toFixed(3);
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1));
+  return `${mean.toFixed(3)} ± ${sd.toFixed(3)}`;
+}
+
 const mib = (bytes) => `${Math.round(bytes / 2 ** 20)} MiB`;
 const millions = (n) => `${(n / 1e6).toFixed(2)} M`;
 
@@ -53,18 +73,21 @@ for (const dir of process.argv.slice(2)) {
     const variant = Object.entries(group.values)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
-    const ended = report.trials.filter((t) => group.trials.includes(t.trial) && t.state === 'done').map((t) => t.testAcc);
+    const done = report.trials.filter((t) => group.trials.includes(t.trial) && t.state === 'done');
+    const ended = done.map((t) => t.testAcc);
+    const trained = done.filter((t) => !collapsed(dir, t.trial)).map((t) => t.testAcc);
     const accuracy = group.n === 0 ? '-' : group.n === 1 ? group.mean.toFixed(3) : `${group.mean.toFixed(3)} ± ${group.sd.toFixed(3)}`;
     const speed = imagesPerSec(dir, group.trials);
     rows.push(
       `| ${variant} | ${shapes.description} | ${millions(shapes.totalParams)} | ${millions(shapes.totalMultiplyAdds)} | ` +
         `${mib(shapes.memory.training.fp32.total[config.optimizer] ?? shapes.memory.training.fp32.total.sgd)} at batch ${config.batchSize} | ` +
-        `${speed === null ? '-' : Math.round(speed)} | ${accuracy} | ${ended.map((a) => a.toFixed(3)).join(', ')} (${group.n}/${group.trials.length}) |`,
+        `${speed === null ? '-' : Math.round(speed)} | ${accuracy} | ${ended.map((a) => a.toFixed(3)).join(', ')} (${group.n}/${group.trials.length}) | ` +
+        `${ended.length - trained.length} | ${meanSd(trained)} |`,
     );
   }
 }
 console.log(
-  '| varied | network | parameters | multiply-adds per image | training memory (fp32, nin shapes) | images/s | test acc (mean ± sd) | per seed (ended/runs) |',
+  '| varied | network | parameters | multiply-adds per image | training memory (fp32, nin shapes) | images/s | test acc (mean ± sd) | per seed (ended/runs) | collapsed | test acc of the others |',
 );
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const row of rows) console.log(row);
