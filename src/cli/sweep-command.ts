@@ -1,6 +1,6 @@
 // `nin sweep`: a search space run as trials, each an ordinary run directory under one sweep directory
 // (src/sweep/). `start` runs them on this machine, `run` runs one (a Slurm array task, a Kubernetes Indexed
-// Job's pod), `report` tabulates them.
+// Job's pod), `report` tabulates them, `best` writes the space that trains the best one on several seeds.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
@@ -116,10 +116,30 @@ function reportCommand(printer: Printer): Command {
     });
 }
 
+function bestCommand(printer: Printer): Command {
+  return new Command('best')
+    .description(
+      "the sweep's best configuration (its done trials' final accuracy, the mean over seeds when the seed varies) as a space file on stdout that trains it on --seeds seeds, for nin sweep start",
+    )
+    .argument('<dir>', 'the sweep directory')
+    .option('--seeds <n>', 'train it on seeds 0 to n-1', integer('--seeds', 1, 100), 5)
+    .addOption(configOption('epochs', { help: "epochs of each seed's run (default: the sweep's)", default: null }))
+    .action(async (dir: string, opts: { seeds: number; epochs?: number }) => {
+      const { openSweep } = await import('../sweep/sweep-dir');
+      const { bestConfiguration, describeBest } = await import('../sweep/best');
+      const { seedsSpaceFile } = await import('../sweep/space');
+      const sweep = openSweep(dir, null, printer.err);
+      const best = bestConfiguration(sweep);
+      const space = seedsSpaceFile(sweep.space, best.values, { seeds: opts.seeds, epochs: opts.epochs });
+      printer.err(describeBest(best));
+      printer.out(JSON.stringify(space, null, 2));
+    });
+}
+
 export function sweepCommand(printer: Printer): Command {
   const sweep = new Command('sweep').description(
     'a hyperparameter sweep: grid or seeded random search over recipe keys (architecture keys included) and seeds; trials are run directories under one sweep directory',
   );
-  for (const sub of [startCommand, runCommand, reportCommand]) sweep.addCommand(sub(printer));
+  for (const sub of [startCommand, runCommand, reportCommand, bestCommand]) sweep.addCommand(sub(printer));
   return sweep;
 }

@@ -101,7 +101,8 @@ export function sweepReport(sweep: Sweep): SweepReport {
 }
 
 const acc = (v: number | null) => (v === null ? '-' : v.toFixed(4));
-const shownValue = (v: unknown) => (typeof v === 'number' ? String(Number(v.toPrecision(4))) : String(v));
+/** A varied value as the report's tables show it: a number to 4 significant digits. */
+export const shownValue = (v: unknown) => (typeof v === 'number' ? String(Number(v.toPrecision(4))) : String(v));
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));

@@ -16,6 +16,7 @@ import {
   RECIPE_NAMES,
   type RecipeName,
   ruleAllows,
+  SEED_KEY,
   SPACE_KEYS,
   trialConfig,
   trialProblem,
@@ -271,6 +272,33 @@ export function spaceHash(space: Space): string {
 export function spaceToJson(space: Space): Record<string, unknown> {
   const vary = Object.fromEntries(Object.entries(space.vary).map(([k, d]) => [k, 'values' in d ? d.values : d]));
   return { ...space, vary };
+}
+
+/**
+ * The space file that confirms one configuration of `space` (`nin sweep best`): the same recipe and engine,
+ * its fixed keys and `values` (the configuration's varied values; a seed among them is left out) fixed,
+ * `epochs` replaced when given, and a grid over seeds 0 to seeds-1 with no pruning, so every seed trains all
+ * its epochs. Written as a user would write it: no "trials" (a grid runs its product, so a seed added to the
+ * list by hand is run) nor generator "seed" (a grid draws nothing). Checked as readSpaceFile checks a file.
+ */
+export function seedsSpaceFile(
+  space: Space,
+  values: Record<string, unknown>,
+  options: { seeds: number; epochs?: number },
+): Record<string, unknown> {
+  const fixed: Record<string, unknown> = { ...space.fixed, ...values };
+  delete fixed[SEED_KEY];
+  if (options.epochs !== undefined) fixed.epochs = options.epochs;
+  const file = {
+    recipe: space.recipe,
+    fixed,
+    vary: { [SEED_KEY]: Array.from({ length: options.seeds }, (_, i) => i) },
+    method: 'grid',
+    prune: null,
+    engine: space.engine,
+  };
+  checkSpace(file, 'the space of the best configuration');
+  return file;
 }
 
 /** The index width of trial directories: 0000 to 9999. */

@@ -12,7 +12,7 @@ import { removeTempDirs, tempDir } from '../helpers/idx';
 import { assertOneLineError, NIN_BIN, REPO_ROOT, runNin, startNin, waitForOutput } from '../helpers/cli';
 import { requestText, startServe } from '../helpers/server';
 import { TEST_BACKEND } from '../helpers/small-run';
-import { checkSpace, spaceHash, spaceToJson, trialConfigAt, trialValues, type Space } from '../../src/sweep/space';
+import { checkSpace, readSpaceFile, spaceHash, spaceToJson, trialConfigAt, trialValues, type Space } from '../../src/sweep/space';
 import { medianVerdict } from '../../src/sweep/prune';
 import { meanSd } from '../../src/sweep/report';
 import { threadsPerWorker } from '../../src/sweep/pool';
@@ -306,6 +306,19 @@ describe('trials as processes sharing one directory', () => {
     assert.equal(json.trials.length, 4);
     assert.equal(json.counts.done, 4);
     assert.equal(json.groups.length, 2);
+    // nin sweep best: the configuration of the best mean over seeds, as the report's groups have it (a tie: the first).
+    const top = (json.groups as { values: { learningRate: number }; trials: number[]; mean: number }[]).reduce((a, g) =>
+      g.mean > a.mean ? g : a,
+    );
+    const best = await runNin(['sweep', 'best', dir, '--epochs', '5']);
+    assert.equal(best.code, 0, best.stderr);
+    assert.match(
+      best.stderr,
+      new RegExp(
+        `^best of 4 ended trials \\(4 done\\): trials ${top.trials.join(', ')} \\(learningRate=${top.values.learningRate}; seeds 0, 1\\): mean test acc ${top.mean.toFixed(4)} ± 0\\.\\d{4} over 2 seeds\n$`,
+      ),
+    );
+    assert.deepEqual(JSON.parse(best.stdout).fixed, { ...FIXED, epochs: 5, learningRate: top.values.learningRate });
     const svg = path.join(root, 'sweep.svg');
     assert.equal((await runNin(['sweep', 'report', dir, '--out', svg])).code, 0);
     assert.match(fs.readFileSync(svg, 'utf8'), /^<svg [^]*<circle [^]*<\/svg>/);
@@ -488,6 +501,177 @@ describe('trials as processes sharing one directory', () => {
     assert.equal(readJson(trialFile(dir, 0, 'trial.json')).reason, JSON.parse(record0).reason);
     const report = await runNin(['sweep', 'report', dir]);
     assert.match(report.stdout, /^0\s+0\s+pruned@1\s+1\/3\s/m);
+  });
+});
+
+/** A planted trial: its state (null: a run directory with neither trial.json nor a live lock, i.e. partial) and its accuracy per epoch. */
+interface Planted {
+  state: 'done' | 'pruned' | 'failed' | null;
+  accs: (number | { test: number; val: number })[];
+}
+
+/**
+ * A sweep directory as `nin sweep start` leaves one (space.json, trials/NNNN with config.json, metrics.jsonl and
+ * trial.json, logs/), written directly: what `nin sweep best` reads of a sweep are these files, and planted
+ * accuracies make the winner certain where tiny real runs would leave it to chance.
+ */
+function plantSweep(root: string, value: object, trials: Record<number, Planted>): { dir: string; space: Space } {
+  const dir = path.join(root, 'sweep');
+  fs.mkdirSync(path.join(dir, 'trials'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'logs'));
+  const space = checkSpace(value, 'space');
+  fs.writeFileSync(path.join(dir, 'space.json'), JSON.stringify({ nin: 'test', hash: spaceHash(space), space: spaceToJson(space) }));
+  for (const [i, t] of Object.entries(trials)) {
+    const trial = path.join(dir, 'trials', String(i).padStart(4, '0'));
+    fs.mkdirSync(trial);
+    fs.writeFileSync(path.join(trial, 'config.json'), JSON.stringify(trialConfigAt(space, Number(i))));
+    const rows = t.accs.map((a, e) => ({
+      epoch: e + 1,
+      loss: 1,
+      trainAcc: 0.5,
+      ...(typeof a === 'number' ? { testAcc: a } : { testAcc: a.test, valLoss: 1, valAcc: a.val }),
+      examplesPerSec: 1,
+      seconds: 1,
+    }));
+    fs.writeFileSync(path.join(trial, 'metrics.jsonl'), rows.map((r) => JSON.stringify(r) + '\n').join(''));
+    if (t.state) {
+      const record = {
+        trial: Number(i),
+        state: t.state,
+        epoch: t.accs.length,
+        reason: t.state === 'done' ? null : 'planted',
+        endedAt: '2025-01-01T00:00:00Z',
+      };
+      fs.writeFileSync(path.join(trial, 'trial.json'), JSON.stringify(record));
+    }
+  }
+  return { dir, space };
+}
+
+describe('nin sweep best: the best configuration, as the space that trains it on several seeds', () => {
+  test('the best done trial by final accuracy wins (not a pruned, failed or partial one, not a best epoch); its space round-trips and starts', async () => {
+    const root = tempDir('nin-sweep-best-');
+    const { dir } = plantSweep(
+      root,
+      { fixed: { ...TINY, epochs: 2 }, vary: { learningRate: [0.05, 0.034523791, 0.2, 0.3, 0.1, 0.02] }, engine: ENGINE },
+      {
+        0: { state: 'done', accs: [0.9, 0.5] }, // the best epoch of all, but its final accuracy is low
+        1: { state: 'done', accs: [0.4, 0.7] }, // the winner
+        2: { state: 'pruned', accs: [0.95] },
+        3: { state: null, accs: [0.99] }, // partial
+        4: { state: 'done', accs: [0.6, 0.7] }, // a tie: the lower index wins
+        5: { state: 'failed', accs: [0.97, 0.98] },
+      },
+    );
+    const r = await runNin(['sweep', 'best', dir, '--seeds', '2', '--epochs', '1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, 'best of 5 ended trials (3 done): trial 1 (learningRate=0.03452): test acc 0.7000\n');
+    const expected = {
+      recipe: 'd2l',
+      fixed: { ...TINY, epochs: 1, learningRate: 0.034523791 },
+      vary: { seed: [0, 1] },
+      method: 'grid',
+      prune: null,
+      engine: ENGINE,
+    };
+    assert.deepEqual(JSON.parse(r.stdout), expected);
+    assert.equal(r.stdout, JSON.stringify(JSON.parse(r.stdout), null, 2) + '\n', 'pretty JSON, a newline at the end');
+    // Defaults: 5 seeds, the sweep's epochs.
+    const byDefault = JSON.parse((await runNin(['sweep', 'best', dir])).stdout);
+    assert.deepEqual(byDefault.vary, { seed: [0, 1, 2, 3, 4] });
+    assert.equal(byDefault.fixed.epochs, 2);
+
+    // Read back as nin sweep start reads a space file: the exact learning rate, seeds 0 and 1, no pruning.
+    const file = path.join(root, 'winner.json');
+    fs.writeFileSync(file, r.stdout);
+    const space = readSpaceFile(file);
+    assert.equal(space.method, 'grid');
+    assert.equal(space.trials, 2);
+    assert.equal(space.prune, null);
+    assert.deepEqual(
+      [0, 1].map((i) => trialConfigAt(space, i).seed),
+      [0, 1],
+    );
+    assert.equal(trialConfigAt(space, 1).learningRate, 0.034523791);
+    assert.equal(trialConfigAt(space, 1).epochs, 1);
+    // And trained: one seed, one epoch, of the planted winner's configuration.
+    const one = path.join(root, 'one.json');
+    fs.writeFileSync(one, (await runNin(['sweep', 'best', dir, '--seeds', '1', '--epochs', '1'])).stdout);
+    const winner = path.join(root, 'winner');
+    const started = await runNin(['sweep', 'start', one, '--dir', winner], { timeoutMs: TIMEOUT });
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal(readJson(trialFile(winner, 0, 'trial.json')).state, 'done');
+    assert.equal(readJson(trialFile(winner, 0, 'config.json')).learningRate, 0.034523791);
+    assert.deepEqual(epochsOf(winner, 0), [1]);
+  });
+
+  test('when the seed varies, configurations compete by their mean over the done seeds; with a validation split, by val acc', async () => {
+    const root = tempDir('nin-sweep-best-');
+    const { dir } = plantSweep(
+      root,
+      { fixed: { ...TINY, valSplit: 16 }, vary: { learningRate: [0.05, 0.1], warmupEpochs: [0, 1], seed: [0, 1] }, engine: ENGINE },
+      {
+        // lr 0.05, warm-up 0: the best single trial (val 0.85), but a mean of 0.60.
+        0: { state: 'done', accs: [0.5, { test: 0.5, val: 0.85 }] },
+        1: { state: 'done', accs: [0.5, { test: 0.5, val: 0.35 }] },
+        // lr 0.05, warm-up 1: the best test accuracy, not compared.
+        2: { state: 'done', accs: [0.5, { test: 0.99, val: 0.5 }] },
+        3: { state: 'done', accs: [0.5, { test: 0.99, val: 0.5 }] },
+        // lr 0.1, warm-up 0: the winner, 0.71 over two seeds.
+        4: { state: 'done', accs: [0.5, { test: 0.5, val: 0.7 }] },
+        5: { state: 'done', accs: [0.5, { test: 0.5, val: 0.72 }] },
+        // lr 0.1, warm-up 1: pruned on both seeds, though higher.
+        6: { state: 'pruned', accs: [{ test: 0.9, val: 0.9 }] },
+        7: { state: 'pruned', accs: [{ test: 0.9, val: 0.9 }] },
+      },
+    );
+    const r = await runNin(['sweep', 'best', dir, '--seeds', '3']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /^best of 8 ended trials \(6 done\): trials 4, 5 \(learningRate=0\.1, warmupEpochs=0; seeds 0, 1\): mean val acc 0\.7100 ± 0\.0141 over 2 seeds\n$/,
+    );
+    const space = JSON.parse(r.stdout);
+    assert.deepEqual(space.fixed, { ...TINY, valSplit: 16, learningRate: 0.1, warmupEpochs: 0 });
+    assert.deepEqual(space.vary, { seed: [0, 1, 2] });
+    // A validation split for some trials and not others: no one accuracy to compare.
+    const mixed = plantSweep(
+      tempDir('nin-sweep-best-'),
+      { fixed: TINY, vary: { valSplit: [0, 16] }, engine: ENGINE },
+      {
+        0: { state: 'done', accs: [0.5, 0.5] },
+        1: { state: 'done', accs: [0.5, { test: 0.5, val: 0.5 }] },
+      },
+    );
+    assertOneLineError(await runNin(['sweep', 'best', mixed.dir]), 1, /do not report one accuracy \(valSplit varies/);
+  });
+
+  test('errors: not a sweep, nothing ended, nothing done, a bad --seeds or --epochs; one line, nothing printed', async () => {
+    const root = tempDir('nin-sweep-best-');
+    assertOneLineError(await runNin(['sweep', 'best', root]), 2, /is not a sweep directory \(no space\.json\)/);
+    const fresh = plantSweep(root, { fixed: TINY, vary: { seed: [0, 1] }, engine: ENGINE }, { 1: { state: null, accs: [0.5] } });
+    assertOneLineError(
+      await runNin(['sweep', 'best', fresh.dir]),
+      1,
+      /no trial of .*sweep has ended yet; run its trials first: nin sweep start --dir .*sweep$/m,
+    );
+    const pruned = plantSweep(
+      tempDir('nin-sweep-best-'),
+      { fixed: TINY, vary: { seed: [0, 1] }, engine: ENGINE },
+      {
+        0: { state: 'pruned', accs: [0.5] },
+        1: { state: 'failed', accs: [] },
+      },
+    );
+    assertOneLineError(await runNin(['sweep', 'best', pruned.dir]), 1, /none of the 2 ended trials of .* is done \(1 pruned, 1 failed\)/);
+    for (const seeds of ['0', '101', '2.5', 'x'])
+      assertOneLineError(await runNin(['sweep', 'best', fresh.dir, '--seeds', seeds]), 2, /--seeds must be a whole number from 1 to 100/);
+    for (const epochs of ['0', '-1', 'ten'])
+      assertOneLineError(
+        await runNin(['sweep', 'best', fresh.dir, '--epochs', epochs]),
+        2,
+        /--epochs must be a whole number from 1 to 10000/,
+      );
   });
 });
 
