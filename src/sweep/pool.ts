@@ -33,8 +33,11 @@ export function threadsPerWorker(workers: number, cores = availableCores()): num
   return Math.max(1, Math.floor(cores / workers));
 }
 
-function formatSeconds(s: number): string {
-  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+/** A trial's time: 42.5 s, or 9 min 0 s (rounded to the second first: 539.6 s is not "8 min 60 s"). */
+export function formatSeconds(s: number): string {
+  if (s < 59.95) return `${s.toFixed(1)} s`;
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)} min ${whole % 60} s`;
 }
 
 /** The last error line (`nin: ...`) a worker wrote to its log, read from the log's last 4 kB; null when none. */

@@ -15,7 +15,7 @@ import { TEST_BACKEND } from '../helpers/small-run';
 import { checkSpace, readSpaceFile, spaceHash, spaceToJson, trialConfigAt, trialValues, type Space } from '../../src/sweep/space';
 import { medianVerdict } from '../../src/sweep/prune';
 import { meanSd } from '../../src/sweep/report';
-import { threadsPerWorker } from '../../src/sweep/pool';
+import { formatSeconds, threadsPerWorker } from '../../src/sweep/pool';
 import type { EpochMetrics } from '../../src/run/metrics';
 import { LOCK_STALE_SECONDS } from '../../src/run/lock';
 import { shapes } from '../../src/model/shapes';
@@ -127,6 +127,13 @@ describe('the space: trial i is a pure function of (space, i)', () => {
     assert.deepEqual(meanSd([0.8]), { mean: 0.8, sd: null });
     assert.equal(threadsPerWorker(2, 16), 8);
     assert.equal(threadsPerWorker(4, 2), 1);
+  });
+
+  test("a trial's time in its progress line: rounded to the second before it is split into minutes", () => {
+    assert.equal(formatSeconds(42.46), '42.5 s');
+    assert.equal(formatSeconds(59.96), '1 min 0 s');
+    assert.equal(formatSeconds(539.6), '9 min 0 s'); // a real trial printed "8 min 60 s"
+    assert.equal(formatSeconds(545.4), '9 min 5 s');
   });
 });
 
