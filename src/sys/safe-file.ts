@@ -89,5 +89,11 @@ export function makeDirs(dir: string): void {
   if (fs.existsSync(dir)) return;
   const parent = path.dirname(dir);
   if (parent !== dir) makeDirs(parent);
-  fs.mkdirSync(dir);
+  try {
+    fs.mkdirSync(dir);
+  } catch (err) {
+    // Another process made it since the check above (sweep array tasks creating one sweep together): that is
+    // what was asked. Anything else there (a file) is still an error.
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !fs.statSync(dir).isDirectory()) throw err;
+  }
 }
