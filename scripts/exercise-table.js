@@ -18,6 +18,7 @@ const NIN = path.join(__dirname, '..', 'bin', 'nin.js');
 // The architecture keys and their flags from the key table itself (the build's), not a copy here.
 const { ARCHITECTURE_KEYS } = require('../dist/src/model/architecture');
 const { CONFIG_RULES } = require('../dist/src/config/check');
+const { meanSd } = require('../dist/src/sweep/report');
 
 function nin(args) {
   return JSON.parse(execFileSync(process.execPath, [NIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
@@ -50,12 +51,11 @@ function collapsed(dir, trial) {
   return (JSON.parse(lines[lines.length - 1]).deadClasses ?? []).length >= 9;
 }
 
-function meanSd(values) {
-  if (values.length === 0) return '-';
-  const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  if (values.length === 1) return mean.toFixed(3);
-  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1));
-  return `${mean.toFixed(3)} ± ${sd.toFixed(3)}`;
+/** Mean ± sample sd as the table writes it (the report's meanSd), '-' for none. */
+function formatMeanSd(values) {
+  const { mean, sd } = meanSd(values);
+  if (mean === null) return '-';
+  return sd === null ? mean.toFixed(3) : `${mean.toFixed(3)} ± ${sd.toFixed(3)}`;
 }
 
 const mib = (bytes) => `${Math.round(bytes / 2 ** 20)} MiB`;
@@ -82,7 +82,7 @@ for (const dir of process.argv.slice(2)) {
       `| ${variant} | ${shapes.description} | ${millions(shapes.totalParams)} | ${millions(shapes.totalMultiplyAdds)} | ` +
         `${mib(shapes.memory.training.fp32.total[config.optimizer] ?? shapes.memory.training.fp32.total.sgd)} at batch ${config.batchSize} | ` +
         `${speed === null ? '-' : Math.round(speed)} | ${accuracy} | ${ended.map((a) => a.toFixed(3)).join(', ')} (${group.n}/${group.trials.length}) | ` +
-        `${ended.length - trained.length} | ${meanSd(trained)} |`,
+        `${ended.length - trained.length} | ${formatMeanSd(trained)} |`,
     );
   }
 }
