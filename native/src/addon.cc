@@ -414,16 +414,21 @@ Napi::Value LayoutLike(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), nin::layout_like(id, dims, args.boolean(2, "bf16")));
 }
 
+// A reorder's two layouts must hold one tensor (one plain twin): its elements, only arranged otherwise.
+void require_same_tensor(const Args& args, const nin::LayoutInfo& from_info, const nin::LayoutInfo& to_info) {
+  if (from_info.plain != to_info.plain) {
+    args.range_error("fromLayout and toLayout must hold the same tensor (plain layouts " +
+                     std::to_string(from_info.plain) + " and " + std::to_string(to_info.plain) + ")");
+  }
+}
+
 // reorder(fromLayout, from, toLayout, to): one tensor from one layout into another.
 Napi::Value Reorder(const Napi::CallbackInfo& info) {
   Args args(info, "reorder", 4);
   nin::LayoutInfo from_info, to_info;
   const void* from = args.tensor(0, "from", 0, false, &from_info);
   void* to = args.tensor(2, "to", 0, true, &to_info);
-  if (from_info.plain != to_info.plain) {
-    args.range_error("fromLayout and toLayout must hold the same tensor (plain layouts " +
-                     std::to_string(from_info.plain) + " and " + std::to_string(to_info.plain) + ")");
-  }
+  require_same_tensor(args, from_info, to_info);
   nin::reorder(args.integer(0, "fromLayout", 1, std::numeric_limits<int32_t>::max()), from,
                args.integer(2, "toLayout", 1, std::numeric_limits<int32_t>::max()), to);
   return info.Env().Undefined();
@@ -435,10 +440,7 @@ Napi::Value ReorderIsReference(const Napi::CallbackInfo& info) {
   nin::LayoutInfo from_info, to_info;
   const int from = args.layout(0, "fromLayout", &from_info);
   const int to = args.layout(1, "toLayout", &to_info);
-  if (from_info.plain != to_info.plain) {
-    args.range_error("fromLayout and toLayout must hold the same tensor (plain layouts " +
-                     std::to_string(from_info.plain) + " and " + std::to_string(to_info.plain) + ")");
-  }
+  require_same_tensor(args, from_info, to_info);
   return Napi::Boolean::New(info.Env(), nin::reorder_is_reference(from, to));
 }
 
