@@ -2,8 +2,8 @@
 // README's exercise table from sweep directories: one row per configuration of each sweep (its seeds
 // pooled), with the variant's parameters, multiply-adds and training memory from `nin shapes`, the
 // images/s its trials trained at, the final test accuracy as mean ± sample sd over the seeds, and the
-// same over the seeds that did not collapse: a run that ends with nine of the ten classes never
-// predicted (its last epoch's deadClasses) is at chance, NiN's known failure, counted apart.
+// same over the seeds that did not collapse (the report's count: a run that ends with nine of the ten
+// classes dead is at chance, NiN's known failure).
 //
 //   node scripts/exercise-table.js SWEEP_DIR... > table.md
 //
@@ -18,7 +18,6 @@ const NIN = path.join(__dirname, '..', 'bin', 'nin.js');
 // The architecture keys and their flags from the key table itself (the build's), not a copy here.
 const { ARCHITECTURE_KEYS } = require('../dist/src/model/architecture');
 const { CONFIG_RULES } = require('../dist/src/config/check');
-const { meanSd } = require('../dist/src/sweep/report');
 
 function nin(args) {
   return JSON.parse(execFileSync(process.execPath, [NIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
@@ -41,19 +40,8 @@ function imagesPerSec(dir, trials) {
   return speeds.length ? speeds[Math.floor(speeds.length / 2)] : null;
 }
 
-/** Whether a trial ended collapsed: nine or more classes never predicted in its last epoch. */
-function collapsed(dir, trial) {
-  const file = path.join(dir, 'trials', String(trial).padStart(4, '0'), 'metrics.jsonl');
-  const lines = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim());
-  return (JSON.parse(lines[lines.length - 1]).deadClasses ?? []).length >= 9;
-}
-
-/** Mean ± sample sd as the table writes it (the report's meanSd), '-' for none. */
-function formatMeanSd(values) {
-  const { mean, sd } = meanSd(values);
+/** Mean ± sample sd as the table writes it, '-' for none. */
+function formatMeanSd({ mean, sd }) {
   if (mean === null) return '-';
   return sd === null ? mean.toFixed(3) : `${mean.toFixed(3)} ± ${sd.toFixed(3)}`;
 }
@@ -73,16 +61,14 @@ for (const dir of process.argv.slice(2)) {
     const variant = Object.entries(group.values)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
-    const done = report.trials.filter((t) => group.trials.includes(t.trial) && t.state === 'done');
-    const ended = done.map((t) => t.testAcc);
-    const trained = done.filter((t) => !collapsed(dir, t.trial)).map((t) => t.testAcc);
-    const accuracy = group.n === 0 ? '-' : group.n === 1 ? group.mean.toFixed(3) : `${group.mean.toFixed(3)} ± ${group.sd.toFixed(3)}`;
+    const ended = report.trials.filter((t) => group.trials.includes(t.trial) && t.state === 'done').map((t) => t.testAcc);
+    const accuracy = formatMeanSd(group);
     const speed = imagesPerSec(dir, group.trials);
     rows.push(
       `| ${variant} | ${shapes.description} | ${millions(shapes.totalParams)} | ${millions(shapes.totalMultiplyAdds)} | ` +
         `${mib(shapes.memory.training.fp32.total[config.optimizer] ?? shapes.memory.training.fp32.total.sgd)} at batch ${config.batchSize} | ` +
         `${speed === null ? '-' : Math.round(speed)} | ${accuracy} | ${ended.map((a) => a.toFixed(3)).join(', ')} (${group.n}/${group.trials.length}) | ` +
-        `${ended.length - trained.length} | ${formatMeanSd(trained)} |`,
+        `${group.collapsed} | ${formatMeanSd(group.others)} |`,
     );
   }
 }

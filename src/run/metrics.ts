@@ -21,6 +21,19 @@ export interface EpochMetrics {
   deadClasses?: string[]; // classes the dead-class guard named after this epoch (absent: none)
 }
 
+/**
+ * Dead classes from which a run has collapsed: with nine of the ten dead the network gives (nearly) every image
+ * the same class, test accuracy 0.100. In nin's runs this was always a whole 10-channel ReLU layer of the last
+ * block at 0 on every image (checkpoints of each collapsed exercise run), so nothing reaches the layers below
+ * it and the run never came back (README, "Dead classes").
+ */
+export const COLLAPSED_AT = 9;
+
+/** Whether an epoch with these dead classes (a metrics row's deadClasses, or the guard's list) has collapsed. */
+export function isCollapsed(dead: readonly unknown[] | undefined): boolean {
+  return (dead?.length ?? 0) >= COLLAPSED_AT;
+}
+
 /** One epoch's metrics as nin writes them (a checkpoint's history, a run's metrics.jsonl). */
 export function validateEpochMetrics(value: unknown, c: FieldChecker, key: string): EpochMetrics {
   const m = c.object(key || 'the row', value);

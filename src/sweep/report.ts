@@ -1,9 +1,11 @@
 // `nin sweep report DIR`: every trial with the keys that vary, its state, final and best accuracies,
 // parameters and time; then, when seeds vary, the mean and sample standard deviation over seeds of each
-// configuration; and a picture of final accuracy against each varied key.
+// configuration (and over those that did not collapse, when some did); and a picture of final accuracy
+// against each varied key.
 import { monitoredKey, parameterCount, SEED_KEY } from './config-keys';
 import { describeValues, trialConfigAt } from './space';
 import { allStatuses, type Sweep, type TrialState } from './sweep-dir';
+import { isCollapsed } from '../run/metrics';
 
 export interface TrialRow {
   trial: number;
@@ -18,6 +20,7 @@ export interface TrialRow {
   params: number;
   seconds: number; // training and test time, summed over epochs
   prunedAt: number | null;
+  collapsed: boolean; // its last epoch ended with nine or more classes dead (isCollapsed): at chance, NiN's known failure
   reason: string | null; // pruned: the rule's line; failed: the error; a file that cannot be read: its problem
 }
 
@@ -28,6 +31,8 @@ export interface GroupRow {
   mean: number | null; // over trials with a final accuracy (done or pruned early count as they ended)
   sd: number | null; // sample standard deviation (n-1); null under two values
   n: number;
+  collapsed: number; // of the n, how many collapsed
+  others: { mean: number | null; sd: number | null; n: number }; // the same over the n that did not
 }
 
 export interface SweepReport {
@@ -75,6 +80,7 @@ export function sweepReport(sweep: Sweep): SweepReport {
       params: parameterCount(trial),
       seconds: h.reduce((t, m) => t + m.seconds, 0),
       prunedAt: s.state === 'pruned' ? (s.record?.epoch ?? null) : null,
+      collapsed: isCollapsed(last?.deadClasses),
       reason: s.problem ?? s.record?.reason ?? null,
     };
   });
@@ -89,12 +95,20 @@ export function sweepReport(sweep: Sweep): SweepReport {
     for (const rows of byConfig.values()) {
       const key = monitoredKey(trialConfigAt(sweep.space, rows[0].trial));
       // Only trials that ran their epochs: a pruned trial's accuracy is of fewer epochs, and a partial one's not final.
-      const finals = rows
-        .filter((r) => r.state === 'done')
-        .map((r) => (key === 'valAcc' ? r.valAcc : r.testAcc))
-        .filter((v): v is number => v !== null);
+      const final = (r: TrialRow) => (key === 'valAcc' ? r.valAcc : r.testAcc);
+      const ended = rows.filter((r) => r.state === 'done' && final(r) !== null);
+      const finals = ended.map((r) => final(r) as number);
+      const others = ended.filter((r) => !r.collapsed).map((r) => final(r) as number);
       const values = Object.fromEntries(Object.entries(rows[0].values).filter(([k]) => k !== SEED_KEY));
-      groups.push({ values, trials: rows.map((r) => r.trial), key, ...meanSd(finals), n: finals.length });
+      groups.push({
+        values,
+        trials: rows.map((r) => r.trial),
+        key,
+        ...meanSd(finals),
+        n: finals.length,
+        collapsed: finals.length - others.length,
+        others: { ...meanSd(others), n: others.length },
+      });
     }
   }
   return { dir: sweep.dir, hash: sweep.hash, method: sweep.space.method, varied, counts, trials, groups };
@@ -116,8 +130,11 @@ function table(header: string[], rows: string[][]): string {
 
 function stateText(row: TrialRow): string {
   if (row.state === 'pruned') return `pruned@${row.prunedAt}`;
-  return row.state;
+  return row.collapsed ? `${row.state}, collapsed` : row.state;
 }
+
+const meanSdText = (m: { mean: number | null; sd: number | null }) =>
+  m.mean === null ? '-' : m.sd === null ? m.mean.toFixed(4) : `${m.mean.toFixed(4)} ± ${m.sd.toFixed(4)}`;
 
 /** The report as text: the trials' table, then the per-configuration means when seeds vary. */
 export function formatSweepReport(r: SweepReport): string {
@@ -153,13 +170,17 @@ export function formatSweepReport(r: SweepReport): string {
   if (notes.length) lines.push(...notes);
   if (r.groups.length) {
     const keys = r.varied.filter((k) => k !== SEED_KEY);
+    // Collapsed seeds pull a mean towards 0.100 whatever the configuration: when any did, the mean of the others too.
+    const anyCollapsed = r.groups.some((g) => g.collapsed > 0);
     const groupRows = r.groups.map((g) => [
       ...keys.map((k) => shownValue(g.values[k])),
       String(g.n),
-      g.mean === null ? '-' : g.sd === null ? g.mean.toFixed(4) : `${g.mean.toFixed(4)} ± ${g.sd.toFixed(4)}`,
+      meanSdText(g),
+      ...(anyCollapsed ? [String(g.collapsed), meanSdText(g.others)] : []),
     ]);
+    const accName = r.groups[0].key === 'valAcc' ? 'val acc' : 'test acc';
     lines.push('', `over seeds (done trials; mean ± sample sd of the final ${r.groups[0].key}):`);
-    lines.push(table([...keys, 'seeds', r.groups[0].key === 'valAcc' ? 'val acc' : 'test acc'], groupRows));
+    lines.push(table([...keys, 'seeds', accName, ...(anyCollapsed ? ['collapsed', `${accName} of the others`] : [])], groupRows));
   }
   return lines.join('\n');
 }

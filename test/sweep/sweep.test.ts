@@ -20,6 +20,7 @@ import type { EpochMetrics } from '../../src/run/metrics';
 import { LOCK_STALE_SECONDS } from '../../src/run/lock';
 import { shapes } from '../../src/model/shapes';
 import { architectureOf } from '../../src/model/architecture';
+import { CLASS_NAMES } from '../../src/data/fashion-mnist';
 
 after(removeTempDirs);
 
@@ -515,6 +516,7 @@ describe('trials as processes sharing one directory', () => {
 interface Planted {
   state: 'done' | 'pruned' | 'failed' | null;
   accs: (number | { test: number; val: number })[];
+  dead?: string[]; // the last epoch's deadClasses
 }
 
 /**
@@ -539,6 +541,7 @@ function plantSweep(root: string, value: object, trials: Record<number, Planted>
       ...(typeof a === 'number' ? { testAcc: a } : { testAcc: a.test, valLoss: 1, valAcc: a.val }),
       examplesPerSec: 1,
       seconds: 1,
+      ...(t.dead && e === t.accs.length - 1 ? { deadClasses: t.dead } : {}),
     }));
     fs.writeFileSync(path.join(trial, 'metrics.jsonl'), rows.map((r) => JSON.stringify(r) + '\n').join(''));
     if (t.state) {
@@ -554,6 +557,46 @@ function plantSweep(root: string, value: object, trials: Record<number, Planted>
   }
   return { dir, space };
 }
+
+describe('nin sweep report: collapsed trials', () => {
+  test('a trial that ended with nine classes dead is marked collapsed, and each configuration has a mean of the others too', async () => {
+    const nine = CLASS_NAMES.slice(1);
+    const { dir } = plantSweep(
+      tempDir('nin-sweep-collapse-'),
+      { fixed: TINY, vary: { learningRate: [0.05, 0.1], seed: [0, 1, 2] }, engine: ENGINE },
+      {
+        0: { state: 'done', accs: [0.5, 0.8] },
+        1: { state: 'done', accs: [0.5, 0.1], dead: nine }, // collapsed
+        2: { state: 'done', accs: [0.5, 0.9], dead: nine.slice(0, 8) }, // eight dead: not a collapse
+        3: { state: 'done', accs: [0.5, 0.7] },
+        4: { state: 'done', accs: [0.5, 0.6] },
+        5: { state: 'pruned', accs: [0.1], dead: nine }, // pruned: in no mean
+      },
+    );
+    const json = await runNin(['sweep', 'report', dir, '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const report = JSON.parse(json.stdout);
+    assert.deepEqual(
+      report.trials.map((t: { collapsed: boolean }) => t.collapsed),
+      [false, true, false, false, false, true],
+    );
+    const [slow, fast] = report.groups;
+    assert.equal(slow.n, 3);
+    assert.equal(slow.collapsed, 1);
+    assert.ok(Math.abs(slow.mean - 0.6) < 1e-12);
+    assert.equal(slow.others.n, 2);
+    assert.ok(Math.abs(slow.others.mean - 0.85) < 1e-12);
+    assert.deepEqual([fast.n, fast.collapsed, fast.others.n], [2, 0, 2]);
+    assert.ok(Math.abs(fast.others.mean - 0.65) < 1e-12);
+
+    const text = (await runNin(['sweep', 'report', dir])).stdout;
+    assert.match(text, /^1 +0\.05 +1 +done, collapsed +2\/2 +0\.1000 /m);
+    assert.match(text, /^5 +0\.1 +2 +pruned@1 /m);
+    assert.match(text, /^learningRate +seeds +test acc +collapsed +test acc of the others$/m);
+    assert.match(text, /^0\.05 +3 +0\.6000 ± 0\.4359 +1 +0\.8500 ± 0\.0707$/m);
+    assert.match(text, /^0\.1 +2 +0\.6500 ± 0\.0707 +0 +0\.6500 ± 0\.0707$/m);
+  });
+});
 
 describe('nin sweep best: the best configuration, as the space that trains it on several seeds', () => {
   test('the best done trial by final accuracy wins (not a pruned, failed or partial one, not a best epoch); its space round-trips and starts', async () => {
