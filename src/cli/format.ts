@@ -37,7 +37,7 @@ export function formatEpoch(m: EpochMetrics, epochs: number): string {
 }
 
 /** The parts of a run's recipe that decide what to suggest when it does not learn. */
-export type RemedyContext = Pick<Recipe, 'learningRate' | 'warmupEpochs' | 'epochs' | 'kernelInit' | 'classBias'>;
+export type RemedyContext = Pick<Recipe, 'learningRate' | 'warmupEpochs' | 'epochs' | 'kernelInit' | 'classBias' | 'bottleneck'>;
 
 /**
  * What to try when a run sits at chance or loses classes after `epoch`, leaving out what it already does: no
@@ -74,6 +74,17 @@ export function formatDeadClasses(dead: DeadClass[], epoch: number, run: RemedyC
   if (names('zero-channel')) parts.push(`${names('zero-channel')} (channel 0 on every test image)`);
   if (names('never-predicted')) parts.push(`${names('never-predicted')} (never predicted)`);
   return `warning: dead classes after epoch ${epoch}: ${parts.join(', ')}; they can come back; if they stay, ${remedies(run, epoch)}`;
+}
+
+/**
+ * The guard's line when a run has collapsed (isCollapsed): nine or more classes dead, one answer for every image.
+ * Unlike a dead class or two, no collapsed run of nin's came back, so the line says to start again, not to wait.
+ */
+export function formatCollapse(dead: DeadClass[], epoch: number, run: RemedyContext): string {
+  const tries = ['another --seed', `a lower --lr (now ${run.learningRate})`];
+  if (run.bottleneck === null) tries.push('a wider last block (--bottleneck 64)');
+  const list = `${tries.slice(0, -1).join(', ')} or ${tries[tries.length - 1]}`;
+  return `warning: the run collapsed in epoch ${epoch}: ${dead.length} of 10 classes are dead, so every test image gets the same class (a 10-channel ReLU layer of the last block is 0 on every image; README, "Dead classes"); collapsed runs have not come back: stop it (Ctrl-C) and start again with ${list}`;
 }
 
 /** The guard after a later epoch of the same run, whose first line said the rest: only the classes. */

@@ -9,6 +9,7 @@ import { initBackend } from '../../src/backend';
 import { TEST_BACKEND } from '../helpers/small-run';
 import { batches, CLASS_NAMES, type Split } from '../../src/data/idx';
 import { deadClasses, scoreSplit } from '../../src/report/eval';
+import { isCollapsed } from '../../src/run/metrics';
 import { formatChanceHint, formatDeadClasses } from '../../src/cli/format';
 import { DeadClassGuard } from '../../src/train/train';
 import { DEFAULT_CONFIG } from '../../src/config/config';
@@ -120,6 +121,27 @@ describe('scoreSplit and deadClasses', () => {
       new DeadClassGuard(DEFAULT_CONFIG).line(many, 1, 1),
       'note: 9 of 10 classes dead after 1 step, as often at the start (judged from 50 steps on)',
     );
+  });
+
+  test('a collapse (nine or ten classes dead) gets its own line, once, that says to start again', () => {
+    const nine = CLASS_NAMES.slice(0, 9).map((name) => ({ name, reason: 'never-predicted' as const }));
+    const ten = [...nine, { name: CLASS_NAMES[9], reason: 'zero-channel' as const }];
+    const guard = new DeadClassGuard(DEFAULT_CONFIG);
+    assert.match(guard.line(nine.slice(0, 2), 1, 60) ?? '', /^warning: dead classes after epoch 1: /);
+    assert.equal(
+      guard.line(nine, 2, 120),
+      'warning: the run collapsed in epoch 2: 9 of 10 classes are dead, so every test image gets the same class (a 10-channel ReLU layer of the last block is 0 on every image; README, "Dead classes"); collapsed runs have not come back: stop it (Ctrl-C) and start again with another --seed, a lower --lr (now 0.1) or a wider last block (--bottleneck 64)',
+    );
+    assert.equal(guard.line(ten, 3, 180), null, 'said once');
+    assert.equal(guard.line(nine, 4, 240), null);
+    // A run that already has a bottleneck is not told to add one; eight dead is not a collapse.
+    assert.match(
+      new DeadClassGuard({ ...DEFAULT_CONFIG, bottleneck: 64 }).line(ten, 1, 60) ?? '',
+      /start again with another --seed or a lower --lr \(now 0.1\)$/,
+    );
+    assert.match(new DeadClassGuard(DEFAULT_CONFIG).line(nine.slice(1), 1, 60) ?? '', /^warning: dead classes after epoch 1: /);
+    assert.equal(isCollapsed(undefined), false);
+    assert.equal(isCollapsed(nine.map((d) => d.name)), true);
   });
 
   test('what to try leaves out what the run already does, and says when it is still warming up', () => {

@@ -2,9 +2,11 @@
 // dead-class guard (classes no test image is given), each once the run has taken enough steps to judge.
 import type { TrainConfig } from '../../config/config';
 import type { DeadClass } from '../../report/eval';
+import { isCollapsed } from '../../run/metrics';
 import type { Log } from '../../sys/log';
 import {
   formatChanceHint,
+  formatCollapse,
   formatDeadClasses,
   formatDeadClassesAgain,
   formatEarlyDeadClasses,
@@ -22,12 +24,14 @@ export const CHANCE_LOSS_ABOVE = 2.28;
 
 /**
  * What the dead-class guard says on stderr after each epoch (metrics.jsonl names the classes every epoch):
- * the full line once per run, then a short one only when the set of dead classes changes; before the run
- * has taken JUDGED_FROM_STEPS steps, one short note, since a fresh NiN often starts with dead channels.
+ * the full line once per run, then a short one only when the set of dead classes changes, and one line of its own
+ * when the run collapses (nine or more dead); before the run has taken JUDGED_FROM_STEPS steps, one short note,
+ * since a fresh NiN often starts with dead channels.
  */
 export class DeadClassGuard {
   private named: string | null = null; // the classes the last line named
   private noted = false; // the early note was printed
+  private collapsed = false; // the collapse line was printed
 
   constructor(private readonly run: RemedyContext) {}
 
@@ -37,6 +41,12 @@ export class DeadClassGuard {
       if (this.noted) return null;
       this.noted = true;
       return formatEarlyDeadClasses(dead, steps);
+    }
+    // A collapse is said once, whatever the dead classes do after it (it has not come back).
+    if (this.collapsed) return null;
+    if (isCollapsed(dead)) {
+      this.collapsed = true;
+      return formatCollapse(dead, epoch, this.run);
     }
     const names = dead.map((d) => d.name).join(', ');
     if (names === this.named) return null;
