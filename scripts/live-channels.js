@@ -55,7 +55,9 @@ if (!Number.isInteger(images) || images < 1 || images > 10000) usage(`--images $
     const channels = largest.length;
     const live = largest.filter((v) => v > 0).length;
     const varying = spread.filter((v) => v > 1e-12).length;
-    console.log(`${layer.name}: ${live} of ${channels} channels above 0 on some image, ${varying} vary between images`);
+    // A dense head has no ReLU: only whether its outputs still depend on the image says anything.
+    if (kind === 'Dense') console.log(`${layer.name}: ${varying} of ${channels} outputs vary between images`);
+    else console.log(`${layer.name}: ${live} of ${channels} channels above 0 on some image, ${varying} vary between images`);
   }
 })().catch((e) => {
   console.error(e.message.split('\n')[0]);
