@@ -1,6 +1,6 @@
 // Every human-readable rendering of a command's result, in one place: the CLI prints these on stdout
 // (or `--json` prints the result object itself), and training prints its epoch lines with them.
-import type { EpochMetrics } from '../run/metrics';
+import { type EpochMetrics, JUDGED_FROM_STEPS } from '../run/metrics';
 import type { DeadClass, EvalResult } from '../report/eval';
 import type { BenchResult } from '../machine/bench';
 import type { NativeTimer } from '../backend/onednn';
@@ -56,12 +56,6 @@ export function remedies(run: RemedyContext, epoch: number): string {
     ? `the learning rate is still warming up (to ${run.learningRate} by the end of epoch ${warmupEnds}); if it lasts, try ${list}`
     : `try ${list}`;
 }
-
-/**
- * Training steps before the guard's line and the chance hint mean something: a fresh NiN often starts with
- * dead class channels and at ln 10, and its first steps bring them back (README, "Dead classes").
- */
-export const JUDGED_FROM_STEPS = 50;
 
 /** The dead-class guard's one stderr line after an epoch: which classes, why, and what to try. */
 export function formatDeadClasses(dead: DeadClass[], epoch: number, run: RemedyContext): string {

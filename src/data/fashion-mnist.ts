@@ -14,6 +14,8 @@ export const CLASS_NAMES: readonly string[] = Object.freeze([
   'Ankle boot',
 ]);
 export const IMAGE_SIZE_RAW = 28;
+/** The training split's examples (the test split has 10,000). */
+export const TRAIN_EXAMPLES = 60000;
 
 /** Per output index: the two source indices and the weight of the second (one table serves rows and columns). */
 interface ResizeTable {

@@ -22,6 +22,12 @@ export interface EpochMetrics {
 }
 
 /**
+ * Training steps before dead classes and a loss at chance mean something: a fresh NiN often starts with dead
+ * class channels and at ln 10, and its first steps bring them back (README, "Dead classes").
+ */
+export const JUDGED_FROM_STEPS = 50;
+
+/**
  * Dead classes from which a run has collapsed: with nine of the ten dead the network gives (nearly) every image
  * the same class, test accuracy 0.100. In nin's runs this was always a whole 10-channel ReLU layer of the last
  * block at 0 on every image (checkpoints of each collapsed exercise run), so nothing reaches the layers below
@@ -29,9 +35,13 @@ export interface EpochMetrics {
  */
 export const COLLAPSED_AT = 9;
 
-/** Whether an epoch with these dead classes (a metrics row's deadClasses, or the guard's list) has collapsed. */
-export function isCollapsed(dead: readonly unknown[] | undefined): boolean {
-  return (dead?.length ?? 0) >= COLLAPSED_AT;
+/**
+ * Whether a run whose epoch ended with these dead classes (a metrics row's deadClasses, or the guard's list)
+ * after `steps` training steps has collapsed: not before JUDGED_FROM_STEPS, where one answer for every image
+ * is where any network starts.
+ */
+export function isCollapsed(dead: readonly unknown[] | undefined, steps: number): boolean {
+  return steps >= JUDGED_FROM_STEPS && (dead?.length ?? 0) >= COLLAPSED_AT;
 }
 
 /** One epoch's metrics as nin writes them (a checkpoint's history, a run's metrics.jsonl). */

@@ -4,6 +4,8 @@
 // in src/sweep/ goes through here.
 import { architectureOf, architectureProblem } from '../model/architecture';
 import { shapes } from '../model/shapes';
+import { batchCount } from '../data/batches';
+import { TRAIN_EXAMPLES } from '../data/fashion-mnist';
 import { CONFIG_RULES, describeRule, type Rule, ruleAllows } from '../config/check';
 import { RECIPE_KEYS, RUNTIME_KEYS, type Runtime, type TrainConfig } from '../config/config';
 import { RECIPE_NAMES, type RecipeName, resolveRecipe } from '../config/recipes';
@@ -43,6 +45,11 @@ export function trialConfig(recipe: RecipeName, values: Record<string, unknown>,
 /** Why a trial's config cannot be trained (one line naming the fix: an architecture that does not fit its image size), or null. */
 export function trialProblem(trial: TrainConfig): string | null {
   return architectureProblem(architectureOf(trial), trial.imageSize);
+}
+
+/** The training steps of one of the trial's epochs: its training examples (less the validation split) in batches. */
+export function stepsPerEpoch(trial: TrainConfig): number {
+  return batchCount(Math.min(trial.trainLimit ?? TRAIN_EXAMPLES, TRAIN_EXAMPLES) - trial.valSplit, trial.batchSize);
 }
 
 /** The trial's model's parameters (shapes.ts's count for its architecture and image size). */

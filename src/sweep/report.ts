@@ -2,7 +2,7 @@
 // parameters and time; then, when seeds vary, the mean and sample standard deviation over seeds of each
 // configuration (and over those that did not collapse, when some did); and a picture of final accuracy
 // against each varied key.
-import { monitoredKey, parameterCount, SEED_KEY } from './config-keys';
+import { monitoredKey, parameterCount, SEED_KEY, stepsPerEpoch } from './config-keys';
 import { describeValues, trialConfigAt } from './space';
 import { allStatuses, type Sweep, type TrialState } from './sweep-dir';
 import { isCollapsed } from '../run/metrics';
@@ -20,7 +20,7 @@ export interface TrialRow {
   params: number;
   seconds: number; // training and test time, summed over epochs
   prunedAt: number | null;
-  collapsed: boolean; // its last epoch ended with nine or more classes dead (isCollapsed): at chance, NiN's known failure
+  collapsed: boolean; // its last epoch ended with nine or more classes dead after 50 steps or more (isCollapsed): at chance, NiN's known failure
   reason: string | null; // pruned: the rule's line; failed: the error; a file that cannot be read: its problem
 }
 
@@ -80,7 +80,7 @@ export function sweepReport(sweep: Sweep): SweepReport {
       params: parameterCount(trial),
       seconds: h.reduce((t, m) => t + m.seconds, 0),
       prunedAt: s.state === 'pruned' ? (s.record?.epoch ?? null) : null,
-      collapsed: isCollapsed(last?.deadClasses),
+      collapsed: isCollapsed(last?.deadClasses, h.length * stepsPerEpoch(trial)),
       reason: s.problem ?? s.record?.reason ?? null,
     };
   });

@@ -561,9 +561,11 @@ function plantSweep(root: string, value: object, trials: Record<number, Planted>
 describe('nin sweep report: collapsed trials', () => {
   test('a trial that ended with nine classes dead is marked collapsed, and each configuration has a mean of the others too', async () => {
     const nine = CLASS_NAMES.slice(1);
+    // 50 steps an epoch: judged from the first epoch's end, as the dead-class guard judges.
+    const judged = { ...TINY, trainLimit: 50 * TINY.batchSize };
     const { dir } = plantSweep(
       tempDir('nin-sweep-collapse-'),
-      { fixed: TINY, vary: { learningRate: [0.05, 0.1], seed: [0, 1, 2] }, engine: ENGINE },
+      { fixed: judged, vary: { learningRate: [0.05, 0.1], seed: [0, 1, 2] }, engine: ENGINE },
       {
         0: { state: 'done', accs: [0.5, 0.8] },
         1: { state: 'done', accs: [0.5, 0.1], dead: nine }, // collapsed
@@ -595,6 +597,19 @@ describe('nin sweep report: collapsed trials', () => {
     assert.match(text, /^learningRate +seeds +test acc +collapsed +test acc of the others$/m);
     assert.match(text, /^0\.05 +3 +0\.6000 ± 0\.4359 +1 +0\.8500 ± 0\.0707$/m);
     assert.match(text, /^0\.1 +2 +0\.6500 ± 0\.0707 +0 +0\.6500 ± 0\.0707$/m);
+
+    // A trial of fewer than 50 steps that ends with one answer for every image is where any network starts: not collapsed.
+    const early = plantSweep(
+      tempDir('nin-sweep-collapse-'),
+      { fixed: TINY, vary: { seed: [0, 1] }, engine: ENGINE },
+      { 0: { state: 'done', accs: [0.5, 0.1], dead: nine }, 1: { state: 'done', accs: [0.5, 0.3] } },
+    );
+    const tiny = JSON.parse((await runNin(['sweep', 'report', early.dir, '--json'])).stdout);
+    assert.deepEqual(
+      tiny.trials.map((t: { collapsed: boolean }) => t.collapsed),
+      [false, false],
+    );
+    assert.doesNotMatch((await runNin(['sweep', 'report', early.dir])).stdout, /collapsed/);
   });
 });
 

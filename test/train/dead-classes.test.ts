@@ -140,8 +140,22 @@ describe('scoreSplit and deadClasses', () => {
       /start again with another --seed or a lower --lr \(now 0.1\)$/,
     );
     assert.match(new DeadClassGuard(DEFAULT_CONFIG).line(nine.slice(1), 1, 60) ?? '', /^warning: dead classes after epoch 1: /);
-    assert.equal(isCollapsed(undefined), false);
-    assert.equal(isCollapsed(nine.map((d) => d.name)), true);
+    assert.equal(isCollapsed(undefined, 60), false);
+    assert.equal(
+      isCollapsed(
+        nine.map((d) => d.name),
+        50,
+      ),
+      true,
+    );
+    assert.equal(
+      isCollapsed(
+        nine.map((d) => d.name),
+        49,
+      ),
+      false,
+      'where every network starts: not judged',
+    );
   });
 
   test('what to try leaves out what the run already does, and says when it is still warming up', () => {

@@ -3,6 +3,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { OPTIMIZER_SLOTS } from '../../config/config';
 import { architectureOf } from '../../model/architecture';
+import { TRAIN_EXAMPLES } from '../../data/fashion-mnist';
 import { FieldChecker } from '../../sys/field-check';
 import { MissingFileError } from '../../sys/read-file';
 import { CHECKPOINT_FILES, checkpointFile } from '../layout';
@@ -64,7 +65,7 @@ export function readOptimizerFiles(dir: string, meta: CheckpointMeta): Optimizer
   const data = readBin(binFile, manifestBytes(specs), fix);
   refuseNonFinite(binFile, data, specs, fix);
   const steps = new Int32Array(data, 0, 1)[0];
-  const perEpoch = Math.ceil((meta.config.trainLimit ?? 60000) / meta.config.batchSize);
+  const perEpoch = Math.ceil((meta.config.trainLimit ?? TRAIN_EXAMPLES) / meta.config.batchSize);
   const binChecker = new FieldChecker(binFile, fix);
   binChecker.integer('iter', steps, 0, (meta.epoch + 1) * perEpoch);
   if (meta.optimizer && meta.optimizer.iterations !== steps)

@@ -2,7 +2,7 @@
 // dead-class guard (classes no test image is given), each once the run has taken enough steps to judge.
 import type { TrainConfig } from '../../config/config';
 import type { DeadClass } from '../../report/eval';
-import { isCollapsed } from '../../run/metrics';
+import { isCollapsed, JUDGED_FROM_STEPS } from '../../run/metrics';
 import type { Log } from '../../sys/log';
 import {
   formatChanceHint,
@@ -10,7 +10,6 @@ import {
   formatDeadClasses,
   formatDeadClassesAgain,
   formatEarlyDeadClasses,
-  JUDGED_FROM_STEPS,
   type RemedyContext,
 } from '../../cli/format';
 import type { EpochEnd, EpochListener } from './listener';
@@ -44,7 +43,7 @@ export class DeadClassGuard {
     }
     // A collapse is said once, whatever the dead classes do after it (it has not come back).
     if (this.collapsed) return null;
-    if (isCollapsed(dead)) {
+    if (isCollapsed(dead, steps)) {
       this.collapsed = true;
       return formatCollapse(dead, epoch, this.run);
     }
