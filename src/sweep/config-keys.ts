@@ -8,7 +8,7 @@ import { batchCount } from '../data/batches';
 import { TRAIN_EXAMPLES } from '../data/fashion-mnist';
 import { CONFIG_RULES, describeRule, type Rule, ruleAllows } from '../config/check';
 import { RECIPE_KEYS, RUNTIME_KEYS, type Runtime, type TrainConfig } from '../config/config';
-import { RECIPE_NAMES, type RecipeName, resolveRecipe } from '../config/recipes';
+import { RECIPE_NAMES, RECIPES, type RecipeName, resolveRecipe } from '../config/recipes';
 
 export { describeRule, ruleAllows, type Rule };
 /** The accuracy a trial is judged by (and its best/ chosen on): the validation split's when it holds one out, else the test set's. */
@@ -31,6 +31,11 @@ export function isSpaceKey(key: string): boolean {
 }
 
 export { RECIPE_NAMES, type RecipeName };
+
+/** The values a named recipe sets today: a sweep records them, since a newer nin may change a recipe. */
+export function recipeValues(recipe: RecipeName): Record<string, unknown> {
+  return { ...RECIPES[recipe].values };
+}
 export const DEFAULT_BASE_RECIPE: RecipeName = 'd2l';
 
 /**

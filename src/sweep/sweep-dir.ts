@@ -1,5 +1,6 @@
 // A sweep directory on disk:
 //   <dir>/space.json              the space, normalised, with its hash (a directory belongs to one space)
+//                                 and the values its base recipe had when the sweep began
 //   <dir>/trials/<NNNN>/          trial NNNN: an ordinary nin run directory (nin eval, plot, serve work on it),
 //                                 plus trial.json once it has ended (done, pruned or failed)
 //   <dir>/logs/<NNNN>.log         what the trial's process wrote (train's banner and epochs, a pruning line)
@@ -19,6 +20,7 @@ import { readHistory } from '../run/metrics';
 import { describeFsError, makeDirs, temporaryName, writeDurable, writeFileAtomic } from '../sys/safe-file';
 import { NIN_VERSION } from '../sys/version';
 import { checkSpace, type Space, spaceHash, spaceToJson, trialName, trialValues } from './space';
+import { recipeValues } from './config-keys';
 
 export const SPACE_FILE = 'space.json';
 export const TRIALS_DIR = 'trials';
@@ -30,6 +32,7 @@ export interface Sweep {
   dir: string;
   space: Space;
   hash: string;
+  recipeValues?: Record<string, unknown> | null; // as space.json recorded them (null: a sweep begun before nin recorded them)
 }
 
 export type TrialState = 'pending' | 'running' | 'partial' | 'done' | 'pruned' | 'failed';
@@ -91,11 +94,18 @@ function readStored(dir: string): Sweep | null {
     throw new NinError(`${(err as Error).message} (in the stored space); ${fix}`);
   }
   if (spaceHash(space) !== stored.hash) throw new NinError(`${file}: its hash does not match its space (edited by hand?); ${fix}`);
-  return { dir, space, hash: stored.hash };
+  const values = isPlainObject(stored.recipeValues) ? (stored.recipeValues as Record<string, unknown>) : null;
+  return { dir, space, hash: stored.hash, recipeValues: values };
 }
 
 function spaceText(space: Space): string {
-  return JSON.stringify({ nin: NIN_VERSION, hash: spaceHash(space), space: spaceToJson(space) }, null, 2) + '\n';
+  return (
+    JSON.stringify(
+      { nin: NIN_VERSION, hash: spaceHash(space), space: spaceToJson(space), recipeValues: recipeValues(space.recipe) },
+      null,
+      2,
+    ) + '\n'
+  );
 }
 
 /**
@@ -150,12 +160,32 @@ function reopen(stored: Sweep, space: Space, hash: string, log: (line: string) =
     throw new UsageError(
       `${stored.dir} holds a sweep of another space (${stored.hash}, this one is ${hash}); pass another --dir, or the space in ${path.join(stored.dir, SPACE_FILE)}`,
     );
+  checkRecipeUnchanged(stored);
   if (JSON.stringify(stored.space) !== JSON.stringify(space)) {
     if (stored.space.trials !== space.trials)
       log(`sweep ${stored.dir}: the budget changes from ${stored.space.trials} to ${space.trials} trials`);
     writeFileAtomic(path.join(stored.dir, SPACE_FILE), spaceText(space), 'pass a --dir you can write to');
   }
   return { dir: stored.dir, space, hash };
+}
+
+/**
+ * A space names its base recipe, and a trial's config is resolved from it when the trial starts: were the recipe
+ * changed by a newer nin since the sweep began, its new trials would train other values than its old ones under
+ * one space. The values recorded at the start must still be the recipe's (a sweep begun before they were
+ * recorded cannot be checked).
+ */
+export function checkRecipeUnchanged(stored: Sweep): void {
+  if (!stored.recipeValues) return;
+  const now = recipeValues(stored.space.recipe);
+  const keys = [...new Set([...Object.keys(stored.recipeValues), ...Object.keys(now)])];
+  const changed = keys.filter((k) => JSON.stringify(stored.recipeValues?.[k]) !== JSON.stringify(now[k]));
+  if (!changed.length) return;
+  const shown = (v: unknown) => (v === undefined ? "d2l's default" : JSON.stringify(v));
+  const list = changed.map((k) => `${k} ${shown(stored.recipeValues?.[k])} -> ${shown(now[k])}`).join(', ');
+  throw new UsageError(
+    `${stored.dir} began with another recipe ${stored.space.recipe} (${list}): its new trials would train other values than its old ones; finish it with the nin that began it, or start the space in a new --dir (with the old values in its "fixed" to keep them)`,
+  );
 }
 
 /** A trial's trial.json, or null; a damaged one is one NinError line. */

@@ -13,7 +13,7 @@ import type { EpochEnd, EpochListener, StopRequest } from '../train/callbacks/li
 import { monitoredKey } from './config-keys';
 import { medianVerdict } from './prune';
 import { describeValues, type PruneRule, trialConfigAt, trialName } from './space';
-import { ENDED_STATES, type Sweep, TRIALS_DIR, trialDir, trialStatus, writeRecord } from './sweep-dir';
+import { checkRecipeUnchanged, ENDED_STATES, type Sweep, TRIALS_DIR, trialDir, trialStatus, writeRecord } from './sweep-dir';
 
 export type TrialOutcome =
   { kind: 'ended'; state: 'done' | 'pruned' | 'failed'; message: string } | { kind: 'skipped'; message: string; owner?: LockOwner }; // ended before, or another live process (`owner`) runs it
@@ -136,6 +136,9 @@ async function runTrialOnce(sweep: Sweep, i: number, options: RunTrialOptions): 
   if (status.state === 'running' && status.owner)
     return { kind: 'skipped', message: `trial ${i} is being run by ${describeLockOwner(status.owner)}; skipped`, owner: status.owner };
 
+  // A new trial resolves the base recipe now: it must still be the one the sweep began with (a resumed trial trains
+  // its own config.json, and may finish).
+  if (status.state !== 'partial') checkRecipeUnchanged(sweep);
   const config = trialConfigAt(sweep.space, i, options.runtime);
   const key = monitoredKey(config);
   const rule = sweep.space.prune;

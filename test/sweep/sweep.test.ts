@@ -21,6 +21,7 @@ import { LOCK_STALE_SECONDS } from '../../src/run/lock';
 import { shapes } from '../../src/model/shapes';
 import { architectureOf } from '../../src/model/architecture';
 import { CLASS_NAMES } from '../../src/data/fashion-mnist';
+import { RECIPES } from '../../src/config/recipes';
 
 after(removeTempDirs);
 
@@ -241,6 +242,38 @@ describe('bad input: one line, exit 2, nothing written', () => {
     const again = await runNin(['sweep', 'run', dir, '--trial', '0']);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /^trial 0 has ended \(done\); nothing to do$/m);
+  });
+
+  test('a sweep begun under another version of its base recipe: no new trial starts (one line, exit 2); the report still reads it', async () => {
+    const root = tempDir('nin-sweep-recipe-');
+    const dir = path.join(root, 'sweep');
+    const file = writeSpace(root, { ...FOUR, recipe: 'best', fixed: { ...TINY, epochs: 1 } });
+    const made = await runNin(['sweep', 'run', file, '--dir', dir, '--trial', '0'], {
+      env: { SLURM_ARRAY_TASK_ID: '' },
+      timeoutMs: TIMEOUT,
+    });
+    assert.equal(made.code, 0, made.stderr);
+    const spaceFile = path.join(dir, 'space.json');
+    const stored = readJson(spaceFile);
+    assert.deepEqual(stored.recipeValues, RECIPES.best.values, 'space.json records the recipe as it was');
+    // As if an older nin had begun it, when best had another learning rate and no class bias.
+    const { classBias: _bias, ...older } = { ...stored.recipeValues, learningRate: 0.5 };
+    fs.writeFileSync(spaceFile, JSON.stringify({ ...stored, recipeValues: older }));
+    const before = fs.readdirSync(path.join(dir, 'trials')).sort();
+    const refused = new RegExp(
+      `began with another recipe best \\(learningRate 0\\.5 -> ${RECIPES.best.values.learningRate}, classBias d2l's default -> 1\\): its new trials would train other values than its old ones; finish it with the nin that began it, or start the space in a new --dir`,
+    );
+    assertOneLineError(await runNin(['sweep', 'start', file, '--dir', dir]), 2, refused);
+    assertOneLineError(await runNin(['sweep', 'run', dir, '--trial', '1']), 2, refused);
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'trials')).sort(), before, 'no trial started');
+    const report = await runNin(['sweep', 'report', dir]);
+    assert.equal(report.code, 0, report.stderr);
+    assert.match(report.stdout, /^0 .* done /m);
+    // A sweep begun before space.json recorded the values cannot be checked, and goes on.
+    const { recipeValues: _values, ...unrecorded } = stored;
+    fs.writeFileSync(spaceFile, JSON.stringify(unrecorded));
+    const goesOn = await runNin(['sweep', 'run', dir, '--trial', '1'], { timeoutMs: TIMEOUT });
+    assert.equal(goesOn.code, 0, goesOn.stderr);
   });
 });
 
