@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { assertOneLineError, lines, NIN_BIN, REPO_ROOT, runNin } from '../helpers/cli';
+import { RECIPES } from '../../src/config/recipes';
 import { removeTempDirs, tempDir } from '../helpers/idx';
 import { spawn } from 'node:child_process';
 import * as cliModule from '../../src/cli/main';
@@ -279,7 +280,7 @@ describe('nin train --config and --print-config', { concurrency: 4 }, () => {
     assert.deepEqual(configCheckModule.validateConfig(config, 'stdout'), config);
     assert.equal(text, JSON.stringify(config, null, 2) + '\n', "exactly config.json's form");
     assert.equal(config.seed, 3);
-    assert.equal(config.learningRate, 0.03);
+    assert.equal(config.learningRate, RECIPES.best.values.learningRate);
     assert.equal(config.backend, 'cpu');
     assert.deepEqual(fs.readdirSync(cwd), [], 'no checkpoints/ or run directory');
   });

@@ -34,14 +34,15 @@ const TINY = [
 const BEST = {
   imageSize: 96,
   epochs: 10,
+  batchSize: 64,
   optimizer: 'momentum',
   momentum: 0.9,
   nesterov: true,
-  learningRate: 0.03,
+  learningRate: 0.04139,
   schedule: 'cosine',
-  warmupEpochs: 2,
-  labelSmoothing: 0.1,
-  weightDecay: 5e-4,
+  warmupEpochs: 1,
+  labelSmoothing: 0.1366,
+  weightDecay: 5.237e-4,
   kernelInit: 'he',
   biasInit: 'zeros',
   classBias: 1,
@@ -82,7 +83,7 @@ describe('resolveRecipe', () => {
       'nesterov=false (flag)',
       'seed=1 (flag)',
       'batchSize=128 (flag)',
-      'weightDecay=0.0005 (best)',
+      'weightDecay=0.0005237 (best)',
     ])
       assert.ok(banner.includes(token), `${token} in ${banner}`);
     // Defaults stay unmarked.
@@ -108,8 +109,8 @@ describe('nin train --recipe', () => {
       'optimizer=momentum (best)',
       'nesterov=false (flag)',
       'schedule=cosine (best)',
-      'warmupEpochs=2 (best)',
-      'labelSmoothing=0.1 (best)',
+      'warmupEpochs=1 (best)',
+      'labelSmoothing=0.1366 (best)',
       'seed=1 (flag)',
       `backend=${BACKEND} (flag)`,
     ]) {
@@ -140,9 +141,9 @@ describe('nin train --recipe', () => {
         optimizer: 'momentum',
         nesterov: false,
         schedule: 'cosine',
-        warmupEpochs: 2,
-        labelSmoothing: 0.1,
-        weightDecay: 5e-4,
+        warmupEpochs: 1,
+        labelSmoothing: 0.1366,
+        weightDecay: 5.237e-4,
         imageSize: 67,
         seed: 1,
         biasInit: 'zeros',
@@ -209,7 +210,7 @@ describe('resolveConfigFile (nin train --config)', () => {
       threads: 'flag',
     });
     const banner = describeConfig(config, sources);
-    for (const token of ['learningRate=0.03 (config)', 'seed=5 (flag)', 'backend=cpu (config)', 'threads=2 (flag)'])
+    for (const token of ['learningRate=0.04139 (config)', 'seed=5 (flag)', 'backend=cpu (config)', 'threads=2 (flag)'])
       assert.ok(banner.includes(token), `${token} in ${banner}`);
     assert.match(banner, /(^| )augment=false( |$)/);
   });
@@ -236,7 +237,7 @@ describe('nin train --config', () => {
     const banner = lines(changed.stderr).find((l) => l.startsWith('config: '));
     assert.ok(banner, changed.stderr);
     for (const token of [
-      'learningRate=0.03 (config)',
+      'learningRate=0.04139 (config)',
       'epochs=1 (config)',
       'imageSize=67 (config)',
       'seed=2 (flag)',

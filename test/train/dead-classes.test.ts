@@ -159,7 +159,8 @@ describe('scoreSplit and deadClasses', () => {
   });
 
   test('what to try leaves out what the run already does, and says when it is still warming up', () => {
-    const best = { ...DEFAULT_CONFIG, ...RECIPES.best.values };
+    // best's initialisation with a 2-epoch warm-up to 0.03 (the values need not be best's own).
+    const best = { ...DEFAULT_CONFIG, ...RECIPES.best.values, learningRate: 0.03, warmupEpochs: 2 };
     const dead = [{ name: 'Bag', reason: 'zero-channel' as const }];
     assert.match(
       formatDeadClasses(dead, 1, best),
