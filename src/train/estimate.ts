@@ -1,11 +1,14 @@
 // How long a run takes on this machine, said before its first batch. A warm-up times a training step of a
 // few images at the run's image size, on its backend and in its precision, on a throwaway NiN: one step
-// to create the kernels, primitives or shaders, one timed. Per image, a batch of 8 and one of 128 train
-// at about the same speed on a CPU (within the noise of a shared machine, measured at 96 and 224px), so
-// the warm-up costs about a tenth of one of the run's batches, and a run of two batches does not take
-// noticeably longer. For a run of ten minutes or more, each faster route the run does not already take
-// is timed the same way, so its factor is this machine's: bf16 (--precision auto) on a CPU with
-// AVX512-BF16 or AMX, 96px (--image-size 96, about a fifth of 224px's work) and --recipe best (96px,
+// to create the kernels, primitives or shaders, one timed. A step costs a fixed part (TF.js's ~200 kernel
+// calls, the weight update, weight copies: 15-20 ms on onednn) and a part per image. Where the step is
+// long (224px: a batch of 8 and one of 128 cost the same per image, within the noise of a shared machine)
+// the fixed part is lost in it, and 8 images scaled to the run's batch say its time for about a tenth of
+// one of its batches; where the scaled step is a second or less (96px on onednn: 8 images scaled put a
+// batch of 64 at 2.3x its time), the run's own batch is timed as well, for a second or two. A run of two
+// batches does not take noticeably longer. For a run of ten minutes or more, each faster route the run does
+// not already take is timed the same way, so its factor is this machine's: bf16 (--precision auto) on a CPU
+// with AVX512-BF16 or AMX, 96px (--image-size 96, about a fifth of 224px's work) and --recipe best (96px,
 // better accuracy in 10 epochs). The progress line's ETA refines the estimate once the run's own batches
 // are timed.
 //
@@ -26,6 +29,8 @@ import { deferredStep, hostImageSize, makeTrainer } from './step';
 const ROUTES_FROM_SECONDS = 600;
 /** Images in a warm-up step: the run's batch when smaller. */
 const WARMUP_BATCH = 8;
+/** A step the warm-up puts at this many seconds or less is timed again at the run's batch (see the top). */
+const FULL_BATCH_UP_TO_SECONDS = 1;
 /** The cpu backend's warm-up (one 67px image) is left out of runs smaller than this many such images. */
 const CPU_WARMUP_FROM_IMAGES = 50;
 /** How much faster the onednn backend trains than the pure-JS one: 130 vs 0.06 images/s at 67px, batch 16 vs 4, here (2 cores). */
@@ -49,25 +54,34 @@ export function aboutDuration(seconds: number): string {
   return `~${(seconds / (365 * 86400)).toFixed(1)} years`;
 }
 
-/** Seconds per image of a training step of `batchSize` images at `imageSize` on a throwaway NiN, after a step that sets up. */
-async function secondsPerImage(imageSize: number, batchSize: number, architecture: Architecture): Promise<number> {
+/**
+ * Seconds a training step of `batchSize` images at `imageSize` takes on a throwaway NiN: WARMUP_BATCH images timed
+ * (after a step that sets up) and scaled, or, when that puts the step at FULL_BATCH_UP_TO_SECONDS or less, the
+ * run's batch timed the same way.
+ */
+async function stepSeconds(imageSize: number, batchSize: number, architecture: Architecture): Promise<number> {
   const model = buildNin({ imageSize, seed: 0, architecture });
   const trainer = makeTrainer(model, tf.train.sgd(0.01));
   const inputSize = hostImageSize(imageSize);
   const random = mulberry32(0);
-  const x = new Float32Array(batchSize * inputSize * inputSize).map(() => random());
-  const labels = new Int32Array(batchSize).map(() => Math.floor(random() * 10));
-  const step = async (i: number) => {
-    const options = { imageSize, inputSize, labelSmoothing: 0, weightDecay: 0, dropoutSeed: i };
-    const metrics = deferredStep(trainer, x, labels, batchSize, options);
-    await metrics.data(); // a GPU's step has finished only when its result is read
-    metrics.dispose();
-  };
-  try {
+  const timed = async (batch: number) => {
+    const x = new Float32Array(batch * inputSize * inputSize).map(() => random());
+    const labels = new Int32Array(batch).map(() => Math.floor(random() * 10));
+    const step = async (i: number) => {
+      const options = { imageSize, inputSize, labelSmoothing: 0, weightDecay: 0, dropoutSeed: i };
+      const metrics = deferredStep(trainer, x, labels, batch, options);
+      await metrics.data(); // a GPU's step has finished only when its result is read
+      metrics.dispose();
+    };
     await step(0);
     const started = process.hrtime.bigint();
     await step(1);
-    return Number(process.hrtime.bigint() - started) / 1e9 / batchSize;
+    return Number(process.hrtime.bigint() - started) / 1e9;
+  };
+  try {
+    const small = Math.min(batchSize, WARMUP_BATCH);
+    const scaled = ((await timed(small)) / small) * batchSize;
+    return small === batchSize || scaled > FULL_BATCH_UP_TO_SECONDS ? scaled : await timed(batchSize);
   } finally {
     model.dispose();
     trainer.optimizer.dispose();
@@ -94,13 +108,11 @@ export async function estimateRun(
   guard: <T>(step: () => Promise<T>) => Promise<T>,
 ): Promise<string | null> {
   if (backend.name === 'cpu') return estimateCpu(config, work, guard);
-  const batch = Math.min(config.batchSize, WARMUP_BATCH);
-  const perImage = await guard(() => secondsPerImage(config.imageSize, batch, architectureOf(config)));
-  const perStep = perImage * config.batchSize;
+  const perStep = await guard(() => stepSeconds(config.imageSize, config.batchSize, architectureOf(config)));
   const total = perStep * (work.trainSteps + TEST_BATCH_SHARE * work.testBatches);
   const line = `estimate: ${aboutDuration(total)} here (${perStep < 10 ? perStep.toFixed(2) : Math.round(perStep)} s a batch of ${config.batchSize})`;
   if (total < ROUTES_FROM_SECONDS) return line;
-  const routes = await fasterRoutes(config, backend, perImage, batch, guard);
+  const routes = await fasterRoutes(config, backend, perStep, guard);
   return routes.length ? `${line}; faster here: ${routes.join(', ')}` : line;
 }
 
@@ -108,24 +120,24 @@ export async function estimateRun(
 async function fasterRoutes(
   config: TrainConfig,
   backend: BackendInfo,
-  perImage: number,
-  batch: number,
+  perStep: number,
   guard: <T>(step: () => Promise<T>) => Promise<T>,
 ): Promise<string[]> {
   const routes: string[] = [];
-  const factor = (seconds: number) => `${(perImage / seconds).toFixed(1)}x`;
+  const factor = (seconds: number) => `${(perStep / seconds).toFixed(1)}x`;
+  const batch = config.batchSize;
   const onednn = backend.name === 'onednn';
   try {
     if (onednn && backend.precision === 'fp32' && onednnStatus().nativeBf16) {
       setOnednnConvPrecision('bf16');
       try {
-        routes.push(`--precision auto ${factor(await guard(() => secondsPerImage(config.imageSize, batch, architectureOf(config))))}`);
+        routes.push(`--precision auto ${factor(await guard(() => stepSeconds(config.imageSize, batch, architectureOf(config))))}`);
       } finally {
         setOnednnConvPrecision(backend.precision);
       }
     }
     if (config.imageSize > 96) {
-      const small = factor(await guard(() => secondsPerImage(96, batch, architectureOf(config))));
+      const small = factor(await guard(() => stepSeconds(96, batch, architectureOf(config))));
       routes.push(`--image-size 96 ${small}`);
       // --recipe best is 96px too; suggested unless the run already starts as it does.
       if (config.kernelInit !== 'he' || config.classBias === null)
