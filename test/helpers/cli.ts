@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -99,6 +100,17 @@ export function waitForOutput(proc: CliProcess, predicate: (stdout: string, stde
 /** The lines of `text` without the trailing empty one. */
 export function lines(text: string): string[] {
   return text.split('\n').filter((l, i, all) => !(i === all.length - 1 && l === ''));
+}
+
+// The temporary directory the tests' files live in: its random names (hostile-run-ENZCCM) look like errno codes.
+const TEMP_PATHS = new RegExp(`${os.tmpdir().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\S*`, 'g');
+
+/**
+ * Whether output shows what a user must never see: a stack trace, an internal error, an unhandled rejection, or a
+ * raw errno code (ENOENT, EACCES) instead of a sentence; paths under the temporary directory are left out first.
+ */
+export function leaksInternals(text: string): boolean {
+  return /internal error|this is a bug| {4}at |Unhandled|\bE[A-Z]{3,}\b/.test(text.replace(TEMP_PATHS, ''));
 }
 
 /** One line on stderr, no stack trace, nothing on stdout, the expected exit code, every pattern present. */
