@@ -17,7 +17,7 @@
 // time follows the arithmetic), and only for a run that is not itself about that short.
 import * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from '../backend';
-import { onednnStatus, requireAddon, setOnednnConvPrecision } from '../backend/onednn/addon';
+import { clearOnednnCache, onednnStatus, setOnednnConvPrecision } from '../backend/onednn/addon';
 import { convFlopsPerImage } from '../machine/bench';
 import type { TrainConfig } from '../config/config';
 import { MIN_IMAGE_SIZE, buildNin } from '../model/nin';
@@ -145,7 +145,7 @@ async function fasterRoutes(
     }
   } finally {
     // The throwaway steps' primitives (bf16 ones among them) are not the run's: their memory goes back.
-    if (onednn) requireAddon().clearCache();
+    if (onednn) clearOnednnCache();
   }
   return routes;
 }

@@ -2,7 +2,7 @@
 // addon which layouts its primitive reads and writes (convPorts), takes its inputs in them (converted only when a
 // tensor has no copy there) and leaves its output in the primitive's layout for the next native kernel.
 import * as tf from '@tensorflow/tfjs';
-import type { Addon, ConvPass, ConvPorts, ConvShape, LayoutBuffer } from './addon';
+import { convPortsOf, type Addon, type ConvShape, type LayoutBuffer } from './addon';
 import { floats, KernelArgs, NativeKernel, OnednnBackend, Tensor4Shape } from './backend';
 
 export function convShape(info: tf.backend_util.Conv2DInfo): ConvShape {
@@ -41,11 +41,6 @@ export function isOne(dilations: unknown): boolean {
   return dilations === undefined || dilations === 1 || (Array.isArray(dilations) && dilations.every((d) => d === 1));
 }
 
-/** The layouts of a pass for this shape, or null when oneDNN has no primitive for it. */
-function ports(native: Addon, pass: ConvPass, shape: ConvShape, bias: boolean): ConvPorts | null {
-  return native.convPorts(native.ConvPass[pass], shape, bias);
-}
-
 function conv2d(args: KernelArgs, native: Addon, backend: OnednnBackend, withBiasAndActivation: boolean): tf.TensorInfo | undefined {
   const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
   const attrs = args.attrs as unknown as tf.FusedConv2DAttrs;
@@ -67,7 +62,7 @@ function conv2d(args: KernelArgs, native: Addon, backend: OnednnBackend, withBia
   const info = nhwcConvInfo(x.shape, filter.shape, attrs, attrs.dilations ?? 1);
   if (isEmpty(info)) return undefined;
   const shape = convShape(info);
-  const p = ports(native, 'forward', shape, biasValues !== null);
+  const p = convPortsOf(native, 'forward', shape, biasValues !== null);
   if (p === null) return undefined;
   const xData = backend.acquire(x, p.x);
   const filterData = backend.acquire(filter, p.filter);
@@ -140,7 +135,7 @@ export const conv2dBackpropInputKernel: NativeKernel = (args, native, backend) =
   const info = nhwcConvInfo(attrs.inputShape, filter.shape, attrs);
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
   const shape = convShape(info);
-  const p = ports(native, 'backwardData', shape, false);
+  const p = convPortsOf(native, 'backwardData', shape, false);
   if (p === null) return undefined;
   const dyData = backend.acquire(dy, p.y);
   const filterData = backend.acquire(filter, p.filter);
@@ -160,7 +155,7 @@ export const conv2dBackpropFilterKernel: NativeKernel = (args, native, backend) 
   const info = nhwcConvInfo(x.shape, attrs.filterShape, attrs);
   if (!tf.util.arraysEqual(info.outShape, dy.shape) || isEmpty(info)) return undefined;
   const shape = convShape(info);
-  const p = ports(native, 'backwardWeights', shape, false);
+  const p = convPortsOf(native, 'backwardWeights', shape, false);
   if (p === null) return undefined;
   const xData = backend.acquire(x, p.x);
   const dyData = backend.acquire(dy, p.y);
