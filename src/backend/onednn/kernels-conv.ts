@@ -67,7 +67,7 @@ function conv2d(args: KernelArgs, native: Addon, backend: OnednnBackend, withBia
   const xData = backend.acquire(x, p.x);
   const filterData = backend.acquire(filter, p.filter);
   const y = backend.allocate(p.y);
-  const bound = relu ? outputBound(backend, x, filterData, biasValues) : undefined;
+  const bound = relu ? outputBound(backend, inputBound(backend, x, xData, y.length), filterData, biasValues) : undefined;
   const reluDone = native.conv2d(shape, p.x, xData, p.filter, filterData, biasValues, bound !== undefined, p.y, y);
   if (reluDone === null) {
     backend.release(y);
@@ -86,6 +86,18 @@ const SAFE_SUM = 1e36;
 const ROUNDING = 1.01;
 
 /**
+ * x's bound (see backend.ts), or when it has none (the first layer's input: JavaScript made it), the sum of its |x|,
+ * which bounds every |x| too and is finite only when every x is (NaN or infinity: undefined). Only where x has no
+ * more values than y: one read of x then costs less than the ReLU pass over y that the bound saves.
+ */
+function inputBound(backend: OnednnBackend, x: tf.TensorInfo, xData: LayoutBuffer, yLength: number): number | undefined {
+  const known = backend.bound(x.dataId);
+  if (known !== undefined || xData.length > yLength) return known;
+  const sum = backend.l1Norm(xData);
+  return Number.isFinite(sum) ? sum : undefined;
+}
+
+/**
  * An upper bound on |y| that proves y = relu(conv(x, filter) + bias) can be computed with oneDNN's ReLU post-op and
  * still give TF.js's result, or undefined. The post-op turns NaN into 0; a NaN can only come from a non-finite input
  * or from a sum that overflows to infinity on both sides. Every partial sum of an output is at most
@@ -93,8 +105,7 @@ const ROUNDING = 1.01;
  * filter and bias are finite and that product stays far below float32's largest value, no NaN can arise. The bound
  * is then y's, for the next layer.
  */
-function outputBound(backend: OnednnBackend, x: tf.TensorInfo, filter: LayoutBuffer, bias: Float32Array | null): number | undefined {
-  const xBound = backend.bound(x.dataId);
+function outputBound(backend: OnednnBackend, xBound: number | undefined, filter: LayoutBuffer, bias: Float32Array | null): number | undefined {
   if (xBound === undefined) return undefined;
   let biasBound = 0;
   if (bias !== null) {
