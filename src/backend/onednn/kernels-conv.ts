@@ -105,7 +105,12 @@ function inputBound(backend: OnednnBackend, x: tf.TensorInfo, xData: LayoutBuffe
  * filter and bias are finite and that product stays far below float32's largest value, no NaN can arise. The bound
  * is then y's, for the next layer.
  */
-function outputBound(backend: OnednnBackend, xBound: number | undefined, filter: LayoutBuffer, bias: Float32Array | null): number | undefined {
+function outputBound(
+  backend: OnednnBackend,
+  xBound: number | undefined,
+  filter: LayoutBuffer,
+  bias: Float32Array | null,
+): number | undefined {
   if (xBound === undefined) return undefined;
   let biasBound = 0;
   if (bias !== null) {
