@@ -5,6 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import {
   OnednnConvLayouts,
   onednnConvLayouts,
@@ -382,6 +383,21 @@ test('threads: all cores the process may use by default, settable, positive inte
   assert.throws(() => setOnednnThreads(1.5), /positive integer/);
   setOnednnThreads(initial);
   assert.equal(onednnThreads(), initial);
+});
+
+test("OpenMP waits by a short spin, then sleeps, unless the user set libgomp's waiting", () => {
+  // libgomp reads its environment when the addon loads it: each case is a fresh process.
+  const waiting = (env: Record<string, string>): [string | null, string | null] => {
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    for (const key of ['OMP_WAIT_POLICY', 'GOMP_SPINCOUNT']) if (!(key in env)) delete childEnv[key];
+    const script =
+      `require(${JSON.stringify(require.resolve('../../src/backend/onednn/addon'))}).onednnStatus();` +
+      'process.stdout.write(JSON.stringify([process.env.OMP_WAIT_POLICY ?? null, process.env.GOMP_SPINCOUNT ?? null]))';
+    return JSON.parse(execFileSync(process.execPath, ['-e', script], { env: childEnv, encoding: 'utf8' }));
+  };
+  assert.deepEqual(waiting({}), ['passive', '10000']);
+  assert.deepEqual(waiting({ OMP_WAIT_POLICY: 'active' }), ['active', null]);
+  assert.deepEqual(waiting({ GOMP_SPINCOUNT: '500' }), [null, '500']);
 });
 
 test('conv layouts switch, and reject unknown names', () => {
