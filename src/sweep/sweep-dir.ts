@@ -32,7 +32,7 @@ export interface Sweep {
   dir: string;
   space: Space;
   hash: string;
-  recipeValues?: Record<string, unknown> | null; // as space.json recorded them (null: a sweep begun before nin recorded them)
+  recipeValues: Record<string, unknown> | null; // as space.json records them (null: a sweep begun before nin recorded them)
 }
 
 export type TrialState = 'pending' | 'running' | 'partial' | 'done' | 'pruned' | 'failed';
@@ -152,7 +152,7 @@ export function openSweep(dir: string, space: Space | null, log: (line: string) 
     fs.rmSync(tmp, { force: true });
   }
   log(`sweep ${dir}: ${space.trials} trials (${space.method}), space ${hash}`);
-  return { dir, space, hash };
+  return { dir, space, hash, recipeValues: recipeValues(space.recipe) };
 }
 
 function reopen(stored: Sweep, space: Space, hash: string, log: (line: string) => void): Sweep {
@@ -166,7 +166,7 @@ function reopen(stored: Sweep, space: Space, hash: string, log: (line: string) =
       log(`sweep ${stored.dir}: the budget changes from ${stored.space.trials} to ${space.trials} trials`);
     writeFileAtomic(path.join(stored.dir, SPACE_FILE), spaceText(space), 'pass a --dir you can write to');
   }
-  return { dir: stored.dir, space, hash };
+  return { dir: stored.dir, space, hash, recipeValues: stored.recipeValues };
 }
 
 /**
@@ -176,13 +176,14 @@ function reopen(stored: Sweep, space: Space, hash: string, log: (line: string) =
  * recorded cannot be checked).
  */
 export function checkRecipeUnchanged(stored: Sweep): void {
-  if (!stored.recipeValues) return;
+  const then = stored.recipeValues;
+  if (!then) return;
   const now = recipeValues(stored.space.recipe);
-  const keys = [...new Set([...Object.keys(stored.recipeValues), ...Object.keys(now)])];
-  const changed = keys.filter((k) => JSON.stringify(stored.recipeValues?.[k]) !== JSON.stringify(now[k]));
+  const keys = [...new Set([...Object.keys(then), ...Object.keys(now)])];
+  const changed = keys.filter((k) => JSON.stringify(then[k]) !== JSON.stringify(now[k]));
   if (!changed.length) return;
   const shown = (v: unknown) => (v === undefined ? "d2l's default" : JSON.stringify(v));
-  const list = changed.map((k) => `${k} ${shown(stored.recipeValues?.[k])} -> ${shown(now[k])}`).join(', ');
+  const list = changed.map((k) => `${k} ${shown(then[k])} -> ${shown(now[k])}`).join(', ');
   throw new UsageError(
     `${stored.dir} began with another recipe ${stored.space.recipe} (${list}): its new trials would train other values than its old ones; finish it with the nin that began it, or start the space in a new --dir (with the old values in its "fixed" to keep them)`,
   );
