@@ -1,6 +1,7 @@
 // The nin_onednn native addon (native/src/) as TypeScript sees it: where it is, whether it loads (and the
 // fix when not), its typed surface and enums, and the process-wide settings it holds (threads, conv layouts).
 import * as path from 'node:path';
+import { clearConvPorts } from './conv-ports';
 
 export interface OnednnStatus {
   available: boolean;
@@ -329,30 +330,9 @@ export function onednnThreads(): number {
   return requireAddon().threads();
 }
 
-// The ports of each convolution pass and shape, asked of the addon once: a call reads 17 named fields across the
-// native boundary and checks each (about 27 us, 35 calls a training step of NiN: 0.9 ms of the serial part of a step).
-// The addon's answer depends on its conv layouts and precision and on its cache: each setter below, and
-// clearOnednnCache, empty this one.
-const portsCache = new Map<string, ConvPorts | null>();
-
-/** The layouts of a convolution pass for this shape (native.convPorts, remembered), or null when oneDNN has none. */
-export function convPortsOf(native: Addon, pass: ConvPass, shape: ConvShape, bias: boolean): ConvPorts | null {
-  const s = shape;
-  const key =
-    `${pass} ${s.batch} ${s.inHeight} ${s.inWidth} ${s.inChannels} ${s.filterHeight} ${s.filterWidth} ${s.outChannels} ` +
-    `${s.outHeight} ${s.outWidth} ${s.strideHeight} ${s.strideWidth} ${s.dilationHeight} ${s.dilationWidth} ` +
-    `${s.padTop} ${s.padBottom} ${s.padLeft} ${s.padRight} ${bias}`;
-  let ports = portsCache.get(key);
-  if (ports === undefined) {
-    ports = native.convPorts(native.ConvPass[pass], shape, bias);
-    portsCache.set(key, ports);
-  }
-  return ports;
-}
-
 /** Frees the addon's convolution primitives (and what was learnt of them here). */
 export function clearOnednnCache(): void {
-  portsCache.clear();
+  clearConvPorts();
   requireAddon().clearCache();
 }
 
@@ -361,7 +341,7 @@ export function setOnednnConvLayouts(layouts: OnednnConvLayouts): void {
   if (!Object.hasOwn(native.ConvLayouts, layouts)) {
     throw new Error(`conv layouts must be one of ${Object.keys(native.ConvLayouts).join(', ')} (got ${layouts})`);
   }
-  portsCache.clear();
+  clearConvPorts();
   native.setConvLayouts(native.ConvLayouts[layouts]);
 }
 
@@ -378,7 +358,7 @@ export function setOnednnConvPrecision(precision: ConvPrecision): void {
   if (!Object.hasOwn(native.Precision, precision)) {
     throw new Error(`conv precision must be one of ${Object.keys(native.Precision).join(', ')} (got ${precision})`);
   }
-  portsCache.clear();
+  clearConvPorts();
   native.setConvPrecision(native.Precision[precision]);
 }
 

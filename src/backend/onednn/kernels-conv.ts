@@ -2,7 +2,8 @@
 // addon which layouts its primitive reads and writes (convPorts), takes its inputs in them (converted only when a
 // tensor has no copy there) and leaves its output in the primitive's layout for the next native kernel.
 import * as tf from '@tensorflow/tfjs';
-import { convPortsOf, type Addon, type ConvShape, type LayoutBuffer } from './addon';
+import type { Addon, ConvShape, LayoutBuffer } from './addon';
+import { convPortsOf } from './conv-ports';
 import { floats, KernelArgs, NativeKernel, OnednnBackend, Tensor4Shape } from './backend';
 
 export function convShape(info: tf.backend_util.Conv2DInfo): ConvShape {
