@@ -10,10 +10,12 @@
 // now keeps, which JS updates after every save) and ends the process with 128 + the signal's number, as the
 // shell reports a process a signal ended. JS ends the process itself before that whenever it can.
 //
-// It never calls into V8: it only reads two strings under a mutex, writes to fd 2 and calls _exit. It is
+// It never calls into V8: it only reads two strings under a mutex, writes to fd 2 (at the end, to a copy of it, with
+// fd 2 itself pointed at /dev/null so that no other thread writes after its last line) and calls _exit. It is
 // created once and never freed, so nothing it uses is destroyed while the process exits around it.
 #include "watchdog.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -54,12 +56,12 @@ const char* signal_name(int signum) {
   }
 }
 
-// The whole text to stderr, retried after EINTR and short writes; a closed stderr is not an error here.
-void write_stderr(const std::string& text) {
+// The whole text to `fd` (stderr by default), retried after EINTR and short writes; a closed one is not an error.
+void write_stderr(const std::string& text, int fd = 2) {
   const char* p = text.data();
   size_t left = text.size();
   while (left > 0) {
-    const ssize_t n = write(2, p, left);
+    const ssize_t n = write(fd, p, left);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
     p += n;
@@ -73,7 +75,12 @@ void write_stderr(const std::string& text) {
     std::lock_guard<std::mutex> lock(g_watchdog->mutex);
     kept = g_watchdog->kept;
   }
-  if (!kept.empty()) write_stderr("nin: stopped at once " + why + "; " + kept + "\n");
+  // This line is nin's last: other threads (a step's heartbeat, which prints every second) may write to stderr
+  // until _exit has stopped them, so stderr becomes /dev/null for them first and the line goes to a copy of it.
+  const int own = dup(2);
+  const int null_fd = open("/dev/null", O_WRONLY);
+  if (own >= 0 && null_fd >= 0) dup2(null_fd, 2);
+  if (!kept.empty()) write_stderr("nin: stopped at once " + why + "; " + kept + "\n", own >= 0 ? own : 2);
   _exit(128 + signum);
 }
 
