@@ -64,7 +64,7 @@ async function stepSeconds(imageSize: number, batchSize: number, architecture: A
   const trainer = makeTrainer(model, tf.train.sgd(0.01));
   const inputSize = hostImageSize(imageSize);
   const random = mulberry32(0);
-  const timed = async (batch: number) => {
+  const timed = async (batch: number, tries: number) => {
     const x = new Float32Array(batch * inputSize * inputSize).map(() => random());
     const labels = new Int32Array(batch).map(() => Math.floor(random() * 10));
     const step = async (i: number) => {
@@ -74,14 +74,20 @@ async function stepSeconds(imageSize: number, batchSize: number, architecture: A
       metrics.dispose();
     };
     await step(0);
-    const started = process.hrtime.bigint();
-    await step(1);
-    return Number(process.hrtime.bigint() - started) / 1e9;
+    let seconds = Infinity;
+    for (let i = 1; i <= tries; i++) {
+      const started = process.hrtime.bigint();
+      await step(i);
+      seconds = Math.min(seconds, Number(process.hrtime.bigint() - started) / 1e9);
+    }
+    return seconds;
   };
   try {
     const small = Math.min(batchSize, WARMUP_BATCH);
-    const scaled = ((await timed(small)) / small) * batchSize;
-    return small === batchSize || scaled > FULL_BATCH_UP_TO_SECONDS ? scaled : await timed(batchSize);
+    const scaled = ((await timed(small, 1)) / small) * batchSize;
+    // The run's batch, a second or less: the faster of two steps (one alone swung by 1.4x between runs here, the
+    // 96px route printed 8.3x, then 6.0x).
+    return small === batchSize || scaled > FULL_BATCH_UP_TO_SECONDS ? scaled : await timed(batchSize, 2);
   } finally {
     model.dispose();
     trainer.optimizer.dispose();
