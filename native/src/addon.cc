@@ -2,6 +2,7 @@
 // its argument count, each argument's type, each buffer's length against the shape, and enum ranges, and
 // throws a TypeError or RangeError naming the function and the argument. Outputs are written in place.
 #include <omp.h>
+#include <sys/mman.h>
 
 #include <napi.h>
 
@@ -829,6 +830,30 @@ Napi::Value Alignment(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>((64 - address % 64) % 64));
 }
 
+// hugePages(buffer) -> the byte offset of the first 2 MiB page boundary in an ArrayBuffer, its whole 2 MiB pages from
+// there now advised for transparent huge pages; -1 when it holds none or the advice failed (not Linux, THP off). The
+// convolutions of a training step ran 2-4% faster from huge pages (fewer TLB misses, each a two-level page walk in a
+// virtual machine); Linux gives them to such a range at its first write (transparent_hugepage "madvise", the
+// usual default). Nothing outside the buffer is advised.
+Napi::Value HugePages(const Napi::CallbackInfo& info) {
+  Args args(info, "hugePages", 1);
+  const Napi::Value v = info[0];
+  if (!v.IsArrayBuffer()) args.type_error("buffer must be an ArrayBuffer, got " + describe(v));
+  auto buffer = v.As<Napi::ArrayBuffer>();
+  double offset = -1;
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const auto start = reinterpret_cast<uintptr_t>(buffer.Data());
+  const uintptr_t end = start + buffer.ByteLength();
+  const uintptr_t first = (start + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t last = end & ~(kHuge - 1);
+  if (start != 0 && first < last && madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE) == 0) {
+    offset = static_cast<double>(first - start);
+  }
+#endif
+  return Napi::Number::New(info.Env(), offset);
+}
+
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Args args(info, "setThreads", 1);
   omp_set_num_threads(static_cast<int>(args.integer(0, "threads", 1, kMaxThreads)));
@@ -956,6 +981,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sumLeading", Napi::Function::New(env, SumLeading));
   exports.Set("sumTrailing", Napi::Function::New(env, SumTrailing));
   exports.Set("alignment", Napi::Function::New(env, Alignment));
+  exports.Set("hugePages", Napi::Function::New(env, HugePages));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("cores", Napi::Function::New(env, Cores));

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import {
   OnednnConvLayouts,
   onednnConvLayouts,
@@ -54,6 +55,22 @@ async function runOn(backend: string, inputs: Input[], fn: (...t: tf.Tensor[]) =
 }
 
 /** max |a - b| / max |b|: robust for sums of hundreds of terms, where single small entries carry large relative error. */
+/** Transparent huge pages the kernel gives on request (madvise or always), or why a test needing them is skipped. */
+function thpSkip(): string | false {
+  try {
+    const mode = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+    return /\[(madvise|always)\]/.test(mode) ? false : `transparent huge pages are off here (${mode.trim()})`;
+  } catch {
+    return 'no transparent huge pages on this system';
+  }
+}
+
+/** Bytes of this process's anonymous memory in huge pages. */
+function anonHugeBytes(): number {
+  const match = /^AnonHugePages:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'));
+  return match === null ? 0 : Number(match[1]) * 1024;
+}
+
 function relativeError(actual: Float32Array, expected: Float32Array): number {
   let diff = 0;
   let scale = 0;
@@ -1256,9 +1273,47 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
     await tf.setBackend('onednn');
     const pool = (tf.backend() as unknown as { pool: { take(n: number): Float32Array; takeLayout(b: number, h: boolean): Uint16Array } })
       .pool;
-    for (const view of [pool.take(100), pool.take(1 << 20), pool.takeLayout(1 << 20, true)]) {
+    for (const view of [pool.take(100), pool.take(1 << 17), pool.takeLayout((1 << 21) - 2, true)]) {
       assert.equal(view.byteOffset, native.alignment(view.buffer as ArrayBuffer), 'a pooled buffer starts at an aligned address');
     }
+  });
+
+  test('hugePages: a pooled buffer of 2 MiB or more starts at a 2 MiB boundary, advised for huge pages', async () => {
+    const twoMiB = 2 * 2 ** 20;
+    for (const bytes of [5 * twoMiB, 2 * twoMiB - 1]) {
+      const buffer = new ArrayBuffer(bytes);
+      const offset = native.hugePages(buffer);
+      assert.ok(Number.isInteger(offset) && offset >= 0 && offset < twoMiB && offset + twoMiB <= bytes, `offset ${offset}`);
+      assert.equal((offset - native.alignment(buffer)) % 64, 0, 'a 2 MiB boundary is 64-byte aligned too');
+    }
+    assert.equal(native.hugePages(new ArrayBuffer(1000)), -1, 'no whole 2 MiB page inside');
+    rejects(
+      () => native.hugePages(new Uint8Array(4) as unknown as ArrayBuffer),
+      'TypeError',
+      /^hugePages: buffer must be an ArrayBuffer, got a Uint8Array$/,
+    );
+    await tf.setBackend('onednn');
+    const pool = (tf.backend() as unknown as { pool: { take(n: number): Float32Array; takeLayout(b: number, h: boolean): Uint16Array } })
+      .pool;
+    for (const view of [pool.take(1 << 20), pool.takeLayout(3 << 20, true)]) {
+      assert.equal(
+        view.byteOffset,
+        native.hugePages(view.buffer as ArrayBuffer),
+        'a large pooled buffer starts at its first 2 MiB boundary',
+      );
+      assert.ok(view.byteOffset + view.byteLength <= view.buffer.byteLength);
+    }
+  });
+
+  test('large native outputs live in huge pages where Linux gives them on request', { skip: thpSkip() }, async () => {
+    await tf.setBackend('onednn');
+    const before = anonHugeBytes();
+    const x = tf.tensor(random([64, 22, 22, 96], 1200).values, [64, 22, 22, 96]);
+    const filter = tf.tensor(random([1, 1, 96, 96], 1201).values, [1, 1, 96, 96]);
+    const y = tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, 1, 'valid'); // 11.9 MB out of the pool
+    y.dataSync();
+    assert.ok(anonHugeBytes() - before >= 2 * 2 ** 20, `huge pages before ${before}, after ${anonHugeBytes()}`);
+    tf.dispose([x, filter, y]);
   });
 
   test('the enums are frozen objects read from the addon, in the order of nin_onednn.h', () => {

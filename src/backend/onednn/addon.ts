@@ -218,6 +218,8 @@ export interface Addon {
   sumTrailing(x: Float32Array, out: Float32Array, outer: number, inner: number): void;
   // Bytes from an ArrayBuffer's start to its first 64-byte aligned address (0-63).
   alignment(buffer: ArrayBuffer): number;
+  // Advises the buffer's whole 2 MiB pages for transparent huge pages: the offset of the first (-1: none, or not Linux).
+  hugePages(buffer: ArrayBuffer): number;
   setThreads(n: number): void;
   threads(): number;
   cores(): number;
@@ -251,6 +253,7 @@ const NEWER_FUNCTIONS = [
   'alignment',
   'multiply',
   'dropoutMask',
+  'hugePages',
 ] as const;
 
 /** The first enum name or function this TypeScript expects that the loaded addon lacks (a build older than the sources). */

@@ -38,7 +38,10 @@ export interface Conversions {
 
 export class OnednnBackend extends MathBackendCPU {
   private readonly native: Addon = requireAddon();
-  readonly pool = new BufferPool((buffer) => this.native.alignment(buffer));
+  readonly pool = new BufferPool(
+    (buffer) => this.native.alignment(buffer),
+    (buffer) => this.native.hugePages(buffer),
+  );
   readonly conversions: Conversions = { toJavaScript: 0, betweenLayouts: 0 };
   // Per dataId, its values in native layouts: the one its producer wrote, and those converted since (a weight's
   // copy in a convolution's layout is made once per version of the weight, and kept as long as that version).

@@ -1,17 +1,22 @@
 // Buffers for native kernels' outputs and converted copies, 64-byte aligned and reused. Aligned: V8 puts a large
 // ArrayBuffer 16 bytes past a page boundary (malloc's header), and oneDNN's kernels ran 1.4-4x slower from there (a
 // vector load straddles two cache lines; AMX's tile loads suffer most), so each buffer is a view that starts at the
-// first aligned address of a slightly larger ArrayBuffer. Reused: fresh multi-megabyte arrays cost page faults on
-// first write, several times the cost of a ReLU over them, so disposed tensors refill a pool, kept by byte length
-// (one buffer serves float32 and bfloat16 tensors alike).
+// first aligned address of a slightly larger ArrayBuffer; one of 2 MiB or more starts at a 2 MiB boundary and
+// asks for transparent huge pages, which made a training step about 3% faster (fewer TLB misses). Reused: fresh
+// multi-megabyte arrays cost page faults on first write, several times the cost of a ReLU over them, so disposed
+// tensors refill a pool, kept by byte length (one buffer serves float32 and bfloat16 tensors alike).
 import * as os from 'node:os';
 import type { LayoutBuffer } from './addon';
 
 const ALIGNMENT = 64;
 const POOL_MIN_BYTES = 64 * 1024; // smaller arrays are cheap to allocate (but aligned too)
+// Huge pages for buffers of 2 MiB or more (the addon's hugePages): the slack before the first 2 MiB boundary is
+// address space only, never written.
+const HUGE_PAGE = 2 * 2 ** 20;
+const HUGE_PAGE_MIN_BYTES = HUGE_PAGE; // then a whole huge page always fits
 const POOL_MAX_FREE_BYTES = Math.min(3 * 2 ** 30, os.totalmem() / 4);
 
-/** An ArrayBuffer with room for `bytes` from its first 64-byte aligned address, and that address's offset. */
+/** An ArrayBuffer with room for `bytes` from its first 64-byte aligned (or 2 MiB) address, and that address's offset. */
 interface Aligned {
   buffer: ArrayBuffer;
   offset: number;
@@ -24,8 +29,15 @@ export class BufferPool {
   private readonly lent = new WeakMap<ArrayBuffer, number>();
   private freeBytes = 0;
 
-  /** @param alignment the addon's: bytes from an ArrayBuffer's start to its first 64-byte aligned address. */
-  constructor(private readonly alignment: (buffer: ArrayBuffer) => number) {}
+  /**
+   * @param alignment the addon's: bytes from an ArrayBuffer's start to its first 64-byte aligned address.
+   * @param hugePages the addon's: advises a new buffer's whole 2 MiB pages for huge pages, before their first write,
+   * and gives the offset of the first (-1: none).
+   */
+  constructor(
+    private readonly alignment: (buffer: ArrayBuffer) => number,
+    private readonly hugePages: (buffer: ArrayBuffer) => number = () => -1,
+  ) {}
 
   /** A float32 array of `length` elements. */
   take(length: number): Float32Array {
@@ -50,8 +62,10 @@ export class BufferPool {
   }
 
   private allocate(bytes: number): Aligned {
-    const buffer = new ArrayBuffer(bytes + ALIGNMENT - 1);
-    return { buffer, offset: this.alignment(buffer) };
+    const huge = bytes >= HUGE_PAGE_MIN_BYTES;
+    const buffer = new ArrayBuffer(bytes + (huge ? HUGE_PAGE : ALIGNMENT) - 1);
+    const offset = huge ? this.hugePages(buffer) : -1;
+    return { buffer, offset: offset >= 0 ? offset : this.alignment(buffer) };
   }
 
   lentOut(values: unknown): values is LayoutBuffer {
