@@ -55,6 +55,12 @@ async function runOn(backend: string, inputs: Input[], fn: (...t: tf.Tensor[]) =
 }
 
 /** max |a - b| / max |b|: robust for sums of hundreds of terms, where single small entries carry large relative error. */
+/** The onednn backend's buffer pool (made current first), to see where it places buffers. */
+async function onednnPool(): Promise<{ take(n: number): Float32Array; takeLayout(b: number, h: boolean): Uint16Array }> {
+  await tf.setBackend('onednn');
+  return (tf.backend() as unknown as { pool: Awaited<ReturnType<typeof onednnPool>> }).pool;
+}
+
 /** Transparent huge pages the kernel gives on request (madvise or always), or why a test needing them is skipped. */
 function thpSkip(): string | false {
   try {
@@ -1270,9 +1276,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       'TypeError',
       /^alignment: buffer must be an ArrayBuffer, got a Float32Array$/,
     );
-    await tf.setBackend('onednn');
-    const pool = (tf.backend() as unknown as { pool: { take(n: number): Float32Array; takeLayout(b: number, h: boolean): Uint16Array } })
-      .pool;
+    const pool = await onednnPool();
     for (const view of [pool.take(100), pool.take(1 << 17), pool.takeLayout((1 << 21) - 2, true)]) {
       assert.equal(view.byteOffset, native.alignment(view.buffer as ArrayBuffer), 'a pooled buffer starts at an aligned address');
     }
@@ -1292,9 +1296,7 @@ describe('the addon rejects wrong calls with a TypeError or RangeError naming th
       'TypeError',
       /^hugePages: buffer must be an ArrayBuffer, got a Uint8Array$/,
     );
-    await tf.setBackend('onednn');
-    const pool = (tf.backend() as unknown as { pool: { take(n: number): Float32Array; takeLayout(b: number, h: boolean): Uint16Array } })
-      .pool;
+    const pool = await onednnPool();
     for (const view of [pool.take(1 << 20), pool.takeLayout(3 << 20, true)]) {
       assert.equal(
         view.byteOffset,
