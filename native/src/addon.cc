@@ -831,10 +831,10 @@ Napi::Value Alignment(const Napi::CallbackInfo& info) {
 }
 
 // hugePages(buffer) -> the byte offset of the first 2 MiB page boundary in an ArrayBuffer, its whole 2 MiB pages from
-// there now advised for transparent huge pages; -1 when it holds none or the advice failed (not Linux, THP off). The
-// convolutions of a training step ran 2-4% faster from huge pages (fewer TLB misses, each a two-level page walk in a
-// virtual machine); Linux gives them to such a range at its first write (transparent_hugepage "madvise", the
-// usual default). Nothing outside the buffer is advised.
+// there now advised for transparent huge pages; -1 when it holds none or the advice failed (not Linux, or a kernel
+// without transparent huge pages). The convolutions of a training step ran 2-4% faster from huge pages (fewer TLB
+// misses, each a two-level page walk in a virtual machine); Linux gives them to such a range at its first write
+// (transparent_hugepage "madvise", the usual default). Nothing outside the buffer is advised.
 Napi::Value HugePages(const Napi::CallbackInfo& info) {
   Args args(info, "hugePages", 1);
   const Napi::Value v = info[0];

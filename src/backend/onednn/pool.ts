@@ -10,10 +10,9 @@ import type { LayoutBuffer } from './addon';
 
 const ALIGNMENT = 64;
 const POOL_MIN_BYTES = 64 * 1024; // smaller arrays are cheap to allocate (but aligned too)
-// Huge pages for buffers of 2 MiB or more (the addon's hugePages): the slack before the first 2 MiB boundary is
-// address space only, never written.
+// Huge pages for buffers of one page or more (the addon's hugePages): with a page of slack, a whole page always fits
+// past the first 2 MiB boundary, and the slack before it is address space only, never written.
 const HUGE_PAGE = 2 * 2 ** 20;
-const HUGE_PAGE_MIN_BYTES = HUGE_PAGE; // then a whole huge page always fits
 const POOL_MAX_FREE_BYTES = Math.min(3 * 2 ** 30, os.totalmem() / 4);
 
 /** An ArrayBuffer with room for `bytes` from its first 64-byte aligned (or 2 MiB) address, and that address's offset. */
@@ -36,7 +35,7 @@ export class BufferPool {
    */
   constructor(
     private readonly alignment: (buffer: ArrayBuffer) => number,
-    private readonly hugePages: (buffer: ArrayBuffer) => number = () => -1,
+    private readonly hugePages: (buffer: ArrayBuffer) => number,
   ) {}
 
   /** A float32 array of `length` elements. */
@@ -62,7 +61,7 @@ export class BufferPool {
   }
 
   private allocate(bytes: number): Aligned {
-    const huge = bytes >= HUGE_PAGE_MIN_BYTES;
+    const huge = bytes >= HUGE_PAGE;
     const buffer = new ArrayBuffer(bytes + (huge ? HUGE_PAGE : ALIGNMENT) - 1);
     const offset = huge ? this.hugePages(buffer) : -1;
     return { buffer, offset: offset >= 0 ? offset : this.alignment(buffer) };
