@@ -54,7 +54,6 @@ async function runOn(backend: string, inputs: Input[], fn: (...t: tf.Tensor[]) =
   return result;
 }
 
-/** max |a - b| / max |b|: robust for sums of hundreds of terms, where single small entries carry large relative error. */
 /** The onednn backend's buffer pool (made current first), to see where it places buffers. */
 async function onednnPool(): Promise<{ take(n: number): Float32Array; takeLayout(b: number, h: boolean): Uint16Array }> {
   await tf.setBackend('onednn');
@@ -77,6 +76,7 @@ function anonHugeBytes(): number {
   return match === null ? 0 : Number(match[1]) * 1024;
 }
 
+/** max |a - b| / max |b|: robust for sums of hundreds of terms, where single small entries carry large relative error. */
 function relativeError(actual: Float32Array, expected: Float32Array): number {
   let diff = 0;
   let scale = 0;
